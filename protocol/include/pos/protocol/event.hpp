@@ -1,0 +1,107 @@
+#pragma once
+// The POS event model of SPEC.md: validation of `sale`, `return` and `stock_change`, the agent's
+// stamped payload line, and canonical JSON.
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "pos/protocol/result.hpp"
+
+namespace pos::protocol {
+
+enum class EventType { sale, return_event, stock_change };
+
+/// "sale", "return" or "stock_change".
+std::string_view to_string(EventType type) noexcept;
+
+/// Limits applied while parsing untrusted event text. Defaults suit SPEC's 4 MiB requests.
+struct EventLimits {
+  std::size_t max_bytes = 1024 * 1024;  ///< one event's JSON text
+  std::size_t max_depth = 16;           ///< nesting of objects/arrays (unknown fields included)
+  std::size_t max_lines = 500;          ///< SPEC: 1 to 500 lines
+  std::size_t max_string_bytes = 1024;  ///< any known string field (skus, categories, ids)
+};
+
+/// Who may send events: an event carrying `store_id`/`till_id` different from these is rejected.
+/// Empty strings disable the check (used by tools that only validate shape).
+struct EventOwner {
+  std::string_view store_id;
+  std::string_view till_id;
+};
+
+/// A POS event that passed validation. Keeps the JSON object as received, unknown fields included,
+/// in their original order. Immutable; safe to share between threads once built.
+class PosEvent {
+ public:
+  EventType type() const noexcept { return m_type; }
+  const std::string& pos_event_id() const noexcept { return m_pos_event_id; }
+  const boost::json::object& fields() const noexcept { return m_fields; }
+
+ private:
+  friend Result<PosEvent> validate_pos_event(boost::json::object fields, const EventOwner& owner,
+                                             const EventLimits& limits);
+  PosEvent(EventType type, std::string pos_event_id, boost::json::object fields)
+      : m_type(type), m_pos_event_id(std::move(pos_event_id)), m_fields(std::move(fields)) {}
+  EventType m_type;
+  std::string m_pos_event_id;
+  boost::json::object m_fields;
+};
+
+/// Validates one event object as the POS sends it (SPEC "POS events"). On failure the error message
+/// is `<field path>: <rule>`, e.g. `lines[0].qty: must be an integer >= 1`, `customer.type: must be
+/// one of new, returning, guest`, `store_id: does not match this agent (S07)`. The first violation
+/// found is reported. Never throws for any input.
+Result<PosEvent> validate_pos_event(boost::json::object fields, const EventOwner& owner = {},
+                                    const EventLimits& limits = {});
+
+/// Parses JSON text (size and depth bounded by `limits`) and validates it as above. Text that is
+/// not one JSON object fails with `event: ...`.
+Result<PosEvent> parse_pos_event(std::string_view text, const EventOwner& owner = {},
+                                 const EventLimits& limits = {});
+
+/// Parses JSON text into a value with `limits` applied (size, depth). Used by the ingest API for
+/// whole request bodies (`max_bytes` then is the request limit). Error: `body: <reason>`.
+Result<boost::json::value> parse_json_bounded(std::string_view text, const EventLimits& limits);
+
+/// The fields the agent adds to an accepted event (SPEC batch payload line).
+struct AgentStamp {
+  std::string store_id;
+  std::string till_id;
+  std::uint64_t epoch = 0;
+  std::uint64_t seq = 0;         ///< >= 1
+  std::string received_at;       ///< RFC 3339, UTC, millisecond precision
+};
+
+/// The payload line for a batch: the event's fields plus `event_id`, `seq`, `store_id`, `till_id`,
+/// `received_at`, as canonical JSON (no newline).
+std::string make_payload_line(const PosEvent& event, const AgentStamp& stamp);
+
+/// An event as the collector sees it: a validated POS event plus the agent's stamp.
+struct StampedEvent {
+  PosEvent event;
+  AgentStamp stamp;
+  std::string event_id;
+};
+
+/// Parses and validates one batch payload line: all POS event rules plus the agent fields
+/// (`event_id` must equal make_event_id(...), `seq` an integer >= 1, ids valid, `received_at`
+/// RFC 3339). `owner` (from the MQTT topic) must match the stamped store/till.
+Result<StampedEvent> parse_payload_line(std::string_view line, const EventOwner& owner,
+                                        const EventLimits& limits = {});
+
+/// Canonical JSON: object keys sorted by byte value at every level, no insignificant whitespace,
+/// strings escaped as Boost.JSON does. parse(canonical(v)) == v and canonical is idempotent.
+std::string to_canonical_json(const boost::json::value& value);
+
+/// True for an RFC 3339 date-time with a `Z` or `±hh:mm` offset, checked field by field
+/// (month 1-12, day valid for the month, hour 0-23, minute 0-59, second 0-60).
+bool is_rfc3339(std::string_view text) noexcept;
+
+/// Formats a UNIX time in milliseconds as RFC 3339 UTC with milliseconds: 2026-11-22T03:15:03.120Z.
+std::string format_rfc3339_utc_ms(std::int64_t unix_ms);
+
+}  // namespace pos::protocol

@@ -1,0 +1,58 @@
+#pragma once
+// Ack and status messages (SPEC "MQTT").
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/json/object.hpp>
+
+#include "pos/protocol/result.hpp"
+
+namespace pos::protocol {
+
+/// Collector to agent: every event of `epoch` with seq <= through_seq is published.
+struct Ack {
+  std::uint64_t epoch = 0;
+  std::uint64_t through_seq = 0;
+  friend bool operator==(const Ack&, const Ack&) = default;
+};
+
+/// `{"epoch":"<16 hex>","through_seq":N}`.
+std::string encode_ack(const Ack& ack);
+
+/// Parses an ack (bounded: at most 1 KiB). Errors name the field: `ack.epoch: must be 16 hex
+/// digits`, `ack.through_seq: must be an integer >= 0`. Unknown fields are ignored.
+Result<Ack> parse_ack(std::string_view text);
+
+enum class AgentState { online, offline };
+
+/// The retained status message of an agent. Fields other than `state` are optional in parsing
+/// (the last will carries only the state); unknown fields are kept in `extra`.
+struct AgentStatus {
+  AgentState state = AgentState::online;
+  std::string agent_version;
+  std::string sent_at;                        ///< RFC 3339
+  std::uint64_t backlog_events = 0;
+  std::uint64_t backlog_bytes = 0;
+  std::optional<std::string> oldest_unacked_at;  ///< null when the backlog is empty
+  std::optional<std::string> last_ack_at;
+  std::uint64_t ingested_total = 0;
+  std::uint64_t rejected_total = 0;
+  std::uint64_t db_bytes = 0;
+  std::uint64_t disk_free_bytes = 0;
+  boost::json::object extra;                  ///< further fields, passed through
+};
+
+/// The status as a JSON object (all SPEC fields, then `extra`).
+boost::json::object status_to_json(const AgentStatus& status);
+std::string encode_status(const AgentStatus& status);
+
+/// Parses a status message (bounded: at most 64 KiB). Errors name the field.
+Result<AgentStatus> parse_status(std::string_view text);
+
+/// The last-will payload `{"state":"offline"}`.
+std::string offline_will();
+
+}  // namespace pos::protocol
