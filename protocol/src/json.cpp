@@ -1,0 +1,324 @@
+// Bounded JSON parsing, canonical JSON and RFC 3339 helpers.
+
+#include <algorithm>
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value_stack.hpp>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+#include "json_internal.hpp"
+#include "pos/protocol/event.hpp"
+
+namespace pos::protocol {
+
+namespace json = boost::json;
+
+namespace {
+
+// Builds a json::value like Boost's own parser handler, but converts doubles from their text
+// with std::from_chars (correctly rounded) and rejects values that overflow.
+struct ValueHandler {
+  static constexpr std::size_t max_object_size = json::object::max_size();
+  static constexpr std::size_t max_array_size = json::array::max_size();
+  static constexpr std::size_t max_key_size = json::string::max_size();
+  static constexpr std::size_t max_string_size = json::string::max_size();
+
+  json::value_stack st;
+  std::string number;
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) { return true; }
+  bool on_object_end(std::size_t n, json::error_code&) {
+    st.push_object(n);
+    return true;
+  }
+  bool on_array_begin(json::error_code&) { return true; }
+  bool on_array_end(std::size_t n, json::error_code&) {
+    st.push_array(n);
+    return true;
+  }
+  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
+    st.push_chars(s);
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, json::error_code&) {
+    st.push_key(s);
+    return true;
+  }
+  bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
+    st.push_chars(s);
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t, json::error_code&) {
+    st.push_string(s);
+    return true;
+  }
+  bool on_number_part(json::string_view s, json::error_code&) {
+    number.append(s.data(), s.size());
+    return true;
+  }
+  bool on_int64(std::int64_t i, json::string_view, json::error_code&) {
+    number.clear();
+    st.push_int64(i);
+    return true;
+  }
+  bool on_uint64(std::uint64_t u, json::string_view, json::error_code&) {
+    number.clear();
+    st.push_uint64(u);
+    return true;
+  }
+  bool on_double(double d, json::string_view s, json::error_code& ec) {
+    number.append(s.data(), s.size());
+    double exact = 0;
+    const auto [ptr, err] = std::from_chars(number.data(), number.data() + number.size(), exact);
+    if (err == std::errc::result_out_of_range) {
+      // Underflow to zero or a subnormal is representable; overflow is not.
+      if (std::isinf(d)) {
+        ec = json::error::exponent_overflow;
+        number.clear();
+        return false;
+      }
+      exact = d;
+    } else if (err != std::errc() || ptr != number.data() + number.size()) {
+      exact = d;
+    }
+    number.clear();
+    if (!std::isfinite(exact)) {
+      ec = json::error::exponent_overflow;
+      return false;
+    }
+    st.push_double(exact);
+    return true;
+  }
+  bool on_bool(bool b, json::error_code&) {
+    st.push_bool(b);
+    return true;
+  }
+  bool on_null(json::error_code&) {
+    st.push_null();
+    return true;
+  }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+};
+
+void append_string(std::string& out, std::string_view s) {
+  static constexpr char k_hex[] = "0123456789abcdef";
+  out.push_back('"');
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    out.push_back('\\');
+    switch (c) {
+      case '"': out.push_back('"'); break;
+      case '\\': out.push_back('\\'); break;
+      case '\b': out.push_back('b'); break;
+      case '\f': out.push_back('f'); break;
+      case '\n': out.push_back('n'); break;
+      case '\r': out.push_back('r'); break;
+      case '\t': out.push_back('t'); break;
+      default:
+        out.append("u00");
+        out.push_back(k_hex[c >> 4]);
+        out.push_back(k_hex[c & 0xf]);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
+template <class Int>
+void append_integer(std::string& out, Int v) {
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  (void)ec;
+  out.append(buf, end);
+}
+
+// Same text as Boost.JSON's serializer (shortest round-trip form, always with an exponent so that
+// it parses back as a double). Non-finite values, which JSON cannot express, become null.
+void append_double(std::string& out, double d) {
+  if (!std::isfinite(d)) {
+    out.append("null");
+    return;
+  }
+  out.append(json::serialize(json::value(d)));
+}
+
+using Member = const json::key_value_pair*;
+
+void append_members(std::string& out, std::vector<Member>& members) {
+  std::sort(members.begin(), members.end(),
+            [](Member a, Member b) { return a->key() < b->key(); });
+  out.push_back('{');
+  bool first = true;
+  for (Member m : members) {
+    if (!first) out.push_back(',');
+    first = false;
+    append_string(out, m->key());
+    out.push_back(':');
+    detail::append_canonical(out, m->value());
+  }
+  out.push_back('}');
+}
+
+bool parse_digits(std::string_view s, std::size_t pos, std::size_t n, int& out) noexcept {
+  out = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    out = out * 10 + (s[i] - '0');
+  }
+  return true;
+}
+
+bool is_leap(int y) noexcept { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+int days_in_month(int y, int m) noexcept {
+  static constexpr int k_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && is_leap(y) ? 29 : k_days[m - 1];
+}
+
+}  // namespace
+
+namespace detail {
+
+Result<json::value> parse_json(std::string_view text, std::size_t max_bytes, std::size_t max_depth,
+                               std::string_view what) {
+  const std::string prefix = std::string(what) + ": ";
+  if (text.size() > max_bytes) {
+    return fail(prefix + "larger than the limit of " + std::to_string(max_bytes) + " bytes");
+  }
+  json::parse_options options;
+  options.max_depth = max_depth;
+  json::basic_parser<ValueHandler> parser(options);
+  parser.handler().st.reset();
+  json::error_code ec;
+  const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  if (ec == json::error::too_deep) {
+    return fail(prefix + "nested deeper than " + std::to_string(max_depth) + " levels");
+  }
+  if (!ec && used != text.size()) ec = json::error::extra_data;
+  if (ec) {
+    return fail(prefix + "invalid JSON (" + ec.message() + ") at offset " + std::to_string(used));
+  }
+  return parser.handler().st.release();
+}
+
+void append_canonical(std::string& out, const json::value& value) {
+  switch (value.kind()) {
+    case json::kind::null: out.append("null"); return;
+    case json::kind::bool_: out.append(value.get_bool() ? "true" : "false"); return;
+    case json::kind::int64: append_integer(out, value.get_int64()); return;
+    case json::kind::uint64: append_integer(out, value.get_uint64()); return;
+    case json::kind::double_: append_double(out, value.get_double()); return;
+    case json::kind::string: append_string(out, value.get_string()); return;
+    case json::kind::array: {
+      out.push_back('[');
+      bool first = true;
+      for (const json::value& item : value.get_array()) {
+        if (!first) out.push_back(',');
+        first = false;
+        append_canonical(out, item);
+      }
+      out.push_back(']');
+      return;
+    }
+    case json::kind::object: {
+      std::vector<Member> members;
+      members.reserve(value.get_object().size());
+      for (const auto& kv : value.get_object()) members.push_back(&kv);
+      append_members(out, members);
+      return;
+    }
+  }
+}
+
+void append_canonical_merged(std::string& out, const json::object& base,
+                             const json::object& overlay) {
+  std::vector<Member> members;
+  members.reserve(base.size() + overlay.size());
+  for (const auto& kv : base) {
+    if (!overlay.contains(kv.key())) members.push_back(&kv);
+  }
+  for (const auto& kv : overlay) members.push_back(&kv);
+  append_members(out, members);
+}
+
+}  // namespace detail
+
+Result<json::value> parse_json_bounded(std::string_view text, const EventLimits& limits) {
+  return detail::parse_json(text, limits.max_bytes, limits.max_depth, "body");
+}
+
+std::string to_canonical_json(const json::value& value) {
+  std::string out;
+  detail::append_canonical(out, value);
+  return out;
+}
+
+bool is_rfc3339(std::string_view s) noexcept {
+  // YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|+hh:mm|-hh:mm)
+  if (s.size() < 20) return false;
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (!parse_digits(s, 0, 4, year) || s[4] != '-' || !parse_digits(s, 5, 2, month) ||
+      s[7] != '-' || !parse_digits(s, 8, 2, day) || s[10] != 'T' ||
+      !parse_digits(s, 11, 2, hour) || s[13] != ':' || !parse_digits(s, 14, 2, minute) ||
+      s[16] != ':' || !parse_digits(s, 17, 2, second)) {
+    return false;
+  }
+  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
+      minute > 59 || second > 60) {
+    return false;
+  }
+  std::size_t i = 19;
+  if (s[i] == '.') {
+    const std::size_t start = ++i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    if (i == start || i - start > 9) return false;
+  }
+  if (i >= s.size()) return false;
+  if (s[i] == 'Z') return i + 1 == s.size();
+  if ((s[i] != '+' && s[i] != '-') || s.size() != i + 6) return false;
+  int offset_hour = 0, offset_minute = 0;
+  return parse_digits(s, i + 1, 2, offset_hour) && s[i + 3] == ':' &&
+         parse_digits(s, i + 4, 2, offset_minute) && offset_hour <= 23 && offset_minute <= 59;
+}
+
+std::string format_rfc3339_utc_ms(std::int64_t unix_ms) {
+  constexpr std::int64_t k_ms_per_day = 86'400'000;
+  std::int64_t days = unix_ms / k_ms_per_day;
+  std::int64_t ms_of_day = unix_ms % k_ms_per_day;
+  if (ms_of_day < 0) {
+    ms_of_day += k_ms_per_day;
+    --days;
+  }
+  // civil_from_days (H. Hinnant): proleptic Gregorian calendar.
+  const std::int64_t z = days + 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const std::int64_t doe = z - era * 146097;
+  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const std::int64_t mp = (5 * doy + 2) / 153;
+  const std::int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  const std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  const std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+
+  char buf[64];
+  const int n = std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
+                              static_cast<long long>(year), static_cast<long long>(month),
+                              static_cast<long long>(day),
+                              static_cast<long long>(ms_of_day / 3'600'000),
+                              static_cast<long long>(ms_of_day / 60'000 % 60),
+                              static_cast<long long>(ms_of_day / 1000 % 60),
+                              static_cast<long long>(ms_of_day % 1000));
+  return std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+}
+
+}  // namespace pos::protocol

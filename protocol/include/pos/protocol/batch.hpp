@@ -48,6 +48,8 @@ Result<BatchHeader> decode_batch_header(std::span<const std::uint8_t> message,
                                         const DecodeLimits& limits = {});
 
 /// A decoded batch: header plus the decompressed NDJSON payload, split into exactly `count` lines.
+/// `payload` is always heap-allocated, so moving a DecodedBatch keeps `lines` valid; a copy's
+/// `lines` still point into the original.
 struct DecodedBatch {
   BatchHeader header;
   std::string payload;

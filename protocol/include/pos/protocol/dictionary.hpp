@@ -13,13 +13,17 @@
 
 namespace pos::protocol {
 
+/// Largest dictionary load() and load_file() accept.
+inline constexpr std::size_t max_dictionary_bytes = 1024 * 1024;
+
 /// A loaded zstd dictionary with its digested compression and decompression forms. Immutable and
 /// thread-safe once loaded; share it with std::shared_ptr.
 class Dictionary {
  public:
-  /// Loads a dictionary in zstd's format. Fails when it is not a zstd dictionary or its id is 0.
+  /// Loads a dictionary in zstd's format. Fails when it is not a zstd dictionary, its id is 0 or it
+  /// is larger than max_dictionary_bytes.
   static Result<std::shared_ptr<const Dictionary>> load(std::string bytes, int level = 3);
-  /// Loads a dictionary file from disk; the error names the path.
+  /// Loads a dictionary file from disk (at most max_dictionary_bytes); the error names the path.
   static Result<std::shared_ptr<const Dictionary>> load_file(const std::string& path, int level = 3);
 
   ~Dictionary();
@@ -29,15 +33,15 @@ class Dictionary {
   std::uint32_t id() const noexcept { return m_id; }
   const std::string& bytes() const noexcept { return m_bytes; }
   /// Opaque zstd handles (ZSTD_CDict*, ZSTD_DDict*), for the batch codec only.
-  const void* compression_handle() const noexcept { return m_cdict; }
-  const void* decompression_handle() const noexcept { return m_ddict; }
+  const void* compression_handle() const noexcept;
+  const void* decompression_handle() const noexcept;
 
  private:
-  Dictionary() = default;
+  struct Handles;
+  Dictionary();
   std::string m_bytes;
   std::uint32_t m_id = 0;
-  void* m_cdict = nullptr;
-  void* m_ddict = nullptr;
+  std::unique_ptr<Handles> m_handles;
 };
 
 struct TrainOptions {

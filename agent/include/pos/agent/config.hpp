@@ -1,0 +1,73 @@
+#pragma once
+// posagent's configuration (TOML). SPEC fixes the names of identities and endpoints; every other
+// key has a default documented in packaging/posagent.toml.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pos::agent {
+
+struct AgentConfig {
+  std::string store_id;
+  std::string till_id;
+  std::string data_dir;
+  std::string log_level = "info";
+
+  struct Ingest {
+    std::string listen = "127.0.0.1:8411";
+    std::string spool_dir;  ///< empty: no spool directory
+    std::size_t max_events_per_request = 1000;
+    std::size_t max_request_bytes = 4 * 1024 * 1024;
+    std::size_t max_connections = 256;
+    std::chrono::milliseconds spool_poll{1000};
+    std::chrono::milliseconds spool_settle{2000};
+  } ingest;
+
+  struct Buffer {
+    std::uint64_t max_bytes = 2ULL * 1024 * 1024 * 1024;
+    std::chrono::hours retention{72};
+  } buffer;
+
+  struct Mqtt {
+    std::string uri;
+    std::string topic_prefix = "pos/v1";
+    std::string ca_file;
+    std::string cert_file;
+    std::string key_file;
+    std::string client_id;  ///< default posagent-{store}-{till}
+    std::chrono::seconds keepalive{30};
+    std::chrono::seconds session_expiry{7 * 24 * 3600};
+    std::chrono::seconds connect_timeout{10};
+  } mqtt;
+
+  struct Forward {
+    std::string dictionary_file;
+    int zstd_level = 3;
+    std::size_t batch_max_events = 1000;
+    std::size_t batch_max_bytes = 1024 * 1024;
+    std::chrono::milliseconds batch_delay{20};
+    std::size_t window_batches = 8;
+    std::chrono::milliseconds ack_timeout{10000};
+    std::chrono::milliseconds reconnect_initial{500};
+    std::chrono::milliseconds reconnect_max{60000};
+    std::chrono::seconds heartbeat{30};
+    std::uint64_t rate_limit_kbps = 0;           ///< 0: no cap
+    std::vector<std::string> rate_limit_schedule;  ///< "HH:MM-HH:MM" local; empty: always
+  } forward;
+
+  struct Shutdown {
+    std::chrono::milliseconds drain_timeout{3000};
+  } shutdown;
+};
+
+/// Loads and checks a configuration file. Throws common::ConfigError naming the file and the key
+/// (unknown keys, wrong types, out-of-range values, invalid ids, missing TLS files for ssl://).
+AgentConfig load_agent_config(const std::string& path);
+
+/// Same, from text (tests); relative paths resolve against `base_dir`.
+AgentConfig parse_agent_config(std::string_view text, const std::string& base_dir = ".");
+
+}  // namespace pos::agent

@@ -1,0 +1,89 @@
+#pragma once
+// The agent's durable buffer: every accepted event, in seq order, until the collector acks it.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pos/protocol/event.hpp"
+#include "pos/protocol/result.hpp"
+
+namespace pos::agent {
+
+/// What happened to one event handed to Outbox::append.
+struct AppendResult {
+  enum class Status { accepted, duplicate };
+  Status status = Status::accepted;
+  std::string event_id;  ///< for a duplicate: the event id of the original
+  std::uint64_t seq = 0;
+};
+
+/// Why a whole append failed. `full` and `busy` map to HTTP 503 with Retry-After; `io` to 500/503.
+struct AppendError {
+  enum class Kind { full, busy, io, shutting_down };
+  Kind kind = Kind::io;
+  std::string message;
+};
+
+/// One stored event as the forwarder reads it.
+struct StoredEvent {
+  std::uint64_t seq = 0;
+  std::string payload_line;  ///< canonical JSON with the agent stamp (SPEC batch payload line)
+  std::int64_t received_at_ms = 0;
+};
+
+/// Counters and gauges for status and metrics. Cheap to call from any thread.
+struct OutboxStats {
+  std::uint64_t epoch = 0;
+  std::uint64_t last_seq = 0;        ///< highest committed seq (0: none yet)
+  std::uint64_t acked_through = 0;   ///< every seq <= this is acknowledged
+  std::uint64_t backlog_events = 0;  ///< last_seq - acked_through
+  std::uint64_t backlog_bytes = 0;   ///< payload bytes of unacknowledged events
+  std::optional<std::int64_t> oldest_unacked_received_ms;
+  std::optional<std::int64_t> last_ack_ms;
+  std::uint64_t accepted_total = 0;   ///< since start
+  std::uint64_t duplicates_total = 0; ///< since start
+  std::uint64_t db_bytes = 0;         ///< database + WAL file sizes
+  std::uint64_t pruned_total = 0;     ///< since start
+  std::uint64_t commits_total = 0;    ///< group commits since start
+};
+
+/// Seam between ingest/forwarding and storage. The real implementation is SqliteOutbox; unit tests
+/// use a fake. Completion callbacks are invoked on the executor given to the implementation, never
+/// on the caller's stack; they must not throw.
+class Outbox {
+ public:
+  using AppendDone =
+      std::function<void(Result<std::vector<AppendResult>, AppendError>)>;
+  using CommitListener = std::function<void(std::uint64_t last_seq)>;
+
+  virtual ~Outbox() = default;
+
+  /// Stores `events` in order, all or nothing, durably (fsync) before `done` runs. Each event gets
+  /// the next seq, or is reported as a duplicate of an earlier event with the same pos_event_id
+  /// (also within the same call). Concurrent calls share one commit (group commit).
+  virtual void append(std::vector<protocol::PosEvent> events, AppendDone done) = 0;
+
+  /// Reads committed events with seq >= first_seq in seq order: at most max_events, and at most
+  /// max_bytes of payload (but always at least one event if one exists). Thread-safe; does not wait
+  /// for the writer.
+  virtual Result<std::vector<StoredEvent>> read_from(std::uint64_t first_seq, std::size_t max_events,
+                                                     std::size_t max_bytes) = 0;
+
+  /// Records that every seq <= through_seq is acknowledged (values not above the current mark are
+  /// ignored; values above last_seq are an error). Durable before `done` runs.
+  virtual void acknowledge(std::uint64_t through_seq, std::function<void(Status)> done) = 0;
+
+  /// Registers the one listener told (on the completion executor) after each commit that added
+  /// events.
+  virtual void set_commit_listener(CommitListener listener) = 0;
+
+  virtual OutboxStats stats() const = 0;
+  virtual std::uint64_t epoch() const = 0;
+};
+
+}  // namespace pos::agent

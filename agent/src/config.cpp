@@ -1,0 +1,129 @@
+#include "pos/agent/config.hpp"
+
+#include <filesystem>
+
+#include "pos/common/config_reader.hpp"
+#include "pos/common/logging.hpp"
+#include "pos/protocol/ids.hpp"
+#include "pos/protocol/topics.hpp"
+
+namespace pos::agent {
+namespace {
+
+constexpr std::int64_t max_i64 = std::numeric_limits<std::int64_t>::max();
+
+void check_file(common::ConfigReader& reader, std::string_view key, const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    reader.fail(key, "file not found: " + path);
+  }
+}
+
+AgentConfig read(common::ConfigReader& r) {
+  AgentConfig c;
+  c.store_id = r.require_string("store_id");
+  if (!protocol::is_valid_id(c.store_id)) {
+    r.fail("store_id", "must match [A-Za-z0-9_-]{1,32}");
+  }
+  c.till_id = r.require_string("till_id");
+  if (!protocol::is_valid_id(c.till_id)) {
+    r.fail("till_id", "must match [A-Za-z0-9_-]{1,32}");
+  }
+  c.data_dir = r.require_path("data_dir");
+  c.log_level = r.get_string("log_level", c.log_level);
+  if (!common::is_log_level(c.log_level)) {
+    r.fail("log_level", "must be one of trace, debug, info, warn, error, off");
+  }
+
+  auto& in = c.ingest;
+  in.listen = r.get_string("ingest.listen", in.listen);
+  in.spool_dir = r.get_path("ingest.spool_dir", "");
+  in.max_events_per_request = static_cast<std::size_t>(
+      r.get_int("ingest.max_events_per_request", 1000, 1, 100'000));
+  in.max_request_bytes = static_cast<std::size_t>(
+      r.get_int("ingest.max_request_bytes", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024));
+  in.max_connections =
+      static_cast<std::size_t>(r.get_int("ingest.max_connections", 256, 1, 10'000));
+  in.spool_poll = std::chrono::milliseconds(r.get_int("ingest.spool_poll_ms", 1000, 10, 3'600'000));
+  in.spool_settle =
+      std::chrono::milliseconds(r.get_int("ingest.spool_settle_ms", 2000, 0, 3'600'000));
+
+  c.buffer.max_bytes = static_cast<std::uint64_t>(
+      r.get_int("buffer.max_bytes", 2LL * 1024 * 1024 * 1024, 1024 * 1024, max_i64));
+  c.buffer.retention = std::chrono::hours(r.get_int("buffer.retention_hours", 72, 0, 24 * 3650));
+
+  auto& m = c.mqtt;
+  m.uri = r.require_string("mqtt.uri");
+  const bool tls = m.uri.starts_with("ssl://") || m.uri.starts_with("mqtts://");
+  if (!tls && !m.uri.starts_with("mqtt://") && !m.uri.starts_with("tcp://")) {
+    r.fail("mqtt.uri", "must start with ssl:// (or mqtt:// without TLS)");
+  }
+  m.topic_prefix = r.get_string("mqtt.topic_prefix", m.topic_prefix);
+  if (auto ok = protocol::check_topic_prefix(m.topic_prefix); !ok) {
+    r.fail("mqtt.topic_prefix", ok.error().message);
+  }
+  m.ca_file = r.get_path("mqtt.ca_file", "");
+  m.cert_file = r.get_path("mqtt.cert_file", "");
+  m.key_file = r.get_path("mqtt.key_file", "");
+  if (tls) {
+    for (auto [key, path] : {std::pair<std::string_view, std::string*>{"mqtt.ca_file", &m.ca_file},
+                             {"mqtt.cert_file", &m.cert_file},
+                             {"mqtt.key_file", &m.key_file}}) {
+      if (path->empty()) {
+        r.fail(key, "is required with an ssl:// uri");
+      }
+      check_file(r, key, *path);
+    }
+  }
+  m.client_id = r.get_string("mqtt.client_id", "posagent-" + c.store_id + "-" + c.till_id);
+  m.keepalive = std::chrono::seconds(r.get_int("mqtt.keepalive_s", 30, 5, 3600));
+  m.session_expiry =
+      std::chrono::seconds(r.get_int("mqtt.session_expiry_s", 7 * 24 * 3600, 0, 0xFFFFFFFFLL));
+  m.connect_timeout = std::chrono::seconds(r.get_int("mqtt.connect_timeout_s", 10, 1, 300));
+
+  auto& f = c.forward;
+  f.dictionary_file = r.get_path("forward.dictionary_file", "");
+  if (!f.dictionary_file.empty()) {
+    check_file(r, "forward.dictionary_file", f.dictionary_file);
+  }
+  f.zstd_level = static_cast<int>(r.get_int("forward.zstd_level", 3, 1, 19));
+  f.batch_max_events =
+      static_cast<std::size_t>(r.get_int("forward.batch_max_events", 1000, 1, 10'000));
+  f.batch_max_bytes = static_cast<std::size_t>(
+      r.get_int("forward.batch_max_bytes", 1024 * 1024, 4096, 8 * 1024 * 1024));
+  f.batch_delay = std::chrono::milliseconds(r.get_int("forward.batch_delay_ms", 20, 0, 10'000));
+  f.window_batches = static_cast<std::size_t>(r.get_int("forward.window_batches", 8, 1, 64));
+  f.ack_timeout =
+      std::chrono::milliseconds(r.get_int("forward.ack_timeout_ms", 10'000, 100, 600'000));
+  f.reconnect_initial =
+      std::chrono::milliseconds(r.get_int("forward.reconnect_initial_ms", 500, 10, 600'000));
+  f.reconnect_max =
+      std::chrono::milliseconds(r.get_int("forward.reconnect_max_ms", 60'000, 10, 3'600'000));
+  if (f.reconnect_max < f.reconnect_initial) {
+    r.fail("forward.reconnect_max_ms", "must be >= forward.reconnect_initial_ms");
+  }
+  f.heartbeat = std::chrono::seconds(r.get_int("forward.heartbeat_s", 30, 1, 3600));
+  f.rate_limit_kbps =
+      static_cast<std::uint64_t>(r.get_int("forward.rate_limit_kbps", 0, 0, 10'000'000));
+  f.rate_limit_schedule = r.get_string_list("forward.rate_limit_schedule", {});
+
+  c.shutdown.drain_timeout =
+      std::chrono::milliseconds(r.get_int("shutdown.drain_timeout_ms", 3000, 0, 60'000));
+
+  r.reject_unknown_keys();
+  return c;
+}
+
+}  // namespace
+
+AgentConfig load_agent_config(const std::string& path) {
+  auto reader = common::ConfigReader::from_file(path);
+  return read(reader);
+}
+
+AgentConfig parse_agent_config(std::string_view text, const std::string& base_dir) {
+  auto reader = common::ConfigReader::from_string(text, "config", base_dir);
+  return read(reader);
+}
+
+}  // namespace pos::agent

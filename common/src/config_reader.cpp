@@ -1,0 +1,186 @@
+#include "pos/common/config_reader.hpp"
+
+#include <filesystem>
+#include <set>
+#include <toml++/toml.h>
+
+namespace pos::common {
+
+struct ConfigReader::Impl {
+  toml::table table;
+  std::string source_name;
+  std::filesystem::path base_dir;
+  std::set<std::string, std::less<>> used;
+
+  [[noreturn]] void fail(std::string_view key, std::string_view message) const {
+    throw ConfigError(source_name + ": " + std::string(key) + ": " + std::string(message));
+  }
+
+  toml::node_view<const toml::node> find(std::string_view key) {
+    used.emplace(key);
+    return std::as_const(table).at_path(key);
+  }
+
+  void collect_unknown(const toml::table& t, const std::string& prefix,
+                       std::vector<std::string>& unknown) const {
+    for (const auto& [name, node] : t) {
+      const std::string key = prefix.empty() ? std::string(name.str())
+                                             : prefix + "." + std::string(name.str());
+      if (const auto* sub = node.as_table()) {
+        collect_unknown(*sub, key, unknown);
+      } else if (!used.contains(key)) {
+        unknown.push_back(key);
+      }
+    }
+  }
+};
+
+ConfigReader::ConfigReader(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+ConfigReader::~ConfigReader() = default;
+ConfigReader::ConfigReader(ConfigReader&&) noexcept = default;
+ConfigReader& ConfigReader::operator=(ConfigReader&&) noexcept = default;
+
+ConfigReader ConfigReader::from_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw ConfigError(path + ": cannot read the configuration file (missing or not a file)");
+  }
+  auto impl = std::make_unique<Impl>();
+  try {
+    impl->table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(path + ":" + std::to_string(e.source().begin.line) + ":" +
+                      std::to_string(e.source().begin.column) + ": " +
+                      std::string(e.description()));
+  }
+  impl->source_name = path;
+  impl->base_dir = std::filesystem::absolute(path).parent_path();
+  return ConfigReader(std::move(impl));
+}
+
+ConfigReader ConfigReader::from_string(std::string_view text, std::string source_name,
+                                       std::string base_dir) {
+  auto impl = std::make_unique<Impl>();
+  try {
+    impl->table = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(source_name + ":" + std::to_string(e.source().begin.line) + ":" +
+                      std::to_string(e.source().begin.column) + ": " +
+                      std::string(e.description()));
+  }
+  impl->source_name = std::move(source_name);
+  impl->base_dir = std::filesystem::absolute(base_dir);
+  return ConfigReader(std::move(impl));
+}
+
+std::string ConfigReader::get_string(std::string_view key, std::string fallback) {
+  auto node = m_impl->find(key);
+  if (!node) {
+    return fallback;
+  }
+  const auto* value = node.as_string();
+  if (value == nullptr) {
+    m_impl->fail(key, "must be a string");
+  }
+  return value->get();
+}
+
+std::string ConfigReader::require_string(std::string_view key) {
+  auto node = m_impl->find(key);
+  if (!node) {
+    m_impl->fail(key, "is required");
+  }
+  std::string value = get_string(key, {});
+  if (value.empty()) {
+    m_impl->fail(key, "must not be empty");
+  }
+  return value;
+}
+
+std::int64_t ConfigReader::get_int(std::string_view key, std::int64_t fallback, std::int64_t min,
+                                   std::int64_t max) {
+  auto node = m_impl->find(key);
+  if (!node) {
+    return fallback;
+  }
+  const auto* value = node.as_integer();
+  if (value == nullptr) {
+    m_impl->fail(key, "must be an integer");
+  }
+  const std::int64_t v = value->get();
+  if (v < min || v > max) {
+    m_impl->fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                          " (got " + std::to_string(v) + ")");
+  }
+  return v;
+}
+
+bool ConfigReader::get_bool(std::string_view key, bool fallback) {
+  auto node = m_impl->find(key);
+  if (!node) {
+    return fallback;
+  }
+  const auto* value = node.as_boolean();
+  if (value == nullptr) {
+    m_impl->fail(key, "must be true or false");
+  }
+  return value->get();
+}
+
+std::vector<std::string> ConfigReader::get_string_list(std::string_view key,
+                                                       std::vector<std::string> fallback) {
+  auto node = m_impl->find(key);
+  if (!node) {
+    return fallback;
+  }
+  const auto* array = node.as_array();
+  if (array == nullptr) {
+    m_impl->fail(key, "must be an array of strings");
+  }
+  std::vector<std::string> out;
+  for (const auto& element : *array) {
+    const auto* s = element.as_string();
+    if (s == nullptr) {
+      m_impl->fail(key, "must be an array of strings");
+    }
+    out.push_back(s->get());
+  }
+  return out;
+}
+
+std::string ConfigReader::get_path(std::string_view key, std::string fallback) {
+  std::string value = get_string(key, std::move(fallback));
+  if (value.empty()) {
+    return value;
+  }
+  std::filesystem::path p(value);
+  if (p.is_relative()) {
+    p = m_impl->base_dir / p;
+  }
+  return p.lexically_normal().string();
+}
+
+std::string ConfigReader::require_path(std::string_view key) {
+  require_string(key);
+  return get_path(key, {});
+}
+
+void ConfigReader::fail(std::string_view key, std::string_view message) const {
+  m_impl->fail(key, message);
+}
+
+void ConfigReader::reject_unknown_keys() const {
+  std::vector<std::string> unknown;
+  m_impl->collect_unknown(m_impl->table, "", unknown);
+  if (unknown.empty()) {
+    return;
+  }
+  std::string list;
+  for (const auto& key : unknown) {
+    list += (list.empty() ? "" : ", ") + key;
+  }
+  throw ConfigError(m_impl->source_name + ": unknown key" + (unknown.size() > 1 ? "s " : " ") +
+                    list);
+}
+
+}  // namespace pos::common

@@ -1,0 +1,142 @@
+#include "pos/agent/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "pos/common/config_reader.hpp"
+
+namespace pos::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+class AgentConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    m_dir = fs::temp_directory_path() / ("agent-config-" + std::to_string(::getpid()));
+    fs::create_directories(m_dir);
+    for (const char* name : {"ca.pem", "till.pem", "till.key"}) {
+      std::ofstream(m_dir / name) << "x";
+    }
+  }
+  void TearDown() override { fs::remove_all(m_dir); }
+
+  std::string base() const { return m_dir.string(); }
+
+  static std::string minimal(std::string_view extra = "") {
+    return std::string(R"(store_id = "S07"
+till_id = "T1"
+data_dir = "data"
+)") + std::string(extra) +
+           R"(
+[mqtt]
+uri = "ssl://broker.example:8883"
+ca_file = "ca.pem"
+cert_file = "till.pem"
+key_file = "till.key"
+)";
+  }
+
+  void expect_error(std::string_view text, std::string_view fragment) {
+    try {
+      parse_agent_config(text, base());
+      FAIL() << "expected a ConfigError containing: " << fragment;
+    } catch (const common::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
+          << "message: " << e.what();
+    }
+  }
+
+  fs::path m_dir;
+};
+
+TEST_F(AgentConfigTest, MinimalConfigGetsDocumentedDefaults) {
+  const auto c = parse_agent_config(minimal(), base());
+  EXPECT_EQ(c.store_id, "S07");
+  EXPECT_EQ(c.till_id, "T1");
+  EXPECT_EQ(c.data_dir, (m_dir / "data").string());
+  EXPECT_EQ(c.ingest.listen, "127.0.0.1:8411");
+  EXPECT_EQ(c.ingest.max_events_per_request, 1000U);
+  EXPECT_EQ(c.ingest.max_request_bytes, 4U * 1024 * 1024);
+  EXPECT_EQ(c.buffer.max_bytes, 2147483648ULL);
+  EXPECT_EQ(c.buffer.retention, std::chrono::hours(72));
+  EXPECT_EQ(c.mqtt.topic_prefix, "pos/v1");
+  EXPECT_EQ(c.mqtt.ca_file, (m_dir / "ca.pem").string());
+  EXPECT_EQ(c.mqtt.client_id, "posagent-S07-T1");
+  EXPECT_TRUE(c.forward.dictionary_file.empty());
+  EXPECT_EQ(c.forward.batch_max_events, 1000U);
+}
+
+TEST_F(AgentConfigTest, OverridesAreRead) {
+  const auto c = parse_agent_config(minimal(R"(
+[ingest]
+listen = "127.0.0.1:9000"
+spool_dir = "spool"
+[buffer]
+max_bytes = 10485760
+[forward]
+batch_delay_ms = 5
+rate_limit_kbps = 256
+rate_limit_schedule = ["08:00-22:00"]
+)"),
+                                    base());
+  EXPECT_EQ(c.ingest.listen, "127.0.0.1:9000");
+  EXPECT_EQ(c.ingest.spool_dir, (m_dir / "spool").string());
+  EXPECT_EQ(c.buffer.max_bytes, 10485760U);
+  EXPECT_EQ(c.forward.batch_delay, std::chrono::milliseconds(5));
+  EXPECT_EQ(c.forward.rate_limit_kbps, 256U);
+  ASSERT_EQ(c.forward.rate_limit_schedule.size(), 1U);
+}
+
+TEST_F(AgentConfigTest, ErrorsNameTheKey) {
+  expect_error(minimal("colour = \"red\"\n"), "unknown key colour");
+  expect_error(minimal("[ingest]\nlisten_on = \"x\"\n"), "unknown key ingest.listen_on");
+  expect_error(R"(till_id = "T1"
+data_dir = "d")",
+               "store_id: is required");
+  expect_error(minimal("").replace(0, 16, "store_id = \"S/7\""), "store_id: must match");
+  expect_error(minimal("[buffer]\nmax_bytes = \"big\"\n"), "buffer.max_bytes: must be an integer");
+  expect_error(minimal("[forward]\nwindow_batches = 0\n"),
+               "forward.window_batches: must be between 1 and 64 (got 0)");
+  expect_error(minimal("log_level = \"loud\"\n"), "log_level: must be one of");
+  expect_error(minimal("[forward]\ndictionary_file = \"missing.dict\"\n"),
+               "forward.dictionary_file: file not found");
+  expect_error("store_id = ", "config:1");
+}
+
+TEST_F(AgentConfigTest, TlsFilesAreRequiredForSsl) {
+  std::string text = minimal();
+  text.replace(text.find("ca_file = \"ca.pem\""), 18, "ca_file = \"nope.pem\"");
+  expect_error(text, "mqtt.ca_file: file not found");
+  expect_error(R"(store_id = "S07"
+till_id = "T1"
+data_dir = "d"
+[mqtt]
+uri = "ssl://b:8883"
+)",
+               "mqtt.ca_file: is required with an ssl:// uri");
+  expect_error(R"(store_id = "S07"
+till_id = "T1"
+data_dir = "d"
+[mqtt]
+uri = "http://b"
+)",
+               "mqtt.uri: must start with ssl://");
+}
+
+TEST_F(AgentConfigTest, PlainMqttNeedsNoCertificates) {
+  const auto c = parse_agent_config(R"(store_id = "S07"
+till_id = "T1"
+data_dir = "/var/lib/posagent"
+[mqtt]
+uri = "mqtt://127.0.0.1:1883"
+)",
+                                    base());
+  EXPECT_EQ(c.data_dir, "/var/lib/posagent");
+  EXPECT_TRUE(c.mqtt.ca_file.empty());
+}
+
+}  // namespace
+}  // namespace pos::agent
