@@ -1,7 +1,7 @@
 # Every third-party dependency is found here, once. All come from Debian 12 packages
 # (see scripts/install-deps).
 find_package(Threads REQUIRED)
-find_package(Boost 1.81 EXACT REQUIRED CONFIG COMPONENTS json)
+find_package(Boost 1.81.0 EXACT REQUIRED CONFIG COMPONENTS json)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 
