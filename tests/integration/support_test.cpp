@@ -138,8 +138,16 @@ TEST_F(MqttSupportTest, TillCannotReadAnotherTillsAck) {
   EXPECT_EQ(coll->publish("pos/v1/s1/t1/ack", "ack-t1"), 0);
   EXPECT_EQ(t1->wait_for_messages("pos/v1/s1/t1/ack", 1, 5s).size(), 1u);
   EXPECT_TRUE(t2->wait_for_messages("#", 1, 1s).empty());
-  // A till cannot read the batches of others either.
-  EXPECT_THROW(t2->subscribe("pos/v1/+/+/batch", 1), std::runtime_error);
+  // Nor the batches of other tills: mosquitto 2.0.11 grants a wildcard subscription and
+  // filters at delivery.
+  try {
+    t2->subscribe("pos/v1/+/+/batch", 1);
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_EQ(t1->publish("pos/v1/s1/t1/batch", "batch-t1"), 0);
+  EXPECT_EQ(coll->publish("pos/v1/s1/t1/ack", "ack-t1-again"), 0);
+  EXPECT_EQ(t1->wait_for_messages("pos/v1/s1/t1/ack", 1, 5s).size(), 1u);
+  EXPECT_TRUE(t2->wait_for_messages("#", 1, 1s).empty());
 }
 
 TEST_F(MqttSupportTest, RestartKeepsPersistentSessionQueuedMessage) {
@@ -206,7 +214,8 @@ TEST(PubSubEmulatorTest, OrderedRoundTripThenStopLeavesNoProcess) {
 }
 
 TEST(PubSubEmulatorTest, Base64RoundTrip) {
-  for (const std::string s : {"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+  for (const std::string& s :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
     EXPECT_EQ(base64_decode(base64_encode(s)), s);
   }
   EXPECT_EQ(base64_encode("hello"), "aGVsbG8=");

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace pos::test {
 namespace {
@@ -80,8 +81,8 @@ void MosquittoBroker::start() {
   while (std::chrono::steady_clock::now() < deadline) {
     if (!m_process->running()) {
       const int status = m_process->wait();
-      throw std::runtime_error("MosquittoBroker: mosquitto exited with " +
-                               std::to_string(status) + "; log:\n" + read_text_file(m_log_path));
+      throw std::runtime_error("MosquittoBroker: mosquitto exited with " + std::to_string(status) +
+                               "; log:\n" + read_text_file(m_log_path));
     }
     if (wait_for_tcp(m_port, 100ms)) return;
   }
@@ -100,9 +101,13 @@ void MosquittoBroker::kill9() {
   m_process.reset();
 }
 
-bool MosquittoBroker::running() { return m_process && m_process->running(); }
+bool MosquittoBroker::running() {
+  return m_process && m_process->running();
+}
 
-pid_t MosquittoBroker::pid() const { return m_process ? m_process->pid() : -1; }
+pid_t MosquittoBroker::pid() const {
+  return m_process ? m_process->pid() : -1;
+}
 
 std::string MosquittoBroker::uri() const {
   return "ssl://localhost:" + std::to_string(m_port);

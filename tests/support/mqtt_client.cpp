@@ -3,6 +3,7 @@
 #include <mqtt/async_client.h>
 
 #include <stdexcept>
+#include <utility>
 
 namespace pos::test {
 namespace {
@@ -36,8 +37,8 @@ bool topic_matches(std::string_view filter, std::string_view topic) {
 
 TestMqttClient::TestMqttClient(TestMqttClientOptions options) : m_options(std::move(options)) {
   // nullptr persistence: in memory only, nothing written to the working directory.
-  m_client = std::make_unique<mqtt::async_client>(
-      m_options.uri, m_options.client_id, mqtt::create_options(MQTTVERSION_5), nullptr);
+  m_client = std::make_unique<mqtt::async_client>(m_options.uri, m_options.client_id,
+                                                  mqtt::create_options(MQTTVERSION_5), nullptr);
   m_client->set_message_callback([this](mqtt::const_message_ptr msg) {
     try {
       on_message({msg->get_topic(), msg->get_payload_str(), msg->is_retained(), msg->get_qos()});
@@ -70,8 +71,8 @@ bool TestMqttClient::connect() {
   }
   mqtt::properties props;
   if (m_options.session_expiry_s > 0) {
-    props.add({mqtt::property::SESSION_EXPIRY_INTERVAL,
-               static_cast<int>(m_options.session_expiry_s)});
+    props.add(
+        {mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int>(m_options.session_expiry_s)});
   }
   auto opts = mqtt::connect_options_builder()
                   .mqtt_version(MQTTVERSION_5)
@@ -106,7 +107,9 @@ void TestMqttClient::disconnect() {
   }
 }
 
-bool TestMqttClient::connected() const { return m_client->is_connected(); }
+bool TestMqttClient::connected() const {
+  return m_client->is_connected();
+}
 
 void TestMqttClient::subscribe(const std::string& topic_filter, int qos) {
   try {
@@ -114,10 +117,11 @@ void TestMqttClient::subscribe(const std::string& topic_filter, int qos) {
     if (!tok->wait_for(m_options.timeout)) {
       throw std::runtime_error("TestMqttClient: subscribe " + topic_filter + " timed out");
     }
-    for (const auto rc : tok->get_subscribe_response().get_reason_codes()) {
+    const auto response = tok->get_subscribe_response();
+    for (const auto rc : response.get_reason_codes()) {
       if (rc >= 0x80) {
-        throw std::runtime_error("TestMqttClient: subscribe " + topic_filter +
-                                 " refused, reason " + std::to_string(rc));
+        throw std::runtime_error("TestMqttClient: subscribe " + topic_filter + " refused, reason " +
+                                 std::to_string(rc));
       }
     }
   } catch (const mqtt::exception& e) {
@@ -153,8 +157,8 @@ std::vector<MqttMessage> TestMqttClient::wait_for_messages(const std::string& to
                                                            std::size_t count,
                                                            std::chrono::milliseconds timeout) {
   return wait_for_messages(
-      [topic_filter](const MqttMessage& m) { return topic_matches(topic_filter, m.topic); },
-      count, timeout);
+      [topic_filter](const MqttMessage& m) { return topic_matches(topic_filter, m.topic); }, count,
+      timeout);
 }
 
 std::vector<MqttMessage> TestMqttClient::wait_for_messages(

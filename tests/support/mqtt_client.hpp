@@ -75,8 +75,7 @@ class TestMqttClient {
   std::vector<MqttMessage> wait_for_messages(const std::string& topic_filter, std::size_t count,
                                              std::chrono::milliseconds timeout);
   std::vector<MqttMessage> wait_for_messages(std::function<bool(const MqttMessage&)> predicate,
-                                             std::size_t count,
-                                             std::chrono::milliseconds timeout);
+                                             std::size_t count, std::chrono::milliseconds timeout);
   // Copy of the buffered messages.
   std::vector<MqttMessage> messages() const;
   void clear();

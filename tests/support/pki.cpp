@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "support/process.hpp"
@@ -92,8 +93,8 @@ void TestPki::run_openssl(const std::vector<std::string>& args) {
   if (status != 0) {
     std::string cmd;
     for (const auto& a : argv) cmd += a + " ";
-    throw std::runtime_error("TestPki: `" + cmd + "` exited with " + std::to_string(status) +
-                             ": " + read_text_file(log));
+    throw std::runtime_error("TestPki: `" + cmd + "` exited with " + std::to_string(status) + ": " +
+                             read_text_file(log));
   }
 }
 

@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 extern char** environ;
 
@@ -69,7 +70,8 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::filesystem::path 
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     const std::string_view entry(*e);
     const auto name = entry.substr(0, entry.find('='));
-    if (env_additions.find(std::string(name)) == env_additions.end()) env_strings.emplace_back(entry);
+    if (env_additions.find(std::string(name)) == env_additions.end())
+      env_strings.emplace_back(entry);
   }
   for (const auto& [name, value] : env_additions) env_strings.push_back(name + "=" + value);
   std::vector<char*> envp;
@@ -294,7 +296,9 @@ TempDir::TempDir(std::string_view prefix) {
   m_path = pattern;
 }
 
-TempDir::~TempDir() { remove(); }
+TempDir::~TempDir() {
+  remove();
+}
 
 TempDir::TempDir(TempDir&& other) noexcept : m_path(std::exchange(other.m_path, {})) {}
 

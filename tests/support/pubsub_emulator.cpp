@@ -26,8 +26,7 @@ constexpr std::string_view b64_alphabet =
 constexpr std::size_t max_response_bytes = 64 * 1024 * 1024;
 
 std::string path_of(std::string_view project, std::string_view kind, std::string_view name) {
-  return "/v1/projects/" + std::string(project) + "/" + std::string(kind) + "/" +
-         std::string(name);
+  return "/v1/projects/" + std::string(project) + "/" + std::string(kind) + "/" + std::string(name);
 }
 
 std::string string_field(const json::object& obj, std::string_view key) {
@@ -88,7 +87,8 @@ std::string base64_decode(std::string_view in) {
 PubSubEmulator::PubSubEmulator() : m_dir("pos-pubsub") {
   if (!find_executable(pubsub_emulator_path)) {
     throw std::runtime_error(std::string("PubSubEmulator: the emulator is missing at ") +
-                             pubsub_emulator_path + " (install google-cloud-sdk's pubsub-emulator)");
+                             pubsub_emulator_path +
+                             " (install google-cloud-sdk's pubsub-emulator)");
   }
   if (!find_executable("java")) {
     throw std::runtime_error("PubSubEmulator: java is missing (the emulator needs a JRE)");
@@ -125,8 +125,7 @@ void PubSubEmulator::start() {
   }
   m_process->kill9();
   throw std::runtime_error("PubSubEmulator: not answering on port " + std::to_string(m_port) +
-                           " after 60 s (" + last_error + "); log:\n" +
-                           read_text_file(m_log_path));
+                           " after 60 s (" + last_error + "); log:\n" + read_text_file(m_log_path));
 }
 
 void PubSubEmulator::stop(std::chrono::milliseconds deadline) {
@@ -139,11 +138,17 @@ void PubSubEmulator::kill9() {
   m_process.reset();
 }
 
-bool PubSubEmulator::running() { return m_process && m_process->running(); }
+bool PubSubEmulator::running() {
+  return m_process && m_process->running();
+}
 
-pid_t PubSubEmulator::pid() const { return m_process ? m_process->pid() : -1; }
+pid_t PubSubEmulator::pid() const {
+  return m_process ? m_process->pid() : -1;
+}
 
-std::string PubSubEmulator::host_port() const { return "127.0.0.1:" + std::to_string(m_port); }
+std::string PubSubEmulator::host_port() const {
+  return "127.0.0.1:" + std::to_string(m_port);
+}
 
 HttpReply PubSubEmulator::request(std::string_view method, std::string_view target,
                                   std::string_view body) {
@@ -221,8 +226,7 @@ std::string PubSubEmulator::publish(std::string_view project, std::string_view t
 }
 
 std::vector<PubSubMessage> PubSubEmulator::pull(std::string_view project,
-                                                std::string_view subscription,
-                                                int max_messages) {
+                                                std::string_view subscription, int max_messages) {
   const json::object body{{"maxMessages", max_messages}, {"returnImmediately", true}};
   const auto reply = checked("POST", path_of(project, "subscriptions", subscription) + ":pull",
                              json::serialize(body));
