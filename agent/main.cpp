@@ -1,1 +1,43 @@
-int main() { return 0; }
+// posagent: parses the command line and hands over to pos::agent.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "pos/agent/app.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App cli{"posagent: durable POS event buffer and forwarder for one till"};
+  cli.require_subcommand(0, 1);
+  bool show_version = false;
+  cli.add_flag("--version", show_version, "print the version and exit");
+
+  std::string config_path;
+  auto* run = cli.add_subcommand("run", "run the agent");
+  run->add_option("--config", config_path, "TOML configuration file")->required();
+  auto* check = cli.add_subcommand("check-config", "check a configuration file and exit");
+  check->add_option("--config", config_path, "TOML configuration file")->required();
+  std::string url = "http://127.0.0.1:8411";
+  auto* status = cli.add_subcommand("status", "print a running agent's status");
+  status->add_option("--url", url, "the agent's ingest API base URL");
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = cli.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  if (show_version) {
+    std::cout << "posagent " << pos::agent::version() << "\n";
+    return 0;
+  }
+  if (run->parsed()) {
+    return pos::agent::run(config_path);
+  }
+  if (check->parsed()) {
+    return pos::agent::check_config(config_path);
+  }
+  if (status->parsed()) {
+    return pos::agent::print_status(url);
+  }
+  std::cerr << cli.help();
+  return 2;
+}

@@ -1,0 +1,344 @@
+// posagent's composition root: builds every component from the configuration, wires them on one
+// io_context, and runs until SIGTERM/SIGINT.
+
+#include "pos/agent/app.hpp"
+
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/parse.hpp>
+#include <filesystem>
+#include <iostream>
+#include <spdlog/spdlog.h>
+
+#include "pos/agent/config.hpp"
+#include "pos/agent/forwarder.hpp"
+#include "pos/agent/ingest_service.hpp"
+#include "pos/agent/paho_transport.hpp"
+#include "pos/agent/spool.hpp"
+#include "pos/agent/sqlite_outbox.hpp"
+#include "pos/agent/status.hpp"
+#include "pos/agent/status_client.hpp"
+#include "pos/agent/upload_limiter.hpp"
+#include "pos/common/backoff.hpp"
+#include "pos/common/clock.hpp"
+#include "pos/common/config_reader.hpp"
+#include "pos/common/http_server.hpp"
+#include "pos/common/logging.hpp"
+#include "pos/protocol/batch.hpp"
+#include "pos/protocol/dictionary.hpp"
+#include "pos/protocol/ids.hpp"
+#include "pos/protocol/messages.hpp"
+#include "pos/protocol/topics.hpp"
+
+namespace pos::agent {
+namespace {
+
+namespace asio = boost::asio;
+
+/// Startup failure that is not a configuration error (exit 1).
+class StartupError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+template <class T>
+T startup(Result<T> result, std::string_view what) {
+  if (!result) {
+    throw StartupError(std::string(what) + ": " + result.error().message);
+  }
+  return std::move(result).value();
+}
+
+std::shared_ptr<const protocol::Dictionary> load_dictionary(const AgentConfig& config) {
+  if (config.forward.dictionary_file.empty()) {
+    return nullptr;
+  }
+  return startup(protocol::Dictionary::load_file(config.forward.dictionary_file,
+                                                 config.forward.zstd_level),
+                 "forward.dictionary_file");
+}
+
+std::unique_ptr<UploadLimiter> make_limiter(const AgentConfig& config) {
+  if (config.forward.rate_limit_kbps == 0) {
+    return nullptr;
+  }
+  UploadLimiterOptions options;
+  options.rate_kbit_s = config.forward.rate_limit_kbps;
+  options.schedule = startup(parse_schedule(config.forward.rate_limit_schedule),
+                             "forward.rate_limit_schedule");
+  options.min_burst_bytes = config.forward.batch_max_bytes;
+  return std::make_unique<UploadLimiter>(std::move(options));
+}
+
+/// Every component of a running agent, in construction order (destroyed in reverse).
+class Agent {
+ public:
+  explicit Agent(const AgentConfig& config)
+      : m_config(config),
+        m_signals(m_io, SIGTERM, SIGINT),
+        m_outbox(open_outbox()),
+        m_ingest(*m_outbox, config.store_id, config.till_id, body_limits(), routes()),
+        m_http(m_io.get_executor(), config.ingest.listen, http_limits(), m_ingest.handler(),
+               "ingest.listen"),
+        m_transport(m_io.get_executor(), transport_options()),
+        m_backoff(config.forward.reconnect_initial, config.forward.reconnect_max),
+        m_limiter(make_limiter(config)),
+        m_forwarder(m_io.get_executor(), *m_outbox, m_transport, m_backoff, m_clock,
+                    m_limiter.get(),
+                    protocol::BatchEncoder(config.forward.zstd_level, load_dictionary(config)),
+                    forwarder_options()),
+        m_deadline(m_io) {
+    if (!config.ingest.spool_dir.empty()) {
+      SpoolOptions spool;
+      spool.directory = config.ingest.spool_dir;
+      spool.poll_interval = config.ingest.spool_poll;
+      spool.settle = config.ingest.spool_settle;
+      m_spool = std::make_unique<SpoolWatcher>(m_io.get_executor(), *m_outbox, config.store_id,
+                                               config.till_id, std::move(spool));
+    }
+  }
+
+  int run() {
+    if (auto started = m_http.start(); !started) {
+      throw StartupError(started.error().message);
+    }
+    if (m_spool) {
+      if (auto started = m_spool->start(); !started) {
+        throw StartupError("ingest.spool_dir: " + started.error().message);
+      }
+    }
+    m_forwarder.start();
+    m_signals.async_wait([this](boost::system::error_code ec, int signal) {
+      if (!ec) {
+        shutdown(signal);
+      }
+    });
+    const auto stats = m_outbox->stats();
+    spdlog::info("posagent {} started: till {}/{}, epoch {}, last seq {}, acked through {}, "
+                 "ingest on {}",
+                 version(), m_config.store_id, m_config.till_id, protocol::format_epoch(stats.epoch),
+                 stats.last_seq, stats.acked_through, m_config.ingest.listen);
+    m_io.run();
+    m_outbox->stop();
+    spdlog::info("posagent stopped");
+    return 0;
+  }
+
+ private:
+  std::unique_ptr<SqliteOutbox> open_outbox() {
+    std::error_code ec;
+    std::filesystem::create_directories(m_config.data_dir, ec);
+    if (ec) {
+      throw StartupError("data_dir " + m_config.data_dir + ": " + ec.message());
+    }
+    SqliteOutboxOptions options;
+    options.path = std::filesystem::path(m_config.data_dir) / "outbox.db";
+    options.store_id = m_config.store_id;
+    options.till_id = m_config.till_id;
+    options.max_backlog_bytes = m_config.buffer.max_bytes;
+    options.retention = m_config.buffer.retention;
+    return startup(SqliteOutbox::open(std::move(options), m_io.get_executor(), m_clock), "buffer");
+  }
+
+  IngestBodyLimits body_limits() const {
+    IngestBodyLimits limits;
+    limits.max_events = m_config.ingest.max_events_per_request;
+    limits.max_bytes = m_config.ingest.max_request_bytes;
+    return limits;
+  }
+
+  common::HttpLimits http_limits() const {
+    common::HttpLimits limits;
+    limits.max_body_bytes = m_config.ingest.max_request_bytes;
+    limits.max_connections = m_config.ingest.max_connections;
+    return limits;
+  }
+
+  IngestRoutes routes() {
+    IngestRoutes r;
+    r.status = [this] {
+      return common::HttpResponse{200, "application/json", status_document(snapshot()), {}};
+    };
+    r.healthz = [this] {
+      const bool ok = ::access(m_config.data_dir.c_str(), W_OK) == 0 &&
+                      disk_free_bytes(m_config.data_dir) > 0;
+      return common::HttpResponse{ok ? 200 : 503, "text/plain",
+                                  ok ? "ok\n" : "database directory not writable\n", {}};
+    };
+    r.metrics = [this] {
+      return common::HttpResponse{200, "text/plain; version=0.0.4", metrics_text(snapshot()), {}};
+    };
+    return r;
+  }
+
+  PahoTransportOptions transport_options() const {
+    PahoTransportOptions options;
+    options.uri = m_config.mqtt.uri;
+    options.client_id = m_config.mqtt.client_id;
+    options.ca_file = m_config.mqtt.ca_file;
+    options.cert_file = m_config.mqtt.cert_file;
+    options.key_file = m_config.mqtt.key_file;
+    options.keepalive = m_config.mqtt.keepalive;
+    options.session_expiry = m_config.mqtt.session_expiry;
+    options.connect_timeout = m_config.mqtt.connect_timeout;
+    options.will_topic = startup(protocol::make_topic(m_config.mqtt.topic_prefix, m_config.store_id,
+                                                      m_config.till_id, protocol::TopicKind::status),
+                                 "mqtt.topic_prefix");
+    options.will_payload = protocol::offline_will();
+    return options;
+  }
+
+  ForwarderOptions forwarder_options() {
+    const auto& f = m_config.forward;
+    ForwarderOptions o;
+    o.store_id = m_config.store_id;
+    o.till_id = m_config.till_id;
+    o.topic_prefix = m_config.mqtt.topic_prefix;
+    o.batch_max_events = f.batch_max_events;
+    o.batch_max_bytes = f.batch_max_bytes;
+    o.batch_delay = f.batch_delay;
+    o.window_batches = f.window_batches;
+    o.ack_timeout = f.ack_timeout;
+    o.heartbeat = f.heartbeat;
+    o.status_payload = [this] {
+      return protocol::encode_status(make_status(snapshot(), protocol::AgentState::online));
+    };
+    o.offline_payload = [this] {
+      return protocol::encode_status(make_status(snapshot(), protocol::AgentState::offline));
+    };
+    return o;
+  }
+
+  AgentSnapshot snapshot() const {
+    AgentSnapshot s;
+    s.now_ms = m_clock.now_unix_ms();
+    s.store_id = m_config.store_id;
+    s.till_id = m_config.till_id;
+    s.outbox = m_outbox->stats();
+    const auto ingest = m_ingest.stats();
+    s.ingest_requests_total = ingest.requests;
+    s.ingested_total = ingest.events_accepted;
+    s.rejected_total = ingest.events_rejected;
+    s.duplicates_total = ingest.events_duplicate;
+    s.unavailable_total = ingest.requests_unavailable;
+    if (m_spool) {
+      const auto spool = m_spool->stats();
+      s.ingested_total += spool.events_accepted;
+      s.duplicates_total += spool.events_duplicate;
+    }
+    const auto fwd = m_forwarder.stats();
+    s.broker_connected = fwd.connected;
+    s.batches_sent_total = fwd.batches_sent;
+    s.events_sent_total = fwd.events_sent;
+    s.bytes_sent_total = fwd.bytes_sent;
+    s.raw_bytes_sent_total = fwd.raw_bytes_sent;
+    s.resends_total = fwd.resends;
+    s.acks_received_total = fwd.acks_received;
+    s.reconnects_total = fwd.reconnects;
+    s.disk_free_bytes = disk_free_bytes(m_config.data_dir);
+    return s;
+  }
+
+  /// SIGTERM: stop intake, let the forwarder drain within the deadline, then stop the loop.
+  void shutdown(int signal) {
+    spdlog::info("signal {}: stopping intake, draining for at most {} ms", signal,
+                 m_config.shutdown.drain_timeout.count());
+    m_http.stop();
+    if (m_spool) {
+      m_spool->stop();
+    }
+    m_forwarder.stop(m_config.shutdown.drain_timeout, [this] { m_io.stop(); });
+    m_deadline.expires_after(m_config.shutdown.drain_timeout + std::chrono::seconds(5));
+    m_deadline.async_wait([this](boost::system::error_code ec) {
+      if (!ec) {
+        spdlog::warn("shutdown deadline passed; exiting without a clean disconnect");
+        m_io.stop();
+      }
+    });
+    m_signals.async_wait([this](boost::system::error_code ec, int) {
+      if (!ec) {
+        spdlog::warn("second signal: exiting now");
+        m_io.stop();
+      }
+    });
+  }
+
+  const AgentConfig& m_config;
+  asio::io_context m_io{1};
+  common::SystemClock m_clock;
+  asio::signal_set m_signals;
+  std::unique_ptr<SqliteOutbox> m_outbox;
+  IngestService m_ingest;
+  common::HttpServer m_http;
+  std::unique_ptr<SpoolWatcher> m_spool;
+  PahoTransport m_transport;
+  common::ExponentialBackoff m_backoff;
+  std::unique_ptr<UploadLimiter> m_limiter;
+  Forwarder m_forwarder;
+  asio::steady_timer m_deadline;
+};
+
+}  // namespace
+
+const char* version() { return POS_VERSION; }
+
+int run(const std::string& config_path) {
+  AgentConfig config;
+  try {
+    config = load_agent_config(config_path);
+    common::init_logging(config.log_level);
+  } catch (const common::ConfigError& e) {
+    std::cerr << "posagent: " << e.what() << '\n';
+    return 2;
+  }
+  try {
+    Agent agent(config);
+    return agent.run();
+  } catch (const StartupError& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    spdlog::critical("fatal: {}", e.what());
+    return 1;
+  }
+}
+
+int check_config(const std::string& config_path) {
+  try {
+    const auto config = load_agent_config(config_path);
+    if (!config.forward.dictionary_file.empty()) {
+      load_dictionary(config);
+    }
+    make_limiter(config);
+    std::cout << "ok: " << config_path << " (till " << config.store_id << '/' << config.till_id
+              << ")\n";
+    return 0;
+  } catch (const common::ConfigError& e) {
+    std::cerr << "posagent: " << e.what() << '\n';
+    return 2;
+  } catch (const StartupError& e) {
+    std::cerr << "posagent: " << config_path << ": " << e.what() << '\n';
+    return 2;
+  }
+}
+
+int print_status(const std::string& url) {
+  auto body = fetch_status(url);
+  if (!body) {
+    std::cerr << "posagent status: " << body.error().message << '\n';
+    return 1;
+  }
+  boost::system::error_code ec;
+  auto doc = boost::json::parse(*body, ec);
+  if (ec || !doc.is_object()) {
+    std::cerr << "posagent status: " << url << " did not answer a JSON object\n";
+    return 1;
+  }
+  std::cout << human_summary(doc.as_object());
+  return 0;
+}
+
+}  // namespace pos::agent

@@ -1,0 +1,911 @@
+// SqliteOutbox design.
+//
+// Schema (user_version 1):
+//   meta(id = 1, epoch, store_id, till_id, next_seq, total_bytes, acked_through, acked_bytes,
+//        created_at_ms): one row. epoch is 64 random bits from getrandom(), stored bit-cast in an
+//        INTEGER. next_seq survives pruning of every event. total_bytes is the payload bytes ever
+//        stored and acked_bytes those through acked_through, so the backlog in bytes is their
+//        difference: open and acknowledge never scan payloads.
+//   events(seq INTEGER PRIMARY KEY, pos_event_id TEXT UNIQUE NOT NULL, received_at_ms, payload,
+//          end_offset): payload is protocol::make_payload_line's output; end_offset is total_bytes
+//          after this event (the acked_bytes of an acknowledgement through it).
+//   ack_marks(through_seq PRIMARY KEY, acked_at_ms): when each acknowledgement happened, so that
+//          retention counts from the ack time. Acks closer than ack_mark_interval to the last mark
+//          move that mark forward (seq and time), so the log stays small and events are kept
+//          at most ack_mark_interval longer than the retention.
+// The store/till ids are recorded at creation; opening with others fails (stored payload lines
+// carry them, and the collector checks them against the topic).
+// Duplicates are detected while the original row exists, i.e. until its retention has passed.
+//
+// Connections: the write connection belongs to the writer thread (journal_mode=WAL,
+// synchronous=FULL: the WAL is fsynced at every commit). read_from uses a second, read-only
+// connection under a mutex; WAL lets it read committed data while the writer writes, and its
+// statement is reset after each call so that no read snapshot holds back checkpoints.
+//
+// Writer thread: append and acknowledge enqueue and return. The queue is bounded in events
+// (max_queued_events: append fails `busy` at once) and in pending acknowledge calls. The writer
+// takes every queued request up to max_group_events (a larger single request goes alone) plus all
+// pending acknowledgements and runs them in ONE transaction (group commit): per request it
+// checks duplicates (in the table, which already holds earlier requests of the group, and within
+// the request), assigns seqs in order, builds the payload lines, and checks the buffer limit
+// (unacknowledged bytes + this request's new bytes > max_backlog_bytes: that request alone fails
+// `full`, nothing of it is written). Then the ack (the highest through_seq asked for) is applied
+// and meta updated, and the transaction commits. Only after the commit are completions posted
+// to the completion executor, then the commit listener with the new last_seq. On any SQLite
+// error the transaction rolls back, the writer's counters are restored, and every request of the
+// group fails (`full` for SQLITE_FULL, else `io`); nothing is half applied.
+//
+// Pruning runs on the writer thread only when its queue is empty: one transaction deletes at most
+// prune_step events with seq <= the highest mark acknowledged more than `retention` ago. Steps
+// follow each other while there is more to delete and the queue stays empty; otherwise pruning is
+// tried again after prune_interval. Unacknowledged events are never deleted.
+//
+// Stats are atomics written by the writer after each commit; db_bytes stats the db and -wal files.
+
+#include "pos/agent/sqlite_outbox.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/random.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "pos/common/sqlite.hpp"
+#include "pos/protocol/ids.hpp"
+
+namespace pos::agent {
+namespace {
+
+using common::Database;
+using common::SqliteError;
+using common::SqliteResult;
+using common::Statement;
+using common::Transaction;
+using AppendOutcome = Result<std::vector<AppendResult>, AppendError>;
+
+constexpr std::int64_t schema_version = 1;
+constexpr std::int64_t no_time = std::numeric_limits<std::int64_t>::min();
+
+constexpr std::string_view schema_sql = R"sql(
+CREATE TABLE meta(
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  epoch INTEGER NOT NULL,
+  store_id TEXT NOT NULL,
+  till_id TEXT NOT NULL,
+  next_seq INTEGER NOT NULL,
+  total_bytes INTEGER NOT NULL,
+  acked_through INTEGER NOT NULL,
+  acked_bytes INTEGER NOT NULL,
+  created_at_ms INTEGER NOT NULL);
+CREATE TABLE events(
+  seq INTEGER PRIMARY KEY,
+  pos_event_id TEXT UNIQUE NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  payload TEXT NOT NULL,
+  end_offset INTEGER NOT NULL);
+CREATE TABLE ack_marks(
+  through_seq INTEGER PRIMARY KEY,
+  acked_at_ms INTEGER NOT NULL);
+)sql";
+
+std::int64_t to_db(std::uint64_t value) {
+  return std::bit_cast<std::int64_t>(value);
+}
+std::uint64_t from_db(std::int64_t value) {
+  return std::bit_cast<std::uint64_t>(value);
+}
+
+Result<std::uint64_t> random_epoch() {
+  std::uint64_t epoch = 0;
+  while (epoch == 0) {
+    const ssize_t got = getrandom(&epoch, sizeof epoch, 0);
+    if (got < 0 && errno != EINTR) {
+      return fail(std::string("getrandom: ") + std::strerror(errno));
+    }
+    if (got != static_cast<ssize_t>(sizeof epoch)) {
+      epoch = 0;
+    }
+  }
+  return epoch;
+}
+
+Error prefixed(const std::filesystem::path& path, const SqliteError& error) {
+  return Error{"outbox " + path.string() + ": " + error.message};
+}
+
+AppendError append_error_from(const SqliteError& error) {
+  return AppendError{error.is_full() ? AppendError::Kind::full : AppendError::Kind::io,
+                     "outbox: " + error.message};
+}
+
+/// Steps a single-row query; nullopt when it returned no row or NULL.
+SqliteResult<std::optional<std::int64_t>> query_int64(Statement& statement) {
+  auto stepped = statement.step();
+  if (!stepped) {
+    statement.reset();
+    return SqliteResult<std::optional<std::int64_t>>::failure(std::move(stepped).error());
+  }
+  std::optional<std::int64_t> value;
+  if (*stepped == Statement::Step::row && !statement.column_is_null(0)) {
+    value = statement.column_int64(0);
+  }
+  statement.reset();
+  return value;
+}
+
+struct AppendRequest {
+  std::vector<protocol::PosEvent> events;
+  Outbox::AppendDone done;
+  std::int64_t received_at_ms = 0;
+};
+
+struct AckRequest {
+  std::uint64_t through_seq = 0;
+  std::function<void(Status)> done;
+};
+
+/// One request of a group being written: its answer, set as the writer goes.
+struct GroupEntry {
+  AppendRequest request;
+  std::vector<AppendResult> results;
+  std::optional<AppendError> error;
+};
+
+struct WriterStatements {
+  Statement find_event;
+  Statement insert_event;
+  Statement update_meta_append;
+  Statement find_offset;
+  Statement find_received;
+  Statement update_meta_ack;
+  Statement last_mark;
+  Statement insert_mark;
+  Statement update_mark;
+  Statement prune_cutoff;
+  Statement min_seq;
+  Statement delete_events;
+  Statement delete_marks;
+};
+
+}  // namespace
+
+struct SqliteOutbox::Impl {
+  Impl(SqliteOutboxOptions opts, boost::asio::any_io_executor exec, const common::Clock& clk)
+      : options(std::move(opts)), executor(std::move(exec)), clock(clk) {}
+
+  Status open_database();
+  void start() {
+    writer = std::thread([this] { run_writer(); });
+  }
+  void run_writer();
+  void write_group(std::vector<GroupEntry>& group, std::vector<AckRequest>& acks);
+  SqliteResult<void> write_request(GroupEntry& entry);
+  SqliteResult<void> write_ack(std::uint64_t through_seq, std::int64_t now_ms);
+  SqliteResult<bool> prune_step();
+  std::string event_id(std::uint64_t seq) const {
+    return protocol::make_event_id(options.store_id, options.till_id, epoch, seq);
+  }
+
+  const SqliteOutboxOptions options;
+  const boost::asio::any_io_executor executor;
+  const common::Clock& clock;
+  std::uint64_t epoch = 0;
+
+  // Writer thread only (and open()).
+  Database write_db;
+  WriterStatements sql;
+  std::uint64_t next_seq = 1;
+  std::uint64_t total_bytes = 0;
+  std::uint64_t writer_acked_through = 0;
+  std::uint64_t acked_bytes = 0;
+  std::int64_t ack_oldest_ms = no_time;  ///< set by write_ack for the transaction in progress
+
+  std::mutex read_mutex;
+  Database read_db;
+  Statement read_events;
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<AppendRequest> appends;
+  std::size_t queued_events = 0;
+  std::vector<AckRequest> acks;
+  bool stopping = false;
+  CommitListener listener;
+  std::mutex stop_mutex;
+  std::thread writer;
+
+  std::atomic<std::uint64_t> last_seq{0};
+  std::atomic<std::uint64_t> acked_through{0};
+  std::atomic<std::uint64_t> backlog_bytes{0};
+  std::atomic<std::int64_t> oldest_unacked_ms{no_time};
+  std::atomic<std::int64_t> last_ack_ms{no_time};
+  std::atomic<std::uint64_t> accepted_total{0};
+  std::atomic<std::uint64_t> duplicates_total{0};
+  std::atomic<std::uint64_t> pruned_total{0};
+  std::atomic<std::uint64_t> commits_total{0};
+};
+
+namespace {
+
+SqliteResult<void> prepare_all(Database& db, WriterStatements& s) {
+  const std::pair<Statement*, std::string_view> all[] = {
+      {&s.find_event, "SELECT seq FROM events WHERE pos_event_id = ?"},
+      {&s.insert_event,
+       "INSERT INTO events(seq, pos_event_id, received_at_ms, payload, end_offset) "
+       "VALUES (?, ?, ?, ?, ?)"},
+      {&s.update_meta_append, "UPDATE meta SET next_seq = ?, total_bytes = ? WHERE id = 1"},
+      {&s.find_offset, "SELECT end_offset FROM events WHERE seq = ?"},
+      {&s.find_received, "SELECT received_at_ms FROM events WHERE seq = ?"},
+      {&s.update_meta_ack, "UPDATE meta SET acked_through = ?, acked_bytes = ? WHERE id = 1"},
+      {&s.last_mark,
+       "SELECT through_seq, acked_at_ms FROM ack_marks ORDER BY through_seq DESC LIMIT 1"},
+      {&s.insert_mark, "INSERT INTO ack_marks(through_seq, acked_at_ms) VALUES (?, ?)"},
+      {&s.update_mark,
+       "UPDATE ack_marks SET through_seq = ?, acked_at_ms = ? WHERE through_seq = ?"},
+      {&s.prune_cutoff, "SELECT max(through_seq) FROM ack_marks WHERE acked_at_ms <= ?"},
+      {&s.min_seq, "SELECT min(seq) FROM events"},
+      {&s.delete_events, "DELETE FROM events WHERE seq BETWEEN ? AND ?"},
+      {&s.delete_marks, "DELETE FROM ack_marks WHERE through_seq < ?"},
+  };
+  for (const auto& [statement, text] : all) {
+    auto prepared = db.prepare(text);
+    if (!prepared) {
+      return SqliteResult<void>::failure(std::move(prepared).error());
+    }
+    *statement = std::move(*prepared);
+  }
+  return {};
+}
+
+SqliteResult<void> create_schema(Database& db, const SqliteOutboxOptions& options,
+                                 std::uint64_t epoch, std::int64_t now_ms) {
+  auto txn = Transaction::begin(db);
+  if (!txn) {
+    return SqliteResult<void>::failure(std::move(txn).error());
+  }
+  auto version = db.prepare("PRAGMA user_version");
+  if (!version) {
+    return SqliteResult<void>::failure(std::move(version).error());
+  }
+  auto current = query_int64(*version);
+  if (!current) {
+    return SqliteResult<void>::failure(std::move(current).error());
+  }
+  if (current->value_or(0) != 0) {
+    return {};  // another process created it meanwhile
+  }
+  if (auto created = db.exec(schema_sql); !created) {
+    return created;
+  }
+  auto insert = db.prepare(
+      "INSERT INTO meta(id, epoch, store_id, till_id, next_seq, total_bytes, acked_through, "
+      "acked_bytes, created_at_ms) VALUES (1, ?, ?, ?, 1, 0, 0, 0, ?)");
+  if (!insert) {
+    return SqliteResult<void>::failure(std::move(insert).error());
+  }
+  if (auto bound = insert->bind_all(to_db(epoch), options.store_id, options.till_id, now_ms);
+      !bound) {
+    return bound;
+  }
+  if (auto inserted = insert->run(); !inserted) {
+    return inserted;
+  }
+  if (auto set = db.exec("PRAGMA user_version = " + std::to_string(schema_version)); !set) {
+    return set;
+  }
+  return txn->commit();
+}
+
+}  // namespace
+
+Status SqliteOutbox::Impl::open_database() {
+  const auto& path = options.path;
+  auto opened = Database::open(
+      path, {.read_only = false, .create = true, .busy_timeout_ms = options.busy_timeout_ms});
+  if (!opened) {
+    return fail(opened.error().to_error());
+  }
+  write_db = std::move(*opened);
+
+  auto journal = write_db.prepare("PRAGMA journal_mode = WAL");
+  if (!journal) {
+    return fail(prefixed(path, journal.error()));
+  }
+  if (auto stepped = journal->step(); !stepped) {
+    return fail(prefixed(path, stepped.error()));
+  } else if (*stepped != Statement::Step::row || journal->column_text(0) != "wal") {
+    return fail("outbox " + path.string() + ": cannot switch to WAL journal mode");
+  }
+  journal->reset();
+  if (auto set = write_db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864; "
+                               "PRAGMA cache_size = -32768");
+      !set) {
+    return fail(prefixed(path, set.error()));
+  }
+
+  auto version_stmt = write_db.prepare("PRAGMA user_version");
+  if (!version_stmt) {
+    return fail(prefixed(path, version_stmt.error()));
+  }
+  auto version = query_int64(*version_stmt);
+  if (!version) {
+    return fail(prefixed(path, version.error()));
+  }
+  if (version->value_or(0) == 0) {
+    auto new_epoch = random_epoch();
+    if (!new_epoch) {
+      return fail(new_epoch.error());
+    }
+    if (auto created = create_schema(write_db, options, *new_epoch, clock.now_unix_ms());
+        !created) {
+      return fail(prefixed(path, created.error()));
+    }
+  } else if (*version != schema_version) {
+    return fail("outbox " + path.string() + ": schema version " + std::to_string(**version) +
+                " is not supported (this program knows " + std::to_string(schema_version) + ")");
+  }
+
+  auto meta = write_db.prepare(
+      "SELECT epoch, store_id, till_id, next_seq, total_bytes, acked_through, acked_bytes "
+      "FROM meta WHERE id = 1");
+  if (!meta) {
+    return fail(prefixed(path, meta.error()));
+  }
+  auto row = meta->step();
+  if (!row) {
+    return fail(prefixed(path, row.error()));
+  }
+  if (*row != Statement::Step::row) {
+    return fail("outbox " + path.string() + ": meta row missing");
+  }
+  epoch = from_db(meta->column_int64(0));
+  const std::string stored_store(meta->column_text(1));
+  const std::string stored_till(meta->column_text(2));
+  next_seq = from_db(meta->column_int64(3));
+  total_bytes = from_db(meta->column_int64(4));
+  writer_acked_through = from_db(meta->column_int64(5));
+  acked_bytes = from_db(meta->column_int64(6));
+  meta->reset();
+  if (stored_store != options.store_id || stored_till != options.till_id) {
+    return fail("outbox " + path.string() + ": created for store " + stored_store + " till " +
+                stored_till + ", not store " + options.store_id + " till " + options.till_id);
+  }
+
+  if (auto prepared = prepare_all(write_db, sql); !prepared) {
+    return fail(prefixed(path, prepared.error()));
+  }
+  if (auto bound = sql.find_received.bind_int64(1, to_db(writer_acked_through + 1)); !bound) {
+    return fail(prefixed(path, bound.error()));
+  }
+  auto oldest = query_int64(sql.find_received);
+  if (!oldest) {
+    return fail(prefixed(path, oldest.error()));
+  }
+  auto last_ack_stmt = write_db.prepare("SELECT max(acked_at_ms) FROM ack_marks");
+  if (!last_ack_stmt) {
+    return fail(prefixed(path, last_ack_stmt.error()));
+  }
+  auto last_ack = query_int64(*last_ack_stmt);
+  if (!last_ack) {
+    return fail(prefixed(path, last_ack.error()));
+  }
+
+  auto reader = Database::open(
+      path, {.read_only = true, .create = false, .busy_timeout_ms = options.busy_timeout_ms});
+  if (!reader) {
+    return fail(reader.error().to_error());
+  }
+  read_db = std::move(*reader);
+  auto read_stmt = read_db.prepare(
+      "SELECT seq, payload, received_at_ms FROM events WHERE seq >= ? ORDER BY seq LIMIT ?");
+  if (!read_stmt) {
+    return fail(prefixed(path, read_stmt.error()));
+  }
+  read_events = std::move(*read_stmt);
+
+  last_seq = next_seq - 1;
+  acked_through = writer_acked_through;
+  backlog_bytes = total_bytes - acked_bytes;
+  oldest_unacked_ms = oldest->value_or(no_time);
+  last_ack_ms = last_ack->value_or(no_time);
+  return {};
+}
+
+void SqliteOutbox::Impl::run_writer() {
+  using steady = std::chrono::steady_clock;
+  auto next_prune = steady::now();
+  std::unique_lock lock(mutex);
+  for (;;) {
+    wake.wait_until(lock, next_prune,
+                    [this] { return stopping || !appends.empty() || !acks.empty(); });
+    if (appends.empty() && acks.empty()) {
+      if (stopping) {
+        return;
+      }
+      lock.unlock();
+      auto pruned = prune_step();
+      if (!pruned) {
+        spdlog::warn("{}", pruned.error().message);
+      }
+      next_prune = (pruned && *pruned) ? steady::now() : steady::now() + options.prune_interval;
+      lock.lock();
+      continue;
+    }
+    std::vector<GroupEntry> group;
+    std::size_t group_events = 0;
+    while (!appends.empty() && (group.empty() || group_events + appends.front().events.size() <=
+                                                     options.max_group_events)) {
+      group_events += appends.front().events.size();
+      group.push_back(GroupEntry{std::move(appends.front()), {}, {}});
+      appends.pop_front();
+    }
+    queued_events -= group_events;
+    std::vector<AckRequest> group_acks = std::exchange(acks, {});
+    CommitListener current_listener = listener;
+    lock.unlock();
+
+    const std::uint64_t last_before = last_seq.load();
+    write_group(group, group_acks);
+    const std::uint64_t last_after = last_seq.load();
+    if (last_after != last_before && current_listener) {
+      boost::asio::post(executor, [l = std::move(current_listener), last_after] { l(last_after); });
+    }
+    lock.lock();
+  }
+}
+
+void SqliteOutbox::Impl::write_group(std::vector<GroupEntry>& group,
+                                     std::vector<AckRequest>& group_acks) {
+  const std::uint64_t saved_next_seq = next_seq;
+  const std::uint64_t saved_total_bytes = total_bytes;
+  const std::uint64_t saved_acked_through = writer_acked_through;
+  const std::uint64_t saved_acked_bytes = acked_bytes;
+  const std::int64_t now_ms = clock.now_unix_ms();
+  ack_oldest_ms = no_time;
+
+  std::uint64_t ack_target = writer_acked_through;
+  for (const auto& ack : group_acks) {
+    ack_target = std::max(ack_target, ack.through_seq);
+  }
+
+  auto write_all = [&]() -> SqliteResult<void> {
+    auto txn = Transaction::begin(write_db);
+    if (!txn) {
+      return SqliteResult<void>::failure(std::move(txn).error());
+    }
+    for (auto& entry : group) {
+      if (auto written = write_request(entry); !written) {
+        return written;
+      }
+    }
+    if (next_seq != saved_next_seq) {
+      if (auto bound = sql.update_meta_append.bind_all(to_db(next_seq), to_db(total_bytes));
+          !bound) {
+        return bound;
+      }
+      if (auto updated = sql.update_meta_append.run(); !updated) {
+        return updated;
+      }
+    }
+    if (ack_target > writer_acked_through) {
+      if (auto acked = write_ack(ack_target, now_ms); !acked) {
+        return acked;
+      }
+    }
+    return txn->commit();
+  };
+
+  auto written = write_all();
+  if (!written) {
+    next_seq = saved_next_seq;
+    total_bytes = saved_total_bytes;
+    writer_acked_through = saved_acked_through;
+    acked_bytes = saved_acked_bytes;
+    const AppendError error = append_error_from(written.error());
+    for (auto& entry : group) {
+      AppendError entry_error = entry.error.value_or(error);
+      boost::asio::post(executor, [done = std::move(entry.request.done), entry_error] {
+        done(AppendOutcome::failure(entry_error));
+      });
+    }
+    const Status failed = fail(prefixed(options.path, written.error()));
+    for (auto& ack : group_acks) {
+      boost::asio::post(executor, [done = std::move(ack.done), failed] { done(failed); });
+    }
+    return;
+  }
+
+  commits_total.fetch_add(1);
+  std::uint64_t accepted = 0;
+  std::uint64_t duplicates = 0;
+  std::int64_t first_new_ms = no_time;
+  for (const auto& entry : group) {
+    for (const auto& result : entry.results) {
+      if (result.status == AppendResult::Status::accepted) {
+        ++accepted;
+        if (first_new_ms == no_time) {
+          first_new_ms = entry.request.received_at_ms;
+        }
+      } else {
+        ++duplicates;
+      }
+    }
+  }
+  accepted_total.fetch_add(accepted);
+  duplicates_total.fetch_add(duplicates);
+  if (writer_acked_through != saved_acked_through) {
+    oldest_unacked_ms = ack_oldest_ms;
+    last_ack_ms = now_ms;
+  } else if (oldest_unacked_ms.load() == no_time && first_new_ms != no_time) {
+    oldest_unacked_ms = first_new_ms;
+  }
+  acked_through = writer_acked_through;
+  backlog_bytes = total_bytes - acked_bytes;
+  last_seq = next_seq - 1;
+
+  for (auto& entry : group) {
+    if (entry.error) {
+      boost::asio::post(executor, [done = std::move(entry.request.done), error = *entry.error] {
+        done(AppendOutcome::failure(error));
+      });
+    } else {
+      // The events are freed on the completion executor: writer time saved.
+      boost::asio::post(
+          executor,
+          [done = std::move(entry.request.done), results = std::move(entry.results),
+           events = std::move(entry.request.events)]() mutable { done(std::move(results)); });
+    }
+  }
+  for (auto& ack : group_acks) {
+    boost::asio::post(executor, [done = std::move(ack.done)] { done(Status{}); });
+  }
+}
+
+SqliteResult<void> SqliteOutbox::Impl::write_request(GroupEntry& entry) {
+  struct NewEvent {
+    std::size_t index;
+    std::string payload;
+  };
+  const auto& events = entry.request.events;
+  std::vector<NewEvent> fresh;
+  fresh.reserve(events.size());
+  entry.results.reserve(events.size());
+  std::unordered_map<std::string_view, std::uint64_t> in_request;
+  protocol::AgentStamp stamp{options.store_id, options.till_id, epoch, 0,
+                             protocol::format_rfc3339_utc_ms(entry.request.received_at_ms)};
+  std::uint64_t seq = next_seq;
+  std::uint64_t new_bytes = 0;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const std::string& pos_id = events[i].pos_event_id();
+    std::optional<std::uint64_t> original;
+    if (auto it = in_request.find(pos_id); it != in_request.end()) {
+      original = it->second;
+    } else {
+      if (auto bound = sql.find_event.bind_text(1, pos_id); !bound) {
+        return bound;
+      }
+      auto found = query_int64(sql.find_event);
+      if (!found) {
+        return SqliteResult<void>::failure(std::move(found).error());
+      }
+      if (*found) {
+        original = from_db(**found);
+      }
+    }
+    if (original) {
+      entry.results.push_back({AppendResult::Status::duplicate, event_id(*original), *original});
+      continue;
+    }
+    stamp.seq = seq;
+    std::string payload = protocol::make_payload_line(events[i], stamp);
+    new_bytes += payload.size();
+    in_request.emplace(pos_id, seq);
+    entry.results.push_back({AppendResult::Status::accepted, event_id(seq), seq});
+    fresh.push_back({i, std::move(payload)});
+    ++seq;
+  }
+  if (total_bytes - acked_bytes + new_bytes > options.max_backlog_bytes) {
+    entry.results.clear();
+    entry.error = AppendError{AppendError::Kind::full,
+                              "outbox: buffer full (" + std::to_string(total_bytes - acked_bytes) +
+                                  " unacknowledged bytes, limit " +
+                                  std::to_string(options.max_backlog_bytes) + ")"};
+    return {};
+  }
+  for (auto& event : fresh) {
+    total_bytes += event.payload.size();
+    if (auto bound = sql.insert_event.bind_all(to_db(next_seq), events[event.index].pos_event_id(),
+                                               entry.request.received_at_ms, event.payload,
+                                               to_db(total_bytes));
+        !bound) {
+      return bound;
+    }
+    if (auto inserted = sql.insert_event.run(); !inserted) {
+      return inserted;
+    }
+    ++next_seq;
+  }
+  return {};
+}
+
+SqliteResult<void> SqliteOutbox::Impl::write_ack(std::uint64_t through_seq, std::int64_t now_ms) {
+  using Fail = SqliteResult<void>;
+  if (auto bound = sql.find_offset.bind_int64(1, to_db(through_seq)); !bound) {
+    return bound;
+  }
+  auto offset = query_int64(sql.find_offset);
+  if (!offset) {
+    return Fail::failure(std::move(offset).error());
+  }
+  if (!*offset) {
+    return Fail::failure(
+        SqliteError{0, "acknowledge: seq " + std::to_string(through_seq) + " is not stored"});
+  }
+  if (auto bound = sql.find_received.bind_int64(1, to_db(through_seq + 1)); !bound) {
+    return bound;
+  }
+  auto oldest = query_int64(sql.find_received);
+  if (!oldest) {
+    return Fail::failure(std::move(oldest).error());
+  }
+  if (auto bound = sql.update_meta_ack.bind_all(to_db(through_seq), **offset); !bound) {
+    return bound;
+  }
+  if (auto updated = sql.update_meta_ack.run(); !updated) {
+    return updated;
+  }
+
+  auto stepped = sql.last_mark.step();
+  if (!stepped) {
+    sql.last_mark.reset();
+    return Fail::failure(std::move(stepped).error());
+  }
+  std::optional<std::pair<std::int64_t, std::int64_t>> last;
+  if (*stepped == Statement::Step::row) {
+    last.emplace(sql.last_mark.column_int64(0), sql.last_mark.column_int64(1));
+  }
+  sql.last_mark.reset();
+  const bool merge =
+      last && now_ms - last->second < options.ack_mark_interval.count() && now_ms >= last->second;
+  Statement& mark = merge ? sql.update_mark : sql.insert_mark;
+  auto bound = merge ? mark.bind_all(to_db(through_seq), now_ms, last->first)
+                     : mark.bind_all(to_db(through_seq), now_ms);
+  if (!bound) {
+    return bound;
+  }
+  if (auto marked = mark.run(); !marked) {
+    return marked;
+  }
+  writer_acked_through = through_seq;
+  acked_bytes = from_db(**offset);
+  ack_oldest_ms = oldest->value_or(no_time);
+  return {};
+}
+
+SqliteResult<bool> SqliteOutbox::Impl::prune_step() {
+  using Fail = SqliteResult<bool>;
+  const std::int64_t cutoff_ms = clock.now_unix_ms() - options.retention.count();
+  auto txn = Transaction::begin(write_db);
+  if (!txn) {
+    return Fail::failure(std::move(txn).error());
+  }
+  if (auto bound = sql.prune_cutoff.bind_int64(1, cutoff_ms); !bound) {
+    return Fail::failure(bound.error());
+  }
+  auto cutoff = query_int64(sql.prune_cutoff);
+  if (!cutoff) {
+    return Fail::failure(std::move(cutoff).error());
+  }
+  auto lowest = query_int64(sql.min_seq);
+  if (!lowest) {
+    return Fail::failure(std::move(lowest).error());
+  }
+  if (!*cutoff || !*lowest || **lowest > **cutoff) {
+    return false;  // the transaction rolls back: nothing was written
+  }
+  const std::int64_t step = static_cast<std::int64_t>(std::max<std::size_t>(options.prune_step, 1));
+  const std::int64_t high = std::min(**cutoff, **lowest + step - 1);
+  if (auto bound = sql.delete_events.bind_all(**lowest, high); !bound) {
+    return Fail::failure(bound.error());
+  }
+  if (auto deleted = sql.delete_events.run(); !deleted) {
+    return Fail::failure(deleted.error());
+  }
+  const auto deleted_rows = static_cast<std::uint64_t>(write_db.changes());
+  if (high == **cutoff) {
+    if (auto bound = sql.delete_marks.bind_int64(1, **cutoff); !bound) {
+      return Fail::failure(bound.error());
+    }
+    if (auto deleted = sql.delete_marks.run(); !deleted) {
+      return Fail::failure(deleted.error());
+    }
+  }
+  if (auto committed = txn->commit(); !committed) {
+    return Fail::failure(committed.error());
+  }
+  pruned_total.fetch_add(deleted_rows);
+  return high < **cutoff;
+}
+
+// --- SqliteOutbox ---
+
+Result<std::unique_ptr<SqliteOutbox>> SqliteOutbox::open(
+    SqliteOutboxOptions options, boost::asio::any_io_executor completion_executor,
+    const common::Clock& clock) {
+  if (options.max_group_events == 0 || options.max_queued_events == 0) {
+    return fail("outbox " + options.path.string() +
+                ": max_group_events and max_queued_events must be >= 1");
+  }
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(completion_executor), clock);
+  if (auto opened = impl->open_database(); !opened) {
+    return fail(opened.error());
+  }
+  impl->start();
+  return std::unique_ptr<SqliteOutbox>(new SqliteOutbox(std::move(impl)));
+}
+
+SqliteOutbox::SqliteOutbox(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+
+SqliteOutbox::~SqliteOutbox() {
+  stop();
+}
+
+void SqliteOutbox::stop() {
+  std::lock_guard stop_lock(m_impl->stop_mutex);
+  {
+    std::lock_guard lock(m_impl->mutex);
+    m_impl->stopping = true;
+  }
+  m_impl->wake.notify_all();
+  if (m_impl->writer.joinable()) {
+    m_impl->writer.join();
+  }
+}
+
+void SqliteOutbox::append(std::vector<protocol::PosEvent> events, AppendDone done) {
+  Impl& impl = *m_impl;
+  std::optional<AppendError> refused;
+  const bool empty = events.empty();
+  {
+    std::lock_guard lock(impl.mutex);
+    if (impl.stopping) {
+      refused = AppendError{AppendError::Kind::shutting_down, "outbox: shutting down"};
+    } else if (impl.queued_events + events.size() > impl.options.max_queued_events) {
+      refused = AppendError{
+          AppendError::Kind::busy,
+          "outbox: write queue full (" + std::to_string(impl.queued_events) + " events waiting)"};
+    } else if (!empty) {
+      impl.queued_events += events.size();
+      impl.appends.push_back(
+          AppendRequest{std::move(events), std::move(done), impl.clock.now_unix_ms()});
+    }
+  }
+  if (refused) {
+    boost::asio::post(impl.executor, [done = std::move(done), error = std::move(*refused)] {
+      done(AppendOutcome::failure(error));
+    });
+  } else if (empty) {
+    boost::asio::post(impl.executor,
+                      [done = std::move(done)] { done(std::vector<AppendResult>{}); });
+  } else {
+    impl.wake.notify_one();
+  }
+}
+
+Result<std::vector<StoredEvent>> SqliteOutbox::read_from(std::uint64_t first_seq,
+                                                         std::size_t max_events,
+                                                         std::size_t max_bytes) {
+  Impl& impl = *m_impl;
+  std::vector<StoredEvent> out;
+  if (max_events == 0) {
+    return out;
+  }
+  constexpr auto max_int64 = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  std::lock_guard lock(impl.read_mutex);
+  Statement& stmt = impl.read_events;
+  if (auto bound =
+          stmt.bind_all(static_cast<std::int64_t>(std::min(first_seq, max_int64)),
+                        static_cast<std::int64_t>(std::min<std::uint64_t>(max_events, max_int64)));
+      !bound) {
+    return fail(prefixed(impl.options.path, bound.error()));
+  }
+  std::size_t bytes = 0;
+  for (;;) {
+    auto stepped = stmt.step();
+    if (!stepped) {
+      stmt.reset();
+      return fail(prefixed(impl.options.path, stepped.error()));
+    }
+    if (*stepped == Statement::Step::done) {
+      break;
+    }
+    const std::string_view payload = stmt.column_text(1);
+    if (!out.empty() && bytes + payload.size() > max_bytes) {
+      break;
+    }
+    bytes += payload.size();
+    out.push_back(
+        StoredEvent{from_db(stmt.column_int64(0)), std::string(payload), stmt.column_int64(2)});
+  }
+  stmt.reset();
+  return out;
+}
+
+void SqliteOutbox::acknowledge(std::uint64_t through_seq, std::function<void(Status)> done) {
+  Impl& impl = *m_impl;
+  std::optional<Status> answer;
+  {
+    std::lock_guard lock(impl.mutex);
+    const std::uint64_t last = impl.last_seq.load();
+    if (impl.stopping) {
+      answer = fail("outbox: shutting down");
+    } else if (through_seq > last) {
+      answer = fail("outbox: acknowledgement through seq " + std::to_string(through_seq) +
+                    " is beyond the last seq " + std::to_string(last));
+    } else if (through_seq <= impl.acked_through.load() && impl.acks.empty()) {
+      answer = Status{};
+    } else if (impl.acks.size() >= impl.options.max_queued_acks) {
+      answer = fail("outbox: too many acknowledgements waiting");
+    } else {
+      impl.acks.push_back(AckRequest{through_seq, std::move(done)});
+    }
+  }
+  if (answer) {
+    boost::asio::post(impl.executor,
+                      [done = std::move(done), status = std::move(*answer)] { done(status); });
+  } else {
+    impl.wake.notify_one();
+  }
+}
+
+void SqliteOutbox::set_commit_listener(CommitListener listener) {
+  std::lock_guard lock(m_impl->mutex);
+  m_impl->listener = std::move(listener);
+}
+
+OutboxStats SqliteOutbox::stats() const {
+  const Impl& impl = *m_impl;
+  OutboxStats s;
+  s.epoch = impl.epoch;
+  s.last_seq = impl.last_seq.load();
+  s.acked_through = impl.acked_through.load();
+  s.backlog_events = s.last_seq - s.acked_through;
+  s.backlog_bytes = impl.backlog_bytes.load();
+  if (const auto oldest = impl.oldest_unacked_ms.load();
+      oldest != no_time && s.backlog_events > 0) {
+    s.oldest_unacked_received_ms = oldest;
+  }
+  if (const auto ack = impl.last_ack_ms.load(); ack != no_time) {
+    s.last_ack_ms = ack;
+  }
+  s.accepted_total = impl.accepted_total.load();
+  s.duplicates_total = impl.duplicates_total.load();
+  s.pruned_total = impl.pruned_total.load();
+  s.commits_total = impl.commits_total.load();
+  std::error_code ec;
+  const auto db_size = std::filesystem::file_size(impl.options.path, ec);
+  s.db_bytes = ec ? 0 : db_size;
+  auto wal = impl.options.path;
+  wal += "-wal";
+  const auto wal_size = std::filesystem::file_size(wal, ec);
+  s.db_bytes += ec ? 0 : wal_size;
+  return s;
+}
+
+std::uint64_t SqliteOutbox::epoch() const {
+  return m_impl->epoch;
+}
+
+}  // namespace pos::agent

@@ -1,0 +1,54 @@
+#pragma once
+// The agent's health as data: the SPEC status message, GET /v1/status, Prometheus metrics and the
+// human summary of `posagent status`. Pure functions of a snapshot, so they are easy to test.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <boost/json/object.hpp>
+
+#include "pos/agent/outbox.hpp"
+#include "pos/protocol/messages.hpp"
+
+namespace pos::agent {
+
+/// Everything the status and metrics report, gathered by the app at one moment.
+struct AgentSnapshot {
+  std::int64_t now_ms = 0;
+  std::string store_id;
+  std::string till_id;
+  OutboxStats outbox;
+  bool broker_connected = false;
+  std::uint64_t ingest_requests_total = 0;
+  std::uint64_t ingested_total = 0;     ///< events accepted since start
+  std::uint64_t rejected_total = 0;     ///< events rejected since start
+  std::uint64_t duplicates_total = 0;   ///< duplicate events since start
+  std::uint64_t unavailable_total = 0;  ///< requests answered 503
+  std::uint64_t batches_sent_total = 0;
+  std::uint64_t events_sent_total = 0;
+  std::uint64_t bytes_sent_total = 0;      ///< compressed batch bytes published
+  std::uint64_t raw_bytes_sent_total = 0;  ///< payload bytes before compression
+  std::uint64_t resends_total = 0;
+  std::uint64_t acks_received_total = 0;
+  std::uint64_t reconnects_total = 0;
+  std::uint64_t disk_free_bytes = 0;
+};
+
+/// The SPEC status message for this snapshot (`state` online or offline).
+protocol::AgentStatus make_status(const AgentSnapshot& snapshot, protocol::AgentState state);
+
+/// GET /v1/status: the status message's fields plus `store_id`, `till_id`, `epoch`,
+/// `broker_connected`, `last_seq`, `acked_through`, `oldest_unacked_age_s`.
+std::string status_document(const AgentSnapshot& snapshot);
+
+/// GET /metrics in Prometheus text format (names prefixed `posagent_`).
+std::string metrics_text(const AgentSnapshot& snapshot);
+
+/// A few lines for a terminal from a /v1/status document; tolerates missing fields.
+std::string human_summary(const boost::json::object& status);
+
+/// Free bytes for unprivileged users on the file system holding `path` (0 when unknown).
+std::uint64_t disk_free_bytes(const std::string& path);
+
+}  // namespace pos::agent

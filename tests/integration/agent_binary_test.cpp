@@ -1,0 +1,224 @@
+// The posagent program as an operator and a POS see it: the ingest API over real SQLite, the
+// buffer limit, SIGTERM, the retained status, and the command line.
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <thread>
+
+#include "agent_harness.hpp"
+
+namespace pos::test {
+namespace {
+
+class AgentBinaryTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    s_dir = new TempDir("agent-binary");
+    s_pki = new TestPki(s_dir->path() / "pki");
+    s_broker = new MosquittoBroker(*s_pki);
+  }
+  static void TearDownTestSuite() {
+    delete s_broker;
+    delete s_pki;
+    delete s_dir;
+  }
+
+  static boost::json::object post(std::uint16_t port, const std::string& body,
+                                  const std::string& type = "application/json") {
+    const auto reply = http_request(port, "POST", "/v1/events", type, body);
+    EXPECT_EQ(reply.status, 200) << reply.body;
+    return boost::json::parse(reply.body).as_object();
+  }
+
+  static TempDir* s_dir;
+  static TestPki* s_pki;
+  static MosquittoBroker* s_broker;
+};
+TempDir* AgentBinaryTest::s_dir = nullptr;
+TestPki* AgentBinaryTest::s_pki = nullptr;
+MosquittoBroker* AgentBinaryTest::s_broker = nullptr;
+
+TEST_F(AgentBinaryTest, IngestApiAnswersPerSpec) {
+  AgentProcess agent(s_dir->path() / "api", *s_pki, s_broker->uri());
+  agent.start();
+  const auto port = agent.port();
+
+  auto doc = post(port, sale_event("api-1"));
+  EXPECT_EQ(doc.at("accepted").as_int64(), 1);
+  const auto first_id = std::string(doc.at("results").at(0).at("event_id").as_string());
+  EXPECT_TRUE(first_id.starts_with("S01-T1-")) << first_id;
+  EXPECT_TRUE(first_id.ends_with("-1")) << first_id;
+
+  // Idempotency: the same pos_event_id is a duplicate with the original event id.
+  doc = post(port, sale_event("api-1"));
+  EXPECT_EQ(doc.at("duplicates").as_int64(), 1);
+  EXPECT_EQ(doc.at("results").at(0).at("event_id").as_string(), first_id);
+
+  // Mixed array: per-event results with the field and the rule.
+  std::string bad = sale_event("api-2");
+  bad.replace(bad.find("\"qty\":1"), 7, "\"qty\":0");
+  doc = post(port, "[" + sale_event("api-3") + "," + bad + ",42]");
+  EXPECT_EQ(doc.at("accepted").as_int64(), 1);
+  EXPECT_EQ(doc.at("rejected").as_int64(), 2);
+  EXPECT_EQ(doc.at("results").at(1).at("status").as_string(), "rejected");
+  EXPECT_EQ(doc.at("results").at(1).at("error").as_string(), "lines[0].qty: must be an integer >= 1");
+
+  // Another till's event is rejected.
+  doc = post(port, sale_event("api-4", "S02", "T1"));
+  EXPECT_EQ(doc.at("rejected").as_int64(), 1);
+
+  // NDJSON.
+  doc = post(port, sale_event("api-5") + "\n" + sale_event("api-6") + "\n", "application/x-ndjson");
+  EXPECT_EQ(doc.at("accepted").as_int64(), 2);
+
+  // Whole-request errors store nothing.
+  EXPECT_EQ(http_request(port, "POST", "/v1/events", "application/json", "{not json").status, 400);
+  EXPECT_EQ(http_request(port, "POST", "/v1/events", "text/plain", sale_event("api-7")).status, 415);
+  std::string many = "[";
+  for (int i = 0; i < 1001; ++i) {
+    many += (i ? "," : "") + sale_event("many-" + std::to_string(i), "S01", "T1", 1);
+  }
+  many += "]";
+  EXPECT_EQ(http_request(port, "POST", "/v1/events", "application/json", many).status, 413);
+  EXPECT_EQ(http_request(port, "POST", "/v1/events", "application/json",
+                         std::string(5 * 1024 * 1024, ' '))
+                .status,
+            413);
+  const auto status = boost::json::parse(http_request(port, "GET", "/v1/status").body).as_object();
+  EXPECT_EQ(status.at("last_seq").as_int64(), 4) << "only api-1, api-3, api-5, api-6 were stored";
+
+  // Concurrent clients: 32 connections, every event accepted exactly once, seqs 5..644.
+  std::vector<std::thread> clients;
+  std::atomic<int> accepted{0};
+  for (int c = 0; c < 32; ++c) {
+    clients.emplace_back([&, c] {
+      for (int r = 0; r < 20; ++r) {
+        const auto reply = http_request(port, "POST", "/v1/events", "application/json",
+                                        sale_event("conc-" + std::to_string(c) + "-" +
+                                                   std::to_string(r)));
+        if (reply.status == 200) {
+          accepted += static_cast<int>(
+              boost::json::parse(reply.body).at("accepted").as_int64());
+        }
+      }
+    });
+  }
+  for (auto& t : clients) {
+    t.join();
+  }
+  EXPECT_EQ(accepted.load(), 640);
+  const auto after = boost::json::parse(http_request(port, "GET", "/v1/status").body).as_object();
+  EXPECT_EQ(after.at("last_seq").as_int64(), 644);
+
+  const auto metrics = http_request(port, "GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("posagent_events_accepted_total"), std::string::npos);
+  EXPECT_EQ(http_request(port, "GET", "/nope").status, 404);
+  EXPECT_EQ(agent.terminate(), 0);
+}
+
+TEST_F(AgentBinaryTest, BufferLimitAnswers503UntilAcksMakeRoom) {
+  AckingCollector collector(*s_broker, *s_pki);
+  collector.set_acking(false);
+  AgentProcess agent(s_dir->path() / "full", *s_pki, s_broker->uri(), "S01", "T9", "",
+                     "[buffer]\nmax_bytes = 1048576\n");
+  agent.start();
+  int stored = 0;
+  HttpReply reply;
+  for (int i = 0; i < 10'000; ++i) {
+    std::string body = "[";
+    for (int j = 0; j < 50; ++j) {
+      body += (j ? "," : "") + sale_event("full-" + std::to_string(i * 50 + j), "S01", "T9");
+    }
+    body += "]";
+    reply = http_request(agent.port(), "POST", "/v1/events", "application/json", body);
+    if (reply.status != 200) {
+      break;
+    }
+    stored += 50;
+  }
+  ASSERT_EQ(reply.status, 503) << reply.body;
+  EXPECT_TRUE(reply.headers.contains("Retry-After"));
+  EXPECT_GT(stored, 500);
+  EXPECT_LT(stored, 10'000);
+
+  collector.set_acking(true);
+  // Batches are resent after the ack timeout; once acked, there is room again.
+  ASSERT_TRUE(collector.wait_for_mark("S01", "T9", static_cast<std::uint64_t>(stored),
+                                      std::chrono::seconds(30)))
+      << agent.log();
+  bool room = false;
+  for (int i = 0; i < 100 && !room; ++i) {
+    room = http_request(agent.port(), "POST", "/v1/events", "application/json",
+                        sale_event("after-full", "S01", "T9"))
+               .status == 200;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(room);
+  EXPECT_EQ(agent.terminate(), 0);
+}
+
+TEST_F(AgentBinaryTest, SigtermDrainsPublishesOfflineAndExitsWithinSeconds) {
+  AckingCollector collector(*s_broker, *s_pki);
+  TestMqttClient watcher(TestMqttClientOptions{s_broker->uri(), "status-watcher",
+                                               s_pki->ca_cert(),
+                                               s_pki->issue_client(collector_common_name)});
+  watcher.connect();
+  watcher.subscribe("pos/v1/S03/T1/status", 1);
+  AgentProcess agent(s_dir->path() / "term", *s_pki, s_broker->uri(), "S03", "T1");
+  agent.start();
+  const auto online = watcher.wait_for_messages(
+      [](const MqttMessage& m) { return m.payload.find("\"online\"") != std::string::npos; }, 1,
+      std::chrono::seconds(15));
+  ASSERT_EQ(online.size(), 1U);
+  const auto status = boost::json::parse(online[0].payload).as_object();
+  for (const char* field : {"state", "agent_version", "sent_at", "backlog_events", "backlog_bytes",
+                            "oldest_unacked_at", "last_ack_at", "ingested_total", "rejected_total",
+                            "db_bytes", "disk_free_bytes"}) {
+    EXPECT_TRUE(status.contains(field)) << field;
+  }
+  post(agent.port(), sale_event("term-1", "S03", "T1"));
+  ASSERT_TRUE(collector.wait_for_mark("S03", "T1", 1, std::chrono::seconds(10)));
+
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(agent.terminate(std::chrono::seconds(10)), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  const auto offline = watcher.wait_for_messages(
+      [](const MqttMessage& m) { return m.payload.find("\"offline\"") != std::string::npos; }, 1,
+      std::chrono::seconds(5));
+  EXPECT_EQ(offline.size(), 1U);
+}
+
+TEST_F(AgentBinaryTest, CommandLine) {
+  const auto dir = s_dir->path() / "cli";
+  std::filesystem::create_directories(dir);
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), POSAGENT_BIN);
+    ChildProcess p(args, dir / "out.log");
+    return p.wait();
+  };
+  EXPECT_EQ(run({"--version"}), 0);
+  EXPECT_NE(read_text_file(dir / "out.log").find("posagent 0."), std::string::npos);
+  std::ofstream(dir / "bad.toml") << "store_id = \"S01\"\ntill_id = \"T1\"\ndata_dir = \"d\"\n"
+                                  << "[mqtt]\nuri = \"mqtt://127.0.0.1:1\"\ncolour = 1\n";
+  EXPECT_EQ(run({"check-config", "--config", (dir / "bad.toml").string()}), 2);
+  EXPECT_NE(read_text_file(dir / "out.log").find("unknown key mqtt.colour"), std::string::npos);
+  std::ofstream(dir / "good.toml") << "store_id = \"S01\"\ntill_id = \"T1\"\ndata_dir = \"d\"\n"
+                                   << "[mqtt]\nuri = \"mqtt://127.0.0.1:1\"\n";
+  EXPECT_EQ(run({"check-config", "--config", (dir / "good.toml").string()}), 0);
+  EXPECT_EQ(run({"run"}), 2);
+  EXPECT_EQ(run({"status", "--url", "http://127.0.0.1:1"}), 1);
+
+  AgentProcess agent(s_dir->path() / "cli-agent", *s_pki, s_broker->uri(), "S04", "T2");
+  agent.start();
+  EXPECT_EQ(run({"status", "--url", "http://127.0.0.1:" + std::to_string(agent.port())}), 0);
+  const auto out = read_text_file(dir / "out.log");
+  EXPECT_NE(out.find("S04/T2"), std::string::npos) << out;
+  EXPECT_NE(out.find("backlog"), std::string::npos) << out;
+  EXPECT_EQ(agent.terminate(), 0);
+}
+
+}  // namespace
+}  // namespace pos::test

@@ -1,0 +1,216 @@
+#include "agent_harness.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "pos/protocol/batch.hpp"
+#include "pos/protocol/ids.hpp"
+#include "pos/protocol/messages.hpp"
+#include "pos/protocol/topics.hpp"
+
+namespace pos::test {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+HttpReply http_request(std::uint16_t port, const std::string& method, const std::string& target,
+                       const std::string& content_type, const std::string& body,
+                       std::chrono::milliseconds timeout) {
+  HttpReply reply;
+  try {
+    boost::asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.expires_after(timeout);
+    beast::error_code ec;
+    stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port),
+                   ec);
+    if (ec) {
+      return reply;
+    }
+    http::request<http::string_body> request(http::string_to_verb(method), target, 11);
+    request.set(http::field::host, "127.0.0.1");
+    if (!content_type.empty()) {
+      request.set(http::field::content_type, content_type);
+    }
+    request.body() = body;
+    request.prepare_payload();
+    http::write(stream, request, ec);
+    if (ec) {
+      return reply;
+    }
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    http::read(stream, buffer, parser, ec);
+    if (ec) {
+      return reply;
+    }
+    const auto& response = parser.get();
+    reply.status = response.result_int();
+    reply.body = response.body();
+    for (const auto& field : response) {
+      reply.headers[std::string(field.name_string())] = std::string(field.value());
+    }
+  } catch (const std::exception&) {
+    reply.status = 0;
+  }
+  return reply;
+}
+
+std::string sale_event(const std::string& pos_event_id, const std::string& store,
+                       const std::string& till, int lines) {
+  std::ostringstream out;
+  out << R"({"type":"sale","pos_event_id":")" << pos_event_id
+      << R"(","occurred_at":"2026-11-22T10:15:03.120+07:00","currency":"IDR",)"
+      << R"("customer":{"id":"C-1029","type":"returning"},"lines":[)";
+  for (int i = 0; i < lines; ++i) {
+    out << (i ? "," : "") << R"({"sku":"TOP-)" << 1000 + i
+        << R"(-M-BLK","category":"tops","qty":1,"unit_price_minor":199000,)"
+        << R"("unit_cost_minor":80000,"discount_minor":0})";
+  }
+  out << R"(],"payment":{"method":"qris"},"store_id":")" << store << R"(","till_id":")" << till
+      << R"("})";
+  return out.str();
+}
+
+AgentProcess::AgentProcess(std::filesystem::path dir, TestPki& pki, std::string broker_uri,
+                           std::string store, std::string till, std::string extra_forward_toml,
+                           std::string extra_top_toml)
+    : m_dir(std::move(dir)), m_data_dir(m_dir / "data"), m_config(m_dir / "posagent.toml"),
+      m_port(free_tcp_port()) {
+  std::filesystem::create_directories(m_dir);
+  const auto cert = pki.issue_client(till_common_name(store, till));
+  std::ofstream out(m_config);
+  out << "store_id = \"" << store << "\"\ntill_id = \"" << till << "\"\ndata_dir = \""
+      << m_data_dir.string() << "\"\nlog_level = \"debug\"\n"
+      << extra_top_toml << "\n[ingest]\nlisten = \"127.0.0.1:" << m_port
+      << "\"\n[mqtt]\nuri = \"" << broker_uri << "\"\nca_file = \"" << pki.ca_cert().string()
+      << "\"\ncert_file = \"" << cert.cert.string() << "\"\nkey_file = \"" << cert.key.string()
+      << "\"\n[forward]\nreconnect_initial_ms = 100\nreconnect_max_ms = 1000\n"
+      << "ack_timeout_ms = 2000\nheartbeat_s = 5\n"
+      << extra_forward_toml << "\n[shutdown]\ndrain_timeout_ms = 1000\n";
+}
+
+AgentProcess::~AgentProcess() = default;
+
+void AgentProcess::start(std::chrono::milliseconds timeout) {
+  ++m_runs;
+  m_process.emplace(std::vector<std::string>{POSAGENT_BIN, "run", "--config", m_config.string()},
+                    m_dir / "posagent.log");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!m_process->running()) {
+      throw std::runtime_error("posagent exited at start; log:\n" + log());
+    }
+    if (http_request(m_port, "GET", "/healthz", "", "", std::chrono::milliseconds(500)).status ==
+        200) {
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  throw std::runtime_error("posagent not healthy in time; log:\n" + log());
+}
+
+int AgentProcess::kill9() { return m_process ? m_process->kill9() : 0; }
+
+int AgentProcess::terminate(std::chrono::milliseconds deadline) {
+  return m_process ? m_process->terminate(deadline) : 0;
+}
+
+bool AgentProcess::running() { return m_process && m_process->running(); }
+
+std::string AgentProcess::log() const { return read_text_file(m_dir / "posagent.log"); }
+
+AckingCollector::AckingCollector(const MosquittoBroker& broker, TestPki& pki, std::string prefix)
+    : m_prefix(std::move(prefix)),
+      m_client(TestMqttClientOptions{broker.uri(), "acking-collector", pki.ca_cert(),
+                                     pki.issue_client(collector_common_name)}) {
+  m_client.connect();
+  m_client.subscribe(m_prefix + "/+/+/batch", 1);
+  m_thread = std::thread([this] { loop(); });
+}
+
+AckingCollector::~AckingCollector() {
+  m_stop = true;
+  m_thread.join();
+  m_client.disconnect();
+}
+
+void AckingCollector::loop() {
+  while (!m_stop) {
+    for (const auto& message :
+         m_client.wait_for_messages(m_prefix + "/+/+/batch", 1, std::chrono::milliseconds(50))) {
+      handle(message);
+    }
+  }
+}
+
+void AckingCollector::handle(const MqttMessage& message) {
+  auto topic = protocol::parse_topic(m_prefix, message.topic);
+  if (!topic) {
+    return;
+  }
+  protocol::BatchDecoder decoder;
+  auto batch = decoder.decode(message.payload);
+  if (!batch) {
+    return;
+  }
+  const auto& header = batch->header;
+  const std::string key = topic->store_id + "/" + topic->till_id;
+  std::uint64_t mark = 0;
+  {
+    std::lock_guard lock(m_mutex);
+    auto& till = m_tills[key];
+    const std::string epoch = protocol::format_epoch(header.epoch);
+    if (till.epoch != epoch) {
+      till = ReceivedTill{};
+      till.epoch = epoch;
+    }
+    ++till.batches;
+    if (header.first_seq > till.mark + 1) {
+      ++till.gaps;
+      return;
+    }
+    for (std::uint32_t i = 0; i < header.count; ++i) {
+      const std::uint64_t seq = header.first_seq + i;
+      if (seq <= till.mark) {
+        ++till.duplicates;
+        continue;
+      }
+      till.lines[seq] = std::string(batch->lines[i]);
+      till.mark = seq;
+    }
+    mark = till.mark;
+  }
+  if (m_acking) {
+    m_client.publish(m_prefix + "/" + key + "/ack",
+                     protocol::encode_ack({header.epoch, mark}), 1, false);
+  }
+}
+
+bool AckingCollector::wait_for_mark(const std::string& store, const std::string& till,
+                                    std::uint64_t seq, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (this->till(store, till).mark >= seq) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+ReceivedTill AckingCollector::till(const std::string& store, const std::string& till) const {
+  std::lock_guard lock(m_mutex);
+  auto it = m_tills.find(store + "/" + till);
+  return it == m_tills.end() ? ReceivedTill{} : it->second;
+}
+
+}  // namespace pos::test
