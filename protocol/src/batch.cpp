@@ -18,18 +18,24 @@ constexpr int window_log_max = 27;
 // Above every small-string buffer, so DecodedBatch::payload never moves its bytes.
 constexpr std::size_t min_heap_capacity = 64;
 
-std::string num(std::uint64_t v) { return std::to_string(v); }
+std::string num(std::uint64_t v) {
+  return std::to_string(v);
+}
 
 template <class T>
 T read_le(const std::uint8_t* p) {
   T v = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i) v |= static_cast<T>(p[i]) << (8 * i);
+  for (std::size_t i = 0; i < sizeof(T); ++i) {
+    v |= static_cast<T>(p[i]) << (8 * i);
+  }
   return v;
 }
 
 template <class T>
 void write_le(char* p, T v) {
-  for (std::size_t i = 0; i < sizeof(T); ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  for (std::size_t i = 0; i < sizeof(T); ++i) {
+    p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  }
 }
 
 void write_header(char* p, const BatchHeader& h) {
@@ -75,7 +81,9 @@ Result<BatchHeader> decode_batch_header(std::span<const std::uint8_t> message,
                 num(batch_header_size) + "-byte header");
   }
   const std::uint8_t* p = message.data();
-  if (std::memcmp(p, magic, 4) != 0) return fail("batch: bad magic, expected POSB");
+  if (std::memcmp(p, magic, 4) != 0) {
+    return fail("batch: bad magic, expected POSB");
+  }
   if (p[4] != batch_version) {
     return fail("batch: unsupported version " + num(p[4]) + ", expected " + num(batch_version));
   }
@@ -83,7 +91,9 @@ Result<BatchHeader> decode_batch_header(std::span<const std::uint8_t> message,
     return fail("batch: unknown codec " + num(p[5]));
   }
   const auto reserved = read_le<std::uint16_t>(p + 6);
-  if (reserved != 0) return fail("batch: reserved bytes are " + num(reserved) + ", expected 0");
+  if (reserved != 0) {
+    return fail("batch: reserved bytes are " + num(reserved) + ", expected 0");
+  }
   BatchHeader h;
   h.codec = static_cast<Codec>(p[5]);
   h.dictionary_id = read_le<std::uint32_t>(p + 8);
@@ -98,8 +108,12 @@ Result<BatchHeader> decode_batch_header(std::span<const std::uint8_t> message,
     return fail("batch: dictionary id " + num(h.dictionary_id) + " with codec " +
                 std::string(to_string(h.codec)) + ", expected 0");
   }
-  if (h.first_seq == 0) return fail("batch: first_seq must be >= 1, got 0");
-  if (h.count == 0) return fail("batch: count must be >= 1, got 0");
+  if (h.first_seq == 0) {
+    return fail("batch: first_seq must be >= 1, got 0");
+  }
+  if (h.count == 0) {
+    return fail("batch: count must be >= 1, got 0");
+  }
   if (h.count > limits.max_count) {
     return fail("batch: count " + num(h.count) + " exceeds the limit " + num(limits.max_count));
   }
@@ -128,7 +142,9 @@ BatchEncoder::BatchEncoder(int level, std::shared_ptr<const Dictionary> dictiona
     : m_impl(std::make_unique<Impl>()) {
   m_impl->dictionary = std::move(dictionary);
   m_impl->cctx.reset(ZSTD_createCCtx());
-  if (!m_impl->cctx) throw std::bad_alloc();
+  if (!m_impl->cctx) {
+    throw std::bad_alloc();
+  }
   ZSTD_CCtx* c = m_impl->cctx.get();
   check_zstd(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level), "compression level");
   check_zstd(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1), "checksum flag");
@@ -142,17 +158,20 @@ BatchEncoder& BatchEncoder::operator=(BatchEncoder&&) noexcept = default;
 
 Result<std::string> BatchEncoder::encode(std::uint64_t epoch, std::uint64_t first_seq,
                                          std::span<const std::string> lines) {
-  return encode(epoch, first_seq, lines,
-                m_impl->dictionary ? Codec::zstd_dictionary : Codec::zstd);
+  return encode(epoch, first_seq, lines, m_impl->dictionary ? Codec::zstd_dictionary : Codec::zstd);
 }
 
 Result<std::string> BatchEncoder::encode(std::uint64_t epoch, std::uint64_t first_seq,
                                          std::span<const std::string> lines, Codec codec) {
-  if (lines.empty()) return fail("batch: cannot encode an empty batch");
+  if (lines.empty()) {
+    return fail("batch: cannot encode an empty batch");
+  }
   if (lines.size() > std::numeric_limits<std::uint32_t>::max()) {
     return fail("batch: too many lines: " + num(lines.size()));
   }
-  if (first_seq == 0) return fail("batch: first_seq must be >= 1, got 0");
+  if (first_seq == 0) {
+    return fail("batch: first_seq must be >= 1, got 0");
+  }
   if (first_seq > std::numeric_limits<std::uint64_t>::max() - (lines.size() - 1)) {
     return fail("batch: first_seq " + num(first_seq) + " + count overflows the seq range");
   }
@@ -161,7 +180,9 @@ Result<std::string> BatchEncoder::encode(std::uint64_t epoch, std::uint64_t firs
   }
   std::size_t raw_len = 0;
   for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (lines[i].empty()) return fail("batch: line " + num(i) + " is empty");
+    if (lines[i].empty()) {
+      return fail("batch: line " + num(i) + " is empty");
+    }
     if (lines[i].find('\n') != std::string::npos) {
       return fail("batch: line " + num(i) + " contains a newline");
     }
@@ -197,18 +218,23 @@ Result<std::string> BatchEncoder::encode(std::uint64_t epoch, std::uint64_t firs
     raw += '\n';
   }
   ZSTD_CCtx* c = m_impl->cctx.get();
-  const auto* cdict =
-      codec == Codec::zstd_dictionary
-          ? static_cast<const ZSTD_CDict*>(m_impl->dictionary->compression_handle())
-          : nullptr;
+  const auto* cdict = codec == Codec::zstd_dictionary
+                          ? static_cast<const ZSTD_CDict*>(m_impl->dictionary->compression_handle())
+                          : nullptr;
   std::size_t rc = ZSTD_CCtx_reset(c, ZSTD_reset_session_only);
-  if (ZSTD_isError(rc)) return fail(std::string("batch: zstd reset: ") + ZSTD_getErrorName(rc));
+  if (ZSTD_isError(rc)) {
+    return fail(std::string("batch: zstd reset: ") + ZSTD_getErrorName(rc));
+  }
   rc = ZSTD_CCtx_refCDict(c, cdict);
-  if (ZSTD_isError(rc)) return fail(std::string("batch: zstd dictionary: ") + ZSTD_getErrorName(rc));
+  if (ZSTD_isError(rc)) {
+    return fail(std::string("batch: zstd dictionary: ") + ZSTD_getErrorName(rc));
+  }
   out.resize(batch_header_size + ZSTD_compressBound(raw.size()));
-  rc = ZSTD_compress2(c, out.data() + batch_header_size, out.size() - batch_header_size,
-                      raw.data(), raw.size());
-  if (ZSTD_isError(rc)) return fail(std::string("batch: zstd compress: ") + ZSTD_getErrorName(rc));
+  rc = ZSTD_compress2(c, out.data() + batch_header_size, out.size() - batch_header_size, raw.data(),
+                      raw.size());
+  if (ZSTD_isError(rc)) {
+    return fail(std::string("batch: zstd compress: ") + ZSTD_getErrorName(rc));
+  }
   out.resize(batch_header_size + rc);
   write_header(out.data(), h);
   return out;
@@ -227,7 +253,9 @@ BatchDecoder::BatchDecoder(DecodeLimits limits, DictionaryLookup dictionaries)
   m_impl->limits = limits;
   m_impl->dictionaries = std::move(dictionaries);
   m_impl->dctx.reset(ZSTD_createDCtx());
-  if (!m_impl->dctx) throw std::bad_alloc();
+  if (!m_impl->dctx) {
+    throw std::bad_alloc();
+  }
   check_zstd(ZSTD_DCtx_setParameter(m_impl->dctx.get(), ZSTD_d_windowLogMax, window_log_max),
              "window log max");
 }
@@ -249,10 +277,11 @@ Status split_lines(DecodedBatch& batch) {
   std::size_t start = 0;
   while (start < payload.size()) {
     const std::size_t end = payload.find('\n', start);
-    if (end == start) return fail("batch: line " + num(batch.lines.size()) + " is empty");
+    if (end == start) {
+      return fail("batch: line " + num(batch.lines.size()) + " is empty");
+    }
     if (batch.lines.size() == count) {
-      return fail("batch: payload has more than " + num(count) + " lines, count is " +
-                  num(count));
+      return fail("batch: payload has more than " + num(count) + " lines, count is " + num(count));
     }
     batch.lines.push_back(payload.substr(start, end - start));
     start = end + 1;
@@ -276,7 +305,9 @@ Result<DecodedBatch> BatchDecoder::Impl::decompress(const BatchHeader& h,
   if (hr != 0) {
     return fail("batch: zstd frame header is truncated (" + num(frame.size()) + " bytes)");
   }
-  if (fh.frameType != ZSTD_frame) return fail("batch: payload is a skippable zstd frame");
+  if (fh.frameType != ZSTD_frame) {
+    return fail("batch: payload is a skippable zstd frame");
+  }
   if (fh.frameContentSize == ZSTD_CONTENTSIZE_UNKNOWN) {
     return fail("batch: zstd frame does not declare its content size");
   }
@@ -284,7 +315,9 @@ Result<DecodedBatch> BatchDecoder::Impl::decompress(const BatchHeader& h,
     return fail("batch: zstd frame declares content size " + num(fh.frameContentSize) +
                 " but raw_len is " + num(h.raw_len));
   }
-  if (fh.checksumFlag == 0) return fail("batch: zstd frame has no checksum");
+  if (fh.checksumFlag == 0) {
+    return fail("batch: zstd frame has no checksum");
+  }
   if (fh.dictID != h.dictionary_id) {
     return fail("batch: zstd frame dictionary id " + num(fh.dictID) +
                 " does not match the header's " + num(h.dictionary_id));
@@ -298,12 +331,15 @@ Result<DecodedBatch> BatchDecoder::Impl::decompress(const BatchHeader& h,
                 ZSTD_getErrorName(frame_size));
   }
   if (frame_size != frame.size()) {
-    return fail("batch: " + num(frame.size() - frame_size) + " trailing bytes after the zstd frame");
+    return fail("batch: " + num(frame.size() - frame_size) +
+                " trailing bytes after the zstd frame");
   }
   const ZSTD_DDict* ddict = nullptr;
   std::shared_ptr<const Dictionary> dictionary;
   if (h.codec == Codec::zstd_dictionary) {
-    if (dictionaries) dictionary = dictionaries(h.dictionary_id);
+    if (dictionaries) {
+      dictionary = dictionaries(h.dictionary_id);
+    }
     if (!dictionary || dictionary->id() != h.dictionary_id) {
       return fail("batch: unknown dictionary id " + num(h.dictionary_id));
     }
@@ -311,9 +347,13 @@ Result<DecodedBatch> BatchDecoder::Impl::decompress(const BatchHeader& h,
   }
   ZSTD_DCtx* d = dctx.get();
   std::size_t rc = ZSTD_DCtx_reset(d, ZSTD_reset_session_only);
-  if (ZSTD_isError(rc)) return fail(std::string("batch: zstd reset: ") + ZSTD_getErrorName(rc));
+  if (ZSTD_isError(rc)) {
+    return fail(std::string("batch: zstd reset: ") + ZSTD_getErrorName(rc));
+  }
   rc = ZSTD_DCtx_refDDict(d, ddict);
-  if (ZSTD_isError(rc)) return fail(std::string("batch: zstd dictionary: ") + ZSTD_getErrorName(rc));
+  if (ZSTD_isError(rc)) {
+    return fail(std::string("batch: zstd dictionary: ") + ZSTD_getErrorName(rc));
+  }
 
   DecodedBatch batch;
   batch.header = h;
@@ -335,7 +375,9 @@ Result<DecodedBatch> BatchDecoder::Impl::decompress(const BatchHeader& h,
 
 Result<DecodedBatch> BatchDecoder::decode(std::span<const std::uint8_t> message) {
   auto header = decode_batch_header(message, m_impl->limits);
-  if (!header) return fail(header.error());
+  if (!header) {
+    return fail(header.error());
+  }
   const BatchHeader& h = *header;
   const auto payload = message.subspan(batch_header_size);
   Result<DecodedBatch> batch = fail("batch: not decoded");
@@ -350,12 +392,18 @@ Result<DecodedBatch> BatchDecoder::decode(std::span<const std::uint8_t> message)
     plain.payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
     batch = std::move(plain);
   } else {
-    if (payload.empty()) return fail("batch: zstd frame is missing (0 payload bytes)");
+    if (payload.empty()) {
+      return fail("batch: zstd frame is missing (0 payload bytes)");
+    }
     batch = m_impl->decompress(h, payload);
-    if (!batch) return batch;
+    if (!batch) {
+      return batch;
+    }
   }
   auto split = split_lines(*batch);
-  if (!split) return fail(split.error());
+  if (!split) {
+    return fail(split.error());
+  }
   return batch;
 }
 

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <system_error>
 
 #include "zstd_handles.hpp"
 
@@ -43,9 +44,13 @@ Result<std::shared_ptr<const Dictionary>> Dictionary::load(std::string bytes, in
   std::shared_ptr<Dictionary> dict(new Dictionary());
   dict->m_handles = std::make_unique<Handles>();
   dict->m_handles->cdict.reset(ZSTD_createCDict(bytes.data(), bytes.size(), level));
-  if (!dict->m_handles->cdict) return fail("dictionary: zstd rejected it for compression");
+  if (!dict->m_handles->cdict) {
+    return fail("dictionary: zstd rejected it for compression");
+  }
   dict->m_handles->ddict.reset(ZSTD_createDDict(bytes.data(), bytes.size()));
-  if (!dict->m_handles->ddict) return fail("dictionary: zstd rejected it for decompression");
+  if (!dict->m_handles->ddict) {
+    return fail("dictionary: zstd rejected it for decompression");
+  }
   if (ZSTD_getDictID_fromDDict(dict->m_handles->ddict.get()) != id) {
     return fail("dictionary: zstd reads a different id than the header");
   }
@@ -62,7 +67,9 @@ struct FileClose {
 
 Result<std::string> read_capped(const std::string& path, std::size_t limit) {
   std::unique_ptr<std::FILE, FileClose> file(std::fopen(path.c_str(), "rb"));
-  if (!file) return fail("dictionary " + path + ": " + std::strerror(errno));
+  if (!file) {
+    return fail("dictionary " + path + ": " + std::generic_category().message(errno));
+  }
   std::string bytes;
   char buffer[64 * 1024];
   while (true) {
@@ -72,27 +79,35 @@ Result<std::string> read_capped(const std::string& path, std::size_t limit) {
                   " bytes");
     }
     bytes.append(buffer, n);
-    if (n < sizeof buffer) break;
+    if (n < sizeof buffer) {
+      break;
+    }
   }
-  if (std::ferror(file.get())) return fail("dictionary " + path + ": read error");
+  if (std::ferror(file.get())) {
+    return fail("dictionary " + path + ": read error");
+  }
   return bytes;
 }
 
 }  // namespace
 
 Result<std::shared_ptr<const Dictionary>> Dictionary::load_file(const std::string& path,
-                                                                 int level) {
+                                                                int level) {
   auto bytes = read_capped(path, max_dictionary_bytes);
-  if (!bytes) return fail(bytes.error());
+  if (!bytes) {
+    return fail(bytes.error());
+  }
   auto dict = load(std::move(*bytes), level);
-  if (!dict) return fail("dictionary " + path + ": " + dict.error().message);
+  if (!dict) {
+    return fail("dictionary " + path + ": " + dict.error().message);
+  }
   return dict;
 }
 
 Result<std::string> train_dictionary(std::span<const std::string> samples,
                                      const TrainOptions& options) {
   constexpr std::size_t min_samples = 8;
-  constexpr std::size_t max_sample_bytes = 512 * 1024 * 1024;
+  constexpr std::size_t max_sample_bytes = std::size_t{512} * 1024 * 1024;
   if (options.dictionary_bytes < ZDICT_DICTSIZE_MIN ||
       options.dictionary_bytes > max_dictionary_bytes) {
     return fail("dictionary: size must be between " + std::to_string(ZDICT_DICTSIZE_MIN) + " and " +
@@ -101,8 +116,12 @@ Result<std::string> train_dictionary(std::span<const std::string> samples,
   std::string joined;
   std::vector<std::size_t> sizes;
   for (const auto& sample : samples) {
-    if (sample.empty()) continue;
-    if (joined.size() + sample.size() > max_sample_bytes) break;
+    if (sample.empty()) {
+      continue;
+    }
+    if (joined.size() + sample.size() > max_sample_bytes) {
+      break;
+    }
     joined += sample;
     sizes.push_back(sample.size());
   }
@@ -111,8 +130,8 @@ Result<std::string> train_dictionary(std::span<const std::string> samples,
                 " non-empty samples, got " + std::to_string(sizes.size()));
   }
   if (joined.size() < options.dictionary_bytes * 10) {
-    return fail("dictionary: " + std::to_string(joined.size()) + " sample bytes are too few for a " +
-                std::to_string(options.dictionary_bytes) +
+    return fail("dictionary: " + std::to_string(joined.size()) +
+                " sample bytes are too few for a " + std::to_string(options.dictionary_bytes) +
                 "-byte dictionary (need at least 10x, zstd wants about 100x)");
   }
   std::string dict(options.dictionary_bytes, '\0');
@@ -122,9 +141,9 @@ Result<std::string> train_dictionary(std::span<const std::string> samples,
   params.steps = 4;
   params.zParams.compressionLevel = ZSTD_CLEVEL_DEFAULT;
   params.zParams.dictID = options.dictionary_id;
-  const std::size_t n = ZDICT_optimizeTrainFromBuffer_fastCover(
-      dict.data(), dict.size(), joined.data(), sizes.data(), static_cast<unsigned>(sizes.size()),
-      &params);
+  const std::size_t n =
+      ZDICT_optimizeTrainFromBuffer_fastCover(dict.data(), dict.size(), joined.data(), sizes.data(),
+                                              static_cast<unsigned>(sizes.size()), &params);
   if (ZDICT_isError(n)) {
     return fail(std::string("dictionary: training failed: ") + ZDICT_getErrorName(n) + " (" +
                 std::to_string(sizes.size()) + " samples, " + std::to_string(joined.size()) +
@@ -143,8 +162,12 @@ std::vector<std::string> split_ndjson(std::string_view text) {
     const std::size_t end = text.find('\n');
     std::string_view line = text.substr(0, end);
     text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (!line.empty()) lines.emplace_back(line);
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    }
+    if (!line.empty()) {
+      lines.emplace_back(line);
+    }
   }
   return lines;
 }

@@ -12,7 +12,7 @@
 namespace pos::protocol {
 namespace {
 
-const DecodeLimits test_limits{16 * 1024, 64 * 1024, 10};
+const DecodeLimits test_limits{std::size_t{16} * 1024, std::size_t{64} * 1024, 10};
 
 struct Fields {
   std::string magic = "POSB";
@@ -28,7 +28,9 @@ struct Fields {
 
 template <class T>
 void put_le(std::string& out, T v) {
-  for (std::size_t i = 0; i < sizeof(T); ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+  for (std::size_t i = 0; i < sizeof(T); ++i) {
+    out += static_cast<char>((v >> (8 * i)) & 0xff);
+  }
 }
 
 std::string header(const Fields& f) {
@@ -57,7 +59,9 @@ struct CCtxFree {
 std::string zstd(const std::string& payload, ZstdOptions o = {}) {
   std::unique_ptr<ZSTD_CCtx, CCtxFree> cctx(ZSTD_createCCtx());
   auto check = [](std::size_t rc) {
-    if (ZSTD_isError(rc)) throw std::runtime_error(ZSTD_getErrorName(rc));
+    if (ZSTD_isError(rc)) {
+      throw std::runtime_error(ZSTD_getErrorName(rc));
+    }
   };
   check(ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, o.checksum));
   check(ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_contentSizeFlag, o.content_size));
@@ -104,7 +108,9 @@ std::string make_dictionary(std::uint32_t id) {
                       R"(,"lines":[{"sku":"SH-)" + std::to_string(i % 50) + R"(","qty":2}]})");
   }
   auto trained = train_dictionary(samples, TrainOptions{2048, id});
-  if (!trained) throw std::runtime_error(trained.error().message);
+  if (!trained) {
+    throw std::runtime_error(trained.error().message);
+  }
   return *trained;
 }
 
@@ -121,7 +127,9 @@ const std::string& test_dictionary() {
                         R"(,"lines":[{"sku":"SH-)" + std::to_string(i % 50) + R"(","qty":2}]})");
     }
     auto trained = train_dictionary(samples, TrainOptions{2048, 31337});
-    if (!trained) throw std::runtime_error(trained.error().message);
+    if (!trained) {
+      throw std::runtime_error(trained.error().message);
+    }
     return *trained;
   }();
   return dict;
@@ -141,7 +149,9 @@ std::vector<Case> cases() {
   const std::string frame = zstd(line);
   const auto n = static_cast<std::uint32_t>(line.size());
   std::string bomb_blocks;
-  for (int i = 0; i < 80; ++i) bomb_blocks += rle_block(128 * 1024, 'a', i == 79);
+  for (int i = 0; i < 80; ++i) {
+    bomb_blocks += rle_block(128 * 1024, 'a', i == 79);
+  }
   std::string corrupt_middle = zstd(std::string(R"({"k":"q8Zp3LmX0vB7rT2wYe9N"})") + "\n");
   corrupt_middle[corrupt_middle.size() / 2] ^= 0x20;
   std::string corrupt_checksum = frame;
@@ -216,13 +226,13 @@ std::vector<Case> cases() {
        h({.raw_len = 100}) + raw_frame(0x84, std::string(1, 7 << 3) + le32(100), bomb_blocks) +
            le32(0),
        "zstd decompression failed"},
-      {"zip_bomb_declared", h({.raw_len = 100}) + raw_frame(0x84, std::string(1, 7 << 3) +
-                                                                      le32(40'000'000),
-                                                            rle_block(16, 'a', true) + le32(0)),
+      {"zip_bomb_declared",
+       h({.raw_len = 100}) + raw_frame(0x84, std::string(1, 7 << 3) + le32(40'000'000),
+                                       rle_block(16, 'a', true) + le32(0)),
        "declares content size 40000000 but raw_len is 100"},
-      {"huge_window", h({.raw_len = 100}) + raw_frame(0x84, std::string(1, static_cast<char>(20 << 3)) +
-                                                                le32(100),
-                                                      rle_block(100, 'a', true) + le32(0)),
+      {"huge_window",
+       h({.raw_len = 100}) + raw_frame(0x84, std::string(1, static_cast<char>(20 << 3)) + le32(100),
+                                       rle_block(100, 'a', true) + le32(0)),
        "zstd window of 1073741824 bytes is too large"},
       {"fewer_lines", h({.codec = 0, .count = 3, .raw_len = 6}) + two,
        "payload has 2 lines but count is 3"},
@@ -244,9 +254,8 @@ TEST_P(BadBatch, IsRejectedWithAClearError) {
   const auto dict = Dictionary::load(test_dictionary());
   ASSERT_TRUE(dict) << dict.error().message;
   std::shared_ptr<const Dictionary> known = *dict;
-  BatchDecoder decoder(test_limits, [known](std::uint32_t id) {
-    return id == known->id() ? known : nullptr;
-  });
+  BatchDecoder decoder(test_limits,
+                       [known](std::uint32_t id) { return id == known->id() ? known : nullptr; });
   const Case& c = GetParam();
   auto result = decoder.decode(c.message);
   ASSERT_FALSE(result) << c.name << " was accepted";
@@ -259,7 +268,9 @@ TEST_P(BadBatch, IsRejectedWithAClearError) {
 INSTANTIATE_TEST_SUITE_P(Table, BadBatch, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return info.param.name; });
 
-TEST(BadBatchTable, HasManyDistinctCases) { EXPECT_GE(cases().size(), 25u); }
+TEST(BadBatchTable, HasManyDistinctCases) {
+  EXPECT_GE(cases().size(), 25u);
+}
 
 TEST(BadBatchDictionary, UnknownDictionaryIdIsNamed) {
   BatchDecoder decoder(test_limits, [](std::uint32_t) { return nullptr; });
@@ -294,7 +305,9 @@ TEST(BadBatchHeader, HeaderOnlyDecodeAppliesTheSameChecks) {
 
 TEST(BadBatchDecoder, StillWorksAfterErrors) {
   BatchDecoder decoder(test_limits);
-  for (const auto& c : cases()) (void)decoder.decode(c.message);
+  for (const auto& c : cases()) {
+    (void)decoder.decode(c.message);
+  }
   BatchEncoder encoder;
   const std::vector<std::string> lines = {"{}", R"({"a":1})"};
   auto message = encoder.encode(1, 1, lines);

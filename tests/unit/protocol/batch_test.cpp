@@ -13,8 +13,8 @@ namespace {
 std::vector<std::string> make_lines(std::size_t n, std::uint64_t first_seq = 1) {
   std::vector<std::string> lines;
   for (std::size_t i = 0; i < n; ++i) {
-    lines.push_back(R"({"type":"sale","seq":)" + std::to_string(first_seq + i) +
-                    R"(,"sku":"TOP-)" + std::to_string(i % 17) + R"(","qty":1})");
+    lines.push_back(R"({"type":"sale","seq":)" + std::to_string(first_seq + i) + R"(,"sku":"TOP-)" +
+                    std::to_string(i % 17) + R"(","qty":1})");
   }
   return lines;
 }
@@ -188,7 +188,9 @@ TEST(DecodeLimits, ExactlyAtTheLimitsIsAccepted) {
   auto message = encoder.encode(1, 1, lines);
   ASSERT_TRUE(message);
   std::size_t raw = 0;
-  for (const auto& l : lines) raw += l.size() + 1;
+  for (const auto& l : lines) {
+    raw += l.size() + 1;
+  }
   BatchDecoder decoder(DecodeLimits{message->size(), raw, 10});
   auto batch = decoder.decode(*message);
   ASSERT_TRUE(batch) << batch.error().message;
@@ -219,9 +221,8 @@ TEST_F(DictionaryBatch, RoundTripWithDictionary) {
   std::shared_ptr<const Dictionary> shared = *dict;
 
   BatchEncoder encoder(3, shared);
-  BatchDecoder decoder({}, [shared](std::uint32_t id) {
-    return id == shared->id() ? shared : nullptr;
-  });
+  BatchDecoder decoder(
+      {}, [shared](std::uint32_t id) { return id == shared->id() ? shared : nullptr; });
   const auto lines = make_lines(5);
   auto message = encoder.encode(1, 1, lines);
   ASSERT_TRUE(message);

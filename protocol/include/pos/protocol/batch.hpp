@@ -29,16 +29,16 @@ struct BatchHeader {
   Codec codec = Codec::none;
   std::uint32_t dictionary_id = 0;  ///< 0 unless codec is zstd_dictionary
   std::uint64_t epoch = 0;
-  std::uint64_t first_seq = 0;      ///< >= 1
-  std::uint32_t count = 0;          ///< >= 1
-  std::uint32_t raw_len = 0;        ///< payload length before compression
+  std::uint64_t first_seq = 0;  ///< >= 1
+  std::uint32_t count = 0;      ///< >= 1
+  std::uint32_t raw_len = 0;    ///< payload length before compression
 };
 
 /// Hard limits for decoding untrusted batches. Every size is checked before anything is allocated.
 struct DecodeLimits {
-  std::size_t max_encoded_bytes = 8 * 1024 * 1024;  ///< whole message, header included
-  std::size_t max_raw_bytes = 32 * 1024 * 1024;     ///< declared and actual decompressed size
-  std::uint32_t max_count = 10'000;                 ///< events per batch
+  std::size_t max_encoded_bytes = std::size_t{8} * 1024 * 1024;  ///< whole message, with header
+  std::size_t max_raw_bytes = std::size_t{32} * 1024 * 1024;     ///< declared and actual raw size
+  std::uint32_t max_count = 10'000;                              ///< events per batch
 };
 
 /// Reads and checks the 36-byte header only: magic, version, codec, reserved bytes, dictionary id

@@ -14,7 +14,7 @@
 namespace pos::protocol {
 
 /// Largest dictionary load() and load_file() accept.
-inline constexpr std::size_t max_dictionary_bytes = 1024 * 1024;
+inline constexpr std::size_t max_dictionary_bytes = std::size_t{1024} * 1024;
 
 /// A loaded zstd dictionary with its digested compression and decompression forms. Immutable and
 /// thread-safe once loaded; share it with std::shared_ptr.
@@ -24,7 +24,8 @@ class Dictionary {
   /// is larger than max_dictionary_bytes.
   static Result<std::shared_ptr<const Dictionary>> load(std::string bytes, int level = 3);
   /// Loads a dictionary file from disk (at most max_dictionary_bytes); the error names the path.
-  static Result<std::shared_ptr<const Dictionary>> load_file(const std::string& path, int level = 3);
+  static Result<std::shared_ptr<const Dictionary>> load_file(const std::string& path,
+                                                             int level = 3);
 
   ~Dictionary();
   Dictionary(const Dictionary&) = delete;
@@ -45,7 +46,7 @@ class Dictionary {
 };
 
 struct TrainOptions {
-  std::size_t dictionary_bytes = 16 * 1024;
+  std::size_t dictionary_bytes = std::size_t{16} * 1024;
   /// Dictionary id to write into the dictionary; 0 lets zstd choose a random one.
   std::uint32_t dictionary_id = 0;
 };

@@ -1,0 +1,44 @@
+// libFuzzer target: the event parser and the payload-line parser on untrusted text. An accepted
+// event, stamped with make_payload_line, must parse back as a payload line with the same type.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "pos/protocol/event.hpp"
+
+namespace {
+
+using namespace pos::protocol;
+
+void check(bool ok) {
+  if (!ok) __builtin_trap();
+}
+
+const EventLimits limits{64 * 1024, 16, 500, 1024};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  const EventOwner owner{"S07", "T1"};
+
+  auto line = parse_payload_line(text, owner, limits);
+  if (line) check(line->stamp.store_id == "S07" && line->stamp.till_id == "T1");
+
+  auto event = parse_pos_event(text, {}, limits);
+  if (!event) return 0;
+  const std::string canonical = to_canonical_json(boost::json::value(event->fields()));
+  auto value = parse_json_bounded(canonical, EventLimits{});
+  check(value.has_value() && to_canonical_json(*value) == canonical);
+
+  auto owned = parse_pos_event(text, owner, limits);
+  if (!owned) return 0;
+  const AgentStamp stamp{"S07", "T1", 0x0123456789abcdefULL, 42, "2026-11-22T03:15:03.120Z"};
+  const std::string stamped = make_payload_line(*owned, stamp);
+  auto back = parse_payload_line(stamped, owner, limits);
+  check(back.has_value());
+  check(back->event.type() == owned->type());
+  check(back->stamp.seq == 42);
+  return 0;
+}
