@@ -1,0 +1,174 @@
+// Request bodies of the ingest API: formats, whole-request errors and per-event rejections.
+
+#include "pos/agent/ingest_body.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace pos::agent {
+namespace {
+
+const protocol::EventOwner k_owner{"S01", "T1"};
+
+std::string sale(const std::string& id, int qty = 1) {
+  return R"({"type":"sale","pos_event_id":")" + id +
+         R"(","occurred_at":"2026-11-22T10:15:03.120+07:00","currency":"IDR",)"
+         R"("customer":{"id":"C42","type":"returning"},)"
+         R"("lines":[{"sku":"SKU-1","category":"tops","qty":)" +
+         std::to_string(qty) +
+         R"(,"unit_price_minor":150000,"unit_cost_minor":60000,"discount_minor":0}],)"
+         R"("payment":{"method":"qris"}})";
+}
+
+Result<std::vector<BodyItem>, BodyError> parse(std::string_view type, std::string_view body,
+                                               IngestBodyLimits limits = {}) {
+  return parse_ingest_body(type, body, k_owner, limits);
+}
+
+TEST(IngestBody, OneObject) {
+  auto items = parse("application/json", sale("R-1"));
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 1u);
+  ASSERT_TRUE((*items)[0].event);
+  EXPECT_EQ((*items)[0].event->pos_event_id(), "R-1");
+}
+
+TEST(IngestBody, AbsentContentTypeAndCharsetAreJson) {
+  for (const char* type : {"", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8",
+                           "application/json; charset=\"utf-8\""}) {
+    auto items = parse(type, sale("R-1"));
+    ASSERT_TRUE(items) << type << ": " << items.error().message;
+    EXPECT_EQ(items->size(), 1u);
+  }
+}
+
+TEST(IngestBody, ArrayKeepsIndicesOfRejectedEvents) {
+  const std::string body = "[" + sale("A") + "," + sale("B", 0) + ",42," + sale("C") + "]";
+  auto items = parse("application/json", body);
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 4u);
+  EXPECT_TRUE((*items)[0].event);
+  ASSERT_FALSE((*items)[1].event);
+  EXPECT_EQ((*items)[1].event.error().message, "lines[0].qty: must be an integer >= 1");
+  ASSERT_FALSE((*items)[2].event);
+  EXPECT_EQ((*items)[2].event.error().message, "event: must be a JSON object");
+  ASSERT_TRUE((*items)[3].event);
+  EXPECT_EQ((*items)[3].event->pos_event_id(), "C");
+}
+
+TEST(IngestBody, EmptyArrayHasNoItems) {
+  auto items = parse("application/json", "[]");
+  ASSERT_TRUE(items);
+  EXPECT_TRUE(items->empty());
+}
+
+TEST(IngestBody, ForeignStoreIsRejectedPerEvent) {
+  std::string event = sale("X");
+  event.insert(1, R"("store_id":"S99",)");
+  auto items = parse("application/json", "[" + event + "]");
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_FALSE((*items)[0].event);
+  EXPECT_NE((*items)[0].event.error().message.find("store_id"), std::string::npos);
+}
+
+TEST(IngestBody, NdjsonWithCrlfAndBlankLines) {
+  const std::string body = sale("A") + "\r\n\r\n" + sale("B", 0) + "\r\n" + sale("C") + "\n";
+  auto items = parse("application/x-ndjson", body);
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 3u);
+  EXPECT_TRUE((*items)[0].event);
+  EXPECT_EQ((*items)[0].line, 1u);
+  EXPECT_FALSE((*items)[1].event);
+  EXPECT_EQ((*items)[1].line, 3u);
+  EXPECT_TRUE((*items)[2].event);
+  EXPECT_EQ((*items)[2].line, 4u);
+}
+
+TEST(IngestBody, InvalidJsonNamesTheLine) {
+  auto items = parse("application/json", "[\n" + sale("A") + ",\n{\"type\": }\n]");
+  ASSERT_FALSE(items);
+  EXPECT_EQ(items.error().status, 400);
+  EXPECT_TRUE(items.error().message.starts_with("body: invalid JSON at line 3"))
+      << items.error().message;
+
+  auto nd = parse("application/x-ndjson", sale("A") + "\n" + sale("B") + "\nnot json\n");
+  ASSERT_FALSE(nd);
+  EXPECT_EQ(nd.error().status, 400);
+  EXPECT_TRUE(nd.error().message.starts_with("body: invalid JSON at line 3")) << nd.error().message;
+}
+
+TEST(IngestBody, EmptyJsonBodyAndScalarAre400) {
+  auto empty = parse("application/json", "");
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().status, 400);
+  auto scalar = parse("application/json", "\"sale\"");
+  ASSERT_FALSE(scalar);
+  EXPECT_EQ(scalar.error().status, 400);
+  EXPECT_EQ(scalar.error().message, "body: must be a JSON object or an array of objects");
+}
+
+TEST(IngestBody, TooManyEventsIs413) {
+  IngestBodyLimits limits;
+  limits.max_events = 3;
+  std::string array = "[";
+  std::string ndjson;
+  for (int i = 0; i < 4; ++i) {
+    array += (i ? "," : "") + sale("E" + std::to_string(i));
+    ndjson += sale("E" + std::to_string(i)) + "\n";
+  }
+  array += "]";
+  for (auto [type, body] :
+       {std::pair{"application/json", array}, std::pair{"application/x-ndjson", ndjson}}) {
+    auto items = parse(type, body, limits);
+    ASSERT_FALSE(items) << type;
+    EXPECT_EQ(items.error().status, 413);
+    EXPECT_EQ(items.error().message, "more than 3 events");
+  }
+  EXPECT_TRUE(parse("application/x-ndjson", sale("A") + "\n" + sale("B") + "\n", limits));
+}
+
+TEST(IngestBody, DefaultLimitIs1000Events) {
+  std::string ndjson;
+  for (int i = 0; i < 1001; ++i) ndjson += "{}\n";
+  auto items = parse("application/x-ndjson", ndjson);
+  ASSERT_FALSE(items);
+  EXPECT_EQ(items.error().status, 413);
+  EXPECT_EQ(items.error().message, "more than 1000 events");
+}
+
+TEST(IngestBody, TooLargeIs413) {
+  IngestBodyLimits limits;
+  limits.max_bytes = 100;
+  auto items = parse("application/json", sale("A"), limits);
+  ASSERT_FALSE(items);
+  EXPECT_EQ(items.error().status, 413);
+}
+
+TEST(IngestBody, WrongContentTypeIs415) {
+  auto items = parse("text/plain", sale("A"));
+  ASSERT_FALSE(items);
+  EXPECT_EQ(items.error().status, 415);
+  EXPECT_EQ(items.error().message,
+            "content type text/plain: use application/json or application/x-ndjson");
+  auto latin = parse("application/json; charset=iso-8859-1", sale("A"));
+  ASSERT_FALSE(latin);
+  EXPECT_EQ(latin.error().status, 415);
+}
+
+TEST(IngestBody, NdjsonItemsReportEveryBadLine) {
+  const std::string text = sale("A") + "\nnot json\n" + sale("B", 0) + "\n" + sale("C") + "\n";
+  auto items = parse_ndjson_items(text, k_owner, {});
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 4u);
+  EXPECT_TRUE((*items)[0].event);
+  ASSERT_FALSE((*items)[1].event);
+  EXPECT_EQ((*items)[1].line, 2u);
+  EXPECT_TRUE((*items)[1].event.error().message.starts_with("body: invalid JSON at line 2"));
+  ASSERT_FALSE((*items)[2].event);
+  EXPECT_EQ((*items)[2].event.error().message, "lines[0].qty: must be an integer >= 1");
+  EXPECT_TRUE((*items)[3].event);
+}
+
+}  // namespace
+}  // namespace pos::agent

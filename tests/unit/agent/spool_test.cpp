@@ -1,0 +1,193 @@
+// Spool directory ingest with a FakeOutbox: settling, all-or-nothing files, retries.
+
+#include "pos/agent/spool.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "fake_outbox.hpp"
+
+namespace pos::agent {
+namespace {
+
+namespace fs = std::filesystem;
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+std::string sale(const std::string& id, int qty = 1) {
+  return R"({"type":"sale","pos_event_id":")" + id +
+         R"(","occurred_at":"2026-11-22T10:15:03.120+07:00","currency":"IDR",)"
+         R"("customer":{"id":"C42","type":"returning"},)"
+         R"("lines":[{"sku":"SKU-1","category":"tops","qty":)" +
+         std::to_string(qty) +
+         R"(,"unit_price_minor":150000,"unit_cost_minor":60000,"discount_minor":0}],)"
+         R"("payment":{"method":"qris"}})";
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void write_file(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds limit = 3s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return done();
+}
+
+class SpoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    m_dir =
+        fs::temp_directory_path() / ("pos-spool-test-" + std::to_string(std::random_device{}()));
+    fs::remove_all(m_dir);
+    m_options.directory = m_dir;
+    m_options.poll_interval = 20ms;
+    m_options.settle = 100ms;
+  }
+
+  void start() {
+    m_spool = std::make_unique<SpoolWatcher>(m_io.get_executor(), m_outbox, "S01", "T1", m_options);
+    auto started = m_spool->start();
+    ASSERT_TRUE(started) << started.error().message;
+    m_thread = std::thread([this] { m_io.run(); });
+  }
+
+  void TearDown() override {
+    m_work.reset();
+    m_io.stop();
+    if (m_thread.joinable()) m_thread.join();
+    m_spool.reset();
+    std::error_code ec;
+    fs::remove_all(m_dir, ec);
+  }
+
+  fs::path m_dir;
+  SpoolOptions m_options;
+  net::io_context m_io;
+  net::executor_work_guard<net::io_context::executor_type> m_work{m_io.get_executor()};
+  test::FakeOutbox m_outbox{m_io.get_executor()};
+  std::unique_ptr<SpoolWatcher> m_spool;
+  std::thread m_thread;
+};
+
+TEST_F(SpoolTest, GoodFileIsStoredInOneAppendAndMovedToDone) {
+  start();
+  write_file(m_dir / "a.ndjson", sale("A") + "\r\n" + sale("B") + "\n\n" + sale("C") + "\n");
+  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "done" / "a.ndjson"); }));
+  EXPECT_FALSE(fs::exists(m_dir / "a.ndjson"));
+  EXPECT_EQ(m_outbox.stats().last_seq, 3u);
+  const auto stats = m_spool->stats();
+  EXPECT_EQ(stats.files_done, 1u);
+  EXPECT_EQ(stats.events_accepted, 3u);
+}
+
+TEST_F(SpoolTest, BadLineFailsTheWholeFile) {
+  start();
+  write_file(m_dir / "b.ndjson", sale("A") + "\n" + sale("B", 0) + "\n" + sale("C") + "\n{x\n");
+  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "failed" / "b.ndjson"); }));
+  const auto errors = read_file(m_dir / "failed" / "b.ndjson.errors");
+  EXPECT_TRUE(errors.starts_with("line 2: lines[0].qty: must be an integer >= 1\nline 4: "))
+      << errors;
+  EXPECT_EQ(m_outbox.stats().last_seq, 0u);
+  EXPECT_EQ(m_spool->stats().files_failed, 1u);
+}
+
+TEST_F(SpoolTest, GrowingFileIsNotReadUntilItSettles) {
+  m_options.settle = 200ms;
+  start();
+  const auto path = m_dir / "grow.ndjson";
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    std::ofstream out(path, std::ios::binary);
+    for (int i = 0; i < 15; ++i) {
+      out << sale("G" + std::to_string(i)) << "\n" << std::flush;
+      std::this_thread::sleep_for(40ms);
+    }
+    writing = false;
+  });
+  while (writing) {
+    EXPECT_EQ(m_outbox.stats().last_seq, 0u);
+    EXPECT_FALSE(fs::exists(m_dir / "done" / "grow.ndjson"));
+    std::this_thread::sleep_for(10ms);
+  }
+  writer.join();
+  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "done" / "grow.ndjson"); }));
+  EXPECT_EQ(m_outbox.stats().last_seq, 15u);
+}
+
+TEST_F(SpoolTest, FullOutboxLeavesTheFileAndRetries) {
+  m_outbox.fail_next_append = AppendError{AppendError::Kind::full, "buffer full"};
+  start();
+  write_file(m_dir / "f.ndjson", sale("A") + "\n" + sale("B") + "\n");
+  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "done" / "f.ndjson"); }));
+  EXPECT_EQ(m_spool->stats().append_retries, 1u);
+  EXPECT_EQ(m_outbox.stats().last_seq, 2u);
+}
+
+TEST_F(SpoolTest, FullOutboxKeepsTheFileInPlace) {
+  m_outbox.max_backlog_events = 0;
+  start();
+  write_file(m_dir / "k.ndjson", sale("A") + "\n");
+  ASSERT_TRUE(wait_for([&] { return m_spool->stats().append_retries >= 2; }));
+  EXPECT_TRUE(fs::exists(m_dir / "k.ndjson"));
+  EXPECT_FALSE(fs::exists(m_dir / "failed" / "k.ndjson"));
+}
+
+TEST_F(SpoolTest, RedroppedFileCountsAsDuplicates) {
+  start();
+  const std::string text = sale("A") + "\n" + sale("B") + "\n";
+  write_file(m_dir / "r.ndjson", text);
+  ASSERT_TRUE(wait_for([&] { return m_spool->stats().files_done == 1; }));
+  write_file(m_dir / "r.ndjson", text);
+  ASSERT_TRUE(wait_for([&] { return m_spool->stats().files_done == 2; }));
+  EXPECT_EQ(m_spool->stats().events_duplicate, 2u);
+  EXPECT_EQ(m_outbox.stats().last_seq, 2u);
+}
+
+TEST_F(SpoolTest, IgnoresHiddenAndOtherNamesUntilRenamed) {
+  start();
+  write_file(m_dir / ".h.ndjson", sale("A") + "\n");
+  write_file(m_dir / "x.ndjson.tmp", sale("B") + "\n");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(m_outbox.stats().last_seq, 0u);
+  fs::rename(m_dir / "x.ndjson.tmp", m_dir / "x.ndjson");
+  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "done" / "x.ndjson"); }));
+  EXPECT_EQ(m_outbox.stats().last_seq, 1u);
+  EXPECT_TRUE(fs::exists(m_dir / ".h.ndjson"));
+}
+
+TEST_F(SpoolTest, OversizeFileIsFailed) {
+  m_options.max_file_bytes = 100;
+  start();
+  write_file(m_dir / "big.ndjson", sale("A") + "\n");
+  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "failed" / "big.ndjson"); }));
+  EXPECT_NE(read_file(m_dir / "failed" / "big.ndjson.errors").find("larger than the limit"),
+            std::string::npos);
+  EXPECT_EQ(m_outbox.stats().last_seq, 0u);
+}
+
+}  // namespace
+}  // namespace pos::agent

@@ -54,7 +54,7 @@ struct AgentConfig {
     std::chrono::milliseconds reconnect_initial{500};
     std::chrono::milliseconds reconnect_max{60000};
     std::chrono::seconds heartbeat{30};
-    std::uint64_t rate_limit_kbps = 0;           ///< 0: no cap
+    std::uint64_t rate_limit_kbps = 0;             ///< 0: no cap
     std::vector<std::string> rate_limit_schedule;  ///< "HH:MM-HH:MM" local; empty: always
   } forward;
 

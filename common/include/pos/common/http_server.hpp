@@ -1,0 +1,92 @@
+#pragma once
+// A small asynchronous HTTP/1.1 server (Boost.Beast) for loopback APIs: the agent's ingest API and
+// the collector's dashboard. Bounded everywhere: body, header, connections, timeouts.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "pos/protocol/result.hpp"
+
+namespace pos::common {
+
+/// One request as the handler sees it. `content_type` is the raw header value ("" when absent).
+struct HttpRequest {
+  std::string method;  ///< "GET", "POST", ... as sent
+  std::string target;  ///< path and query as sent ("/v1/events?x=1")
+  std::string content_type;
+  std::string body;
+};
+
+/// One response. `headers` are extra fields (e.g. {"Retry-After", "5"}); Content-Type,
+/// Content-Length and Connection are set by the server.
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+/// Limits applied to every connection.
+struct HttpLimits {
+  std::size_t max_body_bytes = 4 * 1024 * 1024;    ///< larger bodies: 413, connection closed
+  std::size_t max_header_bytes = 16 * 1024;        ///< larger request heads: 431, connection closed
+  std::size_t max_connections = 64;                ///< excess connections are closed at once
+  std::chrono::milliseconds read_timeout{30'000};  ///< to read one request, from its first byte
+  std::chrono::milliseconds idle_timeout{60'000};  ///< keep-alive wait for the next request
+};
+
+/// Parses "host:port" ("127.0.0.1:8411", "[::1]:8411", "localhost" is not accepted: an IP literal
+/// is required). Port 0 asks the OS for a free port. Errors name the rule.
+Result<boost::asio::ip::tcp::endpoint> parse_listen_endpoint(std::string_view text);
+
+/// Async HTTP/1.1 server with keep-alive. Each connection runs on its own strand of the given
+/// executor; requests on one connection are handled one at a time, in order.
+///
+/// The handler is called on the connection's strand and must not throw (an exception is caught,
+/// logged and answered with 500). It calls `respond` exactly once, at once or later from any
+/// thread; the response is written on the connection's strand (later calls are ignored).
+/// Malformed requests get 400, over-long heads 431, bodies over the limit 413 (without reading the
+/// rest of the body); each of these closes the connection.
+class HttpServer {
+ public:
+  using Respond = std::function<void(HttpResponse)>;
+  using Handler = std::function<void(HttpRequest, Respond)>;
+
+  /// `listen` is parsed by start(); `what` names it in errors ("ingest.listen").
+  HttpServer(boost::asio::any_io_executor executor, std::string listen, HttpLimits limits,
+             Handler handler, std::string what = "listen");
+  /// Stops accepting, closes every connection and never calls the handler again.
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  /// Binds and starts accepting. Fails with e.g. "ingest.listen 127.0.0.1:8411: address in use".
+  /// Call once, before or while the executor runs.
+  Status start();
+
+  /// Stops accepting and closes connections waiting for a request; requests in progress are
+  /// answered, then their connections close. Thread-safe; takes effect asynchronously.
+  void stop();
+
+  /// The bound port (useful after listening on port 0); 0 before a successful start().
+  std::uint16_t local_port() const noexcept;
+
+  /// Open connections right now. Thread-safe.
+  std::size_t connection_count() const noexcept;
+
+  struct State;  ///< implementation detail, shared with the connections
+
+ private:
+  std::shared_ptr<State> m_state;
+};
+
+}  // namespace pos::common
