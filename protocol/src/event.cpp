@@ -3,8 +3,8 @@
 #include "pos/protocol/event.hpp"
 
 #include <algorithm>
-#include <span>
 #include <limits>
+#include <span>
 
 #include "json_internal.hpp"
 #include "pos/protocol/ids.hpp"
@@ -27,10 +27,11 @@ using Names = std::span<const std::string_view>;
 
 constexpr std::string_view k_event_types[] = {"sale", "return", "stock_change"};
 constexpr std::string_view k_customer_types[] = {"new", "returning", "guest"};
-constexpr std::string_view k_payment_methods[] = {"cash", "card", "qris", "ewallet", "voucher", "other"};
+constexpr std::string_view k_payment_methods[] = {"cash",    "card",    "qris",
+                                                  "ewallet", "voucher", "other"};
 constexpr std::string_view k_locations[] = {"floor", "backroom", "warehouse"};
 constexpr std::string_view k_reasons[] = {"sale",         "return",     "receipt", "transfer_in",
-                             "transfer_out", "adjustment", "damage",  "count"};
+                                          "transfer_out", "adjustment", "damage",  "count"};
 constexpr std::string_view k_agent_fields[] = {"event_id", "seq", "received_at"};
 
 Failure violation(std::string_view path, std::string_view rule) {
@@ -42,7 +43,9 @@ Failure violation(std::string_view path, std::string_view rule) {
 
 std::string join_path(std::string_view parent, std::string_view key) {
   std::string path(parent);
-  if (!path.empty()) path.push_back('.');
+  if (!path.empty()) {
+    path.push_back('.');
+  }
   path.append(key);
   return path;
 }
@@ -51,7 +54,9 @@ std::string must_be_one_of(Names names) {
   std::string rule = "must be one of ";
   bool first = true;
   for (std::string_view name : names) {
-    if (!first) rule.append(", ");
+    if (!first) {
+      rule.append(", ");
+    }
     first = false;
     rule.append(name);
   }
@@ -59,22 +64,32 @@ std::string must_be_one_of(Names names) {
 }
 
 bool is_one_of(const json::value* v, Names names) noexcept {
-  if (v == nullptr || !v->is_string()) return false;
+  if (v == nullptr || !v->is_string()) {
+    return false;
+  }
   const std::string_view s = v->get_string();
   for (std::string_view name : names) {
-    if (s == name) return true;
+    if (s == name) {
+      return true;
+    }
   }
   return false;
 }
 
 bool is_pos_event_id(const json::value& v) noexcept {
-  if (!v.is_string()) return false;
+  if (!v.is_string()) {
+    return false;
+  }
   const std::string_view s = v.get_string();
-  if (s.empty() || s.size() > k_max_pos_event_id) return false;
+  if (s.empty() || s.size() > k_max_pos_event_id) {
+    return false;
+  }
   for (char c : s) {
     const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                     c == '.' || c == '_' || c == ':' || c == '/' || c == '-';
-    if (!ok) return false;
+    if (!ok) {
+      return false;
+    }
   }
   return true;
 }
@@ -94,13 +109,19 @@ IntCheck check_int(const json::value& v, std::int64_t lo, std::int64_t hi, std::
   if (v.is_int64()) {
     out = v.get_int64();
   } else if (v.is_uint64()) {
-    if (v.get_uint64() > static_cast<std::uint64_t>(hi)) return IntCheck::high;
+    if (v.get_uint64() > static_cast<std::uint64_t>(hi)) {
+      return IntCheck::high;
+    }
     out = static_cast<std::int64_t>(v.get_uint64());
   } else {
     return IntCheck::low;
   }
-  if (out < lo) return IntCheck::low;
-  if (out > hi) return IntCheck::high;
+  if (out < lo) {
+    return IntCheck::low;
+  }
+  if (out > hi) {
+    return IntCheck::high;
+  }
   return IntCheck::ok;
 }
 
@@ -108,9 +129,12 @@ IntCheck check_int(const json::value& v, std::int64_t lo, std::int64_t hi, std::
 Status require_int(const json::object& obj, std::string_view parent, std::string_view key,
                    std::int64_t lo, std::int64_t hi, std::int64_t& out) {
   const json::value* v = obj.if_contains(key);
-  if (v == nullptr) return violation(join_path(parent, key), "is required");
+  if (v == nullptr) {
+    return violation(join_path(parent, key), "is required");
+  }
   switch (check_int(*v, lo, hi, out)) {
-    case IntCheck::ok: return {};
+    case IntCheck::ok:
+      return {};
     case IntCheck::low:
       return violation(join_path(parent, key), "must be an integer >= " + std::to_string(lo));
     case IntCheck::high:
@@ -122,15 +146,21 @@ Status require_int(const json::object& obj, std::string_view parent, std::string
 Status require_one_of(const json::object& obj, std::string_view parent, std::string_view key,
                       Names names) {
   const json::value* v = obj.if_contains(key);
-  if (v == nullptr) return violation(join_path(parent, key), "is required");
-  if (!is_one_of(v, names)) return violation(join_path(parent, key), must_be_one_of(names));
+  if (v == nullptr) {
+    return violation(join_path(parent, key), "is required");
+  }
+  if (!is_one_of(v, names)) {
+    return violation(join_path(parent, key), must_be_one_of(names));
+  }
   return {};
 }
 
 Status require_string(const json::object& obj, std::string_view parent, std::string_view key,
                       std::size_t max_bytes) {
   const json::value* v = obj.if_contains(key);
-  if (v == nullptr) return violation(join_path(parent, key), "is required");
+  if (v == nullptr) {
+    return violation(join_path(parent, key), "is required");
+  }
   if (!is_bounded_string(*v, max_bytes)) {
     return violation(join_path(parent, key), bounded_string_rule(max_bytes));
   }
@@ -152,8 +182,12 @@ const json::object* require_object(const json::object& obj, std::string_view key
 
 Status check_owner_field(const json::object& fields, std::string_view key, std::string_view own) {
   const json::value* v = fields.if_contains(key);
-  if (v == nullptr) return {};
-  if (!v->is_string()) return violation(key, "must be a string");
+  if (v == nullptr) {
+    return {};
+  }
+  if (!v->is_string()) {
+    return violation(key, "must be a string");
+  }
   if (!own.empty() && v->get_string() != own) {
     return violation(key, "does not match this agent (" + std::string(own) + ")");
   }
@@ -162,39 +196,61 @@ Status check_owner_field(const json::object& fields, std::string_view key, std::
 
 Status check_common(const json::object& fields, const EventOwner& owner, EventType& type) {
   const json::value* v = fields.if_contains("type");
-  if (v == nullptr) return violation("type", "is required");
-  if (!is_one_of(v, k_event_types)) return violation("type", must_be_one_of(k_event_types));
+  if (v == nullptr) {
+    return violation("type", "is required");
+  }
+  if (!is_one_of(v, k_event_types)) {
+    return violation("type", must_be_one_of(k_event_types));
+  }
   const std::string_view name = v->get_string();
   type = name == "sale"     ? EventType::sale
          : name == "return" ? EventType::return_event
                             : EventType::stock_change;
 
   v = fields.if_contains("pos_event_id");
-  if (v == nullptr) return violation("pos_event_id", "is required");
+  if (v == nullptr) {
+    return violation("pos_event_id", "is required");
+  }
   if (!is_pos_event_id(*v)) {
     return violation("pos_event_id", "must be 1-128 characters of [A-Za-z0-9._:/-]");
   }
   v = fields.if_contains("occurred_at");
-  if (v == nullptr) return violation("occurred_at", "is required");
+  if (v == nullptr) {
+    return violation("occurred_at", "is required");
+  }
   if (!v->is_string() || !is_rfc3339(v->get_string())) {
     return violation("occurred_at", "must be an RFC 3339 date-time with offset");
   }
-  if (auto s = check_owner_field(fields, "store_id", owner.store_id); !s) return s;
-  if (auto s = check_owner_field(fields, "till_id", owner.till_id); !s) return s;
+  if (auto s = check_owner_field(fields, "store_id", owner.store_id); !s) {
+    return s;
+  }
+  if (auto s = check_owner_field(fields, "till_id", owner.till_id); !s) {
+    return s;
+  }
   for (std::string_view key : k_agent_fields) {
-    if (fields.contains(key)) return violation(key, "is set by the agent");
+    if (fields.contains(key)) {
+      return violation(key, "is set by the agent");
+    }
   }
   return {};
 }
 
 Status check_line(const json::value& value, std::size_t index, const EventLimits& limits) {
   const std::string path = "lines[" + std::to_string(index) + "]";
-  if (!value.is_object()) return violation(path, "must be an object");
+  if (!value.is_object()) {
+    return violation(path, "must be an object");
+  }
   const json::object& line = value.get_object();
-  if (auto s = require_string(line, path, "sku", limits.max_string_bytes); !s) return s;
-  if (auto s = require_string(line, path, "category", limits.max_string_bytes); !s) return s;
+  if (auto s = require_string(line, path, "sku", limits.max_string_bytes); !s) {
+    return s;
+  }
+  if (auto s = require_string(line, path, "category", limits.max_string_bytes); !s) {
+    return s;
+  }
   std::int64_t qty = 0, price = 0, cost = 0, discount = 0;
-  if (auto s = require_int(line, path, "qty", 1, k_max_qty, qty); !s) return s;
+  if (auto s = require_int(line, path, "qty", 1, k_max_qty, qty); !s) {
+    return s;
+  }
   if (auto s = require_int(line, path, "unit_price_minor", 0, k_max_money_minor, price); !s) {
     return s;
   }
@@ -211,40 +267,57 @@ Status check_line(const json::value& value, std::size_t index, const EventLimits
   return {};
 }
 
-Status check_sale_or_return(const json::object& fields, EventType type,
-                            const EventLimits& limits) {
+Status check_sale_or_return(const json::object& fields, EventType type, const EventLimits& limits) {
   const json::value* v = fields.if_contains("currency");
-  if (v == nullptr) return violation("currency", "is required");
+  if (v == nullptr) {
+    return violation("currency", "is required");
+  }
   const bool currency_ok = v->is_string() && v->get_string().size() == 3 &&
                            std::all_of(v->get_string().begin(), v->get_string().end(),
                                        [](char c) { return c >= 'A' && c <= 'Z'; });
-  if (!currency_ok) return violation("currency", "must be 3 uppercase letters (ISO 4217)");
+  if (!currency_ok) {
+    return violation("currency", "must be 3 uppercase letters (ISO 4217)");
+  }
 
   Status status;
   const json::object* customer = require_object(fields, "customer", status);
-  if (customer == nullptr) return status;
+  if (customer == nullptr) {
+    return status;
+  }
   v = customer->if_contains("id");
-  if (v == nullptr) return violation("customer.id", "is required");
+  if (v == nullptr) {
+    return violation("customer.id", "is required");
+  }
   if (!v->is_null() && !is_bounded_string(*v, limits.max_string_bytes)) {
     return violation("customer.id", "must be null or a non-empty string of at most " +
                                         std::to_string(limits.max_string_bytes) + " bytes");
   }
-  if (auto s = require_one_of(*customer, "customer", "type", k_customer_types); !s) return s;
+  if (auto s = require_one_of(*customer, "customer", "type", k_customer_types); !s) {
+    return s;
+  }
 
   v = fields.if_contains("lines");
-  if (v == nullptr) return violation("lines", "is required");
+  if (v == nullptr) {
+    return violation("lines", "is required");
+  }
   if (!v->is_array() || v->get_array().empty() || v->get_array().size() > limits.max_lines) {
-    return violation("lines", "must be an array of 1 to " + std::to_string(limits.max_lines) +
-                                  " lines");
+    return violation("lines",
+                     "must be an array of 1 to " + std::to_string(limits.max_lines) + " lines");
   }
   const json::array& lines = v->get_array();
   for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (auto s = check_line(lines[i], i, limits); !s) return s;
+    if (auto s = check_line(lines[i], i, limits); !s) {
+      return s;
+    }
   }
 
   const json::object* payment = require_object(fields, "payment", status);
-  if (payment == nullptr) return status;
-  if (auto s = require_one_of(*payment, "payment", "method", k_payment_methods); !s) return s;
+  if (payment == nullptr) {
+    return status;
+  }
+  if (auto s = require_one_of(*payment, "payment", "method", k_payment_methods); !s) {
+    return s;
+  }
 
   if (type == EventType::return_event) {
     v = fields.if_contains("original_pos_event_id");
@@ -256,31 +329,47 @@ Status check_sale_or_return(const json::object& fields, EventType type,
 }
 
 Status check_stock_change(const json::object& fields, const EventLimits& limits) {
-  if (auto s = require_string(fields, "", "sku", limits.max_string_bytes); !s) return s;
-  if (auto s = require_one_of(fields, "", "location", k_locations); !s) return s;
+  if (auto s = require_string(fields, "", "sku", limits.max_string_bytes); !s) {
+    return s;
+  }
+  if (auto s = require_one_of(fields, "", "location", k_locations); !s) {
+    return s;
+  }
   const json::value* v = fields.if_contains("delta");
-  if (v == nullptr) return violation("delta", "is required");
+  if (v == nullptr) {
+    return violation("delta", "is required");
+  }
   std::int64_t delta = 0;
   if (check_int(*v, -k_max_delta, k_max_delta, delta) == IntCheck::ok) {
-    if (delta == 0) return violation("delta", "must be a non-zero integer");
+    if (delta == 0) {
+      return violation("delta", "must be a non-zero integer");
+    }
   } else if (v->is_int64() || v->is_uint64()) {
     return violation("delta", "must be between -" + std::to_string(k_max_delta) + " and " +
                                   std::to_string(k_max_delta));
   } else {
     return violation("delta", "must be a non-zero integer");
   }
-  if (auto s = require_one_of(fields, "", "reason", k_reasons); !s) return s;
+  if (auto s = require_one_of(fields, "", "reason", k_reasons); !s) {
+    return s;
+  }
   if (fields.contains("on_hand_after")) {
     std::int64_t on_hand = 0;
-    if (auto s = require_int(fields, "", "on_hand_after", 0, k_int64_max, on_hand); !s) return s;
+    if (auto s = require_int(fields, "", "on_hand_after", 0, k_int64_max, on_hand); !s) {
+      return s;
+    }
   }
   return {};
 }
 
 Status check_string_field(const json::object& obj, std::string_view key, std::string& out) {
   const json::value* v = obj.if_contains(key);
-  if (v == nullptr) return violation(key, "is required");
-  if (!v->is_string()) return violation(key, "must be a string");
+  if (v == nullptr) {
+    return violation(key, "is required");
+  }
+  if (!v->is_string()) {
+    return violation(key, "must be a string");
+  }
   out.assign(v->get_string().data(), v->get_string().size());
   return {};
 }
@@ -288,19 +377,33 @@ Status check_string_field(const json::object& obj, std::string_view key, std::st
 // Reads and checks the agent's fields of a payload line into `stamp` and `event_id`.
 Status read_stamp(const json::object& obj, const EventOwner& owner, AgentStamp& stamp,
                   std::string& event_id) {
-  if (auto s = check_string_field(obj, "event_id", event_id); !s) return s;
+  if (auto s = check_string_field(obj, "event_id", event_id); !s) {
+    return s;
+  }
   const json::value* v = obj.if_contains("seq");
-  if (v == nullptr) return violation("seq", "is required");
+  if (v == nullptr) {
+    return violation("seq", "is required");
+  }
   std::int64_t seq = 0;
   if (check_int(*v, 1, k_int64_max, seq) != IntCheck::ok) {
     return violation("seq", "must be an integer >= 1");
   }
   stamp.seq = static_cast<std::uint64_t>(seq);
-  if (auto s = check_string_field(obj, "store_id", stamp.store_id); !s) return s;
-  if (auto s = check_id("store_id", stamp.store_id); !s) return s;
-  if (auto s = check_string_field(obj, "till_id", stamp.till_id); !s) return s;
-  if (auto s = check_id("till_id", stamp.till_id); !s) return s;
-  if (auto s = check_string_field(obj, "received_at", stamp.received_at); !s) return s;
+  if (auto s = check_string_field(obj, "store_id", stamp.store_id); !s) {
+    return s;
+  }
+  if (auto s = check_id("store_id", stamp.store_id); !s) {
+    return s;
+  }
+  if (auto s = check_string_field(obj, "till_id", stamp.till_id); !s) {
+    return s;
+  }
+  if (auto s = check_id("till_id", stamp.till_id); !s) {
+    return s;
+  }
+  if (auto s = check_string_field(obj, "received_at", stamp.received_at); !s) {
+    return s;
+  }
   if (!is_rfc3339(stamp.received_at)) {
     return violation("received_at", "must be an RFC 3339 date-time with offset");
   }
@@ -311,7 +414,9 @@ Status read_stamp(const json::object& obj, const EventOwner& owner, AgentStamp& 
   if (id_ok) {
     const auto epoch = parse_epoch(id.substr(prefix, 16));
     id_ok = epoch.has_value();
-    if (id_ok) stamp.epoch = *epoch;
+    if (id_ok) {
+      stamp.epoch = *epoch;
+    }
   }
   if (!id_ok || id != make_event_id(stamp.store_id, stamp.till_id, stamp.epoch, stamp.seq)) {
     return violation("event_id", "must be {store_id}-{till_id}-{epoch}-{seq} of this line");
@@ -329,9 +434,12 @@ Status read_stamp(const json::object& obj, const EventOwner& owner, AgentStamp& 
 
 std::string_view to_string(EventType type) noexcept {
   switch (type) {
-    case EventType::sale: return "sale";
-    case EventType::return_event: return "return";
-    case EventType::stock_change: return "stock_change";
+    case EventType::sale:
+      return "sale";
+    case EventType::return_event:
+      return "return";
+    case EventType::stock_change:
+      return "stock_change";
   }
   return "sale";
 }
@@ -339,10 +447,14 @@ std::string_view to_string(EventType type) noexcept {
 Result<PosEvent> validate_pos_event(json::object fields, const EventOwner& owner,
                                     const EventLimits& limits) {
   EventType type = EventType::sale;
-  if (auto s = check_common(fields, owner, type); !s) return fail(s.error());
+  if (auto s = check_common(fields, owner, type); !s) {
+    return fail(s.error());
+  }
   const Status s = type == EventType::stock_change ? check_stock_change(fields, limits)
                                                    : check_sale_or_return(fields, type, limits);
-  if (!s) return fail(s.error());
+  if (!s) {
+    return fail(s.error());
+  }
   std::string pos_event_id(fields.at("pos_event_id").get_string());
   return PosEvent(type, std::move(pos_event_id), std::move(fields));
 }
@@ -350,8 +462,12 @@ Result<PosEvent> validate_pos_event(json::object fields, const EventOwner& owner
 Result<PosEvent> parse_pos_event(std::string_view text, const EventOwner& owner,
                                  const EventLimits& limits) {
   auto parsed = detail::parse_json(text, limits.max_bytes, limits.max_depth, "event");
-  if (!parsed) return fail(std::move(parsed).error());
-  if (!parsed->is_object()) return fail("event: must be a JSON object");
+  if (!parsed) {
+    return fail(std::move(parsed).error());
+  }
+  if (!parsed->is_object()) {
+    return fail("event: must be a JSON object");
+  }
   return validate_pos_event(std::move(parsed->get_object()), owner, limits);
 }
 
@@ -372,19 +488,28 @@ std::string make_payload_line(const PosEvent& event, const AgentStamp& stamp) {
 
 Result<StampedEvent> parse_payload_line(std::string_view line, const EventOwner& owner,
                                         const EventLimits& limits) {
-  auto parsed = detail::parse_json(line, limits.max_bytes + k_stamp_bytes, limits.max_depth, "line");
-  if (!parsed) return fail(std::move(parsed).error());
-  if (!parsed->is_object()) return fail("line: must be a JSON object");
+  auto parsed =
+      detail::parse_json(line, limits.max_bytes + k_stamp_bytes, limits.max_depth, "line");
+  if (!parsed) {
+    return fail(std::move(parsed).error());
+  }
+  if (!parsed->is_object()) {
+    return fail("line: must be a JSON object");
+  }
   json::object& fields = parsed->get_object();
   AgentStamp stamp;
   std::string event_id;
-  if (auto s = read_stamp(fields, owner, stamp, event_id); !s) return fail(s.error());
+  if (auto s = read_stamp(fields, owner, stamp, event_id); !s) {
+    return fail(s.error());
+  }
   for (std::string_view key : {"event_id", "seq", "store_id", "till_id", "received_at"}) {
     fields.stable_erase(key);
   }
-  auto event = validate_pos_event(std::move(fields), EventOwner{stamp.store_id, stamp.till_id},
-                                  limits);
-  if (!event) return fail(std::move(event).error());
+  auto event =
+      validate_pos_event(std::move(fields), EventOwner{stamp.store_id, stamp.till_id}, limits);
+  if (!event) {
+    return fail(std::move(event).error());
+  }
   return StampedEvent{std::move(event).value(), std::move(stamp), std::move(event_id)};
 }
 

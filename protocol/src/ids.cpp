@@ -9,26 +9,38 @@ namespace {
 constexpr std::size_t k_max_id_length = 32;
 
 int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
   return -1;
 }
 
 }  // namespace
 
 bool is_valid_id(std::string_view id) noexcept {
-  if (id.empty() || id.size() > k_max_id_length) return false;
+  if (id.empty() || id.size() > k_max_id_length) {
+    return false;
+  }
   for (char c : id) {
     const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                     c == '_' || c == '-';
-    if (!ok) return false;
+    if (!ok) {
+      return false;
+    }
   }
   return true;
 }
 
 Status check_id(std::string_view what, std::string_view id) {
-  if (is_valid_id(id)) return {};
+  if (is_valid_id(id)) {
+    return {};
+  }
   return fail(std::string(what) + ": must match [A-Za-z0-9_-]{1,32}");
 }
 
@@ -43,11 +55,15 @@ std::string format_epoch(std::uint64_t epoch) {
 }
 
 Result<std::uint64_t> parse_epoch(std::string_view text) {
-  if (text.size() != 16) return fail("epoch: must be 16 hex digits");
+  if (text.size() != 16) {
+    return fail("epoch: must be 16 hex digits");
+  }
   std::uint64_t epoch = 0;
   for (char c : text) {
     const int v = hex_value(c);
-    if (v < 0) return fail("epoch: must be 16 hex digits");
+    if (v < 0) {
+      return fail("epoch: must be 16 hex digits");
+    }
     epoch = (epoch << 4) | static_cast<std::uint64_t>(v);
   }
   return epoch;

@@ -112,18 +112,34 @@ void append_string(std::string& out, std::string_view s) {
   std::size_t run = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      continue;
+    }
     out.append(s.data() + run, i - run);
     run = i + 1;
     out.push_back('\\');
     switch (c) {
-      case '"': out.push_back('"'); break;
-      case '\\': out.push_back('\\'); break;
-      case '\b': out.push_back('b'); break;
-      case '\f': out.push_back('f'); break;
-      case '\n': out.push_back('n'); break;
-      case '\r': out.push_back('r'); break;
-      case '\t': out.push_back('t'); break;
+      case '"':
+        out.push_back('"');
+        break;
+      case '\\':
+        out.push_back('\\');
+        break;
+      case '\b':
+        out.push_back('b');
+        break;
+      case '\f':
+        out.push_back('f');
+        break;
+      case '\n':
+        out.push_back('n');
+        break;
+      case '\r':
+        out.push_back('r');
+        break;
+      case '\t':
+        out.push_back('t');
+        break;
       default:
         out.append("u00");
         out.push_back(k_hex[c >> 4]);
@@ -155,12 +171,13 @@ void append_double(std::string& out, double d) {
 using Member = const json::key_value_pair*;
 
 void append_members(std::string& out, std::vector<Member>& members) {
-  std::sort(members.begin(), members.end(),
-            [](Member a, Member b) { return a->key() < b->key(); });
+  std::sort(members.begin(), members.end(), [](Member a, Member b) { return a->key() < b->key(); });
   out.push_back('{');
   bool first = true;
   for (Member m : members) {
-    if (!first) out.push_back(',');
+    if (!first) {
+      out.push_back(',');
+    }
     first = false;
     append_string(out, m->key());
     out.push_back(':');
@@ -172,13 +189,17 @@ void append_members(std::string& out, std::vector<Member>& members) {
 bool parse_digits(std::string_view s, std::size_t pos, std::size_t n, int& out) noexcept {
   out = 0;
   for (std::size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
+    if (s[i] < '0' || s[i] > '9') {
+      return false;
+    }
     out = out * 10 + (s[i] - '0');
   }
   return true;
 }
 
-bool is_leap(int y) noexcept { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool is_leap(int y) noexcept {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 int days_in_month(int y, int m) noexcept {
   static constexpr int k_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -204,7 +225,9 @@ Result<json::value> parse_json(std::string_view text, std::size_t max_bytes, std
   if (ec == json::error::too_deep) {
     return fail(prefix + "nested deeper than " + std::to_string(max_depth) + " levels");
   }
-  if (!ec && used != text.size()) ec = json::error::extra_data;
+  if (!ec && used != text.size()) {
+    ec = json::error::extra_data;
+  }
   if (ec) {
     return fail(prefix + "invalid JSON (" + ec.message() + ") at offset " + std::to_string(used));
   }
@@ -213,17 +236,31 @@ Result<json::value> parse_json(std::string_view text, std::size_t max_bytes, std
 
 void append_canonical(std::string& out, const json::value& value) {
   switch (value.kind()) {
-    case json::kind::null: out.append("null"); return;
-    case json::kind::bool_: out.append(value.get_bool() ? "true" : "false"); return;
-    case json::kind::int64: append_integer(out, value.get_int64()); return;
-    case json::kind::uint64: append_integer(out, value.get_uint64()); return;
-    case json::kind::double_: append_double(out, value.get_double()); return;
-    case json::kind::string: append_string(out, value.get_string()); return;
+    case json::kind::null:
+      out.append("null");
+      return;
+    case json::kind::bool_:
+      out.append(value.get_bool() ? "true" : "false");
+      return;
+    case json::kind::int64:
+      append_integer(out, value.get_int64());
+      return;
+    case json::kind::uint64:
+      append_integer(out, value.get_uint64());
+      return;
+    case json::kind::double_:
+      append_double(out, value.get_double());
+      return;
+    case json::kind::string:
+      append_string(out, value.get_string());
+      return;
     case json::kind::array: {
       out.push_back('[');
       bool first = true;
       for (const json::value& item : value.get_array()) {
-        if (!first) out.push_back(',');
+        if (!first) {
+          out.push_back(',');
+        }
         first = false;
         append_canonical(out, item);
       }
@@ -233,7 +270,9 @@ void append_canonical(std::string& out, const json::value& value) {
     case json::kind::object: {
       std::vector<Member> members;
       members.reserve(value.get_object().size());
-      for (const auto& kv : value.get_object()) members.push_back(&kv);
+      for (const auto& kv : value.get_object()) {
+        members.push_back(&kv);
+      }
       append_members(out, members);
       return;
     }
@@ -245,9 +284,13 @@ void append_canonical_merged(std::string& out, const json::object& base,
   std::vector<Member> members;
   members.reserve(base.size() + overlay.size());
   for (const auto& kv : base) {
-    if (!overlay.contains(kv.key())) members.push_back(&kv);
+    if (!overlay.contains(kv.key())) {
+      members.push_back(&kv);
+    }
   }
-  for (const auto& kv : overlay) members.push_back(&kv);
+  for (const auto& kv : overlay) {
+    members.push_back(&kv);
+  }
   append_members(out, members);
 }
 
@@ -265,12 +308,14 @@ std::string to_canonical_json(const json::value& value) {
 
 bool is_rfc3339(std::string_view s) noexcept {
   // YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|+hh:mm|-hh:mm)
-  if (s.size() < 20) return false;
+  if (s.size() < 20) {
+    return false;
+  }
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!parse_digits(s, 0, 4, year) || s[4] != '-' || !parse_digits(s, 5, 2, month) ||
-      s[7] != '-' || !parse_digits(s, 8, 2, day) || s[10] != 'T' ||
-      !parse_digits(s, 11, 2, hour) || s[13] != ':' || !parse_digits(s, 14, 2, minute) ||
-      s[16] != ':' || !parse_digits(s, 17, 2, second)) {
+  if (!parse_digits(s, 0, 4, year) || s[4] != '-' || !parse_digits(s, 5, 2, month) || s[7] != '-' ||
+      !parse_digits(s, 8, 2, day) || s[10] != 'T' || !parse_digits(s, 11, 2, hour) ||
+      s[13] != ':' || !parse_digits(s, 14, 2, minute) || s[16] != ':' ||
+      !parse_digits(s, 17, 2, second)) {
     return false;
   }
   if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
@@ -280,12 +325,22 @@ bool is_rfc3339(std::string_view s) noexcept {
   std::size_t i = 19;
   if (s[i] == '.') {
     const std::size_t start = ++i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-    if (i == start || i - start > 9) return false;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+      ++i;
+    }
+    if (i == start || i - start > 9) {
+      return false;
+    }
   }
-  if (i >= s.size()) return false;
-  if (s[i] == 'Z') return i + 1 == s.size();
-  if ((s[i] != '+' && s[i] != '-') || s.size() != i + 6) return false;
+  if (i >= s.size()) {
+    return false;
+  }
+  if (s[i] == 'Z') {
+    return i + 1 == s.size();
+  }
+  if ((s[i] != '+' && s[i] != '-') || s.size() != i + 6) {
+    return false;
+  }
   int offset_hour = 0, offset_minute = 0;
   return parse_digits(s, i + 1, 2, offset_hour) && s[i + 3] == ':' &&
          parse_digits(s, i + 4, 2, offset_minute) && offset_hour <= 23 && offset_minute <= 59;
@@ -311,14 +366,14 @@ std::string format_rfc3339_utc_ms(std::int64_t unix_ms) {
   const std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
 
   char buf[64];
-  const int n = std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
-                              static_cast<long long>(year), static_cast<long long>(month),
-                              static_cast<long long>(day),
-                              static_cast<long long>(ms_of_day / 3'600'000),
-                              static_cast<long long>(ms_of_day / 60'000 % 60),
-                              static_cast<long long>(ms_of_day / 1000 % 60),
-                              static_cast<long long>(ms_of_day % 1000));
-  return std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+  const int n = std::snprintf(
+      buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
+      static_cast<long long>(year), static_cast<long long>(month), static_cast<long long>(day),
+      static_cast<long long>(ms_of_day / 3'600'000),
+      static_cast<long long>(ms_of_day / 60'000 % 60),
+      static_cast<long long>(ms_of_day / 1000 % 60), static_cast<long long>(ms_of_day % 1000));
+  std::string out(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+  return out;
 }
 
 }  // namespace pos::protocol

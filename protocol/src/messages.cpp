@@ -15,13 +15,13 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::size_t k_max_ack_bytes = 1024;
-constexpr std::size_t k_max_status_bytes = 64 * 1024;
+constexpr std::size_t k_max_status_bytes = std::size_t{64} * 1024;
 constexpr std::size_t k_max_depth = 16;
 
-constexpr std::string_view k_known[] = {
-    "state",          "agent_version",  "sent_at",  "backlog_events",  "backlog_bytes",
-    "oldest_unacked_at", "last_ack_at", "ingested_total", "rejected_total", "db_bytes",
-    "disk_free_bytes"};
+constexpr std::string_view k_known[] = {"state",          "agent_version",  "sent_at",
+                                        "backlog_events", "backlog_bytes",  "oldest_unacked_at",
+                                        "last_ack_at",    "ingested_total", "rejected_total",
+                                        "db_bytes",       "disk_free_bytes"};
 
 bool read_uint(const json::value& v, std::uint64_t& out) noexcept {
   if (v.is_uint64()) {
@@ -36,25 +36,42 @@ bool read_uint(const json::value& v, std::uint64_t& out) noexcept {
 }
 
 std::uint64_t* counter_field(AgentStatus& status, std::string_view key) noexcept {
-  if (key == "backlog_events") return &status.backlog_events;
-  if (key == "backlog_bytes") return &status.backlog_bytes;
-  if (key == "ingested_total") return &status.ingested_total;
-  if (key == "rejected_total") return &status.rejected_total;
-  if (key == "db_bytes") return &status.db_bytes;
-  if (key == "disk_free_bytes") return &status.disk_free_bytes;
+  if (key == "backlog_events") {
+    return &status.backlog_events;
+  }
+  if (key == "backlog_bytes") {
+    return &status.backlog_bytes;
+  }
+  if (key == "ingested_total") {
+    return &status.ingested_total;
+  }
+  if (key == "rejected_total") {
+    return &status.rejected_total;
+  }
+  if (key == "db_bytes") {
+    return &status.db_bytes;
+  }
+  if (key == "disk_free_bytes") {
+    return &status.disk_free_bytes;
+  }
   return nullptr;
 }
 
 bool is_known(std::string_view key) noexcept {
   for (std::string_view k : k_known) {
-    if (k == key) return true;
+    if (k == key) {
+      return true;
+    }
   }
   return false;
 }
 
 json::value nullable(const std::optional<std::string>& s) {
-  if (s) return json::value(*s);
-  return json::value(nullptr);
+  json::value v;
+  if (s) {
+    v.emplace_string() = *s;
+  }
+  return v;
 }
 
 Status read_timestamp(const json::value& v, std::string_view key, bool nullable_field,
@@ -75,25 +92,39 @@ Status read_timestamp(const json::value& v, std::string_view key, bool nullable_
 }  // namespace
 
 std::string encode_ack(const Ack& ack) {
-  return "{\"epoch\":\"" + format_epoch(ack.epoch) +
-         "\",\"through_seq\":" + std::to_string(ack.through_seq) + "}";
+  return R"({"epoch":")" + format_epoch(ack.epoch) + R"(","through_seq":)" +
+         std::to_string(ack.through_seq) + "}";
 }
 
 Result<Ack> parse_ack(std::string_view text) {
   auto parsed = detail::parse_json(text, k_max_ack_bytes, k_max_depth, "ack");
-  if (!parsed) return fail(std::move(parsed).error());
-  if (!parsed->is_object()) return fail("ack: must be a JSON object");
+  if (!parsed) {
+    return fail(std::move(parsed).error());
+  }
+  if (!parsed->is_object()) {
+    return fail("ack: must be a JSON object");
+  }
   const json::object& obj = parsed->get_object();
   Ack ack;
   const json::value* v = obj.if_contains("epoch");
-  if (v == nullptr) return fail("ack.epoch: is required");
-  if (!v->is_string()) return fail("ack.epoch: must be 16 hex digits");
+  if (v == nullptr) {
+    return fail("ack.epoch: is required");
+  }
+  if (!v->is_string()) {
+    return fail("ack.epoch: must be 16 hex digits");
+  }
   const auto epoch = parse_epoch(v->get_string());
-  if (!epoch) return fail("ack.epoch: must be 16 hex digits");
+  if (!epoch) {
+    return fail("ack.epoch: must be 16 hex digits");
+  }
   ack.epoch = *epoch;
   v = obj.if_contains("through_seq");
-  if (v == nullptr) return fail("ack.through_seq: is required");
-  if (!read_uint(*v, ack.through_seq)) return fail("ack.through_seq: must be an integer >= 0");
+  if (v == nullptr) {
+    return fail("ack.through_seq: is required");
+  }
+  if (!read_uint(*v, ack.through_seq)) {
+    return fail("ack.through_seq: must be an integer >= 0");
+  }
   return ack;
 }
 
@@ -112,7 +143,9 @@ json::object status_to_json(const AgentStatus& status) {
   obj.emplace("db_bytes", status.db_bytes);
   obj.emplace("disk_free_bytes", status.disk_free_bytes);
   for (const auto& kv : status.extra) {
-    if (!is_known(kv.key())) obj.emplace(kv.key(), kv.value());
+    if (!is_known(kv.key())) {
+      obj.emplace(kv.key(), kv.value());
+    }
   }
   return obj;
 }
@@ -123,12 +156,18 @@ std::string encode_status(const AgentStatus& status) {
 
 Result<AgentStatus> parse_status(std::string_view text) {
   auto parsed = detail::parse_json(text, k_max_status_bytes, k_max_depth, "status");
-  if (!parsed) return fail(std::move(parsed).error());
-  if (!parsed->is_object()) return fail("status: must be a JSON object");
+  if (!parsed) {
+    return fail(std::move(parsed).error());
+  }
+  if (!parsed->is_object()) {
+    return fail("status: must be a JSON object");
+  }
   json::object& obj = parsed->get_object();
   AgentStatus status;
   const json::value* v = obj.if_contains("state");
-  if (v == nullptr) return fail("status.state: is required");
+  if (v == nullptr) {
+    return fail("status.state: is required");
+  }
   if (v->is_string() && v->get_string() == "online") {
     status.state = AgentState::online;
   } else if (v->is_string() && v->get_string() == "offline") {
@@ -139,13 +178,19 @@ Result<AgentStatus> parse_status(std::string_view text) {
   for (auto& kv : obj) {
     const std::string_view key = kv.key();
     const json::value& value = kv.value();
-    if (key == "state") continue;
+    if (key == "state") {
+      continue;
+    }
     if (key == "agent_version") {
-      if (!value.is_string()) return fail("status.agent_version: must be a string");
+      if (!value.is_string()) {
+        return fail("status.agent_version: must be a string");
+      }
       status.agent_version.assign(value.get_string().data(), value.get_string().size());
     } else if (key == "sent_at") {
       std::optional<std::string> sent_at;
-      if (auto s = read_timestamp(value, key, false, sent_at); !s) return fail(s.error());
+      if (auto s = read_timestamp(value, key, false, sent_at); !s) {
+        return fail(s.error());
+      }
       status.sent_at = std::move(*sent_at);
     } else if (key == "oldest_unacked_at") {
       if (auto s = read_timestamp(value, key, true, status.oldest_unacked_at); !s) {
@@ -166,6 +211,8 @@ Result<AgentStatus> parse_status(std::string_view text) {
   return status;
 }
 
-std::string offline_will() { return "{\"state\":\"offline\"}"; }
+std::string offline_will() {
+  return R"({"state":"offline"})";
+}
 
 }  // namespace pos::protocol

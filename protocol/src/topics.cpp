@@ -24,9 +24,12 @@ bool parse_kind(std::string_view text, TopicKind& kind) noexcept {
 
 std::string_view to_string(TopicKind kind) noexcept {
   switch (kind) {
-    case TopicKind::batch: return "batch";
-    case TopicKind::ack: return "ack";
-    case TopicKind::status: return "status";
+    case TopicKind::batch:
+      return "batch";
+    case TopicKind::ack:
+      return "ack";
+    case TopicKind::status:
+      return "status";
   }
   return "batch";
 }
@@ -35,7 +38,9 @@ Status check_topic_prefix(std::string_view prefix) {
   if (prefix.empty() || prefix.size() > k_max_prefix) {
     return fail("topic_prefix: must be 1-128 characters");
   }
-  if (prefix.front() == '$') return fail("topic_prefix: must not start with '$'");
+  if (prefix.front() == '$') {
+    return fail("topic_prefix: must not start with '$'");
+  }
   if (prefix.find_first_of(std::string_view("+#\0", 3)) != std::string_view::npos) {
     return fail("topic_prefix: must not contain '+', '#' or NUL");
   }
@@ -48,9 +53,15 @@ Status check_topic_prefix(std::string_view prefix) {
 
 Result<std::string> make_topic(std::string_view prefix, std::string_view store_id,
                                std::string_view till_id, TopicKind kind) {
-  if (auto s = check_topic_prefix(prefix); !s) return fail(s.error());
-  if (auto s = check_id("store_id", store_id); !s) return fail(s.error());
-  if (auto s = check_id("till_id", till_id); !s) return fail(s.error());
+  if (auto s = check_topic_prefix(prefix); !s) {
+    return fail(s.error());
+  }
+  if (auto s = check_id("store_id", store_id); !s) {
+    return fail(s.error());
+  }
+  if (auto s = check_id("till_id", till_id); !s) {
+    return fail(s.error());
+  }
   const std::string_view kind_name = to_string(kind);
   std::string topic;
   topic.reserve(prefix.size() + store_id.size() + till_id.size() + kind_name.size() + 3);
@@ -72,11 +83,17 @@ Result<TillTopic> parse_topic(std::string_view prefix, std::string_view topic) {
       return fail("topic: must be " + std::string(prefix) + "/{store}/{till}/{kind}");
     }
     levels[i] = rest.substr(0, slash);
-    if (slash != std::string_view::npos) rest.remove_prefix(slash + 1);
+    if (slash != std::string_view::npos) {
+      rest.remove_prefix(slash + 1);
+    }
   }
   TillTopic out;
-  if (auto s = check_id("topic store_id", levels[0]); !s) return fail(s.error());
-  if (auto s = check_id("topic till_id", levels[1]); !s) return fail(s.error());
+  if (auto s = check_id("topic store_id", levels[0]); !s) {
+    return fail(s.error());
+  }
+  if (auto s = check_id("topic till_id", levels[1]); !s) {
+    return fail(s.error());
+  }
   if (!parse_kind(levels[2], out.kind)) {
     return fail("topic: unknown kind '" + std::string(levels[2]) +
                 "' (must be one of batch, ack, status)");
@@ -87,8 +104,12 @@ Result<TillTopic> parse_topic(std::string_view prefix, std::string_view topic) {
 }
 
 Result<std::string> shared_batch_subscription(std::string_view group, std::string_view prefix) {
-  if (auto s = check_id("share_group", group); !s) return fail(s.error());
-  if (auto s = check_topic_prefix(prefix); !s) return fail(s.error());
+  if (auto s = check_id("share_group", group); !s) {
+    return fail(s.error());
+  }
+  if (auto s = check_topic_prefix(prefix); !s) {
+    return fail(s.error());
+  }
   std::string out = "$share/";
   out.append(group).append(1, '/').append(prefix).append("/+/+/batch");
   return out;
