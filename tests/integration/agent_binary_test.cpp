@@ -14,10 +14,15 @@ namespace {
 
 class AgentBinaryTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    s_dir = new TempDir("agent-binary");
-    s_pki = new TestPki(s_dir->path() / "pki");
-    s_broker = new MosquittoBroker(*s_pki);
+  // Shared by the suite, created in the first test's SetUp so that a failure to start them fails
+  // that test (a throwing SetUpTestSuite would only mark the tests skipped).
+  void SetUp() override {
+    if (s_broker == nullptr) {
+      s_dir = new TempDir("agent-binary");
+      std::filesystem::create_directories(s_dir->path() / "pki");
+      s_pki = new TestPki(s_dir->path() / "pki");
+      s_broker = new MosquittoBroker(*s_pki);
+    }
   }
   static void TearDownTestSuite() {
     delete s_broker;

@@ -55,6 +55,7 @@ void post_until_stopped(std::uint16_t port, int client, int round, std::atomic<b
 
 TEST(AgentDurability, KillNineDuringBurstsLosesNothingAcceptedAndForwardsEverySeqOnce) {
   TempDir dir("agent-durability");
+  std::filesystem::create_directories(dir.path() / "pki");
   TestPki pki(dir.path() / "pki");
   MosquittoBroker broker(pki);
   AckingCollector collector(broker, pki);

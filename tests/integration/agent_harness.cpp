@@ -41,10 +41,9 @@ HttpReply http_request(std::uint16_t port, const std::string& method, const std:
     }
     request.body() = body;
     request.prepare_payload();
+    // A server may answer (413) and close before the whole body is written: read the answer even
+    // when the write failed.
     http::write(stream, request, ec);
-    if (ec) {
-      return reply;
-    }
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
