@@ -1,0 +1,438 @@
+#include "pos/agent/forwarder.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+
+#include "fake_outbox.hpp"
+#include "fake_transport.hpp"
+#include "pos/protocol/event.hpp"
+#include "pos/protocol/messages.hpp"
+
+namespace pos::agent::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FakeClock final : public common::Clock {
+ public:
+  std::atomic<std::int64_t> unix_ms{1'800'000'000'000};
+  std::int64_t now_unix_ms() const override { return unix_ms.load(); }
+  std::chrono::steady_clock::time_point now_steady() const override {
+    return std::chrono::steady_clock::now();
+  }
+};
+
+class FakeBackoff final : public common::Backoff {
+ public:
+  std::chrono::milliseconds delay{20};
+  int next_calls = 0;
+  int reset_calls = 0;
+  std::chrono::milliseconds next_delay() override {
+    ++next_calls;
+    return delay * next_calls;
+  }
+  void reset() override { ++reset_calls; }
+};
+
+struct SentBatch {
+  std::uint64_t first_seq = 0;
+  std::uint32_t count = 0;
+  std::uint32_t raw_len = 0;
+  std::uint64_t last_seq() const { return first_seq + count - 1; }
+};
+
+class ForwarderTest : public ::testing::Test {
+ protected:
+  ForwarderTest() {
+    options.store_id = "S01";
+    options.till_id = "T1";
+    options.batch_max_events = 10;
+    options.batch_max_bytes = 1024 * 1024;
+    options.batch_delay = 20ms;
+    options.window_batches = 2;
+    options.ack_timeout = 10s;
+    options.heartbeat = 10s;
+    options.status_payload = [] { return std::string(R"({"state":"online"})"); };
+    options.offline_payload = [] { return std::string(R"({"state":"offline"})"); };
+  }
+
+  void add_events(int n) {
+    std::vector<protocol::PosEvent> events;
+    for (int i = 0; i < n; ++i) {
+      auto event = protocol::parse_pos_event(
+          R"({"type":"stock_change","pos_event_id":"e)" + std::to_string(m_next_event++) +
+          R"(","occurred_at":"2026-11-22T10:15:03.120+07:00","sku":"SKU-1","location":"floor",)"
+          R"("delta":-1,"reason":"sale"})");
+      EXPECT_TRUE(event) << event.error().message;
+      events.push_back(std::move(*event));
+    }
+    outbox.append(std::move(events), [](auto result) { EXPECT_TRUE(result.has_value()); });
+    io.poll();
+  }
+
+  void start() {
+    forwarder = std::make_unique<Forwarder>(io.get_executor(), outbox, transport, backoff, clock,
+                                            limiter.get(), protocol::BatchEncoder(), options);
+    forwarder->start();
+    io.restart();
+    io.poll();
+  }
+
+  void run_for(std::chrono::milliseconds d) {
+    io.restart();
+    io.run_for(d);
+  }
+  /// Runs the io_context until `pred` holds (true) or `timeout` passes (false).
+  template <class Pred>
+  bool run_until(Pred pred, std::chrono::milliseconds timeout = 2s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return false;
+      }
+      run_for(5ms);
+    }
+    return true;
+  }
+  void poll() {
+    io.restart();
+    io.poll();
+  }
+
+  std::vector<SentBatch> batches() {
+    std::vector<SentBatch> out;
+    protocol::BatchDecoder decoder;
+    for (const auto& p : transport.on_topic(forwarder->batch_topic())) {
+      auto decoded = decoder.decode(p.payload);
+      EXPECT_TRUE(decoded) << decoded.error().message;
+      if (decoded) {
+        EXPECT_EQ(decoded->header.epoch, outbox.epoch());
+        out.push_back({decoded->header.first_seq, decoded->header.count, decoded->header.raw_len});
+      }
+    }
+    return out;
+  }
+
+  void ack(std::uint64_t through, std::optional<std::uint64_t> epoch = std::nullopt) {
+    transport.inject(forwarder->ack_topic(),
+                     protocol::encode_ack({epoch.value_or(outbox.epoch()), through}));
+    poll();
+  }
+
+  boost::asio::io_context io;
+  FakeOutbox outbox{io.get_executor()};
+  FakeTransport transport{io.get_executor()};
+  FakeBackoff backoff;
+  FakeClock clock;
+  std::unique_ptr<UploadLimiter> limiter;
+  ForwarderOptions options;
+  std::unique_ptr<Forwarder> forwarder;
+  int m_next_event = 1;
+};
+
+TEST_F(ForwarderTest, ConnectsSubscribesAndPublishesRetainedStatus) {
+  start();
+  ASSERT_EQ(transport.connect_calls, 1);
+  EXPECT_EQ(transport.subscriptions, std::vector<std::string>{"pos/v1/S01/T1/ack"});
+  auto status = transport.on_topic("pos/v1/S01/T1/status");
+  ASSERT_EQ(status.size(), 1U);
+  EXPECT_TRUE(status[0].retained);
+  EXPECT_EQ(status[0].payload, R"({"state":"online"})");
+  EXPECT_TRUE(forwarder->stats().connected);
+}
+
+TEST_F(ForwarderTest, BatchesAreContiguousAndBoundedByCount) {
+  options.window_batches = 8;
+  add_events(25);
+  start();
+  run_for(50ms);
+  auto sent = batches();
+  ASSERT_EQ(sent.size(), 3U);
+  EXPECT_EQ(sent[0].first_seq, 1U);
+  EXPECT_EQ(sent[0].count, 10U);
+  EXPECT_EQ(sent[1].first_seq, 11U);
+  EXPECT_EQ(sent[1].count, 10U);
+  EXPECT_EQ(sent[2].first_seq, 21U);
+  EXPECT_EQ(sent[2].count, 5U);
+  for (const auto& p : transport.on_topic(forwarder->batch_topic())) {
+    EXPECT_FALSE(p.retained);
+  }
+  const auto stats = forwarder->stats();
+  EXPECT_EQ(stats.batches_sent, 3U);
+  EXPECT_EQ(stats.events_sent, 25U);
+  EXPECT_GT(stats.bytes_sent, 0U);
+  EXPECT_GT(stats.raw_bytes_sent, 0U);
+}
+
+TEST_F(ForwarderTest, BatchesAreBoundedByBytes) {
+  options.window_batches = 8;
+  options.batch_max_events = 1000;
+  add_events(1);
+  const auto line_bytes = outbox.read_from(1, 1, 1 << 20)->front().payload_line.size();
+  options.batch_max_bytes = line_bytes * 3 + 10;
+  add_events(9);
+  start();
+  run_for(50ms);
+  auto sent = batches();
+  ASSERT_EQ(sent.size(), 4U);
+  std::uint64_t next = 1;
+  for (const auto& b : sent) {
+    EXPECT_EQ(b.first_seq, next);
+    EXPECT_LE(b.count, 3U);
+    next = b.last_seq() + 1;
+  }
+  EXPECT_EQ(next, 11U);
+}
+
+TEST_F(ForwarderTest, WindowLimitsBatchesInFlight) {
+  add_events(100);
+  start();
+  run_for(50ms);
+  EXPECT_EQ(batches().size(), 2U);
+  EXPECT_EQ(forwarder->stats().inflight_batches, 2U);
+}
+
+TEST_F(ForwarderTest, CumulativeAckFreesWindowAndSendsMore) {
+  add_events(100);
+  start();
+  run_for(20ms);
+  ASSERT_EQ(batches().size(), 2U);
+  ack(20);
+  run_for(20ms);
+  auto sent = batches();
+  ASSERT_EQ(sent.size(), 4U);
+  EXPECT_EQ(sent[2].first_seq, 21U);
+  EXPECT_EQ(sent[3].first_seq, 31U);
+  EXPECT_EQ(outbox.acked_through(), 20U);
+  ack(25);  // inside batch 21-30: the window stays full
+  run_for(20ms);
+  EXPECT_EQ(batches().size(), 4U);
+  EXPECT_EQ(outbox.acked_through(), 25U);
+  ack(30);
+  run_for(20ms);
+  sent = batches();
+  ASSERT_EQ(sent.size(), 5U);
+  EXPECT_EQ(sent[4].first_seq, 41U);
+  const auto stats = forwarder->stats();
+  EXPECT_EQ(stats.acks_received, 3U);
+  EXPECT_EQ(stats.acked_through, 30U);
+  EXPECT_EQ(stats.last_ack_unix_ms, clock.unix_ms.load());
+}
+
+TEST_F(ForwarderTest, DuplicateOutOfOrderOtherEpochAndBeyondSentAcksAreIgnored) {
+  start();
+  add_events(100);
+  run_for(20ms);
+  ack(10);
+  run_for(20ms);
+  ASSERT_EQ(batches().size(), 3U);
+  ack(10);                      // duplicate
+  ack(5);                       // out of order
+  ack(30, outbox.epoch() + 1);  // another epoch
+  ack(31);                      // beyond the last seq sent (30)
+  transport.inject(forwarder->ack_topic(), "not json");
+  run_for(20ms);
+  EXPECT_EQ(batches().size(), 3U);
+  EXPECT_EQ(outbox.acked_through(), 10U);
+  const auto stats = forwarder->stats();
+  EXPECT_EQ(stats.acks_received, 1U);
+  EXPECT_EQ(stats.acks_ignored, 5U);
+  ack(30);
+  run_for(20ms);
+  EXPECT_EQ(outbox.acked_through(), 30U);
+  EXPECT_EQ(batches().size(), 5U);
+}
+
+TEST_F(ForwarderTest, AckTimeoutResendsFromFirstUnacked) {
+  options.ack_timeout = 100ms;
+  add_events(40);
+  start();
+  run_for(20ms);
+  ack(5);
+  run_for(20ms);
+  ASSERT_EQ(batches().size(), 2U);
+  ASSERT_TRUE(run_until([&] { return batches().size() >= 4; }));
+  auto sent = batches();
+  ASSERT_EQ(sent.size(), 4U);
+  EXPECT_EQ(sent[2].first_seq, 6U);
+  EXPECT_EQ(sent[2].count, 10U);
+  EXPECT_EQ(sent[3].first_seq, 16U);
+  EXPECT_EQ(forwarder->stats().resends, 1U);
+}
+
+TEST_F(ForwarderTest, AckTimerStartsAtPubackOnly) {
+  options.ack_timeout = 50ms;
+  transport.auto_complete = false;
+  add_events(10);
+  start();
+  run_for(120ms);
+  ASSERT_EQ(batches().size(), 1U);
+  const auto publishes_before = transport.publishes.size();
+  for (std::size_t i = 0; i < transport.publishes.size(); ++i) {
+    transport.complete(i);
+  }
+  ASSERT_TRUE(run_until([&] { return batches().size() >= 2; }));
+  EXPECT_GT(transport.publishes.size(), publishes_before);
+  EXPECT_EQ(batches().size(), 2U);
+  EXPECT_EQ(batches()[1].first_seq, 1U);
+}
+
+TEST_F(ForwarderTest, ReconnectsWithBackoffAndResends) {
+  add_events(40);
+  start();
+  run_for(20ms);
+  ack(10);
+  run_for(20ms);
+  ASSERT_EQ(batches().size(), 3U);
+  EXPECT_EQ(backoff.reset_calls, 1);
+  transport.fail_connects = 2;
+  transport.drop();
+  poll();
+  EXPECT_FALSE(forwarder->stats().connected);
+  EXPECT_EQ(transport.connect_calls, 1);
+  // Retries after 20 ms (fails), 40 ms (fails) and 60 ms (succeeds).
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }));
+  EXPECT_EQ(transport.connect_calls, 4);
+  EXPECT_EQ(backoff.next_calls, 3);
+  EXPECT_EQ(backoff.reset_calls, 2);
+  run_for(20ms);
+  auto sent = batches();
+  ASSERT_EQ(sent.size(), 5U);
+  EXPECT_EQ(sent[3].first_seq, 11U);
+  EXPECT_EQ(sent[4].first_seq, 21U);
+  const auto stats = forwarder->stats();
+  EXPECT_TRUE(stats.connected);
+  EXPECT_EQ(stats.reconnects, 1U);
+  EXPECT_EQ(stats.connect_failures, 2U);
+  EXPECT_EQ(stats.resends, 1U);
+  EXPECT_EQ(transport.on_topic(forwarder->status_topic()).size(), 2U);
+}
+
+TEST_F(ForwarderTest, AcksForEventsStoredBeforeStartAreAccepted) {
+  // A previous run sent them; its acks may arrive from the persistent session before resending.
+  add_events(30);
+  transport.hold_connect = true;
+  start();
+  transport.finish_connect();
+  ack(30);
+  run_for(20ms);
+  EXPECT_EQ(outbox.acked_through(), 30U);
+}
+
+TEST_F(ForwarderTest, FirstConnectFailureRetriesWithBackoff) {
+  transport.fail_connects = 1;
+  start();
+  EXPECT_FALSE(forwarder->stats().connected);
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }));
+  EXPECT_EQ(transport.connect_calls, 2);
+  EXPECT_EQ(forwarder->stats().reconnects, 0U);
+}
+
+TEST_F(ForwarderTest, CommitListenerWakesSender) {
+  start();
+  run_for(10ms);
+  EXPECT_TRUE(batches().empty());
+  add_events(3);
+  run_for(10ms);
+  auto sent = batches();
+  ASSERT_EQ(sent.size(), 1U);
+  EXPECT_EQ(sent[0].count, 3U);
+}
+
+TEST_F(ForwarderTest, YoungEventWaitsAtMostBatchDelay) {
+  options.batch_delay = 60ms;
+  start();
+  clock.unix_ms = 10;  // the fake outbox stamps received_at_ms = 0: the event is 10 ms old
+  add_events(1);
+  poll();
+  EXPECT_TRUE(batches().empty());
+  add_events(2);
+  run_for(20ms);
+  EXPECT_TRUE(batches().empty());
+  ASSERT_TRUE(run_until([&] { return !batches().empty(); }));
+  auto sent = batches();
+  ASSERT_EQ(sent.size(), 1U);
+  EXPECT_EQ(sent[0].count, 3U);
+}
+
+TEST_F(ForwarderTest, FullBatchIsNotDelayed) {
+  options.batch_delay = 5s;
+  start();
+  clock.unix_ms = 10;
+  add_events(15);
+  run_for(20ms);
+  auto sent = batches();
+  ASSERT_EQ(sent.size(), 1U);
+  EXPECT_EQ(sent[0].count, 10U);
+}
+
+TEST_F(ForwarderTest, HeartbeatPublishesRetainedStatus) {
+  options.heartbeat = 40ms;
+  start();
+  ASSERT_TRUE(run_until([&] { return transport.on_topic(forwarder->status_topic()).size() >= 3; }));
+  auto status = transport.on_topic(forwarder->status_topic());
+  for (const auto& p : status) {
+    EXPECT_TRUE(p.retained);
+  }
+}
+
+TEST_F(ForwarderTest, StopWaitsForAcksThenPublishesOfflineAndDisconnects) {
+  add_events(5);
+  start();
+  run_for(20ms);
+  ASSERT_EQ(batches().size(), 1U);
+  bool done = false;
+  forwarder->stop(1s, [&] { done = true; });
+  add_events(5);
+  run_for(20ms);
+  EXPECT_FALSE(done);
+  EXPECT_EQ(batches().size(), 1U);
+  ack(5);
+  run_for(20ms);
+  EXPECT_TRUE(done);
+  EXPECT_EQ(batches().size(), 1U);
+  auto status = transport.on_topic(forwarder->status_topic());
+  ASSERT_GE(status.size(), 2U);
+  EXPECT_EQ(status.back().payload, R"({"state":"offline"})");
+  EXPECT_TRUE(status.back().retained);
+  EXPECT_EQ(transport.disconnect_calls, 1);
+  EXPECT_EQ(outbox.acked_through(), 5U);
+}
+
+TEST_F(ForwarderTest, StopGivesUpAfterDrainTimeout) {
+  add_events(5);
+  start();
+  run_for(20ms);
+  bool done = false;
+  forwarder->stop(50ms, [&] { done = true; });
+  run_for(30ms);
+  EXPECT_FALSE(done);
+  ASSERT_TRUE(run_until([&] { return done; }));
+  EXPECT_EQ(transport.on_topic(forwarder->status_topic()).back().payload, R"({"state":"offline"})");
+  EXPECT_EQ(transport.disconnect_calls, 1);
+}
+
+TEST_F(ForwarderTest, StopWhileDisconnectedCompletes) {
+  transport.hold_connect = true;
+  start();
+  bool done = false;
+  forwarder->stop(1s, [&] { done = true; });
+  run_for(20ms);
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(transport.publishes.empty());
+}
+
+TEST_F(ForwarderTest, UploadLimiterSpacesBatches) {
+  options.window_batches = 8;
+  add_events(30);
+  // 1 kbit/s: the first batch empties the bucket, the next waits about 2 s for tokens.
+  limiter = std::make_unique<UploadLimiter>(UploadLimiterOptions{1, {}, 0});
+  start();
+  run_for(30ms);
+  EXPECT_EQ(batches().size(), 1U);
+}
+
+}  // namespace
+}  // namespace pos::agent::test

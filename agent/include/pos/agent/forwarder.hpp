@@ -1,0 +1,191 @@
+#pragma once
+// The forwarding state machine: reads the outbox in seq order, sends zstd batches over the
+// transport with a window of unacknowledged batches, frees them on cumulative acks and resends
+// from the first unacknowledged seq (go-back-N) on ack timeout or reconnect.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "pos/agent/outbox.hpp"
+#include "pos/agent/transport.hpp"
+#include "pos/agent/upload_limiter.hpp"
+#include "pos/common/backoff.hpp"
+#include "pos/common/clock.hpp"
+#include "pos/protocol/batch.hpp"
+
+namespace pos::agent {
+
+struct ForwarderOptions {
+  std::string store_id;
+  std::string till_id;
+  std::string topic_prefix = "pos/v1";
+  std::size_t batch_max_events = 1000;
+  std::size_t batch_max_bytes = std::size_t{1024} * 1024;  ///< raw payload bytes per batch
+  /// A batch that is not full waits for more events only while its oldest event is younger.
+  std::chrono::milliseconds batch_delay{20};
+  std::size_t window_batches = 8;  ///< batches sent but not yet acknowledged, at most
+  /// Time after the broker accepted (PUBACK) the oldest unacknowledged batch before go-back-N.
+  std::chrono::milliseconds ack_timeout{10'000};
+  std::chrono::milliseconds heartbeat{30'000};
+  /// Time the offline status, and then the clean disconnect, may each take at stop().
+  std::chrono::milliseconds disconnect_timeout{2'000};
+  /// Status JSON (state online), published retained on connect and every heartbeat.
+  std::function<std::string()> status_payload;
+  /// Status JSON (state offline), published retained on clean shutdown.
+  std::function<std::string()> offline_payload;
+};
+
+/// Counters for status and metrics.
+struct ForwarderStats {
+  bool connected = false;
+  std::uint64_t batches_sent = 0;    ///< resent batches included
+  std::uint64_t events_sent = 0;     ///< resent events included
+  std::uint64_t bytes_sent = 0;      ///< encoded (compressed) batch bytes
+  std::uint64_t raw_bytes_sent = 0;  ///< payload bytes before compression
+  std::uint64_t resends = 0;         ///< go-back-N rewinds
+  std::uint64_t acks_received = 0;   ///< acks that advanced the mark
+  std::uint64_t acks_ignored = 0;    ///< duplicate, out-of-order, other-epoch, bad or beyond-sent
+  std::uint64_t reconnects = 0;      ///< successful connects after the first
+  std::uint64_t connect_failures = 0;
+  std::uint64_t acked_through = 0;
+  std::uint64_t inflight_batches = 0;
+  std::optional<std::int64_t> last_ack_unix_ms;
+};
+
+/// Runs on one executor (the agent's io_context); every method must be called from it, except
+/// stats(), which is thread-safe. An ack is applied only when it is for our epoch, above the acked
+/// mark and not beyond the highest seq sent (events stored before start() count as sent: the
+/// previous run may have sent them); anything else is ignored. The referenced objects must outlive
+/// the Forwarder; the Forwarder must outlive the transport's and outbox's pending callbacks or be
+/// stopped first (callbacks that arrive after destruction are ignored).
+class Forwarder {
+ public:
+  /// `limiter` may be null (no upload cap). Throws std::invalid_argument for invalid ids, prefix
+  /// or zero limits.
+  Forwarder(boost::asio::any_io_executor executor, Outbox& outbox, Transport& transport,
+            common::Backoff& backoff, const common::Clock& clock, UploadLimiter* limiter,
+            protocol::BatchEncoder encoder, ForwarderOptions options);
+  ~Forwarder();
+  Forwarder(const Forwarder&) = delete;
+  Forwarder& operator=(const Forwarder&) = delete;
+
+  /// Installs the transport handlers and the outbox commit listener, then connects. Once only.
+  void start();
+
+  /// Stops sending new batches, waits up to `drain_timeout` for the outstanding acks, publishes
+  /// the offline status retained (when connected), disconnects cleanly and then posts `done`.
+  /// Takes at most drain_timeout + 2 * disconnect_timeout (plus the transport's own bound).
+  void stop(std::chrono::milliseconds drain_timeout, std::function<void()> done);
+
+  ForwarderStats stats() const;
+
+  const std::string& batch_topic() const noexcept { return m_batch_topic; }
+  const std::string& ack_topic() const noexcept { return m_ack_topic; }
+  const std::string& status_topic() const noexcept { return m_status_topic; }
+
+ private:
+  enum class State { idle, connecting, waiting_retry, online, stopping, disconnecting, stopped };
+  struct InFlight {
+    std::uint64_t first_seq = 0;
+    std::uint64_t last_seq = 0;
+    std::uint64_t id = 0;
+    std::optional<std::chrono::steady_clock::time_point> accepted_at;  ///< PUBACK or failure
+  };
+  struct Pending {
+    std::uint64_t first_seq = 0;
+    std::uint64_t last_seq = 0;
+    std::size_t raw_bytes = 0;
+    std::string data;
+  };
+  struct Timer {
+    explicit Timer(const boost::asio::any_io_executor& executor) : timer(executor) {}
+    boost::asio::steady_timer timer;
+    std::uint64_t token = 0;
+    bool armed = false;
+  };
+
+  template <class F>
+  auto guarded(F f);
+  void arm(Timer& timer, std::chrono::steady_clock::duration after, void (Forwarder::*fn)());
+  void disarm(Timer& timer);
+
+  void connect();
+  void on_connected();
+  void on_disconnected(const std::string& reason);
+  void on_message(TransportMessage message);
+  void on_ack(const std::string& payload);
+  void on_commit(std::uint64_t last_seq);
+  void on_published(std::uint64_t generation, std::uint64_t id, const Status& status);
+
+  void pump();
+  bool build_pending();
+  void publish_pending();
+  void go_back_n(const char* reason);
+  void arm_ack_timer();
+  void on_ack_timer();
+  void on_batch_timer();
+  void on_limiter_timer();
+  void on_retry_timer();
+  void on_read_retry_timer();
+  void on_heartbeat();
+  void on_stop_timer();
+  void publish_status();
+  void finish_stop();
+  void disconnect_now();
+  void schedule_pump();
+  template <class F>
+  void with_stats(F f);
+  void sync_stats();
+
+  boost::asio::any_io_executor m_executor;
+  Outbox& m_outbox;
+  Transport& m_transport;
+  common::Backoff& m_backoff;
+  const common::Clock& m_clock;
+  UploadLimiter* m_limiter;
+  protocol::BatchEncoder m_encoder;
+  ForwarderOptions m_options;
+  std::string m_batch_topic;
+  std::string m_ack_topic;
+  std::string m_status_topic;
+  std::uint64_t m_epoch = 0;
+
+  State m_state = State::idle;
+  bool m_ever_connected = false;
+  bool m_other_epoch_logged = false;
+  std::uint64_t m_acked_through = 0;
+  std::uint64_t m_next_seq = 1;
+  std::uint64_t m_highest_sent = 0;
+  std::uint64_t m_known_last = 0;
+  std::uint64_t m_delay_expired_seq = 0;
+  std::uint64_t m_generation = 0;
+  std::uint64_t m_next_id = 0;
+  bool m_pump_posted = false;
+  std::chrono::steady_clock::time_point m_last_progress{};
+  std::deque<InFlight> m_inflight;
+  std::optional<Pending> m_pending;
+  std::function<void()> m_stop_done;
+
+  Timer m_retry_timer;
+  Timer m_batch_timer;
+  Timer m_limiter_timer;
+  Timer m_ack_timer;
+  Timer m_read_retry_timer;
+  Timer m_heartbeat_timer;
+  Timer m_stop_timer;
+
+  mutable std::mutex m_stats_mutex;
+  ForwarderStats m_stats;
+  std::shared_ptr<int> m_alive = std::make_shared<int>(0);
+};
+
+}  // namespace pos::agent
