@@ -53,35 +53,31 @@ TestMqttClient::~TestMqttClient() {
 }
 
 bool TestMqttClient::connect() {
+  // Paho C++ 1.2.0 copies connect_options shallowly (the properties and the ssl error handler's
+  // context dangle in the copy), so the options live in a member for the client's lifetime and
+  // no ssl error_handler is installed.
   auto ssl = mqtt::ssl_options_builder()
                  .trust_store(m_options.ca_file.string())
                  .enable_server_cert_auth(true)
                  .verify(true)
-                 .error_handler([this](const std::string& text) {
-                   try {
-                     std::lock_guard lock(m_mutex);
-                     if (m_tls_errors.size() < 4096) m_tls_errors += text + "\n";
-                   } catch (...) {
-                   }
-                 })
                  .finalize();
   if (m_options.client_cert) {
     ssl.set_key_store(m_options.client_cert->cert.string());
     ssl.set_private_key(m_options.client_cert->key.string());
   }
-  mqtt::properties props;
+  m_connect_options = std::make_unique<mqtt::connect_options>();
+  auto& opts = *m_connect_options;
+  opts.set_mqtt_version(MQTTVERSION_5);
+  opts.set_clean_start(m_options.clean_start);
+  opts.set_connect_timeout(m_options.timeout);
+  opts.set_keep_alive_interval(std::chrono::seconds(30));
+  opts.set_ssl(std::move(ssl));
   if (m_options.session_expiry_s > 0) {
+    mqtt::properties props;
     props.add(
         {mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int>(m_options.session_expiry_s)});
+    opts.set_properties(props);
   }
-  auto opts = mqtt::connect_options_builder()
-                  .mqtt_version(MQTTVERSION_5)
-                  .clean_start(m_options.clean_start)
-                  .properties(props)
-                  .connect_timeout(m_options.timeout)
-                  .keep_alive_interval(std::chrono::seconds(30))
-                  .ssl(std::move(ssl))
-                  .finalize();
   {
     std::lock_guard lock(m_mutex);
     m_tls_errors.clear();

@@ -20,6 +20,7 @@
 
 namespace mqtt {
 class async_client;
+class connect_options;
 }
 
 namespace pos::test {
@@ -86,6 +87,7 @@ class TestMqttClient {
   void on_message(MqttMessage message);
 
   TestMqttClientOptions m_options;
+  std::unique_ptr<mqtt::connect_options> m_connect_options;  // outlives m_client
   std::unique_ptr<mqtt::async_client> m_client;
   mutable std::mutex m_mutex;
   std::condition_variable m_cv;
