@@ -131,7 +131,7 @@ TEST_F(AgentBinaryTest, BufferLimitAnswers503UntilAcksMakeRoom) {
                      "[buffer]\nmax_bytes = 1048576\n");
   agent.start();
   int stored = 0;
-  HttpReply reply;
+  HttpAnswer reply;
   for (int i = 0; i < 10'000; ++i) {
     std::string body = "[";
     for (int j = 0; j < 50; ++j) {

@@ -20,10 +20,10 @@ namespace pos::test {
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-HttpReply http_request(std::uint16_t port, const std::string& method, const std::string& target,
+HttpAnswer http_request(std::uint16_t port, const std::string& method, const std::string& target,
                        const std::string& content_type, const std::string& body,
                        std::chrono::milliseconds timeout) {
-  HttpReply reply;
+  HttpAnswer reply;
   try {
     boost::asio::io_context io;
     beast::tcp_stream stream(io);

@@ -21,14 +21,14 @@
 
 namespace pos::test {
 
-struct HttpReply {
+struct HttpAnswer {
   int status = 0;  ///< 0: no answer (connection refused, reset, timeout)
   std::string body;
   std::map<std::string, std::string> headers;
 };
 
 /// One blocking HTTP/1.1 request to 127.0.0.1:port. Never throws; status 0 on transport errors.
-HttpReply http_request(std::uint16_t port, const std::string& method, const std::string& target,
+HttpAnswer http_request(std::uint16_t port, const std::string& method, const std::string& target,
                        const std::string& content_type = "", const std::string& body = "",
                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
 

@@ -1,0 +1,276 @@
+// poscollector as a black box against a real mosquitto (TLS, client certificates, ACLs) and the
+// real Pub/Sub emulator: exactly-once per till in order, duplicates, gaps, poison batches, Pub/Sub
+// outages and collector crashes.
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "collector_harness.hpp"
+#include "pos/protocol/batch.hpp"
+#include "pos/protocol/ids.hpp"
+
+namespace pos::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::uint64_t epoch_a = 0x0123456789abcdefULL;
+constexpr std::uint64_t epoch_b = 0x1111222233334444ULL;
+
+/// One broker, one emulator and one collector per test (each test runs in its own process).
+class CollectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(m_dir.path() / "pki");
+    m_pki = std::make_unique<TestPki>(m_dir.path() / "pki");
+    m_broker = std::make_unique<MosquittoBroker>(*m_pki);
+    m_emulator = std::make_unique<PubSubEmulator>();
+    create_pubsub_resources(*m_emulator);
+    m_collector = std::make_unique<CollectorProcess>(m_dir.path() / "collector", *m_pki,
+                                                     m_broker->uri(), m_emulator->host_port());
+    m_collector->start();
+  }
+
+  std::vector<PubSubMessage> pull_events(std::size_t count, std::chrono::milliseconds timeout) {
+    return m_emulator->pull_all(test_project, events_sub, count, timeout);
+  }
+  std::vector<PubSubMessage> pull_dead_letters(std::size_t count,
+                                               std::chrono::milliseconds timeout) {
+    return m_emulator->pull_all(test_project, dlq_sub, count, timeout);
+  }
+
+  TempDir m_dir{"collector-test"};
+  std::unique_ptr<TestPki> m_pki;
+  std::unique_ptr<MosquittoBroker> m_broker;
+  std::unique_ptr<PubSubEmulator> m_emulator;
+  std::unique_ptr<CollectorProcess> m_collector;
+};
+
+std::uint64_t seq_of(const PubSubMessage& m) {
+  return static_cast<std::uint64_t>(boost::json::parse(m.data).at("seq").as_int64());
+}
+
+TEST_F(CollectorTest, SeveralTillsArriveOnceInPerTillOrderWithAttributes) {
+  std::vector<std::unique_ptr<FakeTill>> tills;
+  for (const char* till : {"T1", "T2"}) {
+    tills.push_back(std::make_unique<FakeTill>(*m_broker, *m_pki, "S01", till));
+  }
+  tills.push_back(std::make_unique<FakeTill>(*m_broker, *m_pki, "S02", "T1"));
+  for (std::uint64_t first = 1; first <= 100; first += 25) {
+    for (auto& till : tills) {
+      till->send(epoch_a, first, 25);
+    }
+  }
+  for (auto& till : tills) {
+    EXPECT_EQ(till->wait_ack(epoch_a, 100, 30s), 100U) << m_collector->log();
+  }
+  const auto messages = pull_events(300, 30s);
+  ASSERT_EQ(messages.size(), 300U);
+  std::set<std::string> ids;
+  std::map<std::string, std::uint64_t> last_seq;
+  for (const auto& m : messages) {
+    const auto event = boost::json::parse(m.data).as_object();
+    const std::string store(event.at("store_id").as_string());
+    const std::string till(event.at("till_id").as_string());
+    const auto seq = seq_of(m);
+    EXPECT_TRUE(ids.insert(m.attributes.at("event_id")).second) << "duplicate " << m.data;
+    EXPECT_EQ(m.attributes.at("event_id"), protocol::make_event_id(store, till, epoch_a, seq));
+    EXPECT_EQ(m.attributes.at("event_type"), "sale");
+    EXPECT_EQ(m.attributes.at("store_id"), store);
+    EXPECT_EQ(m.attributes.at("till_id"), till);
+    EXPECT_EQ(m.attributes.at("schema_version"), "1");
+    EXPECT_EQ(m.ordering_key, store + "/" + till);
+    EXPECT_EQ(event.at("schema_version").as_int64(), 1);
+    EXPECT_TRUE(event.contains("collected_at"));
+    EXPECT_EQ(event.at("pos_event_id").as_string(),
+              "ev-" + store + "-" + till + "-" + std::to_string(seq));
+    EXPECT_EQ(event.at("lines").as_array().size(), 2U);
+    auto& last = last_seq[m.ordering_key];
+    EXPECT_EQ(seq, last + 1) << "out of order for " << m.ordering_key;
+    last = seq;
+  }
+}
+
+TEST_F(CollectorTest, DuplicatesOverlapsAndEpochChangesPublishEachEventOnce) {
+  FakeTill till(*m_broker, *m_pki, "S03", "T1");
+  till.send(epoch_a, 1, 10);
+  ASSERT_EQ(till.wait_ack(epoch_a, 10, 20s), 10U) << m_collector->log();
+  till.send(epoch_a, 1, 10);   // the same batch again: acked at once, not republished
+  till.send(epoch_a, 6, 10);   // overlapping: only 11..15 are new
+  ASSERT_EQ(till.wait_ack(epoch_a, 15, 20s), 15U);
+  till.send(epoch_b, 1, 5);    // a new database on the till: a new epoch starts at 1
+  ASSERT_EQ(till.wait_ack(epoch_b, 5, 20s), 5U);
+  auto messages = pull_events(20, 20s);
+  const auto more = pull_events(1, 2s);
+  messages.insert(messages.end(), more.begin(), more.end());
+  ASSERT_EQ(messages.size(), 20U);
+  std::set<std::string> ids;
+  for (const auto& m : messages) {
+    EXPECT_TRUE(ids.insert(m.attributes.at("event_id")).second) << m.attributes.at("event_id");
+  }
+}
+
+TEST_F(CollectorTest, GapIsNeitherPublishedNorAckedUntilFilled) {
+  FakeTill till(*m_broker, *m_pki, "S04", "T1");
+  till.send(epoch_a, 1, 5);
+  ASSERT_EQ(till.wait_ack(epoch_a, 5, 20s), 5U) << m_collector->log();
+  ASSERT_EQ(pull_events(5, 20s).size(), 5U);
+  till.send(epoch_a, 8, 3);  // 6 and 7 missing
+  EXPECT_EQ(till.wait_ack(epoch_a, 6, 3s), 5U) << "a gap was acked";
+  EXPECT_TRUE(pull_events(1, 2s).empty()) << "a gap was published";
+  till.send(epoch_a, 6, 5);  // go-back-N fills it
+  EXPECT_EQ(till.wait_ack(epoch_a, 10, 20s), 10U);
+  const auto messages = pull_events(5, 20s);
+  ASSERT_EQ(messages.size(), 5U);
+  EXPECT_EQ(seq_of(messages.front()), 6U);
+  EXPECT_EQ(seq_of(messages.back()), 10U);
+}
+
+TEST_F(CollectorTest, PoisonBatchesGoToDeadLettersAndTheTillKeepsFlowing) {
+  FakeTill till(*m_broker, *m_pki, "S05", "T1");
+  protocol::BatchEncoder encoder;
+  std::uint64_t next = 1;
+  std::size_t expected_dead = 0;
+  auto good = [&](std::uint32_t count) {
+    till.send(epoch_a, next, count);
+    next += count;
+    ASSERT_EQ(till.wait_ack(epoch_a, next - 1, 20s), next - 1) << m_collector->log();
+  };
+  good(3);
+
+  // Header-level garbage: no epoch to ack, but dead-lettered and nothing else blocks.
+  for (const std::string& garbage : {std::string("not a batch"), std::string(36, '\0'),
+                                     std::string("POSB\x02", 5) + std::string(40, 'x')}) {
+    till.send_raw(garbage);
+    ++expected_dead;
+  }
+  good(2);
+
+  // Batches whose header is valid but whose body is not: dead-lettered whole and acked.
+  auto lines = stamped_lines("S05", "T1", epoch_a, next, 3);
+  auto corrupted = *encoder.encode(epoch_a, next, lines);
+  corrupted[corrupted.size() - 6] ^= 0x55;  // checksum fails
+  till.send_raw(corrupted);
+  ++expected_dead;
+  next += 3;
+  EXPECT_EQ(till.wait_ack(epoch_a, next - 1, 20s), next - 1) << m_collector->log();
+
+  auto wrong_count = *encoder.encode(epoch_a, next, lines);  // lines stamped with other seqs
+  till.send_raw(wrong_count);
+  next += 3;
+  EXPECT_EQ(till.wait_ack(epoch_a, next - 1, 20s), next - 1) << m_collector->log();
+  expected_dead += 3;  // each line's seq disagrees with the header: three dead events
+
+  // Events claiming another store, on this till's topic: dead-lettered, the rest published.
+  auto mixed = stamped_lines("S05", "T1", epoch_a, next, 3);
+  mixed[1] = stamped_lines("S06", "T1", epoch_a, next + 1, 1)[0];
+  till.send_raw(*encoder.encode(epoch_a, next, mixed));
+  next += 3;
+  EXPECT_EQ(till.wait_ack(epoch_a, next - 1, 20s), next - 1) << m_collector->log();
+  ++expected_dead;
+  good(4);
+
+  const auto dead = pull_dead_letters(expected_dead, 30s);
+  EXPECT_EQ(dead.size(), expected_dead);
+  for (const auto& m : dead) {
+    EXPECT_FALSE(m.attributes.at("error").empty());
+  }
+  bool named_store = false;
+  for (const auto& m : dead) {
+    named_store = named_store || m.attributes.at("error").find("store_id") != std::string::npos;
+  }
+  EXPECT_TRUE(named_store) << "the foreign-store event's error should name store_id";
+  const auto events = pull_events(3 + 2 + 2 + 4, 30s);
+  EXPECT_EQ(events.size(), 11U);
+}
+
+TEST_F(CollectorTest, PubSubOutageAcksNothingAndLosesNothing) {
+  FakeTill till(*m_broker, *m_pki, "S07", "T1");
+  till.send(epoch_a, 1, 10);
+  ASSERT_EQ(till.wait_ack(epoch_a, 10, 20s), 10U) << m_collector->log();
+  ASSERT_EQ(pull_events(10, 20s).size(), 10U);
+
+  m_emulator->stop();
+  till.send(epoch_a, 11, 20);
+  const auto down_until = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < down_until) {
+    EXPECT_EQ(till.wait_ack(epoch_a, 11, 1s), 10U) << "acked while Pub/Sub was down";
+  }
+  const auto ready = http_request(m_collector->port(), "GET", "/readyz");
+  EXPECT_NE(ready.status, 200) << "ready while the sink is unreachable";
+
+  m_emulator->start();
+  create_pubsub_resources(*m_emulator);  // the emulator keeps state in memory only
+  // Like the agent's go-back-N, resend until acked.
+  std::uint64_t acked = 10;
+  for (int i = 0; i < 20 && acked < 30; ++i) {
+    till.send(epoch_a, 11, 20);
+    acked = till.wait_ack(epoch_a, 30, 3s);
+  }
+  EXPECT_EQ(acked, 30U) << m_collector->log();
+  const auto after = pull_events(20, 30s);
+  std::set<std::uint64_t> seqs;
+  for (const auto& m : after) {
+    seqs.insert(seq_of(m));
+  }
+  EXPECT_EQ(seqs.size(), 20U);
+  EXPECT_EQ(*seqs.begin(), 11U);
+  EXPECT_EQ(*seqs.rbegin(), 30U);
+}
+
+TEST_F(CollectorTest, KillNineDuringFlowLosesNothing) {
+  AgentProcess agent(m_dir.path() / "agent", *m_pki, m_broker->uri(), "S08", "T1");
+  agent.start();
+  std::atomic<bool> stop{false};
+  std::atomic<int> accepted{0};
+  std::thread pos([&] {
+    for (int i = 0; !stop; ++i) {
+      std::string body;
+      for (int j = 0; j < 5; ++j) {
+        body += sale_event("k9-" + std::to_string(i) + "-" + std::to_string(j), "S08", "T1") +
+                "\n";
+      }
+      const auto reply =
+          http_request(agent.port(), "POST", "/v1/events", "application/x-ndjson", body);
+      if (reply.status == 200) {
+        accepted += static_cast<int>(boost::json::parse(reply.body).at("accepted").as_int64());
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+  std::mt19937 rng(std::random_device{}());
+  for (int round = 0; round < 10; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(
+        std::uniform_int_distribution<int>(200, 1200)(rng)));
+    m_collector->kill9();
+    m_collector->start();
+  }
+  stop = true;
+  pos.join();
+  const auto total = static_cast<std::size_t>(accepted.load());
+  ASSERT_GT(total, 100U);
+
+  std::map<std::string, int> seen;
+  const auto deadline = std::chrono::steady_clock::now() + 90s;
+  while (seen.size() < total && std::chrono::steady_clock::now() < deadline) {
+    for (const auto& m : pull_events(total, 5s)) {
+      ++seen[m.attributes.at("event_id")];
+    }
+  }
+  std::size_t duplicates = 0;
+  for (const auto& [id, count] : seen) {
+    duplicates += static_cast<std::size_t>(count - 1);
+  }
+  std::cout << "[ info ] collector kill -9 x10: " << total << " events accepted, " << seen.size()
+            << " distinct published, " << duplicates
+            << " duplicates (publish-then-crash window)\n";
+  EXPECT_EQ(seen.size(), total) << "events missing after collector crashes\n" << m_collector->log();
+  EXPECT_EQ(agent.terminate(), 0);
+}
+
+}  // namespace
+}  // namespace pos::test
