@@ -5,13 +5,13 @@
 
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/parse.hpp>
 #include <filesystem>
 #include <iostream>
-#include <spdlog/spdlog.h>
 
 #include "pos/agent/config.hpp"
 #include "pos/agent/forwarder.hpp"
@@ -56,9 +56,9 @@ std::shared_ptr<const protocol::Dictionary> load_dictionary(const AgentConfig& c
   if (config.forward.dictionary_file.empty()) {
     return nullptr;
   }
-  return startup(protocol::Dictionary::load_file(config.forward.dictionary_file,
-                                                 config.forward.zstd_level),
-                 "forward.dictionary_file");
+  return startup(
+      protocol::Dictionary::load_file(config.forward.dictionary_file, config.forward.zstd_level),
+      "forward.dictionary_file");
 }
 
 std::unique_ptr<UploadLimiter> make_limiter(const AgentConfig& config) {
@@ -67,8 +67,8 @@ std::unique_ptr<UploadLimiter> make_limiter(const AgentConfig& config) {
   }
   UploadLimiterOptions options;
   options.rate_kbit_s = config.forward.rate_limit_kbps;
-  options.schedule = startup(parse_schedule(config.forward.rate_limit_schedule),
-                             "forward.rate_limit_schedule");
+  options.schedule =
+      startup(parse_schedule(config.forward.rate_limit_schedule), "forward.rate_limit_schedule");
   options.min_burst_bytes = config.forward.batch_max_bytes;
   return std::make_unique<UploadLimiter>(std::move(options));
 }
@@ -117,10 +117,11 @@ class Agent {
       }
     });
     const auto stats = m_outbox->stats();
-    spdlog::info("posagent {} started: till {}/{}, epoch {}, last seq {}, acked through {}, "
-                 "ingest on {}",
-                 version(), m_config.store_id, m_config.till_id, protocol::format_epoch(stats.epoch),
-                 stats.last_seq, stats.acked_through, m_config.ingest.listen);
+    spdlog::info(
+        "posagent {} started: till {}/{}, epoch {}, last seq {}, acked through {}, "
+        "ingest on {}",
+        version(), m_config.store_id, m_config.till_id, protocol::format_epoch(stats.epoch),
+        stats.last_seq, stats.acked_through, m_config.ingest.listen);
     m_io.run();
     m_outbox->stop();
     spdlog::info("posagent stopped");
@@ -163,10 +164,10 @@ class Agent {
       return common::HttpResponse{200, "application/json", status_document(snapshot()), {}};
     };
     r.healthz = [this] {
-      const bool ok = ::access(m_config.data_dir.c_str(), W_OK) == 0 &&
-                      disk_free_bytes(m_config.data_dir) > 0;
-      return common::HttpResponse{ok ? 200 : 503, "text/plain",
-                                  ok ? "ok\n" : "database directory not writable\n", {}};
+      const bool ok =
+          ::access(m_config.data_dir.c_str(), W_OK) == 0 && disk_free_bytes(m_config.data_dir) > 0;
+      return common::HttpResponse{
+          ok ? 200 : 503, "text/plain", ok ? "ok\n" : "database directory not writable\n", {}};
     };
     r.metrics = [this] {
       return common::HttpResponse{200, "text/plain; version=0.0.4", metrics_text(snapshot()), {}};
@@ -184,9 +185,10 @@ class Agent {
     options.keepalive = m_config.mqtt.keepalive;
     options.session_expiry = m_config.mqtt.session_expiry;
     options.connect_timeout = m_config.mqtt.connect_timeout;
-    options.will_topic = startup(protocol::make_topic(m_config.mqtt.topic_prefix, m_config.store_id,
-                                                      m_config.till_id, protocol::TopicKind::status),
-                                 "mqtt.topic_prefix");
+    options.will_topic =
+        startup(protocol::make_topic(m_config.mqtt.topic_prefix, m_config.store_id,
+                                     m_config.till_id, protocol::TopicKind::status),
+                "mqtt.topic_prefix");
     options.will_payload = protocol::offline_will();
     return options;
   }
@@ -283,7 +285,9 @@ class Agent {
 
 }  // namespace
 
-const char* version() { return POS_VERSION; }
+const char* version() {
+  return POS_VERSION;
+}
 
 int run(const std::string& config_path) {
   AgentConfig config;

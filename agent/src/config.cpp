@@ -38,8 +38,8 @@ AgentConfig read(common::ConfigReader& r) {
   auto& in = c.ingest;
   in.listen = r.get_string("ingest.listen", in.listen);
   in.spool_dir = r.get_path("ingest.spool_dir", "");
-  in.max_events_per_request = static_cast<std::size_t>(
-      r.get_int("ingest.max_events_per_request", 1000, 1, 100'000));
+  in.max_events_per_request =
+      static_cast<std::size_t>(r.get_int("ingest.max_events_per_request", 1000, 1, 100'000));
   in.max_request_bytes = static_cast<std::size_t>(
       r.get_int("ingest.max_request_bytes", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024));
   in.max_connections =

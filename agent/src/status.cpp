@@ -66,7 +66,8 @@ std::string metrics_text(const AgentSnapshot& s) {
   std::ostringstream out;
   out.precision(17);
   const auto d = [](std::uint64_t v) { return static_cast<double>(v); };
-  metric(out, "ingest_requests_total", "counter", "HTTP ingest requests", d(s.ingest_requests_total));
+  metric(out, "ingest_requests_total", "counter", "HTTP ingest requests",
+         d(s.ingest_requests_total));
   metric(out, "events_accepted_total", "counter", "Events accepted and committed",
          d(s.ingested_total));
   metric(out, "events_rejected_total", "counter", "Events rejected by validation",
@@ -128,8 +129,8 @@ std::string human_summary(const boost::json::object& status) {
       << "backlog       " << text("backlog_events") << " events, " << text("backlog_bytes")
       << " bytes, oldest unacked " << text("oldest_unacked_at") << " (age "
       << text("oldest_unacked_age_s") << " s)\n"
-      << "last ack      " << text("last_ack_at") << "  (acked through seq "
-      << text("acked_through") << " of " << text("last_seq") << ")\n"
+      << "last ack      " << text("last_ack_at") << "  (acked through seq " << text("acked_through")
+      << " of " << text("last_seq") << ")\n"
       << "ingested      " << text("ingested_total") << " accepted, " << text("rejected_total")
       << " rejected, " << text("duplicates_total") << " duplicates since start\n"
       << "database      " << text("db_bytes") << " bytes; disk free " << text("disk_free_bytes")

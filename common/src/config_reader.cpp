@@ -1,8 +1,8 @@
 #include "pos/common/config_reader.hpp"
 
+#include <toml++/toml.h>
 #include <filesystem>
 #include <set>
-#include <toml++/toml.h>
 
 namespace pos::common {
 
@@ -24,8 +24,8 @@ struct ConfigReader::Impl {
   void collect_unknown(const toml::table& t, const std::string& prefix,
                        std::vector<std::string>& unknown) const {
     for (const auto& [name, node] : t) {
-      const std::string key = prefix.empty() ? std::string(name.str())
-                                             : prefix + "." + std::string(name.str());
+      const std::string key =
+          prefix.empty() ? std::string(name.str()) : prefix + "." + std::string(name.str());
       if (const auto* sub = node.as_table()) {
         collect_unknown(*sub, key, unknown);
       } else if (!used.contains(key)) {

@@ -1,8 +1,8 @@
 #include "pos/common/logging.hpp"
 
-#include <array>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <array>
 
 #include "pos/common/config_reader.hpp"
 

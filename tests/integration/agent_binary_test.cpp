@@ -68,7 +68,8 @@ TEST_F(AgentBinaryTest, IngestApiAnswersPerSpec) {
   EXPECT_EQ(doc.at("accepted").as_int64(), 1);
   EXPECT_EQ(doc.at("rejected").as_int64(), 2);
   EXPECT_EQ(doc.at("results").at(1).at("status").as_string(), "rejected");
-  EXPECT_EQ(doc.at("results").at(1).at("error").as_string(), "lines[0].qty: must be an integer >= 1");
+  EXPECT_EQ(doc.at("results").at(1).at("error").as_string(),
+            "lines[0].qty: must be an integer >= 1");
 
   // Another till's event is rejected.
   doc = post(port, sale_event("api-4", "S02", "T1"));
@@ -80,7 +81,8 @@ TEST_F(AgentBinaryTest, IngestApiAnswersPerSpec) {
 
   // Whole-request errors store nothing.
   EXPECT_EQ(http_request(port, "POST", "/v1/events", "application/json", "{not json").status, 400);
-  EXPECT_EQ(http_request(port, "POST", "/v1/events", "text/plain", sale_event("api-7")).status, 415);
+  EXPECT_EQ(http_request(port, "POST", "/v1/events", "text/plain", sale_event("api-7")).status,
+            415);
   std::string many = "[";
   for (int i = 0; i < 1001; ++i) {
     many += (i ? "," : "") + sale_event("many-" + std::to_string(i), "S01", "T1", 1);
@@ -100,12 +102,11 @@ TEST_F(AgentBinaryTest, IngestApiAnswersPerSpec) {
   for (int c = 0; c < 32; ++c) {
     clients.emplace_back([&, c] {
       for (int r = 0; r < 20; ++r) {
-        const auto reply = http_request(port, "POST", "/v1/events", "application/json",
-                                        sale_event("conc-" + std::to_string(c) + "-" +
-                                                   std::to_string(r)));
+        const auto reply =
+            http_request(port, "POST", "/v1/events", "application/json",
+                         sale_event("conc-" + std::to_string(c) + "-" + std::to_string(r)));
         if (reply.status == 200) {
-          accepted += static_cast<int>(
-              boost::json::parse(reply.body).at("accepted").as_int64());
+          accepted += static_cast<int>(boost::json::parse(reply.body).at("accepted").as_int64());
         }
       }
     });
@@ -167,8 +168,7 @@ TEST_F(AgentBinaryTest, BufferLimitAnswers503UntilAcksMakeRoom) {
 
 TEST_F(AgentBinaryTest, SigtermDrainsPublishesOfflineAndExitsWithinSeconds) {
   AckingCollector collector(*s_broker, *s_pki);
-  TestMqttClient watcher(TestMqttClientOptions{s_broker->uri(), "status-watcher",
-                                               s_pki->ca_cert(),
+  TestMqttClient watcher(TestMqttClientOptions{s_broker->uri(), "status-watcher", s_pki->ca_cert(),
                                                s_pki->issue_client(collector_common_name)});
   watcher.connect();
   watcher.subscribe("pos/v1/S03/T1/status", 1);
@@ -179,9 +179,9 @@ TEST_F(AgentBinaryTest, SigtermDrainsPublishesOfflineAndExitsWithinSeconds) {
       std::chrono::seconds(15));
   ASSERT_EQ(online.size(), 1U);
   const auto status = boost::json::parse(online[0].payload).as_object();
-  for (const char* field : {"state", "agent_version", "sent_at", "backlog_events", "backlog_bytes",
-                            "oldest_unacked_at", "last_ack_at", "ingested_total", "rejected_total",
-                            "db_bytes", "disk_free_bytes"}) {
+  for (const char* field :
+       {"state", "agent_version", "sent_at", "backlog_events", "backlog_bytes", "oldest_unacked_at",
+        "last_ack_at", "ingested_total", "rejected_total", "db_bytes", "disk_free_bytes"}) {
     EXPECT_TRUE(status.contains(field)) << field;
   }
   post(agent.port(), sale_event("term-1", "S03", "T1"));

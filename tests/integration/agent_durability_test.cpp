@@ -34,8 +34,8 @@ void post_until_stopped(std::uint16_t port, int client, int round, std::atomic<b
       body += (i ? "," : "") + sale_event(ids.back());
     }
     body += "]";
-    const auto reply = http_request(port, "POST", "/v1/events", "application/json", body,
-                                    std::chrono::seconds(5));
+    const auto reply =
+        http_request(port, "POST", "/v1/events", "application/json", body, std::chrono::seconds(5));
     std::lock_guard lock(accepted.mutex);
     if (reply.status != 200) {
       ++accepted.failed_requests;
@@ -97,10 +97,12 @@ TEST(AgentDurability, KillNineDuringBurstsLosesNothingAcceptedAndForwardsEverySe
     for (std::size_t i = first; i < last; ++i) {
       body += sale_event(ids[i]) + "\n";
     }
-    const auto reply = http_request(agent.port(), "POST", "/v1/events", "application/x-ndjson", body);
+    const auto reply =
+        http_request(agent.port(), "POST", "/v1/events", "application/x-ndjson", body);
     ASSERT_EQ(reply.status, 200) << reply.body;
     const auto doc = boost::json::parse(reply.body).as_object();
-    ASSERT_EQ(doc.at("duplicates").as_int64(), static_cast<std::int64_t>(last - first)) << reply.body;
+    ASSERT_EQ(doc.at("duplicates").as_int64(), static_cast<std::int64_t>(last - first))
+        << reply.body;
     for (const auto& result : doc.at("results").as_array()) {
       const auto& r = result.as_object();
       const auto index = first + static_cast<std::size_t>(r.at("index").as_int64());

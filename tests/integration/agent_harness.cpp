@@ -21,8 +21,8 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 HttpAnswer http_request(std::uint16_t port, const std::string& method, const std::string& target,
-                       const std::string& content_type, const std::string& body,
-                       std::chrono::milliseconds timeout) {
+                        const std::string& content_type, const std::string& body,
+                        std::chrono::milliseconds timeout) {
   HttpAnswer reply;
   try {
     boost::asio::io_context io;
@@ -82,16 +82,18 @@ std::string sale_event(const std::string& pos_event_id, const std::string& store
 AgentProcess::AgentProcess(std::filesystem::path dir, TestPki& pki, std::string broker_uri,
                            std::string store, std::string till, std::string extra_forward_toml,
                            std::string extra_top_toml)
-    : m_dir(std::move(dir)), m_data_dir(m_dir / "data"), m_config(m_dir / "posagent.toml"),
+    : m_dir(std::move(dir)),
+      m_data_dir(m_dir / "data"),
+      m_config(m_dir / "posagent.toml"),
       m_port(free_tcp_port()) {
   std::filesystem::create_directories(m_dir);
   const auto cert = pki.issue_client(till_common_name(store, till));
   std::ofstream out(m_config);
   out << "store_id = \"" << store << "\"\ntill_id = \"" << till << "\"\ndata_dir = \""
       << m_data_dir.string() << "\"\nlog_level = \"debug\"\n"
-      << extra_top_toml << "\n[ingest]\nlisten = \"127.0.0.1:" << m_port
-      << "\"\n[mqtt]\nuri = \"" << broker_uri << "\"\nca_file = \"" << pki.ca_cert().string()
-      << "\"\ncert_file = \"" << cert.cert.string() << "\"\nkey_file = \"" << cert.key.string()
+      << extra_top_toml << "\n[ingest]\nlisten = \"127.0.0.1:" << m_port << "\"\n[mqtt]\nuri = \""
+      << broker_uri << "\"\nca_file = \"" << pki.ca_cert().string() << "\"\ncert_file = \""
+      << cert.cert.string() << "\"\nkey_file = \"" << cert.key.string()
       << "\"\n[forward]\nreconnect_initial_ms = 100\nreconnect_max_ms = 1000\n"
       << "ack_timeout_ms = 2000\nheartbeat_s = 5\n"
       << extra_forward_toml << "\n[shutdown]\ndrain_timeout_ms = 1000\n";
@@ -117,15 +119,21 @@ void AgentProcess::start(std::chrono::milliseconds timeout) {
   throw std::runtime_error("posagent not healthy in time; log:\n" + log());
 }
 
-int AgentProcess::kill9() { return m_process ? m_process->kill9() : 0; }
+int AgentProcess::kill9() {
+  return m_process ? m_process->kill9() : 0;
+}
 
 int AgentProcess::terminate(std::chrono::milliseconds deadline) {
   return m_process ? m_process->terminate(deadline) : 0;
 }
 
-bool AgentProcess::running() { return m_process && m_process->running(); }
+bool AgentProcess::running() {
+  return m_process && m_process->running();
+}
 
-std::string AgentProcess::log() const { return read_text_file(m_dir / "posagent.log"); }
+std::string AgentProcess::log() const {
+  return read_text_file(m_dir / "posagent.log");
+}
 
 AckingCollector::AckingCollector(const MosquittoBroker& broker, TestPki& pki, std::string prefix)
     : m_prefix(std::move(prefix)),
@@ -189,8 +197,8 @@ void AckingCollector::handle(const MqttMessage& message) {
     mark = till.mark;
   }
   if (m_acking) {
-    m_client.publish(m_prefix + "/" + key + "/ack",
-                     protocol::encode_ack({header.epoch, mark}), 1, false);
+    m_client.publish(m_prefix + "/" + key + "/ack", protocol::encode_ack({header.epoch, mark}), 1,
+                     false);
   }
 }
 

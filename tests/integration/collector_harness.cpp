@@ -17,10 +17,12 @@ void create_pubsub_resources(PubSubEmulator& emulator) {
   emulator.create_subscription(test_project, dlq_sub, dlq_topic, true);
 }
 
-CollectorProcess::CollectorProcess(std::filesystem::path dir, TestPki& pki,
-                                   std::string broker_uri, std::string emulator_host_port)
-    : m_dir(std::move(dir)), m_config(m_dir / "poscollector.toml"),
-      m_emulator(std::move(emulator_host_port)), m_port(free_tcp_port()) {
+CollectorProcess::CollectorProcess(std::filesystem::path dir, TestPki& pki, std::string broker_uri,
+                                   std::string emulator_host_port)
+    : m_dir(std::move(dir)),
+      m_config(m_dir / "poscollector.toml"),
+      m_emulator(std::move(emulator_host_port)),
+      m_port(free_tcp_port()) {
   std::filesystem::create_directories(m_dir);
   const auto cert = pki.issue_client(collector_common_name);
   std::ofstream out(m_config);
@@ -36,7 +38,8 @@ CollectorProcess::CollectorProcess(std::filesystem::path dir, TestPki& pki,
 void CollectorProcess::start(std::chrono::milliseconds timeout) {
   m_process.emplace(
       std::vector<std::string>{POSCOLLECTOR_BIN, "run", "--config", m_config.string()},
-      m_dir / "poscollector.log", std::map<std::string, std::string>{{"PUBSUB_EMULATOR_HOST", m_emulator}});
+      m_dir / "poscollector.log",
+      std::map<std::string, std::string>{{"PUBSUB_EMULATOR_HOST", m_emulator}});
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (!m_process->running()) {
@@ -51,12 +54,18 @@ void CollectorProcess::start(std::chrono::milliseconds timeout) {
   throw std::runtime_error("poscollector not ready in time; log:\n" + log());
 }
 
-int CollectorProcess::kill9() { return m_process ? m_process->kill9() : 0; }
+int CollectorProcess::kill9() {
+  return m_process ? m_process->kill9() : 0;
+}
 int CollectorProcess::terminate(std::chrono::milliseconds deadline) {
   return m_process ? m_process->terminate(deadline) : 0;
 }
-bool CollectorProcess::running() { return m_process && m_process->running(); }
-std::string CollectorProcess::log() const { return read_text_file(m_dir / "poscollector.log"); }
+bool CollectorProcess::running() {
+  return m_process && m_process->running();
+}
+std::string CollectorProcess::log() const {
+  return read_text_file(m_dir / "poscollector.log");
+}
 
 std::vector<std::string> stamped_lines(const std::string& store, const std::string& till,
                                        std::uint64_t epoch, std::uint64_t first_seq,
@@ -69,15 +78,15 @@ std::vector<std::string> stamped_lines(const std::string& store, const std::stri
     if (!event) {
       throw std::runtime_error("stamped_lines: " + event.error().message);
     }
-    lines.push_back(protocol::make_payload_line(
-        *event, {store, till, epoch, seq, "2026-11-22T03:00:00.000Z"}));
+    lines.push_back(
+        protocol::make_payload_line(*event, {store, till, epoch, seq, "2026-11-22T03:00:00.000Z"}));
   }
   return lines;
 }
 
-FakeTill::FakeTill(const MosquittoBroker& broker, TestPki& pki, std::string store,
-                   std::string till)
-    : m_store(std::move(store)), m_till(std::move(till)),
+FakeTill::FakeTill(const MosquittoBroker& broker, TestPki& pki, std::string store, std::string till)
+    : m_store(std::move(store)),
+      m_till(std::move(till)),
       m_client(TestMqttClientOptions{broker.uri(), "faketill-" + m_store + "-" + m_till,
                                      pki.ca_cert(),
                                      pki.issue_client(till_common_name(m_store, m_till))}) {
@@ -107,8 +116,8 @@ std::uint64_t FakeTill::wait_ack(std::uint64_t epoch, std::uint64_t at_least,
                                  std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   do {
-    for (const auto& message : m_client.wait_for_messages("pos/v1/+/+/ack", 1,
-                                                          std::chrono::milliseconds(100))) {
+    for (const auto& message :
+         m_client.wait_for_messages("pos/v1/+/+/ack", 1, std::chrono::milliseconds(100))) {
       if (auto ack = protocol::parse_ack(message.payload)) {
         auto& mark = m_acked[ack->epoch];
         mark = std::max(mark, ack->through_seq);

@@ -99,10 +99,10 @@ TEST_F(CollectorTest, DuplicatesOverlapsAndEpochChangesPublishEachEventOnce) {
   FakeTill till(*m_broker, *m_pki, "S03", "T1");
   till.send(epoch_a, 1, 10);
   ASSERT_EQ(till.wait_ack(epoch_a, 10, 20s), 10U) << m_collector->log();
-  till.send(epoch_a, 1, 10);   // the same batch again: acked at once, not republished
-  till.send(epoch_a, 6, 10);   // overlapping: only 11..15 are new
+  till.send(epoch_a, 1, 10);  // the same batch again: acked at once, not republished
+  till.send(epoch_a, 6, 10);  // overlapping: only 11..15 are new
   ASSERT_EQ(till.wait_ack(epoch_a, 15, 20s), 15U);
-  till.send(epoch_b, 1, 5);    // a new database on the till: a new epoch starts at 1
+  till.send(epoch_b, 1, 5);  // a new database on the till: a new epoch starts at 1
   ASSERT_EQ(till.wait_ack(epoch_b, 5, 20s), 5U);
   auto messages = pull_events(20, 20s);
   const auto more = pull_events(1, 2s);
@@ -231,8 +231,7 @@ TEST_F(CollectorTest, KillNineDuringFlowLosesNothing) {
     for (int i = 0; !stop; ++i) {
       std::string body;
       for (int j = 0; j < 5; ++j) {
-        body += sale_event("k9-" + std::to_string(i) + "-" + std::to_string(j), "S08", "T1") +
-                "\n";
+        body += sale_event("k9-" + std::to_string(i) + "-" + std::to_string(j), "S08", "T1") + "\n";
       }
       const auto reply =
           http_request(agent.port(), "POST", "/v1/events", "application/x-ndjson", body);
@@ -244,8 +243,8 @@ TEST_F(CollectorTest, KillNineDuringFlowLosesNothing) {
   });
   std::mt19937 rng(std::random_device{}());
   for (int round = 0; round < 10; ++round) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(
-        std::uniform_int_distribution<int>(200, 1200)(rng)));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(200, 1200)(rng)));
     m_collector->kill9();
     m_collector->start();
   }
@@ -266,8 +265,7 @@ TEST_F(CollectorTest, KillNineDuringFlowLosesNothing) {
     duplicates += static_cast<std::size_t>(count - 1);
   }
   std::cout << "[ info ] collector kill -9 x10: " << total << " events accepted, " << seen.size()
-            << " distinct published, " << duplicates
-            << " duplicates (publish-then-crash window)\n";
+            << " distinct published, " << duplicates << " duplicates (publish-then-crash window)\n";
   EXPECT_EQ(seen.size(), total) << "events missing after collector crashes\n" << m_collector->log();
   EXPECT_EQ(agent.terminate(), 0);
 }

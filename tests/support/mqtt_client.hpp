@@ -21,7 +21,7 @@
 namespace mqtt {
 class async_client;
 class connect_options;
-}
+}  // namespace mqtt
 
 namespace pos::test {
 

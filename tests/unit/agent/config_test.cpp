@@ -44,8 +44,7 @@ key_file = "till.key"
       parse_agent_config(text, base());
       FAIL() << "expected a ConfigError containing: " << fragment;
     } catch (const common::ConfigError& e) {
-      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
-          << "message: " << e.what();
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << "message: " << e.what();
     }
   }
 

@@ -45,11 +45,11 @@ struct OutboxStats {
   std::uint64_t backlog_bytes = 0;   ///< payload bytes of unacknowledged events
   std::optional<std::int64_t> oldest_unacked_received_ms;
   std::optional<std::int64_t> last_ack_ms;
-  std::uint64_t accepted_total = 0;   ///< since start
-  std::uint64_t duplicates_total = 0; ///< since start
-  std::uint64_t db_bytes = 0;         ///< database + WAL file sizes
-  std::uint64_t pruned_total = 0;     ///< since start
-  std::uint64_t commits_total = 0;    ///< group commits since start
+  std::uint64_t accepted_total = 0;    ///< since start
+  std::uint64_t duplicates_total = 0;  ///< since start
+  std::uint64_t db_bytes = 0;          ///< database + WAL file sizes
+  std::uint64_t pruned_total = 0;      ///< since start
+  std::uint64_t commits_total = 0;     ///< group commits since start
 };
 
 /// Seam between ingest/forwarding and storage. The real implementation is SqliteOutbox; unit tests
@@ -57,8 +57,7 @@ struct OutboxStats {
 /// on the caller's stack; they must not throw.
 class Outbox {
  public:
-  using AppendDone =
-      std::function<void(Result<std::vector<AppendResult>, AppendError>)>;
+  using AppendDone = std::function<void(Result<std::vector<AppendResult>, AppendError>)>;
   using CommitListener = std::function<void(std::uint64_t last_seq)>;
 
   virtual ~Outbox() = default;
@@ -71,7 +70,8 @@ class Outbox {
   /// Reads committed events with seq >= first_seq in seq order: at most max_events, and at most
   /// max_bytes of payload (but always at least one event if one exists). Thread-safe; does not wait
   /// for the writer.
-  virtual Result<std::vector<StoredEvent>> read_from(std::uint64_t first_seq, std::size_t max_events,
+  virtual Result<std::vector<StoredEvent>> read_from(std::uint64_t first_seq,
+                                                     std::size_t max_events,
                                                      std::size_t max_bytes) = 0;
 
   /// Records that every seq <= through_seq is acknowledged (values not above the current mark are

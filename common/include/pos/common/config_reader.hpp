@@ -39,8 +39,7 @@ class ConfigReader {
   std::int64_t get_int(std::string_view key, std::int64_t fallback, std::int64_t min,
                        std::int64_t max);
   bool get_bool(std::string_view key, bool fallback);
-  std::vector<std::string> get_string_list(std::string_view key,
-                                           std::vector<std::string> fallback);
+  std::vector<std::string> get_string_list(std::string_view key, std::vector<std::string> fallback);
   /// A path; relative ones are resolved against the config file's directory. Empty stays empty.
   std::string get_path(std::string_view key, std::string fallback);
   std::string require_path(std::string_view key);

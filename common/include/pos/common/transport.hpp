@@ -20,7 +20,7 @@ struct TransportMessage {
 class Transport {
  public:
   struct Handlers {
-    std::function<void()> on_connected;                        ///< session up (subscriptions kept)
+    std::function<void()> on_connected;  ///< session up (subscriptions kept)
     std::function<void(const std::string& reason)> on_disconnected;  ///< connect failed or lost
     std::function<void(TransportMessage)> on_message;
   };

@@ -19,34 +19,54 @@ struct Error {
 struct Failure {
   Error error;
 };
-inline Failure fail(std::string message) { return Failure{Error{std::move(message)}}; }
-inline Failure fail(Error error) { return Failure{std::move(error)}; }
+inline Failure fail(std::string message) {
+  return Failure{Error{std::move(message)}};
+}
+inline Failure fail(Error error) {
+  return Failure{std::move(error)};
+}
 
 /// Holds either a T or an E. Accessing the wrong alternative is a programming error (asserted).
 /// Not thread-safe beyond what T and E are.
 template <class T, class E = Error>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : m_state(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Failure failure)  // NOLINT(google-explicit-constructor)
-    requires std::is_same_v<E, Error>
+  Result(T value)
+      : m_state(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(Failure failure)                                     // NOLINT(google-explicit-constructor)
+      requires std::is_same_v<E, Error>
       : m_state(std::in_place_index<1>, std::move(failure.error)) {}
   static Result failure(E error) { return Result(std::in_place_index<1>, std::move(error)); }
 
   bool has_value() const noexcept { return m_state.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
 
-  T& value() & { assert(has_value()); return std::get<0>(m_state); }
-  const T& value() const& { assert(has_value()); return std::get<0>(m_state); }
-  T&& value() && { assert(has_value()); return std::get<0>(std::move(m_state)); }
+  T& value() & {
+    assert(has_value());
+    return std::get<0>(m_state);
+  }
+  const T& value() const& {
+    assert(has_value());
+    return std::get<0>(m_state);
+  }
+  T&& value() && {
+    assert(has_value());
+    return std::get<0>(std::move(m_state));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  const E& error() const& { assert(!has_value()); return std::get<1>(m_state); }
-  E&& error() && { assert(!has_value()); return std::get<1>(std::move(m_state)); }
+  const E& error() const& {
+    assert(!has_value());
+    return std::get<1>(m_state);
+  }
+  E&& error() && {
+    assert(!has_value());
+    return std::get<1>(std::move(m_state));
+  }
 
  private:
   template <std::size_t I, class V>
@@ -60,8 +80,8 @@ class [[nodiscard]] Result<void, E> {
  public:
   Result() = default;
   Result(Failure failure)  // NOLINT(google-explicit-constructor)
-    requires std::is_same_v<E, Error>
-      : m_error(std::move(failure.error)), m_failed(true) {}
+      requires std::is_same_v<E, Error> : m_error(std::move(failure.error)),
+                                          m_failed(true) {}
   static Result failure(E error) {
     Result r;
     r.m_error = std::move(error);
@@ -70,7 +90,10 @@ class [[nodiscard]] Result<void, E> {
   }
   bool has_value() const noexcept { return !m_failed; }
   explicit operator bool() const noexcept { return !m_failed; }
-  const E& error() const& { assert(m_failed); return m_error; }
+  const E& error() const& {
+    assert(m_failed);
+    return m_error;
+  }
 
  private:
   E m_error{};
