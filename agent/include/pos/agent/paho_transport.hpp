@@ -1,53 +1,9 @@
 #pragma once
-// The MQTT transport on Eclipse Paho MQTT C++: MQTT 5, QoS 1, mutual TLS (server verified against a
-// configured CA, host name checked, TLS 1.2 or newer), persistent session, retained last will.
+// The agent's MQTT transport is the Paho one shared with the collector.
 
-#include <boost/asio/any_io_executor.hpp>
-#include <chrono>
-#include <memory>
-#include <string>
-
-#include "pos/agent/transport.hpp"
+#include "pos/common/paho_transport.hpp"
 
 namespace pos::agent {
-
-struct PahoTransportOptions {
-  std::string uri;        ///< ssl:// or mqtts:// (TLS); mqtt:// or tcp:// (plain, tests only)
-  std::string client_id;  ///< must be stable: the broker keeps the session under it
-  std::string ca_file;    ///< CA that signed the broker's certificate
-  std::string cert_file;  ///< client certificate (PEM)
-  std::string key_file;   ///< client key (PEM)
-  std::chrono::seconds keepalive{30};
-  /// How long the broker keeps the session (subscription, queued acks) while we are offline.
-  std::chrono::seconds session_expiry{7 * 24 * 3600};
-  std::chrono::seconds connect_timeout{10};
-  std::string will_topic;  ///< empty: no last will; else retained, QoS 1
-  std::string will_payload;
-};
-
-/// Transport over Paho's async_client. No automatic reconnect: the caller drives reconnects.
-/// Paho callbacks only copy their data and post it onto the executor; handlers and completions
-/// run there. Methods must be called from that executor. Completions still pending at
-/// destruction are dropped.
-class PahoTransport final : public Transport {
- public:
-  /// Throws std::invalid_argument for a bad uri, empty client id or (TLS) missing file option.
-  PahoTransport(boost::asio::any_io_executor executor, PahoTransportOptions options);
-  ~PahoTransport() override;
-  PahoTransport(const PahoTransport&) = delete;
-  PahoTransport& operator=(const PahoTransport&) = delete;
-
-  void set_handlers(Handlers handlers) override;
-  void connect() override;
-  void publish(std::string topic, std::string payload, bool retained,
-               std::function<void(Status)> done) override;
-  void subscribe(std::string topic_filter, std::function<void(Status)> done) override;
-  void disconnect(std::chrono::milliseconds timeout, std::function<void()> done) override;
-  bool is_connected() const override;
-
- private:
-  struct Impl;
-  std::shared_ptr<Impl> m_impl;
-};
-
+using PahoTransport = common::PahoTransport;
+using PahoTransportOptions = common::PahoTransportOptions;
 }  // namespace pos::agent

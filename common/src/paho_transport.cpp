@@ -1,4 +1,4 @@
-#include "pos/agent/paho_transport.hpp"
+#include "pos/common/paho_transport.hpp"
 
 #include <mqtt/async_client.h>
 #include <mqtt/connect_options.h>
@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
-namespace pos::agent {
+namespace pos::common {
 namespace {
 
 bool starts_with(std::string_view text, std::string_view prefix) {
@@ -361,4 +361,4 @@ bool PahoTransport::is_connected() const {
   return m_impl->connected;
 }
 
-}  // namespace pos::agent
+}  // namespace pos::common
