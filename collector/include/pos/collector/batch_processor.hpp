@@ -1,0 +1,141 @@
+#pragma once
+// The collector's core: checks each batch from MQTT, drops duplicates by the durable mark,
+// publishes events and dead letters through the Sink, commits the mark, then acks the agent.
+// See docs/collector.md, "Processing order and guarantees".
+
+#include <array>
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "pos/collector/fleet.hpp"
+#include "pos/collector/mark_store.hpp"
+#include "pos/collector/sink.hpp"
+#include "pos/common/clock.hpp"
+#include "pos/common/transport.hpp"
+#include "pos/protocol/batch.hpp"
+#include "pos/protocol/event.hpp"
+#include "pos/protocol/topics.hpp"
+
+namespace pos::collector {
+
+struct BatchProcessorOptions {
+  std::string topic_prefix = "pos/v1";
+  protocol::DecodeLimits limits;  ///< max_encoded_bytes is also the MQTT payload limit
+  protocol::EventLimits event_limits;
+  /// Batches submitted to the sink and not yet acked; more: the incoming batch is dropped
+  /// without ack (the agent resends after its ack timeout).
+  std::size_t max_pending_batches = 1024;
+  /// Sink::pending_bytes() above this: incoming batches are dropped the same way.
+  std::size_t max_pending_bytes = std::size_t{256} * 1024 * 1024;
+  /// A dead-lettered batch's data is cut to this many bytes (Pub/Sub refuses messages > 10 MB).
+  std::size_t max_dead_letter_bytes = std::size_t{1024} * 1024;
+  /// Idle per-(store, till, epoch) states kept in memory; beyond it idle ones are dropped (they
+  /// are rebuilt from the MarkStore).
+  std::size_t max_streams = 50'000;
+};
+
+/// Upper bounds (seconds) of the publish latency histogram; the last bucket is +Inf.
+inline constexpr std::array<double, 11> latency_buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                           0.5,   1,    2.5,   5,    10};
+
+/// Global counters (io thread).
+struct BatchStats {
+  std::uint64_t batches_received = 0;
+  std::uint64_t batches_acked = 0;         ///< batches whose publish, commit and ack completed
+  std::uint64_t batches_duplicate = 0;     ///< every event at or below the mark
+  std::uint64_t batches_gap = 0;           ///< started past mark + 1: not published, not acked
+  std::uint64_t batches_dropped_busy = 0;  ///< flow control: not published, not acked
+  std::uint64_t batches_dropped_stopping = 0;
+  std::uint64_t batches_dead_lettered = 0;  ///< whole batch dead-lettered (then acked)
+  std::uint64_t batches_invalid = 0;        ///< bad topic or header: dead-lettered, no ack possible
+  std::uint64_t events_published = 0;
+  std::uint64_t events_dead_lettered = 0;  ///< single events that failed validation
+  std::uint64_t events_duplicate = 0;
+  std::uint64_t acks_sent = 0;
+  std::uint64_t ack_failures = 0;
+  std::uint64_t sink_failures = 0;    ///< permanent sink errors (the batches were not acked)
+  std::uint64_t commit_failures = 0;  ///< MarkStore errors (the batches were not acked)
+  std::uint64_t status_received = 0;
+  std::uint64_t status_invalid = 0;
+  std::uint64_t handler_errors = 0;  ///< unexpected exceptions caught in handlers
+  std::array<std::uint64_t, latency_buckets.size() + 1> latency_counts{};  ///< not cumulative
+  double latency_sum_s = 0;
+  std::uint64_t latency_count = 0;
+};
+
+/// Processes MQTT messages on the io executor: batches (`{prefix}/+/+/batch`) and agent status
+/// (`{prefix}/+/+/status`). Per (store, till, epoch) stream it keeps the committed mark and the
+/// seq submitted through; batches of a till may be in the sink at the same time, but marks are
+/// committed and acks sent strictly in seq order. Not thread-safe: every call and every
+/// completion runs on the io executor. Never throws.
+class BatchProcessor {
+ public:
+  BatchProcessor(boost::asio::any_io_executor executor, Sink& sink, MarkStore& marks,
+                 common::Transport& transport, FleetState& fleet, const common::Clock& clock,
+                 protocol::DictionaryLookup dictionaries, BatchProcessorOptions options);
+  ~BatchProcessor();
+  BatchProcessor(const BatchProcessor&) = delete;
+  BatchProcessor& operator=(const BatchProcessor&) = delete;
+
+  /// Handles one MQTT message (batch or status; anything else is logged and ignored).
+  void handle_message(common::TransportMessage message);
+
+  /// From now on batches are ignored (not acked); status messages are still recorded.
+  void stop_intake();
+
+  /// Runs `done` (posted on the executor) once no batch is in the sink, in a commit or waiting
+  /// for its ack's PUBACK. At once when idle.
+  void when_idle(std::function<void()> done);
+
+  /// Batches submitted to the sink and not yet acked (or failed).
+  std::size_t pending_batches() const noexcept { return m_pending_total; }
+  const BatchStats& stats() const noexcept { return m_stats; }
+
+ private:
+  struct Pending;
+  struct Stream;
+
+  void handle_batch(const protocol::TillTopic& topic, const std::string& payload);
+  void handle_status(const protocol::TillTopic& topic, const std::string& payload);
+  void dead_letter_unackable(const std::string& error, const std::string& store_id,
+                             const std::string& till_id, const std::string& payload);
+  Stream& stream_for(const MarkKey& key);
+  void submit(Stream& stream, std::uint64_t through_seq, std::vector<OutMessage> events,
+              std::vector<OutMessage> dead_letters, std::uint64_t rejected_events);
+  void on_published(const MarkKey& key, std::uint64_t id, const Status& status);
+  void advance(Stream& stream);
+  void on_committed(const MarkKey& key, std::uint64_t through_seq, std::uint64_t published,
+                    std::uint64_t rejected, const Status& status);
+  void send_ack(const MarkKey& key, std::uint64_t through_seq);
+  void observe_latency(std::chrono::steady_clock::duration elapsed);
+  void check_idle();
+  void trim_streams();
+
+  boost::asio::any_io_executor m_executor;
+  Sink& m_sink;
+  MarkStore& m_marks;
+  common::Transport& m_transport;
+  FleetState& m_fleet;
+  const common::Clock& m_clock;
+  BatchProcessorOptions m_options;
+  protocol::BatchDecoder m_decoder;
+  std::unordered_map<MarkKey, std::unique_ptr<Stream>, MarkKeyHash> m_streams;
+  std::uint64_t m_next_id = 1;
+  std::size_t m_pending_total = 0;
+  std::size_t m_commits_outstanding = 0;
+  std::size_t m_acks_outstanding = 0;
+  bool m_intake_stopped = false;
+  std::vector<std::function<void()>> m_idle_waiters;
+  BatchStats m_stats;
+  std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);
+};
+
+}  // namespace pos::collector

@@ -1,0 +1,80 @@
+#pragma once
+// poscollector's configuration (TOML). SPEC fixes the names of identities and endpoints; every
+// other key has a default documented in packaging/poscollector.toml.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace pos::collector {
+
+struct CollectorConfig {
+  std::string collector_id;
+  std::string data_dir;
+  std::string log_level = "info";
+
+  struct Mqtt {
+    std::string uri;
+    std::string topic_prefix = "pos/v1";
+    std::string share_group = "pos-collectors";
+    std::string ca_file;
+    std::string cert_file;
+    std::string key_file;
+    std::string client_id;  ///< default: collector_id
+    std::chrono::seconds keepalive{30};
+    std::chrono::seconds session_expiry{7 * 24 * 3600};
+    std::chrono::seconds connect_timeout{10};
+    std::chrono::milliseconds reconnect_initial{500};
+    std::chrono::milliseconds reconnect_max{30'000};
+  } mqtt;
+
+  struct Sink {
+    std::string type = "pubsub";  ///< "pubsub" or "file"
+    std::string project;
+    std::string topic = "pos-events";
+    std::string dead_letter_topic = "pos-events-dlq";
+    bool ordering = true;
+    std::string path;              ///< file sink: output directory
+    std::string credentials_file;  ///< empty: GOOGLE_APPLICATION_CREDENTIALS, else metadata
+    std::string emulator_host;     ///< empty: PUBSUB_EMULATOR_HOST
+    std::size_t max_pending_bytes = std::size_t{256} * 1024 * 1024;
+    std::size_t key_bytes_per_second = 900 * 1024;  ///< per ordering key; 0: no pacing
+    std::size_t max_requests_in_flight = 16;
+  } sink;
+
+  struct Dictionaries {
+    std::string dir;  ///< empty: none; else every regular file in it is loaded at start
+  } dictionaries;
+
+  struct Limits {
+    std::size_t max_batch_bytes = std::size_t{8} * 1024 * 1024;
+    std::size_t max_raw_bytes = std::size_t{32} * 1024 * 1024;
+    std::uint32_t max_events_per_batch = 10'000;
+    std::size_t max_pending_batches = 1024;
+  } limits;
+
+  struct Fleet {
+    std::chrono::seconds stale_after{90};
+    std::size_t max_tills = 10'000;
+  } fleet;
+
+  struct Http {
+    std::string listen = "127.0.0.1:8412";
+  } http;
+
+  struct Shutdown {
+    std::chrono::milliseconds drain_timeout{5000};
+  } shutdown;
+};
+
+/// Loads and checks a configuration file. Throws common::ConfigError naming the file and the key
+/// (unknown keys, wrong types, out-of-range values, invalid ids, missing TLS files for ssl://,
+/// missing sink settings).
+CollectorConfig load_collector_config(const std::string& path);
+
+/// Same, from text (tests); relative paths resolve against `base_dir`.
+CollectorConfig parse_collector_config(std::string_view text, const std::string& base_dir = ".");
+
+}  // namespace pos::collector

@@ -1,0 +1,107 @@
+#pragma once
+// Durable dedup marks (the last published seq per (store, till, epoch)) and persisted fleet rows,
+// in one SQLite database written by one writer thread with group commit.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pos/common/clock.hpp"
+#include "pos/protocol/result.hpp"
+
+namespace pos::collector {
+
+/// Identifies one stream of seqs: a till's database.
+struct MarkKey {
+  std::string store_id;
+  std::string till_id;
+  std::uint64_t epoch = 0;
+  friend bool operator==(const MarkKey&, const MarkKey&) = default;
+};
+
+struct MarkKeyHash {
+  std::size_t operator()(const MarkKey& key) const noexcept;
+};
+
+/// One till's fleet row as persisted: `data` is FleetState's JSON for it.
+struct FleetRecord {
+  std::string store_id;
+  std::string till_id;
+  std::string data;
+  std::int64_t updated_ms = 0;
+};
+
+struct MarkStoreOptions {
+  std::filesystem::path path;  ///< database file; its directory must exist
+  /// After the first queued commit, the writer waits this long for more before it writes, so that
+  /// mark updates arriving close together share one transaction (one fsync).
+  std::chrono::microseconds group_window{2000};
+  std::size_t max_queued_commits = 100'000;  ///< beyond it commit() fails at once
+  std::size_t max_fleet_rows = 10'000;       ///< rows loaded at open, and per save_fleet call
+  int busy_timeout_ms = 5000;
+};
+
+/// Counters, readable from any thread.
+struct MarkStoreStats {
+  std::uint64_t transactions = 0;
+  std::uint64_t marks_committed = 0;
+  std::uint64_t failures = 0;
+  std::size_t queued = 0;
+  bool healthy = true;  ///< false after a failed transaction until the next good one
+};
+
+/// Marks in `{data_dir}/collector.db` (WAL, synchronous=FULL). All marks are loaded into memory at
+/// open. mark() and commit() are called on the completion executor's thread only; stats() from
+/// any thread. Completions are posted to the completion executor, in commit() call order.
+class MarkStore {
+ public:
+  using Done = std::function<void(Status)>;
+
+  /// Opens or creates the database and starts the writer thread. Fails with a message naming the
+  /// path when the file cannot be opened, is not a database or has an unknown schema.
+  static Result<std::unique_ptr<MarkStore>> open(MarkStoreOptions options,
+                                                 boost::asio::any_io_executor completion_executor,
+                                                 const common::Clock& clock);
+  /// Calls stop().
+  ~MarkStore();
+  MarkStore(const MarkStore&) = delete;
+  MarkStore& operator=(const MarkStore&) = delete;
+
+  /// The committed mark of `key`; 0 when none (seqs start at 1).
+  std::uint64_t mark(const MarkKey& key) const;
+
+  /// Durably raises the mark of `key` to `through_seq` (never lowers it). `done(ok)` runs after
+  /// the transaction holding it committed and mark() returns the new value; `done(error)` when
+  /// the queue is full, the store is stopped or SQLite failed.
+  void commit(MarkKey key, std::uint64_t through_seq, Done done);
+
+  /// Queues an upsert of these fleet rows (fire and forget; failures are logged and counted).
+  void save_fleet(std::vector<FleetRecord> rows);
+
+  /// The fleet rows read at open (at most max_fleet_rows).
+  const std::vector<FleetRecord>& loaded_fleet() const noexcept;
+
+  /// Number of marks in memory.
+  std::size_t size() const noexcept;
+
+  MarkStoreStats stats() const;
+
+  /// Writes what is queued, then joins the writer thread; later commits fail. Idempotent. Queued
+  /// completions are still posted (they run if the executor runs).
+  void stop();
+
+  struct Impl;
+
+ private:
+  explicit MarkStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace pos::collector

@@ -1,0 +1,479 @@
+// poscollector's composition root: builds every component from the configuration, wires them on
+// one io_context, and runs until SIGTERM/SIGINT.
+
+#include "pos/collector/app.hpp"
+
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+#include <unordered_map>
+
+#include "pos/collector/batch_processor.hpp"
+#include "pos/collector/config.hpp"
+#include "pos/collector/file_sink.hpp"
+#include "pos/collector/fleet.hpp"
+#include "pos/collector/mark_store.hpp"
+#include "pos/collector/pubsub_sink.hpp"
+#include "pos/common/backoff.hpp"
+#include "pos/common/clock.hpp"
+#include "pos/common/config_reader.hpp"
+#include "pos/common/http_server.hpp"
+#include "pos/common/logging.hpp"
+#include "pos/common/paho_transport.hpp"
+#include "pos/protocol/dictionary.hpp"
+#include "pos/protocol/topics.hpp"
+
+namespace pos::collector {
+namespace {
+
+namespace asio = boost::asio;
+using Dictionaries = std::unordered_map<std::uint32_t, std::shared_ptr<const protocol::Dictionary>>;
+
+constexpr std::size_t max_dictionaries = 256;
+constexpr auto fleet_save_interval = std::chrono::seconds(5);
+
+/// Startup failure that is not a configuration error (exit 1).
+class StartupError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Every regular file in the directory must be a zstd dictionary; ids must be unique.
+Dictionaries load_dictionaries(const std::string& dir) {
+  Dictionaries out;
+  if (dir.empty()) {
+    return out;
+  }
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (!entry.is_regular_file()) {
+      continue;
+    }
+    if (out.size() >= max_dictionaries) {
+      throw common::ConfigError("dictionaries.dir: more than " + std::to_string(max_dictionaries) +
+                                " files in " + dir);
+    }
+    auto loaded = protocol::Dictionary::load_file(entry.path().string());
+    if (!loaded) {
+      throw common::ConfigError("dictionaries.dir: " + loaded.error().message);
+    }
+    const auto id = (*loaded)->id();
+    if (!out.emplace(id, *loaded).second) {
+      throw common::ConfigError("dictionaries.dir: two dictionaries with id " + std::to_string(id) +
+                                " in " + dir);
+    }
+  }
+  if (ec) {
+    throw common::ConfigError("dictionaries.dir: " + dir + ": " + ec.message());
+  }
+  return out;
+}
+
+std::unique_ptr<Sink> make_sink(asio::any_io_executor executor, const CollectorConfig& config) {
+  const auto& s = config.sink;
+  if (s.type == "file") {
+    return std::make_unique<FileSink>(std::move(executor), FileSinkConfig{s.path});
+  }
+  PubSubConfig p;
+  p.project = s.project;
+  p.topic = s.topic;
+  p.dead_letter_topic = s.dead_letter_topic;
+  p.ordering = s.ordering;
+  p.emulator_host = s.emulator_host;
+  p.credentials_file = s.credentials_file;
+  p.key_bytes_per_second = s.key_bytes_per_second;
+  p.max_requests_in_flight = s.max_requests_in_flight;
+  return std::make_unique<PubSubSink>(std::move(executor), std::move(p));
+}
+
+common::PahoTransportOptions transport_options(const CollectorConfig& config) {
+  common::PahoTransportOptions o;
+  o.uri = config.mqtt.uri;
+  o.client_id = config.mqtt.client_id;
+  o.ca_file = config.mqtt.ca_file;
+  o.cert_file = config.mqtt.cert_file;
+  o.key_file = config.mqtt.key_file;
+  o.keepalive = config.mqtt.keepalive;
+  o.session_expiry = config.mqtt.session_expiry;
+  o.connect_timeout = config.mqtt.connect_timeout;
+  return o;
+}
+
+std::string target_path(const std::string& target) {
+  return target.substr(0, target.find('?'));
+}
+
+constexpr std::string_view index_html = R"html(<!doctype html>
+<html><head><meta charset="utf-8"><title>poscollector</title></head>
+<body><h1>poscollector</h1>
+<p>The fleet dashboard is not built yet. Fleet state as JSON: <a href="/v1/fleet">/v1/fleet</a>.
+Also: <a href="/metrics">/metrics</a>, <a href="/healthz">/healthz</a>,
+<a href="/readyz">/readyz</a>.</p></body></html>
+)html";
+
+/// Every component of a running collector, in construction order (destroyed in reverse).
+class Collector {
+ public:
+  explicit Collector(const CollectorConfig& config)
+      : m_config(config),
+        m_signals(m_io, SIGTERM, SIGINT),
+        m_dictionaries(load_dictionaries(config.dictionaries.dir)),
+        m_marks(open_marks()),
+        m_fleet(FleetOptions{config.fleet.stale_after, config.fleet.max_tills}),
+        m_sink(make_sink(m_io.get_executor(), config)),
+        m_transport(m_io.get_executor(), transport_options(config)),
+        m_backoff(config.mqtt.reconnect_initial, config.mqtt.reconnect_max),
+        m_processor(m_io.get_executor(), *m_sink, *m_marks, m_transport, m_fleet, m_clock,
+                    dictionary_lookup(), processor_options()),
+        m_http(
+            m_io.get_executor(), config.http.listen, common::HttpLimits{},
+            [this](common::HttpRequest request, common::HttpServer::Respond respond) {
+              respond(route(request));
+            },
+            "http.listen"),
+        m_reconnect_timer(m_io),
+        m_fleet_timer(m_io),
+        m_deadline(m_io) {
+    m_fleet.load(m_marks->loaded_fleet());
+    m_batch_filter = startup(
+        protocol::shared_batch_subscription(config.mqtt.share_group, config.mqtt.topic_prefix),
+        "mqtt.share_group");
+    m_status_filter = config.mqtt.topic_prefix + "/+/+/status";
+  }
+
+  int run() {
+    if (auto started = m_http.start(); !started) {
+      throw StartupError(started.error().message);
+    }
+    m_transport.set_handlers({
+        .on_connected = [this] { on_connected(); },
+        .on_disconnected = [this](const std::string& reason) { on_disconnected(reason); },
+        .on_message =
+            [this](common::TransportMessage message) {
+              m_processor.handle_message(std::move(message));
+            },
+    });
+    m_signals.async_wait([this](boost::system::error_code ec, int signal) {
+      if (!ec) {
+        shutdown(signal);
+      }
+    });
+    schedule_fleet_save();
+    spdlog::info(
+        "poscollector {} started: id {}, broker {}, sink {}, {} mark(s), {} till(s), "
+        "http on {}",
+        version(), m_config.collector_id, m_config.mqtt.uri, m_config.sink.type, m_marks->size(),
+        m_fleet.size(), m_config.http.listen);
+    m_transport.connect();
+    m_io.run();
+    m_marks->save_fleet(m_fleet.take_dirty(m_clock.now_unix_ms()));
+    m_marks->stop();
+    spdlog::info("poscollector stopped");
+    return 0;
+  }
+
+ private:
+  template <class T>
+  static T startup(Result<T> result, std::string_view what) {
+    if (!result) {
+      throw StartupError(std::string(what) + ": " + result.error().message);
+    }
+    return std::move(result).value();
+  }
+
+  std::unique_ptr<MarkStore> open_marks() {
+    std::error_code ec;
+    std::filesystem::create_directories(m_config.data_dir, ec);
+    if (ec) {
+      throw StartupError("data_dir " + m_config.data_dir + ": " + ec.message());
+    }
+    MarkStoreOptions options;
+    options.path = std::filesystem::path(m_config.data_dir) / "collector.db";
+    options.max_fleet_rows = m_config.fleet.max_tills;
+    return startup(MarkStore::open(std::move(options), m_io.get_executor(), m_clock), "data_dir");
+  }
+
+  protocol::DictionaryLookup dictionary_lookup() const {
+    return [this](std::uint32_t id) -> std::shared_ptr<const protocol::Dictionary> {
+      const auto it = m_dictionaries.find(id);
+      return it == m_dictionaries.end() ? nullptr : it->second;
+    };
+  }
+
+  BatchProcessorOptions processor_options() const {
+    BatchProcessorOptions o;
+    o.topic_prefix = m_config.mqtt.topic_prefix;
+    o.limits.max_encoded_bytes = m_config.limits.max_batch_bytes;
+    o.limits.max_raw_bytes = m_config.limits.max_raw_bytes;
+    o.limits.max_count = m_config.limits.max_events_per_batch;
+    o.max_pending_batches = m_config.limits.max_pending_batches;
+    o.max_pending_bytes = m_config.sink.max_pending_bytes;
+    return o;
+  }
+
+  void on_connected() {
+    if (m_stopping) {
+      return;
+    }
+    m_backoff.reset();
+    m_subscribed = 0;
+    spdlog::info("connected to {}; subscribing to {} and {}", m_config.mqtt.uri, m_batch_filter,
+                 m_status_filter);
+    for (const auto& filter : {m_batch_filter, m_status_filter}) {
+      m_transport.subscribe(filter, [this, filter](const Status& status) {
+        if (!status) {
+          spdlog::error("subscribe {}: {}", filter, status.error().message);
+          return;
+        }
+        ++m_subscribed;
+      });
+    }
+  }
+
+  void on_disconnected(const std::string& reason) {
+    m_subscribed = 0;
+    if (m_stopping) {
+      return;
+    }
+    const auto delay = m_backoff.next_delay();
+    spdlog::warn("broker {}: {}; reconnecting in {} ms", m_config.mqtt.uri, reason, delay.count());
+    m_reconnect_timer.expires_after(delay);
+    m_reconnect_timer.async_wait([this](boost::system::error_code ec) {
+      if (!ec && !m_stopping) {
+        m_transport.connect();
+      }
+    });
+  }
+
+  void schedule_fleet_save() {
+    m_fleet_timer.expires_after(fleet_save_interval);
+    m_fleet_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) {
+        return;
+      }
+      m_marks->save_fleet(m_fleet.take_dirty(m_clock.now_unix_ms()));
+      schedule_fleet_save();
+    });
+  }
+
+  bool ready() const {
+    return !m_stopping && m_transport.is_connected() && m_subscribed >= 2 && m_sink->healthy();
+  }
+
+  common::HttpResponse route(const common::HttpRequest& request) {
+    const std::string path = target_path(request.target);
+    if (request.method != "GET" && request.method != "HEAD") {
+      return {405, "text/plain", "method not allowed\n", {{"Allow", "GET"}}};
+    }
+    if (path == "/v1/fleet") {
+      return {200, "application/json", m_fleet.to_json(m_clock.now_unix_ms()), {}};
+    }
+    if (path == "/metrics") {
+      return {200, "text/plain; version=0.0.4", metrics_text(), {}};
+    }
+    if (path == "/healthz") {
+      const bool ok = m_marks->stats().healthy && ::access(m_config.data_dir.c_str(), W_OK) == 0;
+      return {ok ? 200 : 503, "text/plain", ok ? "ok\n" : "database not writable\n", {}};
+    }
+    if (path == "/readyz") {
+      if (ready()) {
+        return {200, "text/plain", "ready\n", {}};
+      }
+      std::string why = m_stopping                                        ? "stopping\n"
+                        : !m_transport.is_connected() || m_subscribed < 2 ? "broker not connected\n"
+                                                                          : "sink not healthy\n";
+      return {503, "text/plain", std::move(why), {}};
+    }
+    if (path == "/") {
+      return {200, "text/html; charset=utf-8", std::string(index_html), {}};
+    }
+    return {404, "text/plain", "not found\n", {}};
+  }
+
+  std::string metrics_text() const {
+    const auto& s = m_processor.stats();
+    const auto marks = m_marks->stats();
+    std::ostringstream out;
+    auto counter = [&](std::string_view name, std::string_view help, std::uint64_t value) {
+      out << "# HELP poscollector_" << name << ' ' << help << "\n# TYPE poscollector_" << name
+          << " counter\nposcollector_" << name << ' ' << value << '\n';
+    };
+    auto gauge = [&](std::string_view name, std::string_view help, double value) {
+      out << "# HELP poscollector_" << name << ' ' << help << "\n# TYPE poscollector_" << name
+          << " gauge\nposcollector_" << name << ' ' << value << '\n';
+    };
+    counter("batches_received_total", "Batch messages received.", s.batches_received);
+    counter("batches_acked_total", "Batches published, committed and acknowledged.",
+            s.batches_acked);
+    counter("batches_duplicate_total", "Batches wholly at or below the mark.", s.batches_duplicate);
+    counter("batches_gap_total", "Batches refused because they start past mark + 1.",
+            s.batches_gap);
+    counter("batches_dropped_busy_total", "Batches dropped by flow control (not acked).",
+            s.batches_dropped_busy);
+    counter("batches_dead_lettered_total", "Whole batches dead-lettered and acked.",
+            s.batches_dead_lettered);
+    counter("batches_invalid_total", "Batches dead-lettered that cannot be acked.",
+            s.batches_invalid);
+    counter("events_published_total", "Events published to the events topic.", s.events_published);
+    counter("events_dead_lettered_total", "Events dead-lettered after failing validation.",
+            s.events_dead_lettered);
+    counter("events_duplicate_total", "Events dropped as duplicates.", s.events_duplicate);
+    counter("acks_sent_total", "Acks delivered to the broker.", s.acks_sent);
+    counter("ack_failures_total", "Acks that could not be published.", s.ack_failures);
+    counter("sink_failures_total", "Permanent sink errors.", s.sink_failures);
+    counter("commit_failures_total", "Mark commits that failed.", s.commit_failures);
+    counter("status_received_total", "Agent status messages recorded.", s.status_received);
+    counter("mark_transactions_total", "Mark store transactions (fsyncs).", marks.transactions);
+    out << "# HELP poscollector_publish_latency_seconds From sink submit to sink completion.\n"
+           "# TYPE poscollector_publish_latency_seconds histogram\n";
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
+      cumulative += s.latency_counts[i];
+      out << "poscollector_publish_latency_seconds_bucket{le=\"" << latency_buckets[i] << "\"} "
+          << cumulative << '\n';
+    }
+    cumulative += s.latency_counts.back();
+    out << "poscollector_publish_latency_seconds_bucket{le=\"+Inf\"} " << cumulative << '\n'
+        << "poscollector_publish_latency_seconds_sum " << s.latency_sum_s << '\n'
+        << "poscollector_publish_latency_seconds_count " << s.latency_count << '\n';
+    gauge("pending_batches", "Batches in the sink, not yet acked.",
+          static_cast<double>(m_processor.pending_batches()));
+    gauge("sink_pending_bytes", "Bytes accepted by the sink and not yet completed.",
+          static_cast<double>(m_sink->pending_bytes()));
+    gauge("sink_healthy", "1 while the sink's last attempt succeeded.", m_sink->healthy() ? 1 : 0);
+    gauge("broker_connected", "1 while connected and subscribed.",
+          m_transport.is_connected() && m_subscribed >= 2 ? 1 : 0);
+    gauge("marks", "Dedup marks in memory.", static_cast<double>(m_marks->size()));
+    const auto states = m_fleet.count_by_state(m_clock.now_unix_ms());
+    out << "# HELP poscollector_tills Known tills by state.\n# TYPE poscollector_tills gauge\n";
+    for (const auto& [state, count] : states) {
+      out << "poscollector_tills{state=\"" << to_string(state) << "\"} " << count << '\n';
+    }
+    return out.str();
+  }
+
+  /// SIGTERM: stop intake, let batches in flight finish within the deadline, then stop the sink,
+  /// disconnect and stop the loop.
+  void shutdown(int signal) {
+    spdlog::info("signal {}: stopping intake, draining for at most {} ms", signal,
+                 m_config.shutdown.drain_timeout.count());
+    m_stopping = true;
+    m_processor.stop_intake();
+    m_http.stop();
+    m_reconnect_timer.cancel();
+    m_processor.when_idle([this] { finish(true); });
+    m_deadline.expires_after(m_config.shutdown.drain_timeout);
+    m_deadline.async_wait([this](boost::system::error_code ec) {
+      if (!ec) {
+        finish(false);
+      }
+    });
+    m_signals.async_wait([this](boost::system::error_code ec, int) {
+      if (!ec) {
+        spdlog::warn("second signal: exiting now");
+        m_io.stop();
+      }
+    });
+  }
+
+  void finish(bool drained) {
+    if (m_finishing) {
+      return;
+    }
+    m_finishing = true;
+    m_deadline.cancel();
+    m_fleet_timer.cancel();
+    if (!drained) {
+      spdlog::warn(
+          "drain timeout: {} batch(es) still in flight are not acknowledged; the agents "
+          "will resend them",
+          m_processor.pending_batches());
+    }
+    m_sink->stop(std::chrono::milliseconds(1000), [this] {
+      m_transport.disconnect(std::chrono::milliseconds(2000), [this] { m_io.stop(); });
+    });
+    m_deadline.expires_after(std::chrono::seconds(5));
+    m_deadline.async_wait([this](boost::system::error_code ec) {
+      if (!ec) {
+        spdlog::warn("shutdown deadline passed; exiting without a clean disconnect");
+        m_io.stop();
+      }
+    });
+  }
+
+  const CollectorConfig& m_config;
+  asio::io_context m_io{1};
+  common::SystemClock m_clock;
+  asio::signal_set m_signals;
+  Dictionaries m_dictionaries;
+  std::unique_ptr<MarkStore> m_marks;
+  FleetState m_fleet;
+  std::unique_ptr<Sink> m_sink;
+  common::PahoTransport m_transport;
+  common::ExponentialBackoff m_backoff;
+  BatchProcessor m_processor;
+  common::HttpServer m_http;
+  asio::steady_timer m_reconnect_timer;
+  asio::steady_timer m_fleet_timer;
+  asio::steady_timer m_deadline;
+  std::string m_batch_filter;
+  std::string m_status_filter;
+  int m_subscribed = 0;
+  bool m_stopping = false;
+  bool m_finishing = false;
+};
+
+}  // namespace
+
+const char* version() {
+  return POS_VERSION;
+}
+
+int run(const std::string& config_path) {
+  CollectorConfig config;
+  try {
+    config = load_collector_config(config_path);
+    common::init_logging(config.log_level);
+  } catch (const common::ConfigError& e) {
+    std::cerr << "poscollector: " << e.what() << '\n';
+    return 2;
+  }
+  try {
+    Collector collector(config);
+    return collector.run();
+  } catch (const common::ConfigError& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  }
+}
+
+int check_config(const std::string& config_path) {
+  try {
+    const auto config = load_collector_config(config_path);
+    load_dictionaries(config.dictionaries.dir);
+    if (config.sink.type == "pubsub") {
+      asio::io_context io;
+      try {
+        make_sink(io.get_executor(), config);
+      } catch (const std::exception& e) {
+        throw common::ConfigError(std::string("sink: ") + e.what());
+      }
+    }
+    std::cout << "ok: " << config_path << " (collector " << config.collector_id << ")\n";
+    return 0;
+  } catch (const common::ConfigError& e) {
+    std::cerr << "poscollector: " << e.what() << '\n';
+    return 2;
+  }
+}
+
+}  // namespace pos::collector

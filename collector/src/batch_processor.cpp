@@ -1,0 +1,541 @@
+// BatchProcessor design.
+//
+// Per stream (store, till, epoch): `committed` is the durable mark, `committing` the highest seq
+// handed to the MarkStore, `submitted` the highest seq handed to the sink. Arrivals are classified
+// against `submitted`: wholly at or below it is a duplicate (acked at once when also at or below
+// `committed`, otherwise the pending ack covers it); starting past submitted + 1 is a gap (dropped,
+// no ack); else the new tail is published. `pending` holds submitted batches in seq order; a batch
+// is done when its sink calls (events and/or dead letters) completed. Done batches leave the front
+// in order into MarkStore::commit, whose completions arrive in order and send the acks, so acks
+// never skip ahead of a batch that is still in the sink. A permanent sink error drops the failed
+// batch and every later one of the stream and resets `submitted` to what remains before it; a
+// commit error resets the stream to `committed`. The agent's go-back-N resends what was dropped.
+
+#include "pos/collector/batch_processor.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <exception>
+#include <limits>
+
+#include "pos/protocol/ids.hpp"
+#include "pos/protocol/messages.hpp"
+#include "pos/protocol/topics.hpp"
+
+namespace pos::collector {
+namespace {
+
+constexpr std::size_t max_attribute_bytes = 1000;  // Pub/Sub allows 1024 per attribute value
+
+std::string clip(std::string text, std::size_t limit = max_attribute_bytes) {
+  if (text.size() > limit) {
+    text.resize(limit);
+  }
+  return text;
+}
+
+/// The payload line with `collected_at` and `schema_version` added. The line is a JSON object
+/// that parsed; the common case splices before the closing brace, a line that already names one
+/// of the two keys is rebuilt so that no key appears twice.
+std::string event_data(std::string_view line, const std::string& collected_at) {
+  if (line.find("\"collected_at\"") == std::string_view::npos &&
+      line.find("\"schema_version\"") == std::string_view::npos) {
+    const auto brace = line.find_last_of('}');
+    if (brace != std::string_view::npos) {
+      std::string out;
+      out.reserve(line.size() + collected_at.size() + 48);
+      out.append(line.substr(0, brace));
+      out.append(",\"collected_at\":\"").append(collected_at).append("\",\"schema_version\":1");
+      out.append(line.substr(brace));
+      return out;
+    }
+  }
+  boost::system::error_code ec;
+  auto value = boost::json::parse(line, ec);
+  if (ec || !value.is_object()) {
+    return std::string(line);
+  }
+  auto& object = value.as_object();
+  object["collected_at"] = collected_at;
+  object["schema_version"] = 1;
+  return boost::json::serialize(object);
+}
+
+}  // namespace
+
+struct BatchProcessor::Pending {
+  std::uint64_t id = 0;
+  std::uint64_t through_seq = 0;
+  int calls_left = 0;
+  bool failed = false;
+  std::string error;
+  std::uint64_t published = 0;  ///< events in the events call
+  std::uint64_t rejected = 0;   ///< events dead-lettered
+  std::chrono::steady_clock::time_point started;
+};
+
+struct BatchProcessor::Stream {
+  MarkKey key;
+  std::string ordering_key;
+  std::uint64_t committed = 0;
+  std::uint64_t committing = 0;
+  std::uint64_t submitted = 0;
+  std::uint64_t acked = 0;
+  std::size_t commits_outstanding = 0;
+  std::deque<Pending> pending;
+};
+
+BatchProcessor::BatchProcessor(boost::asio::any_io_executor executor, Sink& sink, MarkStore& marks,
+                               common::Transport& transport, FleetState& fleet,
+                               const common::Clock& clock, protocol::DictionaryLookup dictionaries,
+                               BatchProcessorOptions options)
+    : m_executor(std::move(executor)),
+      m_sink(sink),
+      m_marks(marks),
+      m_transport(transport),
+      m_fleet(fleet),
+      m_clock(clock),
+      m_options(std::move(options)),
+      m_decoder(m_options.limits, std::move(dictionaries)) {}
+
+BatchProcessor::~BatchProcessor() {
+  *m_alive = false;
+}
+
+void BatchProcessor::handle_message(common::TransportMessage message) {
+  try {
+    auto topic = protocol::parse_topic(m_options.topic_prefix, message.topic);
+    if (!topic) {
+      if (message.topic.ends_with("/status")) {
+        ++m_stats.status_invalid;
+        spdlog::debug("ignoring status on {}: {}", message.topic, topic.error().message);
+        return;
+      }
+      ++m_stats.batches_received;
+      if (m_intake_stopped) {
+        ++m_stats.batches_dropped_stopping;
+        return;
+      }
+      dead_letter_unackable("topic " + clip(message.topic, 256) + ": " + topic.error().message, "",
+                            "", message.payload);
+      return;
+    }
+    switch (topic->kind) {
+      case protocol::TopicKind::batch:
+        handle_batch(*topic, message.payload);
+        return;
+      case protocol::TopicKind::status:
+        handle_status(*topic, message.payload);
+        return;
+      case protocol::TopicKind::ack:
+        return;
+    }
+  } catch (const std::exception& e) {
+    ++m_stats.handler_errors;
+    spdlog::error("unexpected error handling a message on {}: {}", message.topic, e.what());
+  }
+}
+
+void BatchProcessor::handle_status(const protocol::TillTopic& topic, const std::string& payload) {
+  if (payload.empty()) {
+    return;  // a cleared retained status
+  }
+  auto status = protocol::parse_status(payload);
+  if (!status) {
+    ++m_stats.status_invalid;
+    spdlog::debug("bad status from {}/{}: {}", topic.store_id, topic.till_id,
+                  status.error().message);
+    return;
+  }
+  ++m_stats.status_received;
+  m_fleet.on_status(topic.store_id, topic.till_id, *status, m_clock.now_unix_ms());
+}
+
+void BatchProcessor::dead_letter_unackable(const std::string& error, const std::string& store_id,
+                                           const std::string& till_id, const std::string& payload) {
+  ++m_stats.batches_invalid;
+  spdlog::warn("dead-lettering a batch that cannot be acknowledged ({}/{}): {}", store_id, till_id,
+               error);
+  const std::size_t keep = std::min(payload.size(), m_options.max_dead_letter_bytes);
+  OutMessage message;
+  message.data = payload.substr(0, keep);
+  message.attributes = {{"error", clip(error)}, {"store_id", store_id},
+                        {"till_id", till_id},   {"epoch", ""},
+                        {"first_seq", ""},      {"payload_bytes", std::to_string(payload.size())}};
+  if (keep < payload.size()) {
+    message.attributes.emplace_back("data_truncated", "true");
+  }
+  if (!store_id.empty()) {
+    message.ordering_key = store_id + "/" + till_id;
+  }
+  std::vector<OutMessage> messages;
+  messages.push_back(std::move(message));
+  m_sink.publish(Destination::dead_letter, std::move(messages), [](const Status& status) {
+    if (!status) {
+      spdlog::error("dead letter not published: {}", status.error().message);
+    }
+  });
+}
+
+BatchProcessor::Stream& BatchProcessor::stream_for(const MarkKey& key) {
+  auto it = m_streams.find(key);
+  if (it == m_streams.end()) {
+    trim_streams();
+    auto stream = std::make_unique<Stream>();
+    stream->key = key;
+    stream->ordering_key = key.store_id + "/" + key.till_id;
+    stream->committed = m_marks.mark(key);
+    stream->committing = stream->committed;
+    stream->submitted = stream->committed;
+    stream->acked = 0;
+    it = m_streams.emplace(key, std::move(stream)).first;
+  }
+  return *it->second;
+}
+
+void BatchProcessor::trim_streams() {
+  if (m_streams.size() < m_options.max_streams) {
+    return;
+  }
+  std::erase_if(m_streams, [](const auto& entry) {
+    const Stream& s = *entry.second;
+    return s.pending.empty() && s.commits_outstanding == 0;
+  });
+}
+
+void BatchProcessor::handle_batch(const protocol::TillTopic& topic, const std::string& payload) {
+  ++m_stats.batches_received;
+  if (m_intake_stopped) {
+    ++m_stats.batches_dropped_stopping;
+    return;
+  }
+  const std::int64_t now_ms = m_clock.now_unix_ms();
+  m_fleet.on_batch(topic.store_id, topic.till_id, now_ms);
+  const auto bytes =
+      std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
+
+  // A header that is well formed but over a size limit still names its seqs: such a batch is
+  // dead-lettered and acked like a corrupt one. The count limit is never relaxed: acking an
+  // absurd seq range would make a broken till's later events look like duplicates.
+  std::optional<std::string> poison;
+  auto header = protocol::decode_batch_header(bytes, m_options.limits);
+  if (!header) {
+    protocol::DecodeLimits relaxed = m_options.limits;
+    relaxed.max_encoded_bytes = std::numeric_limits<std::size_t>::max();
+    relaxed.max_raw_bytes = std::numeric_limits<std::size_t>::max();
+    auto salvaged = protocol::decode_batch_header(
+        bytes.first(std::min(bytes.size(), protocol::batch_header_size)), relaxed);
+    if (!salvaged || payload.size() < protocol::batch_header_size) {
+      dead_letter_unackable(header.error().message, topic.store_id, topic.till_id, payload);
+      return;
+    }
+    poison = header.error().message;
+    header = std::move(salvaged);
+  }
+  const protocol::BatchHeader& h = *header;
+  const std::uint64_t last_seq = h.first_seq + h.count - 1;
+  Stream& stream = stream_for(MarkKey{topic.store_id, topic.till_id, h.epoch});
+
+  if (last_seq <= stream.submitted) {
+    ++m_stats.batches_duplicate;
+    m_stats.events_duplicate += h.count;
+    m_fleet.add_counts(topic.store_id, topic.till_id, 0, h.count, 0, 0);
+    if (last_seq <= stream.committed) {
+      send_ack(stream.key, stream.committed);
+    }
+    return;
+  }
+  if (h.first_seq > stream.submitted + 1) {
+    ++m_stats.batches_gap;
+    m_fleet.add_counts(topic.store_id, topic.till_id, 0, 0, 0, 1);
+    spdlog::info("gap from {}/{} epoch {}: batch starts at {}, have through {}", topic.store_id,
+                 topic.till_id, protocol::format_epoch(h.epoch), h.first_seq, stream.submitted);
+    return;
+  }
+  if (m_pending_total >= m_options.max_pending_batches ||
+      m_sink.pending_bytes() > m_options.max_pending_bytes) {
+    ++m_stats.batches_dropped_busy;
+    return;
+  }
+  const std::uint64_t first_new = stream.submitted + 1;
+  const std::uint64_t skipped = first_new - h.first_seq;
+  if (skipped > 0) {
+    m_stats.events_duplicate += skipped;
+    m_fleet.add_counts(topic.store_id, topic.till_id, 0, skipped, 0, 0);
+  }
+  const std::string epoch_text = protocol::format_epoch(h.epoch);
+  const std::string first_seq_text = std::to_string(h.first_seq);
+
+  auto dead_letter = [&](std::string data, const std::string& error) {
+    OutMessage message;
+    message.data = std::move(data);
+    message.attributes = {{"error", clip(error)},
+                          {"store_id", topic.store_id},
+                          {"till_id", topic.till_id},
+                          {"epoch", epoch_text},
+                          {"first_seq", first_seq_text}};
+    message.ordering_key = stream.ordering_key;
+    return message;
+  };
+
+  if (!poison) {
+    auto decoded = m_decoder.decode(bytes);
+    if (!decoded) {
+      poison = decoded.error().message;
+    } else {
+      const std::string collected_at = protocol::format_rfc3339_utc_ms(now_ms);
+      const protocol::EventOwner owner{topic.store_id, topic.till_id};
+      std::vector<OutMessage> events;
+      std::vector<OutMessage> dead_letters;
+      events.reserve(h.count - skipped);
+      for (std::size_t i = skipped; i < decoded->lines.size(); ++i) {
+        const std::string_view line = decoded->lines[i];
+        const std::uint64_t seq = h.first_seq + i;
+        auto parsed = protocol::parse_payload_line(line, owner, m_options.event_limits);
+        std::string error;
+        if (!parsed) {
+          error = parsed.error().message;
+        } else if (parsed->stamp.seq != seq) {
+          error = "seq: is " + std::to_string(parsed->stamp.seq) + ", expected " +
+                  std::to_string(seq) + " (line " + std::to_string(i) + " of the batch)";
+        } else if (parsed->stamp.epoch != h.epoch) {
+          error = "epoch: is " + protocol::format_epoch(parsed->stamp.epoch) + ", the batch's is " +
+                  epoch_text;
+        }
+        if (!error.empty()) {
+          auto message = dead_letter(std::string(line), error);
+          message.attributes.emplace_back("seq", std::to_string(seq));
+          dead_letters.push_back(std::move(message));
+          continue;
+        }
+        OutMessage message;
+        message.data = event_data(line, collected_at);
+        message.attributes = {
+            {"event_id", parsed->event_id},
+            {"event_type", std::string(protocol::to_string(parsed->event.type()))},
+            {"store_id", topic.store_id},
+            {"till_id", topic.till_id},
+            {"schema_version", "1"}};
+        message.ordering_key = stream.ordering_key;
+        events.push_back(std::move(message));
+      }
+      const std::uint64_t rejected = dead_letters.size();
+      if (rejected > 0) {
+        spdlog::warn("{}/{} epoch {}: {} event(s) of the batch at {} dead-lettered (first: {})",
+                     topic.store_id, topic.till_id, epoch_text, rejected, h.first_seq,
+                     dead_letters.front().attributes.front().second);
+      }
+      submit(stream, last_seq, std::move(events), std::move(dead_letters), rejected);
+      return;
+    }
+  }
+
+  ++m_stats.batches_dead_lettered;
+  spdlog::warn("{}/{} epoch {}: dead-lettering the batch at {} ({} events): {}", topic.store_id,
+               topic.till_id, epoch_text, h.first_seq, h.count, *poison);
+  const std::size_t keep = std::min(payload.size(), m_options.max_dead_letter_bytes);
+  auto message = dead_letter(payload.substr(0, keep), *poison);
+  message.attributes.emplace_back("payload_bytes", std::to_string(payload.size()));
+  if (keep < payload.size()) {
+    message.attributes.emplace_back("data_truncated", "true");
+  }
+  std::vector<OutMessage> dead_letters;
+  dead_letters.push_back(std::move(message));
+  submit(stream, last_seq, {}, std::move(dead_letters), last_seq - first_new + 1);
+}
+
+void BatchProcessor::submit(Stream& stream, std::uint64_t through_seq,
+                            std::vector<OutMessage> events, std::vector<OutMessage> dead_letters,
+                            std::uint64_t rejected_events) {
+  Pending pending;
+  pending.id = m_next_id++;
+  pending.through_seq = through_seq;
+  pending.published = events.size();
+  pending.rejected = rejected_events;
+  pending.started = m_clock.now_steady();
+  pending.calls_left = (events.empty() ? 0 : 1) + (dead_letters.empty() ? 0 : 1);
+  stream.submitted = through_seq;
+  stream.pending.push_back(pending);
+  ++m_pending_total;
+
+  const MarkKey key = stream.key;
+  const std::uint64_t id = pending.id;
+  auto completion = [this, alive = std::weak_ptr<bool>(m_alive), key, id](const Status& status) {
+    if (alive.expired()) {
+      return;
+    }
+    try {
+      on_published(key, id, status);
+    } catch (const std::exception& e) {
+      ++m_stats.handler_errors;
+      spdlog::error("unexpected error after a publish: {}", e.what());
+    }
+  };
+  if (pending.calls_left == 0) {
+    boost::asio::post(m_executor, [completion] { completion(Status{}); });
+    return;
+  }
+  // Dead letters first: when they fail permanently, the events are not acked either.
+  if (!dead_letters.empty()) {
+    m_sink.publish(Destination::dead_letter, std::move(dead_letters), completion);
+  }
+  if (!events.empty()) {
+    m_sink.publish(Destination::events, std::move(events), completion);
+  }
+}
+
+void BatchProcessor::on_published(const MarkKey& key, std::uint64_t id, const Status& status) {
+  auto it = m_streams.find(key);
+  if (it == m_streams.end()) {
+    return;
+  }
+  Stream& stream = *it->second;
+  auto pending = std::find_if(stream.pending.begin(), stream.pending.end(),
+                              [id](const Pending& p) { return p.id == id; });
+  if (pending == stream.pending.end()) {
+    return;  // dropped by an earlier failure
+  }
+  if (pending->calls_left > 0) {
+    --pending->calls_left;
+  }
+  if (!status) {
+    ++m_stats.sink_failures;
+    const std::uint64_t reset_to =
+        pending == stream.pending.begin() ? stream.committing : std::prev(pending)->through_seq;
+    const auto dropped = static_cast<std::size_t>(std::distance(pending, stream.pending.end()));
+    spdlog::error(
+        "{}/{} epoch {}: publish failed, not acknowledging seqs {}..{} ({} batch(es)); the agent "
+        "will resend: {}",
+        key.store_id, key.till_id, protocol::format_epoch(key.epoch), reset_to + 1,
+        stream.pending.back().through_seq, dropped, status.error().message);
+    stream.pending.erase(pending, stream.pending.end());
+    m_pending_total -= dropped;
+    stream.submitted = reset_to;
+    check_idle();
+    return;
+  }
+  if (pending->calls_left == 0) {
+    observe_latency(m_clock.now_steady() - pending->started);
+  }
+  advance(stream);
+}
+
+void BatchProcessor::advance(Stream& stream) {
+  while (!stream.pending.empty() && stream.pending.front().calls_left == 0) {
+    const Pending done = stream.pending.front();
+    stream.pending.pop_front();
+    --m_pending_total;
+    stream.committing = std::max(stream.committing, done.through_seq);
+    ++stream.commits_outstanding;
+    ++m_commits_outstanding;
+    m_marks.commit(
+        stream.key, done.through_seq,
+        [this, alive = std::weak_ptr<bool>(m_alive), key = stream.key, done](const Status& status) {
+          if (alive.expired()) {
+            return;
+          }
+          try {
+            on_committed(key, done.through_seq, done.published, done.rejected, status);
+          } catch (const std::exception& e) {
+            ++m_stats.handler_errors;
+            spdlog::error("unexpected error after a commit: {}", e.what());
+          }
+        });
+  }
+  check_idle();
+}
+
+void BatchProcessor::on_committed(const MarkKey& key, std::uint64_t through_seq,
+                                  std::uint64_t published, std::uint64_t rejected,
+                                  const Status& status) {
+  --m_commits_outstanding;
+  auto it = m_streams.find(key);
+  if (it != m_streams.end()) {
+    Stream& stream = *it->second;
+    --stream.commits_outstanding;
+    if (!status) {
+      ++m_stats.commit_failures;
+      spdlog::error("{}/{} epoch {}: mark commit failed, not acknowledging through {}: {}",
+                    key.store_id, key.till_id, protocol::format_epoch(key.epoch), through_seq,
+                    status.error().message);
+      m_pending_total -= stream.pending.size();
+      stream.pending.clear();
+      stream.committing = stream.committed;
+      stream.submitted = stream.committed;
+    } else {
+      stream.committed = std::max(stream.committed, through_seq);
+      stream.committing = std::max(stream.committing, stream.committed);
+      stream.submitted = std::max(stream.submitted, stream.committed);
+    }
+  }
+  if (status) {
+    ++m_stats.batches_acked;
+    m_stats.events_published += published;
+    m_stats.events_dead_lettered += rejected;
+    m_fleet.add_counts(key.store_id, key.till_id, published, 0, rejected, 0);
+    send_ack(key, through_seq);
+  }
+  check_idle();
+}
+
+void BatchProcessor::send_ack(const MarkKey& key, std::uint64_t through_seq) {
+  auto topic = protocol::make_topic(m_options.topic_prefix, key.store_id, key.till_id,
+                                    protocol::TopicKind::ack);
+  if (!topic) {
+    ++m_stats.ack_failures;
+    return;
+  }
+  ++m_acks_outstanding;
+  m_fleet.on_ack(key.store_id, key.till_id, m_clock.now_unix_ms());
+  m_transport.publish(
+      std::move(*topic), protocol::encode_ack({key.epoch, through_seq}), false,
+      [this, alive = std::weak_ptr<bool>(m_alive), key, through_seq](const Status& status) {
+        if (alive.expired()) {
+          return;
+        }
+        --m_acks_outstanding;
+        if (status) {
+          ++m_stats.acks_sent;
+        } else {
+          ++m_stats.ack_failures;
+          spdlog::debug("ack {}/{} through {} not delivered: {}", key.store_id, key.till_id,
+                        through_seq, status.error().message);
+        }
+        check_idle();
+      });
+}
+
+void BatchProcessor::observe_latency(std::chrono::steady_clock::duration elapsed) {
+  const double seconds = std::chrono::duration<double>(elapsed).count();
+  std::size_t bucket = 0;
+  while (bucket < latency_buckets.size() && seconds > latency_buckets[bucket]) {
+    ++bucket;
+  }
+  ++m_stats.latency_counts[bucket];
+  m_stats.latency_sum_s += seconds;
+  ++m_stats.latency_count;
+}
+
+void BatchProcessor::stop_intake() {
+  m_intake_stopped = true;
+}
+
+void BatchProcessor::when_idle(std::function<void()> done) {
+  m_idle_waiters.push_back(std::move(done));
+  check_idle();
+}
+
+void BatchProcessor::check_idle() {
+  if (m_idle_waiters.empty() || m_pending_total > 0 || m_commits_outstanding > 0 ||
+      m_acks_outstanding > 0) {
+    return;
+  }
+  for (auto& waiter : std::exchange(m_idle_waiters, {})) {
+    boost::asio::post(m_executor, std::move(waiter));
+  }
+}
+
+}  // namespace pos::collector

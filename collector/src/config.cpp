@@ -1,0 +1,158 @@
+#include "pos/collector/config.hpp"
+
+#include <filesystem>
+#include <limits>
+
+#include "pos/common/config_reader.hpp"
+#include "pos/common/http_server.hpp"
+#include "pos/common/logging.hpp"
+#include "pos/protocol/ids.hpp"
+#include "pos/protocol/topics.hpp"
+
+namespace pos::collector {
+namespace {
+
+void check_file(common::ConfigReader& reader, std::string_view key, const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    reader.fail(key, "file not found: " + path);
+  }
+}
+
+CollectorConfig read(common::ConfigReader& r) {
+  CollectorConfig c;
+  c.collector_id = r.require_string("collector_id");
+  if (!protocol::is_valid_id(c.collector_id)) {
+    r.fail("collector_id", "must match [A-Za-z0-9_-]{1,32}");
+  }
+  c.data_dir = r.require_path("data_dir");
+  c.log_level = r.get_string("log_level", c.log_level);
+  if (!common::is_log_level(c.log_level)) {
+    r.fail("log_level", "must be one of trace, debug, info, warn, error, off");
+  }
+
+  auto& m = c.mqtt;
+  m.uri = r.require_string("mqtt.uri");
+  const bool tls = m.uri.starts_with("ssl://") || m.uri.starts_with("mqtts://");
+  if (!tls && !m.uri.starts_with("mqtt://") && !m.uri.starts_with("tcp://")) {
+    r.fail("mqtt.uri", "must start with ssl:// (or mqtt:// without TLS)");
+  }
+  m.topic_prefix = r.get_string("mqtt.topic_prefix", m.topic_prefix);
+  if (auto ok = protocol::check_topic_prefix(m.topic_prefix); !ok) {
+    r.fail("mqtt.topic_prefix", ok.error().message);
+  }
+  m.share_group = r.get_string("mqtt.share_group", m.share_group);
+  if (!protocol::is_valid_id(m.share_group)) {
+    r.fail("mqtt.share_group", "must match [A-Za-z0-9_-]{1,32}");
+  }
+  m.ca_file = r.get_path("mqtt.ca_file", "");
+  m.cert_file = r.get_path("mqtt.cert_file", "");
+  m.key_file = r.get_path("mqtt.key_file", "");
+  if (tls) {
+    for (auto [key, path] : {std::pair<std::string_view, std::string*>{"mqtt.ca_file", &m.ca_file},
+                             {"mqtt.cert_file", &m.cert_file},
+                             {"mqtt.key_file", &m.key_file}}) {
+      if (path->empty()) {
+        r.fail(key, "is required with an ssl:// uri");
+      }
+      check_file(r, key, *path);
+    }
+  }
+  m.client_id = r.get_string("mqtt.client_id", c.collector_id);
+  if (m.client_id.empty() || m.client_id.size() > 128) {
+    r.fail("mqtt.client_id", "must be 1 to 128 characters");
+  }
+  m.keepalive = std::chrono::seconds(r.get_int("mqtt.keepalive_s", 30, 5, 3600));
+  m.session_expiry =
+      std::chrono::seconds(r.get_int("mqtt.session_expiry_s", 7 * 24 * 3600, 0, 0xFFFFFFFFLL));
+  m.connect_timeout = std::chrono::seconds(r.get_int("mqtt.connect_timeout_s", 10, 1, 300));
+  m.reconnect_initial =
+      std::chrono::milliseconds(r.get_int("mqtt.reconnect_initial_ms", 500, 10, 600'000));
+  m.reconnect_max =
+      std::chrono::milliseconds(r.get_int("mqtt.reconnect_max_ms", 30'000, 10, 3'600'000));
+  if (m.reconnect_max < m.reconnect_initial) {
+    r.fail("mqtt.reconnect_max_ms", "must be >= mqtt.reconnect_initial_ms");
+  }
+
+  auto& s = c.sink;
+  s.type = r.get_string("sink.type", s.type);
+  if (s.type != "pubsub" && s.type != "file") {
+    r.fail("sink.type", "must be pubsub or file (got " + s.type + ")");
+  }
+  s.project = r.get_string("sink.project", "");
+  s.topic = r.get_string("sink.topic", s.topic);
+  s.dead_letter_topic = r.get_string("sink.dead_letter_topic", s.dead_letter_topic);
+  s.ordering = r.get_bool("sink.ordering", s.ordering);
+  s.path = r.get_path("sink.path", "");
+  s.credentials_file = r.get_path("sink.credentials_file", "");
+  s.emulator_host = r.get_string("sink.emulator_host", "");
+  s.max_pending_bytes = static_cast<std::size_t>(r.get_int(
+      "sink.max_pending_bytes", 256LL * 1024 * 1024, 1024 * 1024, 64LL * 1024 * 1024 * 1024));
+  s.key_bytes_per_second = static_cast<std::size_t>(
+      r.get_int("sink.key_bytes_per_second", 900 * 1024, 0, 1024LL * 1024 * 1024));
+  s.max_requests_in_flight =
+      static_cast<std::size_t>(r.get_int("sink.max_requests_in_flight", 16, 1, 256));
+  if (s.type == "pubsub") {
+    if (s.project.empty()) {
+      r.fail("sink.project", "is required with sink.type = \"pubsub\"");
+    }
+    for (auto [key, value] :
+         {std::pair<std::string_view, const std::string*>{"sink.topic", &s.topic},
+          {"sink.dead_letter_topic", &s.dead_letter_topic}}) {
+      if (value->size() < 3 || value->size() > 255) {
+        r.fail(key, "must be 3 to 255 characters");
+      }
+    }
+    if (!s.credentials_file.empty()) {
+      check_file(r, "sink.credentials_file", s.credentials_file);
+    }
+  } else if (s.path.empty()) {
+    r.fail("sink.path", "is required with sink.type = \"file\"");
+  }
+
+  c.dictionaries.dir = r.get_path("dictionaries.dir", "");
+  if (!c.dictionaries.dir.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(c.dictionaries.dir, ec)) {
+      r.fail("dictionaries.dir", "not a directory: " + c.dictionaries.dir);
+    }
+  }
+
+  auto& l = c.limits;
+  l.max_batch_bytes = static_cast<std::size_t>(
+      r.get_int("limits.max_batch_bytes", 8LL * 1024 * 1024, 4096, 256LL * 1024 * 1024));
+  l.max_raw_bytes = static_cast<std::size_t>(
+      r.get_int("limits.max_raw_bytes", 32LL * 1024 * 1024, 4096, 1024LL * 1024 * 1024));
+  l.max_events_per_batch =
+      static_cast<std::uint32_t>(r.get_int("limits.max_events_per_batch", 10'000, 1, 1'000'000));
+  l.max_pending_batches =
+      static_cast<std::size_t>(r.get_int("limits.max_pending_batches", 1024, 1, 1'000'000));
+
+  c.fleet.stale_after = std::chrono::seconds(r.get_int("fleet.stale_after_s", 90, 1, 86'400));
+  c.fleet.max_tills = static_cast<std::size_t>(r.get_int("fleet.max_tills", 10'000, 1, 1'000'000));
+
+  c.http.listen = r.get_string("http.listen", c.http.listen);
+  if (auto endpoint = common::parse_listen_endpoint(c.http.listen); !endpoint) {
+    r.fail("http.listen", endpoint.error().message);
+  }
+
+  c.shutdown.drain_timeout =
+      std::chrono::milliseconds(r.get_int("shutdown.drain_timeout_ms", 5000, 0, 600'000));
+
+  r.reject_unknown_keys();
+  return c;
+}
+
+}  // namespace
+
+CollectorConfig load_collector_config(const std::string& path) {
+  auto reader = common::ConfigReader::from_file(path);
+  return read(reader);
+}
+
+CollectorConfig parse_collector_config(std::string_view text, const std::string& base_dir) {
+  auto reader = common::ConfigReader::from_string(text, "config", base_dir);
+  return read(reader);
+}
+
+}  // namespace pos::collector

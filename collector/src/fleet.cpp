@@ -1,0 +1,298 @@
+#include "pos/collector/fleet.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <charconv>
+
+#include "pos/protocol/event.hpp"
+
+namespace pos::collector {
+namespace {
+
+namespace json = boost::json;
+
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+bool digits(std::string_view text, std::size_t pos, std::size_t n, int& out) {
+  if (pos + n > text.size()) {
+    return false;
+  }
+  const auto* first = text.data() + pos;
+  const auto [ptr, ec] = std::from_chars(first, first + n, out);
+  return ec == std::errc{} && ptr == first + n;
+}
+
+json::value time_or_null(std::int64_t ms) {
+  if (ms <= 0) {
+    return nullptr;
+  }
+  return json::value(protocol::format_rfc3339_utc_ms(ms));
+}
+
+std::uint64_t get_u64(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (v == nullptr) {
+    return 0;
+  }
+  if (v->is_uint64()) {
+    return v->as_uint64();
+  }
+  if (v->is_int64() && v->as_int64() >= 0) {
+    return static_cast<std::uint64_t>(v->as_int64());
+  }
+  return 0;
+}
+
+std::int64_t get_i64(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v != nullptr && v->is_int64() ? v->as_int64() : 0;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
+  if (!protocol::is_rfc3339(text)) {
+    return std::nullopt;
+  }
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (!digits(text, 0, 4, year) || !digits(text, 5, 2, month) || !digits(text, 8, 2, day) ||
+      !digits(text, 11, 2, hour) || !digits(text, 14, 2, minute) || !digits(text, 17, 2, second)) {
+    return std::nullopt;
+  }
+  std::size_t pos = 19;
+  std::int64_t millis = 0;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    int scale = 100;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      millis += (text[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+  }
+  std::int64_t offset_s = 0;
+  if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    int oh = 0, om = 0;
+    if (!digits(text, pos + 1, 2, oh) || !digits(text, pos + 4, 2, om)) {
+      return std::nullopt;
+    }
+    offset_s = (oh * 3600 + om * 60) * (text[pos] == '-' ? -1 : 1);
+  }
+  const std::int64_t days =
+      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const std::int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
+  return seconds * 1000 + millis;
+}
+
+std::string_view to_string(TillState state) noexcept {
+  switch (state) {
+    case TillState::online:
+      return "online";
+    case TillState::offline:
+      return "offline";
+    case TillState::stale:
+      return "stale";
+  }
+  return "online";
+}
+
+FleetState::FleetState(FleetOptions options) : m_options(options) {}
+
+TillView* FleetState::entry(const std::string& store_id, const std::string& till_id) {
+  auto key = std::make_pair(store_id, till_id);
+  auto it = m_tills.find(key);
+  if (it == m_tills.end()) {
+    if (m_tills.size() >= m_options.max_tills) {
+      ++m_untracked;
+      return nullptr;
+    }
+    TillView view;
+    view.store_id = store_id;
+    view.till_id = till_id;
+    it = m_tills.emplace(key, std::move(view)).first;
+  }
+  m_dirty.insert(std::move(key));
+  return &it->second;
+}
+
+const TillView* FleetState::find(const std::string& store_id, const std::string& till_id) const {
+  const auto it = m_tills.find(std::make_pair(store_id, till_id));
+  return it == m_tills.end() ? nullptr : &it->second;
+}
+
+void FleetState::on_status(const std::string& store_id, const std::string& till_id,
+                           const protocol::AgentStatus& status, std::int64_t now_ms) {
+  TillView* till = entry(store_id, till_id);
+  if (till == nullptr) {
+    return;
+  }
+  till->has_status = true;
+  till->offline = status.state == protocol::AgentState::offline;
+  till->status_ms = now_ms;
+  till->last_seen_ms = std::max(till->last_seen_ms, now_ms);
+  if (!status.agent_version.empty()) {
+    till->agent_version = status.agent_version;
+  }
+  if (till->offline && status.agent_version.empty()) {
+    return;  // the last will carries only the state: keep the rest as last reported
+  }
+  till->backlog_events = status.backlog_events;
+  till->oldest_unacked_ms.reset();
+  if (status.oldest_unacked_at) {
+    till->oldest_unacked_ms = parse_rfc3339_ms(*status.oldest_unacked_at);
+  }
+}
+
+void FleetState::on_batch(const std::string& store_id, const std::string& till_id,
+                          std::int64_t now_ms) {
+  if (TillView* till = entry(store_id, till_id)) {
+    till->last_batch_ms = now_ms;
+    till->last_seen_ms = std::max(till->last_seen_ms, now_ms);
+  }
+}
+
+void FleetState::add_counts(const std::string& store_id, const std::string& till_id,
+                            std::uint64_t published, std::uint64_t duplicates,
+                            std::uint64_t rejected, std::uint64_t gaps) {
+  if (TillView* till = entry(store_id, till_id)) {
+    till->published_total += published;
+    till->duplicates_total += duplicates;
+    till->rejected_total += rejected;
+    till->gaps_total += gaps;
+  }
+}
+
+void FleetState::on_ack(const std::string& store_id, const std::string& till_id,
+                        std::int64_t now_ms) {
+  if (TillView* till = entry(store_id, till_id)) {
+    till->last_ack_ms = now_ms;
+  }
+}
+
+TillState FleetState::state_of(const TillView& till, std::int64_t now_ms) const {
+  if (till.has_status && till.offline && till.last_batch_ms <= till.status_ms) {
+    return TillState::offline;
+  }
+  const std::int64_t stale_ms = std::chrono::milliseconds(m_options.stale_after).count();
+  if (till.last_seen_ms == 0 || now_ms - till.last_seen_ms > stale_ms) {
+    return TillState::stale;
+  }
+  return TillState::online;
+}
+
+std::string FleetState::to_json(std::int64_t now_ms) const {
+  json::array tills;
+  tills.reserve(m_tills.size());
+  for (const auto& [key, till] : m_tills) {
+    json::object row;
+    row["store_id"] = till.store_id;
+    row["till_id"] = till.till_id;
+    row["state"] = to_string(state_of(till, now_ms));
+    row["last_seen"] = time_or_null(till.last_seen_ms);
+    row["agent_version"] =
+        till.agent_version.empty() ? json::value(nullptr) : json::value(till.agent_version);
+    row["backlog_events"] = till.backlog_events;
+    if (till.oldest_unacked_ms) {
+      row["oldest_unacked_age_s"] =
+          std::max<std::int64_t>(0, (now_ms - *till.oldest_unacked_ms) / 1000);
+    } else {
+      row["oldest_unacked_age_s"] = nullptr;
+    }
+    row["last_ack_at"] = time_or_null(till.last_ack_ms);
+    row["published_total"] = till.published_total;
+    row["duplicates_total"] = till.duplicates_total;
+    row["rejected_total"] = till.rejected_total;
+    row["gaps_total"] = till.gaps_total;
+    row["last_batch_at"] = time_or_null(till.last_batch_ms);
+    tills.emplace_back(std::move(row));
+  }
+  json::object doc;
+  doc["generated_at"] = protocol::format_rfc3339_utc_ms(now_ms);
+  doc["tills"] = std::move(tills);
+  return json::serialize(doc);
+}
+
+std::vector<FleetRecord> FleetState::take_dirty(std::int64_t now_ms) {
+  std::vector<FleetRecord> rows;
+  rows.reserve(m_dirty.size());
+  for (const auto& key : m_dirty) {
+    const auto it = m_tills.find(key);
+    if (it == m_tills.end()) {
+      continue;
+    }
+    const TillView& t = it->second;
+    json::object o;
+    o["has_status"] = t.has_status;
+    o["offline"] = t.offline;
+    o["status_ms"] = t.status_ms;
+    o["last_seen_ms"] = t.last_seen_ms;
+    o["last_batch_ms"] = t.last_batch_ms;
+    o["last_ack_ms"] = t.last_ack_ms;
+    o["agent_version"] = t.agent_version;
+    o["backlog_events"] = t.backlog_events;
+    if (t.oldest_unacked_ms) {
+      o["oldest_unacked_ms"] = *t.oldest_unacked_ms;
+    }
+    o["published_total"] = t.published_total;
+    o["duplicates_total"] = t.duplicates_total;
+    o["rejected_total"] = t.rejected_total;
+    o["gaps_total"] = t.gaps_total;
+    rows.push_back(FleetRecord{t.store_id, t.till_id, json::serialize(o), now_ms});
+  }
+  m_dirty.clear();
+  return rows;
+}
+
+void FleetState::load(const std::vector<FleetRecord>& rows) {
+  for (const auto& row : rows) {
+    boost::system::error_code ec;
+    const json::value parsed = json::parse(row.data, ec);
+    if (ec || !parsed.is_object() || m_tills.size() >= m_options.max_tills) {
+      spdlog::warn("fleet: skipping stored row of {}/{}", row.store_id, row.till_id);
+      continue;
+    }
+    const auto& o = parsed.as_object();
+    TillView t;
+    t.store_id = row.store_id;
+    t.till_id = row.till_id;
+    const auto* has_status = o.if_contains("has_status");
+    t.has_status = has_status != nullptr && has_status->is_bool() && has_status->as_bool();
+    const auto* offline = o.if_contains("offline");
+    t.offline = offline != nullptr && offline->is_bool() && offline->as_bool();
+    t.status_ms = get_i64(o, "status_ms");
+    t.last_seen_ms = get_i64(o, "last_seen_ms");
+    t.last_batch_ms = get_i64(o, "last_batch_ms");
+    t.last_ack_ms = get_i64(o, "last_ack_ms");
+    if (const auto* v = o.if_contains("agent_version"); v != nullptr && v->is_string()) {
+      t.agent_version = std::string(v->as_string());
+    }
+    t.backlog_events = get_u64(o, "backlog_events");
+    if (const auto* v = o.if_contains("oldest_unacked_ms"); v != nullptr && v->is_int64()) {
+      t.oldest_unacked_ms = v->as_int64();
+    }
+    t.published_total = get_u64(o, "published_total");
+    t.duplicates_total = get_u64(o, "duplicates_total");
+    t.rejected_total = get_u64(o, "rejected_total");
+    t.gaps_total = get_u64(o, "gaps_total");
+    m_tills[std::make_pair(row.store_id, row.till_id)] = std::move(t);
+  }
+}
+
+std::map<TillState, std::size_t> FleetState::count_by_state(std::int64_t now_ms) const {
+  std::map<TillState, std::size_t> counts{
+      {TillState::online, 0}, {TillState::offline, 0}, {TillState::stale, 0}};
+  for (const auto& [key, till] : m_tills) {
+    ++counts[state_of(till, now_ms)];
+  }
+  return counts;
+}
+
+}  // namespace pos::collector

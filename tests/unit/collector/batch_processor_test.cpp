@@ -1,0 +1,414 @@
+#include "pos/collector/batch_processor.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <cstring>
+
+#include "collector_test_support.hpp"
+#include "fake_sink.hpp"
+#include "fake_transport.hpp"
+#include "pos/protocol/ids.hpp"
+#include "pos/protocol/messages.hpp"
+
+namespace pos::collector {
+namespace {
+
+using test::attribute;
+using test::encode;
+using test::lines_for;
+using test::run_for;
+using test::run_until;
+
+constexpr std::uint64_t epoch = 0x1122334455667788ULL;
+const std::string batch_topic = "pos/v1/S07/T1/batch";
+const std::string ack_topic = "pos/v1/S07/T1/ack";
+
+class BatchProcessorTest : public ::testing::Test {
+ protected:
+  void SetUp() override { open(); }
+
+  void open(BatchProcessorOptions options = {}) {
+    m_processor.reset();
+    m_marks.reset();
+    MarkStoreOptions mark_options;
+    mark_options.path = m_dir.path() / "collector.db";
+    mark_options.group_window = std::chrono::microseconds(0);
+    m_marks = std::move(*MarkStore::open(mark_options, m_io.get_executor(), m_clock));
+    m_processor =
+        std::make_unique<BatchProcessor>(m_io.get_executor(), m_sink, *m_marks, m_transport,
+                                         m_fleet, m_clock, protocol::DictionaryLookup{}, options);
+  }
+
+  void send(const std::string& payload, const std::string& topic = batch_topic) {
+    m_processor->handle_message({topic, payload});
+  }
+
+  std::vector<protocol::Ack> acks() const {
+    std::vector<protocol::Ack> out;
+    for (const auto& p : m_transport.publishes) {
+      if (p.topic == ack_topic) {
+        out.push_back(*protocol::parse_ack(p.payload));
+      }
+    }
+    return out;
+  }
+
+  bool wait_acks(std::size_t n) {
+    return run_until(m_io, [&] { return acks().size() >= n; });
+  }
+
+  test::TempDir m_dir;
+  boost::asio::io_context m_io;
+  test::ManualClock m_clock;
+  test::FakeSink m_sink{m_io.get_executor()};
+  test::FakeTransport m_transport{m_io.get_executor()};
+  FleetState m_fleet;
+  std::unique_ptr<MarkStore> m_marks;
+  std::unique_ptr<BatchProcessor> m_processor;
+};
+
+TEST_F(BatchProcessorTest, HappyPathPublishesEveryEventThenAcks) {
+  const auto lines = lines_for("S07", "T1", epoch, 1, 3);
+  send(encode(epoch, 1, lines));
+  ASSERT_TRUE(wait_acks(1));
+  const auto events = m_sink.messages(Destination::events);
+  ASSERT_EQ(events.size(), 3U);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto& m = events[i];
+    EXPECT_EQ(attribute(m, "event_id"), protocol::make_event_id("S07", "T1", epoch, i + 1));
+    EXPECT_EQ(attribute(m, "event_type"), "sale");
+    EXPECT_EQ(attribute(m, "store_id"), "S07");
+    EXPECT_EQ(attribute(m, "till_id"), "T1");
+    EXPECT_EQ(attribute(m, "schema_version"), "1");
+    EXPECT_EQ(m.ordering_key, "S07/T1");
+    auto data = boost::json::parse(m.data).as_object();
+    EXPECT_EQ(data["schema_version"].as_int64(), 1);
+    EXPECT_EQ(data["collected_at"].as_string(),
+              protocol::format_rfc3339_utc_ms(m_clock.now_ms).c_str());
+    EXPECT_EQ(data["seq"].as_int64(), static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(data["pos_event_id"].as_string(), ("r-" + std::to_string(i + 1)).c_str());
+  }
+  EXPECT_TRUE(m_sink.messages(Destination::dead_letter).empty());
+  EXPECT_EQ(acks(), (std::vector<protocol::Ack>{{epoch, 3}}));
+  EXPECT_FALSE(m_transport.publishes.front().retained);
+  EXPECT_EQ(m_marks->mark({"S07", "T1", epoch}), 3U);
+  EXPECT_EQ(m_processor->stats().events_published, 3U);
+  const TillView* till = m_fleet.find("S07", "T1");
+  ASSERT_NE(till, nullptr);
+  EXPECT_EQ(till->published_total, 3U);
+  EXPECT_EQ(till->last_ack_ms, m_clock.now_ms);
+}
+
+TEST_F(BatchProcessorTest, EventNamingOurFieldsIsRebuiltWithoutDuplicateKeys) {
+  std::string json = test::sale_json(1);
+  json.insert(json.size() - 1, R"(,"schema_version":7,"collected_at":"x")");
+  auto event = protocol::parse_pos_event(json);
+  ASSERT_TRUE(event) << event.error().message;
+  const std::vector<std::string> lines = {protocol::make_payload_line(
+      *event, protocol::AgentStamp{"S07", "T1", epoch, 1, "2026-11-22T03:15:03.120Z"})};
+  send(encode(epoch, 1, lines));
+  ASSERT_TRUE(wait_acks(1));
+  const auto events = m_sink.messages(Destination::events);
+  ASSERT_EQ(events.size(), 1U);
+  EXPECT_EQ(
+      events[0].data.find("\"schema_version\"", events[0].data.find("\"schema_version\"") + 1),
+      std::string::npos);
+  auto data = boost::json::parse(events[0].data).as_object();
+  EXPECT_EQ(data["schema_version"].as_int64(), 1);
+  EXPECT_NE(data["collected_at"].as_string(), "x");
+}
+
+TEST_F(BatchProcessorTest, AcksOnlyAfterPublishAndCommit) {
+  m_sink.auto_complete = false;
+  send(encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 2)));
+  run_for(m_io);
+  ASSERT_EQ(m_sink.calls.size(), 1U);
+  EXPECT_TRUE(acks().empty());
+  EXPECT_EQ(m_marks->mark({"S07", "T1", epoch}), 0U);
+  m_sink.complete(0);
+  ASSERT_TRUE(wait_acks(1));
+  // The mark was committed before the ack went out.
+  EXPECT_EQ(m_marks->mark({"S07", "T1", epoch}), 2U);
+  EXPECT_EQ(m_marks->stats().marks_committed, 1U);
+}
+
+TEST_F(BatchProcessorTest, WholeBatchDuplicateAcksAtOnce) {
+  const auto payload = encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 3));
+  send(payload);
+  ASSERT_TRUE(wait_acks(1));
+  const auto calls = m_sink.calls.size();
+  send(payload);
+  ASSERT_TRUE(wait_acks(2));
+  EXPECT_EQ(m_sink.calls.size(), calls);
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 3}));
+  EXPECT_EQ(m_processor->stats().events_duplicate, 3U);
+  EXPECT_EQ(m_processor->stats().batches_duplicate, 1U);
+}
+
+TEST_F(BatchProcessorTest, OverlappingBatchPublishesOnlyTheNewTail) {
+  send(encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 3)));
+  ASSERT_TRUE(wait_acks(1));
+  send(encode(epoch, 2, lines_for("S07", "T1", epoch, 2, 4)));  // seqs 2..5
+  ASSERT_TRUE(wait_acks(2));
+  const auto events = m_sink.messages(Destination::events);
+  ASSERT_EQ(events.size(), 5U);
+  EXPECT_EQ(attribute(events[3], "event_id"), protocol::make_event_id("S07", "T1", epoch, 4));
+  EXPECT_EQ(attribute(events[4], "event_id"), protocol::make_event_id("S07", "T1", epoch, 5));
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 5}));
+  EXPECT_EQ(m_processor->stats().events_duplicate, 2U);
+}
+
+TEST_F(BatchProcessorTest, GapIsNeitherPublishedNorAcked) {
+  send(encode(epoch, 5, lines_for("S07", "T1", epoch, 5, 2)));
+  run_for(m_io);
+  EXPECT_TRUE(m_sink.calls.empty());
+  EXPECT_TRUE(acks().empty());
+  EXPECT_EQ(m_processor->stats().batches_gap, 1U);
+  EXPECT_EQ(m_fleet.find("S07", "T1")->gaps_total, 1U);
+  // go-back-N fills it
+  send(encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 6)));
+  ASSERT_TRUE(wait_acks(1));
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 6}));
+}
+
+TEST_F(BatchProcessorTest, NewEpochStartsANewMark) {
+  send(encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 3)));
+  ASSERT_TRUE(wait_acks(1));
+  constexpr std::uint64_t other = 0xaaaabbbbccccddddULL;
+  send(encode(other, 1, lines_for("S07", "T1", other, 1, 2)));
+  ASSERT_TRUE(wait_acks(2));
+  EXPECT_EQ(acks().back(), (protocol::Ack{other, 2}));
+  EXPECT_EQ(m_marks->mark({"S07", "T1", epoch}), 3U);
+  EXPECT_EQ(m_marks->mark({"S07", "T1", other}), 2U);
+  EXPECT_EQ(m_sink.messages(Destination::events).size(), 5U);
+}
+
+std::string patched(std::string batch, std::size_t offset, const void* bytes, std::size_t n) {
+  std::memcpy(batch.data() + offset, bytes, n);
+  return batch;
+}
+
+TEST_F(BatchProcessorTest, PoisonBatchesAreDeadLetteredAndAcked) {
+  std::uint64_t next = 1;
+  auto poison = [&](const std::string& what, auto mutate, std::uint64_t covered = 2) {
+    SCOPED_TRACE(what);
+    const auto lines = lines_for("S07", "T1", epoch, next, 2);
+    const std::string batch = mutate(encode(epoch, next, lines));
+    const auto dead_before = m_sink.messages(Destination::dead_letter).size();
+    send(batch);
+    const auto acks_before = acks().size();
+    ASSERT_TRUE(wait_acks(acks_before + 1));
+    const auto dead = m_sink.messages(Destination::dead_letter);
+    ASSERT_EQ(dead.size(), dead_before + 1);
+    EXPECT_FALSE(attribute(dead.back(), "error").empty());
+    EXPECT_EQ(attribute(dead.back(), "store_id"), "S07");
+    EXPECT_EQ(attribute(dead.back(), "till_id"), "T1");
+    EXPECT_EQ(attribute(dead.back(), "epoch"), protocol::format_epoch(epoch));
+    EXPECT_EQ(attribute(dead.back(), "first_seq"), std::to_string(next));
+    EXPECT_EQ(acks().back(), (protocol::Ack{epoch, next + covered - 1}));
+    next += covered;
+  };
+  poison("truncated frame", [](std::string b) { return b.substr(0, b.size() - 5); });
+  poison("zip-bomb raw_len", [](std::string b) {
+    const std::uint32_t huge = 0xF0000000U;
+    return patched(std::move(b), 32, &huge, 4);
+  });
+  poison("corrupted frame", [](std::string b) {
+    b[b.size() / 2 + 18] ^= 0x5a;
+    b[b.size() - 2] ^= 0x33;
+    return b;
+  });
+  poison(
+      "wrong line count",
+      [](std::string b) {
+        const std::uint32_t three = 3;  // two lines in the payload; the ack then covers three seqs
+        return patched(std::move(b), 28, &three, 4);
+      },
+      3);
+  EXPECT_TRUE(m_sink.messages(Destination::events).empty());
+  EXPECT_EQ(m_processor->stats().batches_dead_lettered, 4U);
+}
+
+TEST_F(BatchProcessorTest, BadHeaderIsDeadLetteredWithoutAck) {
+  auto batch = encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 2));
+  batch[0] = 'X';
+  send(batch);
+  send("POS");  // shorter than a header
+  send("garbage", "pos/v1/S07/bad id/batch");
+  run_for(m_io);
+  EXPECT_EQ(m_sink.messages(Destination::dead_letter).size(), 3U);
+  EXPECT_TRUE(acks().empty());
+  EXPECT_EQ(m_processor->stats().batches_invalid, 3U);
+  // The till is not blocked: a good batch still goes through.
+  send(encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 2)));
+  ASSERT_TRUE(wait_acks(1));
+}
+
+TEST_F(BatchProcessorTest, OversizedMessageIsDeadLetteredTruncatedAndAcked) {
+  BatchProcessorOptions options;
+  options.limits.max_encoded_bytes = 1024;
+  options.max_dead_letter_bytes = 100;
+  open(options);
+  auto lines = lines_for("S07", "T1", epoch, 1, 20);
+  send(encode(epoch, 1, lines, protocol::Codec::none));
+  ASSERT_TRUE(wait_acks(1));
+  const auto dead = m_sink.messages(Destination::dead_letter);
+  ASSERT_EQ(dead.size(), 1U);
+  EXPECT_EQ(dead[0].data.size(), 100U);
+  EXPECT_EQ(attribute(dead[0], "data_truncated"), "true");
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 20}));
+}
+
+TEST_F(BatchProcessorTest, EventOfAnotherStoreIsDeadLetteredOthersPublished) {
+  auto lines = lines_for("S07", "T1", epoch, 1, 3);
+  lines[1] = test::payload_line("S99", "T1", epoch, 2);
+  send(encode(epoch, 1, lines));
+  ASSERT_TRUE(wait_acks(1));
+  const auto events = m_sink.messages(Destination::events);
+  ASSERT_EQ(events.size(), 2U);
+  EXPECT_EQ(attribute(events[0], "event_id"), protocol::make_event_id("S07", "T1", epoch, 1));
+  EXPECT_EQ(attribute(events[1], "event_id"), protocol::make_event_id("S07", "T1", epoch, 3));
+  const auto dead = m_sink.messages(Destination::dead_letter);
+  ASSERT_EQ(dead.size(), 1U);
+  EXPECT_EQ(dead[0].data, lines[1]);
+  EXPECT_NE(attribute(dead[0], "error").find("store_id"), std::string::npos);
+  EXPECT_EQ(attribute(dead[0], "first_seq"), "1");
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 3}));
+  EXPECT_EQ(m_fleet.find("S07", "T1")->rejected_total, 1U);
+  EXPECT_EQ(m_processor->stats().events_dead_lettered, 1U);
+}
+
+TEST_F(BatchProcessorTest, SeqMismatchInALineIsDeadLettered) {
+  auto lines = lines_for("S07", "T1", epoch, 1, 3);
+  lines[2] = test::payload_line("S07", "T1", epoch, 7);
+  send(encode(epoch, 1, lines));
+  ASSERT_TRUE(wait_acks(1));
+  EXPECT_EQ(m_sink.messages(Destination::events).size(), 2U);
+  const auto dead = m_sink.messages(Destination::dead_letter);
+  ASSERT_EQ(dead.size(), 1U);
+  EXPECT_NE(attribute(dead[0], "error").find("seq"), std::string::npos);
+  EXPECT_EQ(attribute(dead[0], "seq"), "3");
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 3}));
+}
+
+TEST_F(BatchProcessorTest, PermanentSinkErrorIsNotAckedAndResendIsProcessed) {
+  m_sink.auto_complete = false;
+  const auto payload = encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 3));
+  send(payload);
+  run_for(m_io, std::chrono::milliseconds(5));
+  m_sink.complete(0, fail("topic projects/p/topics/t does not exist"));
+  run_for(m_io);
+  EXPECT_TRUE(acks().empty());
+  EXPECT_EQ(m_marks->mark({"S07", "T1", epoch}), 0U);
+  EXPECT_EQ(m_processor->stats().sink_failures, 1U);
+  EXPECT_EQ(m_processor->pending_batches(), 0U);
+  m_sink.auto_complete = true;
+  send(payload);
+  ASSERT_TRUE(wait_acks(1));
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 3}));
+  EXPECT_EQ(m_sink.calls.size(), 2U);
+}
+
+TEST_F(BatchProcessorTest, PipelinedBatchesAckInOrder) {
+  m_sink.auto_complete = false;
+  send(encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 2)));
+  send(encode(epoch, 3, lines_for("S07", "T1", epoch, 3, 2)));
+  send(encode(epoch, 5, lines_for("S07", "T1", epoch, 5, 2)));
+  ASSERT_EQ(m_sink.calls.size(), 3U);
+  EXPECT_EQ(m_processor->pending_batches(), 3U);
+  // A resend of what is in flight is a duplicate, not published again and not acked yet.
+  send(encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 4)));
+  EXPECT_EQ(m_sink.calls.size(), 3U);
+  m_sink.complete(2);
+  m_sink.complete(1);
+  run_for(m_io);
+  EXPECT_TRUE(acks().empty());  // the first batch is still in the sink
+  m_sink.complete(0);
+  ASSERT_TRUE(wait_acks(3));
+  EXPECT_EQ(acks(), (std::vector<protocol::Ack>{{epoch, 2}, {epoch, 4}, {epoch, 6}}));
+}
+
+TEST_F(BatchProcessorTest, FailureInThePipelineDropsLaterBatches) {
+  m_sink.auto_complete = false;
+  send(encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 2)));
+  send(encode(epoch, 3, lines_for("S07", "T1", epoch, 3, 2)));
+  send(encode(epoch, 5, lines_for("S07", "T1", epoch, 5, 2)));
+  m_sink.complete(0);
+  m_sink.complete(1, fail("permission denied"));
+  m_sink.complete(2);
+  ASSERT_TRUE(wait_acks(1));
+  run_for(m_io);
+  EXPECT_EQ(acks(), (std::vector<protocol::Ack>{{epoch, 2}}));
+  EXPECT_EQ(m_processor->pending_batches(), 0U);
+  // The agent resends from 3: published again and acked.
+  m_sink.auto_complete = true;
+  send(encode(epoch, 3, lines_for("S07", "T1", epoch, 3, 4)));
+  ASSERT_TRUE(wait_acks(2));
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 6}));
+}
+
+TEST_F(BatchProcessorTest, FlowControlDropsWithoutAck) {
+  BatchProcessorOptions options;
+  options.max_pending_batches = 1;
+  options.max_pending_bytes = 1000;
+  open(options);
+  m_sink.auto_complete = false;
+  send(encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 2)));
+  send(encode(epoch, 3, lines_for("S07", "T1", epoch, 3, 2)));  // over max_pending_batches
+  EXPECT_EQ(m_processor->stats().batches_dropped_busy, 1U);
+  m_sink.complete(0);
+  ASSERT_TRUE(wait_acks(1));
+  m_sink.fake_pending_bytes = 5000;  // over max_pending_bytes
+  send(encode(epoch, 3, lines_for("S07", "T1", epoch, 3, 2)));
+  EXPECT_EQ(m_processor->stats().batches_dropped_busy, 2U);
+  m_sink.fake_pending_bytes = 0;
+  m_sink.auto_complete = true;
+  send(encode(epoch, 3, lines_for("S07", "T1", epoch, 3, 2)));
+  ASSERT_TRUE(wait_acks(2));
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 4}));
+  EXPECT_EQ(m_sink.calls.size(), 2U);
+}
+
+TEST_F(BatchProcessorTest, MarksSurviveRestart) {
+  send(encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 3)));
+  ASSERT_TRUE(wait_acks(1));
+  open();
+  send(encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 3)));
+  ASSERT_TRUE(wait_acks(2));
+  EXPECT_EQ(m_sink.messages(Destination::events).size(), 3U);
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 3}));
+}
+
+TEST_F(BatchProcessorTest, StatusMessagesFeedTheFleet) {
+  protocol::AgentStatus status;
+  status.agent_version = "1.2.3";
+  status.sent_at = "2026-11-22T03:15:03.120Z";
+  status.backlog_events = 17;
+  send(protocol::encode_status(status), "pos/v1/S07/T2/status");
+  send("{not json", "pos/v1/S07/T3/status");
+  const TillView* till = m_fleet.find("S07", "T2");
+  ASSERT_NE(till, nullptr);
+  EXPECT_EQ(till->agent_version, "1.2.3");
+  EXPECT_EQ(till->backlog_events, 17U);
+  EXPECT_EQ(m_fleet.find("S07", "T3"), nullptr);
+  EXPECT_EQ(m_processor->stats().status_invalid, 1U);
+}
+
+TEST_F(BatchProcessorTest, StopIntakeIgnoresBatchesAndWaitsForInFlight) {
+  m_sink.auto_complete = false;
+  send(encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 2)));
+  m_processor->stop_intake();
+  send(encode(epoch, 3, lines_for("S07", "T1", epoch, 3, 2)));
+  EXPECT_EQ(m_sink.calls.size(), 1U);
+  bool idle = false;
+  m_processor->when_idle([&] { idle = true; });
+  run_for(m_io);
+  EXPECT_FALSE(idle);
+  m_sink.complete(0);
+  ASSERT_TRUE(run_until(m_io, [&] { return idle; }));
+  EXPECT_EQ(acks(), (std::vector<protocol::Ack>{{epoch, 2}}));
+}
+
+}  // namespace
+}  // namespace pos::collector

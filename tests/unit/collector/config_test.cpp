@@ -1,0 +1,146 @@
+#include "pos/collector/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "collector_test_support.hpp"
+#include "pos/common/config_reader.hpp"
+
+namespace pos::collector {
+namespace {
+
+const std::string minimal = R"(
+collector_id = "collector-1"
+data_dir = "/var/lib/poscollector"
+[mqtt]
+uri = "mqtt://127.0.0.1:1883"
+[sink]
+project = "fastyle-prod"
+)";
+
+std::string error_of(const std::string& text, const std::string& base = ".") {
+  try {
+    parse_collector_config(text, base);
+  } catch (const common::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(CollectorConfigTest, MinimalConfigHasDefaults) {
+  const auto c = parse_collector_config(minimal);
+  EXPECT_EQ(c.collector_id, "collector-1");
+  EXPECT_EQ(c.data_dir, "/var/lib/poscollector");
+  EXPECT_EQ(c.mqtt.topic_prefix, "pos/v1");
+  EXPECT_EQ(c.mqtt.share_group, "pos-collectors");
+  EXPECT_EQ(c.mqtt.client_id, "collector-1");
+  EXPECT_EQ(c.sink.type, "pubsub");
+  EXPECT_EQ(c.sink.topic, "pos-events");
+  EXPECT_EQ(c.sink.dead_letter_topic, "pos-events-dlq");
+  EXPECT_TRUE(c.sink.ordering);
+  EXPECT_EQ(c.http.listen, "127.0.0.1:8412");
+  EXPECT_EQ(c.limits.max_batch_bytes, 8U * 1024 * 1024);
+  EXPECT_EQ(c.fleet.stale_after, std::chrono::seconds(90));
+  EXPECT_EQ(c.shutdown.drain_timeout, std::chrono::milliseconds(5000));
+}
+
+TEST(CollectorConfigTest, EverySpecKeyIsAccepted) {
+  test::TempDir dir;
+  for (const char* name : {"ca.pem", "collector.pem", "collector.key"}) {
+    std::ofstream(dir.path() / name) << "x";
+  }
+  std::filesystem::create_directories(dir.path() / "dicts");
+  const auto c = parse_collector_config(R"(
+collector_id = "collector-2"
+data_dir = "data"
+[mqtt]
+uri = "ssl://broker.example:8883"
+topic_prefix = "pos/v2"
+share_group = "grp"
+ca_file = "ca.pem"
+cert_file = "collector.pem"
+key_file = "collector.key"
+[sink]
+type = "file"
+project = "fastyle-prod"
+topic = "pos-events"
+dead_letter_topic = "pos-events-dlq"
+ordering = false
+path = "out"
+[dictionaries]
+dir = "dicts"
+[http]
+listen = "127.0.0.1:0"
+)",
+                                        dir.path().string());
+  EXPECT_EQ(c.data_dir, (dir.path() / "data").string());
+  EXPECT_EQ(c.mqtt.ca_file, (dir.path() / "ca.pem").string());
+  EXPECT_EQ(c.sink.path, (dir.path() / "out").string());
+  EXPECT_EQ(c.dictionaries.dir, (dir.path() / "dicts").string());
+  EXPECT_EQ(c.mqtt.share_group, "grp");
+  EXPECT_FALSE(c.sink.ordering);
+}
+
+TEST(CollectorConfigTest, ErrorsNameTheKey) {
+  EXPECT_NE(error_of(minimal + "[limits]\nmax_batch_byts = 5\n").find("limits.max_batch_byts"),
+            std::string::npos);
+  EXPECT_NE(error_of("data_dir = \"/x\"\n[mqtt]\nuri = \"mqtt://h:1\"\n").find("collector_id"),
+            std::string::npos);
+  EXPECT_NE(error_of(minimal + "[fleet]\nstale_after_s = 0\n").find("fleet.stale_after_s"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"(collector_id = "c"
+data_dir = "/x"
+[mqtt]
+uri = "mqtt://h:1"
+)")
+                .find("sink.project"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"(collector_id = "c"
+data_dir = "/x"
+[mqtt]
+uri = "mqtt://h:1"
+[sink]
+type = "file"
+)")
+                .find("sink.path"),
+            std::string::npos);
+  EXPECT_NE(error_of(minimal + "[http]\nlisten = \"localhost\"\n").find("http.listen"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"(collector_id = "c"
+data_dir = "/x"
+[mqtt]
+uri = "ssl://h:1"
+[sink]
+project = "p"
+)")
+                .find("mqtt.ca_file"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"(collector_id = "c"
+data_dir = "/x"
+[mqtt]
+uri = "mqtt://h:1"
+share_group = "a/b"
+[sink]
+project = "p"
+)")
+                .find("mqtt.share_group"),
+            std::string::npos);
+}
+
+TEST(CollectorConfigTest, PackagedExampleIsValid) {
+  const std::string path = std::string(POS_SOURCE_DIR) + "/packaging/poscollector.toml";
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The example uses ssl:// with files that exist only on a real host: swap the uri.
+  const auto pos = text.find("ssl://broker.example:8883");
+  ASSERT_NE(pos, std::string::npos);
+  text.replace(pos, std::string("ssl://broker.example:8883").size(), "mqtt://broker.example:1883");
+  const auto c = parse_collector_config(text, "/etc/poscollector");
+  EXPECT_EQ(c.collector_id, "collector-1");
+  EXPECT_EQ(c.sink.project, "fastyle-prod");
+}
+
+}  // namespace
+}  // namespace pos::collector
