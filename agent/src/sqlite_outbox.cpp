@@ -18,7 +18,10 @@
 // Duplicates are detected while the original row exists, i.e. until its retention has passed.
 //
 // Connections: the write connection belongs to the writer thread (journal_mode=WAL,
-// synchronous=FULL: the WAL is fsynced at every commit). read_from uses a second, read-only
+// synchronous=FULL: the WAL is fsynced at every commit; an 8 MiB page cache, enough for the
+// append path and bounded for RSS; checkpoints every 4000 pages (16 MiB) of WAL rather than
+// SQLite's 1000, so that an index page changed by many commits is copied back once, not four
+// times). read_from uses a second, read-only
 // connection under a mutex; WAL lets it read committed data while the writer writes, and its
 // statement is reset after each call so that no read snapshot holds back checkpoints.
 //
@@ -27,11 +30,13 @@
 // takes every queued request up to max_group_events (a larger single request goes alone) plus all
 // pending acknowledgements and runs them in ONE transaction (group commit): per request it
 // checks duplicates (in the table, which already holds earlier requests of the group, and within
-// the request), assigns seqs in order, builds the payload lines, and checks the buffer limit
+// the request), assigns seqs in order, checks the buffer limit
 // (unacknowledged bytes + this request's new bytes > max_backlog_bytes: that request alone fails
-// `full`, nothing of it is written). Then the ack (the highest through_seq asked for) is applied
-// and meta updated, and the transaction commits. Only after the commit are completions posted
-// to the completion executor, then the commit listener with the new last_seq. On any SQLite
+// `full`, nothing of it is written) and splices seq and event_id into the payload lines, which
+// append() serialized on the caller's thread (protocol::PayloadTemplate), so that the writer
+// thread does little more than SQLite work. Then the ack (the highest through_seq asked for) is
+// applied and meta updated, and the transaction commits. Only after the commit are completions
+// posted to the completion executor, then the commit listener with the new last_seq. On any SQLite
 // error the transaction rolls back, the writer's counters are restored, and every request of the
 // group fails (`full` for SQLITE_FULL, else `io`); nothing is half applied.
 //
@@ -100,6 +105,14 @@ CREATE TABLE ack_marks(
   acked_at_ms INTEGER NOT NULL);
 )sql";
 
+std::size_t decimal_digits(std::uint64_t value) {
+  std::size_t digits = 1;
+  for (; value >= 10; value /= 10) {
+    ++digits;
+  }
+  return digits;
+}
+
 std::int64_t to_db(std::uint64_t value) {
   return std::bit_cast<std::int64_t>(value);
 }
@@ -145,8 +158,14 @@ SqliteResult<std::optional<std::int64_t>> query_int64(Statement& statement) {
   return value;
 }
 
+/// An event as the writer needs it: serialized once on the caller's thread (see append()).
+struct PreparedEvent {
+  std::string pos_event_id;
+  protocol::PayloadTemplate line;
+};
+
 struct AppendRequest {
-  std::vector<protocol::PosEvent> events;
+  std::vector<PreparedEvent> events;
   Outbox::AppendDone done;
   std::int64_t received_at_ms = 0;
 };
@@ -211,6 +230,7 @@ struct SqliteOutbox::Impl {
   std::uint64_t writer_acked_through = 0;
   std::uint64_t acked_bytes = 0;
   std::int64_t ack_oldest_ms = no_time;  ///< set by write_ack for the transaction in progress
+  std::string line_buffer;               ///< one payload line at a time, reused
 
   std::mutex read_mutex;
   Database read_db;
@@ -330,7 +350,7 @@ Status SqliteOutbox::Impl::open_database() {
   }
   journal->reset();
   if (auto set = write_db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864; "
-                               "PRAGMA cache_size = -32768");
+                               "PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 4000");
       !set) {
     return fail(prefixed(path, set.error()));
   }
@@ -574,21 +594,15 @@ void SqliteOutbox::Impl::write_group(std::vector<GroupEntry>& group,
 }
 
 SqliteResult<void> SqliteOutbox::Impl::write_request(GroupEntry& entry) {
-  struct NewEvent {
-    std::size_t index;
-    std::string payload;
-  };
   const auto& events = entry.request.events;
-  std::vector<NewEvent> fresh;
+  std::vector<std::size_t> fresh;  // indexes into events and entry.results
   fresh.reserve(events.size());
   entry.results.reserve(events.size());
   std::unordered_map<std::string_view, std::uint64_t> in_request;
-  protocol::AgentStamp stamp{options.store_id, options.till_id, epoch, 0,
-                             protocol::format_rfc3339_utc_ms(entry.request.received_at_ms)};
   std::uint64_t seq = next_seq;
   std::uint64_t new_bytes = 0;
   for (std::size_t i = 0; i < events.size(); ++i) {
-    const std::string& pos_id = events[i].pos_event_id();
+    const std::string& pos_id = events[i].pos_event_id;
     std::optional<std::uint64_t> original;
     if (auto it = in_request.find(pos_id); it != in_request.end()) {
       original = it->second;
@@ -608,12 +622,13 @@ SqliteResult<void> SqliteOutbox::Impl::write_request(GroupEntry& entry) {
       entry.results.push_back({AppendResult::Status::duplicate, event_id(*original), *original});
       continue;
     }
-    stamp.seq = seq;
-    std::string payload = protocol::make_payload_line(events[i], stamp);
-    new_bytes += payload.size();
-    in_request.emplace(pos_id, seq);
-    entry.results.push_back({AppendResult::Status::accepted, event_id(seq), seq});
-    fresh.push_back({i, std::move(payload)});
+    std::string id = event_id(seq);
+    new_bytes += events[i].line.rendered_size(id.size(), decimal_digits(seq));
+    if (events.size() > 1) {
+      in_request.emplace(pos_id, seq);
+    }
+    fresh.push_back(i);
+    entry.results.push_back({AppendResult::Status::accepted, std::move(id), seq});
     ++seq;
   }
   if (total_bytes - acked_bytes + new_bytes > options.max_backlog_bytes) {
@@ -624,10 +639,13 @@ SqliteResult<void> SqliteOutbox::Impl::write_request(GroupEntry& entry) {
                                   std::to_string(options.max_backlog_bytes) + ")"};
     return {};
   }
-  for (auto& event : fresh) {
-    total_bytes += event.payload.size();
-    if (auto bound = sql.insert_event.bind_all(to_db(next_seq), events[event.index].pos_event_id(),
-                                               entry.request.received_at_ms, event.payload,
+  for (const std::size_t i : fresh) {
+    const AppendResult& result = entry.results[i];
+    line_buffer.clear();
+    events[i].line.render(line_buffer, result.event_id, result.seq);
+    total_bytes += line_buffer.size();
+    if (auto bound = sql.insert_event.bind_all(to_db(next_seq), events[i].pos_event_id,
+                                               entry.request.received_at_ms, line_buffer,
                                                to_db(total_bytes));
         !bound) {
       return bound;
@@ -774,10 +792,24 @@ void SqliteOutbox::stop() {
   }
 }
 
-void SqliteOutbox::append(std::vector<protocol::PosEvent> events, AppendDone done) {
+void SqliteOutbox::append(std::vector<protocol::PosEvent> pos_events, AppendDone done) {
   Impl& impl = *m_impl;
   std::optional<AppendError> refused;
-  const bool empty = events.empty();
+  const bool empty = pos_events.empty();
+  // Serialize here, on the caller's thread: the writer thread only splices in seq and event_id
+  // and does the SQLite work. received_at is the time the request was handed over.
+  const std::int64_t received_at_ms = impl.clock.now_unix_ms();
+  std::vector<PreparedEvent> events;
+  events.reserve(pos_events.size());
+  if (!empty) {
+    const std::string received_at = protocol::format_rfc3339_utc_ms(received_at_ms);
+    for (auto& event : pos_events) {
+      events.push_back(PreparedEvent{event.pos_event_id(), protocol::make_payload_template(
+                                                               event, impl.options.store_id,
+                                                               impl.options.till_id, received_at)});
+    }
+    pos_events = {};
+  }
   {
     std::lock_guard lock(impl.mutex);
     if (impl.stopping) {
@@ -788,8 +820,7 @@ void SqliteOutbox::append(std::vector<protocol::PosEvent> events, AppendDone don
           "outbox: write queue full (" + std::to_string(impl.queued_events) + " events waiting)"};
     } else if (!empty) {
       impl.queued_events += events.size();
-      impl.appends.push_back(
-          AppendRequest{std::move(events), std::move(done), impl.clock.now_unix_ms()});
+      impl.appends.push_back(AppendRequest{std::move(events), std::move(done), received_at_ms});
     }
   }
   if (refused) {

@@ -3,8 +3,10 @@
 #include "pos/protocol/event.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <limits>
 #include <span>
+#include <vector>
 
 #include "json_internal.hpp"
 #include "pos/protocol/ids.hpp"
@@ -471,18 +473,59 @@ Result<PosEvent> parse_pos_event(std::string_view text, const EventOwner& owner,
   return validate_pos_event(std::move(parsed->get_object()), owner, limits);
 }
 
+PayloadTemplate make_payload_template(const PosEvent& event, std::string_view store_id,
+                                      std::string_view till_id, std::string_view received_at) {
+  using detail::MergedMember;
+  const json::object& fields = event.fields();
+  constexpr std::size_t k_stack_members = 32;
+  MergedMember stack[k_stack_members];
+  std::vector<MergedMember> heap;
+  MergedMember* members = stack;
+  if (fields.size() + 5 > k_stack_members) {
+    heap.resize(fields.size() + 5);
+    members = heap.data();
+  }
+  std::size_t n = 0;
+  for (const auto& kv : fields) {
+    const std::string_view key = kv.key();
+    // The stamp's ids replace the POS's own (validation checked that they match).
+    if (key != "store_id" && key != "till_id") {
+      members[n++] = MergedMember{key, &kv.value(), {}, 0};
+    }
+  }
+  members[n++] = MergedMember{"event_id", nullptr, {}, 1};
+  members[n++] = MergedMember{"seq", nullptr, {}, 2};
+  members[n++] = MergedMember{"store_id", nullptr, store_id, 0};
+  members[n++] = MergedMember{"till_id", nullptr, till_id, 0};
+  members[n++] = MergedMember{"received_at", nullptr, received_at, 0};
+  PayloadTemplate out;
+  out.m_text.reserve(512);
+  std::size_t offsets[2] = {0, 0};
+  detail::append_canonical_members(out.m_text, std::span(members, n), offsets);
+  out.m_event_id_at = offsets[0];
+  out.m_seq_at = offsets[1];
+  return out;
+}
+
+void PayloadTemplate::render(std::string& out, std::string_view event_id, std::uint64_t seq) const {
+  char digits[24];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, seq);
+  (void)ec;
+  const std::string_view text = m_text;
+  out.reserve(out.size() + rendered_size(event_id.size(), static_cast<std::size_t>(end - digits)));
+  out.append(text.substr(0, m_event_id_at));
+  out.append("\"event_id\":");
+  detail::append_json_string(out, event_id);
+  out.append(text.substr(m_event_id_at, m_seq_at - m_event_id_at));
+  out.append("\"seq\":");
+  out.append(digits, end);
+  out.append(text.substr(m_seq_at));
+}
+
 std::string make_payload_line(const PosEvent& event, const AgentStamp& stamp) {
-  json::object agent_fields(event.fields().storage());
-  agent_fields.reserve(5);
-  agent_fields.emplace("event_id",
-                       make_event_id(stamp.store_id, stamp.till_id, stamp.epoch, stamp.seq));
-  agent_fields.emplace("seq", stamp.seq);
-  agent_fields.emplace("store_id", stamp.store_id);
-  agent_fields.emplace("till_id", stamp.till_id);
-  agent_fields.emplace("received_at", stamp.received_at);
   std::string out;
-  out.reserve(256);
-  detail::append_canonical_merged(out, event.fields(), agent_fields);
+  make_payload_template(event, stamp.store_id, stamp.till_id, stamp.received_at)
+      .render(out, make_event_id(stamp.store_id, stamp.till_id, stamp.epoch, stamp.seq), stamp.seq);
   return out;
 }
 

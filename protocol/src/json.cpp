@@ -170,18 +170,46 @@ void append_double(std::string& out, double d) {
 
 using Member = const json::key_value_pair*;
 
-void append_members(std::string& out, std::vector<Member>& members) {
-  std::sort(members.begin(), members.end(), [](Member a, Member b) { return a->key() < b->key(); });
+// Objects of events are small: sort member pointers in place on the stack (insertion sort), so
+// that canonical serialization allocates nothing but the output.
+template <class T, class Key>
+void sort_small(T* first, T* last, Key key) {
+  if (last - first > 32) {
+    std::sort(first, last, [&](const T& a, const T& b) { return key(a) < key(b); });
+    return;
+  }
+  for (T* i = first + 1; i < last; ++i) {
+    T item = *i;
+    T* j = i;
+    for (; j > first && key(item) < key(*(j - 1)); --j) {
+      *j = *(j - 1);
+    }
+    *j = item;
+  }
+}
+
+void append_object(std::string& out, const json::object& object) {
+  constexpr std::size_t k_stack_members = 32;
+  Member stack[k_stack_members];
+  std::vector<Member> heap;
+  Member* members = stack;
+  if (object.size() > k_stack_members) {
+    heap.resize(object.size());
+    members = heap.data();
+  }
+  std::size_t n = 0;
+  for (const auto& kv : object) {
+    members[n++] = &kv;
+  }
+  sort_small(members, members + n, [](Member m) { return std::string_view(m->key()); });
   out.push_back('{');
-  bool first = true;
-  for (Member m : members) {
-    if (!first) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i > 0) {
       out.push_back(',');
     }
-    first = false;
-    append_string(out, m->key());
+    append_string(out, members[i]->key());
     out.push_back(':');
-    detail::append_canonical(out, m->value());
+    detail::append_canonical(out, members[i]->value());
   }
   out.push_back('}');
 }
@@ -212,9 +240,9 @@ namespace detail {
 
 Result<json::value> parse_json(std::string_view text, std::size_t max_bytes, std::size_t max_depth,
                                std::string_view what) {
-  const std::string prefix = std::string(what) + ": ";
+  auto prefix = [what] { return std::string(what) + ": "; };
   if (text.size() > max_bytes) {
-    return fail(prefix + "larger than the limit of " + std::to_string(max_bytes) + " bytes");
+    return fail(prefix() + "larger than the limit of " + std::to_string(max_bytes) + " bytes");
   }
   json::parse_options options;
   options.max_depth = max_depth;
@@ -223,13 +251,13 @@ Result<json::value> parse_json(std::string_view text, std::size_t max_bytes, std
   json::error_code ec;
   const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
   if (ec == json::error::too_deep) {
-    return fail(prefix + "nested deeper than " + std::to_string(max_depth) + " levels");
+    return fail(prefix() + "nested deeper than " + std::to_string(max_depth) + " levels");
   }
   if (!ec && used != text.size()) {
     ec = json::error::extra_data;
   }
   if (ec) {
-    return fail(prefix + "invalid JSON (" + ec.message() + ") at offset " + std::to_string(used));
+    return fail(prefix() + "invalid JSON (" + ec.message() + ") at offset " + std::to_string(used));
   }
   return parser.handler().st.release();
 }
@@ -267,31 +295,39 @@ void append_canonical(std::string& out, const json::value& value) {
       out.push_back(']');
       return;
     }
-    case json::kind::object: {
-      std::vector<Member> members;
-      members.reserve(value.get_object().size());
-      for (const auto& kv : value.get_object()) {
-        members.push_back(&kv);
-      }
-      append_members(out, members);
+    case json::kind::object:
+      append_object(out, value.get_object());
       return;
-    }
   }
 }
 
-void append_canonical_merged(std::string& out, const json::object& base,
-                             const json::object& overlay) {
-  std::vector<Member> members;
-  members.reserve(base.size() + overlay.size());
-  for (const auto& kv : base) {
-    if (!overlay.contains(kv.key())) {
-      members.push_back(&kv);
+void append_json_string(std::string& out, std::string_view s) {
+  append_string(out, s);
+}
+
+void append_canonical_members(std::string& out, std::span<MergedMember> members,
+                              std::span<std::size_t> slot_offsets) {
+  sort_small(members.data(), members.data() + members.size(),
+             [](const MergedMember& m) { return m.key; });
+  out.push_back('{');
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (i > 0) {
+      out.push_back(',');
+    }
+    const MergedMember& m = members[i];
+    if (m.slot > 0) {
+      slot_offsets[static_cast<std::size_t>(m.slot - 1)] = out.size();
+      continue;
+    }
+    append_string(out, m.key);
+    out.push_back(':');
+    if (m.value != nullptr) {
+      detail::append_canonical(out, *m.value);
+    } else {
+      append_string(out, m.text);
     }
   }
-  for (const auto& kv : overlay) {
-    members.push_back(&kv);
-  }
-  append_members(out, members);
+  out.push_back('}');
 }
 
 }  // namespace detail

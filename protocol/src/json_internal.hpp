@@ -4,6 +4,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -20,9 +21,23 @@ Result<boost::json::value> parse_json(std::string_view text, std::size_t max_byt
 /// Appends the canonical form (see to_canonical_json) of `value` to `out`.
 void append_canonical(std::string& out, const boost::json::value& value);
 
-/// Appends the canonical form of the union of `base` and `overlay`; a key in both takes the
-/// value from `overlay`.
-void append_canonical_merged(std::string& out, const boost::json::object& base,
-                             const boost::json::object& overlay);
+/// Appends `s` as a JSON string (quoted, escaped as Boost.JSON does).
+void append_json_string(std::string& out, std::string_view s);
+
+/// One top-level member of a merged canonical object: either a JSON value, or a string (`text`,
+/// when `value` is null and `slot` is 0), or a slot to be filled later (`slot` > 0: only its
+/// position is recorded).
+struct MergedMember {
+  std::string_view key;
+  const boost::json::value* value = nullptr;
+  std::string_view text;
+  int slot = 0;
+};
+
+/// Appends the canonical object of `members` (unique keys; sorted here) to `out`. For each slot
+/// member, `slot_offsets[slot - 1]` receives the offset in `out` where `"key":value` belongs; the
+/// separating commas are already written.
+void append_canonical_members(std::string& out, std::span<MergedMember> members,
+                              std::span<std::size_t> slot_offsets);
 
 }  // namespace pos::protocol::detail

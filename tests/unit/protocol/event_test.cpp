@@ -185,6 +185,39 @@ TEST(PayloadLine, PosStoreIdIsReplacedByStamp) {
   EXPECT_FALSE(back->event.fields().contains("store_id"));
 }
 
+// The line must be the canonical JSON of the event merged with the stamp, wherever the POS's own
+// keys sort relative to the five agent keys (before all, between, after all; store_id present).
+TEST(PayloadLine, EqualsCanonicalOfMergedObject) {
+  json::value first = json::parse(k_sale);
+  first.as_object()["a_first"] = json::array{1, "x", nullptr};
+  first.as_object()["f_between"] = json::object{{"z", 1}, {"a", 2}};
+  first.as_object()["s_after_seq"] = true;
+  first.as_object()["zz_last"] = -1.5;
+  first.as_object()["store_id"] = "S07";
+  json::value stock = json::parse(k_stock);
+  stock.as_object()["till_id"] = "T1";
+  for (const json::value& doc : {first, stock, json::parse(k_sale)}) {
+    const PosEvent event = must_parse(json::serialize(doc));
+    for (std::uint64_t seq : {1ULL, 9ULL, 10ULL, 123456789012ULL}) {
+      const AgentStamp stamp = stamp_of("S07", "T1", seq);
+      json::object merged = doc.as_object();
+      merged["event_id"] = make_event_id("S07", "T1", stamp.epoch, seq);
+      merged["seq"] = seq;
+      merged["store_id"] = "S07";
+      merged["till_id"] = "T1";
+      merged["received_at"] = stamp.received_at;
+      const std::string line = make_payload_line(event, stamp);
+      EXPECT_EQ(line, to_canonical_json(merged));
+      const PayloadTemplate prepared = make_payload_template(event, "S07", "T1", stamp.received_at);
+      std::string rendered = "prefix";
+      const std::string id = make_event_id("S07", "T1", stamp.epoch, seq);
+      prepared.render(rendered, id, seq);
+      EXPECT_EQ(rendered, "prefix" + line);
+      EXPECT_EQ(prepared.rendered_size(id.size(), std::to_string(seq).size()), line.size());
+    }
+  }
+}
+
 struct Tamper {
   std::string name;
   std::string key;

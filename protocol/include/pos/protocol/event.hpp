@@ -72,13 +72,47 @@ struct AgentStamp {
   std::string store_id;
   std::string till_id;
   std::uint64_t epoch = 0;
-  std::uint64_t seq = 0;         ///< >= 1
-  std::string received_at;       ///< RFC 3339, UTC, millisecond precision
+  std::uint64_t seq = 0;    ///< >= 1
+  std::string received_at;  ///< RFC 3339, UTC, millisecond precision
 };
 
 /// The payload line for a batch: the event's fields plus `event_id`, `seq`, `store_id`, `till_id`,
 /// `received_at`, as canonical JSON (no newline).
 std::string make_payload_line(const PosEvent& event, const AgentStamp& stamp);
+
+/// A payload line serialized once, before its seq is known: the canonical text of the event with
+/// `store_id`, `till_id` and `received_at`, and the two places where `event_id` and `seq` go.
+/// render() splices them in without re-sorting or re-serializing the event. Immutable once built;
+/// safe to move between threads.
+class PayloadTemplate {
+ public:
+  PayloadTemplate() = default;
+
+  /// Appends the payload line with these `event_id` and `seq` to `out`: byte for byte what
+  /// make_payload_line returns for a stamp with the same ids, received_at, epoch and seq (the
+  /// caller passes event_id = make_event_id(store_id, till_id, epoch, seq)).
+  void render(std::string& out, std::string_view event_id, std::uint64_t seq) const;
+
+  /// The length render() appends for an `event_id` and `seq` of these lengths (digits of seq).
+  std::size_t rendered_size(std::size_t event_id_size, std::size_t seq_digits) const noexcept {
+    return m_text.size() + k_event_id_overhead + event_id_size + k_seq_overhead + seq_digits;
+  }
+
+ private:
+  friend PayloadTemplate make_payload_template(const PosEvent& event, std::string_view store_id,
+                                               std::string_view till_id,
+                                               std::string_view received_at);
+  static constexpr std::size_t k_event_id_overhead = 13;  // "event_id":"" (the id has no escapes)
+  static constexpr std::size_t k_seq_overhead = 6;        // "seq":
+  std::string m_text;
+  std::size_t m_event_id_at = 0;
+  std::size_t m_seq_at = 0;
+};
+
+/// Serializes `event` (canonical JSON, keys sorted once) with the stamp fields that do not depend
+/// on the seq. `store_id` and `till_id` must be valid ids ([A-Za-z0-9_-]); `received_at` RFC 3339.
+PayloadTemplate make_payload_template(const PosEvent& event, std::string_view store_id,
+                                      std::string_view till_id, std::string_view received_at);
 
 /// An event as the collector sees it: a validated POS event plus the agent's stamp.
 struct StampedEvent {
