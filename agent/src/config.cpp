@@ -12,23 +12,10 @@ namespace {
 
 constexpr std::int64_t max_i64 = std::numeric_limits<std::int64_t>::max();
 
-void check_file(common::ConfigReader& reader, std::string_view key, const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    reader.fail(key, "file not found: " + path);
-  }
-}
-
 AgentConfig read(common::ConfigReader& r) {
   AgentConfig c;
-  c.store_id = r.require_string("store_id");
-  if (!protocol::is_valid_id(c.store_id)) {
-    r.fail("store_id", "must match [A-Za-z0-9_-]{1,32}");
-  }
-  c.till_id = r.require_string("till_id");
-  if (!protocol::is_valid_id(c.till_id)) {
-    r.fail("till_id", "must match [A-Za-z0-9_-]{1,32}");
-  }
+  c.store_id = r.require_id("store_id");
+  c.till_id = r.require_id("till_id");
   c.data_dir = r.require_path("data_dir");
   c.log_level = r.get_string("log_level", c.log_level);
   if (!common::is_log_level(c.log_level)) {
@@ -53,28 +40,12 @@ AgentConfig read(common::ConfigReader& r) {
   c.buffer.retention = std::chrono::hours(r.get_int("buffer.retention_hours", 72, 0, 24 * 3650));
 
   auto& m = c.mqtt;
-  m.uri = r.require_string("mqtt.uri");
-  const bool tls = m.uri.starts_with("ssl://") || m.uri.starts_with("mqtts://");
-  if (!tls && !m.uri.starts_with("mqtt://") && !m.uri.starts_with("tcp://")) {
-    r.fail("mqtt.uri", "must start with ssl:// (or mqtt:// without TLS)");
-  }
-  m.topic_prefix = r.get_string("mqtt.topic_prefix", m.topic_prefix);
-  if (auto ok = protocol::check_topic_prefix(m.topic_prefix); !ok) {
-    r.fail("mqtt.topic_prefix", ok.error().message);
-  }
-  m.ca_file = r.get_path("mqtt.ca_file", "");
-  m.cert_file = r.get_path("mqtt.cert_file", "");
-  m.key_file = r.get_path("mqtt.key_file", "");
-  if (tls) {
-    for (auto [key, path] : {std::pair<std::string_view, std::string*>{"mqtt.ca_file", &m.ca_file},
-                             {"mqtt.cert_file", &m.cert_file},
-                             {"mqtt.key_file", &m.key_file}}) {
-      if (path->empty()) {
-        r.fail(key, "is required with an ssl:// uri");
-      }
-      check_file(r, key, *path);
-    }
-  }
+  auto settings = common::read_mqtt_settings(r);
+  m.uri = std::move(settings.uri);
+  m.topic_prefix = std::move(settings.topic_prefix);
+  m.ca_file = std::move(settings.ca_file);
+  m.cert_file = std::move(settings.cert_file);
+  m.key_file = std::move(settings.key_file);
   m.client_id = r.get_string("mqtt.client_id", "posagent-" + c.store_id + "-" + c.till_id);
   m.keepalive = std::chrono::seconds(r.get_int("mqtt.keepalive_s", 30, 5, 3600));
   m.session_expiry =
@@ -82,10 +53,7 @@ AgentConfig read(common::ConfigReader& r) {
   m.connect_timeout = std::chrono::seconds(r.get_int("mqtt.connect_timeout_s", 10, 1, 300));
 
   auto& f = c.forward;
-  f.dictionary_file = r.get_path("forward.dictionary_file", "");
-  if (!f.dictionary_file.empty()) {
-    check_file(r, "forward.dictionary_file", f.dictionary_file);
-  }
+  f.dictionary_file = r.get_existing_file("forward.dictionary_file", "");
   f.zstd_level = static_cast<int>(r.get_int("forward.zstd_level", 3, 1, 19));
   f.batch_max_events =
       static_cast<std::size_t>(r.get_int("forward.batch_max_events", 1000, 1, 10'000));

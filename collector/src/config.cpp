@@ -12,19 +12,9 @@
 namespace pos::collector {
 namespace {
 
-void check_file(common::ConfigReader& reader, std::string_view key, const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    reader.fail(key, "file not found: " + path);
-  }
-}
-
 CollectorConfig read(common::ConfigReader& r) {
   CollectorConfig c;
-  c.collector_id = r.require_string("collector_id");
-  if (!protocol::is_valid_id(c.collector_id)) {
-    r.fail("collector_id", "must match [A-Za-z0-9_-]{1,32}");
-  }
+  c.collector_id = r.require_id("collector_id");
   c.data_dir = r.require_path("data_dir");
   c.log_level = r.get_string("log_level", c.log_level);
   if (!common::is_log_level(c.log_level)) {
@@ -32,31 +22,15 @@ CollectorConfig read(common::ConfigReader& r) {
   }
 
   auto& m = c.mqtt;
-  m.uri = r.require_string("mqtt.uri");
-  const bool tls = m.uri.starts_with("ssl://") || m.uri.starts_with("mqtts://");
-  if (!tls && !m.uri.starts_with("mqtt://") && !m.uri.starts_with("tcp://")) {
-    r.fail("mqtt.uri", "must start with ssl:// (or mqtt:// without TLS)");
-  }
-  m.topic_prefix = r.get_string("mqtt.topic_prefix", m.topic_prefix);
-  if (auto ok = protocol::check_topic_prefix(m.topic_prefix); !ok) {
-    r.fail("mqtt.topic_prefix", ok.error().message);
-  }
+  auto settings = common::read_mqtt_settings(r);
+  m.uri = std::move(settings.uri);
+  m.topic_prefix = std::move(settings.topic_prefix);
+  m.ca_file = std::move(settings.ca_file);
+  m.cert_file = std::move(settings.cert_file);
+  m.key_file = std::move(settings.key_file);
   m.share_group = r.get_string("mqtt.share_group", m.share_group);
   if (!protocol::is_valid_id(m.share_group)) {
     r.fail("mqtt.share_group", "must match [A-Za-z0-9_-]{1,32}");
-  }
-  m.ca_file = r.get_path("mqtt.ca_file", "");
-  m.cert_file = r.get_path("mqtt.cert_file", "");
-  m.key_file = r.get_path("mqtt.key_file", "");
-  if (tls) {
-    for (auto [key, path] : {std::pair<std::string_view, std::string*>{"mqtt.ca_file", &m.ca_file},
-                             {"mqtt.cert_file", &m.cert_file},
-                             {"mqtt.key_file", &m.key_file}}) {
-      if (path->empty()) {
-        r.fail(key, "is required with an ssl:// uri");
-      }
-      check_file(r, key, *path);
-    }
   }
   m.client_id = r.get_string("mqtt.client_id", c.collector_id);
   if (m.client_id.empty() || m.client_id.size() > 128) {
@@ -104,7 +78,7 @@ CollectorConfig read(common::ConfigReader& r) {
       }
     }
     if (!s.credentials_file.empty()) {
-      check_file(r, "sink.credentials_file", s.credentials_file);
+      r.get_existing_file("sink.credentials_file", "");
     }
   } else if (s.path.empty()) {
     r.fail("sink.path", "is required with sink.type = \"file\"");

@@ -1,8 +1,11 @@
 #include "pos/common/config_reader.hpp"
 
 #include <toml++/toml.h>
+
 #include <filesystem>
 #include <set>
+#include "pos/protocol/ids.hpp"
+#include "pos/protocol/topics.hpp"
 
 namespace pos::common {
 
@@ -165,6 +168,23 @@ std::string ConfigReader::require_path(std::string_view key) {
   return get_path(key, {});
 }
 
+std::string ConfigReader::get_existing_file(std::string_view key, std::string fallback) {
+  std::string path = get_path(key, std::move(fallback));
+  std::error_code ec;
+  if (!path.empty() && !std::filesystem::is_regular_file(path, ec)) {
+    m_impl->fail(key, "file not found: " + path);
+  }
+  return path;
+}
+
+std::string ConfigReader::require_id(std::string_view key) {
+  std::string id = require_string(key);
+  if (!protocol::is_valid_id(id)) {
+    m_impl->fail(key, "must match [A-Za-z0-9_-]{1,32}");
+  }
+  return id;
+}
+
 void ConfigReader::fail(std::string_view key, std::string_view message) const {
   m_impl->fail(key, message);
 }
@@ -181,6 +201,34 @@ void ConfigReader::reject_unknown_keys() const {
   }
   throw ConfigError(m_impl->source_name + ": unknown key" + (unknown.size() > 1 ? "s " : " ") +
                     list);
+}
+
+MqttSettings read_mqtt_settings(ConfigReader& r) {
+  MqttSettings m;
+  m.uri = r.require_string("mqtt.uri");
+  const bool tls = m.uri.starts_with("ssl://") || m.uri.starts_with("mqtts://");
+  if (!tls && !m.uri.starts_with("mqtt://") && !m.uri.starts_with("tcp://")) {
+    r.fail("mqtt.uri", "must start with ssl:// (or mqtt:// without TLS)");
+  }
+  m.topic_prefix = r.get_string("mqtt.topic_prefix", "pos/v1");
+  if (auto ok = protocol::check_topic_prefix(m.topic_prefix); !ok) {
+    r.fail("mqtt.topic_prefix", ok.error().message);
+  }
+  if (tls) {
+    for (auto [key, path] : {std::pair<std::string_view, std::string*>{"mqtt.ca_file", &m.ca_file},
+                             {"mqtt.cert_file", &m.cert_file},
+                             {"mqtt.key_file", &m.key_file}}) {
+      if (r.get_string(key, "").empty()) {
+        r.fail(key, "is required with an ssl:// uri");
+      }
+      *path = r.get_existing_file(key, "");
+    }
+  } else {
+    m.ca_file = r.get_path("mqtt.ca_file", "");
+    m.cert_file = r.get_path("mqtt.cert_file", "");
+    m.key_file = r.get_path("mqtt.key_file", "");
+  }
+  return m;
 }
 
 }  // namespace pos::common

@@ -44,6 +44,12 @@ class ConfigReader {
   std::string get_path(std::string_view key, std::string fallback);
   std::string require_path(std::string_view key);
 
+  /// A path (as get_path) that, when not empty, must name an existing regular file.
+  std::string get_existing_file(std::string_view key, std::string fallback);
+
+  /// A required store, till or collector id: [A-Za-z0-9_-]{1,32}.
+  std::string require_id(std::string_view key);
+
   /// Throws ConfigError for a value that failed a check made by the caller, naming the key.
   [[noreturn]] void fail(std::string_view key, std::string_view message) const;
 
@@ -55,5 +61,19 @@ class ConfigReader {
   explicit ConfigReader(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> m_impl;
 };
+
+/// The `[mqtt]` keys both programs share (SPEC): where the broker is and how to prove who we are.
+struct MqttSettings {
+  std::string uri;
+  std::string topic_prefix;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
+
+/// Reads mqtt.uri (ssl:// or mqtts://; mqtt:// or tcp:// without TLS), mqtt.topic_prefix
+/// (checked as a topic prefix, default `pos/v1`) and, required and checked to exist with TLS,
+/// mqtt.ca_file, mqtt.cert_file and mqtt.key_file. Throws ConfigError naming the key.
+MqttSettings read_mqtt_settings(ConfigReader& reader);
 
 }  // namespace pos::common
