@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <random>
 #include <set>
@@ -174,6 +175,43 @@ TEST_F(CollectorTest, PoisonBatchesGoToDeadLettersAndTheTillKeepsFlowing) {
   ++expected_dead;
   good(4);
 
+  // Every kind of malformed envelope from the protocol's bad-input table, each built from a valid
+  // batch at `next`. `acked` is the number of seqs the collector may acknowledge for it: a batch
+  // whose header is readable is dead-lettered and acked through its header's range; one whose
+  // header is not is dead-lettered only (there is no epoch to ack).
+  struct Mutation {
+    const char* what;
+    std::uint32_t acked;
+    void (*apply)(std::string&);
+  };
+  const Mutation mutations[] = {
+      {"version", 0, [](std::string& b) { b[4] = 9; }},
+      {"codec", 0, [](std::string& b) { b[5] = 7; }},
+      {"reserved", 0, [](std::string& b) { b[6] = 1; }},
+      {"dictionary codec without id", 0, [](std::string& b) { b[5] = 2; }},
+      {"dictionary id without codec", 0, [](std::string& b) { b[8] = 5; }},
+      {"first_seq 0", 0, [](std::string& b) { std::fill(b.begin() + 20, b.begin() + 28, '\0'); }},
+      {"count 0", 0, [](std::string& b) { std::fill(b.begin() + 28, b.begin() + 32, '\0'); }},
+      {"count larger than the lines", 3, [](std::string& b) { b[28] = 3; }},
+      {"truncated frame", 2, [](std::string& b) { b.resize(b.size() - 10); }},
+      {"trailing bytes", 2, [](std::string& b) { b += "xx"; }},
+      {"raw_len mismatch", 2, [](std::string& b) { b[32] = static_cast<char>(b[32] - 1); }},
+      {"raw_len over the limit", 2,
+       [](std::string& b) { std::fill(b.begin() + 32, b.begin() + 36, '\x7f'); }},
+  };
+  for (const auto& mutation : mutations) {
+    SCOPED_TRACE(mutation.what);
+    auto batch = *encoder.encode(epoch_a, next, stamped_lines("S05", "T1", epoch_a, next, 2));
+    mutation.apply(batch);
+    till.send_raw(batch);
+    ++expected_dead;
+    if (mutation.acked > 0) {
+      next += mutation.acked;
+      EXPECT_EQ(till.wait_ack(epoch_a, next - 1, 20s), next - 1) << m_collector->log();
+    }
+  }
+  good(2);
+
   const auto dead = pull_dead_letters(expected_dead, 30s);
   EXPECT_EQ(dead.size(), expected_dead);
   for (const auto& m : dead) {
@@ -184,8 +222,8 @@ TEST_F(CollectorTest, PoisonBatchesGoToDeadLettersAndTheTillKeepsFlowing) {
     named_store = named_store || m.attributes.at("error").find("store_id") != std::string::npos;
   }
   EXPECT_TRUE(named_store) << "the foreign-store event's error should name store_id";
-  const auto events = pull_events(3 + 2 + 2 + 4, 30s);
-  EXPECT_EQ(events.size(), 11U);
+  const auto events = pull_events(3 + 2 + 2 + 4 + 2, 30s);
+  EXPECT_EQ(events.size(), 13U);
 }
 
 TEST_F(CollectorTest, PubSubOutageAcksNothingAndLosesNothing) {
