@@ -99,7 +99,8 @@ BatchProcessor::BatchProcessor(boost::asio::any_io_executor executor, Sink& sink
       m_fleet(fleet),
       m_clock(clock),
       m_options(std::move(options)),
-      m_decoder(m_options.limits, std::move(dictionaries)) {}
+      m_decoder(m_options.limits, std::move(dictionaries)),
+      m_ack_retry_timer(m_executor) {}
 
 BatchProcessor::~BatchProcessor() {
   *m_alive = false;
@@ -482,28 +483,93 @@ void BatchProcessor::on_committed(const MarkKey& key, std::uint64_t through_seq,
 }
 
 void BatchProcessor::send_ack(const MarkKey& key, std::uint64_t through_seq) {
-  auto topic = protocol::make_topic(m_options.topic_prefix, key.store_id, key.till_id,
-                                    protocol::TopicKind::ack);
-  if (!topic) {
-    ++m_stats.ack_failures;
+  m_fleet.on_ack(key.store_id, key.till_id, m_clock.now_unix_ms());
+  auto& state = m_acks[key];
+  state.wanted = std::max(state.wanted, through_seq);
+  if (!state.in_flight && !state.queued) {
+    state.queued = true;
+    m_ack_queue.push_back(key);
+  }
+  pump_acks();
+}
+
+void BatchProcessor::pump_acks() {
+  constexpr std::size_t max_acks_in_flight = 8;
+  while (m_acks_outstanding < max_acks_in_flight && !m_ack_queue.empty()) {
+    MarkKey key = std::move(m_ack_queue.front());
+    m_ack_queue.pop_front();
+    auto it = m_acks.find(key);
+    if (it == m_acks.end()) {
+      continue;
+    }
+    auto& state = it->second;
+    state.queued = false;
+    if (state.wanted <= state.delivered) {
+      m_acks.erase(it);
+      continue;
+    }
+    auto topic = protocol::make_topic(m_options.topic_prefix, key.store_id, key.till_id,
+                                      protocol::TopicKind::ack);
+    if (!topic) {
+      ++m_stats.ack_failures;
+      m_acks.erase(it);
+      continue;
+    }
+    const std::uint64_t through_seq = state.wanted;
+    state.in_flight = true;
+    ++m_acks_outstanding;
+    m_transport.publish(
+        std::move(*topic), protocol::encode_ack({key.epoch, through_seq}), false,
+        [this, alive = std::weak_ptr<bool>(m_alive), key, through_seq](const Status& status) {
+          if (alive.expired()) {
+            return;
+          }
+          --m_acks_outstanding;
+          auto& state = m_acks[key];
+          state.in_flight = false;
+          if (status) {
+            ++m_stats.acks_sent;
+            state.delivered = std::max(state.delivered, through_seq);
+          } else {
+            ++m_stats.ack_failures;
+            spdlog::debug("ack {}/{} through {} not delivered, will retry: {}", key.store_id,
+                          key.till_id, through_seq, status.error().message);
+          }
+          if (state.wanted > state.delivered) {
+            if (status) {
+              state.queued = true;
+              m_ack_queue.push_back(key);
+            } else {
+              retry_acks_later();
+            }
+          } else {
+            m_acks.erase(key);
+          }
+          pump_acks();
+          check_idle();
+        });
+  }
+}
+
+void BatchProcessor::retry_acks_later() {
+  if (m_ack_retry_armed) {
     return;
   }
-  ++m_acks_outstanding;
-  m_fleet.on_ack(key.store_id, key.till_id, m_clock.now_unix_ms());
-  m_transport.publish(
-      std::move(*topic), protocol::encode_ack({key.epoch, through_seq}), false,
-      [this, alive = std::weak_ptr<bool>(m_alive), key, through_seq](const Status& status) {
-        if (alive.expired()) {
+  m_ack_retry_armed = true;
+  m_ack_retry_timer.expires_after(std::chrono::milliseconds(250));
+  m_ack_retry_timer.async_wait(
+      [this, alive = std::weak_ptr<bool>(m_alive)](boost::system::error_code ec) {
+        if (ec || alive.expired()) {
           return;
         }
-        --m_acks_outstanding;
-        if (status) {
-          ++m_stats.acks_sent;
-        } else {
-          ++m_stats.ack_failures;
-          spdlog::debug("ack {}/{} through {} not delivered: {}", key.store_id, key.till_id,
-                        through_seq, status.error().message);
+        m_ack_retry_armed = false;
+        for (auto& [key, state] : m_acks) {
+          if (!state.in_flight && !state.queued && state.wanted > state.delivered) {
+            state.queued = true;
+            m_ack_queue.push_back(key);
+          }
         }
+        pump_acks();
         check_idle();
       });
 }
@@ -530,7 +596,7 @@ void BatchProcessor::when_idle(std::function<void()> done) {
 
 void BatchProcessor::check_idle() {
   if (m_idle_waiters.empty() || m_pending_total > 0 || m_commits_outstanding > 0 ||
-      m_acks_outstanding > 0) {
+      m_acks_outstanding > 0 || !m_ack_queue.empty() || m_ack_retry_armed) {
     return;
   }
   for (auto& waiter : std::exchange(m_idle_waiters, {})) {

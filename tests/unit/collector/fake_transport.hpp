@@ -23,6 +23,7 @@ class FakeTransport final : public common::Transport {
   explicit FakeTransport(boost::asio::any_io_executor executor) : m_executor(std::move(executor)) {}
 
   bool auto_complete = true;
+  int fail_publishes = 0;  ///< the next this many publishes complete with an error
   bool connected = true;
   std::vector<Publish> publishes;
   std::vector<std::string> subscriptions;
@@ -35,7 +36,10 @@ class FakeTransport final : public common::Transport {
   void publish(std::string topic, std::string payload, bool retained,
                std::function<void(Status)> done) override {
     publishes.push_back({std::move(topic), std::move(payload), retained, done});
-    if (auto_complete) {
+    if (fail_publishes > 0) {
+      --fail_publishes;
+      post([done] { done(fail("not authorised")); });
+    } else if (auto_complete) {
       post([done] { done(Status{}); });
     }
   }

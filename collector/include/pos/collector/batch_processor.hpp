@@ -5,6 +5,7 @@
 
 #include <array>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -114,7 +115,18 @@ class BatchProcessor {
   void advance(Stream& stream);
   void on_committed(const MarkKey& key, std::uint64_t through_seq, std::uint64_t published,
                     std::uint64_t rejected, const Status& status);
+  /// Acks are cumulative, so they are coalesced: per stream only the newest mark is sent, one
+  /// publish in flight per stream and at most `max_acks_in_flight` in all (brokers cap QoS 1
+  /// messages in flight per client; mosquitto's receive maximum is 20). A failed ack is retried.
+  struct AckState {
+    std::uint64_t wanted = 0;
+    std::uint64_t delivered = 0;
+    bool in_flight = false;
+    bool queued = false;
+  };
   void send_ack(const MarkKey& key, std::uint64_t through_seq);
+  void pump_acks();
+  void retry_acks_later();
   void observe_latency(std::chrono::steady_clock::duration elapsed);
   void check_idle();
   void trim_streams();
@@ -132,6 +144,10 @@ class BatchProcessor {
   std::size_t m_pending_total = 0;
   std::size_t m_commits_outstanding = 0;
   std::size_t m_acks_outstanding = 0;
+  std::unordered_map<MarkKey, AckState, MarkKeyHash> m_acks;
+  std::deque<MarkKey> m_ack_queue;
+  boost::asio::steady_timer m_ack_retry_timer;
+  bool m_ack_retry_armed = false;
   bool m_intake_stopped = false;
   std::vector<std::function<void()>> m_idle_waiters;
   BatchStats m_stats;
