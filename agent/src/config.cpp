@@ -28,7 +28,7 @@ AgentConfig read(common::ConfigReader& r) {
   in.max_events_per_request =
       static_cast<std::size_t>(r.get_int("ingest.max_events_per_request", 1000, 1, 100'000));
   in.max_request_bytes = static_cast<std::size_t>(
-      r.get_int("ingest.max_request_bytes", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024));
+      r.get_int("ingest.max_request_bytes", 4LL * 1024 * 1024, 1024, 256LL * 1024 * 1024));
   in.max_connections =
       static_cast<std::size_t>(r.get_int("ingest.max_connections", 256, 1, 10'000));
   in.spool_poll = std::chrono::milliseconds(r.get_int("ingest.spool_poll_ms", 1000, 10, 3'600'000));
@@ -36,7 +36,7 @@ AgentConfig read(common::ConfigReader& r) {
       std::chrono::milliseconds(r.get_int("ingest.spool_settle_ms", 2000, 0, 3'600'000));
 
   c.buffer.max_bytes = static_cast<std::uint64_t>(
-      r.get_int("buffer.max_bytes", 2LL * 1024 * 1024 * 1024, 1024 * 1024, max_i64));
+      r.get_int("buffer.max_bytes", 2LL * 1024 * 1024 * 1024, 1024LL * 1024, max_i64));
   c.buffer.retention = std::chrono::hours(r.get_int("buffer.retention_hours", 72, 0, 24 * 3650));
 
   auto& m = c.mqtt;
@@ -49,7 +49,7 @@ AgentConfig read(common::ConfigReader& r) {
   m.client_id = r.get_string("mqtt.client_id", "posagent-" + c.store_id + "-" + c.till_id);
   m.keepalive = std::chrono::seconds(r.get_int("mqtt.keepalive_s", 30, 5, 3600));
   m.session_expiry =
-      std::chrono::seconds(r.get_int("mqtt.session_expiry_s", 7 * 24 * 3600, 0, 0xFFFFFFFFLL));
+      std::chrono::seconds(r.get_int("mqtt.session_expiry_s", 7LL * 24 * 3600, 0, 0xFFFFFFFFLL));
   m.connect_timeout = std::chrono::seconds(r.get_int("mqtt.connect_timeout_s", 10, 1, 300));
 
   auto& f = c.forward;
@@ -58,7 +58,7 @@ AgentConfig read(common::ConfigReader& r) {
   f.batch_max_events =
       static_cast<std::size_t>(r.get_int("forward.batch_max_events", 1000, 1, 10'000));
   f.batch_max_bytes = static_cast<std::size_t>(
-      r.get_int("forward.batch_max_bytes", 1024 * 1024, 4096, 8 * 1024 * 1024));
+      r.get_int("forward.batch_max_bytes", 1024LL * 1024, 4096, 8LL * 1024 * 1024));
   f.batch_delay = std::chrono::milliseconds(r.get_int("forward.batch_delay_ms", 20, 0, 10'000));
   f.window_batches = static_cast<std::size_t>(r.get_int("forward.window_batches", 8, 1, 64));
   f.ack_timeout =

@@ -20,7 +20,7 @@ struct AgentConfig {
     std::string listen = "127.0.0.1:8411";
     std::string spool_dir;  ///< empty: no spool directory
     std::size_t max_events_per_request = 1000;
-    std::size_t max_request_bytes = 4 * 1024 * 1024;
+    std::size_t max_request_bytes = std::size_t{4} * 1024 * 1024;
     std::size_t max_connections = 256;
     std::chrono::milliseconds spool_poll{1000};
     std::chrono::milliseconds spool_settle{2000};
@@ -39,7 +39,7 @@ struct AgentConfig {
     std::string key_file;
     std::string client_id;  ///< default posagent-{store}-{till}
     std::chrono::seconds keepalive{30};
-    std::chrono::seconds session_expiry{7 * 24 * 3600};
+    std::chrono::seconds session_expiry{7LL * 24 * 3600};
     std::chrono::seconds connect_timeout{10};
   } mqtt;
 
