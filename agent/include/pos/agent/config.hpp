@@ -47,7 +47,7 @@ struct AgentConfig {
     std::string dictionary_file;
     int zstd_level = 3;
     std::size_t batch_max_events = 1000;
-    std::size_t batch_max_bytes = 1024 * 1024;
+    std::size_t batch_max_bytes = std::size_t{1024} * 1024;
     std::chrono::milliseconds batch_delay{20};
     std::size_t window_batches = 8;
     std::chrono::milliseconds ack_timeout{10000};
