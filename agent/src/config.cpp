@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "pos/common/config_reader.hpp"
+#include "pos/common/http_server.hpp"
 #include "pos/common/logging.hpp"
 #include "pos/protocol/ids.hpp"
 #include "pos/protocol/topics.hpp"
@@ -24,6 +25,9 @@ AgentConfig read(common::ConfigReader& r) {
 
   auto& in = c.ingest;
   in.listen = r.get_string("ingest.listen", in.listen);
+  if (auto endpoint = common::parse_listen_endpoint(in.listen); !endpoint) {
+    r.fail("ingest.listen", endpoint.error().message);
+  }
   in.spool_dir = r.get_path("ingest.spool_dir", "");
   in.max_events_per_request =
       static_cast<std::size_t>(r.get_int("ingest.max_events_per_request", 1000, 1, 100'000));

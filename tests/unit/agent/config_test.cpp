@@ -103,6 +103,7 @@ data_dir = "d")",
   expect_error(minimal("[forward]\ndictionary_file = \"missing.dict\"\n"),
                "forward.dictionary_file: file not found");
   expect_error("store_id = ", "config:1");
+  expect_error(minimal("[ingest]\nlisten = \"localhost:8411\"\n"), "ingest.listen: ");
 }
 
 TEST_F(AgentConfigTest, TlsFilesAreRequiredForSsl) {
