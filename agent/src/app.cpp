@@ -27,6 +27,7 @@
 #include "pos/common/config_reader.hpp"
 #include "pos/common/http_server.hpp"
 #include "pos/common/logging.hpp"
+#include "pos/common/program.hpp"
 #include "pos/protocol/batch.hpp"
 #include "pos/protocol/dictionary.hpp"
 #include "pos/protocol/ids.hpp"
@@ -290,24 +291,11 @@ const char* version() {
 }
 
 int run(const std::string& config_path) {
-  AgentConfig config;
-  try {
-    config = load_agent_config(config_path);
-    common::init_logging(config.log_level);
-  } catch (const common::ConfigError& e) {
-    std::cerr << "posagent: " << e.what() << '\n';
-    return 2;
-  }
-  try {
-    Agent agent(config);
-    return agent.run();
-  } catch (const StartupError& e) {
-    spdlog::critical("cannot start: {}", e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    spdlog::critical("fatal: {}", e.what());
-    return 1;
-  }
+  return common::run_program("posagent", config_path, load_agent_config,
+                             [](const AgentConfig& config) {
+                               Agent agent(config);
+                               return agent.run();
+                             });
 }
 
 int check_config(const std::string& config_path) {

@@ -26,6 +26,7 @@
 #include "pos/common/http_server.hpp"
 #include "pos/common/logging.hpp"
 #include "pos/common/paho_transport.hpp"
+#include "pos/common/program.hpp"
 #include "pos/protocol/dictionary.hpp"
 #include "pos/protocol/topics.hpp"
 
@@ -436,24 +437,11 @@ const char* version() {
 }
 
 int run(const std::string& config_path) {
-  CollectorConfig config;
-  try {
-    config = load_collector_config(config_path);
-    common::init_logging(config.log_level);
-  } catch (const common::ConfigError& e) {
-    std::cerr << "poscollector: " << e.what() << '\n';
-    return 2;
-  }
-  try {
-    Collector collector(config);
-    return collector.run();
-  } catch (const common::ConfigError& e) {
-    spdlog::critical("cannot start: {}", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    spdlog::critical("cannot start: {}", e.what());
-    return 1;
-  }
+  return common::run_program("poscollector", config_path, load_collector_config,
+                             [](const CollectorConfig& config) {
+                               Collector collector(config);
+                               return collector.run();
+                             });
 }
 
 int check_config(const std::string& config_path) {
