@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_events.hpp"
+
 #include <string>
 
 namespace pos::agent {
@@ -11,15 +13,7 @@ namespace {
 
 const protocol::EventOwner k_owner{"S01", "T1"};
 
-std::string sale(const std::string& id, int qty = 1) {
-  return R"({"type":"sale","pos_event_id":")" + id +
-         R"(","occurred_at":"2026-11-22T10:15:03.120+07:00","currency":"IDR",)"
-         R"("customer":{"id":"C42","type":"returning"},)"
-         R"("lines":[{"sku":"SKU-1","category":"tops","qty":)" +
-         std::to_string(qty) +
-         R"(,"unit_price_minor":150000,"unit_cost_minor":60000,"discount_minor":0}],)"
-         R"("payment":{"method":"qris"}})";
-}
+using test::sale;
 
 Result<std::vector<BodyItem>, BodyError> parse(std::string_view type, std::string_view body,
                                                IngestBodyLimits limits = {}) {

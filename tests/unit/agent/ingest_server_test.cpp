@@ -2,7 +2,9 @@
 // Beast client in the test.
 
 #include <gtest/gtest.h>
+
 #include <poll.h>
+#include "test_events.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -36,15 +38,7 @@ using common::HttpResponse;
 using common::HttpServer;
 using tcp = net::ip::tcp;
 
-std::string sale(const std::string& id, int qty = 1) {
-  return R"({"type":"sale","pos_event_id":")" + id +
-         R"(","occurred_at":"2026-11-22T10:15:03.120+07:00","currency":"IDR",)"
-         R"("customer":{"id":"C42","type":"returning"},)"
-         R"("lines":[{"sku":"SKU-1","category":"tops","qty":)" +
-         std::to_string(qty) +
-         R"(,"unit_price_minor":150000,"unit_cost_minor":60000,"discount_minor":0}],)"
-         R"("payment":{"method":"qris"}})";
-}
+using test::sale;
 
 struct Reply {
   int status = 0;
