@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "pos/agent/upload_limiter.hpp"
 #include "pos/common/config_reader.hpp"
 #include "pos/common/http_server.hpp"
 #include "pos/common/logging.hpp"
@@ -78,6 +79,9 @@ AgentConfig read(common::ConfigReader& r) {
   f.rate_limit_kbps =
       static_cast<std::uint64_t>(r.get_int("forward.rate_limit_kbps", 0, 0, 10'000'000));
   f.rate_limit_schedule = r.get_string_list("forward.rate_limit_schedule", {});
+  if (auto schedule = parse_schedule(f.rate_limit_schedule); !schedule) {
+    r.fail("forward.rate_limit_schedule", schedule.error().message);
+  }
 
   c.shutdown.drain_timeout =
       std::chrono::milliseconds(r.get_int("shutdown.drain_timeout_ms", 3000, 0, 60'000));

@@ -103,6 +103,8 @@ data_dir = "d")",
   expect_error(minimal("[forward]\ndictionary_file = \"missing.dict\"\n"),
                "forward.dictionary_file: file not found");
   expect_error("store_id = ", "config:1");
+  expect_error(minimal("[forward]\nrate_limit_schedule = [\"25:00-10:00\"]\n"),
+               "forward.rate_limit_schedule: ");
   expect_error(minimal("[ingest]\nlisten = \"localhost:8411\"\n"), "ingest.listen: ");
 }
 
