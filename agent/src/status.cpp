@@ -39,6 +39,8 @@ protocol::AgentStatus make_status(const AgentSnapshot& s, protocol::AgentState s
   status.rejected_total = s.rejected_total;
   status.db_bytes = s.outbox.db_bytes;
   status.disk_free_bytes = s.disk_free_bytes;
+  status.epoch = s.outbox.epoch;
+  status.acked_through = s.outbox.acked_through;
   return status;
 }
 
@@ -46,10 +48,8 @@ std::string status_document(const AgentSnapshot& s) {
   auto doc = protocol::status_to_json(make_status(s, protocol::AgentState::online));
   doc["store_id"] = s.store_id;
   doc["till_id"] = s.till_id;
-  doc["epoch"] = protocol::format_epoch(s.outbox.epoch);
   doc["broker_connected"] = s.broker_connected;
   doc["last_seq"] = s.outbox.last_seq;
-  doc["acked_through"] = s.outbox.acked_through;
   if (s.outbox.oldest_unacked_received_ms) {
     doc["oldest_unacked_age_s"] =
         std::max<std::int64_t>(0, (s.now_ms - *s.outbox.oldest_unacked_received_ms) / 1000);

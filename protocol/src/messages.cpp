@@ -21,7 +21,8 @@ constexpr std::size_t k_max_depth = 16;
 constexpr std::string_view k_known[] = {"state",          "agent_version",  "sent_at",
                                         "backlog_events", "backlog_bytes",  "oldest_unacked_at",
                                         "last_ack_at",    "ingested_total", "rejected_total",
-                                        "db_bytes",       "disk_free_bytes"};
+                                        "db_bytes",       "disk_free_bytes", "epoch",
+                                        "acked_through"};
 
 bool read_uint(const json::value& v, std::uint64_t& out) noexcept {
   if (v.is_uint64()) {
@@ -142,6 +143,12 @@ json::object status_to_json(const AgentStatus& status) {
   obj.emplace("rejected_total", status.rejected_total);
   obj.emplace("db_bytes", status.db_bytes);
   obj.emplace("disk_free_bytes", status.disk_free_bytes);
+  if (status.epoch) {
+    obj.emplace("epoch", format_epoch(*status.epoch));
+  }
+  if (status.acked_through) {
+    obj.emplace("acked_through", *status.acked_through);
+  }
   for (const auto& kv : status.extra) {
     if (!is_known(kv.key())) {
       obj.emplace(kv.key(), kv.value());
@@ -200,6 +207,21 @@ Result<AgentStatus> parse_status(std::string_view text) {
       if (auto s = read_timestamp(value, key, true, status.last_ack_at); !s) {
         return fail(s.error());
       }
+    } else if (key == "epoch") {
+      if (!value.is_string()) {
+        return fail("status.epoch: must be 16 hex digits");
+      }
+      const auto epoch = parse_epoch(value.get_string());
+      if (!epoch) {
+        return fail("status.epoch: must be 16 hex digits");
+      }
+      status.epoch = *epoch;
+    } else if (key == "acked_through") {
+      std::uint64_t acked = 0;
+      if (!read_uint(value, acked)) {
+        return fail("status.acked_through: must be an integer >= 0");
+      }
+      status.acked_through = acked;
     } else if (std::uint64_t* counter = counter_field(status, key); counter != nullptr) {
       if (!read_uint(value, *counter)) {
         return fail("status." + std::string(key) + ": must be an integer >= 0");

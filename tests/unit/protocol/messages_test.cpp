@@ -66,6 +66,8 @@ AgentStatus full_status() {
   s.rejected_total = 3;
   s.db_bytes = 1ULL << 40;
   s.disk_free_bytes = ~0ULL;
+  s.epoch = 0x3f2a9c4e8d1b7a60ULL;
+  s.acked_through = 1234;
   s.extra["broker"] = "connected";
   s.extra["queue"] = json::object{{"a", 1}};
   return s;
@@ -83,6 +85,8 @@ void expect_equal(const AgentStatus& a, const AgentStatus& b) {
   EXPECT_EQ(a.rejected_total, b.rejected_total);
   EXPECT_EQ(a.db_bytes, b.db_bytes);
   EXPECT_EQ(a.disk_free_bytes, b.disk_free_bytes);
+  EXPECT_EQ(a.epoch, b.epoch);
+  EXPECT_EQ(a.acked_through, b.acked_through);
   EXPECT_EQ(a.extra, b.extra);
 }
 
@@ -97,6 +101,21 @@ TEST(Status, JsonHasAllSpecFields) {
   EXPECT_EQ(obj.at("state"), "online");
   EXPECT_TRUE(obj.at("last_ack_at").is_null());
   EXPECT_EQ(obj.at("oldest_unacked_at"), "2026-11-22T03:10:00.000Z");
+  EXPECT_EQ(obj.at("epoch"), "3f2a9c4e8d1b7a60");
+  EXPECT_EQ(obj.at("acked_through"), 1234);
+}
+
+TEST(Status, EpochAndAckedThroughAreOptional) {
+  AgentStatus s = full_status();
+  s.epoch.reset();
+  s.acked_through.reset();
+  const json::object obj = status_to_json(s);
+  EXPECT_FALSE(obj.contains("epoch"));
+  EXPECT_FALSE(obj.contains("acked_through"));
+  const auto back = parse_status(encode_status(s));
+  ASSERT_TRUE(back.has_value()) << back.error().message;
+  EXPECT_FALSE(back->epoch.has_value());
+  EXPECT_FALSE(back->acked_through.has_value());
 }
 
 TEST(Status, ExtraDoesNotOverrideKnownFields) {
@@ -149,6 +168,10 @@ TEST(Status, BadInput) {
        "status.oldest_unacked_at: must be null or an RFC 3339 date-time"},
       {R"({"state":"online","last_ack_at":"2026-02-30T00:00:00Z"})",
        "status.last_ack_at: must be null or an RFC 3339 date-time"},
+      {R"({"state":"online","epoch":"xyz"})", "status.epoch: must be 16 hex digits"},
+      {R"({"state":"online","epoch":7})", "status.epoch: must be 16 hex digits"},
+      {R"({"state":"online","acked_through":-3})",
+       "status.acked_through: must be an integer >= 0"},
       {R"({"state":"online","x":")" + std::string(70000, 'x') + "\"}",
        "status: larger than the limit of 65536 bytes"},
   };

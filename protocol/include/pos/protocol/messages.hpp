@@ -42,6 +42,12 @@ struct AgentStatus {
   std::uint64_t rejected_total = 0;
   std::uint64_t db_bytes = 0;
   std::uint64_t disk_free_bytes = 0;
+  /// The agent database's epoch and the highest seq of it the agent has seen acknowledged.
+  /// Everything at or below it is in Pub/Sub, so a collector whose marks are missing or behind
+  /// may adopt it as its mark (docs/collector.md, "Marks"). Absent from older agents and from
+  /// the last will.
+  std::optional<std::uint64_t> epoch;
+  std::optional<std::uint64_t> acked_through;
   boost::json::object extra;                  ///< further fields, passed through
 };
 
