@@ -28,6 +28,7 @@
 #include "pos/common/http_server.hpp"
 #include "pos/common/logging.hpp"
 #include "pos/common/program.hpp"
+#include "pos/common/systemd_notify.hpp"
 #include "pos/protocol/batch.hpp"
 #include "pos/protocol/dictionary.hpp"
 #include "pos/protocol/ids.hpp"
@@ -91,7 +92,8 @@ class Agent {
                     m_limiter.get(),
                     protocol::BatchEncoder(config.forward.zstd_level, load_dictionary(config)),
                     forwarder_options()),
-        m_deadline(m_io) {
+        m_deadline(m_io),
+        m_systemd(m_io.get_executor(), [this] { return healthy(); }) {
     if (!config.ingest.spool_dir.empty()) {
       SpoolOptions spool;
       spool.directory = config.ingest.spool_dir;
@@ -123,6 +125,7 @@ class Agent {
         "ingest on {}",
         version(), m_config.store_id, m_config.till_id, protocol::format_epoch(stats.epoch),
         stats.last_seq, stats.acked_through, m_config.ingest.listen);
+    m_systemd.ready("ingest on " + m_config.ingest.listen);
     m_io.run();
     m_outbox->stop();
     spdlog::info("posagent stopped");
@@ -165,8 +168,7 @@ class Agent {
       return common::HttpResponse{200, "application/json", status_document(snapshot()), {}};
     };
     r.healthz = [this] {
-      const bool ok =
-          ::access(m_config.data_dir.c_str(), W_OK) == 0 && disk_free_bytes(m_config.data_dir) > 0;
+      const bool ok = healthy();
       return common::HttpResponse{
           ok ? 200 : 503, "text/plain", ok ? "ok\n" : "database directory not writable\n", {}};
     };
@@ -174,6 +176,11 @@ class Agent {
       return common::HttpResponse{200, "text/plain; version=0.0.4", metrics_text(snapshot()), {}};
     };
     return r;
+  }
+
+  /// What /healthz answers and the systemd watchdog requires: the database can be written.
+  bool healthy() const {
+    return ::access(m_config.data_dir.c_str(), W_OK) == 0 && disk_free_bytes(m_config.data_dir) > 0;
   }
 
   PahoTransportOptions transport_options() const {
@@ -249,6 +256,7 @@ class Agent {
   void shutdown(int signal) {
     spdlog::info("signal {}: stopping intake, draining for at most {} ms", signal,
                  m_config.shutdown.drain_timeout.count());
+    m_systemd.stopping("draining outstanding batches");
     m_http.stop();
     if (m_spool) {
       m_spool->stop();
@@ -282,6 +290,7 @@ class Agent {
   std::unique_ptr<UploadLimiter> m_limiter;
   Forwarder m_forwarder;
   asio::steady_timer m_deadline;
+  common::ServiceNotifier m_systemd;
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "pos/agent/ingest_body.hpp"
 
 #include <algorithm>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/value.hpp>
 #include <cctype>
 #include <charconv>
@@ -63,6 +64,15 @@ std::string json_error(std::string_view message, std::string_view text, std::siz
   return "body: invalid JSON at line " + std::to_string(first_line) + ": " + std::string(reason);
 }
 
+// The values of one body live in one monotonic pool, shared by its events (reference-counted, so
+// an event may outlive the parse): no malloc/free per JSON value, and freeing the events does not
+// walk their trees.
+json::storage_ptr body_pool(std::size_t body_bytes) {
+  constexpr std::size_t k_min_block = 4096;
+  return json::make_shared_resource<json::monotonic_resource>(
+      std::max(k_min_block, 2 * body_bytes));
+}
+
 Result<protocol::PosEvent> validate_value(json::value value, const protocol::EventOwner& owner,
                                           const IngestBodyLimits& limits) {
   if (!value.is_object()) return fail("event: must be a JSON object");
@@ -99,6 +109,7 @@ Result<std::vector<BodyItem>, BodyError> parse_ndjson(std::string_view text,
   std::vector<BodyItem> items;
   items.reserve(count);
   std::optional<BodyError> whole;
+  const json::storage_ptr pool = body_pool(text.size());
   for_each_line(text, [&](std::size_t line_number, std::string_view line) {
     if (line.size() > limits.event.max_bytes) {
       std::string message = "body: line " + std::to_string(line_number) +
@@ -111,7 +122,7 @@ Result<std::vector<BodyItem>, BodyError> parse_ndjson(std::string_view text,
       items.push_back({line_number, fail(std::move(message))});
       return true;
     }
-    auto value = protocol::parse_json_bounded(line, limits.event);
+    auto value = protocol::parse_json_bounded(line, limits.event, pool);
     if (!value) {
       std::string message = json_error(value.error().message, line, line_number);
       if (strict) {
@@ -138,7 +149,7 @@ Result<std::vector<BodyItem>, BodyError> parse_json_body(std::string_view body,
   protocol::EventLimits body_limits = limits.event;
   body_limits.max_bytes = limits.max_bytes;
   body_limits.max_depth = limits.event.max_depth + 1;  // the enclosing array
-  auto parsed = protocol::parse_json_bounded(body, body_limits);
+  auto parsed = protocol::parse_json_bounded(body, body_limits, body_pool(body.size()));
   if (!parsed) return body_error(400, json_error(parsed.error().message, body, 1));
 
   std::vector<BodyItem> items;

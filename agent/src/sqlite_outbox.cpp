@@ -32,8 +32,11 @@
 // checks duplicates (in the table, which already holds earlier requests of the group, and within
 // the request), assigns seqs in order, checks the buffer limit
 // (unacknowledged bytes + this request's new bytes > max_backlog_bytes: that request alone fails
-// `full`, nothing of it is written) and splices seq and event_id into the payload lines, which
-// append() serialized on the caller's thread (protocol::PayloadTemplate), so that the writer
+// `full`, nothing of it is written) and splices seq and event_id into the payload lines. When the
+// request fits even if all its events are new (the usual case), duplicates are found by the
+// insert itself (ON CONFLICT DO NOTHING, then one lookup of the original); otherwise each event is
+// looked up first so that only new events count against the limit. The payload lines were
+// serialized by append() on the caller's thread (protocol::PayloadTemplate), so that the writer
 // thread does little more than SQLite work. Then the ack (the highest through_seq asked for) is
 // applied and meta updated, and the transaction commits. Only after the commit are completions
 // posted to the completion executor, then the commit listener with the new last_seq. On any SQLite
@@ -185,6 +188,7 @@ struct GroupEntry {
 struct WriterStatements {
   Statement find_event;
   Statement insert_event;
+  Statement insert_new_event;
   Statement update_meta_append;
   Statement find_offset;
   Statement find_received;
@@ -211,6 +215,8 @@ struct SqliteOutbox::Impl {
   void run_writer();
   void write_group(std::vector<GroupEntry>& group, std::vector<AckRequest>& acks);
   SqliteResult<void> write_request(GroupEntry& entry);
+  SqliteResult<void> write_request_fits(GroupEntry& entry);
+  std::uint64_t max_new_bytes(const std::vector<PreparedEvent>& events) const;
   SqliteResult<void> write_ack(std::uint64_t through_seq, std::int64_t now_ms);
   SqliteResult<bool> prune_step();
   std::string event_id(std::uint64_t seq) const {
@@ -265,6 +271,9 @@ SqliteResult<void> prepare_all(Database& db, WriterStatements& s) {
       {&s.insert_event,
        "INSERT INTO events(seq, pos_event_id, received_at_ms, payload, end_offset) "
        "VALUES (?, ?, ?, ?, ?)"},
+      {&s.insert_new_event,
+       "INSERT INTO events(seq, pos_event_id, received_at_ms, payload, end_offset) "
+       "VALUES (?, ?, ?, ?, ?) ON CONFLICT(pos_event_id) DO NOTHING"},
       {&s.update_meta_append, "UPDATE meta SET next_seq = ?, total_bytes = ? WHERE id = 1"},
       {&s.find_offset, "SELECT end_offset FROM events WHERE seq = ?"},
       {&s.find_received, "SELECT received_at_ms FROM events WHERE seq = ?"},
@@ -593,8 +602,67 @@ void SqliteOutbox::Impl::write_group(std::vector<GroupEntry>& group,
   }
 }
 
+// The payload bytes of `events` if every one of them were new (event ids and seqs from next_seq).
+std::uint64_t SqliteOutbox::Impl::max_new_bytes(const std::vector<PreparedEvent>& events) const {
+  const std::size_t id_fixed = options.store_id.size() + options.till_id.size() + 19;
+  std::uint64_t bytes = 0;
+  std::uint64_t seq = next_seq;
+  for (const auto& event : events) {
+    const std::size_t digits = decimal_digits(seq++);
+    bytes += event.line.rendered_size(id_fixed + digits, digits);
+  }
+  return bytes;
+}
+
+// The common case: the request fits under the buffer limit even if every event is new, so no
+// event has to be looked up before it is inserted. Each event is inserted with ON CONFLICT DO
+// NOTHING; only when that inserted nothing (a duplicate of an earlier request or of an earlier
+// event of this one) is the original's seq looked up.
+SqliteResult<void> SqliteOutbox::Impl::write_request_fits(GroupEntry& entry) {
+  const auto& events = entry.request.events;
+  entry.results.reserve(events.size());
+  for (const auto& event : events) {
+    std::string id = event_id(next_seq);
+    line_buffer.clear();
+    event.line.render(line_buffer, id, next_seq);
+    if (auto bound = sql.insert_new_event.bind_all(to_db(next_seq), event.pos_event_id,
+                                                   entry.request.received_at_ms, line_buffer,
+                                                   to_db(total_bytes + line_buffer.size()));
+        !bound) {
+      return bound;
+    }
+    if (auto inserted = sql.insert_new_event.run(); !inserted) {
+      return inserted;
+    }
+    if (write_db.changes() == 1) {
+      total_bytes += line_buffer.size();
+      entry.results.push_back({AppendResult::Status::accepted, std::move(id), next_seq});
+      ++next_seq;
+      continue;
+    }
+    if (auto bound = sql.find_event.bind_text(1, event.pos_event_id); !bound) {
+      return bound;
+    }
+    auto found = query_int64(sql.find_event);
+    if (!found) {
+      return SqliteResult<void>::failure(std::move(found).error());
+    }
+    if (!*found) {
+      return SqliteResult<void>::failure(
+          SqliteError{0, "insert of " + event.pos_event_id + " conflicted but found no row"});
+    }
+    const std::uint64_t original = from_db(**found);
+    entry.results.push_back({AppendResult::Status::duplicate, event_id(original), original});
+  }
+  return {};
+}
+
 SqliteResult<void> SqliteOutbox::Impl::write_request(GroupEntry& entry) {
   const auto& events = entry.request.events;
+  if (total_bytes - acked_bytes + max_new_bytes(events) <= options.max_backlog_bytes) {
+    return write_request_fits(entry);
+  }
+  // Near the limit: find the duplicates first, so that the limit counts new events only.
   std::vector<std::size_t> fresh;  // indexes into events and entry.results
   fresh.reserve(events.size());
   entry.results.reserve(events.size());

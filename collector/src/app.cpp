@@ -14,10 +14,13 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "pos/collector/alerts.hpp"
 #include "pos/collector/batch_processor.hpp"
 #include "pos/collector/config.hpp"
+#include "pos/collector/dashboard.hpp"
 #include "pos/collector/file_sink.hpp"
 #include "pos/collector/fleet.hpp"
+#include "pos/collector/live_view.hpp"
 #include "pos/collector/mark_store.hpp"
 #include "pos/collector/pubsub_sink.hpp"
 #include "pos/common/backoff.hpp"
@@ -27,6 +30,7 @@
 #include "pos/common/logging.hpp"
 #include "pos/common/paho_transport.hpp"
 #include "pos/common/program.hpp"
+#include "pos/common/systemd_notify.hpp"
 #include "pos/protocol/dictionary.hpp"
 #include "pos/protocol/topics.hpp"
 
@@ -38,6 +42,7 @@ using Dictionaries = std::unordered_map<std::uint32_t, std::shared_ptr<const pro
 
 constexpr std::size_t max_dictionaries = 256;
 constexpr auto fleet_save_interval = std::chrono::seconds(5);
+constexpr auto alert_interval = std::chrono::seconds(1);
 
 /// Startup failure that is not a configuration error (exit 1).
 class StartupError : public std::runtime_error {
@@ -110,14 +115,6 @@ std::string target_path(const std::string& target) {
   return target.substr(0, target.find('?'));
 }
 
-constexpr std::string_view index_html = R"html(<!doctype html>
-<html><head><meta charset="utf-8"><title>poscollector</title></head>
-<body><h1>poscollector</h1>
-<p>The fleet dashboard is not built yet. Fleet state as JSON: <a href="/v1/fleet">/v1/fleet</a>.
-Also: <a href="/metrics">/metrics</a>, <a href="/healthz">/healthz</a>,
-<a href="/readyz">/readyz</a>.</p></body></html>
-)html";
-
 /// Every component of a running collector, in construction order (destroyed in reverse).
 class Collector {
  public:
@@ -127,10 +124,13 @@ class Collector {
         m_dictionaries(load_dictionaries(config.dictionaries.dir)),
         m_marks(open_marks()),
         m_fleet(FleetOptions{config.fleet.stale_after, config.fleet.max_tills}),
+        m_alerts(AlertOptions{config.alerts.offline, config.alerts.backlog_age,
+                              config.alerts.clock_skew, config.alerts.rejected_rising_window}),
         m_sink(make_sink(m_io.get_executor(), config)),
+        m_live(m_io.get_executor(), *m_sink, m_clock, live_view_options(config)),
         m_transport(m_io.get_executor(), transport_options(config)),
         m_backoff(config.mqtt.reconnect_initial, config.mqtt.reconnect_max),
-        m_processor(m_io.get_executor(), *m_sink, *m_marks, m_transport, m_fleet, m_clock,
+        m_processor(m_io.get_executor(), m_live.sink(), *m_marks, m_transport, m_fleet, m_clock,
                     dictionary_lookup(), processor_options()),
         m_http(
             m_io.get_executor(), config.http.listen, common::HttpLimits{},
@@ -140,7 +140,9 @@ class Collector {
             "http.listen"),
         m_reconnect_timer(m_io),
         m_fleet_timer(m_io),
-        m_deadline(m_io) {
+        m_alert_timer(m_io),
+        m_deadline(m_io),
+        m_systemd(m_io.get_executor(), [this] { return healthy(); }) {
     m_fleet.load(m_marks->loaded_fleet());
     m_batch_filter = startup(
         protocol::shared_batch_subscription(config.mqtt.share_group, config.mqtt.topic_prefix),
@@ -166,13 +168,17 @@ class Collector {
       }
     });
     schedule_fleet_save();
+    schedule_alerts();
+    m_live.start();
     spdlog::info(
         "poscollector {} started: id {}, broker {}, sink {}, {} mark(s), {} till(s), "
         "http on {}",
         version(), m_config.collector_id, m_config.mqtt.uri, m_config.sink.type, m_marks->size(),
         m_fleet.size(), m_config.http.listen);
     m_transport.connect();
+    m_systemd.ready("http on " + m_config.http.listen + ", broker " + m_config.mqtt.uri);
     m_io.run();
+    m_live.stop();
     m_marks->save_fleet(m_fleet.take_dirty(m_clock.now_unix_ms()));
     m_marks->stop();
     spdlog::info("poscollector stopped");
@@ -263,6 +269,34 @@ class Collector {
     });
   }
 
+  /// Re-evaluates the alert rules; logs what was raised or cleared.
+  void update_alerts() {
+    const auto changes = m_alerts.update(m_fleet, m_clock.now_unix_ms());
+    for (const auto& a : changes.raised) {
+      spdlog::warn("alert raised: {} ({}) {}/{}: {}", a.rule, a.severity, a.store_id, a.till_id,
+                   a.message);
+    }
+    for (const auto& a : changes.cleared) {
+      spdlog::info("alert cleared: {} {}/{}", a.rule, a.store_id, a.till_id);
+    }
+  }
+
+  void schedule_alerts() {
+    m_alert_timer.expires_after(alert_interval);
+    m_alert_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) {
+        return;
+      }
+      update_alerts();
+      schedule_alerts();
+    });
+  }
+
+  /// What /healthz answers and the systemd watchdog requires: the mark store can be written.
+  bool healthy() const {
+    return m_marks->stats().healthy && ::access(m_config.data_dir.c_str(), W_OK) == 0;
+  }
+
   bool ready() const {
     return !m_stopping && m_transport.is_connected() && m_subscribed >= 2 && m_sink->healthy();
   }
@@ -273,13 +307,21 @@ class Collector {
       return {405, "text/plain", "method not allowed\n", {{"Allow", "GET"}}};
     }
     if (path == "/v1/fleet") {
-      return {200, "application/json", m_fleet.to_json(m_clock.now_unix_ms()), {}};
+      update_alerts();
+      return json_response(m_fleet.to_json(m_clock.now_unix_ms(), m_alerts.active()));
+    }
+    if (path == "/v1/kpis") {
+      return json_response(m_live.kpis_json());
+    }
+    if (path == "/v1/stats") {
+      return json_response(
+          m_live.stats_json(m_processor.stats(), m_fleet, m_processor.pending_batches()));
     }
     if (path == "/metrics") {
       return {200, "text/plain; version=0.0.4", metrics_text(), {}};
     }
     if (path == "/healthz") {
-      const bool ok = m_marks->stats().healthy && ::access(m_config.data_dir.c_str(), W_OK) == 0;
+      const bool ok = healthy();
       return {ok ? 200 : 503, "text/plain", ok ? "ok\n" : "database not writable\n", {}};
     }
     if (path == "/readyz") {
@@ -291,13 +333,14 @@ class Collector {
                                                                           : "sink not healthy\n";
       return {503, "text/plain", std::move(why), {}};
     }
-    if (path == "/") {
-      return {200, "text/html; charset=utf-8", std::string(index_html), {}};
+    if (auto page = dashboard_response(path)) {
+      return *std::move(page);
     }
     return {404, "text/plain", "not found\n", {}};
   }
 
-  std::string metrics_text() const {
+  std::string metrics_text() {
+    update_alerts();
     const auto& s = m_processor.stats();
     const auto marks = m_marks->stats();
     std::ostringstream out;
@@ -321,6 +364,9 @@ class Collector {
             s.batches_dead_lettered);
     counter("batches_invalid_total", "Batches dead-lettered that cannot be acked.",
             s.batches_invalid);
+    counter("marks_adopted_total",
+            "Marks raised to the acked_through a till reported (lost or stale collector.db).",
+            s.marks_adopted);
     counter("events_published_total", "Events published to the events topic.", s.events_published);
     counter("events_dead_lettered_total", "Events dead-lettered after failing validation.",
             s.events_dead_lettered);
@@ -356,6 +402,8 @@ class Collector {
     for (const auto& [state, count] : states) {
       out << "poscollector_tills{state=\"" << to_string(state) << "\"} " << count << '\n';
     }
+    out << alerts_metrics_text(m_alerts.active());
+    m_live.append_metrics(out, s);
     return out.str();
   }
 
@@ -365,6 +413,7 @@ class Collector {
     spdlog::info("signal {}: stopping intake, draining for at most {} ms", signal,
                  m_config.shutdown.drain_timeout.count());
     m_stopping = true;
+    m_systemd.stopping("draining batches in flight");
     m_processor.stop_intake();
     m_http.stop();
     m_reconnect_timer.cancel();
@@ -390,6 +439,7 @@ class Collector {
     m_finishing = true;
     m_deadline.cancel();
     m_fleet_timer.cancel();
+    m_alert_timer.cancel();
     if (!drained) {
       spdlog::warn(
           "drain timeout: {} batch(es) still in flight are not acknowledged; the agents "
@@ -415,14 +465,18 @@ class Collector {
   Dictionaries m_dictionaries;
   std::unique_ptr<MarkStore> m_marks;
   FleetState m_fleet;
+  AlertTracker m_alerts;
   std::unique_ptr<Sink> m_sink;
+  LiveView m_live;
   common::PahoTransport m_transport;
   common::ExponentialBackoff m_backoff;
   BatchProcessor m_processor;
   common::HttpServer m_http;
   asio::steady_timer m_reconnect_timer;
   asio::steady_timer m_fleet_timer;
+  asio::steady_timer m_alert_timer;
   asio::steady_timer m_deadline;
+  common::ServiceNotifier m_systemd;
   std::string m_batch_filter;
   std::string m_status_filter;
   int m_subscribed = 0;

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <cstring>
 #include <exception>
 #include <limits>
 
@@ -40,9 +41,12 @@ std::string clip(std::string text, std::size_t limit = max_attribute_bytes) {
 /// The payload line with `collected_at` and `schema_version` added. The line is a JSON object
 /// that parsed; the common case splices before the closing brace, a line that already names one
 /// of the two keys is rebuilt so that no key appears twice.
+bool contains(std::string_view text, std::string_view needle) {
+  return ::memmem(text.data(), text.size(), needle.data(), needle.size()) != nullptr;
+}
+
 std::string event_data(std::string_view line, const std::string& collected_at) {
-  if (line.find("\"collected_at\"") == std::string_view::npos &&
-      line.find("\"schema_version\"") == std::string_view::npos) {
+  if (!contains(line, "\"collected_at\"") && !contains(line, "\"schema_version\"")) {
     const auto brace = line.find_last_of('}');
     if (brace != std::string_view::npos) {
       std::string out;
@@ -197,6 +201,24 @@ BatchProcessor::Stream& BatchProcessor::stream_for(const MarkKey& key) {
   return *it->second;
 }
 
+void BatchProcessor::adopt_reported_mark(Stream& stream, std::uint64_t first_seq) {
+  if (first_seq <= stream.submitted + 1 || !stream.pending.empty() ||
+      stream.commits_outstanding != 0) {
+    return;
+  }
+  const auto reported =
+      m_fleet.reported_acked_through(stream.key.store_id, stream.key.till_id, stream.key.epoch);
+  if (!reported || *reported <= stream.submitted || *reported + 1 < first_seq) {
+    return;
+  }
+  spdlog::warn("{}/{} epoch {}: mark {} is behind the till's acknowledged seq {} (collector.db "
+               "lost, restored from a backup, or written by another collector): adopting {}",
+               stream.key.store_id, stream.key.till_id, protocol::format_epoch(stream.key.epoch),
+               stream.submitted, *reported, *reported);
+  ++m_stats.marks_adopted;
+  stream.committed = stream.committing = stream.submitted = *reported;
+}
+
 void BatchProcessor::trim_streams() {
   if (m_streams.size() < m_options.max_streams) {
     return;
@@ -239,6 +261,7 @@ void BatchProcessor::handle_batch(const protocol::TillTopic& topic, const std::s
   const protocol::BatchHeader& h = *header;
   const std::uint64_t last_seq = h.first_seq + h.count - 1;
   Stream& stream = stream_for(MarkKey{topic.store_id, topic.till_id, h.epoch});
+  adopt_reported_mark(stream, h.first_seq);
 
   if (last_seq <= stream.submitted) {
     ++m_stats.batches_duplicate;
@@ -287,15 +310,25 @@ void BatchProcessor::handle_batch(const protocol::TillTopic& topic, const std::s
     if (!decoded) {
       poison = decoded.error().message;
     } else {
+      m_stats.bytes_encoded += payload.size();
+      m_stats.bytes_raw += h.raw_len;
+      m_stats.batch_events += h.count;
+      ++m_stats.events_per_batch_counts[static_cast<std::size_t>(
+          std::ranges::lower_bound(events_per_batch_buckets, h.count) -
+          events_per_batch_buckets.begin())];
       const std::string collected_at = protocol::format_rfc3339_utc_ms(now_ms);
       const protocol::EventOwner owner{topic.store_id, topic.till_id};
       std::vector<OutMessage> events;
       std::vector<OutMessage> dead_letters;
       events.reserve(h.count - skipped);
+      // Each line's JSON tree lives in a pool on this stack buffer (the heap only for big lines):
+      // it is only read here, then dropped with the pool.
+      alignas(std::max_align_t) unsigned char scratch[16 * 1024];
       for (std::size_t i = skipped; i < decoded->lines.size(); ++i) {
         const std::string_view line = decoded->lines[i];
         const std::uint64_t seq = h.first_seq + i;
-        auto parsed = protocol::parse_payload_line(line, owner, m_options.event_limits);
+        boost::json::monotonic_resource pool(scratch, sizeof scratch);
+        auto parsed = protocol::parse_payload_line(line, owner, m_options.event_limits, &pool);
         std::string error;
         if (!parsed) {
           error = parsed.error().message;

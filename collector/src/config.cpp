@@ -1,8 +1,10 @@
 #include "pos/collector/config.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <limits>
 
+#include "pos/collector/sales_kpis.hpp"
 #include "pos/common/config_reader.hpp"
 #include "pos/common/http_server.hpp"
 #include "pos/common/logging.hpp"
@@ -11,6 +13,9 @@
 
 namespace pos::collector {
 namespace {
+
+/// The fleet keeps about an hour of rejected-growth history (fleet.hpp max_rejected_buckets).
+constexpr std::int64_t max_rejected_window_minutes = 60;
 
 CollectorConfig read(common::ConfigReader& r) {
   CollectorConfig c;
@@ -109,6 +114,36 @@ CollectorConfig read(common::ConfigReader& r) {
   if (auto endpoint = common::parse_listen_endpoint(c.http.listen); !endpoint) {
     r.fail("http.listen", endpoint.error().message);
   }
+
+  auto& a = c.alerts;
+  a.offline = std::chrono::minutes(r.get_int("alerts.offline_minutes", 5, 1, 7 * 24 * 60));
+  a.backlog_age = std::chrono::minutes(r.get_int("alerts.backlog_age_minutes", 15, 1, 7 * 24 * 60));
+  a.clock_skew = std::chrono::seconds(r.get_int("alerts.clock_skew_seconds", 120, 1, 86'400));
+  a.rejected_rising_window = std::chrono::minutes(
+      r.get_int("alerts.rejected_rising_window_minutes", 10, 1, max_rejected_window_minutes));
+
+  auto& k = c.kpis;
+  k.timezone = r.get_string("kpis.timezone", k.timezone);
+  if (auto offset = parse_utc_offset(k.timezone); !offset) {
+    r.fail("kpis.timezone", offset.error().message);
+  } else {
+    k.utc_offset = *offset;
+  }
+  k.latest_transactions =
+      static_cast<std::size_t>(r.get_int("kpis.latest_transactions", 50, 1, 1000));
+  k.max_stores = static_cast<std::size_t>(r.get_int("kpis.max_stores", 1000, 1, 100'000));
+  k.max_categories = static_cast<std::size_t>(r.get_int("kpis.max_categories", 200, 1, 10'000));
+  k.currency = r.get_string("kpis.currency", "");
+  if (!k.currency.empty() &&
+      (k.currency.size() != 3 || !std::all_of(k.currency.begin(), k.currency.end(),
+                                              [](char ch) { return ch >= 'A' && ch <= 'Z'; }))) {
+    r.fail("kpis.currency", "must be empty or an ISO 4217 code like \"IDR\"");
+  }
+  k.snapshot_interval = std::chrono::seconds(r.get_int("kpis.snapshot_interval_s", 5, 1, 3600));
+  k.latency_window =
+      std::chrono::milliseconds(r.get_int("kpis.latency_window_s", 60, 1, 3600) * 1000);
+  k.latency_max_samples =
+      static_cast<std::size_t>(r.get_int("kpis.latency_max_samples", 100'000, 100, 10'000'000));
 
   c.shutdown.drain_timeout =
       std::chrono::milliseconds(r.get_int("shutdown.drain_timeout_ms", 5000, 0, 600'000));

@@ -1,15 +1,33 @@
+// FileSink design: publish() (on the executor's thread) moves the call into a queue and returns.
+// The writer thread takes every queued call at once, encodes and writes their lines in call order
+// (one write() per call, files rotated in between with an fdatasync of the finished file), then
+// fdatasyncs once and posts every call's `done`. A failed write or sync fails every call of the
+// group (at-least-once: the agent resends) and the next group starts a new file. Each queued call
+// holds a work-tracking executor so that the io_context does not run out of work while the disk
+// is busy.
+
 #include "pos/collector/file_sink.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <ctime>
+#include <deque>
+#include <iterator>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 
 namespace pos::collector {
 namespace asio = boost::asio;
@@ -44,97 +62,339 @@ std::string file_name(std::uint64_t counter) {
   return "events-" + std::string(stamp) + "-" + std::to_string(counter) + ".ndjson";
 }
 
-std::string encode_line(Destination destination, const OutMessage& message) {
-  json::object attributes;
-  for (const auto& [key, value] : message.attributes) attributes[key] = value;
-  json::object line{{"destination", to_string(destination)},
-                    {"ordering_key", message.ordering_key},
-                    {"attributes", std::move(attributes)}};
-  boost::system::error_code ec;
-  json::value data = json::parse(message.data, ec);
-  if (ec) {
-    line["data"] = message.data;
-  } else {
-    line["data"] = std::move(data);
-  }
-  std::string out = json::serialize(line);
-  out += '\n';
-  return out;
+// Accepts exactly what json::parse(text) with default options accepts, building nothing.
+struct NullHandler {
+  static constexpr std::size_t max_object_size = json::object::max_size();
+  static constexpr std::size_t max_array_size = json::array::max_size();
+  static constexpr std::size_t max_key_size = json::string::max_size();
+  static constexpr std::size_t max_string_size = json::string::max_size();
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) { return true; }
+  bool on_object_end(std::size_t, json::error_code&) { return true; }
+  bool on_array_begin(json::error_code&) { return true; }
+  bool on_array_end(std::size_t, json::error_code&) { return true; }
+  bool on_key_part(json::string_view, std::size_t, json::error_code&) { return true; }
+  bool on_key(json::string_view, std::size_t, json::error_code&) { return true; }
+  bool on_string_part(json::string_view, std::size_t, json::error_code&) { return true; }
+  bool on_string(json::string_view, std::size_t, json::error_code&) { return true; }
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(std::int64_t, json::string_view, json::error_code&) { return true; }
+  bool on_uint64(std::uint64_t, json::string_view, json::error_code&) { return true; }
+  bool on_double(double, json::string_view, json::error_code&) { return true; }
+  bool on_bool(bool, json::error_code&) { return true; }
+  bool on_null(json::error_code&) { return true; }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+};
+
+bool is_one_json_text(std::string_view text) {
+  json::basic_parser<NullHandler> parser(json::parse_options{});
+  json::error_code ec;
+  const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  return !ec && used == text.size();
 }
+
+// As Boost.JSON's serializer writes a string.
+void append_string(std::string& out, std::string_view s) {
+  static constexpr char k_hex[] = "0123456789abcdef";
+  out.push_back('"');
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    out.push_back('\\');
+    switch (c) {
+      case '"':
+        out.push_back('"');
+        break;
+      case '\\':
+        out.push_back('\\');
+        break;
+      case '\b':
+        out.push_back('b');
+        break;
+      case '\f':
+        out.push_back('f');
+        break;
+      case '\n':
+        out.push_back('n');
+        break;
+      case '\r':
+        out.push_back('r');
+        break;
+      case '\t':
+        out.push_back('t');
+        break;
+      default:
+        out.append("u00");
+        out.push_back(k_hex[c >> 4]);
+        out.push_back(k_hex[c & 0xf]);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
+// Appends the line of one message (with its newline). Attributes keep their first position and
+// take the last value of a repeated key, as a json::object built by assignment does.
+void append_line(std::string& out, Destination destination, const OutMessage& message) {
+  out.append("{\"destination\":");
+  append_string(out, to_string(destination));
+  out.append(",\"ordering_key\":");
+  append_string(out, message.ordering_key);
+  out.append(",\"attributes\":{");
+  const auto& attributes = message.attributes;
+  bool first = true;
+  for (std::size_t i = 0; i < attributes.size(); ++i) {
+    const std::string& key = attributes[i].first;
+    bool seen = false;
+    for (std::size_t j = 0; j < i && !seen; ++j) seen = attributes[j].first == key;
+    if (seen) continue;
+    const std::string* value = &attributes[i].second;
+    for (std::size_t j = i + 1; j < attributes.size(); ++j) {
+      if (attributes[j].first == key) value = &attributes[j].second;
+    }
+    if (!first) out.push_back(',');
+    first = false;
+    append_string(out, key);
+    out.push_back(':');
+    append_string(out, *value);
+  }
+  out.append("},\"data\":");
+  const std::string_view data = message.data;
+  const bool one_line = std::memchr(data.data(), '\n', data.size()) == nullptr &&
+                        std::memchr(data.data(), '\r', data.size()) == nullptr;
+  if (one_line && is_one_json_text(data)) {
+    out.append(data);
+  } else {
+    boost::system::error_code ec;
+    const json::value parsed = json::parse(data, ec);
+    if (ec) {
+      append_string(out, data);
+    } else {
+      out.append(json::serialize(parsed));
+    }
+  }
+  out.append("}\n");
+}
+
+std::size_t data_bytes(const std::vector<OutMessage>& messages) {
+  std::size_t bytes = 0;
+  for (const auto& message : messages) bytes += message.data.size();
+  return bytes;
+}
+
+struct Call {
+  Destination destination = Destination::events;
+  std::vector<OutMessage> messages;
+  Sink::Done done;
+  std::size_t bytes = 0;
+  asio::any_io_executor work;  ///< tracks outstanding work until `done` is posted
+};
 
 }  // namespace
 
-struct FileSink::File {
-  File(std::filesystem::path p, int fd) : path(std::move(p)), fd(fd) {}
+struct FileSink::Impl {
+  Impl(asio::any_io_executor exec, FileSinkConfig conf)
+      : executor(std::move(exec)), config(std::move(conf)) {}
+
+  void run_writer();
+  Status write_group(std::vector<Call>& group);
+  Status write_out(std::string_view bytes);
+  Status sync_file();
+  Status open_next();
+
+  const asio::any_io_executor executor;
+  FileSinkConfig config;
+
+  // Writer thread only.
+  std::optional<Fd> fd;
   std::filesystem::path path;
-  Fd fd;
   std::uint64_t size = 0;
+  std::uint64_t counter = 0;
+  std::string buffer;  ///< one call's lines, reused
+
+  mutable std::mutex files_mutex;
+  std::vector<std::filesystem::path> files;
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<Call> queue;
+  bool stopping = false;
+  std::function<void()> stopped;
+  asio::any_io_executor stopped_work;
+
+  bool stop_called = false;  ///< executor's thread only
+  std::atomic<std::size_t> pending_bytes{0};
+  std::atomic<bool> healthy{true};
+  std::thread writer;
 };
 
 FileSink::FileSink(asio::any_io_executor executor, FileSinkConfig config)
-    : m_executor(std::move(executor)), m_config(std::move(config)) {
+    : m_impl(std::make_unique<Impl>(std::move(executor), std::move(config))) {
   std::error_code ec;
-  std::filesystem::create_directories(m_config.dir, ec);
+  std::filesystem::create_directories(m_impl->config.dir, ec);
   if (ec) {
-    throw std::runtime_error("file sink: cannot create " + m_config.dir.string() + ": " +
+    throw std::runtime_error("file sink: cannot create " + m_impl->config.dir.string() + ": " +
                              ec.message());
   }
-  if (m_config.max_file_bytes == 0) m_config.max_file_bytes = 1;
+  if (m_impl->config.max_file_bytes == 0) m_impl->config.max_file_bytes = 1;
+  m_impl->writer = std::thread([impl = m_impl.get()] { impl->run_writer(); });
 }
 
-FileSink::~FileSink() = default;
+FileSink::~FileSink() {
+  {
+    std::lock_guard lock(m_impl->mutex);
+    m_impl->stopping = true;
+  }
+  m_impl->wake.notify_one();
+  m_impl->writer.join();
+}
 
-Status FileSink::open_next() {
-  m_file.reset();
-  const std::filesystem::path path = m_config.dir / file_name(m_counter++);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return fail("file sink: open " + path.string() + ": " + errno_text(errno));
-  m_file = std::make_unique<File>(path, fd);
-  m_files.push_back(path);
-  const Fd dir(::open(m_config.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.get() < 0 || ::fsync(dir.get()) != 0) {
-    return fail("file sink: fsync " + m_config.dir.string() + ": " + errno_text(errno));
+void FileSink::Impl::run_writer() {
+  std::unique_lock lock(mutex);
+  for (;;) {
+    wake.wait(lock, [this] { return stopping || !queue.empty(); });
+    if (queue.empty()) {
+      if (stopped) {
+        asio::post(stopped_work, std::move(stopped));
+        stopped = nullptr;
+        stopped_work = {};
+      }
+      fd.reset();
+      return;
+    }
+    std::vector<Call> group(std::make_move_iterator(queue.begin()),
+                            std::make_move_iterator(queue.end()));
+    queue.clear();
+    lock.unlock();
+
+    const Status status = write_group(group);
+    healthy = status.has_value();
+    if (!status) fd.reset();
+    for (auto& call : group) {
+      pending_bytes -= call.bytes;
+      asio::post(call.work, [done = std::move(call.done), status] { done(status); });
+      call.work = {};
+    }
+    group.clear();
+    lock.lock();
+  }
+}
+
+Status FileSink::Impl::write_group(std::vector<Call>& group) {
+  for (const Call& call : group) {
+    buffer.clear();
+    for (const OutMessage& message : call.messages) {
+      const std::size_t line_start = buffer.size();
+      append_line(buffer, call.destination, message);
+      const std::size_t line_size = buffer.size() - line_start;
+      const std::uint64_t file_size = size + line_start;
+      if (!fd || (file_size > 0 && file_size + line_size > config.max_file_bytes)) {
+        if (auto written = write_out(std::string_view(buffer).substr(0, line_start)); !written) {
+          return written;
+        }
+        buffer.erase(0, line_start);
+        if (fd) {
+          if (auto synced = sync_file(); !synced) return synced;
+        }
+        if (auto opened = open_next(); !opened) return opened;
+      }
+    }
+    if (auto written = write_out(buffer); !written) return written;
+  }
+  if (fd) return sync_file();
+  return {};
+}
+
+Status FileSink::Impl::write_out(std::string_view bytes) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd->get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail("file sink: write " + path.string() + ": " + errno_text(errno));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  size += bytes.size();
+  return {};
+}
+
+Status FileSink::Impl::sync_file() {
+  if (::fdatasync(fd->get()) != 0) {
+    return fail("file sink: fdatasync " + path.string() + ": " + errno_text(errno));
   }
   return {};
 }
 
-Status FileSink::write_call(Destination destination, const std::vector<OutMessage>& messages) {
-  for (const OutMessage& message : messages) {
-    const std::string line = encode_line(destination, message);
-    if (!m_file || (m_file->size > 0 && m_file->size + line.size() > m_config.max_file_bytes)) {
-      if (m_file && ::fdatasync(m_file->fd.get()) != 0) {
-        return fail("file sink: fdatasync " + m_file->path.string() + ": " + errno_text(errno));
-      }
-      if (auto opened = open_next(); !opened) return opened;
-    }
-    std::size_t done = 0;
-    while (done < line.size()) {
-      const ssize_t n = ::write(m_file->fd.get(), line.data() + done, line.size() - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return fail("file sink: write " + m_file->path.string() + ": " + errno_text(errno));
-      }
-      done += static_cast<std::size_t>(n);
-    }
-    m_file->size += line.size();
+Status FileSink::Impl::open_next() {
+  fd.reset();
+  size = 0;
+  path = config.dir / file_name(counter++);
+  const int opened = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+  if (opened < 0) return fail("file sink: open " + path.string() + ": " + errno_text(errno));
+  fd.emplace(opened);
+  {
+    std::lock_guard lock(files_mutex);
+    files.push_back(path);
   }
-  if (m_file && ::fdatasync(m_file->fd.get()) != 0) {
-    return fail("file sink: fdatasync " + m_file->path.string() + ": " + errno_text(errno));
+  const Fd dir(::open(config.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() < 0 || ::fsync(dir.get()) != 0) {
+    return fail("file sink: fsync " + config.dir.string() + ": " + errno_text(errno));
   }
   return {};
 }
 
 void FileSink::publish(Destination destination, std::vector<OutMessage> messages, Done done) {
-  Status status = m_stopped ? Status(fail("sink stopped")) : write_call(destination, messages);
-  if (!m_stopped) m_healthy = status.has_value();
-  if (!status) m_file.reset();
-  asio::post(m_executor, [done = std::move(done), status = std::move(status)] { done(status); });
+  Impl& impl = *m_impl;
+  if (impl.stop_called) {
+    asio::post(impl.executor, [done = std::move(done)] { done(fail("sink stopped")); });
+    return;
+  }
+  Call call{destination, std::move(messages), std::move(done), 0,
+            asio::prefer(impl.executor, asio::execution::outstanding_work.tracked)};
+  call.bytes = data_bytes(call.messages);
+  impl.pending_bytes += call.bytes;
+  {
+    std::lock_guard lock(impl.mutex);
+    impl.queue.push_back(std::move(call));
+  }
+  impl.wake.notify_one();
+}
+
+std::size_t FileSink::pending_bytes() const {
+  return m_impl->pending_bytes.load();
+}
+
+bool FileSink::healthy() const {
+  return m_impl->healthy.load();
 }
 
 void FileSink::stop(std::chrono::milliseconds, std::function<void()> stopped) {
-  m_stopped = true;
-  m_file.reset();
-  if (stopped) asio::post(m_executor, std::move(stopped));
+  Impl& impl = *m_impl;
+  const bool again = std::exchange(impl.stop_called, true);
+  if (again) {
+    if (stopped) asio::post(impl.executor, std::move(stopped));
+    return;
+  }
+  {
+    std::lock_guard lock(impl.mutex);
+    impl.stopping = true;
+    if (stopped) {
+      impl.stopped = std::move(stopped);
+      impl.stopped_work = asio::prefer(impl.executor, asio::execution::outstanding_work.tracked);
+    }
+  }
+  impl.wake.notify_one();
+}
+
+std::vector<std::filesystem::path> FileSink::files() const {
+  std::lock_guard lock(m_impl->files_mutex);
+  return m_impl->files;
 }
 
 }  // namespace pos::collector

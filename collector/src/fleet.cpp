@@ -56,6 +56,21 @@ std::int64_t get_i64(const json::object& o, std::string_view key) {
   return v != nullptr && v->is_int64() ? v->as_int64() : 0;
 }
 
+void record_rejected(TillView& till, std::uint64_t rejected) {
+  const std::int64_t at = till.last_batch_ms;
+  auto& growth = till.rejected_growth;
+  if (!growth.empty() && at >= growth.back().first_ms &&
+      at - growth.back().first_ms < rejected_bucket_ms) {
+    growth.back().last_ms = std::max(growth.back().last_ms, at);
+    growth.back().count += rejected;
+    return;
+  }
+  if (growth.size() >= max_rejected_buckets) {
+    growth.pop_front();
+  }
+  growth.push_back(RejectedGrowth{at, at, rejected});
+}
+
 }  // namespace
 
 std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
@@ -141,14 +156,36 @@ void FleetState::on_status(const std::string& store_id, const std::string& till_
   if (!status.agent_version.empty()) {
     till->agent_version = status.agent_version;
   }
+  if (const auto sent_ms = parse_rfc3339_ms(status.sent_at)) {
+    till->previous_clock_skew_ms = till->clock_skew_ms;
+    till->clock_skew_ms = now_ms - *sent_ms;
+  }
   if (till->offline && status.agent_version.empty()) {
     return;  // the last will carries only the state: keep the rest as last reported
+  }
+  if (status.epoch && status.acked_through) {
+    if (till->reported_epoch != status.epoch) {
+      till->reported_acked_through = 0;
+    }
+    till->reported_epoch = status.epoch;
+    // Statuses may arrive out of order (retained copy after a live one); acks only grow.
+    till->reported_acked_through = std::max(till->reported_acked_through, *status.acked_through);
   }
   till->backlog_events = status.backlog_events;
   till->oldest_unacked_ms.reset();
   if (status.oldest_unacked_at) {
     till->oldest_unacked_ms = parse_rfc3339_ms(*status.oldest_unacked_at);
   }
+}
+
+std::optional<std::uint64_t> FleetState::reported_acked_through(const std::string& store_id,
+                                                                const std::string& till_id,
+                                                                std::uint64_t epoch) const {
+  const TillView* till = find(store_id, till_id);
+  if (till == nullptr || till->reported_epoch != epoch) {
+    return std::nullopt;
+  }
+  return till->reported_acked_through;
 }
 
 void FleetState::on_batch(const std::string& store_id, const std::string& till_id,
@@ -167,6 +204,9 @@ void FleetState::add_counts(const std::string& store_id, const std::string& till
     till->duplicates_total += duplicates;
     till->rejected_total += rejected;
     till->gaps_total += gaps;
+    if (rejected > 0) {
+      record_rejected(*till, rejected);
+    }
   }
 }
 
@@ -188,7 +228,19 @@ TillState FleetState::state_of(const TillView& till, std::int64_t now_ms) const 
   return TillState::online;
 }
 
-std::string FleetState::to_json(std::int64_t now_ms) const {
+std::string FleetState::to_json(std::int64_t now_ms, const std::vector<FleetAlert>& alerts) const {
+  std::map<std::pair<std::string, std::string>, json::array> rules_by_till;
+  json::array alert_rows;
+  alert_rows.reserve(alerts.size());
+  for (const auto& alert : alerts) {
+    rules_by_till[{alert.store_id, alert.till_id}].emplace_back(alert.rule);
+    alert_rows.emplace_back(json::object{{"rule", alert.rule},
+                                         {"severity", alert.severity},
+                                         {"store_id", alert.store_id},
+                                         {"till_id", alert.till_id},
+                                         {"message", alert.message},
+                                         {"since", time_or_null(alert.since_ms)}});
+  }
   json::array tills;
   tills.reserve(m_tills.size());
   for (const auto& [key, till] : m_tills) {
@@ -212,11 +264,19 @@ std::string FleetState::to_json(std::int64_t now_ms) const {
     row["rejected_total"] = till.rejected_total;
     row["gaps_total"] = till.gaps_total;
     row["last_batch_at"] = time_or_null(till.last_batch_ms);
+    if (till.clock_skew_ms) {
+      row["clock_skew_s"] = static_cast<double>(*till.clock_skew_ms) / 1000.0;
+    } else {
+      row["clock_skew_s"] = nullptr;
+    }
+    const auto rules = rules_by_till.find(key);
+    row["alerts"] = rules == rules_by_till.end() ? json::array{} : rules->second;
     tills.emplace_back(std::move(row));
   }
   json::object doc;
   doc["generated_at"] = protocol::format_rfc3339_utc_ms(now_ms);
   doc["tills"] = std::move(tills);
+  doc["alerts"] = std::move(alert_rows);
   return json::serialize(doc);
 }
 

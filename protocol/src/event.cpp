@@ -530,9 +530,9 @@ std::string make_payload_line(const PosEvent& event, const AgentStamp& stamp) {
 }
 
 Result<StampedEvent> parse_payload_line(std::string_view line, const EventOwner& owner,
-                                        const EventLimits& limits) {
-  auto parsed =
-      detail::parse_json(line, limits.max_bytes + k_stamp_bytes, limits.max_depth, "line");
+                                        const EventLimits& limits, json::storage_ptr storage) {
+  auto parsed = detail::parse_json(line, limits.max_bytes + k_stamp_bytes, limits.max_depth, "line",
+                                   std::move(storage));
   if (!parsed) {
     return fail(std::move(parsed).error());
   }

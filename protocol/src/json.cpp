@@ -6,7 +6,9 @@
 #include <boost/json/value_stack.hpp>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "json_internal.hpp"
@@ -25,6 +27,8 @@ struct ValueHandler {
   static constexpr std::size_t max_array_size = json::array::max_size();
   static constexpr std::size_t max_key_size = json::string::max_size();
   static constexpr std::size_t max_string_size = json::string::max_size();
+
+  ValueHandler(unsigned char* temp, std::size_t temp_size) : st({}, temp, temp_size) {}
 
   json::value_stack st;
   std::string number;
@@ -106,11 +110,49 @@ struct ValueHandler {
   bool on_comment(json::string_view, json::error_code&) { return true; }
 };
 
+bool needs_escape(unsigned char c) noexcept {
+  return c < 0x20 || c == '"' || c == '\\';
+}
+
+// Length of the prefix of `s` that needs no escaping, eight bytes at a time: a byte below 0x20
+// and a zero byte (after XOR with '"' or '\\') are found with the exact "has less than" test
+// ((x - 0x01..*n) & ~x & 0x80..), which is never positive for a word without such a byte.
+std::size_t clean_prefix(std::string_view s) noexcept {
+  constexpr std::uint64_t k_ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t k_highs = 0x8080808080808080ULL;
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t x = 0;
+    std::memcpy(&x, s.data() + i, sizeof x);
+    const std::uint64_t quote = x ^ (k_ones * '"');
+    const std::uint64_t backslash = x ^ (k_ones * '\\');
+    const std::uint64_t hits = ((x - k_ones * 0x20) & ~x) | ((quote - k_ones) & ~quote) |
+                               ((backslash - k_ones) & ~backslash);
+    if ((hits & k_highs) != 0) {
+      break;
+    }
+  }
+  while (i < s.size() && !needs_escape(static_cast<unsigned char>(s[i]))) {
+    ++i;
+  }
+  return i;
+}
+
 void append_string(std::string& out, std::string_view s) {
   static constexpr char k_hex[] = "0123456789abcdef";
+  const std::size_t clean = clean_prefix(s);
+  if (clean == s.size()) {
+    // One append for the quotes and the room, then one copy: the common case, kept short.
+    const std::size_t at = out.size();
+    out.append(s.size() + 2, '"');
+    if (!s.empty()) {
+      std::memcpy(out.data() + at + 1, s.data(), s.size());
+    }
+    return;
+  }
   out.push_back('"');
   std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
+  for (std::size_t i = clean; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c != '"' && c != '\\') {
       continue;
@@ -239,15 +281,17 @@ int days_in_month(int y, int m) noexcept {
 namespace detail {
 
 Result<json::value> parse_json(std::string_view text, std::size_t max_bytes, std::size_t max_depth,
-                               std::string_view what) {
+                               std::string_view what, json::storage_ptr storage) {
   auto prefix = [what] { return std::string(what) + ": "; };
   if (text.size() > max_bytes) {
     return fail(prefix() + "larger than the limit of " + std::to_string(max_bytes) + " bytes");
   }
   json::parse_options options;
   options.max_depth = max_depth;
-  json::basic_parser<ValueHandler> parser(options);
-  parser.handler().st.reset();
+  // The builder's temporary stack lives here unless the text is large.
+  alignas(std::max_align_t) unsigned char temp[4096];
+  json::basic_parser<ValueHandler> parser(options, temp, sizeof temp);
+  parser.handler().st.reset(std::move(storage));
   json::error_code ec;
   const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
   if (ec == json::error::too_deep) {
@@ -332,8 +376,9 @@ void append_canonical_members(std::string& out, std::span<MergedMember> members,
 
 }  // namespace detail
 
-Result<json::value> parse_json_bounded(std::string_view text, const EventLimits& limits) {
-  return detail::parse_json(text, limits.max_bytes, limits.max_depth, "body");
+Result<json::value> parse_json_bounded(std::string_view text, const EventLimits& limits,
+                                       json::storage_ptr storage) {
+  return detail::parse_json(text, limits.max_bytes, limits.max_depth, "body", std::move(storage));
 }
 
 std::string to_canonical_json(const json::value& value) {

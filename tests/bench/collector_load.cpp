@@ -54,13 +54,17 @@ struct Options {
   int max_run_s = 300;
   bool verify = false;
   std::string perf_output;  // non-empty: perf record -g -p COLLECTOR into this file
+  // Non-empty: the collector runs under valgrind --tool=callgrind; the counters are zeroed at the
+  // start of the measured window and dumped at its end into this file with the suffix ".1".
+  std::string callgrind_output;
+  std::string collector_bin = POSCOLLECTOR_BIN;  // --collector-bin: e.g. a baseline build
 };
 
 [[noreturn]] void usage(const std::string& error) {
   std::cerr << "collector_load: " << error
             << "\nusage: collector_load [--sink file|pubsub] [--tills N] [--batch-events N]\n"
                "         [--events-per-till N] [--window N] [--ack-timeout-ms N] [--max-run-s N]\n"
-               "         [--verify] [--perf FILE]\n";
+               "         [--verify] [--perf FILE] [--callgrind FILE] [--collector-bin PATH]\n";
   std::exit(2);
 }
 
@@ -104,6 +108,10 @@ Options parse_options(int argc, char** argv) {
       o.verify = true;
     } else if (flag == "--perf") {
       o.perf_output = value();
+    } else if (flag == "--callgrind") {
+      o.callgrind_output = value();
+    } else if (flag == "--collector-bin") {
+      o.collector_bin = value();
     } else {
       usage("unknown argument " + std::string(flag));
     }
@@ -258,10 +266,15 @@ int run(const Options& o) {
   if (emulator) {
     env["PUBSUB_EMULATOR_HOST"] = emulator->host_port();
   }
-  ChildProcess collector({POSCOLLECTOR_BIN, "run", "--config", config.string()},
-                         collector_dir / "poscollector.log", env);
+  std::vector<std::string> command{o.collector_bin, "run", "--config", config.string()};
+  if (!o.callgrind_output.empty()) {
+    command.insert(command.begin(),
+                   {"valgrind", "--tool=callgrind", "--callgrind-out-file=" + o.callgrind_output});
+  }
+  ChildProcess collector(command, collector_dir / "poscollector.log", env);
   {
-    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    const auto deadline =
+        Clock::now() + std::chrono::seconds(o.callgrind_output.empty() ? 30 : 180);
     while (
         http_request(http_port, "GET", "/readyz", "", "", std::chrono::milliseconds(500)).status !=
         200) {
@@ -342,6 +355,17 @@ int run(const Options& o) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
 
+  auto callgrind_control = [&](const char* what) {
+    ChildProcess control({"callgrind_control", what, std::to_string(collector.pid())},
+                         dir.path() / "callgrind_control.log");
+    if (control.wait() != 0) {
+      throw std::runtime_error(std::string("callgrind_control ") + what + " failed");
+    }
+  };
+  if (!o.callgrind_output.empty()) {
+    callgrind_control("-z");
+  }
+
   // Measured window.
   const double cpu_before = cpu_seconds(collector.pid());
   const double broker_cpu_before = cpu_seconds(broker.pid());
@@ -370,6 +394,9 @@ int run(const Options& o) {
   const double cpu = cpu_seconds(collector.pid()) - cpu_before;
   const double broker_cpu = cpu_seconds(broker.pid()) - broker_cpu_before;
   const double rss_mib = status_mib(collector.pid(), "VmHWM");
+  if (!o.callgrind_output.empty()) {
+    callgrind_control("-d");
+  }
   if (perf) {
     perf->terminate(std::chrono::seconds(30));
   }

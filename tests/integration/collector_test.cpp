@@ -308,5 +308,46 @@ TEST_F(CollectorTest, KillNineDuringFlowLosesNothing) {
   EXPECT_EQ(agent.terminate(), 0);
 }
 
+// collector.db lost between two runs: the collector takes each till's mark from the
+// acked_through in the till's retained status and the till keeps flowing, nothing lost.
+TEST_F(CollectorTest, LostMarkDatabaseIsRecoveredFromTheTillsStatus) {
+  AgentProcess agent(m_dir.path() / "agent", *m_pki, m_broker->uri(), "S09", "T1");
+  agent.start();
+  const auto post = [&](const std::string& prefix, int count) {
+    std::string body;
+    for (int i = 0; i < count; ++i) {
+      body += sale_event(prefix + std::to_string(i), "S09", "T1") + "\n";
+    }
+    const auto reply =
+        http_request(agent.port(), "POST", "/v1/events", "application/x-ndjson", body);
+    ASSERT_EQ(reply.status, 200) << reply.body;
+  };
+  post("before-", 20);
+  ASSERT_EQ(pull_events(20, 30s).size(), 20U) << m_collector->log();
+  std::this_thread::sleep_for(7s);  // a status (every 5 s in the harness) reports acked 20
+  ASSERT_EQ(m_collector->terminate(), 0);
+  const auto data = m_dir.path() / "collector" / "data";
+  for (const char* name : {"collector.db", "collector.db-wal", "collector.db-shm"}) {
+    std::filesystem::remove(data / name);
+  }
+  m_collector->start();
+  post("after-", 20);
+  std::map<std::string, int> seen;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (seen.size() < 20 && std::chrono::steady_clock::now() < deadline) {
+    for (const auto& m : pull_events(20, 5s)) {
+      ++seen[m.attributes.at("event_id")];
+    }
+  }
+  ASSERT_EQ(seen.size(), 20U) << "the till did not resume after collector.db was lost\n"
+                              << m_collector->log();
+  for (const auto& [id, count] : seen) {
+    EXPECT_EQ(count, 1) << id;
+    EXPECT_GT(std::stoull(id.substr(id.rfind('-') + 1)), 20U) << id << " was published again";
+  }
+  EXPECT_NE(m_collector->log().find("adopting 20"), std::string::npos) << m_collector->log();
+  EXPECT_EQ(agent.terminate(), 0);
+}
+
 }  // namespace
 }  // namespace pos::test

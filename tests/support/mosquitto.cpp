@@ -1,9 +1,12 @@
 #include "support/mosquitto.hpp"
 
 #include <fstream>
+#include <functional>
+#include <map>
 #include <stdexcept>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace pos::test {
 namespace {
@@ -11,9 +14,78 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+// The production broker configuration, which the tests render (POS_SOURCE_DIR is set by
+// tests/support/CMakeLists.txt).
+fs::path packaging_dir() {
+  return fs::path(POS_SOURCE_DIR) / "packaging" / "mosquitto";
+}
+constexpr std::string_view production_prefix = "pos/v1/";
+
+std::vector<std::string> read_lines(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) {
+    throw std::runtime_error("MosquittoBroker: cannot read the production config " + path.string());
+  }
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::string_view directive(std::string_view line) {
+  const auto end = line.find(' ');
+  return line.substr(0, end);
+}
+
+// "topic read pos/v1/+/+/batch" with the production prefix swapped for `prefix`.
+std::string with_prefix(const std::string& line, const std::string& prefix, const fs::path& file) {
+  const auto at = line.find(production_prefix);
+  if (at == std::string::npos) {
+    throw std::runtime_error("MosquittoBroker: " + file.string() + ": ACL line \"" + line +
+                             "\" does not use the topic prefix " + std::string(production_prefix));
+  }
+  return line.substr(0, at) + prefix + "/" + line.substr(at + production_prefix.size());
+}
+
+// pos-acl with the test's topic prefix and one `user` block per collector user, each with the
+// topic lines of the production file's first `user` block.
+std::string render_acl(const MosquittoOptions& options) {
+  const fs::path file = packaging_dir() / "pos-acl";
+  std::vector<std::string> patterns;
+  std::vector<std::string> collector_topics;
+  int users_seen = 0;
+  for (const auto& line : read_lines(file)) {
+    if (line.empty() || line.front() == '#') continue;
+    const auto key = directive(line);
+    if (key == "user") {
+      ++users_seen;
+    } else if (key == "pattern" && users_seen == 0) {
+      patterns.push_back(with_prefix(line, options.topic_prefix, file));
+    } else if (key == "topic" && users_seen == 1) {
+      collector_topics.push_back(with_prefix(line, options.topic_prefix, file));
+    } else if (key != "topic") {
+      throw std::runtime_error("MosquittoBroker: " + file.string() + ": unexpected line \"" + line +
+                               "\"");
+    }
+  }
+  if (patterns.empty() || collector_topics.empty()) {
+    throw std::runtime_error("MosquittoBroker: " + file.string() +
+                             " needs pattern lines and a user block with topic lines");
+  }
+  std::string out = "# rendered by pos::test::MosquittoBroker from " + file.string() + "\n";
+  for (const auto& line : patterns) out += line + "\n";
+  for (const auto& user : options.collector_users) {
+    out += "\nuser " + user + "\n";
+    for (const auto& line : collector_topics) out += line + "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 MosquittoBroker::MosquittoBroker(const TestPki& pki, MosquittoOptions options)
+    : MosquittoBroker(BrokerTls{pki.ca_cert(), pki.server()}, std::move(options)) {}
+
+MosquittoBroker::MosquittoBroker(BrokerTls tls, MosquittoOptions options)
     : m_options(std::move(options)), m_dir("pos-mosquitto") {
   const auto exe = find_executable("mosquitto");
   if (!exe) {
@@ -24,53 +96,71 @@ MosquittoBroker::MosquittoBroker(const TestPki& pki, MosquittoOptions options)
   m_port = free_tcp_port();
   m_config_path = m_dir.path() / "mosquitto.conf";
   m_log_path = m_dir.path() / "mosquitto.log";
-  write_config(pki);
+  write_config(tls);
   start();
 }
 
 MosquittoBroker::~MosquittoBroker() = default;
 
-void MosquittoBroker::write_config(const TestPki& pki) {
+// Renders packaging/mosquitto/mosquitto.conf: the values of the directives below are replaced
+// (each must appear exactly once, so that a change to the production file cannot silently
+// escape the tests), pid_file is dropped, every other line is kept as it is.
+void MosquittoBroker::write_config(const BrokerTls& tls) {
   const fs::path persistence = m_dir.path() / "data";
   fs::create_directories(persistence);
-  std::ofstream conf(m_config_path);
-  conf << "# written by pos::test::MosquittoBroker\n"
-       << "user root\n"
-       << "per_listener_settings false\n"
-       << "allow_anonymous false\n"
-       << "persistence true\n"
-       << "persistence_location " << persistence.string() << "/\n"
-       << "log_dest stderr\n"
-       << "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
-       << "log_type subscribe\nlog_type unsubscribe\n"
-       << "log_timestamp_format %H:%M:%S\n"
-       << "connection_messages true\n"
-       << "listener " << m_port << " 127.0.0.1\n"
-       << "cafile " << pki.ca_cert().string() << "\n"
-       << "certfile " << pki.server().cert.string() << "\n"
-       << "keyfile " << pki.server().key.string() << "\n"
-       << "require_certificate true\n"
-       << "use_identity_as_username true\n"
-       << "tls_version tlsv1.2\n";
+  std::string acl_line;
   if (m_options.acl) {
     const fs::path acl_path = m_dir.path() / "acl";
     std::ofstream acl(acl_path);
-    const auto& p = m_options.topic_prefix;
-    // %u is the certificate CN "{store}/{till}" (see till_common_name).
-    acl << "pattern write " << p << "/%u/batch\n"
-        << "pattern write " << p << "/%u/status\n"
-        << "pattern read " << p << "/%u/ack\n";
-    for (const auto& user : m_options.collector_users) {
-      acl << "\nuser " << user << "\n"
-          << "topic read " << p << "/+/+/batch\n"
-          << "topic read " << p << "/+/+/status\n"
-          << "topic write " << p << "/+/+/ack\n";
-    }
+    acl << render_acl(m_options);
     if (!acl) throw std::runtime_error("MosquittoBroker: cannot write " + acl_path.string());
-    conf << "acl_file " << acl_path.string() << "\n";
+    acl_line = "acl_file " + acl_path.string();
   }
-  conf << m_options.extra_config << "\n";
-  if (!conf) throw std::runtime_error("MosquittoBroker: cannot write " + m_config_path.string());
+  const std::map<std::string, std::string, std::less<>> replacements = {
+      {"user", "user root"},
+      {"pid_file", ""},
+      {"listener", "listener " + std::to_string(m_port) + " 127.0.0.1"},
+      {"cafile", "cafile " + tls.ca_file.string()},
+      {"certfile", "certfile " + tls.server.cert.string()},
+      {"keyfile", "keyfile " + tls.server.key.string()},
+      {"crlfile", m_options.crl_file.empty() ? "" : "crlfile " + m_options.crl_file.string()},
+      {"acl_file", acl_line},
+      {"persistence_location", "persistence_location " + persistence.string() + "/"},
+  };
+  const fs::path file = packaging_dir() / "mosquitto.conf";
+  std::map<std::string, int, std::less<>> seen;
+  std::string conf = "# rendered by pos::test::MosquittoBroker from " + file.string() + "\n";
+  bool log_dest_written = false;
+  for (const auto& line : read_lines(file)) {
+    const auto key = directive(line);
+    if (line.empty() || line.front() == '#') {
+      conf += line + "\n";
+    } else if (const auto it = replacements.find(key); it != replacements.end()) {
+      ++seen[it->first];
+      if (!it->second.empty()) conf += it->second + "\n";
+    } else if (key == "log_dest") {
+      // Production logs to a file under /var/log; the tests keep the broker's stderr.
+      if (!log_dest_written) conf += "log_dest stderr\n";
+      log_dest_written = true;
+    } else {
+      conf += line + "\n";
+    }
+  }
+  for (const auto& [key, value] : replacements) {
+    if (seen[key] != 1) {
+      throw std::runtime_error("MosquittoBroker: " + file.string() + " has " +
+                               std::to_string(seen[key]) + " `" + key +
+                               "` lines; the test rendering expects exactly one");
+    }
+  }
+  if (!log_dest_written) {
+    throw std::runtime_error("MosquittoBroker: " + file.string() + " has no log_dest line");
+  }
+  conf += "# test additions\nlog_type subscribe\nlog_type unsubscribe\n";
+  conf += m_options.extra_config + "\n";
+  std::ofstream out(m_config_path);
+  out << conf;
+  if (!out) throw std::runtime_error("MosquittoBroker: cannot write " + m_config_path.string());
 }
 
 void MosquittoBroker::start() {

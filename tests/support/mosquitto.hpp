@@ -23,18 +23,32 @@ struct MosquittoOptions {
   std::vector<std::string> collector_users = {std::string(collector_common_name)};
   // Lines appended to mosquitto.conf as they are.
   std::string extra_config;
+  // The broker's CRL (`crlfile`). Empty: the production config's crlfile line is left out
+  // (TestPki makes no CRL).
+  std::filesystem::path crl_file;
+};
+
+// The broker's TLS files: the CA that client certificates must chain to, and the server
+// certificate and key.
+struct BrokerTls {
+  std::filesystem::path ca_file;
+  CertKey server;
 };
 
 // Starts mosquitto (`mosquitto -c FILE`, config, persistence and log in a fresh temp dir) on
-// 127.0.0.1:free port, with `require_certificate`, `use_identity_as_username` (CN = username),
-// TLS 1.2 minimum, no anonymous access, persistence on (a stop()/restart() keeps sessions and
-// queued messages; kill9() loses what was not saved yet). The constructor returns when the port
-// accepts connections; it throws std::runtime_error (with the broker log) when mosquitto is
-// missing, exits, or is not listening within 10 s. Runs as root: the config says `user root`.
+// 127.0.0.1:free port with the PRODUCTION configuration: packaging/mosquitto/mosquitto.conf and
+// pos-acl rendered with the test's port, certificates, CRL, ACL options, persistence and log
+// locations (`require_certificate`, `use_identity_as_username` (CN = username), TLS 1.2 minimum,
+// no anonymous access, the production limits). Persistence is on (a stop()/restart() keeps
+// sessions and queued messages; kill9() loses what was not saved yet). The constructor returns when
+// the port accepts connections; it throws std::runtime_error (with the broker log) when mosquitto
+// is missing, exits, or is not listening within 10 s. Runs as root: the config says `user root`.
 // Not thread-safe. The destructor kills the broker.
 class MosquittoBroker {
  public:
   explicit MosquittoBroker(const TestPki& pki, MosquittoOptions options = {});
+  // The same with TLS files from elsewhere (e.g. made by posctl pki).
+  MosquittoBroker(BrokerTls tls, MosquittoOptions options);
   ~MosquittoBroker();
   MosquittoBroker(const MosquittoBroker&) = delete;
   MosquittoBroker& operator=(const MosquittoBroker&) = delete;
@@ -62,7 +76,7 @@ class MosquittoBroker {
   const std::filesystem::path& dir() const noexcept { return m_dir.path(); }
 
  private:
-  void write_config(const TestPki& pki);
+  void write_config(const BrokerTls& tls);
 
   MosquittoOptions m_options;
   TempDir m_dir;

@@ -172,6 +172,59 @@ TEST_F(BatchProcessorTest, GapIsNeitherPublishedNorAcked) {
   EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 6}));
 }
 
+void send_status(BatchProcessor& processor, std::optional<std::uint64_t> status_epoch,
+                 std::uint64_t acked_through) {
+  protocol::AgentStatus status;
+  status.agent_version = "1.2.3";
+  status.sent_at = "2026-11-22T03:15:03.120Z";
+  status.epoch = status_epoch;
+  status.acked_through = acked_through;
+  processor.handle_message({"pos/v1/S07/T1/status", protocol::encode_status(status)});
+}
+
+// collector.db lost: the till resends from its first unacknowledged seq (11); its status says
+// 1..10 were acknowledged, hence published, so the collector adopts 10 and goes on.
+TEST_F(BatchProcessorTest, LostMarkIsRecoveredFromTheTillsReportedAck) {
+  send_status(*m_processor, epoch, 10);
+  send(encode(epoch, 11, lines_for("S07", "T1", epoch, 11, 3)));
+  ASSERT_TRUE(wait_acks(1));
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 13}));
+  EXPECT_EQ(m_sink.messages(Destination::events).size(), 3U);
+  EXPECT_EQ(m_processor->stats().marks_adopted, 1U);
+  EXPECT_EQ(m_processor->stats().batches_gap, 0U);
+  EXPECT_EQ(m_marks->mark({"S07", "T1", epoch}), 13U);
+}
+
+TEST_F(BatchProcessorTest, ReportedAckOfAnotherEpochOrTooLowIsNotAdopted) {
+  send_status(*m_processor, 0xaaaabbbbccccddddULL, 10);
+  send(encode(epoch, 11, lines_for("S07", "T1", epoch, 11, 3)));
+  run_for(m_io);
+  EXPECT_EQ(m_processor->stats().batches_gap, 1U);
+  send_status(*m_processor, epoch, 8);  // 9 and 10 unaccounted for: still a gap
+  send(encode(epoch, 11, lines_for("S07", "T1", epoch, 11, 3)));
+  run_for(m_io);
+  EXPECT_EQ(m_processor->stats().batches_gap, 2U);
+  send_status(*m_processor, std::nullopt, 10);  // an older agent: no epoch
+  send(encode(epoch, 11, lines_for("S07", "T1", epoch, 11, 3)));
+  run_for(m_io);
+  EXPECT_EQ(m_processor->stats().batches_gap, 3U);
+  EXPECT_TRUE(m_sink.calls.empty());
+  EXPECT_TRUE(acks().empty());
+  EXPECT_EQ(m_processor->stats().marks_adopted, 0U);
+}
+
+// A stale status (lower than the mark) never lowers the mark.
+TEST_F(BatchProcessorTest, ReportedAckNeverLowersTheMark) {
+  send(encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 5)));
+  ASSERT_TRUE(wait_acks(1));
+  send_status(*m_processor, epoch, 2);
+  send(encode(epoch, 4, lines_for("S07", "T1", epoch, 4, 4)));  // 4, 5 duplicates; 6, 7 new
+  ASSERT_TRUE(wait_acks(2));
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 7}));
+  EXPECT_EQ(m_sink.messages(Destination::events).size(), 7U);
+  EXPECT_EQ(m_processor->stats().marks_adopted, 0U);
+}
+
 TEST_F(BatchProcessorTest, NewEpochStartsANewMark) {
   send(encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 3)));
   ASSERT_TRUE(wait_acks(1));

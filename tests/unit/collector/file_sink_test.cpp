@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -87,6 +90,74 @@ TEST_F(FileSinkTest, StopFailsLaterCalls) {
   EXPECT_TRUE(stopped);
   ASSERT_TRUE(result);
   EXPECT_FALSE(*result);
+}
+
+TEST_F(FileSinkTest, EmbedsJsonDataVerbatimAndKeepsTheOtherEncodings) {
+  FileSink sink(m_io.get_executor(), {m_dir});
+  int ok = 0;
+  sink.publish(Destination::events,
+               {// one JSON text on one line: verbatim, whitespace and number spelling kept
+                {R"({"b":1.50, "a":[1,2]})", {{"k", "v1"}, {"j", "x"}, {"k", "v2"}}, "s/t"},
+                // JSON with a newline between tokens: re-serialized so the line stays one line
+                {"{\"a\":\n1}", {}, ""},
+                // not JSON (trailing comma) and a control character: embedded as a string
+                {"[1,]", {}, ""},
+                {"tab\there \"quoted\" \x01", {}, ""}},
+               [&](Status s) { ok += s ? 1 : 0; });
+  m_io.run();
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(sink.pending_bytes(), 0u);
+  const auto text = lines(sink.files().at(0));
+  ASSERT_EQ(text.size(), 4u);
+  EXPECT_EQ(text[0],
+            R"({"destination":"events","ordering_key":"s/t","attributes":{"k":"v2","j":"x"},)"
+            R"("data":{"b":1.50, "a":[1,2]}})");
+  EXPECT_EQ(text[1],
+            R"({"destination":"events","ordering_key":"","attributes":{},"data":{"a":1}})");
+  EXPECT_EQ(boost::json::parse(text[2]).at("data").as_string(), "[1,]");
+  EXPECT_EQ(boost::json::parse(text[3]).at("data").as_string(), "tab\there \"quoted\" \x01");
+}
+
+TEST_F(FileSinkTest, ManyCallsShareSyncsAndCompleteInOrder) {
+  FileSink sink(m_io.get_executor(), {m_dir});
+  std::vector<int> completed;
+  constexpr int calls = 200;
+  for (int i = 0; i < calls; ++i) {
+    sink.publish(Destination::events,
+                 {{"{\"n\":" + std::to_string(i) + "}", {{"event_id", std::to_string(i)}}, "k"}},
+                 [&completed, i](Status s) {
+                   ASSERT_TRUE(s) << s.error().message;
+                   completed.push_back(i);
+                 });
+  }
+  EXPECT_GT(sink.pending_bytes(), 0u);
+  m_io.run();
+  ASSERT_EQ(completed.size(), static_cast<std::size_t>(calls));
+  EXPECT_TRUE(std::is_sorted(completed.begin(), completed.end()));
+  EXPECT_EQ(sink.pending_bytes(), 0u);
+  const auto text = lines(sink.files().at(0));
+  ASSERT_EQ(text.size(), static_cast<std::size_t>(calls));
+  for (int i = 0; i < calls; ++i) {
+    EXPECT_EQ(boost::json::parse(text[static_cast<std::size_t>(i)]).at("data").at("n").as_int64(),
+              i);
+  }
+}
+
+TEST_F(FileSinkTest, StopWritesWhatIsQueuedThenReportsStopped) {
+  FileSink sink(m_io.get_executor(), {m_dir});
+  int ok = 0;
+  bool stopped = false;
+  for (int i = 0; i < 10; ++i) {
+    sink.publish(Destination::events, {{"{}", {}, "k"}}, [&](Status s) { ok += s ? 1 : 0; });
+  }
+  sink.stop(std::chrono::milliseconds(1000), [&] {
+    EXPECT_EQ(ok, 10) << "queued calls complete before stopped";
+    stopped = true;
+  });
+  m_io.run();
+  EXPECT_TRUE(stopped);
+  EXPECT_EQ(ok, 10);
+  EXPECT_EQ(lines(sink.files().at(0)).size(), 10u);
 }
 
 }  // namespace

@@ -62,6 +62,24 @@ TEST(CanonicalJson, StringEscapingMatchesBoost) {
   EXPECT_EQ(to_canonical_json(escaped), "\"\xc3\xa9\xf0\x9f\x91\x97\\u0001\\n/\"");
 }
 
+// The escape scan works eight bytes at a time: every byte that needs escaping (and the bytes
+// around the boundaries, 0x1f/0x20, '"' +-1, '\\' +-1, 0x7f, 0x80, 0xff) at every position of
+// strings of 0-24 bytes.
+TEST(CanonicalJson, StringEscapingAtEveryPositionOfAWord) {
+  const unsigned char specials[] = {0x00, 0x01, 0x0a, 0x1f, 0x20, '!',  '"', '#',
+                                    '[',  '\\', ']',  0x7f, 0x80, 0xc3, 0xff};
+  for (std::size_t length = 0; length <= 24; ++length) {
+    for (std::size_t at = 0; at < length; ++at) {
+      for (const unsigned char special : specials) {
+        std::string s(length, 'a');
+        s[at] = static_cast<char>(special);
+        EXPECT_EQ(to_canonical_json(json::value(s)), json::serialize(json::value(s)))
+            << "length " << length << " at " << at << " byte " << int{special};
+      }
+    }
+  }
+}
+
 void expect_round_trip(const json::value& v) {
   const std::string canonical = to_canonical_json(v);
   const json::value back = parse_ok(canonical);

@@ -47,6 +47,10 @@ struct BatchProcessorOptions {
 inline constexpr std::array<double, 11> latency_buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                            0.5,   1,    2.5,   5,    10};
 
+/// Upper bounds of the events-per-batch histogram of accepted batches; the last bucket is +Inf.
+inline constexpr std::array<std::uint32_t, 8> events_per_batch_buckets = {1,   10,  50,   100,
+                                                                          250, 500, 1000, 5000};
+
 /// Global counters (io thread).
 struct BatchStats {
   std::uint64_t batches_received = 0;
@@ -57,9 +61,18 @@ struct BatchStats {
   std::uint64_t batches_dropped_stopping = 0;
   std::uint64_t batches_dead_lettered = 0;  ///< whole batch dead-lettered (then acked)
   std::uint64_t batches_invalid = 0;        ///< bad topic or header: dead-lettered, no ack possible
+  /// Streams whose mark was raised to the acked_through reported in the till's status (the
+  /// mark was missing or behind: see FleetState::reported_acked_through).
+  std::uint64_t marks_adopted = 0;
   std::uint64_t events_published = 0;
   std::uint64_t events_dead_lettered = 0;  ///< single events that failed validation
   std::uint64_t events_duplicate = 0;
+  /// Batches accepted for publishing (decoded): their MQTT message bytes, their raw_len (NDJSON
+  /// before compression), and how many events they held.
+  std::uint64_t bytes_encoded = 0;
+  std::uint64_t bytes_raw = 0;
+  std::uint64_t batch_events = 0;
+  std::array<std::uint64_t, events_per_batch_buckets.size() + 1> events_per_batch_counts{};
   std::uint64_t acks_sent = 0;
   std::uint64_t ack_failures = 0;
   std::uint64_t sink_failures = 0;    ///< permanent sink errors (the batches were not acked)
@@ -130,6 +143,9 @@ class BatchProcessor {
   void observe_latency(std::chrono::steady_clock::duration elapsed);
   void check_idle();
   void trim_streams();
+  /// A batch past the mark: raises an idle stream's mark to what the till reported acknowledged,
+  /// when that closes the gap. Safe because every acked seq is in Pub/Sub.
+  void adopt_reported_mark(Stream& stream, std::uint64_t first_seq);
 
   boost::asio::any_io_executor m_executor;
   Sink& m_sink;

@@ -64,6 +64,25 @@ struct CollectorConfig {
     std::string listen = "127.0.0.1:8412";
   } http;
 
+  struct Alerts {  ///< thresholds of the alert rules (alerts.hpp, docs/dashboard.md)
+    std::chrono::minutes offline{5};
+    std::chrono::minutes backlog_age{15};
+    std::chrono::seconds clock_skew{120};
+    std::chrono::minutes rejected_rising_window{10};
+  } alerts;
+
+  struct Kpis {  ///< the live sales view and /v1/stats latency (live_view.hpp, docs/collector.md)
+    std::string timezone = "+07:00";  ///< fixed UTC offset of the stores' day
+    std::chrono::minutes utc_offset{7 * 60};
+    std::size_t latest_transactions = 50;
+    std::size_t max_stores = 1000;
+    std::size_t max_categories = 200;
+    std::string currency;  ///< empty: the first currency counted each day
+    std::chrono::seconds snapshot_interval{5};
+    std::chrono::milliseconds latency_window{60'000};
+    std::size_t latency_max_samples = 100'000;
+  } kpis;
+
   struct Shutdown {
     std::chrono::milliseconds drain_timeout{5000};
   } shutdown;

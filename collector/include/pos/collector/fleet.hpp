@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -20,6 +21,18 @@ struct FleetOptions {
   std::chrono::seconds stale_after{90};  ///< nothing seen for longer: `stale`
   std::size_t max_tills = 10'000;        ///< further tills are not tracked (counted)
 };
+
+/// Growth of a till's rejected_total within one bucket of at most a minute.
+struct RejectedGrowth {
+  std::int64_t first_ms = 0;  ///< first growth in the bucket
+  std::int64_t last_ms = 0;   ///< latest growth in the bucket
+  std::uint64_t count = 0;    ///< events rejected in the bucket
+};
+
+/// Rejected-growth history kept per till: buckets span at most this long...
+inline constexpr std::int64_t rejected_bucket_ms = 60'000;
+/// ...and at most this many are kept (about an hour of history while rejections keep coming).
+inline constexpr std::size_t max_rejected_buckets = 64;
 
 /// One till as shown by GET /v1/fleet.
 struct TillView {
@@ -38,6 +51,25 @@ struct TillView {
   std::uint64_t duplicates_total = 0;
   std::uint64_t rejected_total = 0;  ///< events dead-lettered
   std::uint64_t gaps_total = 0;      ///< batches refused for a gap
+  /// The epoch and acked_through of the till's last status that carried them (AgentStatus).
+  std::optional<std::uint64_t> reported_epoch;
+  std::uint64_t reported_acked_through = 0;
+  /// Collector receive time minus the status' sent_at, for the last two statuses that carried a
+  /// parseable sent_at (newest first); positive: the till's clock is behind. In memory only.
+  std::optional<std::int64_t> clock_skew_ms;
+  std::optional<std::int64_t> previous_clock_skew_ms;
+  /// When rejected_total grew, oldest first, at most max_rejected_buckets. In memory only.
+  std::deque<RejectedGrowth> rejected_growth;
+};
+
+/// One active alert as shown by GET /v1/fleet (rules in alerts.hpp).
+struct FleetAlert {
+  std::string rule;      ///< e.g. "till_offline"
+  std::string severity;  ///< "warning" or "critical"
+  std::string store_id;
+  std::string till_id;
+  std::string message;        ///< one line for people
+  std::int64_t since_ms = 0;  ///< when the condition began (UNIX ms)
 };
 
 enum class TillState { online, offline, stale };
@@ -55,7 +87,8 @@ class FleetState {
                  const protocol::AgentStatus& status, std::int64_t now_ms);
   /// Records a batch received from the till at `now_ms`.
   void on_batch(const std::string& store_id, const std::string& till_id, std::int64_t now_ms);
-  /// Adds event counts of a batch outcome.
+  /// Adds event counts of a batch outcome. Rejected growth is timed at the till's last batch
+  /// (the batch that carried the rejected events, or a later one).
   void add_counts(const std::string& store_id, const std::string& till_id, std::uint64_t published,
                   std::uint64_t duplicates, std::uint64_t rejected, std::uint64_t gaps);
   /// Records an ack sent to the till at `now_ms`.
@@ -63,8 +96,10 @@ class FleetState {
 
   TillState state_of(const TillView& till, std::int64_t now_ms) const;
 
-  /// `{"generated_at": ..., "tills": [...]}` sorted by store, till (SPEC "Collector HTTP").
-  std::string to_json(std::int64_t now_ms) const;
+  /// `{"generated_at": ..., "tills": [...], "alerts": [...]}`, tills sorted by store, till (SPEC
+  /// "Collector HTTP"); each till row lists the rules of its entries in `alerts`, which are
+  /// output in the given order.
+  std::string to_json(std::int64_t now_ms, const std::vector<FleetAlert>& alerts = {}) const;
 
   /// Rows changed since the last call, for MarkStore::save_fleet; clears the changed set.
   std::vector<FleetRecord> take_dirty(std::int64_t now_ms);
@@ -75,6 +110,16 @@ class FleetState {
   std::uint64_t untracked_total() const noexcept { return m_untracked; }
   /// Tills per state, for metrics.
   std::map<TillState, std::size_t> count_by_state(std::int64_t now_ms) const;
+  /// Every till, sorted by store, till.
+  const std::map<std::pair<std::string, std::string>, TillView>& tills() const noexcept {
+    return m_tills;
+  }
+  /// The highest seq of `epoch` that the till reported acknowledged in its last status, when
+  /// that status was about this epoch; nullopt otherwise. Every seq at or below it has been
+  /// published (an ack is only ever sent after the publish and the mark's commit).
+  std::optional<std::uint64_t> reported_acked_through(const std::string& store_id,
+                                                      const std::string& till_id,
+                                                      std::uint64_t epoch) const;
   /// The till's view; null when unknown.
   const TillView* find(const std::string& store_id, const std::string& till_id) const;
 

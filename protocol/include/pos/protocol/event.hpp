@@ -64,8 +64,11 @@ Result<PosEvent> parse_pos_event(std::string_view text, const EventOwner& owner 
                                  const EventLimits& limits = {});
 
 /// Parses JSON text into a value with `limits` applied (size, depth). Used by the ingest API for
-/// whole request bodies (`max_bytes` then is the request limit). Error: `body: <reason>`.
-Result<boost::json::value> parse_json_bounded(std::string_view text, const EventLimits& limits);
+/// whole request bodies (`max_bytes` then is the request limit). The value is allocated from
+/// `storage` (default: the heap; the ingest API uses one monotonic pool per request). Error:
+/// `body: <reason>`.
+Result<boost::json::value> parse_json_bounded(std::string_view text, const EventLimits& limits,
+                                              boost::json::storage_ptr storage = {});
 
 /// The fields the agent adds to an accepted event (SPEC batch payload line).
 struct AgentStamp {
@@ -123,9 +126,12 @@ struct StampedEvent {
 
 /// Parses and validates one batch payload line: all POS event rules plus the agent fields
 /// (`event_id` must equal make_event_id(...), `seq` an integer >= 1, ids valid, `received_at`
-/// RFC 3339). `owner` (from the MQTT topic) must match the stamped store/till.
+/// RFC 3339). `owner` (from the MQTT topic) must match the stamped store/till. The event's JSON is
+/// allocated from `storage` (default: the heap), which must outlive the result; the collector
+/// passes a per-line pool on a stack buffer.
 Result<StampedEvent> parse_payload_line(std::string_view line, const EventOwner& owner,
-                                        const EventLimits& limits = {});
+                                        const EventLimits& limits = {},
+                                        boost::json::storage_ptr storage = {});
 
 /// Canonical JSON: object keys sorted by byte value at every level, no insignificant whitespace,
 /// strings escaped as Boost.JSON does. parse(canonical(v)) == v and canonical is idempotent.

@@ -1,0 +1,377 @@
+// Fleet dashboard: polls the collector's JSON endpoints every 2 s and redraws in place. Every value
+// taken from the data goes into the DOM as text (textContent), never as HTML.
+'use strict';
+
+(() => {
+  const REFRESH_MS = 2000;
+  const FETCH_TIMEOUT_MS = 4000;
+  // Optional endpoints (another collector version may not have them): after a 404, ask again
+  // only this often.
+  const OPTIONAL_RETRY_MS = 60000;
+
+  const STATE_RANK = { offline: 0, stale: 1, online: 3 };
+  const RULE_LABELS = {
+    till_offline: 'offline',
+    backlog_age: 'backlog old',
+    clock_skew: 'clock skew',
+    rejected_rising: 'rejects rising',
+  };
+
+  const optional = {
+    '/v1/stats': { data: null, missingUntil: 0 },
+    '/v1/kpis': { data: null, missingUntil: 0 },
+  };
+  let fleet = null;
+  let lastSuccess = 0;
+  let failingSince = 0;
+  let lastError = '';
+
+  // ---- small DOM helpers (text only) ----
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+  function cell(tag, label, text, className) {
+    const node = el(tag, className, text);
+    if (label) node.dataset.label = label;
+    return node;
+  }
+  const $ = (id) => document.getElementById(id);
+
+  // ---- formatting ----
+  const intFmt = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+  function int(value) {
+    return typeof value === 'number' && Number.isFinite(value) ? intFmt.format(value) : '–';
+  }
+  function parseTime(text) {
+    const ms = typeof text === 'string' ? Date.parse(text) : NaN;
+    return Number.isFinite(ms) ? ms : null;
+  }
+  function duration(seconds) {
+    if (typeof seconds !== 'number' || !Number.isFinite(seconds)) return '–';
+    const s = Math.max(0, Math.round(seconds));
+    if (s < 90) return `${s} s`;
+    if (s < 5400) return `${Math.round(s / 60)} min`;
+    if (s < 172800) return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+    return `${Math.floor(s / 86400)} d ${Math.round((s % 86400) / 3600)} h`;
+  }
+  // Age of `text` relative to the server's `generated_at`, so the browser's clock does not matter.
+  function ago(text, nowMs) {
+    const ms = parseTime(text);
+    if (ms === null) return 'never';
+    return `${duration((nowMs - ms) / 1000)} ago`;
+  }
+  function clockTime(ms) {
+    return new Date(ms).toLocaleTimeString(undefined, { hour12: false });
+  }
+  function currencyFormatter(code) {
+    try {
+      const fmt = new Intl.NumberFormat(undefined, { style: 'currency', currency: code });
+      const digits = fmt.resolvedOptions().maximumFractionDigits;
+      return (minor) => (typeof minor === 'number' ? fmt.format(minor / 10 ** digits) : '–');
+    } catch (e) {
+      return (minor) => (typeof minor === 'number' ? `${int(minor)} (minor units)` : '–');
+    }
+  }
+
+  // ---- fetching ----
+  async function getJson(path) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), FETCH_TIMEOUT_MS);
+    try {
+      const response = await fetch(path, {
+        cache: 'no-store',
+        headers: { Accept: 'application/json' },
+        signal: controller.signal,
+      });
+      if (response.status === 404) return { missing: true };
+      if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+      return { data: await response.json() };
+    } catch (e) {
+      if (e && e.name === 'AbortError') throw new Error(`${path}: no answer in ${FETCH_TIMEOUT_MS / 1000} s`);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function refreshOptional(path, now) {
+    const slot = optional[path];
+    if (slot.missingUntil > now) return;
+    try {
+      const result = await getJson(path);
+      if (result.missing) {
+        slot.data = null;
+        slot.missingUntil = now + OPTIONAL_RETRY_MS;
+      } else {
+        slot.data = result.data;
+      }
+    } catch (e) {
+      // The fleet fetch reports the connection state; keep the last data shown.
+    }
+  }
+
+  async function refresh() {
+    const now = Date.now();
+    const optionalDone = Promise.all(Object.keys(optional).map((p) => refreshOptional(p, now)));
+    try {
+      const result = await getJson('/v1/fleet');
+      if (result.missing || !result.data || !Array.isArray(result.data.tills)) {
+        throw new Error('/v1/fleet: unexpected answer');
+      }
+      fleet = result.data;
+      lastSuccess = Date.now();
+      failingSince = 0;
+      lastError = '';
+    } catch (e) {
+      if (!failingSince) failingSince = Date.now();
+      lastError = e && e.message ? e.message : String(e);
+    }
+    await optionalDone;
+    render();
+    setTimeout(refresh, REFRESH_MS);
+  }
+
+  // ---- rendering ----
+  function render() {
+    renderConnection();
+    if (!fleet) return;
+    const nowMs = parseTime(fleet.generated_at) ?? Date.now();
+    const alerts = Array.isArray(fleet.alerts) ? fleet.alerts : [];
+    renderTiles(fleet.tills, alerts);
+    renderAlerts(alerts, nowMs);
+    renderFleet(fleet.tills, alerts, nowMs);
+    renderSales(optional['/v1/kpis'].data);
+  }
+
+  function renderConnection() {
+    const banner = $('connection');
+    const asOf = $('as-of');
+    if (fleet) {
+      const generated = parseTime(fleet.generated_at);
+      asOf.textContent = `Data as of ${generated ? clockTime(generated) : '?'} · refreshes every ${REFRESH_MS / 1000} s`;
+    }
+    if (failingSince) {
+      const last = lastSuccess ? `last answer at ${clockTime(lastSuccess)}` : 'no answer yet';
+      banner.textContent = `The collector is not answering (${lastError}); ${last}. Figures below may be out of date. Retrying…`;
+      banner.hidden = false;
+      document.body.classList.add('disconnected');
+    } else {
+      banner.hidden = true;
+      document.body.classList.remove('disconnected');
+    }
+  }
+
+  function tile(label, value, tone) {
+    const node = el('div', `tile${tone ? ` ${tone}` : ''}`);
+    node.append(el('div', 'label', label), el('div', 'value', value));
+    return node;
+  }
+
+  function renderTiles(tills, alerts) {
+    const count = { online: 0, offline: 0, stale: 0 };
+    let published = 0;
+    let duplicates = 0;
+    let backlog = 0;
+    for (const till of tills) {
+      if (till.state in count) count[till.state] += 1;
+      published += Number(till.published_total) || 0;
+      duplicates += Number(till.duplicates_total) || 0;
+      backlog += Number(till.backlog_events) || 0;
+    }
+    const stats = optional['/v1/stats'].data;
+    if (stats) {
+      if (typeof stats.events_published === 'number') published = stats.events_published;
+      if (typeof stats.events_duplicate === 'number') duplicates = stats.events_duplicate;
+    }
+    const critical = alerts.some((a) => a.severity === 'critical');
+    const tiles = [
+      tile('Tills online', int(count.online), 'ok'),
+      tile('Tills offline', int(count.offline), count.offline ? 'bad' : ''),
+      tile('Tills stale', int(count.stale), count.stale ? 'warn' : ''),
+      tile('Active alerts', int(alerts.length), alerts.length ? (critical ? 'bad' : 'warn') : ''),
+      tile('Events published', int(published)),
+      tile('Duplicates dropped', int(duplicates)),
+      tile('Backlog (events)', int(backlog), backlog ? 'warn' : ''),
+    ];
+    if (stats) {
+      const ms = (v) => (typeof v === 'number' ? `${v.toFixed(v < 10 ? 1 : 0)} ms` : '–');
+      tiles.push(tile('Latency p50', ms(stats.latency_p50_ms)));
+      tiles.push(tile('Latency p99', ms(stats.latency_p99_ms)));
+      const ratio = stats.compression_ratio;
+      tiles.push(tile('Compression', typeof ratio === 'number' ? `${ratio.toFixed(1)}×` : '–'));
+    }
+    $('tiles').replaceChildren(...tiles);
+  }
+
+  function renderAlerts(alerts, nowMs) {
+    $('alert-count').textContent = alerts.length ? `(${alerts.length})` : '';
+    const sorted = [...alerts].sort(
+      (a, b) => (a.severity === 'critical' ? 0 : 1) - (b.severity === 'critical' ? 0 : 1) ||
+        String(a.store_id).localeCompare(String(b.store_id)) ||
+        String(a.till_id).localeCompare(String(b.till_id)));
+    const items = sorted.map((a) => {
+      const li = el('li', a.severity === 'critical' ? 'critical' : 'warning');
+      li.append(
+        el('span', 'where', `${a.store_id} / ${a.till_id}`),
+        el('span', `badge ${a.severity === 'critical' ? 'critical' : ''}`, RULE_LABELS[a.rule] || a.rule),
+        el('span', 'message', a.message),
+        el('span', 'since', `since ${ago(a.since, nowMs)}`));
+      return li;
+    });
+    if (!items.length) items.push(el('li', 'none', 'No active alerts.'));
+    $('alerts').replaceChildren(...items);
+  }
+
+  // Lower is worse: offline, stale, alerting (critical, warning), fine.
+  function tillRank(till, alertsOf) {
+    const own = alertsOf.get(`${till.store_id}\u0000${till.till_id}`) || [];
+    if (till.state === 'offline') return 0;
+    if (till.state === 'stale') return 1;
+    if (own.some((a) => a.severity === 'critical')) return 1;
+    if (own.length) return 2;
+    return STATE_RANK[till.state] ?? 3;
+  }
+
+  function renderFleet(tills, alerts, nowMs) {
+    const alertsOf = new Map();
+    for (const a of alerts) {
+      const key = `${a.store_id}\u0000${a.till_id}`;
+      if (!alertsOf.has(key)) alertsOf.set(key, []);
+      alertsOf.get(key).push(a);
+    }
+    const stores = new Map();
+    for (const till of tills) {
+      if (!stores.has(till.store_id)) stores.set(till.store_id, []);
+      stores.get(till.store_id).push({ till, rank: tillRank(till, alertsOf) });
+    }
+    const groups = [...stores.entries()].map(([store, rows]) => {
+      rows.sort((a, b) => a.rank - b.rank || String(a.till.till_id).localeCompare(String(b.till.till_id)));
+      return { store, rows, rank: Math.min(...rows.map((r) => r.rank)) };
+    });
+    groups.sort((a, b) => a.rank - b.rank || String(a.store).localeCompare(String(b.store)));
+
+    const table = $('fleet');
+    for (const body of [...table.tBodies]) body.remove();
+    for (const group of groups) {
+      const body = el('tbody');
+      body.dataset.store = group.store;
+      const head = el('tr', 'store-row');
+      const th = el('th', '', `Store ${group.store}`);
+      th.colSpan = 11;
+      th.scope = 'rowgroup';
+      const problems = group.rows.filter((r) => r.rank < 3).length;
+      th.append(el('span', 'store-note',
+        `${group.rows.length} till${group.rows.length === 1 ? '' : 's'}` +
+        (problems ? `, ${problems} need${problems === 1 ? 's' : ''} attention` : '')));
+      head.append(th);
+      body.append(head);
+      for (const { till, rank } of group.rows) {
+        body.append(tillRow(till, alertsOf.get(`${till.store_id}\u0000${till.till_id}`) || [], rank, nowMs));
+      }
+      table.append(body);
+    }
+    $('fleet-empty').hidden = tills.length > 0;
+  }
+
+  function tillRow(till, own, rank, nowMs) {
+    const tr = el('tr', `till-row${rank <= 1 ? ' problem' : rank === 2 ? ' warning' : ''}`);
+    tr.dataset.store = till.store_id;
+    tr.dataset.till = till.till_id;
+    tr.dataset.state = till.state;
+    const state = cell('td', 'State');
+    state.append(el('span', `state ${['online', 'offline', 'stale'].includes(till.state) ? till.state : ''}`, till.state));
+    const lastSeen = cell('td', 'Last seen', ago(till.last_seen, nowMs));
+    if (till.last_seen) lastSeen.title = till.last_seen;
+    const lastAck = cell('td', 'Last ack', ago(till.last_ack_at, nowMs));
+    if (till.last_ack_at) lastAck.title = till.last_ack_at;
+    const badges = cell('td', 'Alerts');
+    badges.classList.add('alert-cell');
+    for (const a of own) {
+      const badge = el('span', `badge ${a.severity === 'critical' ? 'critical' : ''}`, RULE_LABELS[a.rule] || a.rule);
+      badge.dataset.rule = a.rule;
+      badge.title = a.message;
+      badges.append(badge);
+    }
+    tr.append(
+      cell('td', 'Till', `${till.store_id} / ${till.till_id}`),
+      state,
+      lastSeen,
+      cell('td', 'Backlog', int(till.backlog_events), 'num'),
+      cell('td', 'Oldest unacked', till.oldest_unacked_age_s === null ? '–' : duration(till.oldest_unacked_age_s), 'num'),
+      lastAck,
+      cell('td', 'Version', till.agent_version || '–'),
+      cell('td', 'Published', int(till.published_total), 'num'),
+      cell('td', 'Duplicates', int(till.duplicates_total), 'num'),
+      cell('td', 'Rejected', int(till.rejected_total), 'num'),
+      badges);
+    return tr;
+  }
+
+  function bars(container, rows, nameOf, valueOf, textOf, fillClass) {
+    const max = Math.max(1, ...rows.map((r) => Math.abs(Number(valueOf(r)) || 0)));
+    const out = rows.map((r) => {
+      const value = Number(valueOf(r)) || 0;
+      const row = el('div', 'bar-row');
+      const track = el('div', 'track');
+      const fill = el('div', `fill ${fillClass || ''}${value < 0 ? ' negative' : ''}`);
+      fill.style.width = `${(Math.abs(value) / max) * 100}%`;
+      track.append(fill);
+      row.append(el('span', 'name', nameOf(r)), track, el('span', 'amount', textOf(r)));
+      return row;
+    });
+    if (!out.length) out.push(el('p', 'empty', 'No sales yet today.'));
+    $(container).replaceChildren(...out);
+  }
+
+  function renderSales(kpis) {
+    const section = $('sales');
+    const missing = $('sales-missing');
+    if (!kpis || typeof kpis !== 'object') {
+      section.hidden = true;
+      missing.hidden = false;
+      return;
+    }
+    section.hidden = false;
+    missing.hidden = true;
+    const money = currencyFormatter(kpis.currency || 'IDR');
+    const list = (v) => (Array.isArray(v) ? v : []);
+    const byGmv = (a, b) => (Number(b.gmv_minor) || 0) - (Number(a.gmv_minor) || 0);
+    $('sales-day').textContent = `${kpis.day || ''} · ${kpis.currency || ''}`;
+    const t = kpis.totals || {};
+    const marginPct = t.gmv_minor ? `${((100 * (Number(t.margin_minor) || 0)) / t.gmv_minor).toFixed(1)} %` : '–';
+    $('sales-tiles').replaceChildren(
+      tile('GMV', money(t.gmv_minor)),
+      tile('Units', int(t.units)),
+      tile('Transactions', int(t.transactions)),
+      tile('Returns', int(t.returns)),
+      tile('Gross margin', money(t.margin_minor)),
+      tile('Margin %', marginPct));
+    const gmvText = (r) => `${money(r.gmv_minor)} · ${int(r.units)} u`;
+    bars('by-store', list(kpis.by_store).sort(byGmv), (r) => r.store_id, (r) => r.gmv_minor, gmvText);
+    bars('by-category', list(kpis.by_category).sort(byGmv), (r) => r.category, (r) => r.gmv_minor, gmvText);
+    bars('by-customer', list(kpis.by_customer_type).sort(byGmv), (r) => r.customer_type, (r) => r.gmv_minor, gmvText);
+    bars('margin', list(kpis.by_category).sort((a, b) => (Number(b.margin_minor) || 0) - (Number(a.margin_minor) || 0)),
+      (r) => r.category, (r) => r.margin_minor,
+      (r) => `${money(r.margin_minor)} · ${typeof r.margin_pct === 'number' ? r.margin_pct.toFixed(1) : '–'} %`,
+      'margin');
+    const rows = list(kpis.latest).slice(0, 50).map((e) => {
+      const tr = el('tr');
+      const when = parseTime(e.occurred_at);
+      tr.append(
+        cell('td', 'Time', when ? clockTime(when) : e.occurred_at),
+        cell('td', 'Till', `${e.store_id} / ${e.till_id}`),
+        cell('td', 'Type', e.type),
+        cell('td', 'Customer', e.customer_type || '–'),
+        cell('td', 'Units', int(e.units), 'num'),
+        cell('td', 'Amount', money(e.amount_minor), 'num'),
+        cell('td', 'Event id', e.pos_event_id));
+      return tr;
+    });
+    $('latest-body').replaceChildren(...rows);
+  }
+
+  refresh();
+})();

@@ -1,0 +1,126 @@
+#include "pos/ctl/http_get.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <string_view>
+
+namespace pos::ctl {
+namespace {
+
+struct Endpoint {
+  std::string host;
+  std::string port;
+};
+
+Result<Endpoint> parse_url(const std::string& url) {
+  std::string_view rest(url);
+  if (!rest.starts_with("http://")) {
+    return fail("--url " + url + ": must be http://host[:port] (https is not supported)");
+  }
+  rest.remove_prefix(7);
+  while (rest.ends_with('/')) {
+    rest.remove_suffix(1);
+  }
+  if (rest.find('/') != std::string_view::npos) {
+    return fail("--url " + url + ": give the base URL only (http://host:port)");
+  }
+  Endpoint e;
+  if (rest.starts_with('[')) {
+    const auto close = rest.find(']');
+    if (close == std::string_view::npos) {
+      return fail("--url " + url + ": unbalanced '['");
+    }
+    e.host = std::string(rest.substr(1, close - 1));
+    rest.remove_prefix(close + 1);
+    if (!rest.empty() && !rest.starts_with(':')) {
+      return fail("--url " + url + ": bad port");
+    }
+    e.port = rest.empty() ? "80" : std::string(rest.substr(1));
+  } else {
+    const auto colon = rest.rfind(':');
+    e.host = std::string(rest.substr(0, colon));
+    e.port = colon == std::string_view::npos ? "80" : std::string(rest.substr(colon + 1));
+  }
+  if (e.host.empty() || e.port.empty() ||
+      e.port.find_first_not_of("0123456789") != std::string::npos) {
+    return fail("--url " + url + ": expected http://host[:port]");
+  }
+  return e;
+}
+
+}  // namespace
+
+Result<std::string> http_get(const std::string& base_url, const std::string& target,
+                             std::size_t body_limit, std::chrono::milliseconds timeout) {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  auto endpoint = parse_url(base_url);
+  if (!endpoint) {
+    return fail(endpoint.error());
+  }
+  const std::string where = base_url + target;
+
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::resolver resolver(io);
+  beast::tcp_stream stream(io);
+  beast::flat_buffer buffer;
+  http::request<http::empty_body> request(http::verb::get, target, 11);
+  request.set(http::field::host, endpoint->host);
+  request.set(http::field::accept, "application/json");
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(body_limit);
+  beast::error_code result;
+  std::string step = "resolve";
+
+  // One deadline for the whole exchange: the stream's timer covers connect, write and read.
+  resolver.async_resolve(
+      endpoint->host, endpoint->port,
+      [&](beast::error_code ec, const boost::asio::ip::tcp::resolver::results_type& results) {
+        if (ec) {
+          result = ec;
+          return;
+        }
+        step = "connect";
+        stream.expires_after(timeout);
+        stream.async_connect(results, [&](beast::error_code ec2, const auto&) {
+          if (ec2) {
+            result = ec2;
+            return;
+          }
+          step = "send";
+          http::async_write(stream, request, [&](beast::error_code ec3, std::size_t) {
+            if (ec3) {
+              result = ec3;
+              return;
+            }
+            step = "read";
+            http::async_read(stream, buffer, parser,
+                             [&](beast::error_code ec4, std::size_t) { result = ec4; });
+          });
+        });
+      });
+  io.run_for(timeout + std::chrono::seconds(1));
+  if (!io.stopped()) {
+    return fail(where + ": timed out (" + step + ")");
+  }
+  if (result == beast::error::timeout) {
+    return fail(where + ": timed out (" + step + ")");
+  }
+  if (result == http::error::body_limit) {
+    return fail(where + ": answer larger than " + std::to_string(body_limit) + " bytes");
+  }
+  if (result) {
+    return fail(where + ": " + step + ": " + result.message());
+  }
+  auto response = parser.release();
+  if (response.result() != http::status::ok) {
+    return fail(where + " answered HTTP " + std::to_string(response.result_int()));
+  }
+  return std::move(response.body());
+}
+
+}  // namespace pos::ctl

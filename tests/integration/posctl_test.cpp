@@ -1,0 +1,312 @@
+// The real posctl binary against the real mosquitto with the production configuration
+// (packaging/mosquitto): certificates it issues are accepted, the ACL confines a till to its own
+// topics, and a revoked till cannot connect once the broker has the new CRL. Also `posctl fleet`
+// against a real poscollector and `posctl train-dictionary`.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "collector_harness.hpp"
+#include "pos/protocol/dictionary.hpp"
+#include "support/mosquitto.hpp"
+#include "support/mqtt_client.hpp"
+#include "support/pki.hpp"
+#include "support/process.hpp"
+
+namespace pos::test {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+struct PosctlRun {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string quoted(const std::string& arg) {
+  std::string out = "'";
+  for (const char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Runs posctl with `args`; stdout and stderr are captured separately.
+PosctlRun posctl(const TempDir& dir, const std::vector<std::string>& args) {
+  static int counter = 0;
+  const std::string stem = (dir.path() / ("posctl-" + std::to_string(++counter))).string();
+  std::string command = "exec " + quoted(POSCTL_BIN);
+  for (const auto& a : args) command += " " + quoted(a);
+  command += " >" + quoted(stem + ".out") + " 2>" + quoted(stem + ".err");
+  ChildProcess child({"/bin/sh", "-c", command}, stem + ".log");
+  PosctlRun run;
+  run.code = child.wait();
+  run.out = read_text_file(stem + ".out");
+  run.err = read_text_file(stem + ".err");
+  return run;
+}
+
+class PosctlBrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string dir = m_ca.string();
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"pki", "init", "--dir", dir, "--name", "Fastyle POS test CA"},
+             {"pki", "issue-broker", "--dir", dir, "--dns", "localhost", "--ip", "127.0.0.1"},
+             {"pki", "issue-collector", "--dir", dir, "--id", "collector-1"},
+             {"pki", "issue-till", "--dir", dir, "--store", "S07", "--till", "T1"},
+             {"pki", "issue-till", "--dir", dir, "--store", "S07", "--till", "T2"}}) {
+      const PosctlRun r = posctl(m_tmp, args);
+      ASSERT_EQ(r.code, 0) << args[1] << ": " << r.err;
+    }
+    MosquittoOptions options;
+    options.crl_file = m_ca / "crl.pem";
+    m_broker = std::make_unique<MosquittoBroker>(
+        BrokerTls{m_ca / "ca.crt", {m_issued / "broker.crt", m_issued / "broker.key"}}, options);
+  }
+
+  TestMqttClient client(const std::string& id, std::optional<CertKey> cert) {
+    TestMqttClientOptions o;
+    o.uri = m_broker->uri();
+    o.client_id = id;
+    o.ca_file = m_ca / "ca.crt";
+    o.client_cert = std::move(cert);
+    o.timeout = 5s;
+    return TestMqttClient(o);
+  }
+  CertKey issued(const std::string& stem) const {
+    return {m_issued / (stem + ".crt"), m_issued / (stem + ".key")};
+  }
+
+  TempDir m_tmp{"posctl-test"};
+  fs::path m_ca = m_tmp.path() / "ca";
+  fs::path m_issued = m_ca / "issued";
+  std::unique_ptr<MosquittoBroker> m_broker;
+};
+
+TEST_F(PosctlBrokerTest, ProductionConfigHasOnlyTheTlsListener) {
+  const std::string log = read_text_file(m_broker->log_path());
+  std::istringstream lines(log);
+  int listeners = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("listen socket on port") == std::string::npos) continue;
+    ++listeners;
+    EXPECT_NE(line.find("port " + std::to_string(m_broker->port())), std::string::npos) << line;
+  }
+  EXPECT_EQ(listeners, 1) << log;
+  const std::string conf = read_text_file(m_broker->config_path());
+  for (const auto* line : {"require_certificate true", "use_identity_as_username true",
+                           "allow_anonymous false", "tls_version tlsv1.2"}) {
+    EXPECT_NE(conf.find(std::string("\n") + line + "\n"), std::string::npos) << line;
+  }
+  EXPECT_NE(conf.find("\ncrlfile " + (m_ca / "crl.pem").string() + "\n"), std::string::npos);
+}
+
+TEST_F(PosctlBrokerTest, TillPublishesOnlyAsItself) {
+  auto collector = client("collector-1", issued("collector-1"));
+  collector.connect();
+  collector.subscribe("$share/pos-collectors/pos/v1/+/+/batch");
+  collector.subscribe("pos/v1/+/+/status");
+
+  auto till = client("S07-T1", issued("S07-T1"));
+  till.connect();
+  EXPECT_EQ(till.publish("pos/v1/S07/T1/batch", "mine"), 0);
+  EXPECT_EQ(till.publish("pos/v1/S07/T1/status", R"({"state":"online"})", 1, true), 0);
+  EXPECT_GE(till.publish("pos/v1/S07/T2/batch", "someone else's"), 0x80);
+  EXPECT_GE(till.publish("pos/v1/S07/T1/ack", "forged ack"), 0x80);
+  // mosquitto grants the subscription but never delivers what the ACL does not let it read.
+  till.subscribe("pos/v1/S07/T2/ack");
+  till.subscribe("pos/v1/S07/T1/ack");
+  auto other_till = client("S07-T2", issued("S07-T2"));
+  other_till.connect();
+  other_till.subscribe("pos/v1/S07/T2/ack");
+
+  const auto batches = collector.wait_for_messages("pos/v1/+/+/batch", 1, 5s);
+  ASSERT_EQ(batches.size(), 1U);
+  EXPECT_EQ(batches[0].topic, "pos/v1/S07/T1/batch");
+  EXPECT_EQ(batches[0].payload, "mine");
+  EXPECT_EQ(collector.wait_for_messages("pos/v1/+/+/status", 1, 5s).size(), 1U);
+  EXPECT_TRUE(collector.wait_for_messages("pos/v1/S07/T2/batch", 1, 500ms).empty());
+
+  EXPECT_EQ(
+      collector.publish("pos/v1/S07/T1/ack", R"({"epoch":"0000000000000001","through_seq":1})"), 0);
+  EXPECT_EQ(till.wait_for_messages("pos/v1/S07/T1/ack", 1, 5s).size(), 1U);
+  EXPECT_EQ(
+      collector.publish("pos/v1/S07/T2/ack", R"({"epoch":"0000000000000002","through_seq":1})"), 0);
+  EXPECT_EQ(other_till.wait_for_messages("pos/v1/S07/T2/ack", 1, 5s).size(), 1U);
+  EXPECT_TRUE(till.wait_for_messages("pos/v1/S07/T2/ack", 1, 500ms).empty());
+  other_till.disconnect();
+  till.disconnect();
+  collector.disconnect();
+}
+
+TEST_F(PosctlBrokerTest, ClientsWithoutAFleetCertificateAreRefused) {
+  auto anonymous = client("anonymous", std::nullopt);
+  EXPECT_THROW(anonymous.connect(), std::runtime_error);
+  TempDir other_dir("posctl-other-ca");
+  TestPki other(other_dir.path());
+  auto stranger = client("stranger", other.issue_client("S07/T1"));
+  EXPECT_THROW(stranger.connect(), std::runtime_error);
+}
+
+TEST_F(PosctlBrokerTest, RevokedTillCannotConnectAfterTheBrokerGetsTheNewCrl) {
+  {
+    auto till = client("S07-T1", issued("S07-T1"));
+    ASSERT_NO_THROW(till.connect());
+    till.disconnect();
+  }
+  const PosctlRun revoke = posctl(m_tmp, {"pki", "revoke", "--dir", m_ca.string(), "--cn", "S07/T1",
+                                          "--reason", "keyCompromise"});
+  ASSERT_EQ(revoke.code, 0) << revoke.err;
+  EXPECT_NE(revoke.out.find("revoked serial"), std::string::npos) << revoke.out;
+  const PosctlRun list = posctl(m_tmp, {"pki", "list", "--dir", m_ca.string(), "--json"});
+  ASSERT_EQ(list.code, 0) << list.err;
+  EXPECT_NE(list.out.find(R"("common_name":"S07/T1","not_before")"), std::string::npos);
+  EXPECT_NE(list.out.find(R"("revoked":true)"), std::string::npos) << list.out;
+
+  m_broker->restart();
+  auto revoked = client("S07-T1-again", issued("S07-T1"));
+  // The same certificate connected before the revocation; mosquitto only logs that the
+  // verification failed (the CRL check), the client sees the handshake fail.
+  EXPECT_THROW(revoked.connect(), std::runtime_error);
+  const auto log_deadline = std::chrono::steady_clock::now() + 5s;
+  while (read_text_file(m_broker->log_path()).find("certificate verify failed") ==
+             std::string::npos &&
+         std::chrono::steady_clock::now() < log_deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_NE(read_text_file(m_broker->log_path()).find("certificate verify failed"),
+            std::string::npos)
+      << read_text_file(m_broker->log_path());
+  auto other = client("S07-T2", issued("S07-T2"));
+  EXPECT_NO_THROW(other.connect());
+  other.disconnect();
+
+  // A replacement certificate for the same till works: issuing needs no --force after a revoke.
+  const PosctlRun reissue = posctl(
+      m_tmp, {"pki", "issue-till", "--dir", m_ca.string(), "--store", "S07", "--till", "T1"});
+  ASSERT_EQ(reissue.code, 0) << reissue.err;
+  auto replaced = client("S07-T1-new", issued("S07-T1"));
+  EXPECT_NO_THROW(replaced.connect());
+  EXPECT_EQ(replaced.publish("pos/v1/S07/T1/batch", "after rotation"), 0);
+  replaced.disconnect();
+}
+
+TEST(Posctl, UsageErrorsExitWith2AndFailuresWith1) {
+  TempDir tmp("posctl-test");
+  const auto ca = (tmp.path() / "ca").string();
+  EXPECT_EQ(posctl(tmp, {"pki", "issue-till", "--dir", ca}).code, 2);
+  const PosctlRun no_ca =
+      posctl(tmp, {"pki", "issue-till", "--dir", ca, "--store", "S1", "--till", "T1"});
+  EXPECT_EQ(no_ca.code, 1);
+  EXPECT_NE(no_ca.err.find("posctl pki init"), std::string::npos) << no_ca.err;
+  ASSERT_EQ(posctl(tmp, {"pki", "init", "--dir", ca}).code, 0);
+  const PosctlRun twice = posctl(tmp, {"pki", "init", "--dir", ca});
+  EXPECT_EQ(twice.code, 1);
+  EXPECT_NE(twice.err.find("already holds a CA"), std::string::npos) << twice.err;
+  const PosctlRun bad_id =
+      posctl(tmp, {"pki", "issue-till", "--dir", ca, "--store", "S/1", "--till", "T1"});
+  EXPECT_EQ(bad_id.code, 2);
+  EXPECT_NE(bad_id.err.find("--store"), std::string::npos) << bad_id.err;
+  EXPECT_EQ(posctl(tmp, {"pki", "revoke", "--dir", ca, "--reason", "lost", "--serial", "A1"}).code,
+            2);
+  EXPECT_EQ(posctl(tmp, {"frobnicate"}).code, 2);
+}
+
+// Events shaped like real POS sales, varied enough for zstd to learn their structure.
+std::string sample_events(std::size_t count) {
+  std::mt19937 rng(42);
+  const std::vector<std::string> categories = {"dress", "shirt", "pants", "shoes", "bag", "scarf"};
+  const std::vector<std::string> methods = {"cash", "card", "qris", "ewallet"};
+  std::string out;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& cat = categories[rng() % categories.size()];
+    out += R"({"type":"sale","pos_event_id":"R-)" + std::to_string(100000 + i) +
+           R"(","occurred_at":"2026-11-22T10:)" + std::to_string(10 + rng() % 50) + ":" +
+           std::to_string(10 + rng() % 50) + R"(.120+07:00","currency":"IDR","customer":{"id":)" +
+           (rng() % 2 == 0 ? std::string("null") : "\"C" + std::to_string(rng() % 9000) + "\"") +
+           R"(,"type":"returning"},"lines":[{"sku":"FY-)" + cat + "-" +
+           std::to_string(rng() % 500) + R"(","category":")" + cat + R"(","qty":)" +
+           std::to_string(1 + rng() % 3) + R"(,"unit_price_minor":)" +
+           std::to_string(99000 + (rng() % 40) * 5000) + R"(,"unit_cost_minor":)" +
+           std::to_string(40000 + (rng() % 40) * 2000) +
+           R"(,"discount_minor":0}],"payment":{"method":")" + methods[rng() % methods.size()] +
+           R"("},"store_id":"S07","till_id":"T1","seq":)" + std::to_string(i + 1) + "}\n";
+  }
+  return out;
+}
+
+TEST(Posctl, TrainDictionaryWritesALoadableDictionary) {
+  TempDir tmp("posctl-test");
+  const fs::path samples = tmp.path() / "samples.ndjson";
+  std::ofstream(samples) << sample_events(4000);
+  const fs::path dict = tmp.path() / "pos.dict";
+  const PosctlRun r = posctl(tmp, {"train-dictionary", "--samples", samples.string(), "--size",
+                                   "8192", "--out", dict.string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto loaded = protocol::Dictionary::load_file(dict.string());
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  EXPECT_EQ(r.out, std::to_string((*loaded)->id()) + "\n");
+  EXPECT_LE((*loaded)->bytes().size(), 8192U);
+
+  const PosctlRun with_id = posctl(tmp, {"train-dictionary", "--samples", samples.string(), "--id",
+                                         "4242", "--out", (tmp.path() / "fixed.dict").string()});
+  ASSERT_EQ(with_id.code, 0) << with_id.err;
+  EXPECT_EQ(with_id.out, "4242\n");
+  const auto fixed = protocol::Dictionary::load_file((tmp.path() / "fixed.dict").string());
+  ASSERT_TRUE(fixed) << fixed.error().message;
+  EXPECT_EQ((*fixed)->id(), 4242U);
+}
+
+TEST(PosctlFleet, ShowsTheFleetOfARealCollector) {
+  TempDir dir("posctl-fleet");
+  std::filesystem::create_directories(dir.path() / "pki");
+  TestPki pki(dir.path() / "pki");
+  MosquittoBroker broker(pki);
+  PubSubEmulator emulator;
+  create_pubsub_resources(emulator);
+  CollectorProcess collector(dir.path() / "collector", pki, broker.uri(), emulator.host_port());
+  collector.start();
+  constexpr std::uint64_t epoch = 0x0123456789abcdefULL;
+  FakeTill till(broker, pki, "S07", "T1");
+  till.send(epoch, 1, 5);
+  ASSERT_EQ(till.wait_ack(epoch, 5, 30s), 5U) << collector.log();
+
+  const std::string url = "http://127.0.0.1:" + std::to_string(collector.port());
+  const PosctlRun table = posctl(dir, {"fleet", "--url", url});
+  ASSERT_EQ(table.code, 0) << table.err;
+  std::istringstream lines(table.out);
+  std::vector<std::string> row;
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("S07 ")) continue;
+    std::istringstream cells(line);
+    for (std::string cell; cells >> cell;) row.push_back(cell);
+  }
+  // store, till, state, last seen, backlog, oldest unacked, last ack, version, published, ...
+  ASSERT_EQ(row.size(), 12U) << table.out;
+  EXPECT_EQ(row[1], "T1");
+  EXPECT_EQ(row[2], "online");
+  EXPECT_EQ(row[8], "5") << table.out;
+  EXPECT_NE(table.out.find("1 tills, 1 online"), std::string::npos) << table.out;
+
+  const PosctlRun json = posctl(dir, {"fleet", "--url", url, "--json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  const auto doc = boost::json::parse(json.out).as_object();
+  ASSERT_EQ(doc.at("tills").as_array().size(), 1U);
+  EXPECT_EQ(doc.at("tills").as_array()[0].at("published_total").to_number<int>(), 5);
+
+  const std::string nobody = "http://127.0.0.1:" + std::to_string(free_tcp_port());
+  const PosctlRun down = posctl(dir, {"fleet", "--url", nobody});
+  EXPECT_EQ(down.code, 1);
+  EXPECT_NE(down.err.find(nobody + "/v1/fleet"), std::string::npos) << down.err;
+}
+
+}  // namespace
+}  // namespace pos::test

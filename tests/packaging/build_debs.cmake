@@ -1,0 +1,25 @@
+# Fixture of the packaging tests: builds the .deb files with cpack from the configured (and built)
+# build tree into a fresh directory, exactly as docs/packaging.md tells an operator to.
+#   cmake -DBUILD_DIR=<build tree> -DOUT_DIR=<output directory> -P build_debs.cmake
+foreach(var BUILD_DIR OUT_DIR CPACK)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "build_debs.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+file(REMOVE_RECURSE ${OUT_DIR})
+file(MAKE_DIRECTORY ${OUT_DIR})
+execute_process(
+  COMMAND ${CPACK} -G DEB --config ${BUILD_DIR}/CPackConfig.cmake -B ${OUT_DIR}
+  RESULT_VARIABLE result)
+if(NOT result EQUAL 0)
+  message(FATAL_ERROR "cpack failed (${result})")
+endif()
+file(GLOB debs ${OUT_DIR}/*.deb)
+list(LENGTH debs count)
+if(NOT count EQUAL 2)
+  message(FATAL_ERROR "expected 2 .deb files (posagent, poscollector) in ${OUT_DIR}, got: ${debs}")
+endif()
+foreach(deb IN LISTS debs)
+  file(SIZE ${deb} size)
+  message(STATUS "built ${deb} (${size} bytes)")
+endforeach()
