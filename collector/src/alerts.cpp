@@ -197,15 +197,15 @@ std::string alerts_metrics_text(const std::vector<FleetAlert>& active) {
     ++by_rule[alert.rule];
   }
   std::ostringstream out;
-  out << "# HELP pos_collector_alerts_active Active alerts by rule.\n"
-         "# TYPE pos_collector_alerts_active gauge\n";
+  out << "# HELP poscollector_alerts_active Active alerts by rule.\n"
+         "# TYPE poscollector_alerts_active gauge\n";
   for (const auto& [rule, count] : by_rule) {
-    out << "pos_collector_alerts_active{rule=\"" << label_value(rule) << "\"} " << count << '\n';
+    out << "poscollector_alerts_active{rule=\"" << label_value(rule) << "\"} " << count << '\n';
   }
-  out << "# HELP pos_collector_till_alert 1 per till and active alert rule.\n"
-         "# TYPE pos_collector_till_alert gauge\n";
+  out << "# HELP poscollector_till_alert 1 per till and active alert rule.\n"
+         "# TYPE poscollector_till_alert gauge\n";
   for (const auto& alert : active) {
-    out << "pos_collector_till_alert{store_id=\"" << label_value(alert.store_id) << "\",till_id=\""
+    out << "poscollector_till_alert{store_id=\"" << label_value(alert.store_id) << "\",till_id=\""
         << label_value(alert.till_id) << "\",rule=\"" << label_value(alert.rule) << "\"} 1\n";
   }
   return out.str();

@@ -243,10 +243,10 @@ TEST(AlertMetricsTest, GaugePerRuleAndPerTill) {
   FleetAlert a{"till_offline", "critical", "S01", "T1", "offline for 6 min", t0};
   FleetAlert b{"backlog_age", "warning", "S01", "T1", "old", t0};
   const auto text = alerts_metrics_text({a, b});
-  EXPECT_NE(text.find("# TYPE pos_collector_alerts_active gauge\n"), std::string::npos);
-  EXPECT_NE(text.find("pos_collector_alerts_active{rule=\"till_offline\"} 1\n"), std::string::npos);
-  EXPECT_NE(text.find("pos_collector_alerts_active{rule=\"clock_skew\"} 0\n"), std::string::npos);
-  EXPECT_NE(text.find("pos_collector_till_alert{store_id=\"S01\",till_id=\"T1\","
+  EXPECT_NE(text.find("# TYPE poscollector_alerts_active gauge\n"), std::string::npos);
+  EXPECT_NE(text.find("poscollector_alerts_active{rule=\"till_offline\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("poscollector_alerts_active{rule=\"clock_skew\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("poscollector_till_alert{store_id=\"S01\",till_id=\"T1\","
                       "rule=\"backlog_age\"} 1\n"),
             std::string::npos);
   FleetAlert odd{"till_offline", "critical", "S\"1\\", "T\n", "x", t0};

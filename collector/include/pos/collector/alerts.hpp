@@ -90,8 +90,8 @@ class AlertTracker {
   std::map<Key, FleetAlert> m_active;
 };
 
-/// Prometheus text for the active alerts: `pos_collector_alerts_active{rule}` for every rule
-/// (0 included) and `pos_collector_till_alert{store_id,till_id,rule} 1` per active alert.
+/// Prometheus text for the active alerts: `poscollector_alerts_active{rule}` for every rule
+/// (0 included) and `poscollector_till_alert{store_id,till_id,rule} 1` per active alert.
 std::string alerts_metrics_text(const std::vector<FleetAlert>& active);
 
 }  // namespace pos::collector
