@@ -255,7 +255,7 @@ TEST_F(CollectorTest, PubSubOutageAcksNothingAndLosesNothing) {
   for (const auto& m : after) {
     seqs.insert(seq_of(m));
   }
-  EXPECT_EQ(seqs.size(), 20U);
+  ASSERT_EQ(seqs.size(), 20U) << m_collector->log();
   EXPECT_EQ(*seqs.begin(), 11U);
   EXPECT_EQ(*seqs.rbegin(), 30U);
 }
