@@ -211,10 +211,11 @@ void BatchProcessor::adopt_reported_mark(Stream& stream, std::uint64_t first_seq
   if (!reported || *reported <= stream.submitted || *reported + 1 < first_seq) {
     return;
   }
-  spdlog::warn("{}/{} epoch {}: mark {} is behind the till's acknowledged seq {} (collector.db "
-               "lost, restored from a backup, or written by another collector): adopting {}",
-               stream.key.store_id, stream.key.till_id, protocol::format_epoch(stream.key.epoch),
-               stream.submitted, *reported, *reported);
+  spdlog::warn(
+      "{}/{} epoch {}: mark {} is behind the till's acknowledged seq {} (collector.db "
+      "lost, restored from a backup, or written by another collector): adopting {}",
+      stream.key.store_id, stream.key.till_id, protocol::format_epoch(stream.key.epoch),
+      stream.submitted, *reported, *reported);
   ++m_stats.marks_adopted;
   stream.committed = stream.committing = stream.submitted = *reported;
 }

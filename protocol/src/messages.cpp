@@ -18,9 +18,9 @@ constexpr std::size_t k_max_ack_bytes = 1024;
 constexpr std::size_t k_max_status_bytes = std::size_t{64} * 1024;
 constexpr std::size_t k_max_depth = 16;
 
-constexpr std::string_view k_known[] = {"state",          "agent_version",  "sent_at",
-                                        "backlog_events", "backlog_bytes",  "oldest_unacked_at",
-                                        "last_ack_at",    "ingested_total", "rejected_total",
+constexpr std::string_view k_known[] = {"state",          "agent_version",   "sent_at",
+                                        "backlog_events", "backlog_bytes",   "oldest_unacked_at",
+                                        "last_ack_at",    "ingested_total",  "rejected_total",
                                         "db_bytes",       "disk_free_bytes", "epoch",
                                         "acked_through"};
 

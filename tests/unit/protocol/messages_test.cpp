@@ -170,8 +170,7 @@ TEST(Status, BadInput) {
        "status.last_ack_at: must be null or an RFC 3339 date-time"},
       {R"({"state":"online","epoch":"xyz"})", "status.epoch: must be 16 hex digits"},
       {R"({"state":"online","epoch":7})", "status.epoch: must be 16 hex digits"},
-      {R"({"state":"online","acked_through":-3})",
-       "status.acked_through: must be an integer >= 0"},
+      {R"({"state":"online","acked_through":-3})", "status.acked_through: must be an integer >= 0"},
       {R"({"state":"online","x":")" + std::string(70000, 'x') + "\"}",
        "status: larger than the limit of 65536 bytes"},
   };

@@ -33,7 +33,7 @@ enum class AgentState { online, offline };
 struct AgentStatus {
   AgentState state = AgentState::online;
   std::string agent_version;
-  std::string sent_at;                        ///< RFC 3339
+  std::string sent_at;  ///< RFC 3339
   std::uint64_t backlog_events = 0;
   std::uint64_t backlog_bytes = 0;
   std::optional<std::string> oldest_unacked_at;  ///< null when the backlog is empty
@@ -48,7 +48,7 @@ struct AgentStatus {
   /// the last will.
   std::optional<std::uint64_t> epoch;
   std::optional<std::uint64_t> acked_through;
-  boost::json::object extra;                  ///< further fields, passed through
+  boost::json::object extra;  ///< further fields, passed through
 };
 
 /// The status as a JSON object (all SPEC fields, then `extra`).
