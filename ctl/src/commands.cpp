@@ -28,10 +28,6 @@ int failed(std::ostream& err, const Error& error, int code = exit_failure) {
   return code;
 }
 
-std::int64_t now_s() {
-  return static_cast<std::int64_t>(std::time(nullptr));
-}
-
 std::string status_of(const CertRecord& r, std::int64_t now) {
   if (r.revoked()) {
     return "revoked " + format_utc(*r.revoked_at) + " (" + std::string(to_string(r.reason)) + ")";
@@ -94,7 +90,7 @@ int pki_list(const fs::path& dir, bool as_json, std::ostream& out, std::ostream&
   if (!ca) {
     return failed(err, ca.error());
   }
-  const std::int64_t now = now_s();
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
   if (as_json) {
     boost::json::array rows;
     for (const auto& r : ca->records()) {

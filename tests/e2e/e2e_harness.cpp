@@ -89,7 +89,10 @@ Till::Till(const std::filesystem::path& dir, TestPki& pki, const MosquittoBroker
       m_proxy(m_options.mqtt_via_proxy ? std::make_unique<TcpProxy>(broker.port()) : nullptr),
       m_agent(dir, pki,
               m_proxy ? "ssl://localhost:" + std::to_string(m_proxy->port()) : broker.uri(),
-              m_options.store, m_options.till) {
+              m_options.store, m_options.till, "", "",
+              m_options.mqtt_keepalive_s > 0
+                  ? "keepalive_s = " + std::to_string(m_options.mqtt_keepalive_s) + "\n"
+                  : "") {
   std::filesystem::create_directories(data_dir());
   if (m_options.tmpfs_bytes > 0) {
     const std::string size = "size=" + std::to_string(m_options.tmpfs_bytes) + ",mode=0700";

@@ -26,6 +26,7 @@ struct TillOptions {
   bool mqtt_via_proxy = false;    // the agent reaches the broker through its own TcpProxy
   bool fake_clock = false;        // the agent runs under libfaketime (see Till::set_clock_offset)
   std::uint64_t tmpfs_bytes = 0;  // > 0: data_dir is a tmpfs of this size (needs root)
+  int mqtt_keepalive_s = 0;       // > 0: the agent's [mqtt] keepalive_s (default 30)
 };
 
 // Four tills of possim's default layout (`possim layout`, which possim checks its agents

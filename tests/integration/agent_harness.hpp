@@ -42,7 +42,8 @@ class AgentProcess {
  public:
   AgentProcess(std::filesystem::path dir, TestPki& pki, std::string broker_uri,
                std::string store = "S01", std::string till = "T1",
-               std::string extra_forward_toml = "", std::string extra_top_toml = "");
+               std::string extra_forward_toml = "", std::string extra_top_toml = "",
+               std::string extra_mqtt_toml = "");
   ~AgentProcess();
 
   /// Starts the agent and waits until /healthz answers 200; throws with the log on failure.

@@ -13,7 +13,7 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::int64_t t0 = 1'795'000'000'000;
+constexpr std::int64_t k_alerts_t0 = 1'795'000'000'000;
 constexpr std::int64_t minute = 60'000;
 
 AlertOptions options() {
@@ -60,105 +60,113 @@ class AlertRulesTest : public ::testing::Test {
 };
 
 TEST_F(AlertRulesTest, OfflineRaisesStrictlyAfterTheThresholdAndClearsWhenSeenAgain) {
-  fleet.on_status("S01", "T1", status_sent_at(t0), t0);
-  fleet.on_status("S01", "T1", offline_will(), t0 + minute);
-  EXPECT_FALSE(has(t0 + 6 * minute, "till_offline"));  // offline for exactly 5 min
-  EXPECT_TRUE(has(t0 + 6 * minute + 1, "till_offline"));
-  const auto alerts = alerts_at(t0 + 6 * minute + 1);
+  fleet.on_status("S01", "T1", status_sent_at(k_alerts_t0), k_alerts_t0);
+  fleet.on_status("S01", "T1", offline_will(), k_alerts_t0 + minute);
+  EXPECT_FALSE(has(k_alerts_t0 + 6 * minute, "till_offline"));  // offline for exactly 5 min
+  EXPECT_TRUE(has(k_alerts_t0 + 6 * minute + 1, "till_offline"));
+  const auto alerts = alerts_at(k_alerts_t0 + 6 * minute + 1);
   ASSERT_EQ(alerts.size(), 1U);
   EXPECT_EQ(alerts[0].severity, "critical");
-  EXPECT_EQ(alerts[0].since_ms, t0 + minute);
+  EXPECT_EQ(alerts[0].since_ms, k_alerts_t0 + minute);
   EXPECT_EQ(alerts[0].message, "offline for 5 min");
 
-  fleet.on_status("S01", "T1", status_sent_at(t0 + 7 * minute), t0 + 7 * minute);
-  EXPECT_FALSE(has(t0 + 7 * minute, "till_offline"));
+  fleet.on_status("S01", "T1", status_sent_at(k_alerts_t0 + 7 * minute), k_alerts_t0 + 7 * minute);
+  EXPECT_FALSE(has(k_alerts_t0 + 7 * minute, "till_offline"));
 }
 
 TEST_F(AlertRulesTest, NotSeenCountsFromTheLastMessage) {
-  fleet.on_batch("S01", "T1", t0);
-  EXPECT_FALSE(has(t0 + 5 * minute, "till_offline"));
-  ASSERT_TRUE(has(t0 + 5 * minute + 1, "till_offline"));
-  EXPECT_EQ(alerts_at(t0 + 5 * minute + 1)[0].message, "not seen for 5 min");
-  fleet.on_batch("S01", "T1", t0 + 5 * minute + 2);
-  EXPECT_FALSE(has(t0 + 5 * minute + 2, "till_offline"));
+  fleet.on_batch("S01", "T1", k_alerts_t0);
+  EXPECT_FALSE(has(k_alerts_t0 + 5 * minute, "till_offline"));
+  ASSERT_TRUE(has(k_alerts_t0 + 5 * minute + 1, "till_offline"));
+  EXPECT_EQ(alerts_at(k_alerts_t0 + 5 * minute + 1)[0].message, "not seen for 5 min");
+  fleet.on_batch("S01", "T1", k_alerts_t0 + 5 * minute + 2);
+  EXPECT_FALSE(has(k_alerts_t0 + 5 * minute + 2, "till_offline"));
 }
 
 TEST_F(AlertRulesTest, BacklogAgeRaisesAtTheBoundaryAndClearsWhenAcked) {
-  auto status = status_sent_at(t0);
+  auto status = status_sent_at(k_alerts_t0);
   status.backlog_events = 40;
-  status.oldest_unacked_at = protocol::format_rfc3339_utc_ms(t0);
-  fleet.on_status("S01", "T1", status, t0);
-  fleet.on_batch("S01", "T1", t0 + 15 * minute);  // still online
-  EXPECT_FALSE(has(t0 + 15 * minute, "backlog_age"));
-  ASSERT_TRUE(has(t0 + 15 * minute + 1, "backlog_age"));
-  const auto alert = alerts_at(t0 + 15 * minute + 1)[0];
+  status.oldest_unacked_at = protocol::format_rfc3339_utc_ms(k_alerts_t0);
+  fleet.on_status("S01", "T1", status, k_alerts_t0);
+  fleet.on_batch("S01", "T1", k_alerts_t0 + 15 * minute);  // still online
+  EXPECT_FALSE(has(k_alerts_t0 + 15 * minute, "backlog_age"));
+  ASSERT_TRUE(has(k_alerts_t0 + 15 * minute + 1, "backlog_age"));
+  const auto alert = alerts_at(k_alerts_t0 + 15 * minute + 1)[0];
   EXPECT_EQ(alert.severity, "warning");
-  EXPECT_EQ(alert.since_ms, t0);
+  EXPECT_EQ(alert.since_ms, k_alerts_t0);
   EXPECT_NE(alert.message.find("40 events waiting"), std::string::npos) << alert.message;
 
-  auto drained = status_sent_at(t0 + 16 * minute);
-  fleet.on_status("S01", "T1", drained, t0 + 16 * minute);  // backlog empty: no oldest_unacked_at
-  EXPECT_FALSE(has(t0 + 16 * minute, "backlog_age"));
+  auto drained = status_sent_at(k_alerts_t0 + 16 * minute);
+  fleet.on_status("S01", "T1", drained,
+                  k_alerts_t0 + 16 * minute);  // backlog empty: no oldest_unacked_at
+  EXPECT_FALSE(has(k_alerts_t0 + 16 * minute, "backlog_age"));
 }
 
 TEST_F(AlertRulesTest, ClockSkewNeedsTwoStatusesBeyondTheLimitInOneDirection) {
   // Sent 120 s before arrival twice: exactly at the limit, no alert.
-  fleet.on_status("S01", "T1", status_sent_at(t0 - 120'000), t0);
-  fleet.on_status("S01", "T1", status_sent_at(t0 + 30'000 - 120'000), t0 + 30'000);
-  EXPECT_FALSE(has(t0 + 30'000, "clock_skew"));
+  fleet.on_status("S01", "T1", status_sent_at(k_alerts_t0 - 120'000), k_alerts_t0);
+  fleet.on_status("S01", "T1", status_sent_at(k_alerts_t0 + 30'000 - 120'000),
+                  k_alerts_t0 + 30'000);
+  EXPECT_FALSE(has(k_alerts_t0 + 30'000, "clock_skew"));
   // One late status (e.g. retained) is not enough.
-  fleet.on_status("S01", "T1", status_sent_at(t0 + 60'000 - 121'000), t0 + 60'000);
-  EXPECT_FALSE(has(t0 + 60'000, "clock_skew"));
-  fleet.on_status("S01", "T1", status_sent_at(t0 + 90'000 - 121'000), t0 + 90'000);
-  ASSERT_TRUE(has(t0 + 90'000, "clock_skew"));
-  const auto alert = alerts_at(t0 + 90'000)[0];
+  fleet.on_status("S01", "T1", status_sent_at(k_alerts_t0 + 60'000 - 121'000),
+                  k_alerts_t0 + 60'000);
+  EXPECT_FALSE(has(k_alerts_t0 + 60'000, "clock_skew"));
+  fleet.on_status("S01", "T1", status_sent_at(k_alerts_t0 + 90'000 - 121'000),
+                  k_alerts_t0 + 90'000);
+  ASSERT_TRUE(has(k_alerts_t0 + 90'000, "clock_skew"));
+  const auto alert = alerts_at(k_alerts_t0 + 90'000)[0];
   EXPECT_EQ(alert.message, "till clock is 121 s behind the collector's");
-  EXPECT_EQ(alert.since_ms, t0 + 90'000);
+  EXPECT_EQ(alert.since_ms, k_alerts_t0 + 90'000);
 
   // A till whose clock runs ahead: negative skew.
-  fleet.on_status("S01", "T1", status_sent_at(t0 + 120'000 + 300'000), t0 + 120'000);
-  EXPECT_FALSE(has(t0 + 120'000, "clock_skew"));  // directions differ
-  fleet.on_status("S01", "T1", status_sent_at(t0 + 150'000 + 300'000), t0 + 150'000);
-  ASSERT_TRUE(has(t0 + 150'000, "clock_skew"));
-  EXPECT_EQ(alerts_at(t0 + 150'000)[0].message, "till clock is 5 min ahead of the collector's");
+  fleet.on_status("S01", "T1", status_sent_at(k_alerts_t0 + 120'000 + 300'000),
+                  k_alerts_t0 + 120'000);
+  EXPECT_FALSE(has(k_alerts_t0 + 120'000, "clock_skew"));  // directions differ
+  fleet.on_status("S01", "T1", status_sent_at(k_alerts_t0 + 150'000 + 300'000),
+                  k_alerts_t0 + 150'000);
+  ASSERT_TRUE(has(k_alerts_t0 + 150'000, "clock_skew"));
+  EXPECT_EQ(alerts_at(k_alerts_t0 + 150'000)[0].message,
+            "till clock is 5 min ahead of the collector's");
 
   // Corrected clock: clears with the next status.
-  fleet.on_status("S01", "T1", status_sent_at(t0 + 180'000), t0 + 180'000);
-  EXPECT_FALSE(has(t0 + 180'000, "clock_skew"));
+  fleet.on_status("S01", "T1", status_sent_at(k_alerts_t0 + 180'000), k_alerts_t0 + 180'000);
+  EXPECT_FALSE(has(k_alerts_t0 + 180'000, "clock_skew"));
 }
 
 TEST_F(AlertRulesTest, ClockSkewIsNotJudgedWhileOffline) {
-  fleet.on_status("S01", "T1", status_sent_at(t0 - 600'000), t0);
-  fleet.on_status("S01", "T1", status_sent_at(t0 - 570'000), t0 + 30'000);
-  EXPECT_TRUE(has(t0 + 30'000, "clock_skew"));
-  fleet.on_status("S01", "T1", offline_will(), t0 + 40'000);
-  EXPECT_FALSE(has(t0 + 40'000, "clock_skew"));
+  fleet.on_status("S01", "T1", status_sent_at(k_alerts_t0 - 600'000), k_alerts_t0);
+  fleet.on_status("S01", "T1", status_sent_at(k_alerts_t0 - 570'000), k_alerts_t0 + 30'000);
+  EXPECT_TRUE(has(k_alerts_t0 + 30'000, "clock_skew"));
+  fleet.on_status("S01", "T1", offline_will(), k_alerts_t0 + 40'000);
+  EXPECT_FALSE(has(k_alerts_t0 + 40'000, "clock_skew"));
 }
 
 TEST_F(AlertRulesTest, RejectedRisingHoldsForTheWindowAfterTheLastGrowth) {
-  fleet.on_batch("S01", "T1", t0);
+  fleet.on_batch("S01", "T1", k_alerts_t0);
   fleet.add_counts("S01", "T1", 10, 0, 0, 0);
-  EXPECT_FALSE(has(t0, "rejected_rising"));
-  fleet.on_batch("S01", "T1", t0 + minute);
+  EXPECT_FALSE(has(k_alerts_t0, "rejected_rising"));
+  fleet.on_batch("S01", "T1", k_alerts_t0 + minute);
   fleet.add_counts("S01", "T1", 8, 0, 2, 0);
-  fleet.on_batch("S01", "T1", t0 + 3 * minute);
+  fleet.on_batch("S01", "T1", k_alerts_t0 + 3 * minute);
   fleet.add_counts("S01", "T1", 8, 0, 1, 0);
-  ASSERT_TRUE(has(t0 + 3 * minute, "rejected_rising"));
-  auto alert = alerts_at(t0 + 3 * minute)[0];
-  EXPECT_EQ(alert.since_ms, t0 + minute);
+  ASSERT_TRUE(has(k_alerts_t0 + 3 * minute, "rejected_rising"));
+  auto alert = alerts_at(k_alerts_t0 + 3 * minute)[0];
+  EXPECT_EQ(alert.since_ms, k_alerts_t0 + minute);
   EXPECT_EQ(alert.message, "3 events rejected (dead-lettered) in the last 10 min");
   // 10 min after the first growth only the second one is in the window.
-  fleet.on_batch("S01", "T1", t0 + 11 * minute + 1);
-  alert = alerts_at(t0 + 11 * minute + 1)[0];
+  fleet.on_batch("S01", "T1", k_alerts_t0 + 11 * minute + 1);
+  alert = alerts_at(k_alerts_t0 + 11 * minute + 1)[0];
   EXPECT_EQ(alert.message, "1 events rejected (dead-lettered) in the last 10 min");
-  EXPECT_TRUE(has(t0 + 13 * minute, "rejected_rising"));  // exactly 10 min after the last growth
-  EXPECT_FALSE(has(t0 + 13 * minute + 1, "rejected_rising"));
+  EXPECT_TRUE(
+      has(k_alerts_t0 + 13 * minute, "rejected_rising"));  // exactly 10 min after the last growth
+  EXPECT_FALSE(has(k_alerts_t0 + 13 * minute + 1, "rejected_rising"));
 }
 
 TEST(RejectedHistoryTest, BucketsAreBoundedPerTill) {
   FleetState fleet;
   for (std::int64_t i = 0; i < 200; ++i) {
-    fleet.on_batch("S01", "T1", t0 + i * 2 * minute);
+    fleet.on_batch("S01", "T1", k_alerts_t0 + i * 2 * minute);
     fleet.add_counts("S01", "T1", 0, 0, 1, 0);
   }
   const TillView* till = fleet.find("S01", "T1");
@@ -166,9 +174,9 @@ TEST(RejectedHistoryTest, BucketsAreBoundedPerTill) {
   EXPECT_EQ(till->rejected_growth.size(), max_rejected_buckets);
   EXPECT_EQ(till->rejected_total, 200U);
   // Growth within one bucket span is merged.
-  fleet.on_batch("S01", "T2", t0);
+  fleet.on_batch("S01", "T2", k_alerts_t0);
   fleet.add_counts("S01", "T2", 0, 0, 1, 0);
-  fleet.on_batch("S01", "T2", t0 + 59'000);
+  fleet.on_batch("S01", "T2", k_alerts_t0 + 59'000);
   fleet.add_counts("S01", "T2", 0, 0, 4, 0);
   ASSERT_EQ(fleet.find("S01", "T2")->rejected_growth.size(), 1U);
   EXPECT_EQ(fleet.find("S01", "T2")->rejected_growth.front().count, 5U);
@@ -177,24 +185,24 @@ TEST(RejectedHistoryTest, BucketsAreBoundedPerTill) {
 TEST(AlertTrackerTest, KeepsSinceWhileActiveAndReportsRaiseAndClear) {
   FleetState fleet(FleetOptions{std::chrono::seconds(90), 100});
   AlertTracker tracker(options());
-  fleet.on_batch("S02", "T1", t0);
-  fleet.on_batch("S01", "T1", t0);
-  EXPECT_TRUE(tracker.update(fleet, t0).raised.empty());
+  fleet.on_batch("S02", "T1", k_alerts_t0);
+  fleet.on_batch("S01", "T1", k_alerts_t0);
+  EXPECT_TRUE(tracker.update(fleet, k_alerts_t0).raised.empty());
 
-  auto changes = tracker.update(fleet, t0 + 5 * minute + 1);
+  auto changes = tracker.update(fleet, k_alerts_t0 + 5 * minute + 1);
   ASSERT_EQ(changes.raised.size(), 2U);
   EXPECT_TRUE(changes.cleared.empty());
   EXPECT_EQ(tracker.size(), 2U);
-  changes = tracker.update(fleet, t0 + 9 * minute);
+  changes = tracker.update(fleet, k_alerts_t0 + 9 * minute);
   EXPECT_TRUE(changes.raised.empty());
   const auto active = tracker.active();
   ASSERT_EQ(active.size(), 2U);
   EXPECT_EQ(active[0].store_id, "S01");  // sorted by store
-  EXPECT_EQ(active[0].since_ms, t0);
+  EXPECT_EQ(active[0].since_ms, k_alerts_t0);
   EXPECT_EQ(active[0].message, "not seen for 9 min");  // message follows the latest evaluation
 
-  fleet.on_batch("S01", "T1", t0 + 10 * minute);
-  changes = tracker.update(fleet, t0 + 10 * minute);
+  fleet.on_batch("S01", "T1", k_alerts_t0 + 10 * minute);
+  changes = tracker.update(fleet, k_alerts_t0 + 10 * minute);
   ASSERT_EQ(changes.cleared.size(), 1U);
   EXPECT_EQ(changes.cleared[0].store_id, "S01");
   EXPECT_EQ(tracker.size(), 1U);
@@ -203,10 +211,11 @@ TEST(AlertTrackerTest, KeepsSinceWhileActiveAndReportsRaiseAndClear) {
 TEST(AlertTrackerTest, FleetJsonCarriesAlertsPerTillAndAtTheTop) {
   FleetState fleet(FleetOptions{std::chrono::seconds(90), 100});
   AlertTracker tracker(options());
-  fleet.on_batch("S01", "T1", t0);
-  fleet.on_batch("S01", "T2", t0 + 4 * minute);
-  tracker.update(fleet, t0 + 6 * minute);
-  const auto doc = json::parse(fleet.to_json(t0 + 6 * minute, tracker.active())).as_object();
+  fleet.on_batch("S01", "T1", k_alerts_t0);
+  fleet.on_batch("S01", "T2", k_alerts_t0 + 4 * minute);
+  tracker.update(fleet, k_alerts_t0 + 6 * minute);
+  const auto doc =
+      json::parse(fleet.to_json(k_alerts_t0 + 6 * minute, tracker.active())).as_object();
 
   const auto& alerts = doc.at("alerts").as_array();
   ASSERT_EQ(alerts.size(), 1U);
@@ -216,7 +225,7 @@ TEST(AlertTrackerTest, FleetJsonCarriesAlertsPerTillAndAtTheTop) {
   EXPECT_EQ(alert.at("store_id").as_string(), "S01");
   EXPECT_EQ(alert.at("till_id").as_string(), "T1");
   EXPECT_EQ(alert.at("message").as_string(), "not seen for 6 min");
-  EXPECT_EQ(alert.at("since").as_string(), protocol::format_rfc3339_utc_ms(t0).c_str());
+  EXPECT_EQ(alert.at("since").as_string(), protocol::format_rfc3339_utc_ms(k_alerts_t0).c_str());
 
   const auto& tills = doc.at("tills").as_array();
   ASSERT_EQ(tills.size(), 2U);
@@ -227,21 +236,21 @@ TEST(AlertTrackerTest, FleetJsonCarriesAlertsPerTillAndAtTheTop) {
   EXPECT_EQ(tills[0].at("state").as_string(), "stale");
 
   // Without alerts both lists are present and empty.
-  const auto quiet = json::parse(fleet.to_json(t0)).as_object();
+  const auto quiet = json::parse(fleet.to_json(k_alerts_t0)).as_object();
   EXPECT_TRUE(quiet.at("alerts").as_array().empty());
   EXPECT_TRUE(quiet.at("tills").as_array()[0].at("alerts").as_array().empty());
 }
 
 TEST(AlertTrackerTest, FleetJsonShowsClockSkewSeconds) {
   FleetState fleet;
-  fleet.on_status("S01", "T1", status_sent_at(t0 - 1500), t0);
-  const auto doc = json::parse(fleet.to_json(t0)).as_object();
+  fleet.on_status("S01", "T1", status_sent_at(k_alerts_t0 - 1500), k_alerts_t0);
+  const auto doc = json::parse(fleet.to_json(k_alerts_t0)).as_object();
   EXPECT_DOUBLE_EQ(doc.at("tills").as_array()[0].at("clock_skew_s").to_number<double>(), 1.5);
 }
 
 TEST(AlertMetricsTest, GaugePerRuleAndPerTill) {
-  FleetAlert a{"till_offline", "critical", "S01", "T1", "offline for 6 min", t0};
-  FleetAlert b{"backlog_age", "warning", "S01", "T1", "old", t0};
+  FleetAlert a{"till_offline", "critical", "S01", "T1", "offline for 6 min", k_alerts_t0};
+  FleetAlert b{"backlog_age", "warning", "S01", "T1", "old", k_alerts_t0};
   const auto text = alerts_metrics_text({a, b});
   EXPECT_NE(text.find("# TYPE poscollector_alerts_active gauge\n"), std::string::npos);
   EXPECT_NE(text.find("poscollector_alerts_active{rule=\"till_offline\"} 1\n"), std::string::npos);
@@ -249,12 +258,12 @@ TEST(AlertMetricsTest, GaugePerRuleAndPerTill) {
   EXPECT_NE(text.find("poscollector_till_alert{store_id=\"S01\",till_id=\"T1\","
                       "rule=\"backlog_age\"} 1\n"),
             std::string::npos);
-  FleetAlert odd{"till_offline", "critical", "S\"1\\", "T\n", "x", t0};
+  FleetAlert odd{"till_offline", "critical", "S\"1\\", "T\n", "x", k_alerts_t0};
   EXPECT_NE(alerts_metrics_text({odd}).find(R"(store_id="S\"1\\",till_id="T\n")"),
             std::string::npos);
 }
 
-const std::string minimal = R"(
+const std::string k_alerts_config = R"(
 collector_id = "collector-1"
 data_dir = "/var/lib/poscollector"
 [mqtt]
@@ -265,7 +274,7 @@ project = "fastyle-prod"
 
 std::string config_error(const std::string& alerts_section) {
   try {
-    parse_collector_config(minimal + "[alerts]\n" + alerts_section);
+    parse_collector_config(k_alerts_config + "[alerts]\n" + alerts_section);
   } catch (const common::ConfigError& e) {
     return e.what();
   }
@@ -273,12 +282,12 @@ std::string config_error(const std::string& alerts_section) {
 }
 
 TEST(AlertConfigTest, DefaultsAndOverrides) {
-  const auto defaults = parse_collector_config(minimal);
+  const auto defaults = parse_collector_config(k_alerts_config);
   EXPECT_EQ(defaults.alerts.offline, std::chrono::minutes(5));
   EXPECT_EQ(defaults.alerts.backlog_age, std::chrono::minutes(15));
   EXPECT_EQ(defaults.alerts.clock_skew, std::chrono::seconds(120));
   EXPECT_EQ(defaults.alerts.rejected_rising_window, std::chrono::minutes(10));
-  const auto c = parse_collector_config(minimal +
+  const auto c = parse_collector_config(k_alerts_config +
                                         "[alerts]\noffline_minutes = 2\nbacklog_age_minutes = 30\n"
                                         "clock_skew_seconds = 5\n"
                                         "rejected_rising_window_minutes = 60\n");

@@ -14,7 +14,7 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr const char* k_sale = R"({"type":"sale","pos_event_id":"R-0001",
+constexpr const char* k_valid_sale = R"({"type":"sale","pos_event_id":"R-0001",
   "occurred_at":"2026-11-22T10:15:03.120+07:00","currency":"IDR",
   "customer":{"id":"C42","type":"returning"},
   "lines":[{"sku":"SKU-1","category":"tops","qty":2,"unit_price_minor":150000,
@@ -28,11 +28,11 @@ constexpr const char* k_return = R"({"type":"return","pos_event_id":"RT-7",
   "lines":[{"sku":"SKU-1","category":"tops","qty":1,"unit_price_minor":150000,
             "unit_cost_minor":60000,"discount_minor":5000}],
   "payment":{"method":"cash"}})";
-constexpr const char* k_stock = R"({"type":"stock_change","pos_event_id":"M-9",
+constexpr const char* k_valid_stock = R"({"type":"stock_change","pos_event_id":"M-9",
   "occurred_at":"2026-11-22T03:15:03Z","sku":"SKU-1","location":"floor","delta":-2,
   "reason":"sale","on_hand_after":5})";
 
-const EventOwner k_owner{"S07", "T1"};
+const EventOwner k_input_owner{"S07", "T1"};
 
 struct Mutation {
   std::string name;
@@ -75,9 +75,9 @@ std::vector<Mutation> mutations() {
   const std::string k_time_rule = "must be an RFC 3339 date-time with offset";
   const std::string k_string_rule = "must be a non-empty string of at most 1024 bytes";
   const std::string k_lines_rule = "lines: must be an array of 1 to 500 lines";
-  const char* s = k_sale;
+  const char* s = k_valid_sale;
   const char* r = k_return;
-  const char* m = k_stock;
+  const char* m = k_valid_stock;
   const std::nullopt_t erase = std::nullopt;
   return {
       {"type_missing", s, "", "type", erase, "type: is required"},
@@ -186,8 +186,8 @@ std::vector<Mutation> mutations() {
 }
 
 TEST(EventBadInput, BaseEventsAreValid) {
-  for (const char* base : {k_sale, k_return, k_stock}) {
-    const auto event = parse_pos_event(base, k_owner);
+  for (const char* base : {k_valid_sale, k_return, k_valid_stock}) {
+    const auto event = parse_pos_event(base, k_input_owner);
     EXPECT_TRUE(event.has_value()) << (event ? "" : event.error().message);
   }
 }
@@ -198,20 +198,20 @@ TEST(EventBadInput, EachMutationIsRejectedWithItsError) {
   for (const Mutation& m : cases) {
     SCOPED_TRACE(m.name);
     const std::string text = apply(m);
-    const auto parsed = parse_pos_event(text, k_owner);
+    const auto parsed = parse_pos_event(text, k_input_owner);
     ASSERT_FALSE(parsed.has_value());
     EXPECT_EQ(parsed.error().message, m.expected);
-    const auto validated = validate_pos_event(json::parse(text).as_object(), k_owner);
+    const auto validated = validate_pos_event(json::parse(text).as_object(), k_input_owner);
     ASSERT_FALSE(validated.has_value());
     EXPECT_EQ(validated.error().message, m.expected);
   }
 }
 
 TEST(EventBadInput, FirstViolationIsReported) {
-  json::value doc = json::parse(k_sale);
+  json::value doc = json::parse(k_valid_sale);
   doc.at_pointer("/lines/1").as_object()["qty"] = 0;
   doc.as_object()["currency"] = "rp";
-  const auto parsed = parse_pos_event(json::serialize(doc), k_owner);
+  const auto parsed = parse_pos_event(json::serialize(doc), k_input_owner);
   ASSERT_FALSE(parsed.has_value());
   EXPECT_EQ(parsed.error().message, "currency: must be 3 uppercase letters (ISO 4217)");
 }
@@ -219,16 +219,16 @@ TEST(EventBadInput, FirstViolationIsReported) {
 TEST(EventBadInput, CustomLimits) {
   EventLimits limits;
   limits.max_lines = 1;
-  auto parsed = parse_pos_event(k_sale, k_owner, limits);
+  auto parsed = parse_pos_event(k_valid_sale, k_input_owner, limits);
   ASSERT_FALSE(parsed.has_value());
   EXPECT_EQ(parsed.error().message, "lines: must be an array of 1 to 1 lines");
   limits.max_lines = 2;
   limits.max_string_bytes = 2;
-  parsed = parse_pos_event(k_sale, k_owner, limits);
+  parsed = parse_pos_event(k_valid_sale, k_input_owner, limits);
   ASSERT_FALSE(parsed.has_value());
   EXPECT_EQ(parsed.error().message,
             "customer.id: must be null or a non-empty string of at most 2 bytes");
-  parsed = parse_pos_event(k_return, k_owner, limits);
+  parsed = parse_pos_event(k_return, k_input_owner, limits);
   ASSERT_FALSE(parsed.has_value());
   EXPECT_EQ(parsed.error().message, "lines[0].sku: must be a non-empty string of at most 2 bytes");
 }
@@ -248,7 +248,7 @@ TEST(EventBadInput, RawTextIsRejected) {
     deep += "]";
   }
   deep += "}";
-  const std::string sale = k_sale;
+  const std::string sale = k_valid_sale;
   const std::vector<RawCase> cases = {
       {"empty", "", "event: invalid JSON (incomplete JSON) at offset 0"},
       {"whitespace", "  \n", "event: invalid JSON (incomplete JSON) at offset 3"},
@@ -268,7 +268,7 @@ TEST(EventBadInput, RawTextIsRejected) {
   };
   for (const RawCase& c : cases) {
     SCOPED_TRACE(c.name);
-    const auto parsed = parse_pos_event(c.text, k_owner);
+    const auto parsed = parse_pos_event(c.text, k_input_owner);
     ASSERT_FALSE(parsed.has_value());
     EXPECT_EQ(parsed.error().message, c.expected);
   }
@@ -277,7 +277,7 @@ TEST(EventBadInput, RawTextIsRejected) {
 TEST(EventBadInput, OversizeIsRejectedBeforeParsing) {
   EventLimits limits;
   limits.max_bytes = 100;
-  const auto parsed = parse_pos_event(std::string(101, '{'), k_owner, limits);
+  const auto parsed = parse_pos_event(std::string(101, '{'), k_input_owner, limits);
   ASSERT_FALSE(parsed.has_value());
   EXPECT_EQ(parsed.error().message, "event: larger than the limit of 100 bytes");
 }
