@@ -212,6 +212,7 @@ class Agent {
     o.batch_delay = f.batch_delay;
     o.window_batches = f.window_batches;
     o.ack_timeout = f.ack_timeout;
+    o.ack_timeout_max = f.ack_timeout_max;
     o.heartbeat = f.heartbeat;
     o.status_payload = [this] {
       return protocol::encode_status(make_status(snapshot(), protocol::AgentState::online));
@@ -246,6 +247,7 @@ class Agent {
     s.bytes_sent_total = fwd.bytes_sent;
     s.raw_bytes_sent_total = fwd.raw_bytes_sent;
     s.resends_total = fwd.resends;
+    s.ack_timeout_ms = fwd.ack_timeout_ms;
     s.acks_received_total = fwd.acks_received;
     s.reconnects_total = fwd.reconnects;
     s.disk_free_bytes = disk_free_bytes(m_config.data_dir);

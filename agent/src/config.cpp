@@ -68,6 +68,11 @@ AgentConfig read(common::ConfigReader& r) {
   f.window_batches = static_cast<std::size_t>(r.get_int("forward.window_batches", 8, 1, 64));
   f.ack_timeout =
       std::chrono::milliseconds(r.get_int("forward.ack_timeout_ms", 10'000, 100, 600'000));
+  f.ack_timeout_max =
+      std::chrono::milliseconds(r.get_int("forward.ack_timeout_max_ms", 120'000, 100, 3'600'000));
+  if (f.ack_timeout_max < f.ack_timeout) {
+    r.fail("forward.ack_timeout_max_ms", "must be >= forward.ack_timeout_ms");
+  }
   f.reconnect_initial =
       std::chrono::milliseconds(r.get_int("forward.reconnect_initial_ms", 500, 10, 600'000));
   f.reconnect_max =

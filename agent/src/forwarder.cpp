@@ -67,6 +67,7 @@ Forwarder::Forwarder(boost::asio::any_io_executor executor, Outbox& outbox, Tran
       m_batch_topic(topic_or_throw(m_options, protocol::TopicKind::batch)),
       m_ack_topic(topic_or_throw(m_options, protocol::TopicKind::ack)),
       m_status_topic(topic_or_throw(m_options, protocol::TopicKind::status)),
+      m_ack_timeout(m_options.ack_timeout, m_options.ack_timeout_max),
       m_retry_timer(m_executor),
       m_batch_timer(m_executor),
       m_limiter_timer(m_executor),
@@ -251,8 +252,15 @@ void Forwarder::on_ack(const std::string& payload) {
     return;
   }
   const std::uint64_t through = ack->through_seq;
+  const auto now = m_clock.now_steady();
+  if (!m_inflight.empty() && m_inflight.front().last_seq <= through &&
+      m_inflight.front().accepted_at && !m_inflight.front().resent) {
+    // What the ack timer measured for this ack (see arm_ack_timer).
+    m_ack_timeout.on_sample(std::chrono::duration_cast<milliseconds>(
+        now - std::max(*m_inflight.front().accepted_at, m_last_progress)));
+  }
   m_acked_through = through;
-  m_last_progress = m_clock.now_steady();
+  m_last_progress = now;
   m_outbox.acknowledge(through, guarded([through](const Status& status) {
                          if (!status) {
                            spdlog::error("forwarder: storing ack through {} failed: {}", through,
@@ -390,8 +398,10 @@ void Forwarder::publish_pending() {
   Pending batch = std::move(*m_pending);
   m_pending.reset();
   const std::uint64_t id = ++m_next_id;
-  m_inflight.push_back(InFlight{batch.first_seq, batch.last_seq, id, std::nullopt});
+  m_inflight.push_back(InFlight{batch.first_seq, batch.last_seq, id,
+                                batch.first_seq <= m_highest_published, std::nullopt});
   m_highest_sent = std::max(m_highest_sent, batch.last_seq);
+  m_highest_published = std::max(m_highest_published, batch.last_seq);
   m_next_seq = batch.last_seq + 1;
   with_stats([&](ForwarderStats& s) {
     ++s.batches_sent;
@@ -433,7 +443,8 @@ void Forwarder::arm_ack_timer() {
     return;
   }
   const auto since = std::max(*m_inflight.front().accepted_at, m_last_progress);
-  arm(m_ack_timer, since + m_options.ack_timeout - m_clock.now_steady(), &Forwarder::on_ack_timer);
+  arm(m_ack_timer, since + m_ack_timeout.current() - m_clock.now_steady(),
+      &Forwarder::on_ack_timer);
 }
 
 void Forwarder::on_ack_timer() {
@@ -441,7 +452,10 @@ void Forwarder::on_ack_timer() {
     return;
   }
   const auto since = std::max(*m_inflight.front().accepted_at, m_last_progress);
-  if (m_clock.now_steady() - since >= m_options.ack_timeout) {
+  if (m_clock.now_steady() - since >= m_ack_timeout.current()) {
+    m_ack_timeout.on_timeout();
+    spdlog::info("forwarder: no ack progress in time; ack timeout now {} ms",
+                 m_ack_timeout.current().count());
     go_back_n("ack timeout");
   } else {
     arm_ack_timer();
@@ -575,6 +589,7 @@ void Forwarder::sync_stats() {
   with_stats([&](ForwarderStats& s) {
     s.acked_through = m_acked_through;
     s.inflight_batches = m_inflight.size();
+    s.ack_timeout_ms = m_ack_timeout.current().count();
   });
 }
 

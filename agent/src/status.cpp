@@ -99,6 +99,9 @@ std::string metrics_text(const AgentSnapshot& s) {
   metric(out, "raw_bytes_sent_total", "counter", "Batch payload bytes before compression",
          d(s.raw_bytes_sent_total));
   metric(out, "resends_total", "counter", "Go-back-N resends", d(s.resends_total));
+  metric(out, "ack_timeout_seconds", "gauge",
+         "Ack timeout now in force (adapted to the acks' pace, floor forward.ack_timeout_ms)",
+         static_cast<double>(s.ack_timeout_ms) / 1000.0);
   metric(out, "acks_received_total", "counter", "Acks that advanced the mark",
          d(s.acks_received_total));
   metric(out, "reconnects_total", "counter", "Broker reconnects", d(s.reconnects_total));

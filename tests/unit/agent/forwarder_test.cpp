@@ -262,6 +262,28 @@ TEST_F(ForwarderTest, AckTimeoutResendsFromFirstUnacked) {
   EXPECT_EQ(forwarder->stats().resends, 1U);
 }
 
+TEST_F(ForwarderTest, SlowButSteadyAcksRaiseTheAckTimeoutInsteadOfResendingEveryRound) {
+  options.ack_timeout = 50ms;
+  options.ack_timeout_max = 2s;
+  add_events(200);
+  start();
+  run_for(20ms);
+  std::uint64_t through = 0;
+  constexpr int rounds = 12;
+  for (int round = 0; round < rounds; ++round) {
+    run_for(120ms);  // the collector acks a batch every 120 ms: slower than the 50 ms floor
+    through += 10;
+    ack(through);
+  }
+  EXPECT_EQ(outbox.acked_through(), through);
+  const auto stats = forwarder->stats();
+  // A fixed 50 ms timeout resends in every round (12 or more); adapted, only until the pace is
+  // learnt (expiries double the timeout; resent batches give no sample).
+  EXPECT_LE(stats.resends, 4U);
+  EXPECT_GT(stats.ack_timeout_ms, 120);
+  EXPECT_LE(stats.ack_timeout_ms, 2000);
+}
+
 TEST_F(ForwarderTest, AckTimerStartsAtPubackOnly) {
   options.ack_timeout = 50ms;
   transport.auto_complete = false;

@@ -51,6 +51,7 @@ struct AgentConfig {
     std::chrono::milliseconds batch_delay{20};
     std::size_t window_batches = 8;
     std::chrono::milliseconds ack_timeout{10000};
+    std::chrono::milliseconds ack_timeout_max{120000};  ///< the adapted timeout's ceiling
     std::chrono::milliseconds reconnect_initial{500};
     std::chrono::milliseconds reconnect_max{60000};
     std::chrono::seconds heartbeat{30};

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "pos/agent/ack_timeout.hpp"
 #include "pos/agent/outbox.hpp"
 #include "pos/agent/transport.hpp"
 #include "pos/agent/upload_limiter.hpp"
@@ -33,8 +34,11 @@ struct ForwarderOptions {
   /// A batch that is not full waits for more events only while its oldest event is younger.
   std::chrono::milliseconds batch_delay{20};
   std::size_t window_batches = 8;  ///< batches sent but not yet acknowledged, at most
-  /// Time after the broker accepted (PUBACK) the oldest unacknowledged batch before go-back-N.
+  /// Time after the broker accepted (PUBACK) the oldest unacknowledged batch, or after the last
+  /// ack progress, before go-back-N. The floor: the forwarder raises it while acks come slower
+  /// (AckTimeout), never above ack_timeout_max.
   std::chrono::milliseconds ack_timeout{10'000};
+  std::chrono::milliseconds ack_timeout_max{120'000};
   std::chrono::milliseconds heartbeat{30'000};
   /// Time the offline status, and then the clean disconnect, may each take at stop().
   std::chrono::milliseconds disconnect_timeout{2'000};
@@ -58,6 +62,7 @@ struct ForwarderStats {
   std::uint64_t connect_failures = 0;
   std::uint64_t acked_through = 0;
   std::uint64_t inflight_batches = 0;
+  std::int64_t ack_timeout_ms = 0;  ///< the adapted ack timeout now in force
   std::optional<std::int64_t> last_ack_unix_ms;
 };
 
@@ -69,8 +74,8 @@ struct ForwarderStats {
 /// stopped first (callbacks that arrive after destruction are ignored).
 class Forwarder {
  public:
-  /// `limiter` may be null (no upload cap). Throws std::invalid_argument for invalid ids, prefix
-  /// or zero limits.
+  /// `limiter` may be null (no upload cap). Throws std::invalid_argument for invalid ids, prefix,
+  /// zero limits or ack_timeout > ack_timeout_max.
   Forwarder(boost::asio::any_io_executor executor, Outbox& outbox, Transport& transport,
             common::Backoff& backoff, const common::Clock& clock, UploadLimiter* limiter,
             protocol::BatchEncoder encoder, ForwarderOptions options);
@@ -98,6 +103,7 @@ class Forwarder {
     std::uint64_t first_seq = 0;
     std::uint64_t last_seq = 0;
     std::uint64_t id = 0;
+    bool resent = false;  ///< its seqs were published before in this run (no timing sample)
     std::optional<std::chrono::steady_clock::time_point> accepted_at;  ///< PUBACK or failure
   };
   struct Pending {
@@ -165,12 +171,14 @@ class Forwarder {
   std::uint64_t m_acked_through = 0;
   std::uint64_t m_next_seq = 1;
   std::uint64_t m_highest_sent = 0;
+  std::uint64_t m_highest_published = 0;  ///< by this run (m_highest_sent also counts earlier runs)
   std::uint64_t m_known_last = 0;
   std::uint64_t m_delay_expired_seq = 0;
   std::uint64_t m_generation = 0;
   std::uint64_t m_next_id = 0;
   bool m_pump_posted = false;
   std::chrono::steady_clock::time_point m_last_progress{};
+  AckTimeout m_ack_timeout;
   std::deque<InFlight> m_inflight;
   std::optional<Pending> m_pending;
   std::function<void()> m_stop_done;

@@ -30,6 +30,7 @@ struct AgentSnapshot {
   std::uint64_t bytes_sent_total = 0;      ///< compressed batch bytes published
   std::uint64_t raw_bytes_sent_total = 0;  ///< payload bytes before compression
   std::uint64_t resends_total = 0;
+  std::int64_t ack_timeout_ms = 0;  ///< the forwarder's adapted ack timeout
   std::uint64_t acks_received_total = 0;
   std::uint64_t reconnects_total = 0;
   std::uint64_t disk_free_bytes = 0;
