@@ -29,6 +29,8 @@
 #include <system_error>
 #include <thread>
 
+#include "pos/protocol/event.hpp"
+
 namespace pos::collector {
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -95,56 +97,13 @@ bool is_one_json_text(std::string_view text) {
   return !ec && used == text.size();
 }
 
-// As Boost.JSON's serializer writes a string.
-void append_string(std::string& out, std::string_view s) {
-  static constexpr char k_hex[] = "0123456789abcdef";
-  out.push_back('"');
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    out.push_back('\\');
-    switch (c) {
-      case '"':
-        out.push_back('"');
-        break;
-      case '\\':
-        out.push_back('\\');
-        break;
-      case '\b':
-        out.push_back('b');
-        break;
-      case '\f':
-        out.push_back('f');
-        break;
-      case '\n':
-        out.push_back('n');
-        break;
-      case '\r':
-        out.push_back('r');
-        break;
-      case '\t':
-        out.push_back('t');
-        break;
-      default:
-        out.append("u00");
-        out.push_back(k_hex[c >> 4]);
-        out.push_back(k_hex[c & 0xf]);
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
-}
-
 // Appends the line of one message (with its newline). Attributes keep their first position and
 // take the last value of a repeated key, as a json::object built by assignment does.
 void append_line(std::string& out, Destination destination, const OutMessage& message) {
   out.append("{\"destination\":");
-  append_string(out, to_string(destination));
+  protocol::append_json_string(out, to_string(destination));
   out.append(",\"ordering_key\":");
-  append_string(out, message.ordering_key);
+  protocol::append_json_string(out, message.ordering_key);
   out.append(",\"attributes\":{");
   const auto& attributes = message.attributes;
   bool first = true;
@@ -159,9 +118,9 @@ void append_line(std::string& out, Destination destination, const OutMessage& me
     }
     if (!first) out.push_back(',');
     first = false;
-    append_string(out, key);
+    protocol::append_json_string(out, key);
     out.push_back(':');
-    append_string(out, *value);
+    protocol::append_json_string(out, *value);
   }
   out.append("},\"data\":");
   const std::string_view data = message.data;
@@ -173,7 +132,7 @@ void append_line(std::string& out, Destination destination, const OutMessage& me
     boost::system::error_code ec;
     const json::value parsed = json::parse(data, ec);
     if (ec) {
-      append_string(out, data);
+      protocol::append_json_string(out, data);
     } else {
       out.append(json::serialize(parsed));
     }

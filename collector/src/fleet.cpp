@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
-#include <charconv>
 
 #include "pos/protocol/event.hpp"
 
@@ -11,24 +10,6 @@ namespace pos::collector {
 namespace {
 
 namespace json = boost::json;
-
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-bool digits(std::string_view text, std::size_t pos, std::size_t n, int& out) {
-  if (pos + n > text.size()) {
-    return false;
-  }
-  const auto* first = text.data() + pos;
-  const auto [ptr, ec] = std::from_chars(first, first + n, out);
-  return ec == std::errc{} && ptr == first + n;
-}
 
 json::value time_or_null(std::int64_t ms) {
   if (ms <= 0) {
@@ -72,40 +53,6 @@ void record_rejected(TillView& till, std::uint64_t rejected) {
 }
 
 }  // namespace
-
-std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
-  if (!protocol::is_rfc3339(text)) {
-    return std::nullopt;
-  }
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!digits(text, 0, 4, year) || !digits(text, 5, 2, month) || !digits(text, 8, 2, day) ||
-      !digits(text, 11, 2, hour) || !digits(text, 14, 2, minute) || !digits(text, 17, 2, second)) {
-    return std::nullopt;
-  }
-  std::size_t pos = 19;
-  std::int64_t millis = 0;
-  if (pos < text.size() && text[pos] == '.') {
-    ++pos;
-    int scale = 100;
-    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-      millis += (text[pos] - '0') * scale;
-      scale /= 10;
-      ++pos;
-    }
-  }
-  std::int64_t offset_s = 0;
-  if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
-    int oh = 0, om = 0;
-    if (!digits(text, pos + 1, 2, oh) || !digits(text, pos + 4, 2, om)) {
-      return std::nullopt;
-    }
-    offset_s = (oh * 3600 + om * 60) * (text[pos] == '-' ? -1 : 1);
-  }
-  const std::int64_t days =
-      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  const std::int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
-  return seconds * 1000 + millis;
-}
 
 std::string_view to_string(TillState state) noexcept {
   switch (state) {
@@ -156,7 +103,7 @@ void FleetState::on_status(const std::string& store_id, const std::string& till_
   if (!status.agent_version.empty()) {
     till->agent_version = status.agent_version;
   }
-  if (const auto sent_ms = parse_rfc3339_ms(status.sent_at)) {
+  if (const auto sent_ms = protocol::parse_rfc3339_ms(status.sent_at)) {
     till->previous_clock_skew_ms = till->clock_skew_ms;
     till->clock_skew_ms = now_ms - *sent_ms;
   }
@@ -174,7 +121,7 @@ void FleetState::on_status(const std::string& store_id, const std::string& till_
   till->backlog_events = status.backlog_events;
   till->oldest_unacked_ms.reset();
   if (status.oldest_unacked_at) {
-    till->oldest_unacked_ms = parse_rfc3339_ms(*status.oldest_unacked_at);
+    till->oldest_unacked_ms = protocol::parse_rfc3339_ms(*status.oldest_unacked_at);
   }
 }
 

@@ -2,31 +2,14 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <charconv>
 #include <map>
+
+#include "pos/protocol/event.hpp"
 
 namespace pos::ctl {
 namespace {
 
 namespace json = boost::json;
-
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-bool digits(std::string_view text, std::size_t pos, std::size_t n, int& out) {
-  if (pos + n > text.size()) {
-    return false;
-  }
-  const auto* first = text.data() + pos;
-  const auto [ptr, ec] = std::from_chars(first, first + n, out);
-  return ec == std::errc{} && ptr == first + n;
-}
 
 // Reads optional typed fields of one JSON object; the first type error wins.
 class Fields {
@@ -52,7 +35,7 @@ class Fields {
     if (!v->is_string()) {
       return mismatch(key, "an RFC 3339 timestamp");
     }
-    out = parse_rfc3339_ms(v->as_string());
+    out = protocol::parse_rfc3339_ms(v->as_string());
     if (!out) {
       mismatch(key, "an RFC 3339 timestamp");
     }
@@ -125,52 +108,6 @@ std::string join(const std::vector<std::string>& items) {
 }
 
 }  // namespace
-
-std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (text.size() < 20 || text[4] != '-' || text[7] != '-' ||
-      (text[10] != 'T' && text[10] != 't') || text[13] != ':' || text[16] != ':' ||
-      !digits(text, 0, 4, year) || !digits(text, 5, 2, month) || !digits(text, 8, 2, day) ||
-      !digits(text, 11, 2, hour) || !digits(text, 14, 2, minute) || !digits(text, 17, 2, second) ||
-      month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
-    return std::nullopt;
-  }
-  std::size_t pos = 19;
-  std::int64_t millis = 0;
-  if (pos < text.size() && text[pos] == '.') {
-    ++pos;
-    int scale = 100;
-    const std::size_t first = pos;
-    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-      millis += (text[pos] - '0') * scale;
-      scale /= 10;
-      ++pos;
-    }
-    if (pos == first) {
-      return std::nullopt;
-    }
-  }
-  std::int64_t offset_s = 0;
-  if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
-    ++pos;
-  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
-    int oh = 0, om = 0;
-    if (!digits(text, pos + 1, 2, oh) || pos + 3 >= text.size() || text[pos + 3] != ':' ||
-        !digits(text, pos + 4, 2, om)) {
-      return std::nullopt;
-    }
-    offset_s = (oh * 3600 + om * 60) * (text[pos] == '-' ? -1 : 1);
-    pos += 6;
-  } else {
-    return std::nullopt;
-  }
-  if (pos != text.size()) {
-    return std::nullopt;
-  }
-  const std::int64_t days =
-      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  return (days * 86400 + hour * 3600 + minute * 60 + second - offset_s) * 1000 + millis;
-}
 
 Result<FleetSnapshot> parse_fleet(std::string_view text) {
   boost::system::error_code ec;

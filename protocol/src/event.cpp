@@ -515,7 +515,7 @@ void PayloadTemplate::render(std::string& out, std::string_view event_id, std::u
   out.reserve(out.size() + rendered_size(event_id.size(), static_cast<std::size_t>(end - digits)));
   out.append(text.substr(0, m_event_id_at));
   out.append("\"event_id\":");
-  detail::append_json_string(out, event_id);
+  append_json_string(out, event_id);
   out.append(text.substr(m_event_id_at, m_seq_at - m_event_id_at));
   out.append("\"seq\":");
   out.append(digits, end);

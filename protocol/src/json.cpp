@@ -345,10 +345,6 @@ void append_canonical(std::string& out, const json::value& value) {
   }
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  append_string(out, s);
-}
-
 void append_canonical_members(std::string& out, std::span<MergedMember> members,
                               std::span<std::size_t> slot_offsets) {
   sort_small(members.data(), members.data() + members.size(),
@@ -379,6 +375,10 @@ void append_canonical_members(std::string& out, std::span<MergedMember> members,
 Result<json::value> parse_json_bounded(std::string_view text, const EventLimits& limits,
                                        json::storage_ptr storage) {
   return detail::parse_json(text, limits.max_bytes, limits.max_depth, "body", std::move(storage));
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  append_string(out, s);
 }
 
 std::string to_canonical_json(const json::value& value) {
@@ -425,6 +425,47 @@ bool is_rfc3339(std::string_view s) noexcept {
   int offset_hour = 0, offset_minute = 0;
   return parse_digits(s, i + 1, 2, offset_hour) && s[i + 3] == ':' &&
          parse_digits(s, i + 4, 2, offset_minute) && offset_hour <= 23 && offset_minute <= 59;
+}
+
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) noexcept {
+  if (!is_rfc3339(text)) {
+    return std::nullopt;
+  }
+  // is_rfc3339 checked every field's digits and range.
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  parse_digits(text, 0, 4, year);
+  parse_digits(text, 5, 2, month);
+  parse_digits(text, 8, 2, day);
+  parse_digits(text, 11, 2, hour);
+  parse_digits(text, 14, 2, minute);
+  parse_digits(text, 17, 2, second);
+  std::size_t pos = 19;
+  std::int64_t millis = 0;
+  if (text[pos] == '.') {
+    ++pos;
+    int scale = 100;
+    while (text[pos] >= '0' && text[pos] <= '9') {
+      millis += (text[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+  }
+  std::int64_t offset_s = 0;
+  if (text[pos] != 'Z') {
+    int offset_hour = 0, offset_minute = 0;
+    parse_digits(text, pos + 1, 2, offset_hour);
+    parse_digits(text, pos + 4, 2, offset_minute);
+    offset_s = (offset_hour * 3600 + offset_minute * 60) * (text[pos] == '-' ? -1 : 1);
+  }
+  // days_from_civil (H. Hinnant): proleptic Gregorian calendar.
+  const std::int64_t y = year - (month <= 2 ? 1 : 0);
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const std::int64_t yoe = y - era * 400;
+  const std::int64_t doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+  const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const std::int64_t days = era * 146097 + doe - 719468;
+  const std::int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
+  return seconds * 1000 + millis;
 }
 
 std::string format_rfc3339_utc_ms(std::int64_t unix_ms) {

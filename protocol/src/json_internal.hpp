@@ -23,9 +23,6 @@ Result<boost::json::value> parse_json(std::string_view text, std::size_t max_byt
 /// Appends the canonical form (see to_canonical_json) of `value` to `out`.
 void append_canonical(std::string& out, const boost::json::value& value);
 
-/// Appends `s` as a JSON string (quoted, escaped as Boost.JSON does).
-void append_json_string(std::string& out, std::string_view s);
-
 /// One top-level member of a merged canonical object: either a JSON value, or a string (`text`,
 /// when `value` is null and `slot` is 0), or a slot to be filled later (`slot` > 0: only its
 /// position is recorded).

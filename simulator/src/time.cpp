@@ -8,16 +8,7 @@ namespace pos::simulator {
 
 namespace {
 
-// Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian calendar).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
+// Howard Hinnant's civil_from_days (proleptic Gregorian calendar).
 struct Civil {
   std::int64_t year;
   unsigned month;
@@ -110,38 +101,11 @@ Result<UnixMs> parse_rfc3339(std::string_view text, std::string_view what) {
                 ": must be an RFC 3339 date-time such as 2026-11-22T10:00:00+07:00, got '" +
                 std::string(text) + "'");
   };
-  if (!protocol::is_rfc3339(text)) {
+  const auto ms = protocol::parse_rfc3339_ms(text);
+  if (!ms) {
     return bad();
   }
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!read_digits(text, 0, 4, year) || !read_digits(text, 5, 2, month) ||
-      !read_digits(text, 8, 2, day) || !read_digits(text, 11, 2, hour) ||
-      !read_digits(text, 14, 2, minute) || !read_digits(text, 17, 2, second)) {
-    return bad();
-  }
-  std::size_t pos = 19;
-  std::int64_t millis = 0;
-  if (pos < text.size() && text[pos] == '.') {
-    ++pos;
-    std::int64_t scale = 100;
-    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-      millis += (text[pos] - '0') * scale;
-      scale /= 10;
-      ++pos;
-    }
-  }
-  std::int64_t offset_ms = 0;
-  if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
-    int oh = 0, om = 0;
-    if (!read_digits(text, pos + 1, 2, oh) || !read_digits(text, pos + 4, 2, om)) {
-      return bad();
-    }
-    offset_ms = (oh * 60LL + om) * 60'000 * (text[pos] == '-' ? -1 : 1);
-  }
-  const std::int64_t days =
-      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  return days * k_ms_per_day + hour * k_ms_per_hour + minute * 60'000LL + second * 1000LL + millis -
-         offset_ms;
+  return *ms;
 }
 
 Result<UnixMs> parse_local_day(std::string_view text, std::string_view what) {

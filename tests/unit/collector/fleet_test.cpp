@@ -101,12 +101,5 @@ TEST(FleetTest, BoundedNumberOfTills) {
   EXPECT_EQ(fleet.untracked_total(), 1U);
 }
 
-TEST(FleetTest, ParsesRfc3339) {
-  EXPECT_EQ(parse_rfc3339_ms("1970-01-01T00:00:00Z"), 0);
-  EXPECT_EQ(parse_rfc3339_ms("1970-01-01T07:00:01.250+07:00"), 1250);
-  EXPECT_EQ(parse_rfc3339_ms(protocol::format_rfc3339_utc_ms(t0)), t0);
-  EXPECT_FALSE(parse_rfc3339_ms("yesterday"));
-}
-
 }  // namespace
 }  // namespace pos::collector

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "pos/collector/fleet.hpp"
+#include "pos/protocol/event.hpp"
 
 namespace pos::collector::test {
 
@@ -58,7 +58,7 @@ inline std::string published_json(const Published& e) {
 
 /// UNIX ms of an RFC 3339 text known to be valid.
 inline std::int64_t ms(const std::string& rfc3339) {
-  return parse_rfc3339_ms(rfc3339).value();
+  return protocol::parse_rfc3339_ms(rfc3339).value();
 }
 
 }  // namespace pos::collector::test

@@ -1,4 +1,5 @@
 #include "pos/ctl/fleet_view.hpp"
+#include "pos/protocol/event.hpp"
 
 #include <gtest/gtest.h>
 
@@ -145,10 +146,10 @@ TEST(FleetView, AgesAndTimestamps) {
   EXPECT_EQ(format_age(7199), "119m");
   EXPECT_EQ(format_age(7200), "2h");
   EXPECT_EQ(format_age(3 * 86400), "3d");
-  EXPECT_EQ(parse_rfc3339_ms("2026-11-22T10:00:00Z"), now_ms);
-  EXPECT_EQ(parse_rfc3339_ms("2026-11-22T17:00:00.250+07:00"), now_ms + 250);
-  EXPECT_FALSE(parse_rfc3339_ms("2026-11-22T10:00:00"));
-  EXPECT_FALSE(parse_rfc3339_ms("2026-11-22T10:00:00Zjunk"));
+  EXPECT_EQ(protocol::parse_rfc3339_ms("2026-11-22T10:00:00Z"), now_ms);
+  EXPECT_EQ(protocol::parse_rfc3339_ms("2026-11-22T17:00:00.250+07:00"), now_ms + 250);
+  EXPECT_FALSE(protocol::parse_rfc3339_ms("2026-11-22T10:00:00"));
+  EXPECT_FALSE(protocol::parse_rfc3339_ms("2026-11-22T10:00:00Zjunk"));
 }
 
 }  // namespace

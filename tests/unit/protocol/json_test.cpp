@@ -187,6 +187,25 @@ TEST(Rfc3339, Invalid) {
   }
 }
 
+TEST(Rfc3339, ParsesToUnixMillisecondsWithTheOffsetApplied) {
+  EXPECT_EQ(parse_rfc3339_ms("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(parse_rfc3339_ms("1970-01-01T07:00:01.250+07:00"), 1250);
+  EXPECT_EQ(parse_rfc3339_ms("1969-12-31T19:00:00-05:00"), 0);
+  EXPECT_EQ(parse_rfc3339_ms("1969-12-31T23:59:59.999Z"), -1);
+  EXPECT_EQ(parse_rfc3339_ms("2026-11-22T10:15:03.1205Z"), 1'795'342'503'120);  // sub-ms dropped
+  EXPECT_EQ(parse_rfc3339_ms("2026-11-22T17:15:03.12+07:00"), 1'795'342'503'120);
+  EXPECT_EQ(parse_rfc3339_ms("2024-02-29T00:00:00Z"), 1'709'164'800'000);
+  EXPECT_EQ(parse_rfc3339_ms("0001-01-01T00:00:00Z"), -62'135'596'800'000);
+  for (const std::int64_t t : {std::int64_t{0}, std::int64_t{1'795'342'503'120},
+                               std::int64_t{-86'400'001}, std::int64_t{253'402'300'799'999}}) {
+    EXPECT_EQ(parse_rfc3339_ms(format_rfc3339_utc_ms(t)), t) << t;
+  }
+  for (std::string_view bad : {"yesterday", "2026-02-29T00:00:00Z", "2026-11-22T10:15:03",
+                               "2026-11-22T10:15:03Zjunk", ""}) {
+    EXPECT_FALSE(parse_rfc3339_ms(bad)) << bad;
+  }
+}
+
 TEST(Rfc3339, FormatUtcMs) {
   const std::pair<std::int64_t, std::string_view> cases[] = {
       {0, "1970-01-01T00:00:00.000Z"},

@@ -132,7 +132,4 @@ class FleetState {
   std::uint64_t m_untracked = 0;
 };
 
-/// Parses an RFC 3339 timestamp into UNIX milliseconds; nullopt when it is not one.
-std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text);
-
 }  // namespace pos::collector

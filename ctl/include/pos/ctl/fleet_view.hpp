@@ -66,7 +66,4 @@ std::string render_fleet(const FleetSnapshot& snapshot, std::int64_t now_ms);
 /// "-" for none, else "42s", "7m", "3h", "2d" (negative ages show as 0s).
 std::string format_age(std::optional<std::int64_t> seconds);
 
-/// Parses an RFC 3339 timestamp with 'Z' or an offset into Unix milliseconds.
-std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text);
-
 }  // namespace pos::ctl

@@ -6,6 +6,7 @@
 #include <boost/json/value.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -137,9 +138,17 @@ Result<StampedEvent> parse_payload_line(std::string_view line, const EventOwner&
 /// strings escaped as Boost.JSON does. parse(canonical(v)) == v and canonical is idempotent.
 std::string to_canonical_json(const boost::json::value& value);
 
+/// Appends `s` to `out` as a JSON string: quoted, escaped as Boost.JSON's serializer does
+/// (`"`, `\\`, \b \f \n \r \t by name, other control characters as \u00XX; UTF-8 as is).
+void append_json_string(std::string& out, std::string_view s);
+
 /// True for an RFC 3339 date-time with a `Z` or `±hh:mm` offset, checked field by field
 /// (month 1-12, day valid for the month, hour 0-23, minute 0-59, second 0-60).
 bool is_rfc3339(std::string_view text) noexcept;
+
+/// The UNIX time in milliseconds of an RFC 3339 date-time (is_rfc3339), its offset applied and
+/// fractions beyond milliseconds dropped; nullopt when `text` is not one. Never throws.
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) noexcept;
 
 /// Formats a UNIX time in milliseconds as RFC 3339 UTC with milliseconds: 2026-11-22T03:15:03.120Z.
 std::string format_rfc3339_utc_ms(std::int64_t unix_ms);
