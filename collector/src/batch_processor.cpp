@@ -325,6 +325,7 @@ void BatchProcessor::handle_batch(const protocol::TillTopic& topic, const std::s
       // Each line's JSON tree lives in a pool on this stack buffer (the heap only for big lines):
       // it is only read here, then dropped with the pool.
       alignas(std::max_align_t) unsigned char scratch[16 * 1024];
+      std::vector<SaleLineFacts> fact_lines;
       for (std::size_t i = skipped; i < decoded->lines.size(); ++i) {
         const std::string_view line = decoded->lines[i];
         const std::uint64_t seq = h.first_seq + i;
@@ -355,6 +356,15 @@ void BatchProcessor::handle_batch(const protocol::TillTopic& topic, const std::s
             {"till_id", topic.till_id},
             {"schema_version", "1"}};
         message.ordering_key = stream.ordering_key;
+        // The live view's facts, from the tree parsed above (an event they cannot be taken from
+        // goes without: the observer then reads, and counts, its data).
+        auto facts =
+            extract_event_facts(parsed->event.fields(), fact_lines,
+                                StampFacts{parsed->event_id, parsed->stamp.store_id,
+                                           parsed->stamp.till_id, parsed->stamp.received_at});
+        if (facts) {
+          message.digest.emplace(*facts);
+        }
         events.push_back(std::move(message));
       }
       const std::uint64_t rejected = dead_letters.size();

@@ -20,7 +20,6 @@
 #include <ranges>
 #include <tuple>
 
-#include "pos/collector/fleet.hpp"
 #include "pos/protocol/event.hpp"
 
 namespace pos::collector {
@@ -193,117 +192,6 @@ std::int64_t KpiFigures::margin_minor() const noexcept {
 
 // ---------------------------------------------------------------------------------------------
 // EventReader
-
-EventReader::EventReader() : m_resource(m_buffer.data(), m_buffer.size()) {}
-
-EventReader::~EventReader() = default;
-
-Result<EventFacts> EventReader::read(std::string_view data) {
-  m_value.reset();
-  m_resource.release();
-  boost::system::error_code ec;
-  json::parse_options options;
-  options.max_depth = 32;
-  auto parsed = json::parse(data, ec, json::storage_ptr(&m_resource), options);
-  if (ec || !parsed.is_object()) {
-    return fail("data: not a JSON object");
-  }
-  m_value.emplace(std::move(parsed));
-  return extract(m_value->get_object());
-}
-
-Result<EventFacts> EventReader::extract(const json::object& event) {
-  EventFacts facts;
-  const auto type = string_field(event, "type");
-  if (type == "sale") {
-    facts.kind = EventKind::sale;
-  } else if (type == "return") {
-    facts.kind = EventKind::return_event;
-  } else if (type == "stock_change") {
-    facts.kind = EventKind::stock_change;
-  } else {
-    return fail("type: missing or not sale, return or stock_change");
-  }
-  const auto received_at = string_field(event, "received_at");
-  const auto received_ms = received_at ? parse_rfc3339_ms(*received_at) : std::nullopt;
-  if (!received_ms) {
-    return fail("received_at: missing or not RFC 3339");
-  }
-  facts.received_ms = *received_ms;
-  facts.event_id = string_field(event, "event_id").value_or("");
-  facts.store_id = string_field(event, "store_id").value_or("");
-  facts.till_id = string_field(event, "till_id").value_or("");
-  facts.pos_event_id = string_field(event, "pos_event_id").value_or("");
-  if (facts.kind == EventKind::stock_change) {
-    return facts;
-  }
-  if (facts.store_id.empty()) {
-    return fail("store_id: missing");
-  }
-  const auto occurred_at = string_field(event, "occurred_at");
-  const auto occurred_ms = occurred_at ? parse_rfc3339_ms(*occurred_at) : std::nullopt;
-  if (!occurred_ms) {
-    return fail("occurred_at: missing or not RFC 3339");
-  }
-  facts.occurred_at = *occurred_at;
-  facts.occurred_ms = *occurred_ms;
-  const auto currency = string_field(event, "currency");
-  if (!currency || currency->empty()) {
-    return fail("currency: missing");
-  }
-  facts.currency = *currency;
-  const auto* customer = event.if_contains("customer");
-  const auto customer_type = customer != nullptr && customer->is_object()
-                                 ? string_field(customer->get_object(), "type")
-                                 : std::nullopt;
-  if (!customer_type || customer_type->empty()) {
-    return fail("customer.type: missing");
-  }
-  facts.customer_type = *customer_type;
-
-  const auto* lines = event.if_contains("lines");
-  if (lines == nullptr || !lines->is_array() || lines->get_array().empty()) {
-    return fail("lines: missing or empty");
-  }
-  m_lines.clear();
-  m_lines.reserve(lines->get_array().size());
-  for (std::size_t i = 0; i < lines->get_array().size(); ++i) {
-    const auto& value = lines->get_array()[i];
-    auto bad = [i](std::string_view field, std::string_view rule) {
-      return fail("lines[" + std::to_string(i) + "]." + std::string(field) + ": " +
-                  std::string(rule));
-    };
-    if (!value.is_object()) {
-      return fail("lines[" + std::to_string(i) + "]: not an object");
-    }
-    const auto& line = value.get_object();
-    SaleLineFacts out;
-    const auto category = string_field(line, "category");
-    if (!category) {
-      return bad("category", "missing");
-    }
-    out.category = *category;
-    const auto qty = int_field(line, "qty");
-    if (!qty || *qty < 1) {
-      return bad("qty", "not an integer >= 1");
-    }
-    out.qty = *qty;
-    const std::pair<std::string_view, std::int64_t*> money[] = {
-        {"unit_price_minor", &out.unit_price_minor},
-        {"unit_cost_minor", &out.unit_cost_minor},
-        {"discount_minor", &out.discount_minor}};
-    for (const auto& [field, target] : money) {
-      const auto amount = int_field(line, field);
-      if (!amount || *amount < 0) {
-        return bad(field, "not an integer >= 0");
-      }
-      *target = *amount;
-    }
-    m_lines.push_back(out);
-  }
-  facts.lines = m_lines;
-  return facts;
-}
 
 // ---------------------------------------------------------------------------------------------
 // SalesKpis

@@ -100,6 +100,44 @@ TEST_F(BatchProcessorTest, HappyPathPublishesEveryEventThenAcks) {
   EXPECT_EQ(till->last_ack_ms, m_clock.now_ms);
 }
 
+// The live view takes each event's facts from the digest instead of parsing the data again: the
+// digest must say exactly what a reader of the published data would read.
+TEST_F(BatchProcessorTest, EachEventCarriesTheFactsAReaderOfItsDataWouldRead) {
+  const auto lines = lines_for("S07", "T1", epoch, 1, 3);
+  send(encode(epoch, 1, lines));
+  ASSERT_TRUE(wait_acks(1));
+  const auto events = m_sink.messages(Destination::events);
+  ASSERT_EQ(events.size(), 3U);
+  EventReader reader;
+  std::vector<SaleLineFacts> digest_lines;
+  for (const auto& m : events) {
+    ASSERT_TRUE(m.digest.has_value()) << m.data;
+    const auto read = reader.read(m.data);
+    ASSERT_TRUE(read) << read.error().message;
+    const EventFacts kept = m.digest->facts(digest_lines);
+    EXPECT_EQ(kept.kind, read->kind);
+    EXPECT_EQ(kept.event_id, read->event_id);
+    EXPECT_EQ(kept.event_id, attribute(m, "event_id"));
+    EXPECT_EQ(kept.store_id, read->store_id);
+    EXPECT_EQ(kept.till_id, read->till_id);
+    EXPECT_EQ(kept.pos_event_id, read->pos_event_id);
+    EXPECT_EQ(kept.occurred_at, read->occurred_at);
+    EXPECT_EQ(kept.currency, read->currency);
+    EXPECT_EQ(kept.customer_type, read->customer_type);
+    EXPECT_EQ(kept.occurred_ms, read->occurred_ms);
+    EXPECT_EQ(kept.received_ms, read->received_ms);
+    ASSERT_EQ(kept.lines.size(), read->lines.size());
+    ASSERT_FALSE(kept.lines.empty());
+    for (std::size_t i = 0; i < kept.lines.size(); ++i) {
+      EXPECT_EQ(kept.lines[i].category, read->lines[i].category);
+      EXPECT_EQ(kept.lines[i].qty, read->lines[i].qty);
+      EXPECT_EQ(kept.lines[i].unit_price_minor, read->lines[i].unit_price_minor);
+      EXPECT_EQ(kept.lines[i].unit_cost_minor, read->lines[i].unit_cost_minor);
+      EXPECT_EQ(kept.lines[i].discount_minor, read->lines[i].discount_minor);
+    }
+  }
+}
+
 TEST_F(BatchProcessorTest, EventNamingOurFieldsIsRebuiltWithoutDuplicateKeys) {
   std::string json = test::sale_json(1);
   json.insert(json.size() - 1, R"(,"schema_version":7,"collected_at":"x")");

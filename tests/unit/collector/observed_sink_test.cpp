@@ -100,11 +100,15 @@ TEST_F(ObservedSinkTest, DeadLettersPassThroughUnobserved) {
   EXPECT_EQ(m_latency.count(), 0U);
 }
 
-TEST_F(ObservedSinkTest, HeldCopiesCountInPendingBytesUntilCompletedOrAbandoned) {
+TEST_F(ObservedSinkTest, HeldFactsCountInPendingBytesUntilCompletedOrAbandoned) {
   m_inner.auto_complete = false;
   m_inner.fake_pending_bytes = 1000;
   const auto batch = messages({received(m_clock.now_ms, "r-1"), received(m_clock.now_ms, "r-2")});
-  const std::size_t bytes = batch[0].data.size() + batch[1].data.size();
+  std::size_t bytes = 0;
+  EventReader reader;
+  for (const auto& m : batch) {
+    bytes += EventDigest(reader.read(m.data).value()).bytes();
+  }
   bool done = false;
   m_sink.publish(Destination::events, batch, [&](const Status&) { done = true; });
   m_sink.publish(Destination::events, batch, [](const Status&) {});
@@ -116,6 +120,31 @@ TEST_F(ObservedSinkTest, HeldCopiesCountInPendingBytesUntilCompletedOrAbandoned)
   m_io.restart();
   m_io.poll();
   EXPECT_EQ(m_sink.pending_bytes(), 1000U);
+}
+
+TEST_F(ObservedSinkTest, AnAttachedDigestIsObservedWithoutReadingTheData) {
+  Published sale = received(m_clock.now_ms - 40, "r-digest");
+  sale.lines = {test::Line{"shoes", 2, 300'000, 120'000, 50'000}};
+  EventReader reader;
+  const auto facts = reader.read(test::published_json(sale));
+  ASSERT_TRUE(facts) << facts.error().message;
+  OutMessage message;
+  message.data = "{\"not\": \"what the digest says\"}";  // would be unreadable if parsed
+  message.digest.emplace(*facts);
+  std::vector<OutMessage> batch;
+  batch.push_back(std::move(message));
+  bool done = false;
+  m_sink.publish(Destination::events, std::move(batch),
+                 [&](const Status& s) { done = s.has_value(); });
+  ASSERT_TRUE(test::run_until(m_io, [&] { return done; }));
+  EXPECT_EQ(m_sink.stats().events_observed, 1U);
+  EXPECT_EQ(m_sink.stats().events_unreadable, 0U);
+  EXPECT_EQ(m_kpis.totals().transactions, 1U);
+  EXPECT_EQ(m_kpis.totals().gmv_minor, 2 * 300'000 - 50'000);
+  EXPECT_EQ(m_kpis.totals().cost_minor, 2 * 120'000);
+  EXPECT_EQ(m_latency.count(), 1U);
+  ASSERT_EQ(m_inner.calls.size(), 1U);
+  EXPECT_FALSE(m_inner.calls[0].messages[0].digest.has_value()) << "the sink gets no digest";
 }
 
 TEST_F(ObservedSinkTest, UnreadableEventsAreCountedAndTheRestStillObserved) {

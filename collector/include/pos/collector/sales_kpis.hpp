@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pos/collector/event_facts.hpp"
 #include "pos/common/clock.hpp"
 #include "pos/protocol/result.hpp"
 
@@ -40,56 +41,6 @@ struct SalesKpisOptions {
 
 /// Key under which entries beyond a bound are summed (not a valid store id).
 inline constexpr std::string_view other_key = "(other)";
-
-enum class EventKind { sale, return_event, stock_change };
-
-/// One sale or return line as far as the KPIs need it.
-struct SaleLineFacts {
-  std::string_view category;
-  std::int64_t qty = 0;
-  std::int64_t unit_price_minor = 0;
-  std::int64_t unit_cost_minor = 0;
-  std::int64_t discount_minor = 0;
-};
-
-/// What the live view reads of one published event. The views point into the EventReader that
-/// produced them and are valid until its next read(). For stock changes only `kind`,
-/// `received_ms` and the ids present are filled.
-struct EventFacts {
-  EventKind kind = EventKind::sale;
-  std::string_view event_id;
-  std::string_view store_id;
-  std::string_view till_id;
-  std::string_view pos_event_id;
-  std::string_view occurred_at;
-  std::string_view currency;
-  std::string_view customer_type;
-  std::int64_t occurred_ms = 0;
-  std::int64_t received_ms = 0;  ///< the agent's `received_at`
-  std::span<const SaleLineFacts> lines;
-};
-
-/// Extracts EventFacts from an event's published JSON (SPEC "Pub/Sub output"). Reuses its parse
-/// buffer between calls; not thread-safe.
-class EventReader {
- public:
-  EventReader();
-  ~EventReader();
-  EventReader(const EventReader&) = delete;
-  EventReader& operator=(const EventReader&) = delete;
-
-  /// Parses `data`. Fails naming the field (`received_at: missing or not RFC 3339`,
-  /// `lines[2].qty: not an integer >= 1`) or `data: not a JSON object`. Never throws.
-  Result<EventFacts> read(std::string_view data);
-
- private:
-  Result<EventFacts> extract(const boost::json::object& event);
-
-  std::array<unsigned char, std::size_t{16} * 1024> m_buffer{};
-  boost::json::monotonic_resource m_resource;
-  std::optional<boost::json::value> m_value;
-  std::vector<SaleLineFacts> m_lines;
-};
 
 /// How SalesKpis::add() used an event.
 enum class KpiOutcome {

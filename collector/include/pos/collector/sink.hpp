@@ -5,11 +5,13 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "pos/collector/event_facts.hpp"
 #include "pos/protocol/result.hpp"
 
 namespace pos::collector {
@@ -26,6 +28,9 @@ struct OutMessage {
   std::string data;
   std::vector<std::pair<std::string, std::string>> attributes;
   std::string ordering_key;
+  /// For an event: its facts, taken by the batch processor from the event it parsed, so an
+  /// observer of what is published (ObservedSink) need not parse `data` again. Sinks ignore it.
+  std::optional<EventDigest> digest = std::nullopt;
 };
 
 /// Where published messages go. All members are called on the executor given to the
