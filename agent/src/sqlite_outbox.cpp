@@ -358,8 +358,11 @@ Status SqliteOutbox::Impl::open_database() {
     return fail("outbox " + path.string() + ": cannot switch to WAL journal mode");
   }
   journal->reset();
+  // A 2 MiB page cache (SQLite's default): appends touch only the right edge of the tables, so a
+  // bigger cache buys no ingest speed, and at 8 MiB the cache alone took the agent's RSS past its
+  // 20 MB budget at 1k events/s (docs/benchmarks.md, "Agent ingest").
   if (auto set = write_db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864; "
-                               "PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 4000");
+                               "PRAGMA cache_size = -2048; PRAGMA wal_autocheckpoint = 4000");
       !set) {
     return fail(prefixed(path, set.error()));
   }
