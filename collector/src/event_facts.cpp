@@ -3,28 +3,13 @@
 #include <boost/json/parse.hpp>
 #include <utility>
 
+#include "json_members.hpp"
 #include "pos/protocol/event.hpp"
 
 namespace pos::collector {
 namespace {
 
 namespace json = boost::json;
-
-std::optional<std::string_view> event_text_member(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  if (v == nullptr || !v->is_string()) {
-    return std::nullopt;
-  }
-  return std::string_view(v->get_string());
-}
-
-std::optional<std::int64_t> event_int_member(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  if (v == nullptr || !v->is_int64()) {
-    return std::nullopt;
-  }
-  return v->get_int64();
-}
 
 }  // namespace
 
@@ -49,7 +34,7 @@ Result<EventFacts> EventReader::read(std::string_view data) {
 Result<EventFacts> extract_event_facts(const json::object& event, std::vector<SaleLineFacts>& lines,
                                        const std::optional<StampFacts>& stamp) {
   EventFacts facts;
-  const auto type = event_text_member(event, "type");
+  const auto type = detail::string_member(event, "type");
   if (type == "sale") {
     facts.kind = EventKind::sale;
   } else if (type == "return") {
@@ -60,7 +45,7 @@ Result<EventFacts> extract_event_facts(const json::object& event, std::vector<Sa
     return fail("type: missing or not sale, return or stock_change");
   }
   const auto received_at = stamp ? std::optional<std::string_view>(stamp->received_at)
-                                 : event_text_member(event, "received_at");
+                                 : detail::string_member(event, "received_at");
   const auto received_ms = received_at ? protocol::parse_rfc3339_ms(*received_at) : std::nullopt;
   if (!received_ms) {
     return fail("received_at: missing or not RFC 3339");
@@ -71,32 +56,32 @@ Result<EventFacts> extract_event_facts(const json::object& event, std::vector<Sa
     facts.store_id = stamp->store_id;
     facts.till_id = stamp->till_id;
   } else {
-    facts.event_id = event_text_member(event, "event_id").value_or("");
-    facts.store_id = event_text_member(event, "store_id").value_or("");
-    facts.till_id = event_text_member(event, "till_id").value_or("");
+    facts.event_id = detail::string_member(event, "event_id").value_or("");
+    facts.store_id = detail::string_member(event, "store_id").value_or("");
+    facts.till_id = detail::string_member(event, "till_id").value_or("");
   }
-  facts.pos_event_id = event_text_member(event, "pos_event_id").value_or("");
+  facts.pos_event_id = detail::string_member(event, "pos_event_id").value_or("");
   if (facts.kind == EventKind::stock_change) {
     return facts;
   }
   if (facts.store_id.empty()) {
     return fail("store_id: missing");
   }
-  const auto occurred_at = event_text_member(event, "occurred_at");
+  const auto occurred_at = detail::string_member(event, "occurred_at");
   const auto occurred_ms = occurred_at ? protocol::parse_rfc3339_ms(*occurred_at) : std::nullopt;
   if (!occurred_ms) {
     return fail("occurred_at: missing or not RFC 3339");
   }
   facts.occurred_at = *occurred_at;
   facts.occurred_ms = *occurred_ms;
-  const auto currency = event_text_member(event, "currency");
+  const auto currency = detail::string_member(event, "currency");
   if (!currency || currency->empty()) {
     return fail("currency: missing");
   }
   facts.currency = *currency;
   const auto* customer = event.if_contains("customer");
   const auto customer_type = customer != nullptr && customer->is_object()
-                                 ? event_text_member(customer->get_object(), "type")
+                                 ? detail::string_member(customer->get_object(), "type")
                                  : std::nullopt;
   if (!customer_type || customer_type->empty()) {
     return fail("customer.type: missing");
@@ -120,12 +105,12 @@ Result<EventFacts> extract_event_facts(const json::object& event, std::vector<Sa
     }
     const auto& line = value.get_object();
     SaleLineFacts out;
-    const auto category = event_text_member(line, "category");
+    const auto category = detail::string_member(line, "category");
     if (!category) {
       return bad("category", "missing");
     }
     out.category = *category;
-    const auto qty = event_int_member(line, "qty");
+    const auto qty = detail::int64_member(line, "qty");
     if (!qty || *qty < 1) {
       return bad("qty", "not an integer >= 1");
     }
@@ -135,7 +120,7 @@ Result<EventFacts> extract_event_facts(const json::object& event, std::vector<Sa
         {"unit_cost_minor", &out.unit_cost_minor},
         {"discount_minor", &out.discount_minor}};
     for (const auto& [field, target] : money) {
-      const auto amount = event_int_member(line, field);
+      const auto amount = detail::int64_member(line, field);
       if (!amount || *amount < 0) {
         return bad(field, "not an integer >= 0");
       }

@@ -41,7 +41,7 @@ std::string openssl_error(std::string_view what) {
   return std::string(what) + ": " + buffer;
 }
 
-std::string string_field(const json::object& object, std::string_view key) {
+std::string text_or_empty(const json::object& object, std::string_view key) {
   const json::value* value = object.if_contains(key);
   return value != nullptr && value->is_string() ? std::string(value->as_string()) : std::string();
 }
@@ -203,14 +203,14 @@ Result<ServiceAccountKey> parse_service_account_key(std::string_view text) {
   const json::value value = json::parse(text, ec);
   if (ec || !value.is_object()) return fail("service-account key: not a JSON object");
   const auto& object = value.as_object();
-  if (const auto type = string_field(object, "type"); type != "service_account") {
+  if (const auto type = text_or_empty(object, "type"); type != "service_account") {
     return fail("service-account key: \"type\" is '" + type + "', expected 'service_account'");
   }
   ServiceAccountKey key;
-  key.client_email = string_field(object, "client_email");
-  key.private_key_pem = string_field(object, "private_key");
-  key.private_key_id = string_field(object, "private_key_id");
-  if (auto uri = string_field(object, "token_uri"); !uri.empty()) key.token_uri = std::move(uri);
+  key.client_email = text_or_empty(object, "client_email");
+  key.private_key_pem = text_or_empty(object, "private_key");
+  key.private_key_id = text_or_empty(object, "private_key_id");
+  if (auto uri = text_or_empty(object, "token_uri"); !uri.empty()) key.token_uri = std::move(uri);
   if (key.client_email.empty()) return fail("service-account key: \"client_email\" is missing");
   if (key.private_key_pem.empty()) return fail("service-account key: \"private_key\" is missing");
   return key;
@@ -264,10 +264,10 @@ Result<AccessToken> parse_token_response(std::string_view body) {
   if (ec || !value.is_object()) return fail("token response: not a JSON object");
   const auto& object = value.as_object();
   AccessToken token;
-  token.token = string_field(object, "access_token");
+  token.token = text_or_empty(object, "access_token");
   if (token.token.empty()) {
-    return fail("token response: no access_token (" + string_field(object, "error") + " " +
-                string_field(object, "error_description") + ")");
+    return fail("token response: no access_token (" + text_or_empty(object, "error") + " " +
+                text_or_empty(object, "error_description") + ")");
   }
   const json::value* expires = object.if_contains("expires_in");
   if (expires == nullptr || !expires->is_number()) return fail("token response: no expires_in");

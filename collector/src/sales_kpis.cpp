@@ -20,6 +20,7 @@
 #include <ranges>
 #include <tuple>
 
+#include "json_members.hpp"
 #include "pos/protocol/event.hpp"
 
 namespace pos::collector {
@@ -47,22 +48,6 @@ void add_into(KpiFigures& into, const KpiFigures& delta) noexcept {
   into.cost_minor = saturating_add(into.cost_minor, delta.cost_minor);
   into.transactions += delta.transactions;
   into.returns += delta.returns;
-}
-
-std::optional<std::string_view> string_field(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  if (v == nullptr || !v->is_string()) {
-    return std::nullopt;
-  }
-  return std::string_view(v->get_string());
-}
-
-std::optional<std::int64_t> int_field(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  if (v == nullptr || !v->is_int64()) {
-    return std::nullopt;
-  }
-  return v->get_int64();
 }
 
 std::string_view kind_name(EventKind kind) noexcept {
@@ -486,19 +471,20 @@ Status SalesKpis::restore(std::string_view snapshot) {
     return fail("snapshot: not a JSON object");
   }
   const auto& doc = parsed.get_object();
-  const auto version = int_field(doc, "version");
+  const auto version = detail::int64_member(doc, "version");
   if (version != snapshot_version) {
     return fail("snapshot: unknown version");
   }
-  const auto day_number = int_field(doc, "day_number");
+  const auto day_number = detail::int64_member(doc, "day_number");
   if (day_number != m_day) {
-    return fail("snapshot: of another day (" + std::string(string_field(doc, "day").value_or("?")) +
-                ", today is " + date_text(m_day) + ")");
+    return fail("snapshot: of another day (" +
+                std::string(detail::string_member(doc, "day").value_or("?")) + ", today is " +
+                date_text(m_day) + ")");
   }
-  if (int_field(doc, "utc_offset_min") != m_options.utc_offset.count()) {
+  if (detail::int64_member(doc, "utc_offset_min") != m_options.utc_offset.count()) {
     return fail("snapshot: taken with another kpis.timezone");
   }
-  const auto currency = string_field(doc, "currency");
+  const auto currency = detail::string_member(doc, "currency");
   const auto totals = figures_from(doc.contains("totals") ? doc.at("totals") : json::value());
   if (!currency || !totals) {
     return fail("snapshot: currency or totals missing");
@@ -512,7 +498,8 @@ Status SalesKpis::restore(std::string_view snapshot) {
   SalesKpis restored(m_options, m_clock);
   restored.m_currency = std::string(*currency);
   restored.m_totals = *totals;
-  restored.m_counting_since_ms = int_field(doc, "counting_since_ms").value_or(m_counting_since_ms);
+  restored.m_counting_since_ms =
+      detail::int64_member(doc, "counting_since_ms").value_or(m_counting_since_ms);
   const std::pair<const char*, std::pair<Groups*, std::size_t>> group_fields[] = {
       {"stores", {&restored.m_stores, m_options.max_stores}},
       {"categories", {&restored.m_categories, m_options.max_categories}},
