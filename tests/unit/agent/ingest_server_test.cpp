@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -430,12 +431,18 @@ TEST_F(HttpServerTest, HandlerExceptionIs500) {
 }
 
 TEST_F(HttpServerTest, LateRespondFromAnotherThread) {
-  auto& server = make([](HttpRequest request, HttpServer::Respond respond) {
-    std::thread([request = std::move(request), respond = std::move(respond)] {
+  // The responder threads are joined before the fixture's io_context goes: a Respond keeps the
+  // server's state (timers, sockets of that context) alive, so it must not outlive the context.
+  // Detached, they once did, which ASan caught as a use after free at exit.
+  std::mutex threads_mutex;
+  std::vector<std::thread> threads;
+  auto& server = make([&](HttpRequest request, HttpServer::Respond respond) {
+    std::lock_guard lock(threads_mutex);
+    threads.emplace_back([request = std::move(request), respond = std::move(respond)] {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       respond(HttpResponse{201, "text/plain", request.body, {{"X-Test", "1"}}});
       respond(HttpResponse{500, "text/plain", "ignored", {}});
-    }).detach();
+    });
   });
   ASSERT_TRUE(server.start());
   run();
@@ -444,6 +451,10 @@ TEST_F(HttpServerTest, LateRespondFromAnotherThread) {
   EXPECT_EQ(reply.status, 201);
   EXPECT_EQ(reply.body, "hello");
   EXPECT_EQ(client.send("POST", "/x", "again").body, "again");
+  std::lock_guard lock(threads_mutex);
+  for (auto& thread : threads) {
+    thread.join();
+  }
 }
 
 TEST_F(HttpServerTest, IdleConnectionIsClosedAfterTimeout) {

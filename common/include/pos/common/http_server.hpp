@@ -53,7 +53,9 @@ Result<boost::asio::ip::tcp::endpoint> parse_listen_endpoint(std::string_view te
 ///
 /// The handler is called on the connection's strand and must not throw (an exception is caught,
 /// logged and answered with 500). It calls `respond` exactly once, at once or later from any
-/// thread; the response is written on the connection's strand (later calls are ignored).
+/// thread; the response is written on the connection's strand (later calls are ignored). A
+/// `respond` holds the connection and the server's state: it must be destroyed before the
+/// io_context the server runs on (its timers and sockets belong to that context).
 /// Malformed requests get 400, over-long heads 431, bodies over the limit 413 (without reading the
 /// rest of the body); each of these closes the connection.
 class HttpServer {
