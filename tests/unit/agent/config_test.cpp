@@ -66,6 +66,8 @@ TEST_F(AgentConfigTest, MinimalConfigGetsDocumentedDefaults) {
   EXPECT_EQ(c.mqtt.client_id, "posagent-S07-T1");
   EXPECT_TRUE(c.forward.dictionary_file.empty());
   EXPECT_EQ(c.forward.batch_max_events, 1000U);
+  EXPECT_EQ(c.forward.ack_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(c.forward.ack_timeout_max, std::chrono::seconds(120));
 }
 
 TEST_F(AgentConfigTest, OverridesAreRead) {
@@ -106,6 +108,8 @@ data_dir = "d")",
   expect_error(minimal("[forward]\nrate_limit_schedule = [\"25:00-10:00\"]\n"),
                "forward.rate_limit_schedule: ");
   expect_error(minimal("[ingest]\nlisten = \"localhost:8411\"\n"), "ingest.listen: ");
+  expect_error(minimal("[forward]\nack_timeout_ms = 20000\nack_timeout_max_ms = 15000\n"),
+               "forward.ack_timeout_max_ms: must be >= forward.ack_timeout_ms");
 }
 
 TEST_F(AgentConfigTest, TlsFilesAreRequiredForSsl) {
