@@ -21,7 +21,7 @@ std::string_view to_string(EventType type) noexcept;
 
 /// Limits applied while parsing untrusted event text. Defaults suit SPEC's 4 MiB requests.
 struct EventLimits {
-  std::size_t max_bytes = 1024 * 1024;  ///< one event's JSON text
+  std::size_t max_bytes = std::size_t{1024} * 1024;  ///< one event's JSON text
   std::size_t max_depth = 16;           ///< nesting of objects/arrays (unknown fields included)
   std::size_t max_lines = 500;          ///< SPEC: 1 to 500 lines
   std::size_t max_string_bytes = 1024;  ///< any known string field (skus, categories, ids)
