@@ -21,9 +21,9 @@
 // synchronous=FULL: the WAL is fsynced at every commit; a 2 MiB page cache, enough for the
 // append path and bounded for RSS; checkpoints every 4000 pages (16 MiB) of WAL rather than
 // SQLite's 1000, so that an index page changed by many commits is copied back once, not four
-// times). read_from uses a second, read-only
-// connection under a mutex; WAL lets it read committed data while the writer writes, and its
-// statement is reset after each call so that no read snapshot holds back checkpoints.
+// times). read_from uses a second, read-only connection under a mutex; WAL lets it read committed
+// data while the writer writes, and its statement is reset after each call so that no read
+// snapshot holds back checkpoints.
 //
 // Writer thread: append and acknowledge enqueue and return. The queue is bounded in events
 // (max_queued_events: append fails `busy` at once) and in pending acknowledge calls. The writer
@@ -55,23 +55,23 @@
 
 #include "pos/agent/sqlite_outbox.hpp"
 
-#include <spdlog/spdlog.h>
 #include <sys/random.h>
 
 #include <algorithm>
-#include <atomic>
-#include <bit>
 #include <boost/asio/post.hpp>
 #include <cerrno>
-#include <condition_variable>
+#include <cstdint>
 #include <cstring>
-#include <deque>
+#include <filesystem>
+#include <functional>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
-#include <unordered_map>
+#include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "sqlite_outbox_impl.hpp"
 
@@ -117,10 +117,6 @@ Result<std::uint64_t> random_epoch() {
   }
   return epoch;
 }
-
-}  // namespace
-
-namespace {
 
 SqliteResult<void> prepare_all(Database& db, WriterStatements& s) {
   const std::pair<Statement*, std::string_view> all[] = {
