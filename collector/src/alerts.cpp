@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "prometheus_text.hpp"
+
 namespace pos::collector {
 namespace {
 
@@ -43,23 +45,6 @@ std::size_t rule_index(std::string_view name) {
     }
   }
   return all_alert_rules.size();
-}
-
-/// Prometheus label value: backslash, double quote and newline escaped.
-std::string label_value(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -200,13 +185,15 @@ std::string alerts_metrics_text(const std::vector<FleetAlert>& active) {
   out << "# HELP poscollector_alerts_active Active alerts by rule.\n"
          "# TYPE poscollector_alerts_active gauge\n";
   for (const auto& [rule, count] : by_rule) {
-    out << "poscollector_alerts_active{rule=\"" << label_value(rule) << "\"} " << count << '\n';
+    out << "poscollector_alerts_active{rule=\"" << detail::prometheus_label_value(rule) << "\"} "
+        << count << '\n';
   }
   out << "# HELP poscollector_till_alert 1 per till and active alert rule.\n"
          "# TYPE poscollector_till_alert gauge\n";
   for (const auto& alert : active) {
-    out << "poscollector_till_alert{store_id=\"" << label_value(alert.store_id) << "\",till_id=\""
-        << label_value(alert.till_id) << "\",rule=\"" << label_value(alert.rule) << "\"} 1\n";
+    out << "poscollector_till_alert{store_id=\"" << detail::prometheus_label_value(alert.store_id)
+        << "\",till_id=\"" << detail::prometheus_label_value(alert.till_id) << "\",rule=\""
+        << detail::prometheus_label_value(alert.rule) << "\"} 1\n";
   }
   return out.str();
 }

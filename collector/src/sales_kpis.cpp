@@ -22,6 +22,7 @@
 
 #include "json_members.hpp"
 #include "pos/protocol/event.hpp"
+#include "prometheus_text.hpp"
 
 namespace pos::collector {
 namespace {
@@ -119,23 +120,6 @@ std::string date_text(std::int64_t day_number) {
   const int n = std::snprintf(text, sizeof text, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
                               static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
   return {text, static_cast<std::size_t>(std::max(n, 0))};
-}
-
-/// Prometheus label value escaping: backslash, double quote and newline.
-std::string label(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (const char c : value) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -595,8 +579,8 @@ void SalesKpis::append_metrics(std::ostream& out) {
   for (const auto& [name, key, figures] : groups) {
     gauge(name, "Today's net GMV in minor units, by group (bounded; \"(other)\" sums the rest).");
     for (const auto& [value, f] : *figures) {
-      out << "poscollector_" << name << '{' << key << "=\"" << label(value) << "\"} " << f.gmv_minor
-          << '\n';
+      out << "poscollector_" << name << '{' << key << "=\"" << detail::prometheus_label_value(value)
+          << "\"} " << f.gmv_minor << '\n';
     }
   }
   out << "# HELP poscollector_kpi_events_total Published events seen by the live sales view, by "
