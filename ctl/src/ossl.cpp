@@ -39,6 +39,20 @@ Result<Bio> mem_bio() {
   return bio;
 }
 
+// Runs `write` (a PEM_write_bio_* call, named `call` in the error) into a memory BIO and returns
+// the text it wrote; `what` names it when the BIO holds nothing.
+template <class Write>
+Result<std::string> write_pem(std::string_view call, std::string_view what, Write write) {
+  auto bio = mem_bio();
+  if (!bio) {
+    return fail(bio.error());
+  }
+  if (write(bio->get()) != 1) {
+    return fail(error(call));
+  }
+  return bio_contents(bio->get(), what);
+}
+
 Result<std::string> read_small_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -123,36 +137,19 @@ Result<Pkey> generate_p256_key() {
 }
 
 Result<std::string> private_key_pem(evp_pkey_st* key) {
-  auto bio = mem_bio();
-  if (!bio) {
-    return fail(bio.error());
-  }
-  if (PEM_write_bio_PrivateKey(bio->get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    return fail(error("PEM_write_bio_PrivateKey"));
-  }
-  return bio_contents(bio->get(), "private key PEM");
+  return write_pem("PEM_write_bio_PrivateKey", "private key PEM", [key](BIO* bio) {
+    return PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
+  });
 }
 
 Result<std::string> cert_pem(x509_st* cert) {
-  auto bio = mem_bio();
-  if (!bio) {
-    return fail(bio.error());
-  }
-  if (PEM_write_bio_X509(bio->get(), cert) != 1) {
-    return fail(error("PEM_write_bio_X509"));
-  }
-  return bio_contents(bio->get(), "certificate PEM");
+  return write_pem("PEM_write_bio_X509", "certificate PEM",
+                   [cert](BIO* bio) { return PEM_write_bio_X509(bio, cert); });
 }
 
 Result<std::string> crl_pem(X509_crl_st* crl) {
-  auto bio = mem_bio();
-  if (!bio) {
-    return fail(bio.error());
-  }
-  if (PEM_write_bio_X509_CRL(bio->get(), crl) != 1) {
-    return fail(error("PEM_write_bio_X509_CRL"));
-  }
-  return bio_contents(bio->get(), "CRL PEM");
+  return write_pem("PEM_write_bio_X509_CRL", "CRL PEM",
+                   [crl](BIO* bio) { return PEM_write_bio_X509_CRL(bio, crl); });
 }
 
 Result<Pkey> read_private_key(const std::filesystem::path& path) {
