@@ -35,23 +35,30 @@ CollectorProcess::CollectorProcess(std::filesystem::path dir, TestPki& pki, std:
       << "[http]\nlisten = \"127.0.0.1:" << m_port << "\"\n";
 }
 
-void CollectorProcess::start(std::chrono::milliseconds timeout) {
-  m_process.emplace(
-      std::vector<std::string>{POSCOLLECTOR_BIN, "run", "--config", m_config.string()},
-      m_dir / "poscollector.log",
-      std::map<std::string, std::string>{{"PUBSUB_EMULATOR_HOST", m_emulator}});
+ChildProcess start_collector(const std::filesystem::path& config, const std::filesystem::path& log,
+                             std::uint16_t port, std::map<std::string, std::string> env,
+                             std::chrono::milliseconds timeout) {
+  ChildProcess process(
+      std::vector<std::string>{POSCOLLECTOR_BIN, "run", "--config", config.string()}, log,
+      std::move(env));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (!m_process->running()) {
-      throw std::runtime_error("poscollector exited at start; log:\n" + log());
+    if (!process.running()) {
+      throw std::runtime_error("poscollector exited at start; log:\n" + read_text_file(log));
     }
-    if (http_request(m_port, "GET", "/readyz", "", "", std::chrono::milliseconds(500)).status ==
+    if (http_request(port, "GET", "/readyz", "", "", std::chrono::milliseconds(500)).status ==
         200) {
-      return;
+      return process;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  throw std::runtime_error("poscollector not ready in time; log:\n" + log());
+  throw std::runtime_error("poscollector not ready in time; log:\n" + read_text_file(log));
+}
+
+void CollectorProcess::start(std::chrono::milliseconds timeout) {
+  m_process.reset();
+  m_process.emplace(start_collector(m_config, m_dir / "poscollector.log", m_port,
+                                    {{"PUBSUB_EMULATOR_HOST", m_emulator}}, timeout));
 }
 
 int CollectorProcess::kill9() {

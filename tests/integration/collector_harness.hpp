@@ -26,6 +26,13 @@ inline constexpr const char* dlq_sub = "pos-events-dlq-sub";
 /// Creates the two topics and an ordered subscription on each (again after an emulator restart).
 void create_pubsub_resources(PubSubEmulator& emulator);
 
+/// Starts `poscollector run --config config` (output to `log`, `env` added to the environment)
+/// and waits until GET /readyz on `port` answers 200. Throws std::runtime_error with the log when
+/// the collector exits or is not ready within `timeout`.
+ChildProcess start_collector(const std::filesystem::path& config, const std::filesystem::path& log,
+                             std::uint16_t port, std::map<std::string, std::string> env = {},
+                             std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
 /// A poscollector process with a SPEC-only config, pointed at the emulator through
 /// PUBSUB_EMULATOR_HOST. start() waits for /readyz (broker connected, sink reachable).
 class CollectorProcess {

@@ -111,20 +111,9 @@ class KpisCollector {
   }
 
   void start() {
-    m_process.emplace(std::vector<std::string>{POSCOLLECTOR_BIN, "run", "--config",
-                                               (m_dir / "poscollector.toml").string()},
-                      m_dir / "poscollector.log");
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (!m_process->running()) {
-        throw std::runtime_error("poscollector exited at start; log:\n" + log());
-      }
-      if (http_request(m_port, "GET", "/readyz", "", "", 500ms).status == 200) {
-        return;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    throw std::runtime_error("poscollector not ready in time; log:\n" + log());
+    m_process.reset();
+    m_process.emplace(
+        start_collector(m_dir / "poscollector.toml", m_dir / "poscollector.log", m_port));
   }
   int terminate() { return m_process->terminate(10s); }
   json::object get(const std::string& path) {
