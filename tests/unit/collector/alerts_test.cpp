@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "collector_test_support.hpp"
 #include "pos/collector/config.hpp"
 #include "pos/common/config_reader.hpp"
 #include "pos/protocol/event.hpp"
@@ -263,18 +264,9 @@ TEST(AlertMetricsTest, GaugePerRuleAndPerTill) {
             std::string::npos);
 }
 
-const std::string k_alerts_config = R"(
-collector_id = "collector-1"
-data_dir = "/var/lib/poscollector"
-[mqtt]
-uri = "mqtt://127.0.0.1:1883"
-[sink]
-project = "fastyle-prod"
-)";
-
 std::string config_error(const std::string& alerts_section) {
   try {
-    parse_collector_config(k_alerts_config + "[alerts]\n" + alerts_section);
+    parse_collector_config(test::k_minimal_collector_config + "[alerts]\n" + alerts_section);
   } catch (const common::ConfigError& e) {
     return e.what();
   }
@@ -282,12 +274,12 @@ std::string config_error(const std::string& alerts_section) {
 }
 
 TEST(AlertConfigTest, DefaultsAndOverrides) {
-  const auto defaults = parse_collector_config(k_alerts_config);
+  const auto defaults = parse_collector_config(test::k_minimal_collector_config);
   EXPECT_EQ(defaults.alerts.offline, std::chrono::minutes(5));
   EXPECT_EQ(defaults.alerts.backlog_age, std::chrono::minutes(15));
   EXPECT_EQ(defaults.alerts.clock_skew, std::chrono::seconds(120));
   EXPECT_EQ(defaults.alerts.rejected_rising_window, std::chrono::minutes(10));
-  const auto c = parse_collector_config(k_alerts_config +
+  const auto c = parse_collector_config(test::k_minimal_collector_config +
                                         "[alerts]\noffline_minutes = 2\nbacklog_age_minutes = 30\n"
                                         "clock_skew_seconds = 5\n"
                                         "rejected_rising_window_minutes = 60\n");

@@ -17,6 +17,16 @@
 
 namespace pos::collector::test {
 
+/// The smallest valid poscollector config: only the keys without defaults.
+inline const std::string k_minimal_collector_config = R"(
+collector_id = "collector-1"
+data_dir = "/var/lib/poscollector"
+[mqtt]
+uri = "mqtt://127.0.0.1:1883"
+[sink]
+project = "fastyle-prod"
+)";
+
 class ManualClock final : public common::Clock {
  public:
   std::int64_t now_ms = 1'795'000'000'000;  // 2026-11-18

@@ -10,15 +10,6 @@
 namespace pos::collector {
 namespace {
 
-const std::string minimal = R"(
-collector_id = "collector-1"
-data_dir = "/var/lib/poscollector"
-[mqtt]
-uri = "mqtt://127.0.0.1:1883"
-[sink]
-project = "fastyle-prod"
-)";
-
 std::string error_of(const std::string& text, const std::string& base = ".") {
   try {
     parse_collector_config(text, base);
@@ -29,7 +20,7 @@ std::string error_of(const std::string& text, const std::string& base = ".") {
 }
 
 TEST(CollectorConfigTest, MinimalConfigHasDefaults) {
-  const auto c = parse_collector_config(minimal);
+  const auto c = parse_collector_config(test::k_minimal_collector_config);
   EXPECT_EQ(c.collector_id, "collector-1");
   EXPECT_EQ(c.data_dir, "/var/lib/poscollector");
   EXPECT_EQ(c.mqtt.topic_prefix, "pos/v1");
@@ -83,11 +74,13 @@ listen = "127.0.0.1:0"
 }
 
 TEST(CollectorConfigTest, ErrorsNameTheKey) {
-  EXPECT_NE(error_of(minimal + "[limits]\nmax_batch_byts = 5\n").find("limits.max_batch_byts"),
+  EXPECT_NE(error_of(test::k_minimal_collector_config + "[limits]\nmax_batch_byts = 5\n")
+                .find("limits.max_batch_byts"),
             std::string::npos);
   EXPECT_NE(error_of("data_dir = \"/x\"\n[mqtt]\nuri = \"mqtt://h:1\"\n").find("collector_id"),
             std::string::npos);
-  EXPECT_NE(error_of(minimal + "[fleet]\nstale_after_s = 0\n").find("fleet.stale_after_s"),
+  EXPECT_NE(error_of(test::k_minimal_collector_config + "[fleet]\nstale_after_s = 0\n")
+                .find("fleet.stale_after_s"),
             std::string::npos);
   EXPECT_NE(error_of(R"(collector_id = "c"
 data_dir = "/x"
@@ -105,7 +98,8 @@ type = "file"
 )")
                 .find("sink.path"),
             std::string::npos);
-  EXPECT_NE(error_of(minimal + "[http]\nlisten = \"localhost\"\n").find("http.listen"),
+  EXPECT_NE(error_of(test::k_minimal_collector_config + "[http]\nlisten = \"localhost\"\n")
+                .find("http.listen"),
             std::string::npos);
   EXPECT_NE(error_of(R"(collector_id = "c"
 data_dir = "/x"
