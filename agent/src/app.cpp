@@ -14,6 +14,7 @@
 #include <iostream>
 
 #include "pos/agent/config.hpp"
+#include "pos/agent/data_dir_lock.hpp"
 #include "pos/agent/forwarder.hpp"
 #include "pos/agent/ingest_service.hpp"
 #include "pos/agent/paho_transport.hpp"
@@ -81,6 +82,7 @@ class Agent {
   explicit Agent(const AgentConfig& config)
       : m_config(config),
         m_signals(m_io, SIGTERM, SIGINT),
+        m_lock(lock_data_dir()),
         m_outbox(open_outbox()),
         m_ingest(*m_outbox, config.store_id, config.till_id, body_limits(), routes()),
         m_http(m_io.get_executor(), config.ingest.listen, http_limits(), m_ingest.handler(),
@@ -133,12 +135,16 @@ class Agent {
   }
 
  private:
-  std::unique_ptr<SqliteOutbox> open_outbox() {
+  DataDirLock lock_data_dir() {
     std::error_code ec;
     std::filesystem::create_directories(m_config.data_dir, ec);
     if (ec) {
       throw StartupError("data_dir " + m_config.data_dir + ": " + ec.message());
     }
+    return startup(DataDirLock::acquire(m_config.data_dir), "data_dir");
+  }
+
+  std::unique_ptr<SqliteOutbox> open_outbox() {
     SqliteOutboxOptions options;
     options.path = std::filesystem::path(m_config.data_dir) / "outbox.db";
     options.store_id = m_config.store_id;
@@ -192,6 +198,8 @@ class Agent {
     options.key_file = m_config.mqtt.key_file;
     options.keepalive = m_config.mqtt.keepalive;
     options.session_expiry = m_config.mqtt.session_expiry;
+    // Every ack must answer a batch of this connection (Forwarder: restored databases).
+    options.clean_start = true;
     options.connect_timeout = m_config.mqtt.connect_timeout;
     options.will_topic =
         startup(protocol::make_topic(m_config.mqtt.topic_prefix, m_config.store_id,
@@ -283,6 +291,7 @@ class Agent {
   asio::io_context m_io{1};
   common::SystemClock m_clock;
   asio::signal_set m_signals;
+  DataDirLock m_lock;  // before the outbox: held while the database is open
   std::unique_ptr<SqliteOutbox> m_outbox;
   IngestService m_ingest;
   common::HttpServer m_http;

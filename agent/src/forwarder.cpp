@@ -160,6 +160,13 @@ void Forwarder::on_connected() {
       ++s.reconnects;
     }
   });
+  m_known_last = std::max(m_known_last, m_outbox.stats().last_seq);
+  // The highest seq the collector can legitimately hold: stored before this run started, or
+  // sent by it. An empty database has a fresh epoch (SqliteOutbox::open).
+  m_check_limit = m_highest_sent;
+  m_mark_checked = m_check_limit == 0;
+  m_probe_sent = false;
+  with_stats([&](ForwarderStats& s) { s.mark_checked = m_mark_checked; });
   spdlog::info("forwarder: connected; acked through seq {}, last seq {}", m_acked_through,
                m_known_last);
   m_transport.subscribe(m_ack_topic, guarded([this](const Status& status) {
@@ -220,7 +227,7 @@ void Forwarder::on_message(TransportMessage message) {
 }
 
 void Forwarder::on_ack(const std::string& payload) {
-  if (m_state != State::online && m_state != State::stopping) {
+  if ((m_state != State::online && m_state != State::stopping) || m_renewing) {
     return;
   }
   auto ignore = [this] { with_stats([](ForwarderStats& s) { ++s.acks_ignored; }); };
@@ -239,10 +246,33 @@ void Forwarder::on_ack(const std::string& payload) {
     ignore();
     return;
   }
+  if (!m_mark_checked) {
+    if (ack->through_seq > m_check_limit) {
+      renew_epoch("the collector acknowledged epoch " + protocol::format_epoch(m_epoch) +
+                  " through seq " + std::to_string(ack->through_seq) +
+                  ", but this database holds only seqs through " + std::to_string(m_check_limit));
+      return;
+    }
+    m_mark_checked = true;
+    m_probe_sent = false;
+    with_stats([](ForwarderStats& s) { s.mark_checked = true; });
+    spdlog::info("forwarder: the collector's mark for epoch {} ({}) is not ahead of the database",
+                 protocol::format_epoch(m_epoch), ack->through_seq);
+  }
   if (ack->through_seq <= m_acked_through) {
     spdlog::debug("forwarder: ignoring old ack through {} (acked through {})", ack->through_seq,
                   m_acked_through);
     ignore();
+    // A probe (the acknowledged event re-sent) is answered this way: it is done.
+    while (!m_inflight.empty() && m_inflight.front().last_seq <= m_acked_through) {
+      m_inflight.pop_front();
+    }
+    if (m_state == State::online) {
+      arm_ack_timer();
+      pump();
+    } else if (m_inflight.empty()) {
+      finish_stop();
+    }
     return;
   }
   if (ack->through_seq > m_highest_sent) {
@@ -292,6 +322,93 @@ void Forwarder::on_ack(const std::string& payload) {
   pump();
 }
 
+void Forwarder::renew_epoch(const std::string& why) {
+  spdlog::error(
+      "forwarder: {}: the database is behind what the collector published (restored or "
+      "rolled back); events after seq {} move to a new epoch",
+      why, m_check_limit);
+  m_renewing = true;
+  ++m_generation;
+  m_inflight.clear();
+  m_pending.reset();
+  disarm(m_ack_timer);
+  disarm(m_batch_timer);
+  disarm(m_limiter_timer);
+  disarm(m_read_retry_timer);
+  m_outbox.renew_epoch(m_check_limit, guarded([this](const Result<std::uint64_t>& renewed) {
+                         on_epoch_renewed(renewed);
+                       }));
+}
+
+void Forwarder::on_epoch_renewed(const Result<std::uint64_t>& renewed) {
+  m_renewing = false;
+  if (!renewed) {
+    // Nothing changed: the next connection or ack timeout probes again and renews again.
+    spdlog::error("forwarder: renewing the epoch failed: {}", renewed.error().message);
+    arm(m_read_retry_timer, read_retry_delay, &Forwarder::on_read_retry_timer);
+    return;
+  }
+  const auto stats = m_outbox.stats();
+  spdlog::warn("forwarder: now epoch {} ({} events moved to it); epoch {} ends at seq {}",
+               protocol::format_epoch(*renewed), stats.last_seq, protocol::format_epoch(m_epoch),
+               m_check_limit);
+  m_epoch = *renewed;
+  m_acked_through = stats.acked_through;
+  m_known_last = stats.last_seq;
+  m_highest_sent = 0;
+  m_highest_published = 0;
+  m_next_seq = m_acked_through + 1;
+  m_delay_expired_seq = 0;
+  m_mark_checked = true;  // a fresh random epoch: no collector has a mark for it
+  m_probe_sent = false;
+  m_other_epoch_logged = false;
+  with_stats([](ForwarderStats& s) {
+    ++s.epoch_renewals;
+    s.mark_checked = true;
+  });
+  if (m_state == State::online) {
+    go_back_n("new epoch");
+  } else if (m_state == State::stopping) {
+    finish_stop();
+  }
+}
+
+// Nothing at or below the check limit is unacknowledged: re-send the last acknowledged event so
+// that the collector answers with its mark. Without that event (never acknowledged, or a
+// database from before the event was kept for this) nothing can show that the collector is not
+// ahead: the epoch is renewed, which is always safe.
+bool Forwarder::build_probe() {
+  const std::uint64_t seq = m_acked_through;
+  if (seq > 0) {
+    auto events = m_outbox.read_from(seq, 1, m_options.batch_max_bytes);
+    if (!events) {
+      spdlog::error("forwarder: reading the outbox at seq {} failed: {}", seq,
+                    events.error().message);
+      arm(m_read_retry_timer, read_retry_delay, &Forwarder::on_read_retry_timer);
+      return false;
+    }
+    if (!events->empty() && events->front().seq == seq) {
+      std::vector<std::string> lines;
+      lines.push_back(std::move(events->front().payload_line));
+      const std::size_t raw_bytes = lines.front().size() + 1;
+      auto encoded = m_encoder.encode(m_epoch, seq, lines);
+      if (!encoded) {
+        spdlog::error("forwarder: encoding the probe at seq {} failed: {}", seq,
+                      encoded.error().message);
+        arm(m_read_retry_timer, read_retry_delay, &Forwarder::on_read_retry_timer);
+        return false;
+      }
+      spdlog::debug("forwarder: probing the collector's mark with seq {}", seq);
+      m_probe_sent = true;
+      m_pending = Pending{seq, seq, raw_bytes, std::move(*encoded)};
+      return true;
+    }
+  }
+  renew_epoch("no stored event can probe the collector's mark of epoch " +
+              protocol::format_epoch(m_epoch));
+  return false;
+}
+
 void Forwarder::on_commit(std::uint64_t last_seq) {
   m_known_last = std::max(m_known_last, last_seq);
   if (m_state != State::online) {
@@ -319,7 +436,7 @@ void Forwarder::schedule_pump() {
 }
 
 void Forwarder::pump() {
-  if (m_state != State::online || m_batch_timer.armed || m_limiter_timer.armed ||
+  if (m_state != State::online || m_renewing || m_batch_timer.armed || m_limiter_timer.armed ||
       m_read_retry_timer.armed || m_inflight.size() >= m_options.window_batches) {
     return;
   }
@@ -340,8 +457,14 @@ void Forwarder::pump() {
 }
 
 bool Forwarder::build_pending() {
-  auto events =
-      m_outbox.read_from(m_next_seq, m_options.batch_max_events, m_options.batch_max_bytes);
+  std::size_t max_events = m_options.batch_max_events;
+  if (!m_mark_checked) {
+    if (m_next_seq > m_check_limit) {
+      return !m_probe_sent && m_inflight.empty() && build_probe();
+    }
+    max_events = std::min<std::uint64_t>(max_events, m_check_limit - m_next_seq + 1);
+  }
+  auto events = m_outbox.read_from(m_next_seq, max_events, m_options.batch_max_bytes);
   if (!events) {
     spdlog::error("forwarder: reading the outbox from seq {} failed: {}", m_next_seq,
                   events.error().message);
@@ -367,7 +490,7 @@ bool Forwarder::build_pending() {
   }
   const std::uint64_t last_seq = events->back().seq;
   m_known_last = std::max(m_known_last, last_seq);
-  const bool more_available = last_seq < m_known_last;
+  const bool more_available = last_seq < m_known_last || count == max_events;
   if (count < m_options.batch_max_events && !more_available && m_delay_expired_seq != m_next_seq) {
     const auto age = milliseconds(m_clock.now_unix_ms() - events->front().received_at_ms);
     if (age >= milliseconds(0) && age < m_options.batch_delay) {
@@ -472,6 +595,7 @@ void Forwarder::go_back_n(const char* reason) {
   ++m_generation;
   m_inflight.clear();
   m_pending.reset();
+  m_probe_sent = false;
   disarm(m_ack_timer);
   disarm(m_batch_timer);
   disarm(m_limiter_timer);

@@ -1,11 +1,12 @@
 // SqliteOutbox design.
 //
-// Schema (user_version 1):
+// Schema (user_version 2; version 1 databases get the three epoch_renewal columns at open):
 //   meta(id = 1, epoch, store_id, till_id, next_seq, total_bytes, acked_through, acked_bytes,
-//        created_at_ms): one row. epoch is 64 random bits from getrandom(), stored bit-cast in an
-//        INTEGER. next_seq survives pruning of every event. total_bytes is the payload bytes ever
-//        stored and acked_bytes those through acked_through, so the backlog in bytes is their
-//        difference: open and acknowledge never scan payloads.
+//        created_at_ms, epoch_renewals, epoch_renewed_at_ms, previous_epoch): one row. epoch is 64
+//        random bits from getrandom(), stored bit-cast in an INTEGER. next_seq survives pruning of
+//        every event. total_bytes is the payload bytes ever stored and acked_bytes those through
+//        acked_through, so the backlog in bytes is their difference: open and acknowledge never
+//        scan payloads.
 //   events(seq INTEGER PRIMARY KEY, pos_event_id TEXT UNIQUE NOT NULL, received_at_ms, payload,
 //          end_offset): payload is protocol::make_payload_line's output; end_offset is total_bytes
 //          after this event (the acked_bytes of an acknowledgement through it).
@@ -48,6 +49,12 @@
 // follow each other while there is more to delete and the queue stays empty; otherwise pruning is
 // tried again after prune_interval. Unacknowledged events are never deleted.
 //
+// Epoch renewal (renew_epoch, when the forwarder learns that the collector holds seqs this
+// database lost): one writer transaction deletes the events through keep_through and the ack
+// marks, then moves the later events down to seq 1, 2, ... in chunks of renew_chunk rows (each
+// payload line parsed and re-stamped with the new epoch's event_id and seq, end offsets counted
+// from 0), and sets meta. A database that never held an event gets a new epoch at open.
+//
 // Stats are atomics written by the writer after each commit; db_bytes stats the db and -wal files.
 //
 // Files: this one opens the database and holds the public calls; sqlite_outbox_writer.cpp the
@@ -55,6 +62,7 @@
 
 #include "pos/agent/sqlite_outbox.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/random.h>
 
 #include <algorithm>
@@ -79,32 +87,7 @@ namespace pos::agent {
 
 using namespace outbox_detail;
 
-namespace {
-constexpr std::int64_t schema_version = 1;
-
-constexpr std::string_view schema_sql = R"sql(
-CREATE TABLE meta(
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  epoch INTEGER NOT NULL,
-  store_id TEXT NOT NULL,
-  till_id TEXT NOT NULL,
-  next_seq INTEGER NOT NULL,
-  total_bytes INTEGER NOT NULL,
-  acked_through INTEGER NOT NULL,
-  acked_bytes INTEGER NOT NULL,
-  created_at_ms INTEGER NOT NULL);
-CREATE TABLE events(
-  seq INTEGER PRIMARY KEY,
-  pos_event_id TEXT UNIQUE NOT NULL,
-  received_at_ms INTEGER NOT NULL,
-  payload TEXT NOT NULL,
-  end_offset INTEGER NOT NULL);
-CREATE TABLE ack_marks(
-  through_seq INTEGER PRIMARY KEY,
-  acked_at_ms INTEGER NOT NULL);
-)sql";
-
-Result<std::uint64_t> random_epoch() {
+Result<std::uint64_t> outbox_detail::random_epoch() {
   std::uint64_t epoch = 0;
   while (epoch == 0) {
     const ssize_t got = getrandom(&epoch, sizeof epoch, 0);
@@ -118,8 +101,36 @@ Result<std::uint64_t> random_epoch() {
   return epoch;
 }
 
+namespace {
+constexpr std::int64_t schema_version = 2;
+
+constexpr std::string_view schema_sql = R"sql(
+CREATE TABLE meta(
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  epoch INTEGER NOT NULL,
+  store_id TEXT NOT NULL,
+  till_id TEXT NOT NULL,
+  next_seq INTEGER NOT NULL,
+  total_bytes INTEGER NOT NULL,
+  acked_through INTEGER NOT NULL,
+  acked_bytes INTEGER NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  epoch_renewals INTEGER NOT NULL DEFAULT 0,
+  epoch_renewed_at_ms INTEGER,
+  previous_epoch INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE events(
+  seq INTEGER PRIMARY KEY,
+  pos_event_id TEXT UNIQUE NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  payload TEXT NOT NULL,
+  end_offset INTEGER NOT NULL);
+CREATE TABLE ack_marks(
+  through_seq INTEGER PRIMARY KEY,
+  acked_at_ms INTEGER NOT NULL);
+)sql";
+
 SqliteResult<void> prepare_all(Database& db, WriterStatements& s) {
-  const std::pair<Statement*, std::string_view> all[] = {
+  const std::pair<Statement*, std::string> all[] = {
       {&s.find_event, "SELECT seq FROM events WHERE pos_event_id = ?"},
       {&s.insert_event,
        "INSERT INTO events(seq, pos_event_id, received_at_ms, payload, end_offset) "
@@ -140,6 +151,15 @@ SqliteResult<void> prepare_all(Database& db, WriterStatements& s) {
       {&s.min_seq, "SELECT min(seq) FROM events"},
       {&s.delete_events, "DELETE FROM events WHERE seq BETWEEN ? AND ?"},
       {&s.delete_marks, "DELETE FROM ack_marks WHERE through_seq < ?"},
+      {&s.renew_read, "SELECT seq, payload FROM events WHERE seq > ? ORDER BY seq LIMIT " +
+                          std::to_string(renew_chunk)},
+      {&s.renew_update, "UPDATE events SET seq = ?, payload = ?, end_offset = ? WHERE seq = ?"},
+      {&s.renew_delete_kept, "DELETE FROM events WHERE seq <= ?"},
+      {&s.renew_delete_marks, "DELETE FROM ack_marks"},
+      {&s.renew_meta,
+       "UPDATE meta SET epoch = ?, next_seq = ?, total_bytes = ?, acked_through = 0, "
+       "acked_bytes = 0, epoch_renewals = epoch_renewals + 1, epoch_renewed_at_ms = ?, "
+       "previous_epoch = ? WHERE id = 1"},
   };
   for (const auto& [statement, text] : all) {
     auto prepared = db.prepare(text);
@@ -186,6 +206,24 @@ SqliteResult<void> create_schema(Database& db, const SqliteOutboxOptions& option
   }
   if (auto set = db.exec("PRAGMA user_version = " + std::to_string(schema_version)); !set) {
     return set;
+  }
+  return txn->commit();
+}
+
+// Version 1 had no epoch renewal columns.
+SqliteResult<void> migrate_from_v1(Database& db) {
+  auto txn = Transaction::begin(db);
+  if (!txn) {
+    return SqliteResult<void>::failure(std::move(txn).error());
+  }
+  if (auto altered =
+          db.exec("ALTER TABLE meta ADD COLUMN epoch_renewals INTEGER NOT NULL DEFAULT 0; "
+                  "ALTER TABLE meta ADD COLUMN epoch_renewed_at_ms INTEGER; "
+                  "ALTER TABLE meta ADD COLUMN previous_epoch INTEGER NOT NULL DEFAULT 0; "
+                  "PRAGMA user_version = " +
+                  std::to_string(schema_version));
+      !altered) {
+    return altered;
   }
   return txn->commit();
 }
@@ -237,14 +275,19 @@ Status SqliteOutbox::Impl::open_database() {
         !created) {
       return fail(prefixed(path, created.error()));
     }
+  } else if (*version == 1) {
+    if (auto migrated = migrate_from_v1(write_db); !migrated) {
+      return fail(prefixed(path, migrated.error()));
+    }
   } else if (*version != schema_version) {
     return fail("outbox " + path.string() + ": schema version " + std::to_string(**version) +
                 " is not supported (this program knows " + std::to_string(schema_version) + ")");
   }
+  const bool created_now = version->value_or(0) == 0;
 
   auto meta = write_db.prepare(
-      "SELECT epoch, store_id, till_id, next_seq, total_bytes, acked_through, acked_bytes "
-      "FROM meta WHERE id = 1");
+      "SELECT epoch, store_id, till_id, next_seq, total_bytes, acked_through, acked_bytes, "
+      "epoch_renewals, epoch_renewed_at_ms, previous_epoch FROM meta WHERE id = 1");
   if (!meta) {
     return fail(prefixed(path, meta.error()));
   }
@@ -262,6 +305,9 @@ Status SqliteOutbox::Impl::open_database() {
   total_bytes = from_db(meta->column_int64(4));
   writer_acked_through = from_db(meta->column_int64(5));
   acked_bytes = from_db(meta->column_int64(6));
+  epoch_renewals = from_db(meta->column_int64(7));
+  epoch_renewed_ms = meta->column_is_null(8) ? no_time : meta->column_int64(8);
+  previous_epoch = from_db(meta->column_int64(9));
   meta->reset();
   if (stored_store != options.store_id || stored_till != options.till_id) {
     return fail("outbox " + path.string() + ": created for store " + stored_store + " till " +
@@ -270,6 +316,16 @@ Status SqliteOutbox::Impl::open_database() {
 
   if (auto prepared = prepare_all(write_db, sql); !prepared) {
     return fail(prefixed(path, prepared.error()));
+  }
+  if (next_seq == 1 && !created_now) {
+    // Nothing in an empty database proves that no collector has seen its epoch (a restored
+    // image of a till that had not sold yet): a fresh one costs nothing.
+    auto renewed = write_renewal(0, clock.now_unix_ms());
+    if (!renewed) {
+      return fail(prefixed(path, renewed.error()));
+    }
+    spdlog::info("outbox: the database never held an event; new epoch {}",
+                 protocol::format_epoch(*renewed));
   }
   if (auto bound = sql.find_received.bind_int64(1, to_db(writer_acked_through + 1)); !bound) {
     return fail(prefixed(path, bound.error()));
@@ -452,6 +508,29 @@ void SqliteOutbox::acknowledge(std::uint64_t through_seq, std::function<void(Sta
   }
 }
 
+void SqliteOutbox::renew_epoch(std::uint64_t keep_through,
+                               std::function<void(Result<std::uint64_t>)> done) {
+  Impl& impl = *m_impl;
+  std::optional<Error> refused;
+  {
+    std::lock_guard lock(impl.mutex);
+    if (impl.stopping) {
+      refused = Error{"outbox: shutting down"};
+    } else if (impl.renewal) {
+      refused = Error{"outbox: an epoch renewal is already pending"};
+    } else {
+      impl.renewal = RenewRequest{keep_through, std::move(done)};
+    }
+  }
+  if (refused) {
+    boost::asio::post(impl.executor, [done = std::move(done), error = std::move(*refused)] {
+      done(Result<std::uint64_t>::failure(error));
+    });
+  } else {
+    impl.wake.notify_one();
+  }
+}
+
 void SqliteOutbox::set_commit_listener(CommitListener listener) {
   std::lock_guard lock(m_impl->mutex);
   m_impl->listener = std::move(listener);
@@ -460,7 +539,7 @@ void SqliteOutbox::set_commit_listener(CommitListener listener) {
 OutboxStats SqliteOutbox::stats() const {
   const Impl& impl = *m_impl;
   OutboxStats s;
-  s.epoch = impl.epoch;
+  s.epoch = impl.epoch.load();
   s.last_seq = impl.last_seq.load();
   s.acked_through = impl.acked_through.load();
   s.backlog_events = s.last_seq - s.acked_through;
@@ -476,6 +555,11 @@ OutboxStats SqliteOutbox::stats() const {
   s.duplicates_total = impl.duplicates_total.load();
   s.pruned_total = impl.pruned_total.load();
   s.commits_total = impl.commits_total.load();
+  s.epoch_renewals = impl.epoch_renewals.load();
+  if (const auto renewed = impl.epoch_renewed_ms.load(); renewed != no_time) {
+    s.epoch_renewed_ms = renewed;
+  }
+  s.previous_epoch = impl.previous_epoch.load();
   std::error_code ec;
   const auto db_size = std::filesystem::file_size(impl.options.path, ec);
   s.db_bytes = ec ? 0 : db_size;
@@ -487,7 +571,7 @@ OutboxStats SqliteOutbox::stats() const {
 }
 
 std::uint64_t SqliteOutbox::epoch() const {
-  return m_impl->epoch;
+  return m_impl->epoch.load();
 }
 
 }  // namespace pos::agent

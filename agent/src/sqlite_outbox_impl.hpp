@@ -35,6 +35,12 @@ using AppendOutcome = Result<std::vector<AppendResult>, AppendError>;
 
 constexpr std::int64_t no_time = std::numeric_limits<std::int64_t>::min();
 
+/// 64 random bits from getrandom(), never 0.
+Result<std::uint64_t> random_epoch();
+
+/// Rows an epoch renewal reads and rewrites at a time (bounded memory for any backlog).
+constexpr std::size_t renew_chunk = 1000;
+
 /// Digits of `value` in decimal.
 inline std::size_t decimal_digits(std::uint64_t value) {
   std::size_t digits = 1;
@@ -97,6 +103,12 @@ struct AckRequest {
   std::function<void(Status)> done;
 };
 
+/// One renew_epoch() call waiting for the writer.
+struct RenewRequest {
+  std::uint64_t keep_through = 0;
+  std::function<void(Result<std::uint64_t>)> done;
+};
+
 /// One request of a group being written: its answer, set as the writer goes.
 struct GroupEntry {
   AppendRequest request;
@@ -120,6 +132,11 @@ struct WriterStatements {
   Statement min_seq;
   Statement delete_events;
   Statement delete_marks;
+  Statement renew_read;
+  Statement renew_update;
+  Statement renew_delete_kept;
+  Statement renew_delete_marks;
+  Statement renew_meta;
 };
 
 }  // namespace outbox_detail
@@ -150,6 +167,9 @@ struct SqliteOutbox::Impl {
   std::uint64_t max_new_bytes(const std::vector<PreparedEvent>& events) const;
   SqliteResult<void> write_ack(std::uint64_t through_seq, std::int64_t now_ms);
   SqliteResult<bool> prune_step();
+  /// The writer's half of renew_epoch: one transaction; the in-memory state follows its commit.
+  SqliteResult<std::uint64_t> write_renewal(std::uint64_t keep_through, std::int64_t now_ms);
+  void run_renewal(outbox_detail::RenewRequest request);
   std::string event_id(std::uint64_t seq) const {
     return protocol::make_event_id(options.store_id, options.till_id, epoch, seq);
   }
@@ -157,7 +177,7 @@ struct SqliteOutbox::Impl {
   const SqliteOutboxOptions options;
   const boost::asio::any_io_executor executor;
   const common::Clock& clock;
-  std::uint64_t epoch = 0;
+  std::atomic<std::uint64_t> epoch{0};
 
   // Writer thread only (and open()).
   Database write_db;
@@ -179,6 +199,7 @@ struct SqliteOutbox::Impl {
   std::deque<AppendRequest> appends;
   std::size_t queued_events = 0;
   std::vector<AckRequest> acks;
+  std::optional<outbox_detail::RenewRequest> renewal;
   bool stopping = false;
   CommitListener listener;
   std::mutex stop_mutex;
@@ -193,6 +214,9 @@ struct SqliteOutbox::Impl {
   std::atomic<std::uint64_t> duplicates_total{0};
   std::atomic<std::uint64_t> pruned_total{0};
   std::atomic<std::uint64_t> commits_total{0};
+  std::atomic<std::uint64_t> epoch_renewals{0};
+  std::atomic<std::int64_t> epoch_renewed_ms{outbox_detail::no_time};
+  std::atomic<std::uint64_t> previous_epoch{0};
 };
 
 }  // namespace pos::agent

@@ -20,8 +20,17 @@ void SqliteOutbox::Impl::run_writer() {
   auto next_prune = steady::now();
   std::unique_lock lock(mutex);
   for (;;) {
-    wake.wait_until(lock, next_prune,
-                    [this] { return stopping || !appends.empty() || !acks.empty(); });
+    wake.wait_until(lock, next_prune, [this] {
+      return stopping || !appends.empty() || !acks.empty() || renewal.has_value();
+    });
+    if (renewal) {
+      RenewRequest request = std::move(*renewal);
+      renewal.reset();
+      lock.unlock();
+      run_renewal(std::move(request));
+      lock.lock();
+      continue;
+    }
     if (appends.empty() && acks.empty()) {
       if (stopping) {
         return;
@@ -343,6 +352,151 @@ SqliteResult<void> SqliteOutbox::Impl::write_ack(std::uint64_t through_seq, std:
   return {};
 }
 
+void SqliteOutbox::Impl::run_renewal(RenewRequest request) {
+  const std::uint64_t old_epoch = epoch.load();
+  const std::uint64_t saved_next_seq = next_seq;
+  const std::uint64_t saved_total_bytes = total_bytes;
+  const std::uint64_t saved_acked_through = writer_acked_through;
+  const std::uint64_t saved_acked_bytes = acked_bytes;
+  const std::uint64_t saved_renewals = epoch_renewals.load();
+  const std::int64_t saved_renewed_ms = epoch_renewed_ms.load();
+  const std::uint64_t saved_previous = previous_epoch.load();
+  auto renewed = write_renewal(request.keep_through, clock.now_unix_ms());
+  if (!renewed) {
+    epoch = old_epoch;
+    next_seq = saved_next_seq;
+    total_bytes = saved_total_bytes;
+    writer_acked_through = saved_acked_through;
+    acked_bytes = saved_acked_bytes;
+    epoch_renewals = saved_renewals;
+    epoch_renewed_ms = saved_renewed_ms;
+    previous_epoch = saved_previous;
+    const Error error = prefixed(options.path, renewed.error());
+    boost::asio::post(executor, [done = std::move(request.done), error] {
+      done(Result<std::uint64_t>::failure(error));
+    });
+    return;
+  }
+  const std::uint64_t new_epoch = *renewed;
+  CommitListener current_listener;
+  {
+    std::lock_guard lock(mutex);
+    current_listener = listener;
+  }
+  boost::asio::post(executor, [done = std::move(request.done), new_epoch] { done(new_epoch); });
+  if (const std::uint64_t last = last_seq.load(); last > 0 && current_listener) {
+    boost::asio::post(executor, [l = std::move(current_listener), last] { l(last); });
+  }
+}
+
+SqliteResult<std::uint64_t> SqliteOutbox::Impl::write_renewal(std::uint64_t keep_through,
+                                                              std::int64_t now_ms) {
+  using Fail = SqliteResult<std::uint64_t>;
+  auto fresh = random_epoch();
+  if (!fresh) {
+    return Fail::failure(SqliteError{0, fresh.error().message});
+  }
+  const std::uint64_t new_epoch = *fresh;
+  const std::uint64_t old_epoch = epoch.load();
+  auto txn = Transaction::begin(write_db);
+  if (!txn) {
+    return Fail::failure(std::move(txn).error());
+  }
+  auto run = [](Statement& statement) { return statement.run(); };
+  if (auto bound = sql.renew_delete_kept.bind_int64(1, to_db(keep_through)); !bound) {
+    return Fail::failure(bound.error());
+  }
+  if (auto deleted = run(sql.renew_delete_kept); !deleted) {
+    return Fail::failure(deleted.error());
+  }
+  if (auto deleted = run(sql.renew_delete_marks); !deleted) {
+    return Fail::failure(deleted.error());
+  }
+  // Seqs above keep_through move down by keep_through, in ascending order: each target seq is
+  // free (deleted above, or moved away in an earlier step).
+  const protocol::EventOwner owner{options.store_id, options.till_id};
+  std::uint64_t from = keep_through;
+  std::uint64_t new_seq = 0;
+  std::uint64_t offset = 0;
+  std::optional<std::int64_t> first_received;
+  std::vector<std::pair<std::uint64_t, std::string>> chunk;
+  for (;;) {
+    chunk.clear();
+    if (auto bound = sql.renew_read.bind_int64(1, to_db(from)); !bound) {
+      return Fail::failure(bound.error());
+    }
+    for (;;) {
+      auto stepped = sql.renew_read.step();
+      if (!stepped) {
+        sql.renew_read.reset();
+        return Fail::failure(std::move(stepped).error());
+      }
+      if (*stepped == Statement::Step::done) {
+        break;
+      }
+      chunk.emplace_back(from_db(sql.renew_read.column_int64(0)),
+                         std::string(sql.renew_read.column_text(1)));
+    }
+    sql.renew_read.reset();
+    if (chunk.empty()) {
+      break;
+    }
+    for (auto& [old_seq, line] : chunk) {
+      protocol::EventLimits limits;
+      limits.max_bytes = std::max(limits.max_bytes, line.size());
+      limits.max_string_bytes = std::max(limits.max_string_bytes, line.size());
+      auto stamped = protocol::parse_payload_line(line, owner, limits);
+      if (!stamped) {
+        return Fail::failure(SqliteError{0, "renewing the epoch: stored event " +
+                                                std::to_string(old_seq) +
+                                                " does not parse: " + stamped.error().message});
+      }
+      ++new_seq;
+      protocol::AgentStamp stamp = stamped->stamp;
+      stamp.epoch = new_epoch;
+      stamp.seq = new_seq;
+      const std::string renewed_line = protocol::make_payload_line(stamped->event, stamp);
+      offset += renewed_line.size();
+      if (!first_received) {
+        first_received = protocol::parse_rfc3339_ms(stamp.received_at);
+      }
+      if (auto bound = sql.renew_update.bind_all(to_db(new_seq), renewed_line, to_db(offset),
+                                                 to_db(old_seq));
+          !bound) {
+        return Fail::failure(bound.error());
+      }
+      if (auto updated = run(sql.renew_update); !updated) {
+        return Fail::failure(updated.error());
+      }
+      from = old_seq;
+    }
+  }
+  if (auto bound = sql.renew_meta.bind_all(to_db(new_epoch), to_db(new_seq + 1), to_db(offset),
+                                           now_ms, to_db(old_epoch));
+      !bound) {
+    return Fail::failure(bound.error());
+  }
+  if (auto updated = run(sql.renew_meta); !updated) {
+    return Fail::failure(updated.error());
+  }
+  if (auto committed = txn->commit(); !committed) {
+    return Fail::failure(committed.error());
+  }
+  epoch = new_epoch;
+  next_seq = new_seq + 1;
+  total_bytes = offset;
+  writer_acked_through = 0;
+  acked_bytes = 0;
+  epoch_renewals.fetch_add(1);
+  epoch_renewed_ms = now_ms;
+  previous_epoch = old_epoch;
+  last_seq = new_seq;
+  acked_through = 0;
+  backlog_bytes = offset;
+  oldest_unacked_ms = new_seq > 0 && first_received ? *first_received : no_time;
+  return new_epoch;
+}
+
 SqliteResult<bool> SqliteOutbox::Impl::prune_step() {
   using Fail = SqliteResult<bool>;
   const std::int64_t cutoff_ms = clock.now_unix_ms() - options.retention.count();
@@ -360,6 +514,11 @@ SqliteResult<bool> SqliteOutbox::Impl::prune_step() {
   auto lowest = query_int64(sql.min_seq);
   if (!lowest) {
     return Fail::failure(std::move(lowest).error());
+  }
+  // The event at acked_through stays: the forwarder re-sends it to learn the collector's mark
+  // when nothing else is unacknowledged (docs/agent.md, "Restored or rolled-back disks").
+  if (*cutoff && **cutoff >= to_db(writer_acked_through)) {
+    **cutoff = to_db(writer_acked_through) - 1;
   }
   if (!*cutoff || !*lowest || **lowest > **cutoff) {
     return false;  // the transaction rolls back: nothing was written

@@ -41,6 +41,8 @@ protocol::AgentStatus make_status(const AgentSnapshot& s, protocol::AgentState s
   status.disk_free_bytes = s.disk_free_bytes;
   status.epoch = s.outbox.epoch;
   status.acked_through = s.outbox.acked_through;
+  status.epoch_renewals = s.outbox.epoch_renewals;
+  status.epoch_renewed_at = rfc3339(s.outbox.epoch_renewed_ms);
   return status;
 }
 
@@ -50,6 +52,9 @@ std::string status_document(const AgentSnapshot& s) {
   doc["till_id"] = s.till_id;
   doc["broker_connected"] = s.broker_connected;
   doc["last_seq"] = s.outbox.last_seq;
+  if (s.outbox.previous_epoch != 0) {
+    doc["previous_epoch"] = protocol::format_epoch(s.outbox.previous_epoch);
+  }
   if (s.outbox.oldest_unacked_received_ms) {
     doc["oldest_unacked_age_s"] =
         std::max<std::int64_t>(0, (s.now_ms - *s.outbox.oldest_unacked_received_ms) / 1000);
@@ -87,6 +92,9 @@ std::string metrics_text(const AgentSnapshot& s) {
          oldest_age);
   metric(out, "last_seq", "gauge", "Highest committed seq", d(s.outbox.last_seq));
   metric(out, "acked_through", "gauge", "Highest acknowledged seq", d(s.outbox.acked_through));
+  metric(out, "epoch_renewals_total", "counter",
+         "Moves to a new epoch because the collector was ahead of the database (restored disk)",
+         d(s.outbox.epoch_renewals));
   metric(out, "commits_total", "counter", "Group commits (fsyncs) of ingest",
          d(s.outbox.commits_total));
   metric(out, "pruned_total", "counter", "Acknowledged events pruned after retention",

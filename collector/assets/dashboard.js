@@ -15,6 +15,7 @@
     backlog_age: 'backlog old',
     clock_skew: 'clock skew',
     rejected_rising: 'rejects rising',
+    database_rolled_back: 'disk rolled back',
   };
 
   const optional = {

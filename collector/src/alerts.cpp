@@ -59,6 +59,8 @@ std::string_view to_string(AlertRule rule) noexcept {
       return "clock_skew";
     case AlertRule::rejected_rising:
       return "rejected_rising";
+    case AlertRule::database_rolled_back:
+      return "database_rolled_back";
   }
   return "till_offline";
 }
@@ -126,12 +128,28 @@ std::optional<FleetAlert> check_rejected_rising(const TillView& till, std::int64
                     since);
 }
 
+std::optional<FleetAlert> check_database_rolled_back(const TillView& till, std::int64_t now_ms,
+                                                     const AlertOptions& options) {
+  if (!till.epoch_renewed_ms ||
+      now_ms - *till.epoch_renewed_ms >
+          std::chrono::duration_cast<std::chrono::milliseconds>(options.epoch_renewed).count()) {
+    return std::nullopt;
+  }
+  return make_alert(till, AlertRule::database_rolled_back, "warning",
+                    "the till's database was behind what the collector had published (restored "
+                    "or rolled back); it moved to a new epoch " +
+                        human_duration(now_ms - *till.epoch_renewed_ms) + " ago, nothing lost (" +
+                        std::to_string(till.epoch_renewals) + " renewals in all)",
+                    *till.epoch_renewed_ms);
+}
+
 std::vector<FleetAlert> evaluate_till(const TillView& till, TillState state, std::int64_t now_ms,
                                       const AlertOptions& options) {
   std::vector<FleetAlert> out;
   for (auto& alert :
        {check_offline(till, state, now_ms, options), check_backlog_age(till, now_ms, options),
-        check_clock_skew(till, state, options), check_rejected_rising(till, now_ms, options)}) {
+        check_clock_skew(till, state, options), check_rejected_rising(till, now_ms, options),
+        check_database_rolled_back(till, now_ms, options)}) {
     if (alert) {
       out.push_back(*alert);
     }

@@ -121,6 +121,8 @@ CollectorConfig read(common::ConfigReader& r) {
   a.clock_skew = std::chrono::seconds(r.get_int("alerts.clock_skew_seconds", 120, 1, 86'400));
   a.rejected_rising_window = std::chrono::minutes(
       r.get_int("alerts.rejected_rising_window_minutes", 10, 1, max_rejected_window_minutes));
+  a.epoch_renewed = std::chrono::hours(
+      r.get_int("alerts.database_rolled_back_hours", a.epoch_renewed.count(), 1, 24 * 365));
 
   auto& k = c.kpis;
   k.timezone = r.get_string("kpis.timezone", k.timezone);

@@ -118,6 +118,13 @@ void FleetState::on_status(const std::string& store_id, const std::string& till_
     // Statuses may arrive out of order (retained copy after a live one); acks only grow.
     till->reported_acked_through = std::max(till->reported_acked_through, *status.acked_through);
   }
+  if (status.epoch_renewals) {
+    till->epoch_renewals = *status.epoch_renewals;
+    till->epoch_renewed_ms.reset();
+    if (status.epoch_renewed_at) {
+      till->epoch_renewed_ms = protocol::parse_rfc3339_ms(*status.epoch_renewed_at);
+    }
+  }
   till->backlog_events = status.backlog_events;
   till->oldest_unacked_ms.reset();
   if (status.oldest_unacked_at) {
@@ -210,6 +217,8 @@ std::string FleetState::to_json(std::int64_t now_ms, const std::vector<FleetAler
     row["duplicates_total"] = till.duplicates_total;
     row["rejected_total"] = till.rejected_total;
     row["gaps_total"] = till.gaps_total;
+    row["epoch_renewals"] = till.epoch_renewals;
+    row["epoch_renewed_at"] = time_or_null(till.epoch_renewed_ms.value_or(0));
     row["last_batch_at"] = time_or_null(till.last_batch_ms);
     if (till.clock_skew_ms) {
       row["clock_skew_s"] = static_cast<double>(*till.clock_skew_ms) / 1000.0;
@@ -252,6 +261,10 @@ std::vector<FleetRecord> FleetState::take_dirty(std::int64_t now_ms) {
     o["duplicates_total"] = t.duplicates_total;
     o["rejected_total"] = t.rejected_total;
     o["gaps_total"] = t.gaps_total;
+    o["epoch_renewals"] = t.epoch_renewals;
+    if (t.epoch_renewed_ms) {
+      o["epoch_renewed_ms"] = *t.epoch_renewed_ms;
+    }
     rows.push_back(FleetRecord{t.store_id, t.till_id, json::serialize(o), now_ms});
   }
   m_dirty.clear();
@@ -289,6 +302,10 @@ void FleetState::load(const std::vector<FleetRecord>& rows) {
     t.duplicates_total = get_u64(o, "duplicates_total");
     t.rejected_total = get_u64(o, "rejected_total");
     t.gaps_total = get_u64(o, "gaps_total");
+    t.epoch_renewals = get_u64(o, "epoch_renewals");
+    if (const auto* v = o.if_contains("epoch_renewed_ms"); v != nullptr && v->is_int64()) {
+      t.epoch_renewed_ms = v->as_int64();
+    }
     m_tills[std::make_pair(row.store_id, row.till_id)] = std::move(t);
   }
 }

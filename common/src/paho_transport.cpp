@@ -230,7 +230,7 @@ PahoTransport::PahoTransport(boost::asio::any_io_executor executor, PahoTranspor
                                 static_cast<int32_t>(o.session_expiry.count())));
   mqtt::connect_options_builder builder;
   builder.mqtt_version(MQTTVERSION_5)
-      .clean_start(false)
+      .clean_start(o.clean_start)
       .keep_alive_interval(o.keepalive)
       .connect_timeout(o.connect_timeout)
       .automatic_reconnect(false);

@@ -22,7 +22,7 @@ constexpr std::string_view k_known[] = {"state",          "agent_version",   "se
                                         "backlog_events", "backlog_bytes",   "oldest_unacked_at",
                                         "last_ack_at",    "ingested_total",  "rejected_total",
                                         "db_bytes",       "disk_free_bytes", "epoch",
-                                        "acked_through"};
+                                        "acked_through",  "epoch_renewals",  "epoch_renewed_at"};
 
 bool read_uint(const json::value& v, std::uint64_t& out) noexcept {
   if (v.is_uint64()) {
@@ -149,6 +149,10 @@ json::object status_to_json(const AgentStatus& status) {
   if (status.acked_through) {
     obj.emplace("acked_through", *status.acked_through);
   }
+  if (status.epoch_renewals) {
+    obj.emplace("epoch_renewals", *status.epoch_renewals);
+    obj.emplace("epoch_renewed_at", nullable(status.epoch_renewed_at));
+  }
   for (const auto& kv : status.extra) {
     if (!is_known(kv.key())) {
       obj.emplace(kv.key(), kv.value());
@@ -222,6 +226,16 @@ Result<AgentStatus> parse_status(std::string_view text) {
         return fail("status.acked_through: must be an integer >= 0");
       }
       status.acked_through = acked;
+    } else if (key == "epoch_renewals") {
+      std::uint64_t renewals = 0;
+      if (!read_uint(value, renewals)) {
+        return fail("status.epoch_renewals: must be an integer >= 0");
+      }
+      status.epoch_renewals = renewals;
+    } else if (key == "epoch_renewed_at") {
+      if (auto s = read_timestamp(value, key, true, status.epoch_renewed_at); !s) {
+        return fail(s.error());
+      }
     } else if (std::uint64_t* counter = counter_field(status, key); counter != nullptr) {
       if (!read_uint(value, *counter)) {
         return fail("status." + std::string(key) + ": must be an integer >= 0");

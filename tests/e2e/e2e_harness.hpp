@@ -73,6 +73,7 @@ class Till {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
   const std::filesystem::path& data_dir() const noexcept { return m_agent.data_dir(); }
   std::filesystem::path db_path() const { return m_agent.db_path(); }
+  const std::filesystem::path& config_path() const noexcept { return m_agent.config_path(); }
   // Present when the till was made with mqtt_via_proxy.
   TcpProxy* proxy() noexcept { return m_proxy.get(); }
   std::string log() const;

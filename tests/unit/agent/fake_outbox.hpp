@@ -6,8 +6,10 @@
 #include <boost/asio/post.hpp>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 
 #include "pos/agent/outbox.hpp"
+#include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
 
 namespace pos::agent::test {
@@ -98,6 +100,38 @@ class FakeOutbox final : public Outbox {
     boost::asio::post(m_executor, [done, status] { done(status); });
   }
 
+  /// Renews to epoch + 1 (deterministic for tests), re-stamping the moved events.
+  void renew_epoch(std::uint64_t keep_through,
+                   std::function<void(Result<std::uint64_t>)> done) override {
+    std::uint64_t renewed = 0;
+    {
+      std::lock_guard lock(m_mutex);
+      ++renew_calls;
+      last_keep_through = keep_through;
+      renewed = m_epoch + 1;
+      std::vector<StoredEvent> moved;
+      m_by_pos_id.clear();
+      for (const auto& stored : m_events) {
+        if (stored.seq <= keep_through) {
+          continue;
+        }
+        auto parsed = protocol::parse_payload_line(stored.payload_line, {});
+        if (!parsed) {
+          throw std::logic_error("FakeOutbox: " + parsed.error().message);
+        }
+        protocol::AgentStamp stamp = parsed->stamp;
+        stamp.epoch = renewed;
+        stamp.seq = moved.size() + 1;
+        moved.push_back({stamp.seq, protocol::make_payload_line(parsed->event, stamp), 0});
+        m_by_pos_id.emplace(parsed->event.pos_event_id(), stamp.seq);
+      }
+      m_events = std::move(moved);
+      m_epoch = renewed;
+      m_acked_through = 0;
+    }
+    boost::asio::post(m_executor, [done, renewed] { done(renewed); });
+  }
+
   void set_commit_listener(CommitListener listener) override { m_listener = std::move(listener); }
 
   OutboxStats stats() const override {
@@ -109,7 +143,17 @@ class FakeOutbox final : public Outbox {
     s.backlog_events = s.last_seq - s.acked_through;
     return s;
   }
-  std::uint64_t epoch() const override { return m_epoch; }
+  std::uint64_t epoch() const override {
+    std::lock_guard lock(m_mutex);
+    return m_epoch;
+  }
+  int renew_calls = 0;
+  std::uint64_t last_keep_through = 0;
+  /// Payload line of stored seq `seq` (1-based), for assertions.
+  std::string line(std::uint64_t seq) const {
+    std::lock_guard lock(m_mutex);
+    return m_events.at(seq - 1).payload_line;
+  }
 
   std::uint64_t acked_through() const {
     std::lock_guard lock(m_mutex);

@@ -343,6 +343,118 @@ TEST_F(ForwarderTest, AcksForEventsStoredBeforeStartAreAccepted) {
   EXPECT_EQ(outbox.acked_through(), 30U);
 }
 
+// Decoded batches as sent, any epoch, with their payload lines.
+struct SentLines {
+  std::uint64_t epoch = 0;
+  std::uint64_t first_seq = 0;
+  std::vector<std::string> pos_event_ids;
+};
+std::vector<SentLines> sent_lines(FakeTransport& transport, const std::string& topic) {
+  std::vector<SentLines> out;
+  protocol::BatchDecoder decoder;
+  for (const auto& p : transport.on_topic(topic)) {
+    auto decoded = decoder.decode(p.payload);
+    EXPECT_TRUE(decoded) << decoded.error().message;
+    if (!decoded) {
+      continue;
+    }
+    SentLines sent{decoded->header.epoch, decoded->header.first_seq, {}};
+    for (const auto& line : decoded->lines) {
+      auto parsed = protocol::parse_payload_line(line, {});
+      EXPECT_TRUE(parsed) << parsed.error().message;
+      if (parsed) {
+        sent.pos_event_ids.push_back(parsed->event.pos_event_id());
+      }
+    }
+    out.push_back(std::move(sent));
+  }
+  return out;
+}
+
+// After a connect nothing beyond what the collector can legitimately hold is sent before an ack
+// tells the collector's mark: with nothing unacknowledged, the last acknowledged event goes out as
+// a probe, and the events stored since follow its answer.
+TEST_F(ForwarderTest, EventsAfterConnectWaitForTheCollectorsMarkThenFlow) {
+  add_events(3);
+  outbox.acknowledge(3, [](const Status&) {});
+  start();
+  add_events(2);  // sales taken while the forwarder does not know the collector's mark yet
+  run_for(50ms);
+  auto sent = sent_lines(transport, forwarder->batch_topic());
+  ASSERT_EQ(sent.size(), 1U);
+  EXPECT_EQ(sent[0].first_seq, 3U);
+  EXPECT_EQ(sent[0].pos_event_ids, std::vector<std::string>{"e3"});
+  EXPECT_FALSE(forwarder->stats().mark_checked);
+
+  ack(3);  // the collector's mark is 3: the database is not behind
+  run_for(50ms);
+  sent = sent_lines(transport, forwarder->batch_topic());
+  ASSERT_EQ(sent.size(), 2U);
+  EXPECT_EQ(sent[1].first_seq, 4U);
+  EXPECT_EQ(sent[1].pos_event_ids, (std::vector<std::string>{"e4", "e5"}));
+  EXPECT_TRUE(forwarder->stats().mark_checked);
+  EXPECT_EQ(outbox.renew_calls, 0);
+  ack(5);
+  EXPECT_EQ(outbox.acked_through(), 5U);
+}
+
+// A restored database: the collector already acknowledged seq 7 of this epoch, the database ends
+// at 3 and took two new sales (4, 5) since. Sending them as 4 and 5 would have them dropped as
+// duplicates and acknowledged: they move to a new epoch as 1 and 2 and go out from there.
+TEST_F(ForwarderTest, AckBeyondTheDatabaseRenewsTheEpochBeforeNewEventsAreSent) {
+  add_events(3);
+  outbox.acknowledge(3, [](const Status&) {});
+  const std::uint64_t old_epoch = outbox.epoch();
+  start();
+  add_events(2);
+  run_for(50ms);
+  ack(7);
+  run_for(50ms);
+  EXPECT_EQ(outbox.renew_calls, 1);
+  EXPECT_EQ(outbox.last_keep_through, 3U);
+  EXPECT_EQ(forwarder->stats().epoch_renewals, 1U);
+  const auto sent = sent_lines(transport, forwarder->batch_topic());
+  ASSERT_EQ(sent.size(), 2U);
+  EXPECT_EQ(sent[0].epoch, old_epoch);
+  EXPECT_EQ(sent[0].first_seq, 3U);  // the probe
+  EXPECT_NE(sent[1].epoch, old_epoch);
+  EXPECT_EQ(sent[1].epoch, outbox.epoch());
+  EXPECT_EQ(sent[1].first_seq, 1U);
+  EXPECT_EQ(sent[1].pos_event_ids, (std::vector<std::string>{"e4", "e5"}));
+  for (const auto& p : transport.on_topic(forwarder->batch_topic())) {
+    auto decoded = protocol::BatchDecoder().decode(p.payload);
+    ASSERT_TRUE(decoded);
+    EXPECT_FALSE(decoded->header.epoch == old_epoch && decoded->header.first_seq > 3)
+        << "an event after seq 3 went out in the old epoch";
+  }
+  ack(7, old_epoch);  // late acks of the old epoch change nothing
+  EXPECT_EQ(outbox.acked_through(), 0U);
+  ack(2);
+  EXPECT_EQ(outbox.acked_through(), 2U);
+}
+
+// Unacknowledged events up to the limit are the probe themselves; the limit on a reconnect is
+// the highest seq sent, so events stored while offline wait for the mark again.
+TEST_F(ForwarderTest, ReconnectChecksTheMarkAgainBeforeSendingEventsStoredOffline) {
+  add_events(4);
+  start();
+  run_for(50ms);
+  ack(4);
+  ASSERT_EQ(outbox.acked_through(), 4U);
+  transport.drop();
+  poll();
+  add_events(3);  // 5-7, stored while the link was down
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }));
+  run_for(50ms);
+  auto sent = sent_lines(transport, forwarder->batch_topic());
+  ASSERT_FALSE(sent.empty());
+  EXPECT_EQ(sent.back().first_seq, 4U);  // the probe, not 5
+  ack(9);  // the collector holds seqs this database never sent: behind
+  run_for(50ms);
+  EXPECT_EQ(outbox.renew_calls, 1);
+  EXPECT_EQ(outbox.last_keep_through, 4U);
+}
+
 TEST_F(ForwarderTest, FirstConnectFailureRetriesWithBackoff) {
   transport.fail_connects = 1;
   start();

@@ -73,6 +73,14 @@ Status ack_sync(Outbox& outbox, std::uint64_t through) {
   return future.get();
 }
 
+Result<std::uint64_t> renew_sync(Outbox& outbox, std::uint64_t keep_through) {
+  std::promise<Result<std::uint64_t>> promise;
+  auto future = promise.get_future();
+  outbox.renew_epoch(keep_through,
+                     [&promise](Result<std::uint64_t> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
 std::vector<StoredEvent> read_all(Outbox& outbox) {
   auto read = outbox.read_from(0, 1'000'000, SIZE_MAX);
   EXPECT_TRUE(read) << read.error().message;
@@ -179,13 +187,90 @@ TEST_F(SqliteOutboxTest, EpochStableAcrossReopenAndRandomPerDatabase) {
     first = a->epoch();
     EXPECT_NE(first, 0U);
     EXPECT_EQ(a->stats().epoch, first);
+    ASSERT_TRUE(append_sync(*a, make_events({"E1"})));
   }
   auto again = open(options("a.db"));
   ASSERT_TRUE(again);
   EXPECT_EQ(again->epoch(), first);
+  EXPECT_EQ(again->stats().epoch_renewals, 0U);
   auto other = open(options("b.db"));
   ASSERT_TRUE(other);
   EXPECT_NE(other->epoch(), first);
+}
+
+// Nothing in a database that never held an event proves that no collector saw its epoch (an image
+// of a till restored after it had sold): reopening it gives it a fresh epoch.
+TEST_F(SqliteOutboxTest, EmptyDatabaseGetsANewEpochWhenReopened) {
+  std::uint64_t first = 0;
+  {
+    auto a = open(options("a.db"));
+    ASSERT_TRUE(a);
+    first = a->epoch();
+  }
+  auto again = open(options("a.db"));
+  ASSERT_TRUE(again);
+  EXPECT_NE(again->epoch(), first);
+  EXPECT_EQ(again->stats().epoch_renewals, 1U);
+  EXPECT_EQ(again->stats().previous_epoch, first);
+  auto appended = append_sync(*again, make_events({"E1"}));
+  ASSERT_TRUE(appended);
+  EXPECT_EQ((*appended)[0].event_id, protocol::make_event_id("S01", "T1", again->epoch(), 1));
+}
+
+// The collector acknowledged beyond seq 4 of a database that holds 6 (a restored copy): 1-4 are
+// published, 5 and 6 move to a fresh epoch as 1 and 2, re-stamped, durably.
+TEST_F(SqliteOutboxTest, RenewEpochMovesLaterEventsToSeqOneAndDropsTheKeptOnes) {
+  std::uint64_t old_epoch = 0;
+  std::uint64_t new_epoch = 0;
+  {
+    auto outbox = open(options());
+    ASSERT_TRUE(outbox);
+    old_epoch = outbox->epoch();
+    ASSERT_TRUE(append_sync(*outbox, make_events({"R1", "R2", "R3", "R4", "R5", "R6"})));
+    ASSERT_TRUE(ack_sync(*outbox, 2));
+    auto renewed = renew_sync(*outbox, 4);
+    ASSERT_TRUE(renewed) << renewed.error().message;
+    new_epoch = *renewed;
+    EXPECT_NE(new_epoch, old_epoch);
+    EXPECT_EQ(outbox->epoch(), new_epoch);
+    const auto stats = outbox->stats();
+    EXPECT_EQ(stats.epoch, new_epoch);
+    EXPECT_EQ(stats.last_seq, 2U);
+    EXPECT_EQ(stats.acked_through, 0U);
+    EXPECT_EQ(stats.backlog_events, 2U);
+    EXPECT_EQ(stats.epoch_renewals, 1U);
+    EXPECT_EQ(stats.previous_epoch, old_epoch);
+    ASSERT_TRUE(stats.epoch_renewed_ms);
+    ASSERT_TRUE(stats.oldest_unacked_received_ms);
+
+    // A re-sent R5 is a duplicate of its new identity; new events continue the new epoch.
+    auto more = append_sync(*outbox, make_events({"R5", "R7"}));
+    ASSERT_TRUE(more);
+    EXPECT_EQ((*more)[0].status, AppendResult::Status::duplicate);
+    EXPECT_EQ((*more)[0].event_id, protocol::make_event_id("S01", "T1", new_epoch, 1));
+    EXPECT_EQ((*more)[1].seq, 3U);
+    EXPECT_EQ((*more)[1].event_id, protocol::make_event_id("S01", "T1", new_epoch, 3));
+  }
+  auto outbox = open(options());
+  ASSERT_TRUE(outbox);
+  EXPECT_EQ(outbox->epoch(), new_epoch);
+  EXPECT_EQ(outbox->stats().epoch_renewals, 1U);
+  EXPECT_EQ(outbox->stats().previous_epoch, old_epoch);
+  const auto stored = read_all(*outbox);
+  ASSERT_EQ(stored.size(), 3U);
+  const char* pos_ids[] = {"R5", "R6", "R7"};
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    EXPECT_EQ(stored[i].seq, i + 1);
+    auto line = protocol::parse_payload_line(stored[i].payload_line, {"S01", "T1"});
+    ASSERT_TRUE(line) << line.error().message;
+    EXPECT_EQ(line->stamp.epoch, new_epoch);
+    EXPECT_EQ(line->stamp.seq, i + 1);
+    EXPECT_EQ(line->event_id, protocol::make_event_id("S01", "T1", new_epoch, i + 1));
+    EXPECT_EQ(line->event.pos_event_id(), pos_ids[i]);
+  }
+  ASSERT_TRUE(ack_sync(*outbox, 3));
+  EXPECT_EQ(outbox->stats().backlog_events, 0U);
+  EXPECT_EQ(outbox->stats().backlog_bytes, 0U);
 }
 
 TEST_F(SqliteOutboxTest, DuplicatesInsideOneCallAndAcrossCallsAndReopen) {
@@ -417,13 +502,14 @@ TEST_F(SqliteOutboxTest, RetentionPrunesOnlyAckedEventsOlderThanRetentionInSteps
   EXPECT_EQ(remaining.front().seq, 5U);
 
   m_clock.advance(30min);
-  ASSERT_TRUE(eventually([&] { return outbox->stats().pruned_total == 7; }));
+  // The event at acked_through (7) stays: the forwarder's probe of the collector's mark.
+  ASSERT_TRUE(eventually([&] { return outbox->stats().pruned_total == 6; }));
   m_clock.advance(1000h);
   std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(outbox->stats().pruned_total, 7U);
+  EXPECT_EQ(outbox->stats().pruned_total, 6U);
   remaining = read_all(*outbox);
-  ASSERT_EQ(remaining.size(), 3U);  // unacknowledged events are never pruned
-  EXPECT_EQ(remaining.front().seq, 8U);
+  ASSERT_EQ(remaining.size(), 4U);  // unacknowledged events are never pruned
+  EXPECT_EQ(remaining.front().seq, 7U);
   const auto stats = outbox->stats();
   EXPECT_EQ(stats.backlog_events, 3U);
   EXPECT_EQ(stats.last_seq, 10U);

@@ -59,6 +59,10 @@ struct ForwarderStats {
   std::uint64_t acks_received = 0;   ///< acks that advanced the mark
   std::uint64_t acks_ignored = 0;    ///< duplicate, out-of-order, other-epoch, bad or beyond-sent
   std::uint64_t reconnects = 0;      ///< successful connects after the first
+  /// Moves to a new epoch because the collector acknowledged seqs this database does not hold.
+  std::uint64_t epoch_renewals = 0;
+  /// True once this connection learned that the collector's mark is not ahead of the database.
+  bool mark_checked = false;
   std::uint64_t connect_failures = 0;
   std::uint64_t acked_through = 0;
   std::uint64_t inflight_batches = 0;
@@ -69,9 +73,18 @@ struct ForwarderStats {
 /// Runs on one executor (the agent's io_context); every method must be called from it, except
 /// stats(), which is thread-safe. An ack is applied only when it is for our epoch, above the acked
 /// mark and not beyond the highest seq sent (events stored before start() count as sent: the
-/// previous run may have sent them); anything else is ignored. The referenced objects must outlive
-/// the Forwarder; the Forwarder must outlive the transport's and outbox's pending callbacks or be
-/// stopped first (callbacks that arrive after destruction are ignored).
+/// previous run may have sent them); anything else is ignored.
+///
+/// Restored or rolled-back databases: after each connect the forwarder sends nothing above L, the
+/// highest seq the collector can legitimately hold (stored before start() or sent since), until an
+/// ack for its epoch tells it the collector's mark. It re-sends the unacknowledged events up to L,
+/// or, when there are none, the last acknowledged event as a probe. An ack beyond L means the
+/// collector published seqs this database lost: the outbox renews its epoch
+/// (Outbox::renew_epoch(L)) before any later event can be taken for one the collector has. The
+/// transport must start each connection clean, so that every ack answers a batch of this
+/// connection. The referenced objects must outlive the Forwarder; the Forwarder must outlive the
+/// transport's and outbox's pending callbacks or be stopped first (callbacks that arrive after
+/// destruction are ignored).
 class Forwarder {
  public:
   /// `limiter` may be null (no upload cap). Throws std::invalid_argument for invalid ids, prefix,
@@ -130,6 +143,9 @@ class Forwarder {
   void on_message(TransportMessage message);
   void on_ack(const std::string& payload);
   void on_commit(std::uint64_t last_seq);
+  bool build_probe();
+  void renew_epoch(const std::string& why);
+  void on_epoch_renewed(const Result<std::uint64_t>& renewed);
   void on_published(std::uint64_t generation, std::uint64_t id, const Status& status);
 
   void pump();
@@ -174,6 +190,13 @@ class Forwarder {
   std::uint64_t m_highest_published = 0;  ///< by this run (m_highest_sent also counts earlier runs)
   std::uint64_t m_known_last = 0;
   std::uint64_t m_delay_expired_seq = 0;
+  /// See the class comment: whether this connection knows the collector's mark is not ahead of
+  /// the database, the last seq stored at connect, whether the probe is out, and whether an
+  /// epoch renewal is running (nothing is sent meanwhile).
+  bool m_mark_checked = false;
+  std::uint64_t m_check_limit = 0;
+  bool m_probe_sent = false;
+  bool m_renewing = false;
   std::uint64_t m_generation = 0;
   std::uint64_t m_next_id = 0;
   bool m_pump_posted = false;

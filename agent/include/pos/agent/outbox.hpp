@@ -50,6 +50,11 @@ struct OutboxStats {
   std::uint64_t db_bytes = 0;          ///< database + WAL file sizes
   std::uint64_t pruned_total = 0;      ///< since start
   std::uint64_t commits_total = 0;     ///< group commits since start
+  /// Times this database moved to a new epoch because the collector was ahead of it (restored
+  /// or rolled-back disk), ever; when the last one happened and the epoch it left.
+  std::uint64_t epoch_renewals = 0;
+  std::optional<std::int64_t> epoch_renewed_ms;
+  std::uint64_t previous_epoch = 0;
 };
 
 /// Seam between ingest/forwarding and storage. The real implementation is SqliteOutbox; unit tests
@@ -77,6 +82,16 @@ class Outbox {
   /// Records that every seq <= through_seq is acknowledged (values not above the current mark are
   /// ignored; values above last_seq are an error). Durable before `done` runs.
   virtual void acknowledge(std::uint64_t through_seq, std::function<void(Status)> done) = 0;
+
+  /// Moves the outbox to a new random epoch because the collector holds seqs of the current one
+  /// that this database does not (a restored or rolled-back disk, SPEC's promise otherwise broken:
+  /// new events would reuse seqs the collector already published). Events with seq <=
+  /// keep_through are deleted (the collector acknowledged beyond them: they are published); every
+  /// later event moves, in order, to the new epoch as seq 1, 2, ... (new event_id and seq in its
+  /// payload line). Appends queued behind it land in the new epoch. Durable before `done` runs
+  /// with the new epoch; on failure nothing changed.
+  virtual void renew_epoch(std::uint64_t keep_through,
+                           std::function<void(Result<std::uint64_t>)> done) = 0;
 
   /// Registers the one listener told (on the completion executor) after each commit that added
   /// events.

@@ -43,9 +43,11 @@ struct SqliteOutboxOptions {
 /// from any thread. Completions, failures included, are posted to the completion executor.
 class SqliteOutbox final : public Outbox {
  public:
-  /// Opens or creates the database (new databases get a random epoch) and starts the writer
-  /// thread. Fails, with a message naming the path, when the file cannot be opened, is not a
-  /// database, has a newer schema, or the store/till ids differ from the ones it was created with.
+  /// Opens or creates the database (new databases get a random epoch; an existing one that never
+  /// held an event gets a new one, since nothing in it proves that a collector has not seen its
+  /// epoch) and starts the writer thread. Fails, with a message naming the path, when the file
+  /// cannot be opened, is not a database, has a newer schema, or the store/till ids differ from the
+  /// ones it was created with.
   static Result<std::unique_ptr<SqliteOutbox>> open(
       SqliteOutboxOptions options, boost::asio::any_io_executor completion_executor,
       const common::Clock& clock);
@@ -61,6 +63,10 @@ class SqliteOutbox final : public Outbox {
   Result<std::vector<StoredEvent>> read_from(std::uint64_t first_seq, std::size_t max_events,
                                              std::size_t max_bytes) override;
   void acknowledge(std::uint64_t through_seq, std::function<void(Status)> done) override;
+  /// Runs on the writer thread before any append queued after it; a second call while one is
+  /// pending fails at once. See Outbox::renew_epoch.
+  void renew_epoch(std::uint64_t keep_through,
+                   std::function<void(Result<std::uint64_t>)> done) override;
   void set_commit_listener(CommitListener listener) override;
   OutboxStats stats() const override;
   std::uint64_t epoch() const override;

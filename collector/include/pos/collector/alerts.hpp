@@ -24,14 +24,22 @@ struct AlertOptions {
   std::chrono::minutes backlog_age{15};  ///< oldest unacknowledged event older: backlog_age
   std::chrono::seconds clock_skew{120};  ///< |receive time - status sent_at| larger: clock_skew
   std::chrono::minutes rejected_rising_window{10};  ///< rejected_total grew within: rejected_rising
+  std::chrono::hours epoch_renewed{
+      24};  ///< the till renewed its epoch within: database_rolled_back
 };
 
-enum class AlertRule { till_offline, backlog_age, clock_skew, rejected_rising };
+enum class AlertRule {
+  till_offline,
+  backlog_age,
+  clock_skew,
+  rejected_rising,
+  database_rolled_back
+};
 
 /// Every rule, in the order they are evaluated and listed.
-inline constexpr std::array<AlertRule, 4> all_alert_rules{
+inline constexpr std::array<AlertRule, 5> all_alert_rules{
     AlertRule::till_offline, AlertRule::backlog_age, AlertRule::clock_skew,
-    AlertRule::rejected_rising};
+    AlertRule::rejected_rising, AlertRule::database_rolled_back};
 
 /// The rule's name as used in JSON, metrics and docs ("till_offline", ...).
 std::string_view to_string(AlertRule rule) noexcept;
@@ -56,6 +64,13 @@ std::optional<FleetAlert> check_clock_skew(const TillView& till, TillState state
 /// `since`: the first growth within the window.
 std::optional<FleetAlert> check_rejected_rising(const TillView& till, std::int64_t now_ms,
                                                 const AlertOptions& options);
+
+/// database_rolled_back (warning): the till's database renewed its epoch (it was behind what a
+/// collector had acknowledged: a restored or rolled-back disk) at `now - epoch_renewed` or later.
+/// Nothing was lost; the alert asks an operator to find out why the disk went back in time.
+/// `since`: the renewal.
+std::optional<FleetAlert> check_database_rolled_back(const TillView& till, std::int64_t now_ms,
+                                                     const AlertOptions& options);
 
 /// Every rule for one till, in all_alert_rules order.
 std::vector<FleetAlert> evaluate_till(const TillView& till, TillState state, std::int64_t now_ms,

@@ -69,6 +69,7 @@ struct CollectorConfig {
     std::chrono::minutes backlog_age{15};
     std::chrono::seconds clock_skew{120};
     std::chrono::minutes rejected_rising_window{10};
+    std::chrono::hours epoch_renewed{24};
   } alerts;
 
   struct Kpis {  ///< the live sales view and /v1/stats latency (live_view.hpp, docs/collector.md)

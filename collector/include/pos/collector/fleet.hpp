@@ -54,6 +54,10 @@ struct TillView {
   /// The epoch and acked_through of the till's last status that carried them (AgentStatus).
   std::optional<std::uint64_t> reported_epoch;
   std::uint64_t reported_acked_through = 0;
+  /// From the status: how often the till's database renewed its epoch because a collector was
+  /// ahead of it (restored or rolled-back disk), and when it last did.
+  std::uint64_t epoch_renewals = 0;
+  std::optional<std::int64_t> epoch_renewed_ms;
   /// Collector receive time minus the status' sent_at, for the last two statuses that carried a
   /// parseable sent_at (newest first); positive: the till's clock is behind. In memory only.
   std::optional<std::int64_t> clock_skew_ms;

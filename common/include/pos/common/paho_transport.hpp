@@ -20,6 +20,9 @@ struct PahoTransportOptions {
   std::chrono::seconds keepalive{30};
   /// How long the broker keeps the session (subscription, queued acks) while we are offline.
   std::chrono::seconds session_expiry{7 * 24 * 3600};
+  /// Discard the broker's session at each connect (MQTT 5 clean start): nothing queued while
+  /// offline is delivered. The agent uses it so that every ack answers this connection's batches.
+  bool clean_start = false;
   std::chrono::seconds connect_timeout{10};
   std::string will_topic;  ///< empty: no last will; else retained, QoS 1
   std::string will_payload;

@@ -48,7 +48,12 @@ struct AgentStatus {
   /// the last will.
   std::optional<std::uint64_t> epoch;
   std::optional<std::uint64_t> acked_through;
-  boost::json::object extra;  ///< further fields, passed through
+  /// How often the agent's database moved to a new epoch because a collector had acknowledged
+  /// seqs the database no longer held (restored or rolled-back disk), and when it last did.
+  /// Absent from older agents and from the last will.
+  std::optional<std::uint64_t> epoch_renewals;
+  std::optional<std::string> epoch_renewed_at;  ///< RFC 3339
+  boost::json::object extra;                    ///< further fields, passed through
 };
 
 /// The status as a JSON object (all SPEC fields, then `extra`).

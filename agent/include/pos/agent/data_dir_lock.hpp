@@ -1,0 +1,31 @@
+#pragma once
+// An exclusive lock on the agent's data_dir, so that two agents never share one database.
+
+#include <filesystem>
+
+#include "pos/protocol/result.hpp"
+
+namespace pos::agent {
+
+/// Holds `flock(LOCK_EX)` on `{data_dir}/posagent.lock` for its lifetime. The kernel drops the
+/// lock when the process dies (kill -9, power cut), so a stale lock file never blocks a restart.
+/// Move-only.
+class DataDirLock {
+ public:
+  /// Creates the lock file if needed (0600, O_NOFOLLOW) and takes the lock without waiting.
+  /// Fails naming the path when another process holds it ("... is in use by another posagent
+  /// (pid N)") or the file cannot be opened.
+  static Result<DataDirLock> acquire(const std::filesystem::path& data_dir);
+
+  DataDirLock(DataDirLock&& other) noexcept;
+  DataDirLock& operator=(DataDirLock&& other) noexcept;
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+  ~DataDirLock();
+
+ private:
+  explicit DataDirLock(int fd) noexcept : m_fd(fd) {}
+  int m_fd = -1;
+};
+
+}  // namespace pos::agent
