@@ -24,9 +24,15 @@ void SqliteOutbox::Impl::run_writer() {
       return stopping || !appends.empty() || !acks.empty() || renewal.has_value();
     });
     if (renewal) {
+      // Acknowledgements queued before the renewal are of the old epoch: apply them first.
+      std::vector<AckRequest> old_acks = std::exchange(acks, {});
       RenewRequest request = std::move(*renewal);
       renewal.reset();
       lock.unlock();
+      if (!old_acks.empty()) {
+        std::vector<GroupEntry> none;
+        write_group(none, old_acks);
+      }
       run_renewal(std::move(request));
       lock.lock();
       continue;
