@@ -12,7 +12,7 @@ if(POS_BUILD_APPS)
   find_package(spdlog REQUIRED)
   find_package(tomlplusplus REQUIRED)
   find_package(CLI11 CONFIG REQUIRED)
-  pkg_check_modules(SYSTEMD IMPORTED_TARGET libsystemd)
+  pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 endif()
 
 if(POS_BUILD_TESTS)
