@@ -554,6 +554,7 @@ OutboxStats SqliteOutbox::stats() const {
   s.accepted_total = impl.accepted_total.load();
   s.duplicates_total = impl.duplicates_total.load();
   s.pruned_total = impl.pruned_total.load();
+  s.prune_passes = impl.prune_passes.load();
   s.commits_total = impl.commits_total.load();
   s.epoch_renewals = impl.epoch_renewals.load();
   if (const auto renewed = impl.epoch_renewed_ms.load(); renewed != no_time) {

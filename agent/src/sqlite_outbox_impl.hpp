@@ -213,6 +213,7 @@ struct SqliteOutbox::Impl {
   std::atomic<std::uint64_t> accepted_total{0};
   std::atomic<std::uint64_t> duplicates_total{0};
   std::atomic<std::uint64_t> pruned_total{0};
+  std::atomic<std::uint64_t> prune_passes{0};
   std::atomic<std::uint64_t> commits_total{0};
   std::atomic<std::uint64_t> epoch_renewals{0};
   std::atomic<std::int64_t> epoch_renewed_ms{outbox_detail::no_time};

@@ -43,6 +43,7 @@ void SqliteOutbox::Impl::run_writer() {
       }
       lock.unlock();
       auto pruned = prune_step();
+      prune_passes.fetch_add(1);
       if (!pruned) {
         spdlog::warn("{}", pruned.error().message);
       }

@@ -491,7 +491,9 @@ TEST_F(SqliteOutboxTest, RetentionPrunesOnlyAckedEventsOlderThanRetentionInSteps
   m_clock.advance(30min);
   ASSERT_TRUE(ack_sync(*outbox, 7));
 
-  std::this_thread::sleep_for(50ms);  // many prune intervals: nothing is old enough yet
+  // Nothing is old enough yet: wait for pruning passes that ran after the last ack.
+  const auto passes = outbox->stats().prune_passes;
+  ASSERT_TRUE(eventually([&] { return outbox->stats().prune_passes >= passes + 3; }));
   EXPECT_EQ(outbox->stats().pruned_total, 0U);
   EXPECT_EQ(read_all(*outbox).size(), 10U);
 
@@ -505,7 +507,8 @@ TEST_F(SqliteOutboxTest, RetentionPrunesOnlyAckedEventsOlderThanRetentionInSteps
   // The event at acked_through (7) stays: the forwarder's probe of the collector's mark.
   ASSERT_TRUE(eventually([&] { return outbox->stats().pruned_total == 6; }));
   m_clock.advance(1000h);
-  std::this_thread::sleep_for(50ms);
+  const auto later = outbox->stats().prune_passes;
+  ASSERT_TRUE(eventually([&] { return outbox->stats().prune_passes >= later + 3; }));
   EXPECT_EQ(outbox->stats().pruned_total, 6U);
   remaining = read_all(*outbox);
   ASSERT_EQ(remaining.size(), 4U);  // unacknowledged events are never pruned

@@ -49,6 +49,7 @@ struct OutboxStats {
   std::uint64_t duplicates_total = 0;  ///< since start
   std::uint64_t db_bytes = 0;          ///< database + WAL file sizes
   std::uint64_t pruned_total = 0;      ///< since start
+  std::uint64_t prune_passes = 0;      ///< pruning attempts since start (tests wait on it)
   std::uint64_t commits_total = 0;     ///< group commits since start
   /// Times this database moved to a new epoch because the collector was ahead of it (restored
   /// or rolled-back disk), ever; when the last one happened and the epoch it left.
