@@ -23,6 +23,7 @@
 #include "pos/agent/status.hpp"
 #include "pos/agent/status_client.hpp"
 #include "pos/agent/upload_limiter.hpp"
+#include "pos/common/durable_directory.hpp"
 #include "pos/common/backoff.hpp"
 #include "pos/common/clock.hpp"
 #include "pos/common/config_reader.hpp"
@@ -136,10 +137,9 @@ class Agent {
 
  private:
   DataDirLock lock_data_dir() {
-    std::error_code ec;
-    std::filesystem::create_directories(m_config.data_dir, ec);
-    if (ec) {
-      throw StartupError("data_dir " + m_config.data_dir + ": " + ec.message());
+    // Durably: a power cut must not take the new directory, and the database in it, away.
+    if (auto created = common::create_directories_durably(m_config.data_dir); !created) {
+      throw StartupError("data_dir: " + created.error().message);
     }
     return startup(DataDirLock::acquire(m_config.data_dir), "data_dir");
   }

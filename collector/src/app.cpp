@@ -16,6 +16,7 @@
 
 #include "pos/collector/alerts.hpp"
 #include "pos/collector/batch_processor.hpp"
+#include "pos/common/durable_directory.hpp"
 #include "pos/collector/config.hpp"
 #include "pos/collector/dashboard.hpp"
 #include "pos/collector/file_sink.hpp"
@@ -196,10 +197,9 @@ class Collector {
   }
 
   std::unique_ptr<MarkStore> open_marks() {
-    std::error_code ec;
-    std::filesystem::create_directories(m_config.data_dir, ec);
-    if (ec) {
-      throw StartupError("data_dir " + m_config.data_dir + ": " + ec.message());
+    // Durably: a power cut must not take the new directory, and the marks in it, away.
+    if (auto created = common::create_directories_durably(m_config.data_dir); !created) {
+      throw StartupError("data_dir: " + created.error().message);
     }
     MarkStoreOptions options;
     options.path = std::filesystem::path(m_config.data_dir) / "collector.db";

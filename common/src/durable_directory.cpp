@@ -1,0 +1,55 @@
+#include "pos/common/durable_directory.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace pos::common {
+
+Status fsync_directory(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return fail("directory " + path.string() + ": " + std::strerror(errno));
+  }
+  const int synced = ::fsync(fd);
+  const int error = errno;
+  ::close(fd);
+  if (synced != 0) {
+    return fail("fsync of directory " + path.string() + ": " + std::strerror(error));
+  }
+  return {};
+}
+
+Status create_directories_durably(const std::filesystem::path& path) {
+  const auto absolute = std::filesystem::absolute(path).lexically_normal();
+  std::vector<std::filesystem::path> missing;
+  for (auto p = absolute; !p.empty(); p = p.parent_path()) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) {
+        return fail("directory " + p.string() + ": exists and is not a directory");
+      }
+      break;
+    }
+    missing.push_back(p);
+    if (p == p.parent_path()) {
+      break;
+    }
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST) {
+      return fail("directory " + it->string() + ": " + std::strerror(errno));
+    }
+    if (auto synced = fsync_directory(it->parent_path()); !synced) {
+      return synced;
+    }
+  }
+  return {};
+}
+
+}  // namespace pos::common
