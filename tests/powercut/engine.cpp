@@ -630,13 +630,38 @@ int Engine::fsyncdir(const char* path) {
   if (const int rc = wait_hold(lock); rc != 0) return rc;
   struct stat st {};
   if (::fstatat(m_root_fd, rel.c_str(), &st, 0) != 0) return -errno;
-  const auto durable = [&](const DirOp& op) {
-    return std::find(op.durable_by.begin(), op.durable_by.end(), st.st_ino) != op.durable_by.end();
-  };
-  const auto first = std::stable_partition(m_log.begin(), m_log.end(),
-                                           [&](const DirOp& op) { return !durable(op); });
-  make_durable(first, m_log.end());
+  make_dir_durable(st.st_ino);
   return 0;
+}
+
+int Engine::opendir(const char* path, int* fd) {
+  std::lock_guard lock(m_mutex);
+  std::string rel;
+  if (const int rc = resolve(path, rel); rc != 0) return rc;
+  *fd = ::openat(m_root_fd, rel.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  return *fd < 0 ? -errno : 0;
+}
+
+int Engine::releasedir(int fd) {
+  return ::close(fd) == 0 ? 0 : -errno;
+}
+
+int Engine::fsyncdir_fd(int fd) {
+  std::unique_lock lock(m_mutex);
+  if (m_cut) return -EIO;
+  ++m_dir_fsyncs;
+  if (const int rc = wait_hold(lock); rc != 0) return rc;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return -errno;
+  make_dir_durable(st.st_ino);
+  return 0;
+}
+
+void Engine::make_dir_durable(std::uint64_t dir_ino) {
+  const auto first = std::stable_partition(m_log.begin(), m_log.end(), [&](const DirOp& op) {
+    return std::find(op.durable_by.begin(), op.durable_by.end(), dir_ino) == op.durable_by.end();
+  });
+  make_durable(first, m_log.end());
 }
 
 void Engine::make_durable(std::vector<DirOp>::iterator first, std::vector<DirOp>::iterator last) {

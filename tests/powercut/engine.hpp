@@ -148,6 +148,12 @@ class Engine {
   int fsync(Handle* handle, bool datasync);
   // Makes durable every pending directory change in that directory.
   int fsyncdir(const char* path);
+  // An open directory (FUSE gives fsyncdir no path): *fd is a descriptor of the backing
+  // directory, which follows it through renames; close it with releasedir().
+  int opendir(const char* path, int* fd);
+  int releasedir(int fd);
+  // fsyncdir() of the directory open as fd.
+  int fsyncdir_fd(int fd);
   int statfs(const char* path, struct statvfs* st);
   int access(const char* path, int mask);
   // Calls fill for each entry of the directory but the trash; stops when fill returns false.
@@ -173,6 +179,7 @@ class Engine {
   void drop_inode_if_unused(Inode* inode);
   int flush_inode(Inode& inode);
   int wait_hold(std::unique_lock<std::mutex>& lock);
+  void make_dir_durable(std::uint64_t dir_ino);
   int record(DirOp op);
   void discard_trash(const std::string& name);
   void make_durable(std::vector<DirOp>::iterator first, std::vector<DirOp>::iterator last);

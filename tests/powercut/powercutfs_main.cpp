@@ -121,8 +121,17 @@ int op_readdir(const char* path, void* buf, fuse_fill_dir_t filler, off_t /*offs
     return filler(buf, name, &st, 0, static_cast<fuse_fill_dir_flags>(0)) == 0;
   });
 }
-int op_fsyncdir(const char* path, int /*datasync*/, fuse_file_info* /*fi*/) {
-  return engine().fsyncdir(path);
+int op_opendir(const char* path, fuse_file_info* fi) {
+  int fd = -1;
+  const int rc = engine().opendir(path, &fd);
+  if (rc == 0) fi->fh = static_cast<std::uint64_t>(fd);
+  return rc;
+}
+int op_releasedir(const char* /*path*/, fuse_file_info* fi) {
+  return engine().releasedir(static_cast<int>(fi->fh));
+}
+int op_fsyncdir(const char* /*path*/, int /*datasync*/, fuse_file_info* fi) {
+  return engine().fsyncdir_fd(static_cast<int>(fi->fh));
 }
 int op_access(const char* path, int mask) {
   return engine().access(path, mask);
@@ -154,6 +163,8 @@ fuse_operations make_operations() {
   ops.release = op_release;
   ops.fsync = op_fsync;
   ops.readdir = op_readdir;
+  ops.opendir = op_opendir;
+  ops.releasedir = op_releasedir;
   ops.fsyncdir = op_fsyncdir;
   ops.access = op_access;
   ops.utimens = op_utimens;
