@@ -1,6 +1,8 @@
 // powercutfs: a FUSE file system over a backing directory that loses what a power cut loses.
 // Usage: powercutfs --backing DIR --mount DIR --control SOCKET [--max-pending-bytes N]
-//                   [--hold-timeout-ms N]
+//                   [--max-pending-dir-ops N] [--hold-timeout-ms N]
+// (defaults: 1 GiB, 100,000 and 60,000 ms; writes and directory changes beyond the limits fail
+// with ENOSPC, a held fsync proceeds after the timeout).
 // Runs in the foreground; SIGTERM or SIGINT unmounts (lazily when busy) and exits. Control: line
 // commands on the Unix socket SOCKET, each answered by one line `ok ...` or `error <reason>`:
 //   cut | cut torn | cut reorder [SEED] | sync | hold-fsync on|off | stats
@@ -11,6 +13,7 @@
 #include <fuse_lowlevel.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -296,7 +299,8 @@ int listen_control(const std::string& path) {
 int usage(const std::string& why) {
   std::cerr << "powercutfs: " << why
             << "\nusage: powercutfs --backing DIR --mount DIR --control SOCKET"
-               " [--max-pending-bytes N] [--hold-timeout-ms N]\n";
+               " [--max-pending-bytes N] [--max-pending-dir-ops N]"
+               " [--hold-timeout-ms N]\n";
   return 2;
 }
 
@@ -320,6 +324,8 @@ int main(int argc, char** argv) {
         control = value;
       } else if (arg == "--max-pending-bytes") {
         limits.max_pending_bytes = std::stoull(value);
+      } else if (arg == "--max-pending-dir-ops") {
+        limits.max_pending_dir_ops = std::stoull(value);
       } else if (arg == "--hold-timeout-ms") {
         limits.hold_timeout = std::chrono::milliseconds(std::stoull(value));
       } else {
@@ -331,6 +337,13 @@ int main(int argc, char** argv) {
   }
   if (backing.empty() || mount.empty() || control.empty()) {
     return usage("--backing, --mount and --control are required");
+  }
+
+  // Each file with unsynced data keeps a descriptor of its backing file open until synced.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
   }
 
   std::unique_ptr<Engine> eng;

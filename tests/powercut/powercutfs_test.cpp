@@ -345,5 +345,31 @@ TEST_F(PowerCutFsTest, SyncCommandMakesEverythingDurable) {
   EXPECT_EQ(read_file(mnt("f")), "synced by command");
 }
 
+// A stop without a cut is an orderly unmount: what was pending is written, as umount does.
+TEST_F(PowerCutFsTest, StopWithoutACutWritesWhatIsPending) {
+  write_file(mnt("f"), "pending at unmount", false);
+  EXPECT_EQ(read_file(backing("f")), "");
+  m_fs.reset();
+  EXPECT_EQ(read_file(backing("f")), "pending at unmount");
+}
+
+TEST_F(PowerCutFsTest, RepeatedCutsRemountReliably) {
+  for (int i = 0; i < 5; ++i) {
+    write_file(mnt("f"), std::to_string(i), true);
+    fsync_path(m_fs->mount_dir());
+    write_file(mnt("g" + std::to_string(i)), "unsynced", false);
+    m_fs->cut(i % 2 == 0 ? PowerCutFs::CutMode::clean : PowerCutFs::CutMode::torn);
+    EXPECT_EQ(read_file(mnt("f")), std::to_string(i));
+    EXPECT_FALSE(fs::exists(mnt("g" + std::to_string(i))));
+  }
+  EXPECT_TRUE(is_mount_point(m_fs->mount_dir()));
+}
+
+TEST(PowerCutFsMountTest, FailsWithAClearErrorWhenTheMountPointIsAFile) {
+  TempDir dir("powercutfs");
+  std::ofstream(dir.path() / "file") << "x";
+  EXPECT_THROW(PowerCutFs(dir.path() / "backing", dir.path() / "file"), std::runtime_error);
+}
+
 }  // namespace
 }  // namespace pos::test
