@@ -2,9 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cstdio>
 
 #include <algorithm>
 #include <cerrno>
@@ -619,7 +619,12 @@ int Engine::fsync(Handle* handle, bool datasync) {
   if (m_cut) return -EIO;
   ++(datasync ? m_fdatasyncs : m_fsyncs);
   if (const int rc = wait_hold(lock); rc != 0) return rc;
-  return flush_inode(*handle->inode);
+  if (const int rc = flush_inode(*handle->inode); rc != 0) return rc;
+  if (m_limits.fsync_backing) {
+    const int fd = handle->inode->fd;
+    if ((datasync ? ::fdatasync(fd) : ::fsync(fd)) != 0) return -errno;
+  }
+  return 0;
 }
 
 int Engine::fsyncdir(const char* path) {
@@ -631,6 +636,13 @@ int Engine::fsyncdir(const char* path) {
   struct stat st {};
   if (::fstatat(m_root_fd, rel.c_str(), &st, 0) != 0) return -errno;
   make_dir_durable(st.st_ino);
+  if (m_limits.fsync_backing) {
+    const int fd = ::openat(m_root_fd, rel.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    const int rc = ::fsync(fd) == 0 ? 0 : -errno;
+    ::close(fd);
+    return rc;
+  }
   return 0;
 }
 
@@ -654,6 +666,7 @@ int Engine::fsyncdir_fd(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return -errno;
   make_dir_durable(st.st_ino);
+  if (m_limits.fsync_backing && ::fsync(fd) != 0) return -errno;
   return 0;
 }
 
@@ -688,6 +701,7 @@ void Engine::sync_all() {
     }
   }
   make_durable(m_log.begin(), m_log.end());
+  if (m_limits.fsync_backing) ::syncfs(m_root_fd);
 }
 
 bool Engine::undo(const DirOp& op) {

@@ -98,6 +98,9 @@ struct Limits {
   std::uint64_t max_pending_bytes = 1ULL << 30;    // writes beyond fail with ENOSPC
   std::size_t max_pending_dir_ops = 100'000;       // directory changes beyond fail with ENOSPC
   std::chrono::milliseconds hold_timeout{60'000};  // a held fsync proceeds after this
+  // Also fsync the backing file or directory (off: the backing directory is the "disk" that
+  // never loses power, so its own fsync buys nothing but realistic timing).
+  bool fsync_backing = false;
 };
 
 // The file system state: the backing directory plus what is pending. Every file-system method

@@ -1,11 +1,11 @@
 #include "powercut/powercut_fs.hpp"
 
 #include <poll.h>
-#include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <cstdlib>
 
 #include <cerrno>
 #include <chrono>

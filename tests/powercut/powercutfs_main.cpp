@@ -1,8 +1,9 @@
 // powercutfs: a FUSE file system over a backing directory that loses what a power cut loses.
 // Usage: powercutfs --backing DIR --mount DIR --control SOCKET [--max-pending-bytes N]
-//                   [--max-pending-dir-ops N] [--hold-timeout-ms N]
+//                   [--max-pending-dir-ops N] [--hold-timeout-ms N] [--fsync-backing]
 // (defaults: 1 GiB, 100,000 and 60,000 ms; writes and directory changes beyond the limits fail
-// with ENOSPC, a held fsync proceeds after the timeout).
+// with ENOSPC, a held fsync proceeds after the timeout; --fsync-backing also fsyncs the backing
+// file or directory on each fsync, for disk-like timing).
 // Runs in the foreground; SIGTERM or SIGINT unmounts (lazily when busy) and exits. Control: line
 // commands on the Unix socket SOCKET, each answered by one line `ok ...` or `error <reason>`:
 //   cut | cut torn | cut reorder [SEED] | sync | hold-fsync on|off | stats
@@ -12,11 +13,11 @@
 #include <fuse.h>
 #include <fuse_lowlevel.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <atomic>
 #include <cerrno>
@@ -42,6 +43,7 @@ Engine& engine() {
 }
 
 Engine::Handle* handle_of(fuse_file_info* fi) {
+  // NOLINTNEXTLINE(performance-no-int-to-ptr): FUSE keeps our handle as a 64-bit integer
   return fi != nullptr ? reinterpret_cast<Engine::Handle*>(fi->fh) : nullptr;
 }
 
@@ -300,7 +302,7 @@ int usage(const std::string& why) {
   std::cerr << "powercutfs: " << why
             << "\nusage: powercutfs --backing DIR --mount DIR --control SOCKET"
                " [--max-pending-bytes N] [--max-pending-dir-ops N]"
-               " [--hold-timeout-ms N]\n";
+               " [--hold-timeout-ms N] [--fsync-backing]\n";
   return 2;
 }
 
@@ -313,6 +315,10 @@ int main(int argc, char** argv) {
   pos::powercut::Limits limits;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--fsync-backing") {
+      limits.fsync_backing = true;
+      continue;
+    }
     if (i + 1 >= argc) return usage("missing value after " + arg);
     const std::string value = argv[++i];
     try {
