@@ -6,13 +6,13 @@
 #include <stdio.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
-
-#include "support/process.hpp"
 
 namespace pos::powercut {
 namespace {
@@ -125,6 +125,30 @@ TEST(FileOverlayTest, ReorderLandingIsASeededSubsetInOrder) {
 
 // ---- Engine on a real directory, called as FUSE would call it.
 
+// A fresh directory under $TMPDIR or /tmp, removed afterwards (unit tests do not link the
+// integration support library).
+class ScratchDir {
+ public:
+  ScratchDir() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern =
+        (fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") / "powercut-engine-XXXXXX")
+            .string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp " + pattern);
+    m_path = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(m_path, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const fs::path& path() const { return m_path; }
+
+ private:
+  fs::path m_path;
+};
+
 class EngineTest : public ::testing::Test {
  protected:
   std::string backing_text(const std::string& name) {
@@ -149,7 +173,7 @@ class EngineTest : public ::testing::Test {
     return buf;
   }
 
-  pos::test::TempDir m_dir{"powercut-engine"};
+  ScratchDir m_dir;
 };
 
 TEST_F(EngineTest, UnsyncedWriteIsReadBackButNotInTheBackingFile) {
