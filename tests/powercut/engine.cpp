@@ -211,6 +211,13 @@ Engine::Inode* Engine::inode_for_fd(int fd) {
   return raw;
 }
 
+Engine::Handle* Engine::new_handle(Inode* inode) {
+  auto handle = std::make_unique<Handle>(Handle{inode});
+  Handle* raw = handle.get();
+  m_handles.emplace(raw, std::move(handle));
+  return raw;
+}
+
 void Engine::drop_inode_if_unused(Inode* inode) {
   if (inode->open_count > 0 || !inode->overlay.empty()) return;
   ::close(inode->fd);
@@ -309,13 +316,33 @@ int Engine::readdir(const char* path,
   if (const int rc = resolve(path, rel); rc != 0) return rc;
   const int fd = ::openat(m_root_fd, rel.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return -errno;
+  return list_dir(fd, fill);
+}
+
+int Engine::readdir_fd(int fd, const std::function<bool(const char*, const struct stat&)>& fill) {
+  std::lock_guard lock(m_mutex);
+  if (m_cut) return -EIO;
+  // A fresh descriptor: its own position, so each listing starts at the beginning.
+  const int own = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (own < 0) return -errno;
+  return list_dir(own, fill);
+}
+
+int Engine::list_dir(int fd, const std::function<bool(const char*, const struct stat&)>& fill) {
+  struct stat dir_st {};
+  struct stat root_st {};
+  if (::fstat(fd, &dir_st) != 0 || ::fstat(m_root_fd, &root_st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return -err;
+  }
   DIR* dir = ::fdopendir(fd);
   if (dir == nullptr) {
     const int err = errno;
     ::close(fd);
     return -err;
   }
-  const bool root = rel == ".";
+  const bool root = dir_st.st_ino == root_st.st_ino && dir_st.st_dev == root_st.st_dev;
   while (const dirent* entry = ::readdir(dir)) {
     if (root && k_trash_name == entry->d_name) continue;
     struct stat st {};
@@ -525,7 +552,7 @@ int Engine::open(const char* path, int flags, Handle** out) {
     inode->overlay.truncate(0);
   }
   ++inode->open_count;
-  *out = new Handle{inode};
+  *out = new_handle(inode);
   return 0;
 }
 
@@ -548,7 +575,7 @@ int Engine::create(const char* path, mode_t mode, int flags, Handle** out) {
   Inode* inode = inode_for_fd(fd);
   if (inode == nullptr) return -EIO;
   ++inode->open_count;
-  *out = new Handle{inode};
+  *out = new_handle(inode);
   return record(DirOp{DirOp::Kind::create, rel, {}, {}, {parent}});
 }
 
@@ -608,7 +635,7 @@ int Engine::write(Handle* handle, const char* buf, std::size_t size, off_t offse
 int Engine::release(Handle* handle) {
   std::lock_guard lock(m_mutex);
   Inode* inode = handle->inode;
-  delete handle;
+  m_handles.erase(handle);
   --inode->open_count;
   drop_inode_if_unused(inode);
   return 0;

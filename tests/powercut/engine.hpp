@@ -161,6 +161,8 @@ class Engine {
   int access(const char* path, int mask);
   // Calls fill for each entry of the directory but the trash; stops when fill returns false.
   int readdir(const char* path, const std::function<bool(const char*, const struct stat&)>& fill);
+  // readdir() of the directory open as fd (from opendir()).
+  int readdir_fd(int fd, const std::function<bool(const char*, const struct stat&)>& fill);
 
   // Makes everything pending durable (the control command `sync`; also a clean unmount).
   void sync_all();
@@ -183,6 +185,8 @@ class Engine {
   int flush_inode(Inode& inode);
   int wait_hold(std::unique_lock<std::mutex>& lock);
   void make_dir_durable(std::uint64_t dir_ino);
+  // Lists the directory open as fd (a descriptor of our own, consumed).
+  int list_dir(int fd, const std::function<bool(const char*, const struct stat&)>& fill);
   int record(DirOp op);
   void discard_trash(const std::string& name);
   void make_durable(std::vector<DirOp>::iterator first, std::vector<DirOp>::iterator last);
@@ -196,6 +200,10 @@ class Engine {
   mutable std::mutex m_mutex;
   std::condition_variable m_hold_cv;
   std::unordered_map<std::uint64_t, std::unique_ptr<Inode>> m_inodes;
+  // Open handles, owned here: a release the kernel never sends (the mount went away first) must
+  // not leak them.
+  std::unordered_map<Handle*, std::unique_ptr<Handle>> m_handles;
+  Handle* new_handle(Inode* inode);
   std::vector<DirOp> m_log;
   std::uint64_t m_pending_bytes = 0;
   std::uint64_t m_trash_seq = 0;

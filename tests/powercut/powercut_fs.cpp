@@ -169,13 +169,18 @@ void PowerCutFs::mount() {
 }
 
 void PowerCutFs::unmount() {
+  int status = 0;
   if (m_child) {
     // SIGTERM: powercutfs unmounts (lazily when busy) and exits; SIGKILL after the deadline.
-    m_child->terminate(10s);
+    status = m_child->terminate(10s);
     m_child.reset();
   }
   if (!force_unmount(m_mount_dir)) {
     throw std::runtime_error("PowerCutFs: cannot unmount " + m_mount_dir.string());
+  }
+  if (status != 0) {
+    throw std::runtime_error("PowerCutFs: powercutfs exited with status " + std::to_string(status) +
+                             " when stopped; log:\n" + log_text());
   }
 }
 

@@ -121,10 +121,13 @@ int op_fsync(const char* /*path*/, int datasync, fuse_file_info* fi) {
   return engine().fsync(handle_of(fi), datasync != 0);
 }
 int op_readdir(const char* path, void* buf, fuse_fill_dir_t filler, off_t /*offset*/,
-               fuse_file_info* /*fi*/, fuse_readdir_flags /*flags*/) {
-  return engine().readdir(path, [&](const char* name, const struct stat& st) {
+               fuse_file_info* fi, fuse_readdir_flags /*flags*/) {
+  const auto fill = [&](const char* name, const struct stat& st) {
     return filler(buf, name, &st, 0, static_cast<fuse_fill_dir_flags>(0)) == 0;
-  });
+  };
+  // With nullpath_ok FUSE passes no path when the directory is open: list it by descriptor.
+  if (fi != nullptr) return engine().readdir_fd(static_cast<int>(fi->fh), fill);
+  return engine().readdir(path, fill);
 }
 int op_opendir(const char* path, fuse_file_info* fi) {
   int fd = -1;
@@ -368,6 +371,7 @@ int main(int argc, char** argv) {
   for (auto& s : fuse_argv_s) fuse_argv.push_back(s.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(fuse_argv.size()), fuse_argv.data());
   fuse* fs = fuse_new(&args, &ops, sizeof ops, nullptr);
+  fuse_opt_free_args(&args);
   if (fs == nullptr) {
     std::cerr << "powercutfs: fuse_new failed\n";
     return 1;
@@ -418,5 +422,10 @@ int main(int argc, char** argv) {
   std::cerr << "powercutfs: unmounted; wrote " << before.pending_bytes << " pending bytes and "
             << before.pending_dir_ops << " directory changes\n";
   g_engine = nullptr;
-  return rc == 0 ? 0 : 1;
+  // The loop returns the number of the signal that stopped it (libfuse's handler records it).
+  if (rc != 0 && rc != SIGTERM && rc != SIGINT && rc != SIGHUP) {
+    std::cerr << "powercutfs: the FUSE loop failed: " << rc << "\n";
+    return 1;
+  }
+  return 0;
 }

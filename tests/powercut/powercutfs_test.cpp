@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -331,6 +332,24 @@ TEST_F(PowerCutFsTest, SqliteWalWorksWithTwoConnections) {
   ASSERT_EQ(sqlite3_exec(b, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(b);
   sqlite3_close(a);
+}
+
+TEST_F(PowerCutFsTest, DirectoryListingShowsEntriesButNotTheTrash) {
+  fs::create_directory(mnt("d"));
+  write_file(mnt("d/a"), "a", false);
+  write_file(mnt("b"), "b", false);
+  write_file(mnt("gone"), "g", false);
+  fs::remove(mnt("gone"));  // now in the backing trash
+  std::set<std::string> root;
+  for (const auto& entry : fs::directory_iterator(m_fs->mount_dir())) {
+    root.insert(entry.path().filename().string());
+  }
+  EXPECT_EQ(root, (std::set<std::string>{"b", "d"}));
+  std::set<std::string> sub;
+  for (const auto& entry : fs::directory_iterator(mnt("d"))) {
+    sub.insert(entry.path().filename().string());
+  }
+  EXPECT_EQ(sub, (std::set<std::string>{"a"}));
 }
 
 TEST_F(PowerCutFsTest, ControlChannelRejectsUnknownCommands) {
