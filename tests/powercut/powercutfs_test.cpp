@@ -200,6 +200,29 @@ TEST_F(PowerCutFsTest, HeldFsyncBlocksUntilReleased) {
   EXPECT_EQ(read_file(mnt("f")), "b");
 }
 
+// A held fsync does not keep powercutfs from stopping (it would wait for the hold timeout, 60 s).
+TEST_F(PowerCutFsTest, StopsPromptlyWhileAnFsyncIsHeld) {
+  write_file(mnt("f"), "a", true);
+  m_fs->hold_fsync(true);
+  std::thread t([&] {
+    try {
+      write_file(mnt("f"), "b", true);
+    } catch (const std::exception&) {
+      // The connection may be gone by the time the fsync returns.
+    }
+  });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (m_fs->stats_json().find("\"held_fsyncs\":1") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_NE(m_fs->stats_json().find("\"held_fsyncs\":1"), std::string::npos);
+  const auto start = std::chrono::steady_clock::now();
+  m_fs.reset();
+  t.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
 // The intended use: a process frozen in fsync is killed, then the power is cut.
 TEST_F(PowerCutFsTest, ProcessKilledWhileHeldInFsyncLosesThatWrite) {
   write_file(mnt("f"), "before", true);
@@ -350,6 +373,49 @@ TEST_F(PowerCutFsTest, DirectoryListingShowsEntriesButNotTheTrash) {
     sub.insert(entry.path().filename().string());
   }
   EXPECT_EQ(sub, (std::set<std::string>{"a"}));
+}
+
+// Calls on open descriptors reach powercutfs without a path (FUSE's nullpath_ok).
+TEST_F(PowerCutFsTest, CallsOnOpenDescriptorsOfFilesAndDirectories) {
+  fs::create_directory(mnt("d"));
+  const int dir = ::open(mnt("d").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(dir, 0) << std::strerror(errno);
+  EXPECT_EQ(::fchmod(dir, 0700), 0) << std::strerror(errno);
+  EXPECT_EQ(::futimens(dir, nullptr), 0) << std::strerror(errno);
+  EXPECT_EQ(::fchown(dir, ::getuid(), ::getgid()), 0) << std::strerror(errno);
+  struct stat st {};
+  ASSERT_EQ(::fstat(dir, &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ::close(dir);
+
+  const int file = ::open(mnt("d/f").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(file, 0) << std::strerror(errno);
+  ASSERT_EQ(::pwrite(file, "0123456789", 10, 0), 10);
+  EXPECT_EQ(::ftruncate(file, 4), 0) << std::strerror(errno);
+  EXPECT_EQ(::fchmod(file, 0600), 0) << std::strerror(errno);
+  EXPECT_EQ(::futimens(file, nullptr), 0) << std::strerror(errno);
+  ASSERT_EQ(::fstat(file, &st), 0);
+  EXPECT_EQ(st.st_size, 4);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ::close(file);
+  EXPECT_EQ(read_file(mnt("d/f")), "0123");
+}
+
+// A process that was not killed keeps the old mount busy: the remount still works (lazy unmount),
+// and the survivor's descriptor no longer reaches the file system.
+TEST_F(PowerCutFsTest, CutRemountsEvenWhenTheOldMountIsBusy) {
+  write_file(mnt("f"), "synced", true);
+  fsync_path(m_fs->mount_dir());
+  const int fd = ::open(mnt("f").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, "unsynced", 8, 0), 8);
+  m_fs->cut();
+  EXPECT_TRUE(is_mount_point(m_fs->mount_dir()));
+  EXPECT_EQ(read_file(mnt("f")), "synced");
+  EXPECT_EQ(::pwrite(fd, "late", 4, 0), -1);  // the old connection is gone
+  EXPECT_NE(::fsync(fd), 0);
+  ::close(fd);
+  EXPECT_EQ(read_file(mnt("f")), "synced");
 }
 
 TEST_F(PowerCutFsTest, ControlChannelRejectsUnknownCommands) {
