@@ -119,6 +119,16 @@ std::string parent_of(const std::string& rel) {
   return slash == std::string::npos ? std::string(".") : rel.substr(0, slash);
 }
 
+// The path the descriptor's file has now (as the kernel reports it), or "" when unknown.
+std::string backing_path_of(int fd) {
+  std::string buf(4096, '\0');
+  const std::string link = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t n = ::readlink(link.c_str(), buf.data(), buf.size());
+  if (n <= 0) return {};
+  buf.resize(static_cast<std::size_t>(n));
+  return buf;
+}
+
 int apply_ops(int fd, const std::vector<DataOp>& ops) {
   for (const auto& op : ops) {
     if (op.kind == DataOp::Kind::write) {
@@ -771,14 +781,18 @@ std::string Engine::cut(CutMode mode, std::optional<std::uint64_t> seed) {
   m_hold_cv.notify_all();
   const std::uint64_t used_seed =
       seed ? *seed : std::random_device{}() * 0x100000000ULL + std::random_device{}();
-  std::mt19937_64 rng(used_seed);
   std::uint64_t dropped = m_pending_bytes;
   std::uint64_t landed_ops = 0;
   std::uint64_t landed_bytes = 0;
   for (auto& [ino, inode] : m_inodes) {
     std::vector<DataOp> landed;
     if (mode == CutMode::torn) landed = torn_landing(inode->overlay.ops());
-    if (mode == CutMode::reorder) landed = reorder_landing(inode->overlay.ops(), rng);
+    if (mode == CutMode::reorder && !inode->overlay.empty()) {
+      // One generator per file, seeded by the seed and the file's current backing path, so a
+      // seed replays the same choice for the same files and writes in another run.
+      std::mt19937_64 rng(used_seed ^ std::hash<std::string>{}(backing_path_of(inode->fd)));
+      landed = reorder_landing(inode->overlay.ops(), rng);
+    }
     for (const auto& op : landed) landed_bytes += op.bytes.size();
     landed_ops += landed.size();
     if (const int rc = apply_ops(inode->fd, landed); rc != 0) {

@@ -168,7 +168,8 @@ class Engine {
   void sync_all();
   // The power cut: lands what the mode lands, drops the rest, undoes the pending directory
   // changes newest first, releases held fsyncs with EIO; from then on every call fails with EIO.
-  // seed seeds the reorder choice (random when absent). Returns a one-line summary
+  // seed seeds the reorder choice (random when absent): each file's choice depends only on the
+  // seed, the file's backing path and its pending writes. Returns a one-line summary
   // ("mode=... seed=... dropped_bytes=...").
   std::string cut(CutMode mode, std::optional<std::uint64_t> seed = std::nullopt);
   // While on, fsync and fsyncdir wait (at most Limits::hold_timeout) until off or a cut.

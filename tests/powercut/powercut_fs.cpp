@@ -188,6 +188,14 @@ void PowerCutFs::cut(CutMode mode) {
   std::string line = "cut";
   if (mode == CutMode::torn) line += " torn";
   if (mode == CutMode::reorder) line += " reorder";
+  cut_with(line);
+}
+
+void PowerCutFs::cut_reorder(std::uint64_t seed) {
+  cut_with("cut reorder " + std::to_string(seed));
+}
+
+void PowerCutFs::cut_with(const std::string& line) {
   const auto answer = command(line);
   if (answer.rfind("ok", 0) != 0) {
     throw std::runtime_error("PowerCutFs: '" + line + "' answered: " + answer);

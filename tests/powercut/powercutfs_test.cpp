@@ -177,6 +177,23 @@ TEST_F(PowerCutFsTest, ReorderCutLandsASubsetOfTheWritesAndPrintsItsSeed) {
   EXPECT_LT(landed, k_blocks);
 }
 
+TEST_F(PowerCutFsTest, ReorderCutWithTheSameSeedLandsTheSameWrites) {
+  constexpr int k_blocks = 64;
+  std::string outcome[2];
+  for (auto& result : outcome) {
+    write_file(mnt("f"), std::string(k_blocks * 512, '.'), true);
+    fsync_path(m_fs->mount_dir());
+    for (int i = 0; i < k_blocks; ++i) {
+      write_file(mnt("f"), std::string(512, 'w'), false, static_cast<off_t>(i) * 512);
+    }
+    m_fs->cut_reorder(12345);
+    EXPECT_NE(m_fs->last_cut_answer().find("seed=12345"), std::string::npos);
+    result = read_file(mnt("f"));
+  }
+  EXPECT_EQ(outcome[0], outcome[1]);
+  EXPECT_NE(outcome[0], std::string(k_blocks * 512, '.'));
+}
+
 TEST_F(PowerCutFsTest, HeldFsyncBlocksUntilReleased) {
   write_file(mnt("f"), "a", true);
   fsync_path(m_fs->mount_dir());
