@@ -374,6 +374,55 @@ TEST_F(PowerCutFsTest, SqliteWalWorksWithTwoConnections) {
   sqlite3_close(a);
 }
 
+// Two processes on one WAL database: the reader sees each commit of the writer (locks and the
+// shared-memory index work across processes on the mount).
+TEST_F(PowerCutFsTest, SqliteWalReaderInAnotherProcessSeesCommits) {
+  const fs::path db = mnt("shared.db");
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(h, "PRAGMA journal_mode=WAL; CREATE TABLE t (v INTEGER);", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    sqlite3* w = nullptr;
+    if (sqlite3_open(db.c_str(), &w) != SQLITE_OK) ::_exit(1);
+    sqlite3_busy_timeout(w, 5000);
+    for (int i = 0; i < 200; ++i) {
+      if (sqlite3_exec(w, "INSERT INTO t VALUES (1)", nullptr, nullptr, nullptr) != SQLITE_OK) {
+        ::_exit(2);
+      }
+    }
+    sqlite3_close(w);
+    ::_exit(0);
+  }
+  sqlite3_busy_timeout(h, 5000);
+  int last = 0;
+  bool monotonic = true;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (last < 200 && std::chrono::steady_clock::now() < deadline) {
+    int count = -1;
+    ASSERT_EQ(sqlite3_exec(
+                  h, "SELECT count(*) FROM t",
+                  [](void* out, int, char** values, char**) {
+                    *static_cast<int*>(out) = std::atoi(values[0]);
+                    return 0;
+                  },
+                  &count, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(h);
+    monotonic = monotonic && count >= last;
+    last = count;
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(last, 200);
+  EXPECT_TRUE(monotonic);
+  sqlite3_close(h);
+}
+
 TEST_F(PowerCutFsTest, DirectoryListingShowsEntriesButNotTheTrash) {
   fs::create_directory(mnt("d"));
   write_file(mnt("d/a"), "a", false);
