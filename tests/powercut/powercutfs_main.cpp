@@ -242,11 +242,26 @@ std::string handle_command(const std::string& line) {
 
 constexpr std::size_t k_max_line = 4096;
 
-// Serves one connection: line commands until the peer closes.
+std::atomic<bool> g_stop_control{false};
+constexpr int k_idle_limit_ms = 60'000;
+
+// Serves one connection: line commands until the peer closes, stays idle for a minute, or the
+// program stops.
 void serve_connection(int fd) {
   std::string buf;
   char chunk[1024];
+  int idle_ms = 0;
   for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, 200);
+    if (g_stop_control) return;
+    if (ready < 0) continue;  // EINTR
+    if (ready == 0) {
+      idle_ms += 200;
+      if (idle_ms >= k_idle_limit_ms) return;
+      continue;
+    }
+    idle_ms = 0;
     const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;
@@ -266,8 +281,6 @@ void serve_connection(int fd) {
     }
   }
 }
-
-std::atomic<bool> g_stop_control{false};
 
 // Accepts control connections one at a time until g_stop_control.
 void control_loop(int listen_fd) {
