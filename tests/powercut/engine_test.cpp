@@ -123,6 +123,41 @@ TEST(FileOverlayTest, ReorderLandingIsASeededSubsetInOrder) {
   for (std::size_t i = 1; i < a.size(); ++i) EXPECT_LT(a[i - 1].offset, a[i].offset);
 }
 
+// Random writes and truncates against a plain string: every read of the overlay, at random
+// offsets, matches the string, and landing all ops on the durable content gives the string.
+TEST(FileOverlayTest, RandomOpsMatchAPlainStringModel) {
+  std::mt19937_64 rng(20261204);
+  for (int round = 0; round < 200; ++round) {
+    const std::string durable(rng() % 64, 'd');
+    std::string model = durable;
+    FileOverlay overlay;
+    for (int step = 0; step < 30; ++step) {
+      if (rng() % 5 == 0) {
+        const std::size_t size = rng() % 96;
+        overlay.truncate(size);
+        model.resize(size, '\0');
+      } else {
+        const std::size_t offset = rng() % 80;
+        const std::string bytes(1 + rng() % 24, static_cast<char>('a' + step % 26));
+        overlay.write(offset, bytes);
+        if (model.size() < offset + bytes.size()) model.resize(offset + bytes.size(), '\0');
+        model.replace(offset, bytes.size(), bytes);
+      }
+      ASSERT_EQ(overlay.size(durable.size()), model.size()) << round << "/" << step;
+      const std::size_t offset = rng() % 100;
+      const std::size_t len = rng() % 100;
+      std::string buf(len, '\0');
+      for (std::size_t i = 0; i < len && offset + i < durable.size(); ++i) {
+        buf[i] = durable[offset + i];
+      }
+      const std::size_t n = overlay.read(offset, buf.data(), len, durable.size());
+      const std::string want = offset < model.size() ? model.substr(offset, len) : "";
+      ASSERT_EQ(buf.substr(0, n), want) << round << "/" << step;
+    }
+    EXPECT_EQ(landed(durable, overlay.ops()), model) << round;
+  }
+}
+
 // ---- Engine on a real directory, called as FUSE would call it.
 
 // A fresh directory under $TMPDIR or /tmp, removed afterwards (unit tests do not link the
