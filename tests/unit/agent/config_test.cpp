@@ -112,6 +112,13 @@ data_dir = "d")",
                "forward.ack_timeout_max_ms: must be >= forward.ack_timeout_ms");
 }
 
+TEST_F(AgentConfigTest, QuotedDottedKeyIsUnknownNotIgnored) {
+  // `"buffer.max_bytes" = 1` is one top-level key whose name contains a dot, not
+  // buffer.max_bytes: it must be refused by name, not silently ignored.
+  expect_error(minimal("\"buffer.max_bytes\" = 1\n"), "unknown key \"buffer.max_bytes\"");
+  expect_error(minimal("[ingest]\n\"spool.dir\" = \"x\"\n"), "unknown key ingest.\"spool.dir\"");
+}
+
 TEST_F(AgentConfigTest, TlsFilesAreRequiredForSsl) {
   std::string text = minimal();
   text.replace(text.find("ca_file = \"ca.pem\""), 18, "ca_file = \"nope.pem\"");

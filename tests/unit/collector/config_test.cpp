@@ -122,6 +122,13 @@ project = "p"
             std::string::npos);
 }
 
+TEST(CollectorConfigTest, QuotedDottedKeyIsUnknownNotIgnored) {
+  // One top-level key named "http.listen", not [http] listen: refused by name, not ignored.
+  EXPECT_NE(error_of("\"http.listen\" = \"0.0.0.0:8412\"\n" + test::k_minimal_collector_config)
+                .find("unknown key \"http.listen\""),
+            std::string::npos);
+}
+
 TEST(CollectorConfigTest, PackagedExampleIsValid) {
   const std::string path = std::string(POS_SOURCE_DIR) + "/packaging/poscollector.toml";
   std::ifstream in(path);
