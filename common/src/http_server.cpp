@@ -529,6 +529,54 @@ void HttpServer::State::close_sessions(bool idle_only) {
   for (auto& session : live) session->close_later(idle_only);
 }
 
+Status check_allowed_host(std::string_view host) {
+  const auto quoted = "'" + std::string(host) + "': ";
+  if (host.empty()) return fail(quoted + "empty");
+  if (host.front() == '[') {
+    beast::error_code ec;
+    if (host.size() < 3 || host.back() != ']') {
+      return fail(quoted + "an IPv6 address must be written [addr], without port");
+    }
+    net::ip::make_address_v6(std::string(host.substr(1, host.size() - 2)), ec);
+    if (ec) return fail(quoted + "an IPv6 address must be written [addr], without port");
+    return {};
+  }
+  if (host.find(':') != std::string_view::npos) return fail(quoted + "give the name without port");
+  if (host.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-") !=
+      std::string_view::npos) {
+    return fail(quoted + "a host name has only letters, digits, '.' and '-'");
+  }
+  return {};
+}
+
+Status check_allowed_origin(std::string_view origin) {
+  const auto quoted = "'" + std::string(origin) + "': ";
+  std::string_view rest;
+  if (origin.starts_with("http://")) {
+    rest = origin.substr(7);
+  } else if (origin.starts_with("https://")) {
+    rest = origin.substr(8);
+  } else {
+    return fail(quoted + "must be http://host[:port] or https://host[:port]");
+  }
+  if (rest.find('/') != std::string_view::npos) {
+    return fail(quoted + "an origin has no path, not even a trailing '/'");
+  }
+  std::string_view host = rest;
+  const auto bracket = rest.rfind(']');
+  const auto colon = rest.rfind(':');
+  if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
+    const auto port = rest.substr(colon + 1);
+    if (port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string_view::npos) {
+      return fail(quoted + "bad port");
+    }
+    host = rest.substr(0, colon);
+  }
+  if (auto ok = check_allowed_host(host); !ok) return fail(quoted + "bad host");
+  return {};
+}
+
 Result<tcp::endpoint> parse_listen_endpoint(std::string_view text) {
   std::string_view host;
   std::string_view port_text;

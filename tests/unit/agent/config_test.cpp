@@ -119,6 +119,19 @@ TEST_F(AgentConfigTest, QuotedDottedKeyIsUnknownNotIgnored) {
   expect_error(minimal("[ingest]\n\"spool.dir\" = \"x\"\n"), "unknown key ingest.\"spool.dir\"");
 }
 
+TEST_F(AgentConfigTest, AllowedOriginsAreReadAndChecked) {
+  EXPECT_TRUE(parse_agent_config(minimal(), base()).ingest.allowed_origins.empty());
+  const auto c = parse_agent_config(
+      minimal("[ingest]\nallowed_origins = [\"http://pos.fastyle.internal:3000\"]\n"), base());
+  EXPECT_EQ(c.ingest.allowed_origins, std::vector<std::string>{"http://pos.fastyle.internal:3000"});
+  expect_error(minimal("[ingest]\nallowed_origins = [\"pos.fastyle.internal\"]\n"),
+               "ingest.allowed_origins: 'pos.fastyle.internal': ");
+  expect_error(minimal("[ingest]\nallowed_origins = [\"http://pos.fastyle.internal/\"]\n"),
+               "ingest.allowed_origins: 'http://pos.fastyle.internal/': ");
+  expect_error(minimal("[ingest]\nallowed_hosts = [\"pos\"]\n"),
+               "unknown key ingest.allowed_hosts");
+}
+
 TEST_F(AgentConfigTest, TlsFilesAreRequiredForSsl) {
   std::string text = minimal();
   text.replace(text.find("ca_file = \"ca.pem\""), 18, "ca_file = \"nope.pem\"");

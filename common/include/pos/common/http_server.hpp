@@ -63,6 +63,14 @@ struct HttpAccess {
   std::vector<std::string> allowed_origins;  ///< scheme://host[:port], no trailing slash
 };
 
+/// Checks one `allowed_hosts` entry: a host name or IPv4 address (letters, digits, '.', '-') or
+/// a bracketed IPv6 address, without port. The error quotes the entry and says what is wrong.
+Status check_allowed_host(std::string_view host);
+
+/// Checks one `allowed_origins` entry as browsers send it: `http://` or `https://`, a host as
+/// for check_allowed_host and an optional port, nothing after (no path, no trailing '/').
+Status check_allowed_origin(std::string_view origin);
+
 /// Parses "host:port" ("127.0.0.1:8411", "[::1]:8411", "localhost" is not accepted: an IP literal
 /// is required). Port 0 asks the OS for a free port. Errors name the rule.
 Result<boost::asio::ip::tcp::endpoint> parse_listen_endpoint(std::string_view text);
