@@ -180,8 +180,6 @@ void PubSubSink::Impl::init() {
   m_http = std::make_shared<detail::HttpClient>(m_executor, m_origin, tls,
                                                 m_config.max_requests_in_flight,
                                                 m_config.request_timeout, 1024 * 1024);
-  spdlog::info("pubsub: publishing to {}{}", m_origin.to_string(),
-               emulator.empty() ? "" : " (emulator)");
 }
 
 void PubSubSink::Impl::publish(Destination destination, std::vector<OutMessage> messages,

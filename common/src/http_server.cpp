@@ -240,7 +240,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (request.count(http::field::origin) > 0) {
       const std::string origin = to_lower(request[http::field::origin]);
-      const bool own = host != request.end() && origin == "http://" + to_lower(host->value());
+      // The server's own pages (also behind a TLS-terminating proxy that passes Host).
+      const bool own = host != request.end() && (origin == "http://" + to_lower(host->value()) ||
+                                                 origin == "https://" + to_lower(host->value()));
       const bool listed = std::find(access.allowed_origins.begin(), access.allowed_origins.end(),
                                     origin) != access.allowed_origins.end();
       if (!own && !listed) {
@@ -410,6 +412,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Half-closes, then discards what the client is still sending (bounded in bytes and time) so
   // that it can read the error response before the connection is reset.
   void linger_close() {
+    m_evictable_since.store(steady_now_ns());  // nothing more to answer: first to make room
     beast::error_code ec;
     m_stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) {
@@ -507,9 +510,9 @@ bool HttpServer::State::evict_one() {
         chosen_since = since;
       }
     }
+    if (chosen_since == 0) return false;
     auto victim = chosen.lock();
-    if (!victim) return false;
-    if (victim->claim_for_eviction(chosen_since)) {
+    if (victim && victim->claim_for_eviction(chosen_since)) {
       connections.fetch_sub(1);
       victim->close_later(false);
       return true;

@@ -57,7 +57,7 @@ struct HttpLimits {
 ///   without Host gets 400 (HTTP/1.1 requires it; HTTP/1.0 may omit it).
 /// - A request that carries `Origin` (browsers send it on cross-site requests) is refused with
 ///   403 unless the origin is one of `allowed_origins` (exact, case-insensitive, e.g.
-///   `http://pos.example:3000`) or the server's own (`http://` + the request's Host).
+///   `http://pos.example:3000`) or the server's own (`http://` or `https://` + the Host).
 struct HttpAccess {
   std::vector<std::string> allowed_hosts;    ///< extra host names, without port
   std::vector<std::string> allowed_origins;  ///< scheme://host[:port], no trailing slash
