@@ -261,7 +261,8 @@ TEST_F(AgentBinaryTest, IdleConnectionsCannotLockThePosOut) {
   const auto reply = http_request(agent.port(), "POST", "/v1/events", "application/json",
                                   sale_event("lockout-1"), std::chrono::seconds(10));
   EXPECT_EQ(reply.status, 200) << reply.body;
-  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(2));
+  // Well under the 5 s head deadline that would free a slot anyway: an idle holder made room.
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(4));
   holders.clear();
   EXPECT_EQ(agent.terminate(), 0);
 }
