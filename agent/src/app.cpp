@@ -87,7 +87,7 @@ class Agent {
         m_outbox(open_outbox()),
         m_ingest(*m_outbox, config.store_id, config.till_id, body_limits(), routes()),
         m_http(m_io.get_executor(), config.ingest.listen, http_limits(), m_ingest.handler(),
-               "ingest.listen"),
+               "ingest.listen", common::HttpAccess{{}, config.ingest.allowed_origins}),
         m_transport(m_io.get_executor(), transport_options()),
         m_backoff(config.forward.reconnect_initial, config.forward.reconnect_max),
         m_limiter(make_limiter(config)),

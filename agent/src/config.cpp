@@ -36,6 +36,12 @@ AgentConfig read(common::ConfigReader& r) {
       r.get_int("ingest.max_request_bytes", 4LL * 1024 * 1024, 1024, 256LL * 1024 * 1024));
   in.max_connections =
       static_cast<std::size_t>(r.get_int("ingest.max_connections", 256, 1, 10'000));
+  in.allowed_origins = r.get_string_list("ingest.allowed_origins", in.allowed_origins);
+  for (const auto& origin : in.allowed_origins) {
+    if (auto ok = common::check_allowed_origin(origin); !ok) {
+      r.fail("ingest.allowed_origins", ok.error().message);
+    }
+  }
   in.spool_poll = std::chrono::milliseconds(r.get_int("ingest.spool_poll_ms", 1000, 10, 3'600'000));
   in.spool_settle =
       std::chrono::milliseconds(r.get_int("ingest.spool_settle_ms", 2000, 0, 3'600'000));

@@ -179,8 +179,12 @@ Result<BodyFormat, BodyError> body_format(std::string_view content_type) {
     return Result<BodyFormat, BodyError>::failure(
         BodyError{415, "content type " + std::string(media_text) + ": " + std::move(why)});
   };
+  if (media.empty()) {
+    return Result<BodyFormat, BodyError>::failure(
+        BodyError{415, "content type missing: use application/json or application/x-ndjson"});
+  }
   BodyFormat format = BodyFormat::json;
-  if (media.empty() || media == "application/json") {
+  if (media == "application/json") {
     format = BodyFormat::json;
   } else if (media == "application/x-ndjson") {
     format = BodyFormat::ndjson;

@@ -163,8 +163,8 @@ void IngestService::handle(HttpRequest request, HttpServer::Respond respond) {
     respond(error_response(404, "no such path: " + std::string(path)));
     return;
   }
-  if (request.method != "GET") {
-    respond(method_not_allowed("GET"));
+  if (request.method != "GET" && request.method != "HEAD") {  // HEAD: the server drops the body
+    respond(method_not_allowed("GET, HEAD"));
     return;
   }
   respond((*route)());

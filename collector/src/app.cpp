@@ -93,6 +93,7 @@ std::unique_ptr<Sink> make_sink(asio::any_io_executor executor, const CollectorC
   p.dead_letter_topic = s.dead_letter_topic;
   p.ordering = s.ordering;
   p.emulator_host = s.emulator_host;
+  p.endpoint = s.endpoint;
   p.credentials_file = s.credentials_file;
   p.key_bytes_per_second = s.key_bytes_per_second;
   p.max_requests_in_flight = s.max_requests_in_flight;
@@ -139,7 +140,8 @@ class Collector {
             [this](common::HttpRequest request, common::HttpServer::Respond respond) {
               respond(route(request));
             },
-            "http.listen"),
+            "http.listen",
+            common::HttpAccess{config.http.allowed_hosts, config.http.allowed_origins}),
         m_reconnect_timer(m_io),
         m_fleet_timer(m_io),
         m_alert_timer(m_io),
@@ -305,7 +307,7 @@ class Collector {
   common::HttpResponse route(const common::HttpRequest& request) {
     const std::string path = target_path(request.target);
     if (request.method != "GET" && request.method != "HEAD") {
-      return {405, "text/plain", "method not allowed\n", {{"Allow", "GET"}}};
+      return {405, "text/plain", "method not allowed\n", {{"Allow", "GET, HEAD"}}};
     }
     if (path == "/v1/fleet") {
       update_alerts();

@@ -10,12 +10,29 @@
 #include "pos/common/logging.hpp"
 #include "pos/protocol/ids.hpp"
 #include "pos/protocol/topics.hpp"
+#include "pubsub_http.hpp"
 
 namespace pos::collector {
 namespace {
 
 /// The fleet keeps about an hour of rejected-growth history (fleet.hpp max_rejected_buckets).
 constexpr std::int64_t max_rejected_window_minutes = 60;
+
+// https://host[:port] with nothing after; http:// only to this machine, because the OAuth2
+// token travels with every request.
+Status check_pubsub_endpoint(std::string_view endpoint) {
+  auto url = detail::parse_url(endpoint);
+  if (!url) return fail(url.error().message);
+  if (url->target != "/" || endpoint.ends_with("/")) {
+    return fail("'" + std::string(endpoint) + "': give scheme://host[:port] only, no path");
+  }
+  const auto& host = url->origin.host;
+  if (!url->origin.tls && host != "127.0.0.1" && host != "localhost" && host != "::1") {
+    return fail("'" + std::string(endpoint) +
+                "': plain http:// only to 127.0.0.1, localhost or [::1]; use https://");
+  }
+  return {};
+}
 
 CollectorConfig read(common::ConfigReader& r) {
   CollectorConfig c;
@@ -65,6 +82,10 @@ CollectorConfig read(common::ConfigReader& r) {
   s.path = r.get_path("sink.path", "");
   s.credentials_file = r.get_path("sink.credentials_file", "");
   s.emulator_host = r.get_string("sink.emulator_host", "");
+  s.endpoint = r.get_string("sink.endpoint", s.endpoint);
+  if (auto ok = check_pubsub_endpoint(s.endpoint); !ok) {
+    r.fail("sink.endpoint", ok.error().message);
+  }
   s.max_pending_bytes = static_cast<std::size_t>(r.get_int(
       "sink.max_pending_bytes", 256LL * 1024 * 1024, 1024 * 1024, 64LL * 1024 * 1024 * 1024));
   s.key_bytes_per_second = static_cast<std::size_t>(
@@ -113,6 +134,18 @@ CollectorConfig read(common::ConfigReader& r) {
   c.http.listen = r.get_string("http.listen", c.http.listen);
   if (auto endpoint = common::parse_listen_endpoint(c.http.listen); !endpoint) {
     r.fail("http.listen", endpoint.error().message);
+  }
+  c.http.allowed_hosts = r.get_string_list("http.allowed_hosts", c.http.allowed_hosts);
+  for (const auto& host : c.http.allowed_hosts) {
+    if (auto ok = common::check_allowed_host(host); !ok) {
+      r.fail("http.allowed_hosts", ok.error().message);
+    }
+  }
+  c.http.allowed_origins = r.get_string_list("http.allowed_origins", c.http.allowed_origins);
+  for (const auto& origin : c.http.allowed_origins) {
+    if (auto ok = common::check_allowed_origin(origin); !ok) {
+      r.fail("http.allowed_origins", ok.error().message);
+    }
   }
 
   auto& a = c.alerts;

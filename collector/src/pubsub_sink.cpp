@@ -149,7 +149,12 @@ void PubSubSink::Impl::init() {
     m_origin = std::move(*origin);
     m_auth = detail::make_no_auth(m_executor);
   } else {
-    m_origin = detail::Origin{true, "pubsub.googleapis.com", "443"};
+    auto url = detail::parse_url(m_config.endpoint);
+    if (!url || url->target != "/") {
+      throw std::runtime_error("pubsub: endpoint '" + m_config.endpoint +
+                               "': must be https://host[:port]");
+    }
+    m_origin = std::move(url->origin);
     tls = detail::make_tls_context();
     const std::string key_file = m_config.credentials_file.empty()
                                      ? env_or("GOOGLE_APPLICATION_CREDENTIALS", "")

@@ -24,11 +24,33 @@ struct ConfigReader::Impl {
     return std::as_const(table).at_path(key);
   }
 
+  // A key name as written in TOML: bare when it can be, else quoted. A quoted name with a dot
+  // (`"buffer.max_bytes" = 1` is one top-level key) must not pass for the dotted path
+  // buffer.max_bytes that a getter asked for: quoted, it never matches a used path.
+  static std::string key_name(std::string_view name) {
+    const bool bare = !name.empty() && name.find_first_not_of(
+                                           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                           "0123456789_-") == std::string_view::npos;
+    if (bare) return std::string(name);
+    std::string quoted = "\"";
+    for (const char c : name) {
+      if (c == '"' || c == '\\') {
+        quoted += '\\';
+        quoted += c;
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        quoted += '?';
+      } else {
+        quoted += c;
+      }
+    }
+    return quoted + '"';
+  }
+
   void collect_unknown(const toml::table& t, const std::string& prefix,
                        std::vector<std::string>& unknown) const {
     for (const auto& [name, node] : t) {
       const std::string key =
-          prefix.empty() ? std::string(name.str()) : prefix + "." + std::string(name.str());
+          prefix.empty() ? key_name(name.str()) : prefix + "." + key_name(name.str());
       if (const auto* sub = node.as_table()) {
         collect_unknown(*sub, key, unknown);
       } else if (!used.contains(key)) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -28,7 +29,7 @@ class HttpSession;
 
 struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   State(net::any_io_executor ex, std::string listen_text, HttpLimits lim, Handler h,
-        std::string what_text)
+        std::string what_text, HttpAccess access_rules)
       : executor(std::move(ex)),
         strand(net::make_strand(executor)),
         acceptor(strand),
@@ -36,10 +37,13 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
         listen(std::move(listen_text)),
         what(std::move(what_text)),
         limits(lim),
+        access(lowercase(std::move(access_rules))),
         handler(std::move(h)) {}
 
+  static HttpAccess lowercase(HttpAccess rules);
   void do_accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
+  bool evict_one();
   void close_sessions(bool idle_only);
 
   net::any_io_executor executor;
@@ -49,6 +53,7 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   std::string listen;
   std::string what;
   HttpLimits limits;
+  HttpAccess access;  ///< names and origins in lower case
   Handler handler;
   std::atomic<bool> stopping{false};
   std::atomic<bool> closed{false};
@@ -84,6 +89,51 @@ bool has_crlf(std::string_view s) {
   return s.find_first_of("\r\n") != std::string_view::npos;
 }
 
+std::string to_lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::int64_t steady_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// A Host header value: a loopback name or one of `extra` (lower case), with an optional port.
+bool host_allowed(std::string_view host, const std::vector<std::string>& extra) {
+  std::string_view name = host;
+  std::string_view port;
+  if (!host.empty() && host.front() == '[') {
+    const auto close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    name = host.substr(0, close + 1);
+    const auto rest = host.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return false;
+      port = rest.substr(1);
+      if (port.empty()) return false;
+    }
+  } else if (const auto colon = host.find(':'); colon != std::string_view::npos) {
+    name = host.substr(0, colon);
+    port = host.substr(colon + 1);
+    if (port.empty()) return false;
+  }
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) {
+    return false;
+  }
+  const std::string lower = to_lower(name);
+  if (lower == "127.0.0.1" || lower == "localhost" || lower == "[::1]") return true;
+  return std::find(extra.begin(), extra.end(), lower) != extra.end();
+}
+
+// Evictable-since values of a session (HttpSession::m_evictable_since).
+constexpr std::int64_t k_not_evictable = 0;
+constexpr std::int64_t k_evicted = -1;
+
 }  // namespace
 
 /// One connection. Lives while an operation or a pending `respond` holds it.
@@ -95,9 +145,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         m_buffer(m_state->limits.max_header_bytes + 64 * 1024 + k_first_read_bytes) {}
 
   ~HttpSession() {
-    m_state->connections.fetch_sub(1);
+    // An evicted session gave its place back when it was chosen (State::evict_one).
+    if (m_evictable_since.load() != k_evicted) m_state->connections.fetch_sub(1);
     std::lock_guard lock(m_state->mutex);
     m_state->sessions.erase(this);
+  }
+
+  /// Since when (steady ns) this connection may make room for a new one; 0: not now (a request
+  /// is being handled or answered). Read by the acceptor, under the server's mutex.
+  std::int64_t evictable_since() const noexcept { return m_evictable_since.load(); }
+
+  /// Claims this connection for eviction unless it moved on since `seen`; the claim stops it from
+  /// handling any request. The caller then closes it (close_later).
+  bool claim_for_eviction(std::int64_t seen) noexcept {
+    return seen > 0 && m_evictable_since.compare_exchange_strong(seen, k_evicted);
   }
 
   void start() {
@@ -112,17 +173,22 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
  private:
+  // Waits for the next request head: on a new connection it must arrive whole within
+  // header_timeout of the accept; on a keep-alive one within idle_timeout (first byte), then
+  // header_timeout. Meanwhile the connection may be evicted to make room for a new one.
   void wait_for_request() {
     if (m_state->stopping.load()) {
       close();
       return;
     }
+    m_evictable_since.store(steady_now_ns());
     if (m_buffer.size() > 0) {
+      m_stream.expires_after(m_state->limits.header_timeout);
       read_header();
       return;
     }
     m_idle = true;
-    m_stream.expires_after(m_first ? m_state->limits.read_timeout : m_state->limits.idle_timeout);
+    m_stream.expires_after(m_first ? m_state->limits.header_timeout : m_state->limits.idle_timeout);
     m_stream.async_read_some(m_buffer.prepare(k_first_read_bytes),
                              [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                                self->m_idle = false;
@@ -131,6 +197,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                                  return;
                                }
                                self->m_buffer.commit(n);
+                               if (!self->m_first) {
+                                 self->m_stream.expires_after(self->m_state->limits.header_timeout);
+                               }
                                self->read_header();
                              });
   }
@@ -139,16 +208,70 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     m_parser.emplace();
     m_parser->body_limit(m_state->limits.max_body_bytes);
     m_parser->header_limit(static_cast<std::uint32_t>(m_state->limits.max_header_bytes));
-    m_stream.expires_after(m_state->limits.read_timeout);
+    m_head = false;
     http::async_read_header(
         m_stream, m_buffer, *m_parser,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
+  // False (and the connection closing) when the acceptor evicted this connection meanwhile.
+  bool still_ours() {
+    if (m_evictable_since.exchange(k_not_evictable) == k_evicted) {
+      m_evictable_since.store(k_evicted);
+      close();
+      return false;
+    }
+    return true;
+  }
+
+  // The request head is refused when its Host is not ours (DNS rebinding) or it comes from a
+  // foreign page in a browser (Origin). Returns the refusal, or nothing.
+  std::optional<std::pair<int, std::string>> refusal() const {
+    const auto& request = m_parser->get();
+    const auto& access = m_state->access;
+    if (request.count(http::field::host) > 1) return {{400, "more than one Host header"}};
+    const auto host = request.find(http::field::host);
+    if (host == request.end()) {
+      if (request.version() >= 11) return {{400, "Host header missing"}};
+    } else if (!host_allowed(host->value(), access.allowed_hosts)) {
+      return {{421, "Host '" + std::string(host->value()) +
+                        "' refused: this server answers only to 127.0.0.1, localhost, [::1]" +
+                        (access.allowed_hosts.empty() ? "" : " and its configured host names")}};
+    }
+    if (request.count(http::field::origin) > 0) {
+      const std::string origin = to_lower(request[http::field::origin]);
+      // The server's own pages (also behind a TLS-terminating proxy that passes Host).
+      const bool own = host != request.end() && (origin == "http://" + to_lower(host->value()) ||
+                                                 origin == "https://" + to_lower(host->value()));
+      const bool listed = std::find(access.allowed_origins.begin(), access.allowed_origins.end(),
+                                    origin) != access.allowed_origins.end();
+      if (!own && !listed) {
+        return {{403, "Origin '" + std::string(request[http::field::origin]) +
+                          "' refused: requests from web pages of other origins are not accepted "
+                          "(allowed_origins)"}};
+      }
+    }
+    return std::nullopt;
+  }
+
   void on_header(beast::error_code ec) {
+    if (!still_ours()) return;
     if (ec) {
       fail_read(ec);
       return;
+    }
+    m_head = m_parser->get().method() == http::verb::head;
+    if (auto refused = refusal()) {
+      answer_and_close(refused->first, std::move(refused->second));
+      return;
+    }
+    if (!m_parser->is_done()) {
+      // A body on its way: evictable only once it is slower than a request head may be.
+      m_evictable_since.store(
+          steady_now_ns() +
+          std::chrono::duration_cast<std::chrono::nanoseconds>(m_state->limits.header_timeout)
+              .count());
+      m_stream.expires_after(m_state->limits.read_timeout);
     }
     const auto expect = m_parser->get()[http::field::expect];
     if (!m_parser->is_done() && beast::iequals(expect, "100-continue")) {
@@ -177,6 +300,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void on_body(beast::error_code ec) {
+    if (!still_ours()) return;
     if (ec) {
       fail_read(ec);
       return;
@@ -266,6 +390,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     out.body() = std::move(response.body);
     out.keep_alive(keep_alive);
     out.prepare_payload();
+    if (m_head) out.body().clear();  // Content-Length stays the body's, as for GET
     m_stream.expires_after(m_state->limits.read_timeout);
     http::async_write(
         m_stream, out,
@@ -287,6 +412,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Half-closes, then discards what the client is still sending (bounded in bytes and time) so
   // that it can read the error response before the connection is reset.
   void linger_close() {
+    m_evictable_since.store(steady_now_ns());  // nothing more to answer: first to make room
     beast::error_code ec;
     m_stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) {
@@ -329,6 +455,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool m_keep_alive = false;
   bool m_first = true;
   bool m_idle = false;
+  bool m_head = false;  ///< the request being answered is a HEAD
+  std::atomic<std::int64_t> m_evictable_since{k_not_evictable};
 };
 
 void HttpServer::State::do_accept() {
@@ -349,7 +477,7 @@ void HttpServer::State::on_accept(beast::error_code ec, tcp::socket socket) {
     });
     return;
   }
-  if (connections.load() >= limits.max_connections) {
+  if (connections.load() >= limits.max_connections && !evict_one()) {
     beast::error_code ignored;
     socket.close(ignored);
   } else {
@@ -364,6 +492,35 @@ void HttpServer::State::on_accept(beast::error_code ec, tcp::socket socket) {
   do_accept();
 }
 
+// Makes room for one connection: closes the one that has been evictable longest (waiting for a
+// request head, idle in keep-alive, or slow with its body). Its place is given back at once.
+bool HttpServer::State::evict_one() {
+  const std::int64_t now = steady_now_ns();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::weak_ptr<HttpSession> chosen;
+    std::int64_t chosen_since = 0;
+    {
+      // Only read under the lock: the last shared_ptr of a session must not be dropped here
+      // (its destructor takes this mutex).
+      std::lock_guard lock(mutex);
+      for (const auto& [ptr, weak] : sessions) {
+        const std::int64_t since = ptr->evictable_since();
+        if (since <= 0 || since > now || (chosen_since > 0 && since >= chosen_since)) continue;
+        chosen = weak;
+        chosen_since = since;
+      }
+    }
+    if (chosen_since == 0) return false;
+    auto victim = chosen.lock();
+    if (victim && victim->claim_for_eviction(chosen_since)) {
+      connections.fetch_sub(1);
+      victim->close_later(false);
+      return true;
+    }
+  }
+  return false;
+}
+
 void HttpServer::State::close_sessions(bool idle_only) {
   std::vector<std::shared_ptr<HttpSession>> live;
   {
@@ -373,6 +530,54 @@ void HttpServer::State::close_sessions(bool idle_only) {
     }
   }
   for (auto& session : live) session->close_later(idle_only);
+}
+
+Status check_allowed_host(std::string_view host) {
+  const auto quoted = "'" + std::string(host) + "': ";
+  if (host.empty()) return fail(quoted + "empty");
+  if (host.front() == '[') {
+    beast::error_code ec;
+    if (host.size() < 3 || host.back() != ']') {
+      return fail(quoted + "an IPv6 address must be written [addr], without port");
+    }
+    net::ip::make_address_v6(std::string(host.substr(1, host.size() - 2)), ec);
+    if (ec) return fail(quoted + "an IPv6 address must be written [addr], without port");
+    return {};
+  }
+  if (host.find(':') != std::string_view::npos) return fail(quoted + "give the name without port");
+  if (host.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-") !=
+      std::string_view::npos) {
+    return fail(quoted + "a host name has only letters, digits, '.' and '-'");
+  }
+  return {};
+}
+
+Status check_allowed_origin(std::string_view origin) {
+  const auto quoted = "'" + std::string(origin) + "': ";
+  std::string_view rest;
+  if (origin.starts_with("http://")) {
+    rest = origin.substr(7);
+  } else if (origin.starts_with("https://")) {
+    rest = origin.substr(8);
+  } else {
+    return fail(quoted + "must be http://host[:port] or https://host[:port]");
+  }
+  if (rest.find('/') != std::string_view::npos) {
+    return fail(quoted + "an origin has no path, not even a trailing '/'");
+  }
+  std::string_view host = rest;
+  const auto bracket = rest.rfind(']');
+  const auto colon = rest.rfind(':');
+  if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
+    const auto port = rest.substr(colon + 1);
+    if (port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string_view::npos) {
+      return fail(quoted + "bad port");
+    }
+    host = rest.substr(0, colon);
+  }
+  if (auto ok = check_allowed_host(host); !ok) return fail(quoted + "bad host");
+  return {};
 }
 
 Result<tcp::endpoint> parse_listen_endpoint(std::string_view text) {
@@ -408,9 +613,15 @@ Result<tcp::endpoint> parse_listen_endpoint(std::string_view text) {
 }
 
 HttpServer::HttpServer(net::any_io_executor executor, std::string listen, HttpLimits limits,
-                       Handler handler, std::string what)
+                       Handler handler, std::string what, HttpAccess access)
     : m_state(std::make_shared<State>(std::move(executor), std::move(listen), limits,
-                                      std::move(handler), std::move(what))) {}
+                                      std::move(handler), std::move(what), std::move(access))) {}
+
+HttpAccess HttpServer::State::lowercase(HttpAccess rules) {
+  for (auto& host : rules.allowed_hosts) host = to_lower(host);
+  for (auto& origin : rules.allowed_origins) origin = to_lower(origin);
+  return rules;
+}
 
 HttpServer::~HttpServer() {
   m_state->closed.store(true);

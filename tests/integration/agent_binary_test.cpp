@@ -3,8 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "agent_harness.hpp"
@@ -194,6 +197,74 @@ TEST_F(AgentBinaryTest, SigtermDrainsPublishesOfflineAndExitsWithinSeconds) {
       [](const MqttMessage& m) { return m.payload.find("\"offline\"") != std::string::npos; }, 1,
       std::chrono::seconds(5));
   EXPECT_EQ(offline.size(), 1U);
+}
+
+// A web page in a browser on the till must not be able to post sales or read the status
+// (cross-site fetch, DNS rebinding); a POS client without Content-Type gets 415.
+TEST_F(AgentBinaryTest, CrossSiteAndForeignHostRequestsAreRefused) {
+  AgentProcess agent(s_dir->path() / "cross-site", *s_pki, s_broker->uri());
+  {
+    std::ifstream in(agent.config_path());
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string config = text.str();
+    const auto at = config.find("[ingest]\n");
+    ASSERT_NE(at, std::string::npos);
+    config.insert(at + 9, "allowed_origins = [\"http://pos.fastyle.internal:3000\"]\n");
+    std::ofstream(agent.config_path()) << config;
+  }
+  agent.start();
+  const auto port = agent.port();
+  const auto sale = sale_event("xs-1");
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  const auto post = [&](const std::string& type, const Headers& headers) {
+    return http_request(port, "POST", "/v1/events", type, sale, std::chrono::seconds(10), headers);
+  };
+  auto reply = post("", {});
+  EXPECT_EQ(reply.status, 415) << reply.body;
+  reply = post("text/plain", {{"Origin", "https://attacker.example"}});
+  EXPECT_EQ(reply.status, 403) << reply.body;
+  EXPECT_NE(reply.body.find("Origin"), std::string::npos) << reply.body;
+  reply = post("application/json", {{"Origin", "https://attacker.example"}});
+  EXPECT_EQ(reply.status, 403) << reply.body;
+  reply = http_request(port, "GET", "/v1/status", "", "", std::chrono::seconds(10),
+                       {{"Host", "rebound.attacker.example:" + std::to_string(port)}});
+  EXPECT_EQ(reply.status, 421) << reply.body;
+  EXPECT_NE(reply.body.find("Host"), std::string::npos) << reply.body;
+  const auto status = boost::json::parse(http_request(port, "GET", "/v1/status").body).as_object();
+  EXPECT_EQ(status.at("last_seq").as_int64(), 0) << "nothing refused may have been stored";
+
+  reply = post("application/json", {{"Origin", "http://pos.fastyle.internal:3000"},
+                                    {"Host", "localhost:" + std::to_string(port)}});
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  const auto head = http_request(port, "HEAD", "/healthz");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.body, "");
+  EXPECT_EQ(agent.terminate(), 0);
+}
+
+// Local processes holding every ingest connection (silent, the slowloris way) must not lock the
+// POS out: with the default 256 connections held, a sale still gets in at once.
+TEST_F(AgentBinaryTest, IdleConnectionsCannotLockThePosOut) {
+  AgentProcess agent(s_dir->path() / "lockout", *s_pki, s_broker->uri());
+  agent.start();
+  boost::asio::io_context io;
+  const boost::asio::ip::tcp::endpoint endpoint(boost::asio::ip::make_address("127.0.0.1"),
+                                                agent.port());
+  std::vector<boost::asio::ip::tcp::socket> holders;
+  for (int i = 0; i < 256; ++i) {
+    holders.emplace_back(io);
+    holders.back().connect(endpoint);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the agent has accepted them
+  const auto begin = std::chrono::steady_clock::now();
+  const auto reply = http_request(agent.port(), "POST", "/v1/events", "application/json",
+                                  sale_event("lockout-1"), std::chrono::seconds(10));
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  // Well under the 5 s head deadline that would free a slot anyway: an idle holder made room.
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(4));
+  holders.clear();
+  EXPECT_EQ(agent.terminate(), 0);
 }
 
 TEST_F(AgentBinaryTest, CommandLine) {

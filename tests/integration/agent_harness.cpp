@@ -22,7 +22,8 @@ namespace http = beast::http;
 
 HttpAnswer http_request(std::uint16_t port, const std::string& method, const std::string& target,
                         const std::string& content_type, const std::string& body,
-                        std::chrono::milliseconds timeout) {
+                        std::chrono::milliseconds timeout,
+                        const std::vector<std::pair<std::string, std::string>>& headers) {
   HttpAnswer reply;
   try {
     boost::asio::io_context io;
@@ -39,6 +40,7 @@ HttpAnswer http_request(std::uint16_t port, const std::string& method, const std
     if (!content_type.empty()) {
       request.set(http::field::content_type, content_type);
     }
+    for (const auto& [name, value] : headers) request.set(name, value);
     request.body() = body;
     request.prepare_payload();
     // A server may answer (413) and close before the whole body is written: read the answer even
@@ -47,6 +49,7 @@ HttpAnswer http_request(std::uint16_t port, const std::string& method, const std
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
+    parser.skip(method == "HEAD");
     http::read(stream, buffer, parser, ec);
     if (ec) {
       return reply;

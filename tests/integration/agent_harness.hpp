@@ -27,10 +27,12 @@ struct HttpAnswer {
   std::map<std::string, std::string> headers;
 };
 
-/// One blocking HTTP/1.1 request to 127.0.0.1:port. Never throws; status 0 on transport errors.
+/// One blocking HTTP/1.1 request to 127.0.0.1:port (Host: 127.0.0.1 unless `headers` sets it).
+/// Never throws; status 0 on transport errors.
 HttpAnswer http_request(std::uint16_t port, const std::string& method, const std::string& target,
                         const std::string& content_type = "", const std::string& body = "",
-                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
+                        std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                        const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 /// A valid `sale` event for store/till with the given pos_event_id, as JSON text.
 std::string sale_event(const std::string& pos_event_id, const std::string& store = "S01",

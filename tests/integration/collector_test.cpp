@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <fstream>
 #include <random>
 #include <set>
 #include <thread>
@@ -53,6 +54,37 @@ class CollectorTest : public ::testing::Test {
 
 std::uint64_t seq_of(const PubSubMessage& m) {
   return static_cast<std::uint64_t>(boost::json::parse(m.data).at("seq").as_int64());
+}
+
+// The dashboard and fleet API answer only to loopback names and the configured [http]
+// allowed_hosts (DNS rebinding), never to a foreign page's Origin; HEAD gets no body.
+TEST_F(CollectorTest, HttpAnswersOnlyItsOwnHostNamesAndNoForeignOrigin) {
+  ASSERT_EQ(m_collector->terminate(), 0);
+  // The harness's config ends in [http].
+  std::ofstream(m_dir.path() / "collector" / "poscollector.toml", std::ios::app)
+      << "allowed_hosts = [\"ops.fastyle.internal\"]\n";
+  m_collector->start();
+  const auto port = m_collector->port();
+  const auto get = [&](const std::string& target,
+                       std::vector<std::pair<std::string, std::string>> headers) {
+    return http_request(port, "GET", target, "", "", 10s, headers);
+  };
+  EXPECT_EQ(get("/v1/fleet", {}).status, 200);
+  EXPECT_EQ(get("/v1/fleet", {{"Host", "ops.fastyle.internal:" + std::to_string(port)}}).status,
+            200);
+  auto reply = get("/v1/fleet", {{"Host", "rebound.attacker.example:" + std::to_string(port)}});
+  EXPECT_EQ(reply.status, 421) << reply.body;
+  reply = get("/v1/fleet", {{"Origin", "https://attacker.example"}});
+  EXPECT_EQ(reply.status, 403) << reply.body;
+  // The page's own origin (what a browser sends on the dashboard's same-origin requests).
+  EXPECT_EQ(get("/v1/fleet", {{"Host", "127.0.0.1:" + std::to_string(port)},
+                              {"Origin", "http://127.0.0.1:" + std::to_string(port)}})
+                .status,
+            200);
+  const auto head = http_request(port, "HEAD", "/");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.body, "");
+  EXPECT_NE(head.headers.at("Content-Length"), "0");
 }
 
 TEST_F(CollectorTest, SeveralTillsArriveOnceInPerTillOrderWithAttributes) {

@@ -112,6 +112,26 @@ data_dir = "d")",
                "forward.ack_timeout_max_ms: must be >= forward.ack_timeout_ms");
 }
 
+TEST_F(AgentConfigTest, QuotedDottedKeyIsUnknownNotIgnored) {
+  // `"buffer.max_bytes" = 1` is one top-level key whose name contains a dot, not
+  // buffer.max_bytes: it must be refused by name, not silently ignored.
+  expect_error(minimal("\"buffer.max_bytes\" = 1\n"), "unknown key \"buffer.max_bytes\"");
+  expect_error(minimal("[ingest]\n\"spool.dir\" = \"x\"\n"), "unknown key ingest.\"spool.dir\"");
+}
+
+TEST_F(AgentConfigTest, AllowedOriginsAreReadAndChecked) {
+  EXPECT_TRUE(parse_agent_config(minimal(), base()).ingest.allowed_origins.empty());
+  const auto c = parse_agent_config(
+      minimal("[ingest]\nallowed_origins = [\"http://pos.fastyle.internal:3000\"]\n"), base());
+  EXPECT_EQ(c.ingest.allowed_origins, std::vector<std::string>{"http://pos.fastyle.internal:3000"});
+  expect_error(minimal("[ingest]\nallowed_origins = [\"pos.fastyle.internal\"]\n"),
+               "ingest.allowed_origins: 'pos.fastyle.internal': ");
+  expect_error(minimal("[ingest]\nallowed_origins = [\"http://pos.fastyle.internal/\"]\n"),
+               "ingest.allowed_origins: 'http://pos.fastyle.internal/': ");
+  expect_error(minimal("[ingest]\nallowed_hosts = [\"pos\"]\n"),
+               "unknown key ingest.allowed_hosts");
+}
+
 TEST_F(AgentConfigTest, TlsFilesAreRequiredForSsl) {
   std::string text = minimal();
   text.replace(text.find("ca_file = \"ca.pem\""), 18, "ca_file = \"nope.pem\"");

@@ -28,9 +28,10 @@ TEST(IngestBody, OneObject) {
   EXPECT_EQ((*items)[0].event->pos_event_id(), "R-1");
 }
 
-TEST(IngestBody, AbsentContentTypeAndCharsetAreJson) {
-  for (const char* type : {"", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8",
-                           "application/json; charset=\"utf-8\""}) {
+TEST(IngestBody, JsonWithOrWithoutCharsetIsJson) {
+  for (const char* type :
+       {"application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8",
+        "application/json; charset=\"utf-8\""}) {
     auto items = parse(type, sale("R-1"));
     ASSERT_TRUE(items) << type << ": " << items.error().message;
     EXPECT_EQ(items->size(), 1u);
@@ -148,6 +149,14 @@ TEST(IngestBody, WrongContentTypeIs415) {
   auto latin = parse("application/json; charset=iso-8859-1", sale("A"));
   ASSERT_FALSE(latin);
   EXPECT_EQ(latin.error().status, 415);
+  // No Content-Type is no longer taken for JSON: a browser's no-cors POST could send one.
+  for (const char* absent : {"", " ", "; charset=utf-8"}) {
+    auto missing = parse(absent, sale("A"));
+    ASSERT_FALSE(missing) << "'" << absent << "'";
+    EXPECT_EQ(missing.error().status, 415);
+    EXPECT_EQ(missing.error().message,
+              "content type missing: use application/json or application/x-ndjson");
+  }
 }
 
 TEST(IngestBody, NdjsonItemsReportEveryBadLine) {

@@ -122,6 +122,56 @@ project = "p"
             std::string::npos);
 }
 
+TEST(CollectorConfigTest, QuotedDottedKeyIsUnknownNotIgnored) {
+  // One top-level key named "http.listen", not [http] listen: refused by name, not ignored.
+  EXPECT_NE(error_of("\"http.listen\" = \"0.0.0.0:8412\"\n" + test::k_minimal_collector_config)
+                .find("unknown key \"http.listen\""),
+            std::string::npos);
+}
+
+TEST(CollectorConfigTest, HttpAllowedHostsAndOriginsAreReadAndChecked) {
+  const auto defaults = parse_collector_config(test::k_minimal_collector_config);
+  EXPECT_TRUE(defaults.http.allowed_hosts.empty());
+  EXPECT_TRUE(defaults.http.allowed_origins.empty());
+  const auto c = parse_collector_config(test::k_minimal_collector_config + R"(
+[http]
+listen = "0.0.0.0:8412"
+allowed_hosts = ["ops.fastyle.internal", "10.20.0.5"]
+allowed_origins = ["https://grafana.fastyle.internal"]
+)");
+  EXPECT_EQ(c.http.allowed_hosts, (std::vector<std::string>{"ops.fastyle.internal", "10.20.0.5"}));
+  EXPECT_EQ(c.http.allowed_origins, std::vector<std::string>{"https://grafana.fastyle.internal"});
+  EXPECT_NE(error_of(test::k_minimal_collector_config +
+                     "[http]\nallowed_hosts = [\"ops.fastyle.internal:8412\"]\n")
+                .find("http.allowed_hosts: 'ops.fastyle.internal:8412': "),
+            std::string::npos);
+  EXPECT_NE(error_of(test::k_minimal_collector_config + "[http]\nallowed_origins = [\"*\"]\n")
+                .find("http.allowed_origins: '*': "),
+            std::string::npos);
+}
+
+TEST(CollectorConfigTest, SinkEndpointDefaultsToTheGlobalHostAndIsChecked) {
+  EXPECT_EQ(parse_collector_config(test::k_minimal_collector_config).sink.endpoint,
+            "https://pubsub.googleapis.com");
+  const auto regional =
+      parse_collector_config(test::k_minimal_collector_config +
+                             "endpoint = \"https://europe-west1-pubsub.googleapis.com\"\n");
+  EXPECT_EQ(regional.sink.endpoint, "https://europe-west1-pubsub.googleapis.com");
+  // Plain http only to this machine (a test server or a local proxy): the OAuth2 token would
+  // cross the network in clear.
+  EXPECT_EQ(parse_collector_config(test::k_minimal_collector_config +
+                                   "endpoint = \"http://127.0.0.1:8681\"\n")
+                .sink.endpoint,
+            "http://127.0.0.1:8681");
+  for (const char* bad : {"http://pubsub.example:80", "pubsub.googleapis.com",
+                          "https://pubsub.googleapis.com/v1", "ftp://x"}) {
+    EXPECT_NE(error_of(test::k_minimal_collector_config + "endpoint = \"" + bad + "\"\n")
+                  .find("sink.endpoint: "),
+              std::string::npos)
+        << bad;
+  }
+}
+
 TEST(CollectorConfigTest, PackagedExampleIsValid) {
   const std::string path = std::string(POS_SOURCE_DIR) + "/packaging/poscollector.toml";
   std::ifstream in(path);

@@ -6,12 +6,18 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include <unistd.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "pos/collector/pubsub_sink.hpp"
 #include "pos/common/http_server.hpp"
 #include "pubsub_batching.hpp"
 
@@ -303,6 +309,66 @@ TEST(JwtTokenSource, UnreachableEndpointIsAnError) {
   auto result = get(io, **source);
   ASSERT_FALSE(result);
   EXPECT_NE(result.error().message.find("127.0.0.1:1"), std::string::npos);
+}
+
+// `[sink] endpoint`: the sink publishes to the configured origin (here a plain-HTTP stand-in on
+// loopback, as config allows), with a token from the key file's token endpoint.
+TEST(PubSubSinkEndpoint, PublishesToTheConfiguredEndpoint) {
+  boost::asio::io_context io;
+  TokenEndpoint token(io);
+  std::vector<common::HttpRequest> published;
+  common::HttpServer pubsub(
+      io.get_executor(), "127.0.0.1:0", {},
+      [&](common::HttpRequest request, common::HttpServer::Respond respond) {
+        published.push_back(request);
+        respond(common::HttpResponse{200, "application/json", R"({"messageIds":["1"]})", {}});
+      });
+  ASSERT_TRUE(pubsub.start());
+  const auto key_file = std::filesystem::temp_directory_path() /
+                        ("pubsub-endpoint-key-" + std::to_string(::getpid()) + ".json");
+  {
+    json::object key{{"type", "service_account"},
+                     {"client_email", "collector@fastyle-prod.iam.gserviceaccount.com"},
+                     {"private_key", test_key().private_pem()},
+                     {"private_key_id", "kid-1"},
+                     {"token_uri", token.url() + "/token"}};
+    std::ofstream(key_file) << json::serialize(key);
+  }
+  // The emulator would win over the endpoint: make sure this process does not point at one.
+  const char* emulator = std::getenv("PUBSUB_EMULATOR_HOST");
+  const std::string saved = emulator ? emulator : "";
+  ::unsetenv("PUBSUB_EMULATOR_HOST");
+  PubSubConfig config;
+  config.project = "fastyle-test";
+  config.topic = "pos-events";
+  config.dead_letter_topic = "pos-events-dlq";
+  config.credentials_file = key_file.string();
+  config.endpoint = "http://127.0.0.1:" + std::to_string(pubsub.local_port());
+  std::optional<Status> done;
+  {
+    PubSubSink sink(io.get_executor(), config);
+    if (!saved.empty()) ::setenv("PUBSUB_EMULATOR_HOST", saved.c_str(), 1);
+    EXPECT_EQ(sink.endpoint(), config.endpoint);
+    std::vector<OutMessage> messages(1);
+    messages[0].data = R"({"type":"sale"})";
+    messages[0].ordering_key = "S01/T1";
+    sink.publish(Destination::events, std::move(messages),
+                 [&](Status status) { done.emplace(std::move(status)); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done && std::chrono::steady_clock::now() < deadline) {
+      io.restart();
+      io.run_for(std::chrono::milliseconds(20));
+    }
+    sink.stop(std::chrono::milliseconds(0), [] {});
+    io.restart();
+    io.poll();
+  }
+  std::filesystem::remove(key_file);
+  ASSERT_TRUE(done) << "no answer within 10 s";
+  EXPECT_TRUE(*done) << done->error().message;
+  ASSERT_EQ(published.size(), 1u);
+  EXPECT_EQ(published[0].target, "/v1/projects/fastyle-test/topics/pos-events:publish");
+  EXPECT_EQ(token.count, 1);
 }
 
 }  // namespace

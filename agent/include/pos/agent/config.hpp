@@ -22,6 +22,9 @@ struct AgentConfig {
     std::size_t max_events_per_request = 1000;
     std::size_t max_request_bytes = std::size_t{4} * 1024 * 1024;
     std::size_t max_connections = 256;
+    /// Browser origins ("http://host:port") whose requests are answered; others with an Origin
+    /// header get 403 (common::HttpAccess). Empty: none.
+    std::vector<std::string> allowed_origins;
     std::chrono::milliseconds spool_poll{1000};
     std::chrono::milliseconds spool_settle{2000};
   } ingest;

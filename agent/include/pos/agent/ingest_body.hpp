@@ -35,8 +35,9 @@ struct BodyItem {
   Result<protocol::PosEvent> event;
 };
 
-/// Maps a Content-Type header value to a format: absent or `application/json` (optionally with
-/// `charset=utf-8`) is JSON, `application/x-ndjson` is NDJSON; anything else fails with 415.
+/// Maps a Content-Type header value to a format: `application/json` (optionally with
+/// `charset=utf-8`) is JSON, `application/x-ndjson` is NDJSON; anything else, absent included
+/// (what a browser's cross-site `no-cors` POST may send), fails with 415.
 Result<BodyFormat, BodyError> body_format(std::string_view content_type);
 
 /// Parses and validates a request body. JSON: one object or an array (an element that is not an

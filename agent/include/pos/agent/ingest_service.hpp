@@ -42,7 +42,8 @@ struct IngestRetryAfter {
 /// Maps HTTP requests to the outbox. POST /v1/events: parse and validate (ingest_body.hpp), then
 /// all valid events of the request in one Outbox::append; answers 200 with per-event results
 /// after the commit, or a whole-request error `{"error":"..."}` (400/413/415, 503 + Retry-After
-/// when the outbox is full, busy or failing). Other paths 404, wrong method 405 with Allow.
+/// when the outbox is full, busy or failing). The GET routes answer HEAD too (the server drops
+/// the body). Other paths 404, wrong method 405 with Allow.
 /// Thread-safe: handle() may run concurrently on several strands. The outbox must outlive every
 /// pending append; the service itself may be destroyed while appends are pending.
 class IngestService {

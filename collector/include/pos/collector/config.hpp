@@ -7,8 +7,13 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pos::collector {
+
+/// Where the Pub/Sub sink publishes unless `[sink] endpoint` says otherwise (or the emulator is
+/// used): the global endpoint, which routes each request to a nearby region.
+inline constexpr std::string_view default_pubsub_endpoint = "https://pubsub.googleapis.com";
 
 struct CollectorConfig {
   std::string collector_id;
@@ -39,6 +44,8 @@ struct CollectorConfig {
     std::string path;              ///< file sink: output directory
     std::string credentials_file;  ///< empty: GOOGLE_APPLICATION_CREDENTIALS, else metadata
     std::string emulator_host;     ///< empty: PUBSUB_EMULATOR_HOST
+    /// https://host[:port] (http:// only to loopback); unused with the emulator.
+    std::string endpoint = std::string(default_pubsub_endpoint);
     std::size_t max_pending_bytes = std::size_t{256} * 1024 * 1024;
     std::size_t key_bytes_per_second = 900 * 1024;  ///< per ordering key; 0: no pacing
     std::size_t max_requests_in_flight = 16;
@@ -62,6 +69,12 @@ struct CollectorConfig {
 
   struct Http {
     std::string listen = "127.0.0.1:8412";
+    /// Host names (or addresses) besides 127.0.0.1, localhost and [::1] that requests may name
+    /// in Host, e.g. the name operators use for the dashboard (common::HttpAccess).
+    std::vector<std::string> allowed_hosts;
+    /// Browser origins ("https://host[:port]") whose requests are answered; others with an
+    /// Origin header get 403. Empty: none (the dashboard's own page needs no entry).
+    std::vector<std::string> allowed_origins;
   } http;
 
   struct Alerts {  ///< thresholds of the alert rules (alerts.hpp, docs/dashboard.md)

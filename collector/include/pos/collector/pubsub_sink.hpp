@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "pos/collector/config.hpp"
 #include "pos/collector/sink.hpp"
 
 namespace pos::collector {
@@ -19,8 +20,11 @@ struct PubSubConfig {
   std::string dead_letter_topic;  ///< dead-letter topic id
   bool ordering = true;           ///< send ordering keys; one request in flight per key
   /// "host:port" of the emulator (plain HTTP, no auth). Empty: PUBSUB_EMULATOR_HOST, read once at
-  /// construction; when that is unset too, https://pubsub.googleapis.com with OAuth2.
+  /// construction; when that is unset too, `endpoint` with OAuth2.
   std::string emulator_host;
+  /// The Pub/Sub API origin, "https://host[:port]": the global endpoint by default, or a
+  /// regional one ("https://europe-west1-pubsub.googleapis.com"). Unused with the emulator.
+  std::string endpoint = std::string(default_pubsub_endpoint);
   /// Service-account key file (JSON). Empty: GOOGLE_APPLICATION_CREDENTIALS, else the GCE/GKE
   /// metadata server.
   std::string credentials_file;
@@ -53,7 +57,7 @@ struct PubSubStats {
 class PubSubSink final : public Sink {
  public:
   /// Throws std::runtime_error on bad configuration (empty project/topic, unreadable or invalid
-  /// key file, bad emulator host).
+  /// key file, bad emulator host or endpoint).
   PubSubSink(boost::asio::any_io_executor executor, PubSubConfig config);
   /// Abandons outstanding calls (as stop() with no drain time) without calling their `done`.
   ~PubSubSink() override;
@@ -66,7 +70,8 @@ class PubSubSink final : public Sink {
   void stop(std::chrono::milliseconds drain_timeout, std::function<void()> stopped) override;
 
   PubSubStats stats() const;
-  /// "http://127.0.0.1:8085" or "https://pubsub.googleapis.com".
+  /// "http://127.0.0.1:8085" (emulator) or the configured endpoint, e.g.
+  /// "https://pubsub.googleapis.com".
   std::string endpoint() const;
 
   struct Impl;
