@@ -367,6 +367,7 @@ void Forwarder::on_epoch_renewed(const Result<std::uint64_t>& renewed) {
     s.mark_checked = true;
   });
   if (m_state == State::online) {
+    publish_status();  // the fleet page learns of the renewal now, not at the next heartbeat
     go_back_n("new epoch");
   } else if (m_state == State::stopping) {
     finish_stop();
