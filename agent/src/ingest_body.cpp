@@ -76,7 +76,13 @@ json::storage_ptr body_pool(std::size_t body_bytes) {
 Result<protocol::PosEvent> validate_value(json::value value, const protocol::EventOwner& owner,
                                           const IngestBodyLimits& limits) {
   if (!value.is_object()) return fail("event: must be a JSON object");
-  return protocol::validate_pos_event(std::move(value.get_object()), owner, limits.event);
+  auto event = protocol::validate_pos_event(std::move(value.get_object()), owner, limits.event);
+  if (!event) return event;
+  // The same per-event limit for every body form, on the form the collector will parse.
+  if (auto fits = protocol::check_event_size(*event, limits.event); !fits) {
+    return fail(std::move(fits).error());
+  }
+  return event;
 }
 
 // Calls `fn(line_number, line)` for every line that is not blank; stops when fn returns false.

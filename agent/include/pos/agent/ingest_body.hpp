@@ -15,7 +15,9 @@ namespace pos::agent {
 struct IngestBodyLimits {
   std::size_t max_events = 1000;
   std::size_t max_bytes = 4 * 1024 * 1024;
-  protocol::EventLimits event;  ///< per event; `event.max_bytes` bounds one NDJSON line
+  /// Per event, in every body form: `event.max_bytes` bounds one NDJSON line as sent and every
+  /// event as stored (protocol::check_event_size); it must not exceed protocol::max_event_bytes.
+  protocol::EventLimits event;
 };
 
 enum class BodyFormat { json, ndjson };
@@ -40,9 +42,10 @@ struct BodyItem {
 Result<BodyFormat, BodyError> body_format(std::string_view content_type);
 
 /// Parses and validates a request body. JSON: one object or an array (an element that is not an
-/// object is a per-item rejection). NDJSON: one JSON value per non-empty line, `\r\n` tolerated;
-/// a line that is not JSON fails the whole body ("body: invalid JSON at line 3: ..."). Events are
-/// checked against `owner`. Never throws except std::bad_alloc.
+/// object, or an event over the per-event limits, is a per-item rejection). NDJSON: one JSON value
+/// per non-empty line, `\r\n` tolerated; a line that is not JSON fails the whole body ("body:
+/// invalid JSON at line 3: ..."). Events are checked against `owner`. Never throws except
+/// std::bad_alloc.
 Result<std::vector<BodyItem>, BodyError> parse_ingest_body(std::string_view content_type,
                                                            std::string_view body,
                                                            const protocol::EventOwner& owner,
