@@ -102,6 +102,8 @@ class Agent {
       spool.directory = config.ingest.spool_dir;
       spool.poll_interval = config.ingest.spool_poll;
       spool.settle = config.ingest.spool_settle;
+      spool.event_limits.max_bytes = config.ingest.max_event_bytes;
+      spool.done_retention = config.buffer.retention;
       m_spool = std::make_unique<SpoolWatcher>(m_io.get_executor(), *m_outbox, config.store_id,
                                                config.till_id, std::move(spool));
     }
@@ -158,6 +160,7 @@ class Agent {
     IngestBodyLimits limits;
     limits.max_events = m_config.ingest.max_events_per_request;
     limits.max_bytes = m_config.ingest.max_request_bytes;
+    limits.event.max_bytes = m_config.ingest.max_event_bytes;
     return limits;
   }
 
