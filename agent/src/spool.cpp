@@ -26,26 +26,26 @@ namespace {
 
 constexpr std::size_t k_max_listed_errors = 1000;
 
-std::string errno_text(int error) {
+std::string spool_errno_text(int error) {
   return std::strerror(error);
 }
 
 // One owned file descriptor.
-class UniqueFd {
+class SpoolFd {
  public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : m_fd(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
+  SpoolFd() = default;
+  explicit SpoolFd(int fd) : m_fd(fd) {}
+  SpoolFd(SpoolFd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
+  SpoolFd& operator=(SpoolFd&& other) noexcept {
     if (this != &other) {
       reset();
       m_fd = std::exchange(other.m_fd, -1);
     }
     return *this;
   }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
+  SpoolFd(const SpoolFd&) = delete;
+  SpoolFd& operator=(const SpoolFd&) = delete;
+  ~SpoolFd() { reset(); }
   int get() const noexcept { return m_fd; }
   explicit operator bool() const noexcept { return m_fd >= 0; }
   void reset() noexcept {
@@ -58,9 +58,9 @@ class UniqueFd {
 };
 
 // A directory stream over a duplicate of `dir_fd` (which stays open), from the start.
-class DirStream {
+class SpoolDirStream {
  public:
-  explicit DirStream(int dir_fd) {
+  explicit SpoolDirStream(int dir_fd) {
     const int fd = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) return;
     m_dir = ::fdopendir(fd);
@@ -70,9 +70,9 @@ class DirStream {
     }
     ::rewinddir(m_dir);
   }
-  DirStream(const DirStream&) = delete;
-  DirStream& operator=(const DirStream&) = delete;
-  ~DirStream() {
+  SpoolDirStream(const SpoolDirStream&) = delete;
+  SpoolDirStream& operator=(const SpoolDirStream&) = delete;
+  ~SpoolDirStream() {
     if (m_dir != nullptr) ::closedir(m_dir);
   }
   bool ok() const noexcept { return m_dir != nullptr; }
@@ -91,17 +91,17 @@ class DirStream {
   DIR* m_dir = nullptr;
 };
 
-std::int64_t to_ns(const timespec& t) {
+std::int64_t spool_time_ns(const timespec& t) {
   return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
 }
 
-std::int64_t now_realtime_ns() {
+std::int64_t spool_now_ns() {
   timespec t{};
   ::clock_gettime(CLOCK_REALTIME, &t);
-  return to_ns(t);
+  return spool_time_ns(t);
 }
 
-std::string_view kind_of(mode_t mode) {
+std::string_view spool_entry_kind(mode_t mode) {
   if (S_ISLNK(mode)) return "a symbolic link";
   if (S_ISDIR(mode)) return "a directory";
   if (S_ISFIFO(mode)) return "a FIFO";
@@ -110,23 +110,23 @@ std::string_view kind_of(mode_t mode) {
   return "not a regular file";
 }
 
-std::string refusal(mode_t mode) {
-  return "file: is " + std::string(kind_of(mode)) +
+std::string spool_refusal(mode_t mode) {
+  return "file: is " + std::string(spool_entry_kind(mode)) +
          ", not a regular file; the spool takes only regular files and never follows links\n";
 }
 
 // Opens (creating if missing) the subdirectory `name` of `dir_fd` without following a link.
-Result<UniqueFd> open_subdir(int dir_fd, const char* name, const std::string& shown) {
+Result<SpoolFd> open_spool_subdir(int dir_fd, const char* name, const std::string& shown) {
   if (::mkdirat(dir_fd, name, 0750) != 0 && errno != EEXIST) {
-    return fail(shown + ": " + errno_text(errno));
+    return fail(shown + ": " + spool_errno_text(errno));
   }
-  UniqueFd fd(::openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  SpoolFd fd(::openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) {
     const int error = errno;
     if (error == ELOOP || error == ENOTDIR) {
       return fail(shown + ": must be a directory, not a symbolic link or a file");
     }
-    return fail(shown + ": " + errno_text(error));
+    return fail(shown + ": " + spool_errno_text(error));
   }
   return fd;
 }
@@ -168,9 +168,9 @@ struct SpoolWatcher::State : std::enable_shared_from_this<SpoolWatcher::State> {
   std::string store_id;
   std::string till_id;
   SpoolOptions options;
-  UniqueFd dir_fd;
-  UniqueFd done_fd;
-  UniqueFd failed_fd;
+  SpoolFd dir_fd;
+  SpoolFd done_fd;
+  SpoolFd failed_fd;
   bool stopped = true;
   bool busy = false;
   bool warned_scan = false;
@@ -213,10 +213,11 @@ void SpoolWatcher::State::tick() {
 }
 
 std::optional<std::string> SpoolWatcher::State::scan() {
-  DirStream dir(dir_fd.get());
+  SpoolDirStream dir(dir_fd.get());
   if (!dir.ok()) {
     if (!warned_scan) {
-      spdlog::warn("spool: cannot read {}: {}", options.directory.string(), errno_text(errno));
+      spdlog::warn("spool: cannot read {}: {}", options.directory.string(),
+                   spool_errno_text(errno));
       warned_scan = true;
     }
     return std::nullopt;
@@ -224,14 +225,14 @@ std::optional<std::string> SpoolWatcher::State::scan() {
   warned_scan = false;
   const auto settle_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(options.settle).count();
-  const std::int64_t settled_before = now_realtime_ns() - settle_ns;
+  const std::int64_t settled_before = spool_now_ns() - settle_ns;
   std::map<std::string, Seen> now_seen;
   std::optional<std::string> ready;
   while (now_seen.size() < options.max_tracked_files) {
     auto name = dir.next();
     if (!name) {
       if (errno != 0) {
-        spdlog::warn("spool: scanning {}: {}", options.directory.string(), errno_text(errno));
+        spdlog::warn("spool: scanning {}: {}", options.directory.string(), spool_errno_text(errno));
       }
       break;
     }
@@ -240,7 +241,7 @@ std::optional<std::string> SpoolWatcher::State::scan() {
     if (::fstatat(dir_fd.get(), name->c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     Seen current;
     current.size = static_cast<std::uint64_t>(st.st_size);
-    current.mtime_ns = to_ns(st.st_mtim);
+    current.mtime_ns = spool_time_ns(st.st_mtim);
     current.mode = st.st_mode;
     const auto previous = seen.find(*name);
     const bool stable = previous != seen.end() && previous->second.size == current.size &&
@@ -261,7 +262,7 @@ bool SpoolWatcher::State::process(const std::string& name) {
   const Seen expected = seen[name];
   if (!S_ISREG(expected.mode)) {
     files_refused.fetch_add(1);
-    fail_file(name, refusal(expected.mode));
+    fail_file(name, spool_refusal(expected.mode));
     return true;
   }
   if (expected.size > options.max_file_bytes) {
@@ -271,8 +272,8 @@ bool SpoolWatcher::State::process(const std::string& name) {
     return true;
   }
   // O_NONBLOCK: a FIFO swapped in after the scan must not block the io thread.
-  UniqueFd fd(::openat(dir_fd.get(), name.c_str(),
-                       O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  SpoolFd fd(::openat(dir_fd.get(), name.c_str(),
+                      O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (!fd) {
     const int error = errno;
     seen.erase(name);
@@ -280,7 +281,7 @@ bool SpoolWatcher::State::process(const std::string& name) {
       spdlog::info("spool: {} became a symbolic link; looking again", name);
     } else if (error != ENOENT) {
       spdlog::warn("spool: cannot open {}: {}; retrying later", (options.directory / name).string(),
-                   errno_text(error));
+                   spool_errno_text(error));
       return false;
     }
     return true;
@@ -298,7 +299,7 @@ bool SpoolWatcher::State::process(const std::string& name) {
     const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      spdlog::warn("spool: reading {}: {}; retrying later", name, errno_text(errno));
+      spdlog::warn("spool: reading {}: {}; retrying later", name, spool_errno_text(errno));
       seen.erase(name);
       return false;
     }
@@ -398,7 +399,7 @@ void SpoolWatcher::State::move_to_done(const std::string& name) {
   // done/ keeps it for the retention, counted from now (a rename keeps the POS's mtime).
   const timespec now[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
   if (::utimensat(done_fd.get(), name.c_str(), now, AT_SYMLINK_NOFOLLOW) != 0) {
-    spdlog::warn("spool: cannot stamp done/{}: {}", name, errno_text(errno));
+    spdlog::warn("spool: cannot stamp done/{}: {}", name, spool_errno_text(errno));
   }
 }
 
@@ -406,7 +407,7 @@ bool SpoolWatcher::State::move_to(const std::string& name, int subdir_fd, std::s
   // renameat moves the entry itself (a link stays a link) and replaces a link at the target.
   if (::renameat(dir_fd.get(), name.c_str(), subdir_fd, name.c_str()) != 0) {
     spdlog::error("spool: cannot move {} to {}/: {}; ignoring it until it changes", name, subdir,
-                  errno_text(errno));
+                  spool_errno_text(errno));
     if (auto it = seen.find(name); it != seen.end()) it->second.skip = true;
     return false;
   }
@@ -418,14 +419,14 @@ bool SpoolWatcher::State::write_report(const std::string& name, const std::strin
   const std::string report = name + ".errors";
   const std::string temp = "." + report + ".tmp";
   const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-  UniqueFd fd(::openat(failed_fd.get(), temp.c_str(), flags, 0640));
+  SpoolFd fd(::openat(failed_fd.get(), temp.c_str(), flags, 0640));
   if (!fd && errno == EEXIST) {
     // Left by a crash, or planted: unlinkat removes the entry itself, never a link's target.
     ::unlinkat(failed_fd.get(), temp.c_str(), 0);
-    fd = UniqueFd(::openat(failed_fd.get(), temp.c_str(), flags, 0640));
+    fd = SpoolFd(::openat(failed_fd.get(), temp.c_str(), flags, 0640));
   }
   auto failed = [&](std::string_view what) {
-    spdlog::error("spool: cannot write failed/{}: {}: {}", report, what, errno_text(errno));
+    spdlog::error("spool: cannot write failed/{}: {}: {}", report, what, spool_errno_text(errno));
     if (fd) ::unlinkat(failed_fd.get(), temp.c_str(), 0);
     return false;
   };
@@ -455,23 +456,24 @@ void SpoolWatcher::State::fail_file(const std::string& name, const std::string& 
 }
 
 void SpoolWatcher::State::prune_done() {
-  DirStream dir(done_fd.get());
+  SpoolDirStream dir(done_fd.get());
   if (!dir.ok()) {
-    spdlog::warn("spool: cannot read {}/done: {}", options.directory.string(), errno_text(errno));
+    spdlog::warn("spool: cannot read {}/done: {}", options.directory.string(),
+                 spool_errno_text(errno));
     return;
   }
   const auto retention_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(options.done_retention).count();
-  const std::int64_t cutoff = now_realtime_ns() - retention_ns;
+  const std::int64_t cutoff = spool_now_ns() - retention_ns;
   std::size_t pruned = 0;
   while (pruned < options.max_pruned_per_pass) {
     const auto name = dir.next();
     if (!name) break;
     struct stat st {};
     if (::fstatat(done_fd.get(), name->c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    if (S_ISDIR(st.st_mode) || to_ns(st.st_mtim) > cutoff) continue;
+    if (S_ISDIR(st.st_mode) || spool_time_ns(st.st_mtim) > cutoff) continue;
     if (::unlinkat(done_fd.get(), name->c_str(), 0) != 0) {
-      spdlog::warn("spool: cannot prune done/{}: {}", *name, errno_text(errno));
+      spdlog::warn("spool: cannot prune done/{}: {}", *name, spool_errno_text(errno));
       continue;
     }
     ++pruned;
@@ -500,11 +502,11 @@ Status SpoolWatcher::start() {
   std::filesystem::create_directories(directory, ec);
   if (ec) return fail(directory.string() + ": " + ec.message());
   // The spool directory itself is the operator's choice and may be a link; nothing below it is.
-  UniqueFd dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir) return fail(directory.string() + ": " + errno_text(errno));
-  auto done = open_subdir(dir.get(), "done", (directory / "done").string());
+  SpoolFd dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return fail(directory.string() + ": " + spool_errno_text(errno));
+  auto done = open_spool_subdir(dir.get(), "done", (directory / "done").string());
   if (!done) return fail(done.error());
-  auto failed = open_subdir(dir.get(), "failed", (directory / "failed").string());
+  auto failed = open_spool_subdir(dir.get(), "failed", (directory / "failed").string());
   if (!failed) return fail(failed.error());
   state.dir_fd = std::move(dir);
   state.done_fd = std::move(*done);
