@@ -104,6 +104,7 @@ class Agent {
       spool.settle = config.ingest.spool_settle;
       spool.event_limits.max_bytes = config.ingest.max_event_bytes;
       spool.done_retention = config.buffer.retention;
+      spool.max_backlog_bytes = config.buffer.max_bytes;
       m_spool = std::make_unique<SpoolWatcher>(m_io.get_executor(), *m_outbox, config.store_id,
                                                config.till_id, std::move(spool));
     }
@@ -161,6 +162,7 @@ class Agent {
     limits.max_events = m_config.ingest.max_events_per_request;
     limits.max_bytes = m_config.ingest.max_request_bytes;
     limits.event.max_bytes = m_config.ingest.max_event_bytes;
+    limits.max_stored_bytes = m_config.buffer.max_bytes;
     return limits;
   }
 

@@ -319,12 +319,15 @@ bool SpoolWatcher::State::process(const std::string& name) {
   limits.max_events = std::min(options.max_events_per_file, max_append_events);
   limits.max_bytes = static_cast<std::size_t>(options.max_file_bytes);
   limits.event = options.event_limits;
+  limits.max_stored_bytes = options.max_backlog_bytes;
   const protocol::EventOwner owner{store_id, till_id};
   auto items = parse_ndjson_items(text, owner, limits);
   if (!items) {
     std::string reason = items.error().message;
     if (reason.starts_with("more than ")) {
-      reason = "file: " + reason + " (the most the agent stores in one commit; split the file)";
+      reason = "file: " + reason + " (the most the agent stores in one commit); split the file";
+    } else if (reason.starts_with("events take")) {
+      reason = "file: " + reason + "; split the file";
     }
     fail_file(name, reason + "\n");
     return true;

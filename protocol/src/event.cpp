@@ -473,8 +473,15 @@ Result<PosEvent> parse_pos_event(std::string_view text, const EventOwner& owner,
   return validate_pos_event(std::move(parsed->get_object()), owner, limits);
 }
 
+JsonMeasure measure_event(const PosEvent& event) {
+  return detail::measure_object(event.fields());
+}
+
 Status check_event_size(const PosEvent& event, const EventLimits& limits) {
-  const JsonMeasure measure = detail::measure_object(event.fields());
+  return check_event_size(measure_event(event), limits);
+}
+
+Status check_event_size(const JsonMeasure& measure, const EventLimits& limits) {
   if (measure.depth > limits.max_depth) {
     return fail("event: nested deeper than " + std::to_string(limits.max_depth) + " levels");
   }

@@ -257,6 +257,45 @@ TEST_F(AgentBinaryTest, SpoolFileOverTheWriterQueueGoesToFailedAndLaterFilesFlow
   EXPECT_EQ(agent.terminate(), 0);
 }
 
+// A request whose events are more than the whole buffer holds can never be stored: 413 naming
+// buffer.max_bytes, not a 503 that the POS would retry forever.
+TEST_F(AgentBinaryTest, RequestLargerThanTheWholeBufferIs413) {
+  AgentProcess agent(s_dir->path() / "request-buffer", *s_pki, s_broker->uri(), "S05", "T4", "",
+                     "[buffer]\nmax_bytes = 1048576\n");
+  agent.start();
+  std::string body;
+  for (int i = 0; body.size() < 1'200'000; ++i) {
+    body += sale_event("wide-" + std::to_string(i), "S05", "T4", 50) + "\n";
+  }
+  const auto reply = http_request(agent.port(), "POST", "/v1/events", "application/x-ndjson", body);
+  EXPECT_EQ(reply.status, 413) << reply.body;
+  EXPECT_NE(reply.body.find("buffer.max_bytes = 1048576"), std::string::npos) << reply.body;
+  EXPECT_EQ(post(agent.port(), sale_event("small", "S05", "T4")).at("accepted").as_int64(), 1);
+  EXPECT_EQ(agent.terminate(), 0);
+}
+
+// A spool file whose events are more than the whole buffer (buffer.max_bytes) holds can never be
+// stored: it goes to failed/ with the reason instead of being retried forever as `full`.
+TEST_F(AgentBinaryTest, SpoolFileLargerThanTheWholeBufferGoesToFailed) {
+  AgentProcess agent(s_dir->path() / "spool-buffer", *s_pki, s_broker->uri(), "S05", "T3", "",
+                     "[buffer]\nmax_bytes = 1048576\n");
+  const auto spool = enable_spool(agent);
+  agent.start();
+  std::string big;
+  for (int i = 0; big.size() < 1'200'000; ++i) {
+    big += stock_event("huge-" + std::to_string(i), "S05", "T3") + "\n";
+  }
+  drop_file(spool, "a-huge.ndjson", big);
+  drop_file(spool, "b-fits.ndjson", stock_event("fits-1", "S05", "T3") + "\n");
+  ASSERT_TRUE(wait_for_file(spool / "done" / "b-fits.ndjson", std::chrono::seconds(20)))
+      << agent.log();
+  ASSERT_TRUE(wait_for_file(spool / "failed" / "a-huge.ndjson", std::chrono::seconds(5)));
+  const auto report = read_text_file(spool / "failed" / "a-huge.ndjson.errors");
+  EXPECT_NE(report.find("buffer.max_bytes"), std::string::npos) << report;
+  EXPECT_EQ(status_field(agent.port(), "last_seq"), 1);
+  EXPECT_EQ(agent.terminate(), 0);
+}
+
 // The spool never follows a symbolic link: a link planted as failed/x.ndjson.errors pointing at
 // the agent's database is replaced by the report (the database keeps every unacked event), and
 // a symlinked input file is refused into failed/ with the reason, its target untouched.

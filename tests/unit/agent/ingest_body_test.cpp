@@ -214,6 +214,30 @@ TEST(IngestBody, TooDeepSingleObjectIsRejected) {
   EXPECT_EQ((*items)[0].event.error().message, "event: nested deeper than 16 levels");
 }
 
+// Events that together take more than the whole buffer could never be stored: the body fails
+// with 413 in every form; rejected events do not count.
+TEST(IngestBody, BodyLargerThanTheWholeBufferIs413) {
+  IngestBodyLimits limits;
+  limits.max_stored_bytes = 700;
+  const std::string three = sale("A") + "\n" + sale("B") + "\n" + sale("C") + "\n";
+  for (auto [type, body] :
+       {std::pair{"application/x-ndjson", three},
+        std::pair{"application/json", "[" + sale("A") + "," + sale("B") + "," + sale("C") + "]"},
+        std::pair{"application/json", test::sized_sale("A", 701)}}) {
+    auto items = parse(type, body, limits);
+    ASSERT_FALSE(items) << type;
+    EXPECT_EQ(items.error().status, 413);
+    EXPECT_NE(items.error().message.find("more than the whole buffer holds (buffer.max_bytes = "
+                                         "700)"),
+              std::string::npos)
+        << items.error().message;
+  }
+  auto items = parse_ndjson_items(three, k_owner, limits);
+  ASSERT_FALSE(items);
+  EXPECT_EQ(items.error().status, 413);
+  EXPECT_TRUE(parse("application/x-ndjson", sale("A") + "\n" + sale("B", 0) + "\n", limits));
+}
+
 TEST(IngestBody, NdjsonItemsReportEveryBadLine) {
   const std::string text = sale("A") + "\nnot json\n" + sale("B", 0) + "\n" + sale("C") + "\n";
   auto items = parse_ndjson_items(text, k_owner, {});

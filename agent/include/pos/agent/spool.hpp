@@ -14,8 +14,9 @@
 // - Events already stored (same pos_event_id) count as duplicates: dropping a file twice is
 //   harmless. A file in done/ or failed/ with the same name is replaced.
 // - Limits: `max_file_bytes` (64 MiB) and `max_events_per_file` (at most max_append_events, what
-//   the buffer stores in one commit) per file, and every event within the per-event limit; a file
-//   over one of them can never be stored and goes to failed/ with the reason. When the agent's
+//   the buffer stores in one commit) per file, every event within the per-event limit, and all
+//   its events together within `max_backlog_bytes` (the whole buffer); a file over one of them
+//   can never be stored and goes to failed/ with the reason. When the agent's
 //   buffer is full or busy the file stays and is retried at the next poll.
 // - Only regular files are taken. The spool never follows a symbolic link: everything is opened
 //   and created relative to the directories opened at start, with O_NOFOLLOW; a `*.ndjson` entry
@@ -47,6 +48,9 @@ struct SpoolOptions {
   std::size_t max_events_per_file = max_append_events;  ///< larger values act as this
   std::size_t max_tracked_files = 10'000;  ///< candidates remembered per scan; the rest wait
   protocol::EventLimits event_limits;      ///< per event (see IngestBodyLimits::event)
+  /// The buffer's limit (buffer.max_bytes): a file whose events take more can never be stored and
+  /// goes to failed/. 0: not checked.
+  std::uint64_t max_backlog_bytes = 0;
   /// Files in done/ are deleted this long after they were stored.
   std::chrono::milliseconds done_retention = std::chrono::hours(72);
   /// How often done/ is pruned (the first pass runs at start); at most `max_pruned_per_pass`

@@ -88,12 +88,19 @@ struct JsonMeasure {
 /// Measures `value` without building its canonical text. Never throws except std::bad_alloc.
 JsonMeasure measure_json(const boost::json::value& value);
 
+/// measure_json of an event's fields: `canonical_bytes` is a lower bound of its payload line's
+/// size (the line adds the stamp). Never throws except std::bad_alloc.
+JsonMeasure measure_event(const PosEvent& event);
+
 /// Checks that an event fits `limits` as the agent will store it: its canonical JSON (the payload
 /// line without the stamp) at most `limits.max_bytes` bytes and its nesting at most
 /// `limits.max_depth` (the collector parses the line with the same limits). Errors:
 /// `event: 1048600 bytes (as stored) is larger than the limit of 1048576 bytes per event`,
 /// `event: nested deeper than 16 levels`. Never throws except std::bad_alloc.
 Status check_event_size(const PosEvent& event, const EventLimits& limits);
+
+/// The same check on a measure_event result (for callers that also use the size).
+Status check_event_size(const JsonMeasure& measure, const EventLimits& limits);
 
 /// Parses JSON text into a value with `limits` applied (size, depth). Used by the ingest API for
 /// whole request bodies (`max_bytes` then is the request limit). The value is allocated from
