@@ -12,9 +12,9 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
-#include <cstring>
 #include <map>
 #include <optional>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -27,7 +27,7 @@ namespace {
 constexpr std::size_t k_max_listed_errors = 1000;
 
 std::string spool_errno_text(int error) {
-  return std::strerror(error);
+  return std::error_code(error, std::generic_category()).message();  // thread-safe strerror
 }
 
 // One owned file descriptor.
@@ -80,7 +80,8 @@ class SpoolDirStream {
   std::optional<std::string> next() {
     for (;;) {
       errno = 0;
-      const dirent* entry = ::readdir(m_dir);
+      // readdir is safe on a stream that no other thread uses.
+      const dirent* entry = ::readdir(m_dir);  // NOLINT(concurrency-mt-unsafe)
       if (entry == nullptr) return std::nullopt;
       const std::string_view name = entry->d_name;
       if (name != "." && name != "..") return std::string(name);
