@@ -252,6 +252,10 @@ class Agent {
       const auto spool = m_spool->stats();
       s.ingested_total += spool.events_accepted;
       s.duplicates_total += spool.events_duplicate;
+      s.spool_files_done_total = spool.files_done;
+      s.spool_files_failed_total = spool.files_failed;
+      s.spool_files_refused_total = spool.files_refused;
+      s.spool_done_pruned_total = spool.done_files_pruned;
     }
     const auto fwd = m_forwarder.stats();
     s.broker_connected = fwd.connected;

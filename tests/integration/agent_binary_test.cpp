@@ -330,6 +330,9 @@ TEST_F(AgentBinaryTest, SpoolSymlinksNeverRedirectWritesOrReads) {
   EXPECT_NE(read_text_file(spool / "failed" / "y.ndjson.errors").find("symbolic link"),
             std::string::npos);
   EXPECT_EQ(read_text_file(outside), outside_text);
+  const auto metrics = http_request(agent.port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("\nposagent_spool_files_refused_total 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\nposagent_spool_files_failed_total 2\n"), std::string::npos);
 
   EXPECT_EQ(agent.terminate(), 0);
   agent.start();
