@@ -91,10 +91,10 @@ Result<protocol::PosEvent> validate_value(json::value value, const protocol::Eve
 // A body whose events can never fit into the whole buffer would be refused `full` forever.
 std::optional<BodyError> check_stored(std::uint64_t stored, const IngestBodyLimits& limits) {
   if (limits.max_stored_bytes == 0 || stored <= limits.max_stored_bytes) return std::nullopt;
-  return BodyError{413, "events take at least " + std::to_string(stored) +
-                            " bytes as stored, more than the whole buffer holds (buffer.max_bytes "
-                            "= " +
-                            std::to_string(limits.max_stored_bytes) + ")"};
+  std::string message = "events take at least " + std::to_string(stored) +
+                        " bytes as stored, more than the whole buffer holds";
+  message += " (buffer.max_bytes = " + std::to_string(limits.max_stored_bytes) + ")";
+  return BodyError{413, std::move(message)};
 }
 
 // Calls `fn(line_number, line)` for every line that is not blank; stops when fn returns false.
