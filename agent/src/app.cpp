@@ -102,6 +102,9 @@ class Agent {
       spool.directory = config.ingest.spool_dir;
       spool.poll_interval = config.ingest.spool_poll;
       spool.settle = config.ingest.spool_settle;
+      spool.event_limits.max_bytes = config.ingest.max_event_bytes;
+      spool.done_retention = config.buffer.retention;
+      spool.max_backlog_bytes = config.buffer.max_bytes;
       m_spool = std::make_unique<SpoolWatcher>(m_io.get_executor(), *m_outbox, config.store_id,
                                                config.till_id, std::move(spool));
     }
@@ -158,6 +161,8 @@ class Agent {
     IngestBodyLimits limits;
     limits.max_events = m_config.ingest.max_events_per_request;
     limits.max_bytes = m_config.ingest.max_request_bytes;
+    limits.event.max_bytes = m_config.ingest.max_event_bytes;
+    limits.max_stored_bytes = m_config.buffer.max_bytes;
     return limits;
   }
 
@@ -247,6 +252,10 @@ class Agent {
       const auto spool = m_spool->stats();
       s.ingested_total += spool.events_accepted;
       s.duplicates_total += spool.events_duplicate;
+      s.spool_files_done_total = spool.files_done;
+      s.spool_files_failed_total = spool.files_failed;
+      s.spool_files_refused_total = spool.files_refused;
+      s.spool_done_pruned_total = spool.done_files_pruned;
     }
     const auto fwd = m_forwarder.stats();
     s.broker_connected = fwd.connected;

@@ -30,10 +30,25 @@ AgentConfig read(common::ConfigReader& r) {
     r.fail("ingest.listen", endpoint.error().message);
   }
   in.spool_dir = r.get_path("ingest.spool_dir", "");
-  in.max_events_per_request =
-      static_cast<std::size_t>(r.get_int("ingest.max_events_per_request", 1000, 1, 100'000));
+  in.max_events_per_request = static_cast<std::size_t>(
+      r.get_int("ingest.max_events_per_request",
+                static_cast<std::int64_t>(in.max_events_per_request), 1, max_i64));
+  if (in.max_events_per_request > max_append_events) {
+    r.fail("ingest.max_events_per_request",
+           "must be at most " + std::to_string(max_append_events) +
+               ", the events the buffer takes in one commit (got " +
+               std::to_string(in.max_events_per_request) + ")");
+  }
   in.max_request_bytes = static_cast<std::size_t>(
       r.get_int("ingest.max_request_bytes", 4LL * 1024 * 1024, 1024, 256LL * 1024 * 1024));
+  in.max_event_bytes = static_cast<std::size_t>(r.get_int(
+      "ingest.max_event_bytes", static_cast<std::int64_t>(in.max_event_bytes), 1024, max_i64));
+  if (in.max_event_bytes > protocol::max_event_bytes) {
+    r.fail("ingest.max_event_bytes", "must be at most " +
+                                         std::to_string(protocol::max_event_bytes) +
+                                         ", the collector's per-event limit (got " +
+                                         std::to_string(in.max_event_bytes) + ")");
+  }
   in.max_connections =
       static_cast<std::size_t>(r.get_int("ingest.max_connections", 256, 1, 10'000));
   in.allowed_origins = r.get_string_list("ingest.allowed_origins", in.allowed_origins);

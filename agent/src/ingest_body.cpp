@@ -73,10 +73,28 @@ json::storage_ptr body_pool(std::size_t body_bytes) {
       std::max(k_min_block, 2 * body_bytes));
 }
 
+// Adds the stored size of each valid event to `stored`.
 Result<protocol::PosEvent> validate_value(json::value value, const protocol::EventOwner& owner,
-                                          const IngestBodyLimits& limits) {
+                                          const IngestBodyLimits& limits, std::uint64_t& stored) {
   if (!value.is_object()) return fail("event: must be a JSON object");
-  return protocol::validate_pos_event(std::move(value.get_object()), owner, limits.event);
+  auto event = protocol::validate_pos_event(std::move(value.get_object()), owner, limits.event);
+  if (!event) return event;
+  // The same per-event limit for every body form, on the form the collector will parse.
+  const protocol::JsonMeasure measure = protocol::measure_event(*event);
+  if (auto fits = protocol::check_event_size(measure, limits.event); !fits) {
+    return fail(std::move(fits).error());
+  }
+  stored += measure.canonical_bytes;
+  return event;
+}
+
+// A body whose events can never fit into the whole buffer would be refused `full` forever.
+std::optional<BodyError> check_stored(std::uint64_t stored, const IngestBodyLimits& limits) {
+  if (limits.max_stored_bytes == 0 || stored <= limits.max_stored_bytes) return std::nullopt;
+  std::string message = "events take at least " + std::to_string(stored) +
+                        " bytes as stored, more than the whole buffer holds";
+  message += " (buffer.max_bytes = " + std::to_string(limits.max_stored_bytes) + ")";
+  return BodyError{413, std::move(message)};
 }
 
 // Calls `fn(line_number, line)` for every line that is not blank; stops when fn returns false.
@@ -109,6 +127,7 @@ Result<std::vector<BodyItem>, BodyError> parse_ndjson(std::string_view text,
   std::vector<BodyItem> items;
   items.reserve(count);
   std::optional<BodyError> whole;
+  std::uint64_t stored = 0;
   const json::storage_ptr pool = body_pool(text.size());
   for_each_line(text, [&](std::size_t line_number, std::string_view line) {
     if (line.size() > limits.event.max_bytes) {
@@ -132,9 +151,10 @@ Result<std::vector<BodyItem>, BodyError> parse_ndjson(std::string_view text,
       items.push_back({line_number, fail(std::move(message))});
       return true;
     }
-    items.push_back({line_number, validate_value(std::move(*value), owner, limits)});
+    items.push_back({line_number, validate_value(std::move(*value), owner, limits, stored)});
     return true;
   });
+  if (!whole) whole = check_stored(stored, limits);
   if (whole) return Result<std::vector<BodyItem>, BodyError>::failure(std::move(*whole));
   return items;
 }
@@ -153,8 +173,12 @@ Result<std::vector<BodyItem>, BodyError> parse_json_body(std::string_view body,
   if (!parsed) return body_error(400, json_error(parsed.error().message, body, 1));
 
   std::vector<BodyItem> items;
+  std::uint64_t stored = 0;
   if (parsed->is_object()) {
-    items.push_back({0, validate_value(std::move(*parsed), owner, limits)});
+    items.push_back({0, validate_value(std::move(*parsed), owner, limits, stored)});
+    if (auto error = check_stored(stored, limits)) {
+      return Result<std::vector<BodyItem>, BodyError>::failure(std::move(*error));
+    }
     return items;
   }
   if (!parsed->is_array()) {
@@ -164,7 +188,10 @@ Result<std::vector<BodyItem>, BodyError> parse_json_body(std::string_view body,
   if (array.size() > limits.max_events) return body_error(413, more_than(limits));
   items.reserve(array.size());
   for (auto& element : array) {
-    items.push_back({0, validate_value(std::move(element), owner, limits)});
+    items.push_back({0, validate_value(std::move(element), owner, limits, stored)});
+  }
+  if (auto error = check_stored(stored, limits)) {
+    return Result<std::vector<BodyItem>, BodyError>::failure(std::move(*error));
   }
   return items;
 }

@@ -99,6 +99,15 @@ std::string metrics_text(const AgentSnapshot& s) {
          d(s.outbox.commits_total));
   metric(out, "pruned_total", "counter", "Acknowledged events pruned after retention",
          d(s.outbox.pruned_total));
+  metric(out, "spool_files_done_total", "counter", "Spool files stored and moved to done/",
+         d(s.spool_files_done_total));
+  metric(out, "spool_files_failed_total", "counter", "Spool files moved to failed/",
+         d(s.spool_files_failed_total));
+  metric(out, "spool_files_refused_total", "counter",
+         "Spool entries refused as not regular files (symbolic links, ...)",
+         d(s.spool_files_refused_total));
+  metric(out, "spool_done_pruned_total", "counter",
+         "Files deleted from spool done/ after retention", d(s.spool_done_pruned_total));
   metric(out, "batches_sent_total", "counter", "Batches published", d(s.batches_sent_total));
   metric(out, "events_sent_total", "counter", "Events published (resends included)",
          d(s.events_sent_total));

@@ -23,7 +23,7 @@ constexpr std::int64_t k_max_delta = 1'000'000'000;
 constexpr std::int64_t k_int64_max = std::numeric_limits<std::int64_t>::max();
 constexpr std::size_t k_max_pos_event_id = 128;
 // A payload line is the event plus the agent's five fields.
-constexpr std::size_t k_stamp_bytes = 512;
+constexpr std::size_t k_stamp_bytes = max_stamp_bytes;
 
 using Names = std::span<const std::string_view>;
 
@@ -471,6 +471,26 @@ Result<PosEvent> parse_pos_event(std::string_view text, const EventOwner& owner,
     return fail("event: must be a JSON object");
   }
   return validate_pos_event(std::move(parsed->get_object()), owner, limits);
+}
+
+JsonMeasure measure_event(const PosEvent& event) {
+  return detail::measure_object(event.fields());
+}
+
+Status check_event_size(const PosEvent& event, const EventLimits& limits) {
+  return check_event_size(measure_event(event), limits);
+}
+
+Status check_event_size(const JsonMeasure& measure, const EventLimits& limits) {
+  if (measure.depth > limits.max_depth) {
+    return fail("event: nested deeper than " + std::to_string(limits.max_depth) + " levels");
+  }
+  if (measure.canonical_bytes > limits.max_bytes) {
+    return fail("event: " + std::to_string(measure.canonical_bytes) +
+                " bytes (as stored) is larger than the limit of " +
+                std::to_string(limits.max_bytes) + " bytes per event");
+  }
+  return {};
 }
 
 PayloadTemplate make_payload_template(const PosEvent& event, std::string_view store_id,

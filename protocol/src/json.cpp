@@ -256,6 +256,36 @@ void append_object(std::string& out, const json::object& object) {
   out.push_back('}');
 }
 
+// The length append_string writes for `s`.
+std::size_t string_size(std::string_view s) noexcept {
+  std::size_t size = s.size() + 2;
+  for (std::size_t i = clean_prefix(s); i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (!needs_escape(c)) {
+      continue;
+    }
+    const bool named =
+        c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t';
+    size += named ? 1 : 5;
+  }
+  return size;
+}
+
+template <class Int>
+std::size_t integer_size(Int v) noexcept {
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  (void)ec;
+  return static_cast<std::size_t>(end - buf);
+}
+
+std::size_t double_size(double d) {
+  if (!std::isfinite(d)) {
+    return 4;
+  }
+  return json::serialize(json::value(d)).size();
+}
+
 bool parse_digits(std::string_view s, std::size_t pos, std::size_t n, int& out) noexcept {
   out = 0;
   for (std::size_t i = pos; i < pos + n; ++i) {
@@ -345,6 +375,18 @@ void append_canonical(std::string& out, const json::value& value) {
   }
 }
 
+JsonMeasure measure_object(const json::object& object) {
+  JsonMeasure out{2, 1};
+  bool first = true;
+  for (const auto& kv : object) {
+    const JsonMeasure value = measure_json(kv.value());
+    out.canonical_bytes += (first ? 0 : 1) + string_size(kv.key()) + 1 + value.canonical_bytes;
+    out.depth = std::max(out.depth, 1 + value.depth);
+    first = false;
+  }
+  return out;
+}
+
 void append_canonical_members(std::string& out, std::span<MergedMember> members,
                               std::span<std::size_t> slot_offsets) {
   sort_small(members.data(), members.data() + members.size(),
@@ -385,6 +427,37 @@ std::string to_canonical_json(const json::value& value) {
   std::string out;
   detail::append_canonical(out, value);
   return out;
+}
+
+JsonMeasure measure_json(const json::value& value) {
+  switch (value.kind()) {
+    case json::kind::null:
+      return {4, 0};
+    case json::kind::bool_:
+      return {value.get_bool() ? 4u : 5u, 0};
+    case json::kind::int64:
+      return {integer_size(value.get_int64()), 0};
+    case json::kind::uint64:
+      return {integer_size(value.get_uint64()), 0};
+    case json::kind::double_:
+      return {double_size(value.get_double()), 0};
+    case json::kind::string:
+      return {string_size(value.get_string()), 0};
+    case json::kind::array: {
+      JsonMeasure out{2, 1};
+      bool first = true;
+      for (const json::value& item : value.get_array()) {
+        const JsonMeasure element = measure_json(item);
+        out.canonical_bytes += (first ? 0 : 1) + element.canonical_bytes;
+        out.depth = std::max(out.depth, 1 + element.depth);
+        first = false;
+      }
+      return out;
+    }
+    case json::kind::object:
+      return detail::measure_object(value.get_object());
+  }
+  return {};
 }
 
 bool is_rfc3339(std::string_view s) noexcept {

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "pos/protocol/event.hpp"
 #include "pos/protocol/result.hpp"
 
 namespace pos::protocol::detail {
@@ -22,6 +23,9 @@ Result<boost::json::value> parse_json(std::string_view text, std::size_t max_byt
 
 /// Appends the canonical form (see to_canonical_json) of `value` to `out`.
 void append_canonical(std::string& out, const boost::json::value& value);
+
+/// measure_json of an object (the fields of a PosEvent), without wrapping it in a value.
+JsonMeasure measure_object(const boost::json::object& object);
 
 /// One top-level member of a merged canonical object: either a JSON value, or a string (`text`,
 /// when `value` is null and `slot` is 0), or a slot to be filled later (`slot` > 0: only its

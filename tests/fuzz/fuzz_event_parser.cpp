@@ -1,5 +1,6 @@
 // libFuzzer target: the event parser and the payload-line parser on untrusted text. An accepted
-// event, stamped with make_payload_line, must parse back as a payload line with the same type.
+// event within the per-event limits (check_event_size), stamped with make_payload_line, must parse
+// back as a payload line with the same type; measure_event must agree with the canonical text.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -31,12 +32,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string canonical = to_canonical_json(boost::json::value(event->fields()));
   auto value = parse_json_bounded(canonical, EventLimits{});
   check(value.has_value() && to_canonical_json(*value) == canonical);
+  check(measure_event(*event).canonical_bytes == canonical.size());
 
   auto owned = parse_pos_event(text, owner, limits);
   if (!owned) return 0;
   const AgentStamp stamp{"S07", "T1", 0x0123456789abcdefULL, 42, "2026-11-22T03:15:03.120Z"};
   const std::string stamped = make_payload_line(*owned, stamp);
   auto back = parse_payload_line(stamped, owner, limits);
+  // What the agent accepts, the collector parses; beyond the limits the agent rejects it.
+  if (!check_event_size(*owned, limits)) return 0;
   check(back.has_value());
   check(back->event.type() == owned->type());
   check(back->stamp.seq == 42);

@@ -264,6 +264,150 @@ TEST_F(AgentBinaryTest, IdleConnectionsCannotLockThePosOut) {
   // Well under the 5 s head deadline that would free a slot anyway: an idle holder made room.
   EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(4));
   holders.clear();
+}
+
+/// Turns on the agent's spool directory (`{dir}/spool`, polled every 50 ms) in its config.
+std::filesystem::path enable_spool(const AgentProcess& agent) {
+  const auto spool = agent.config_path().parent_path() / "spool";
+  auto text = read_text_file(agent.config_path());
+  const auto at = text.find("[ingest]\n");
+  text.insert(at + 9, "spool_dir = \"" + spool.string() +
+                          "\"\nspool_poll_ms = 50\nspool_settle_ms = 100\n");
+  std::ofstream(agent.config_path(), std::ios::trunc) << text;
+  return spool;
+}
+
+/// Writes `text` as `dir/name` the way a POS should: a hidden temp file, then a rename.
+void drop_file(const std::filesystem::path& dir, const std::string& name, const std::string& text) {
+  std::ofstream(dir / ("." + name), std::ios::binary | std::ios::trunc) << text;
+  std::filesystem::rename(dir / ("." + name), dir / name);
+}
+
+bool wait_for_file(const std::filesystem::path& path, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::error_code ec;
+    if (std::filesystem::exists(std::filesystem::symlink_status(path, ec))) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+std::string stock_event(const std::string& id, const std::string& store = "S05",
+                        const std::string& till = "T1") {
+  return R"({"type":"stock_change","pos_event_id":")" + id +
+         R"(","occurred_at":"2026-11-22T10:15:03.120+07:00","sku":"TOP-1","location":"floor",)"
+         R"("delta":-1,"reason":"count","store_id":")" +
+         store + R"(","till_id":")" + till + R"("})";
+}
+
+std::int64_t status_field(std::uint16_t port, const char* field) {
+  const auto reply = http_request(port, "GET", "/v1/status");
+  if (reply.status != 200) return -1;
+  return boost::json::parse(reply.body).at(field).to_number<std::int64_t>();
+}
+
+// A spool file with more events than the buffer's writer queue takes (50,000) can never be
+// stored: it goes to failed/ with the reason, and the files after it still flow (it was retried
+// forever at full CPU, blocking every later file).
+TEST_F(AgentBinaryTest, SpoolFileOverTheWriterQueueGoesToFailedAndLaterFilesFlow) {
+  AgentProcess agent(s_dir->path() / "spool-queue", *s_pki, s_broker->uri(), "S05", "T1");
+  const auto spool = enable_spool(agent);
+  agent.start();
+  std::string big;
+  for (int i = 0; i < 50'001; ++i) big += stock_event("big-" + std::to_string(i)) + "\n";
+  drop_file(spool, "a-big.ndjson", big);
+  drop_file(spool, "b-small.ndjson", stock_event("small-1") + "\n" + stock_event("small-2") + "\n");
+  ASSERT_TRUE(wait_for_file(spool / "done" / "b-small.ndjson", std::chrono::seconds(60)))
+      << agent.log();
+  ASSERT_TRUE(wait_for_file(spool / "failed" / "a-big.ndjson", std::chrono::seconds(5)));
+  const auto report = read_text_file(spool / "failed" / "a-big.ndjson.errors");
+  EXPECT_NE(report.find("more than 50000 events"), std::string::npos) << report;
+  EXPECT_EQ(status_field(agent.port(), "last_seq"), 2);
+  EXPECT_EQ(agent.terminate(), 0);
+}
+
+// A request whose events are more than the whole buffer holds can never be stored: 413 naming
+// buffer.max_bytes, not a 503 that the POS would retry forever.
+TEST_F(AgentBinaryTest, RequestLargerThanTheWholeBufferIs413) {
+  AgentProcess agent(s_dir->path() / "request-buffer", *s_pki, s_broker->uri(), "S05", "T4", "",
+                     "[buffer]\nmax_bytes = 1048576\n");
+  agent.start();
+  std::string body;
+  for (int i = 0; body.size() < 1'200'000; ++i) {
+    body += sale_event("wide-" + std::to_string(i), "S05", "T4", 50) + "\n";
+  }
+  const auto reply = http_request(agent.port(), "POST", "/v1/events", "application/x-ndjson", body);
+  EXPECT_EQ(reply.status, 413) << reply.body;
+  EXPECT_NE(reply.body.find("buffer.max_bytes = 1048576"), std::string::npos) << reply.body;
+  EXPECT_EQ(post(agent.port(), sale_event("small", "S05", "T4")).at("accepted").as_int64(), 1);
+  EXPECT_EQ(agent.terminate(), 0);
+}
+
+// A spool file whose events are more than the whole buffer (buffer.max_bytes) holds can never be
+// stored: it goes to failed/ with the reason instead of being retried forever as `full`.
+TEST_F(AgentBinaryTest, SpoolFileLargerThanTheWholeBufferGoesToFailed) {
+  AgentProcess agent(s_dir->path() / "spool-buffer", *s_pki, s_broker->uri(), "S05", "T3", "",
+                     "[buffer]\nmax_bytes = 1048576\n");
+  const auto spool = enable_spool(agent);
+  agent.start();
+  std::string big;
+  for (int i = 0; big.size() < 1'200'000; ++i) {
+    big += stock_event("huge-" + std::to_string(i), "S05", "T3") + "\n";
+  }
+  drop_file(spool, "a-huge.ndjson", big);
+  drop_file(spool, "b-fits.ndjson", stock_event("fits-1", "S05", "T3") + "\n");
+  ASSERT_TRUE(wait_for_file(spool / "done" / "b-fits.ndjson", std::chrono::seconds(20)))
+      << agent.log();
+  ASSERT_TRUE(wait_for_file(spool / "failed" / "a-huge.ndjson", std::chrono::seconds(5)));
+  const auto report = read_text_file(spool / "failed" / "a-huge.ndjson.errors");
+  EXPECT_NE(report.find("buffer.max_bytes"), std::string::npos) << report;
+  EXPECT_EQ(status_field(agent.port(), "last_seq"), 1);
+  EXPECT_EQ(agent.terminate(), 0);
+}
+
+// The spool never follows a symbolic link: a link planted as failed/x.ndjson.errors pointing at
+// the agent's database is replaced by the report (the database keeps every unacked event), and
+// a symlinked input file is refused into failed/ with the reason, its target untouched.
+TEST_F(AgentBinaryTest, SpoolSymlinksNeverRedirectWritesOrReads) {
+  AgentProcess agent(s_dir->path() / "spool-links", *s_pki, s_broker->uri(), "S05", "T2");
+  const auto spool = enable_spool(agent);
+  agent.start();
+  std::string body = "[";
+  for (int i = 0; i < 5; ++i)
+    body += (i ? "," : "") + stock_event("kept-" + std::to_string(i), "S05", "T2");
+  EXPECT_EQ(post(agent.port(), body + "]").at("accepted").as_int64(), 5);
+
+  std::filesystem::create_symlink(agent.db_path(), spool / "failed" / "x.ndjson.errors");
+  const auto outside = s_dir->path() / "spool-links" / "outside.ndjson";
+  const std::string outside_text = stock_event("via-link", "S05", "T2") + "\n";
+  std::ofstream(outside) << outside_text;
+  std::filesystem::create_symlink(outside, spool / "y.ndjson");
+  drop_file(spool, "x.ndjson", "not json\n");
+
+  ASSERT_TRUE(wait_for_file(spool / "failed" / "x.ndjson", std::chrono::seconds(15)))
+      << agent.log();
+  // The report replaced the link; the database was not written through it.
+  EXPECT_FALSE(std::filesystem::is_symlink(spool / "failed" / "x.ndjson.errors"));
+  EXPECT_NE(read_text_file(spool / "failed" / "x.ndjson.errors").find("line 1: "),
+            std::string::npos);
+  EXPECT_TRUE(read_text_file(agent.db_path()).starts_with(std::string("SQLite format 3\0", 16)))
+      << "outbox.db was overwritten through the link";
+  // The symlinked input moved as a link, with a report; its target was neither read nor moved.
+  EXPECT_TRUE(wait_for_file(spool / "failed" / "y.ndjson", std::chrono::seconds(15)))
+      << agent.log();
+  EXPECT_TRUE(std::filesystem::is_symlink(spool / "failed" / "y.ndjson"));
+  EXPECT_NE(read_text_file(spool / "failed" / "y.ndjson.errors").find("symbolic link"),
+            std::string::npos);
+  EXPECT_EQ(read_text_file(outside), outside_text);
+  const auto metrics = http_request(agent.port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("\nposagent_spool_files_refused_total 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\nposagent_spool_files_failed_total 2\n"), std::string::npos);
+
+  EXPECT_EQ(agent.terminate(), 0);
+  agent.start();
+  EXPECT_EQ(status_field(agent.port(), "last_seq"), 5) << agent.log();
+  EXPECT_EQ(status_field(agent.port(), "backlog_events"), 5);
   EXPECT_EQ(agent.terminate(), 0);
 }
 

@@ -13,6 +13,7 @@
 
 #include "collector_harness.hpp"
 #include "pos/protocol/batch.hpp"
+#include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
 
 namespace pos::test {
@@ -337,6 +338,53 @@ TEST_F(CollectorTest, KillNineDuringFlowLosesNothing) {
   std::cout << "[ info ] collector kill -9 x10: " << total << " events accepted, " << seen.size()
             << " distinct published, " << duplicates << " duplicates (publish-then-crash window)\n";
   EXPECT_EQ(seen.size(), total) << "events missing after collector crashes\n" << m_collector->log();
+  EXPECT_EQ(agent.terminate(), 0);
+}
+
+/// sale_event(id) padded with an unknown field so that its canonical JSON (the agent's stored
+/// form before the stamp) is exactly `canonical_bytes` long.
+std::string sized_sale_event(const std::string& id, const std::string& store,
+                             const std::string& till, std::size_t canonical_bytes) {
+  const std::string base = sale_event(id, store, till);
+  const auto size = protocol::to_canonical_json(boost::json::parse(base)).size();
+  return base.substr(0, base.size() - 1) + R"(,"note":")" +
+         std::string(canonical_bytes - size - 10, 'x') + "\"}";
+}
+
+// One per-event limit, the collector's: an event exactly at protocol::max_event_bytes is accepted
+// by the real agent and published by the real collector; one byte more is rejected at ingest
+// with the limit named, and so is one the collector's line limit refuses (it used to be accepted
+// in a JSON array, then dead-lettered).
+TEST_F(CollectorTest, EventAtThePerEventLimitIsPublishedAndOneOverIsRejectedAtIngest) {
+  AgentProcess agent(m_dir.path() / "agent", *m_pki, m_broker->uri(), "S10", "T1");
+  agent.start();
+  const std::string body =
+      "[" + sized_sale_event("at-limit", "S10", "T1", protocol::max_event_bytes) + "," +
+      sized_sale_event("over-limit", "S10", "T1", protocol::max_event_bytes + 1) + "," +
+      sized_sale_event("dead-letter", "S10", "T1",
+                       protocol::max_event_bytes + protocol::max_stamp_bytes) +
+      "]";
+  const auto reply = http_request(agent.port(), "POST", "/v1/events", "application/json", body);
+  ASSERT_EQ(reply.status, 200) << reply.body.substr(0, 500);
+  const auto doc = boost::json::parse(reply.body).as_object();
+  const auto& results = doc.at("results").as_array();
+  ASSERT_EQ(results.size(), 3U);
+  EXPECT_EQ(results[0].at("status").as_string(), "accepted") << reply.body;
+  EXPECT_EQ(results[1].at("status").as_string(), "rejected") << reply.body;
+  EXPECT_EQ(results[2].at("status").as_string(), "rejected") << reply.body;
+  EXPECT_NE(reply.body.find("is larger than the limit of 1048576 bytes per event"),
+            std::string::npos)
+      << reply.body;
+
+  const auto messages = pull_events(1, 30s);
+  ASSERT_EQ(messages.size(), 1U) << m_collector->log();
+  const auto event = boost::json::parse(messages[0].data).as_object();
+  EXPECT_EQ(event.at("pos_event_id").as_string(), "at-limit");
+  EXPECT_EQ(
+      event.at("note").as_string().size(),
+      std::string(sized_sale_event("at-limit", "S10", "T1", protocol::max_event_bytes)).size() -
+          sale_event("at-limit", "S10", "T1").size() - 10);
+  EXPECT_TRUE(pull_dead_letters(1, 3s).empty()) << m_collector->log();
   EXPECT_EQ(agent.terminate(), 0);
 }
 

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "pos/common/config_reader.hpp"
+#include "pos/protocol/event.hpp"
 
 namespace pos::agent {
 namespace {
@@ -130,6 +131,26 @@ TEST_F(AgentConfigTest, AllowedOriginsAreReadAndChecked) {
                "ingest.allowed_origins: 'http://pos.fastyle.internal/': ");
   expect_error(minimal("[ingest]\nallowed_hosts = [\"pos\"]\n"),
                "unknown key ingest.allowed_hosts");
+}
+
+// Limits that the rest of the system cannot honour are refused at startup, naming the key: an
+// event over the collector's per-event limit would be dead-lettered, and a request over the
+// writer queue's bound would be answered 503 forever.
+TEST_F(AgentConfigTest, LimitsAboveWhatTheSystemTakesAreRefused) {
+  const auto c = parse_agent_config(minimal(), base());
+  EXPECT_EQ(c.ingest.max_event_bytes, protocol::max_event_bytes);
+  EXPECT_EQ(parse_agent_config(minimal("[ingest]\nmax_event_bytes = 65536\n"), base())
+                .ingest.max_event_bytes,
+            65536U);
+  expect_error(minimal("[ingest]\nmax_event_bytes = 1048577\n"),
+               "ingest.max_event_bytes: must be at most 1048576, the collector's per-event limit "
+               "(got 1048577)");
+  EXPECT_EQ(parse_agent_config(minimal("[ingest]\nmax_events_per_request = 50000\n"), base())
+                .ingest.max_events_per_request,
+            50000U);
+  expect_error(minimal("[ingest]\nmax_events_per_request = 50001\n"),
+               "ingest.max_events_per_request: must be at most 50000, the events the buffer "
+               "takes in one commit (got 50001)");
 }
 
 TEST_F(AgentConfigTest, TlsFilesAreRequiredForSsl) {

@@ -159,6 +159,94 @@ TEST(IngestBody, WrongContentTypeIs415) {
   }
 }
 
+// One per-event limit (protocol::max_event_bytes, the collector's) for every body form: an
+// event over it is rejected naming the limit, one exactly at it is accepted.
+TEST(IngestBody, OversizeEventInAJsonArrayIsRejectedNamingTheLimit) {
+  const std::size_t limit = protocol::max_event_bytes;
+  const std::string body = "[" + sale("A") + "," + test::sized_sale("BIG", limit + 1) + "," +
+                           test::sized_sale("AT", limit) + "]";
+  ASSERT_LT(body.size(), IngestBodyLimits{}.max_bytes);
+  auto items = parse("application/json", body);
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 3u);
+  EXPECT_TRUE((*items)[0].event);
+  ASSERT_FALSE((*items)[1].event) << "an event over the collector's per-event limit was accepted";
+  EXPECT_EQ((*items)[1].event.error().message,
+            "event: " + std::to_string(limit + 1) +
+                " bytes (as stored) is larger than the limit of 1048576 bytes per event");
+  EXPECT_TRUE((*items)[2].event) << (*items)[2].event.error().message;
+}
+
+TEST(IngestBody, OversizeSingleObjectIsRejected) {
+  auto items = parse("application/json", test::sized_sale("BIG", protocol::max_event_bytes + 1));
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 1u);
+  ASSERT_FALSE((*items)[0].event);
+  EXPECT_NE((*items)[0].event.error().message.find("limit of 1048576 bytes per event"),
+            std::string::npos);
+}
+
+// The limit is on the stored (canonical) form: a line within the limit as sent but larger once
+// its numbers are written canonically (1.5 -> 1.5E0) would be refused by the collector.
+TEST(IngestBody, LimitAppliesToTheStoredFormOfAnNdjsonLine) {
+  IngestBodyLimits limits;
+  limits.event.max_bytes = 4096;
+  std::string event = sale("N");
+  std::string numbers = R"(,"x":[)";
+  while (event.size() + numbers.size() + 6 < 4000) numbers += "1.5,";
+  numbers += "1.5]}";
+  event = event.substr(0, event.size() - 1) + numbers;
+  ASSERT_LE(event.size(), 4096u);
+  for (const bool strict : {true, false}) {
+    auto items = strict ? parse("application/x-ndjson", event + "\n", limits)
+                        : parse_ndjson_items(event + "\n", k_owner, limits);
+    ASSERT_TRUE(items) << items.error().message;
+    ASSERT_EQ(items->size(), 1u);
+    ASSERT_FALSE((*items)[0].event);
+    EXPECT_NE((*items)[0].event.error().message.find("limit of 4096 bytes per event"),
+              std::string::npos)
+        << (*items)[0].event.error().message;
+  }
+}
+
+// A single object may not nest deeper than the collector parses (the body's own limit is one
+// level deeper to leave room for an array).
+TEST(IngestBody, TooDeepSingleObjectIsRejected) {
+  std::string deep = sale("D");
+  std::string nest;
+  for (std::size_t i = 0; i < protocol::max_event_depth; ++i) nest += R"({"n":)";
+  nest += "1" + std::string(protocol::max_event_depth, '}');  // 17 levels with the event
+  deep = deep.substr(0, deep.size() - 1) + R"(,"deep":)" + nest + "}";
+  auto items = parse("application/json", deep);
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_FALSE((*items)[0].event) << "17 levels accepted";
+  EXPECT_EQ((*items)[0].event.error().message, "event: nested deeper than 16 levels");
+}
+
+// Events that together take more than the whole buffer could never be stored: the body fails
+// with 413 in every form; rejected events do not count.
+TEST(IngestBody, BodyLargerThanTheWholeBufferIs413) {
+  IngestBodyLimits limits;
+  limits.max_stored_bytes = 700;
+  const std::string three = sale("A") + "\n" + sale("B") + "\n" + sale("C") + "\n";
+  for (auto [type, body] :
+       {std::pair{"application/x-ndjson", three},
+        std::pair{"application/json", "[" + sale("A") + "," + sale("B") + "," + sale("C") + "]"},
+        std::pair{"application/json", test::sized_sale("A", 701)}}) {
+    auto items = parse(type, body, limits);
+    ASSERT_FALSE(items) << type;
+    EXPECT_EQ(items.error().status, 413);
+    EXPECT_NE(items.error().message.find("more than the whole buffer holds (buffer.max_bytes = "
+                                         "700)"),
+              std::string::npos)
+        << items.error().message;
+  }
+  auto items = parse_ndjson_items(three, k_owner, limits);
+  ASSERT_FALSE(items);
+  EXPECT_EQ(items.error().status, 413);
+  EXPECT_TRUE(parse("application/x-ndjson", sale("A") + "\n" + sale("B", 0) + "\n", limits));
+}
+
 TEST(IngestBody, NdjsonItemsReportEveryBadLine) {
   const std::string text = sale("A") + "\nnot json\n" + sale("B", 0) + "\n" + sale("C") + "\n";
   auto items = parse_ndjson_items(text, k_owner, {});

@@ -183,5 +183,65 @@ TEST_F(SpoolTest, OversizeFileIsFailed) {
   EXPECT_EQ(m_outbox.stats().last_seq, 0u);
 }
 
+// done/ is pruned after the retention, counted from when a file was stored: a pass deletes the
+// file stored long ago and keeps the one stored now. Waits for counted passes, not for time.
+TEST_F(SpoolTest, DoneIsPrunedAfterTheRetention) {
+  m_options.done_retention = 1h;
+  m_options.done_prune_interval = 20ms;
+  start();
+  write_file(m_dir / "old.ndjson", sale("A") + "\n");
+  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "done" / "old.ndjson"); }));
+  // Stored at once: stamped now, whatever the POS's own mtime was.
+  const auto stamped = fs::last_write_time(m_dir / "done" / "old.ndjson");
+  EXPECT_GT(stamped, fs::file_time_type::clock::now() - 1min);
+  fs::last_write_time(m_dir / "done" / "old.ndjson", stamped - 2h);
+  write_file(m_dir / "new.ndjson", sale("B") + "\n");
+  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "done" / "new.ndjson"); }));
+  const auto passes = m_spool->stats().done_prune_passes;
+  ASSERT_TRUE(wait_for([&] { return m_spool->stats().done_prune_passes >= passes + 2; }));
+  EXPECT_FALSE(fs::exists(m_dir / "done" / "old.ndjson"));
+  EXPECT_TRUE(fs::exists(m_dir / "done" / "new.ndjson"));
+  EXPECT_EQ(m_spool->stats().done_files_pruned, 1u);
+}
+
+// Symbolic links are never followed: a linked input is moved (as a link) to failed/ with a
+// report, a link planted as a report name is replaced, and their targets stay untouched.
+TEST_F(SpoolTest, SymbolicLinksAreRefusedAndNeverFollowed) {
+  const fs::path outside = m_dir.string() + "-outside";
+  fs::create_directories(outside);
+  write_file(outside / "events.ndjson", sale("L") + "\n");
+  write_file(outside / "precious", "keep me");
+  fs::create_directories(m_dir / "failed");
+  fs::create_symlink(outside / "precious", m_dir / "failed" / "bad.ndjson.errors");
+  start();
+  fs::create_symlink(outside / "events.ndjson", m_dir / "link.ndjson");
+  write_file(m_dir / "bad.ndjson", "{x\n");
+  ASSERT_TRUE(wait_for([&] { return fs::is_symlink(m_dir / "failed" / "link.ndjson"); }));
+  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "failed" / "bad.ndjson"); }));
+  EXPECT_NE(read_file(m_dir / "failed" / "link.ndjson.errors").find("is a symbolic link"),
+            std::string::npos);
+  EXPECT_FALSE(fs::is_symlink(m_dir / "failed" / "bad.ndjson.errors"));
+  EXPECT_TRUE(read_file(m_dir / "failed" / "bad.ndjson.errors").starts_with("line 1: "));
+  EXPECT_EQ(read_file(outside / "precious"), "keep me");
+  EXPECT_EQ(read_file(outside / "events.ndjson"), sale("L") + "\n");
+  EXPECT_EQ(m_outbox.stats().last_seq, 0u);
+  EXPECT_EQ(m_spool->stats().files_refused, 1u);
+  fs::remove_all(outside);
+}
+
+// done/ or failed/ replaced by a link is refused at start, naming it.
+TEST_F(SpoolTest, LinkedSubdirectoryIsRefusedAtStart) {
+  const fs::path outside = m_dir.string() + "-elsewhere";
+  fs::create_directories(outside);
+  fs::create_directories(m_dir);
+  fs::create_directory_symlink(outside, m_dir / "failed");
+  SpoolWatcher spool(m_io.get_executor(), m_outbox, "S01", "T1", m_options);
+  auto started = spool.start();
+  ASSERT_FALSE(started);
+  EXPECT_NE(started.error().message.find("failed: must be a directory"), std::string::npos)
+      << started.error().message;
+  fs::remove_all(outside);
+}
+
 }  // namespace
 }  // namespace pos::agent

@@ -8,6 +8,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "pos/protocol/event.hpp"
 
@@ -122,6 +123,55 @@ TEST(CanonicalJson, IntegersStayIntegers) {
   EXPECT_TRUE(parse_ok(to_canonical_json(json::value(std::uint64_t{5}))).is_int64());
   EXPECT_TRUE(parse_ok("1.0").is_double());
   EXPECT_TRUE(parse_ok("1e3").is_double());
+}
+
+// measure_json must agree with the canonical text byte for byte: the agent's per-event limit
+// (check_event_size) is what the collector later parses.
+TEST(MeasureJson, MatchesTheCanonicalTextAndTheParseDepth) {
+  std::string all;
+  for (int c = 0; c < 256; ++c) {
+    all.push_back(static_cast<char>(c));
+  }
+  const std::string utf8_all = "caf\xc3\xa9 \xe2\x82\xac" + all.substr(0, 128);
+  const std::vector<json::value> values = {
+      json::value(nullptr),
+      json::value(true),
+      json::value(false),
+      json::value(0),
+      json::value(-1),
+      json::value(std::numeric_limits<std::int64_t>::min()),
+      json::value(std::numeric_limits<std::uint64_t>::max()),
+      json::value(1.5),
+      json::value(1e-300),
+      json::value(std::numeric_limits<double>::infinity()),
+      json::value(utf8_all),
+      json::object{},
+      json::array{},
+      parse_ok(R"({"b":1,"a":{"z":[{"y":1,"x":2.25}],"B":null},"k\"\u0001":"v\n\t"})"),
+      parse_ok(R"([[[[1]]],{"x":[]},"",-0.0])")};
+  for (const auto& v : values) {
+    const auto measure = measure_json(v);
+    EXPECT_EQ(measure.canonical_bytes, to_canonical_json(v).size()) << json::serialize(v);
+  }
+  for (std::size_t length = 0; length <= 24; ++length) {
+    for (const unsigned char special : {0x00, 0x08, 0x1f, 0x22, 0x5c, 0x7f, 0xc3}) {
+      for (std::size_t at = 0; at < length; ++at) {
+        std::string s(length, 'a');
+        s[at] = static_cast<char>(special);
+        EXPECT_EQ(measure_json(json::value(s)).canonical_bytes,
+                  to_canonical_json(json::value(s)).size());
+      }
+    }
+  }
+  EXPECT_EQ(measure_json(json::value(1)).depth, 0U);
+  EXPECT_EQ(measure_json(json::object{}).depth, 1U);
+  EXPECT_EQ(measure_json(parse_ok(R"({"a":[{"b":[]}]})")).depth, 4U);
+  // The same depth the parser counts: 4 levels pass a limit of 4 and fail one of 3.
+  EventLimits limits;
+  limits.max_depth = 3;
+  EXPECT_FALSE(parse_json_bounded(R"({"a":[{"b":[]}]})", limits));
+  limits.max_depth = 4;
+  EXPECT_TRUE(parse_json_bounded(R"({"a":[{"b":[]}]})", limits));
 }
 
 TEST(ParseJsonBounded, Limits) {

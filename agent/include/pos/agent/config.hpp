@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "pos/agent/outbox.hpp"
+#include "pos/protocol/event.hpp"
+
 namespace pos::agent {
 
 struct AgentConfig {
@@ -18,9 +21,11 @@ struct AgentConfig {
 
   struct Ingest {
     std::string listen = "127.0.0.1:8411";
-    std::string spool_dir;  ///< empty: no spool directory
-    std::size_t max_events_per_request = 1000;
+    std::string spool_dir;                      ///< empty: no spool directory
+    std::size_t max_events_per_request = 1000;  ///< at most max_append_events
     std::size_t max_request_bytes = std::size_t{4} * 1024 * 1024;
+    /// One event as stored, in every body form and spool line; at most protocol::max_event_bytes.
+    std::size_t max_event_bytes = protocol::max_event_bytes;
     std::size_t max_connections = 256;
     /// Browser origins ("http://host:port") whose requests are answered; others with an Origin
     /// header get 403 (common::HttpAccess). Empty: none.

@@ -2,6 +2,7 @@
 // Turns an ingest request body (SPEC "Agent ingest API") or a spool file into validated events.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,7 +16,13 @@ namespace pos::agent {
 struct IngestBodyLimits {
   std::size_t max_events = 1000;
   std::size_t max_bytes = 4 * 1024 * 1024;
-  protocol::EventLimits event;  ///< per event; `event.max_bytes` bounds one NDJSON line
+  /// Per event, in every body form: `event.max_bytes` bounds one NDJSON line as sent and every
+  /// event as stored (protocol::check_event_size); it must not exceed protocol::max_event_bytes.
+  protocol::EventLimits event;
+  /// The buffer's size (buffer.max_bytes): a body whose valid events take more than this as
+  /// stored could never be stored (the buffer would answer `full` forever) and fails whole with
+  /// 413. 0: not checked.
+  std::uint64_t max_stored_bytes = 0;
 };
 
 enum class BodyFormat { json, ndjson };
@@ -41,17 +48,19 @@ struct BodyItem {
 Result<BodyFormat, BodyError> body_format(std::string_view content_type);
 
 /// Parses and validates a request body. JSON: one object or an array (an element that is not an
-/// object is a per-item rejection). NDJSON: one JSON value per non-empty line, `\r\n` tolerated;
-/// a line that is not JSON fails the whole body ("body: invalid JSON at line 3: ..."). Events are
-/// checked against `owner`. Never throws except std::bad_alloc.
+/// object, or an event over the per-event limits, is a per-item rejection). Valid events that
+/// together exceed `limits.max_stored_bytes` fail the whole body (413). NDJSON: one JSON value
+/// per non-empty line, `\r\n` tolerated; a line that is not JSON fails the whole body ("body:
+/// invalid JSON at line 3: ..."). Events are checked against `owner`. Never throws except
+/// std::bad_alloc.
 Result<std::vector<BodyItem>, BodyError> parse_ingest_body(std::string_view content_type,
                                                            std::string_view body,
                                                            const protocol::EventOwner& owner,
                                                            const IngestBodyLimits& limits);
 
 /// NDJSON as for parse_ingest_body, except that a line that is not JSON is reported as an item
-/// (so that a spool file's error report lists every bad line). Whole-body failures: too large or
-/// more than `limits.max_events` events (413).
+/// (so that a spool file's error report lists every bad line). Whole-body failures: too large,
+/// more than `limits.max_events` events, or more than `limits.max_stored_bytes` as stored (413).
 Result<std::vector<BodyItem>, BodyError> parse_ndjson_items(std::string_view text,
                                                             const protocol::EventOwner& owner,
                                                             const IngestBodyLimits& limits);

@@ -14,6 +14,11 @@
 
 namespace pos::agent {
 
+/// The most events one Outbox::append can ever store: the SqliteOutbox writer queue's bound. Every
+/// limit on what one append carries (ingest.max_events_per_request, a spool file's events) is at
+/// most this, so that no request or file is refused `busy` forever.
+inline constexpr std::size_t max_append_events = 50'000;
+
 /// What happened to one event handed to Outbox::append.
 struct AppendResult {
   enum class Status { accepted, duplicate };

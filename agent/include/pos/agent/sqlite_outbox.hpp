@@ -24,8 +24,9 @@ struct SqliteOutboxOptions {
   std::uint64_t max_backlog_bytes = 2ULL * 1024 * 1024 * 1024;
   /// Acknowledged events are kept this long after their acknowledgement (local audit, dedup).
   std::chrono::milliseconds retention = std::chrono::hours(72);
-  /// Events waiting for the writer; beyond it append fails `busy` at once.
-  std::size_t max_queued_events = 50'000;
+  /// Events waiting for the writer; beyond it append fails `busy` at once. An append of more
+  /// events than this can never succeed (see max_append_events).
+  std::size_t max_queued_events = max_append_events;
   /// Events per transaction (a single larger request still goes in alone).
   std::size_t max_group_events = 10'000;
   /// Pending acknowledge calls; beyond it acknowledge fails at once.

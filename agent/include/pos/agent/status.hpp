@@ -34,6 +34,10 @@ struct AgentSnapshot {
   std::uint64_t acks_received_total = 0;
   std::uint64_t reconnects_total = 0;
   std::uint64_t disk_free_bytes = 0;
+  std::uint64_t spool_files_done_total = 0;     ///< spool files stored (moved to done/)
+  std::uint64_t spool_files_failed_total = 0;   ///< spool files moved to failed/
+  std::uint64_t spool_files_refused_total = 0;  ///< of those: not regular files (links, ...)
+  std::uint64_t spool_done_pruned_total = 0;    ///< files deleted from done/ after retention
 };
 
 /// The SPEC status message for this snapshot (`state` online or offline).

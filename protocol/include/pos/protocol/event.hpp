@@ -19,12 +19,27 @@ enum class EventType { sale, return_event, stock_change };
 /// "sale", "return" or "stock_change".
 std::string_view to_string(EventType type) noexcept;
 
+/// The per-event size limit of the whole system, its one source: the canonical JSON of one POS
+/// event (as the agent stores and forwards it, before its stamp) is at most this many bytes. The
+/// collector accepts payload lines up to max_event_bytes + max_stamp_bytes; the agent refuses a
+/// larger event at ingest in every body form (check_event_size), so that an accepted event is
+/// never too large to publish. An agent may be configured lower, never higher.
+inline constexpr std::size_t max_event_bytes = std::size_t{1024} * 1024;
+
+/// Room for the agent's stamp (`event_id`, `seq`, `store_id`, `till_id`, `received_at`) in a
+/// payload line on top of max_event_bytes. With ids of at most 32 bytes the stamp takes at most
+/// about 280 bytes.
+inline constexpr std::size_t max_stamp_bytes = 512;
+
+/// Nesting of objects/arrays in one event, the same on both sides.
+inline constexpr std::size_t max_event_depth = 16;
+
 /// Limits applied while parsing untrusted event text. Defaults suit SPEC's 4 MiB requests.
 struct EventLimits {
-  std::size_t max_bytes = std::size_t{1024} * 1024;  ///< one event's JSON text
-  std::size_t max_depth = 16;           ///< nesting of objects/arrays (unknown fields included)
-  std::size_t max_lines = 500;          ///< SPEC: 1 to 500 lines
-  std::size_t max_string_bytes = 1024;  ///< any known string field (skus, categories, ids)
+  std::size_t max_bytes = max_event_bytes;  ///< one event's JSON text (see max_event_bytes)
+  std::size_t max_depth = max_event_depth;  ///< nesting of objects/arrays (unknown fields included)
+  std::size_t max_lines = 500;              ///< SPEC: 1 to 500 lines
+  std::size_t max_string_bytes = 1024;      ///< any known string field (skus, categories, ids)
 };
 
 /// Who may send events: an event carrying `store_id`/`till_id` different from these is rejected.
@@ -63,6 +78,29 @@ Result<PosEvent> validate_pos_event(boost::json::object fields, const EventOwner
 /// not one JSON object fails with `event: ...`.
 Result<PosEvent> parse_pos_event(std::string_view text, const EventOwner& owner = {},
                                  const EventLimits& limits = {});
+
+/// Size and nesting of a JSON value as the agent stores it.
+struct JsonMeasure {
+  std::size_t canonical_bytes = 0;  ///< to_canonical_json(value).size()
+  std::size_t depth = 0;  ///< 0 for a scalar, 1 + the deepest element for an object or array
+};
+
+/// Measures `value` without building its canonical text. Never throws except std::bad_alloc.
+JsonMeasure measure_json(const boost::json::value& value);
+
+/// measure_json of an event's fields: `canonical_bytes` is a lower bound of its payload line's
+/// size (the line adds the stamp). Never throws except std::bad_alloc.
+JsonMeasure measure_event(const PosEvent& event);
+
+/// Checks that an event fits `limits` as the agent will store it: its canonical JSON (the payload
+/// line without the stamp) at most `limits.max_bytes` bytes and its nesting at most
+/// `limits.max_depth` (the collector parses the line with the same limits). Errors:
+/// `event: 1048600 bytes (as stored) is larger than the limit of 1048576 bytes per event`,
+/// `event: nested deeper than 16 levels`. Never throws except std::bad_alloc.
+Status check_event_size(const PosEvent& event, const EventLimits& limits);
+
+/// The same check on a measure_event result (for callers that also use the size).
+Status check_event_size(const JsonMeasure& measure, const EventLimits& limits);
 
 /// Parses JSON text into a value with `limits` applied (size, depth). Used by the ingest API for
 /// whole request bodies (`max_bytes` then is the request limit). The value is allocated from
