@@ -103,6 +103,7 @@ class Agent {
       spool.poll_interval = config.ingest.spool_poll;
       spool.settle = config.ingest.spool_settle;
       spool.event_limits.max_bytes = config.ingest.max_event_bytes;
+      spool.card_numbers = config.ingest.card_numbers;
       spool.done_retention = config.buffer.retention;
       spool.max_backlog_bytes = config.buffer.max_bytes;
       m_spool = std::make_unique<SpoolWatcher>(m_io.get_executor(), *m_outbox, config.store_id,
@@ -163,6 +164,7 @@ class Agent {
     limits.max_bytes = m_config.ingest.max_request_bytes;
     limits.event.max_bytes = m_config.ingest.max_event_bytes;
     limits.max_stored_bytes = m_config.buffer.max_bytes;
+    limits.card_numbers = m_config.ingest.card_numbers;
     return limits;
   }
 

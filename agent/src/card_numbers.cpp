@@ -82,40 +82,44 @@ bool is_card_number(std::string_view digits) noexcept {
   return digits.size() > 14 || !gtin_valid(digits);
 }
 
-std::string field_path(const std::string& parent, std::string_view key) {
-  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
-}
-
 class Guard {
  public:
   explicit Guard(CardNumberPolicy policy) : m_policy(policy) {}
 
-  Status visit(json::value& value, const std::string& path) {
+  // The path of the value being visited is kept as segments and only joined for an error.
+  Status visit(json::value& value) {
     if (value.is_string()) {
-      return check_string(value.get_string(), path);
+      return check_string(value.get_string());
     }
     if (value.is_array()) {
       auto& array = value.get_array();
       for (std::size_t i = 0; i < array.size(); ++i) {
-        if (auto s = visit(array[i], path + "[" + std::to_string(i) + "]"); !s) {
+        m_path.emplace_back(i);
+        auto s = visit(array[i]);
+        m_path.pop_back();
+        if (!s) {
           return s;
         }
       }
       return {};
     }
     if (value.is_object()) {
-      return visit(value.get_object(), path);
+      return visit(value.get_object());
     }
     return {};
   }
 
-  Status visit(json::object& object, const std::string& path) {
+  Status visit(json::object& object) {
     for (auto& entry : object) {
-      const std::string child = field_path(path, entry.key());
+      m_path.emplace_back(entry.key());
+      Status s;
       if (!find_card_numbers(entry.key()).empty()) {
-        return refused(child + " (the key)");
+        s = refused(" (the key)");
+      } else {
+        s = visit(entry.value());
       }
-      if (auto s = visit(entry.value(), child); !s) {
+      m_path.pop_back();
+      if (!s) {
         return s;
       }
     }
@@ -125,27 +129,47 @@ class Guard {
   std::size_t masked() const noexcept { return m_masked; }
 
  private:
-  Status check_string(json::string& text, const std::string& path) {
+  struct Segment {
+    explicit Segment(std::size_t i) : index(i), is_index(true) {}
+    explicit Segment(std::string_view k) : key(k) {}
+    std::string_view key;
+    std::size_t index = 0;
+    bool is_index = false;
+  };
+
+  Status check_string(json::string& text) {
     const auto matches = find_card_numbers(text);
     if (matches.empty()) {
       return {};
     }
     if (m_policy == CardNumberPolicy::reject) {
-      return refused(path);
+      return refused("");
     }
     text = mask_card_numbers(text, matches);
     m_masked += matches.size();
     return {};
   }
 
-  static Status refused(const std::string& path) {
-    return fail(path +
+  Status refused(std::string_view suffix) const {
+    std::string path;
+    for (const auto& segment : m_path) {
+      if (segment.is_index) {
+        path += "[" + std::to_string(segment.index) + "]";
+      } else {
+        if (!path.empty()) {
+          path += '.';
+        }
+        path += segment.key;
+      }
+    }
+    return fail(path + std::string(suffix) +
                 ": contains a card number (PCI DSS: a full card number must not be stored; send "
                 "it masked to first 6 / last 4)");
   }
 
   CardNumberPolicy m_policy;
   std::size_t m_masked = 0;
+  std::vector<Segment> m_path;
 };
 
 }  // namespace
@@ -175,6 +199,14 @@ bool luhn_valid(std::string_view digits) noexcept {
 
 std::vector<CardNumberMatch> find_card_numbers(std::string_view text) {
   std::vector<CardNumberMatch> matches;
+  // Most strings (names, skus, timestamps) hold fewer digits than the shortest card number.
+  std::size_t digit_count = 0;
+  for (const char c : text) {
+    digit_count += is_digit(c) ? 1 : 0;
+  }
+  if (digit_count < min_pan_digits) {
+    return matches;
+  }
   const std::size_t n = text.size();
   struct Group {
     std::size_t begin;
@@ -275,7 +307,7 @@ std::string mask_card_numbers(std::string_view text, const std::vector<CardNumbe
 
 Result<std::size_t> guard_card_numbers(boost::json::object& event, CardNumberPolicy policy) {
   Guard guard(policy);
-  if (auto checked = guard.visit(event, ""); !checked) {
+  if (auto checked = guard.visit(event); !checked) {
     return fail(checked.error());
   }
   return guard.masked();

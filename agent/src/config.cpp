@@ -57,6 +57,15 @@ AgentConfig read(common::ConfigReader& r) {
       r.fail("ingest.allowed_origins", ok.error().message);
     }
   }
+  const std::string card_numbers = r.get_string(
+      "ingest.card_numbers", in.card_numbers == CardNumberPolicy::reject ? "reject" : "mask");
+  if (card_numbers == "reject") {
+    in.card_numbers = CardNumberPolicy::reject;
+  } else if (card_numbers == "mask") {
+    in.card_numbers = CardNumberPolicy::mask;
+  } else {
+    r.fail("ingest.card_numbers", "must be \"reject\" or \"mask\" (got \"" + card_numbers + "\")");
+  }
   in.spool_poll = std::chrono::milliseconds(r.get_int("ingest.spool_poll_ms", 1000, 10, 3'600'000));
   in.spool_settle =
       std::chrono::milliseconds(r.get_int("ingest.spool_settle_ms", 2000, 0, 3'600'000));

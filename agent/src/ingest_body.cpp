@@ -77,6 +77,10 @@ json::storage_ptr body_pool(std::size_t body_bytes) {
 Result<protocol::PosEvent> validate_value(json::value value, const protocol::EventOwner& owner,
                                           const IngestBodyLimits& limits, std::uint64_t& stored) {
   if (!value.is_object()) return fail("event: must be a JSON object");
+  // Before anything else sees the event: a card number must never be stored, logged or sent.
+  if (auto guarded = guard_card_numbers(value.get_object(), limits.card_numbers); !guarded) {
+    return fail(std::move(guarded).error());
+  }
   auto event = protocol::validate_pos_event(std::move(value.get_object()), owner, limits.event);
   if (!event) return event;
   // The same per-event limit for every body form, on the form the collector will parse.

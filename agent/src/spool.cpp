@@ -320,6 +320,7 @@ bool SpoolWatcher::State::process(const std::string& name) {
   limits.max_events = std::min(options.max_events_per_file, max_append_events);
   limits.max_bytes = static_cast<std::size_t>(options.max_file_bytes);
   limits.event = options.event_limits;
+  limits.card_numbers = options.card_numbers;
   limits.max_stored_bytes = options.max_backlog_bytes;
   const protocol::EventOwner owner{store_id, till_id};
   auto items = parse_ndjson_items(text, owner, limits);

@@ -128,6 +128,27 @@ TEST_F(AgentBinaryTest, IngestApiAnswersPerSpec) {
   EXPECT_EQ(agent.terminate(), 0);
 }
 
+// PCI DSS: a card number never reaches the buffer (the database file) or the log.
+TEST_F(AgentBinaryTest, CardNumbersNeverReachTheDatabaseOrTheLog) {
+  AgentProcess agent(s_dir->path() / "pan", *s_pki, s_broker->uri());
+  agent.start();
+  std::string event = sale_event("pan-1");
+  event.insert(event.find("\"payment\":{") + 11, "\"note\":\"card 5555 5555 5555 4444\",");
+  auto doc = post(agent.port(), "[" + sale_event("pan-0") + "," + event + "]");
+  EXPECT_EQ(doc.at("accepted").as_int64(), 1);
+  EXPECT_EQ(doc.at("rejected").as_int64(), 1);
+  const std::string error(doc.at("results").at(1).at("error").as_string());
+  EXPECT_EQ(error.rfind("payment.note: contains a card number", 0), 0U) << error;
+  EXPECT_EQ(agent.terminate(), 0);
+  for (const auto& file : std::filesystem::directory_iterator(agent.data_dir())) {
+    const auto text = read_text_file(file.path());
+    EXPECT_EQ(text.find("5555 5555 5555 4444"), std::string::npos) << file.path();
+  }
+  EXPECT_EQ(agent.log().find("5555 5555 5555 4444"), std::string::npos);
+  EXPECT_NE(read_text_file(agent.data_dir() / "outbox.db").find("pan-0"), std::string::npos)
+      << "the check above proves nothing if the accepted event is not readable in the file";
+}
+
 TEST_F(AgentBinaryTest, BufferLimitAnswers503UntilAcksMakeRoom) {
   AckingCollector collector(*s_broker, *s_pki);
   collector.set_acking(false);

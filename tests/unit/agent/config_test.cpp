@@ -187,3 +187,26 @@ uri = "mqtt://127.0.0.1:1883"
 
 }  // namespace
 }  // namespace pos::agent
+
+namespace pos::agent {
+namespace {
+
+TEST(AgentConfigCardNumbers, RejectByDefaultMaskOnRequestAnythingElseNamed) {
+  const std::string base =
+      "store_id = \"S01\"\ntill_id = \"T1\"\ndata_dir = \"d\"\n"
+      "[mqtt]\nuri = \"mqtt://127.0.0.1:1883\"\n";
+  EXPECT_EQ(parse_agent_config(base).ingest.card_numbers, CardNumberPolicy::reject);
+  EXPECT_EQ(parse_agent_config(base + "[ingest]\ncard_numbers = \"mask\"\n").ingest.card_numbers,
+            CardNumberPolicy::mask);
+  try {
+    parse_agent_config(base + "[ingest]\ncard_numbers = \"drop\"\n");
+    FAIL() << "accepted card_numbers = drop";
+  } catch (const common::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("ingest.card_numbers: must be \"reject\" or \"mask\""),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace pos::agent

@@ -263,3 +263,54 @@ TEST(IngestBody, NdjsonItemsReportEveryBadLine) {
 
 }  // namespace
 }  // namespace pos::agent
+
+namespace pos::agent {
+namespace {
+
+// A sale whose payment carries a card number in a free-text field, as a careless POS writes it.
+std::string sale_with_card(const std::string& id, const std::string& note) {
+  std::string event = sale(id);
+  const auto at = event.find("\"payment\":{");
+  event.insert(at + 11, "\"note\":\"" + note + "\",");
+  return event;
+}
+
+TEST(IngestBodyCardNumbers, EventWithACardNumberIsRejectedNamingTheFieldInEveryBodyForm) {
+  const std::string bad = sale_with_card("P-1", "4111 1111 1111 1111");
+  const std::vector<std::pair<std::string, std::string>> bodies = {
+      {"application/json", bad},
+      {"application/json", "[" + sale("P-0") + "," + bad + "]"},
+      {"application/x-ndjson", sale("P-0") + "\n" + bad + "\n"}};
+  for (const auto& [type, body] : bodies) {
+    auto items = parse(type, body);
+    ASSERT_TRUE(items) << items.error().message;
+    const auto& item = items->back();
+    ASSERT_FALSE(item.event) << type;
+    EXPECT_EQ(item.event.error().message.rfind("payment.note: contains a card number", 0), 0U)
+        << item.event.error().message;
+    EXPECT_EQ(item.event.error().message.find("4111"), std::string::npos);
+  }
+}
+
+TEST(IngestBodyCardNumbers, MaskPolicyStoresTheMaskedNumberOnly) {
+  IngestBodyLimits limits;
+  limits.card_numbers = CardNumberPolicy::mask;
+  auto items = parse("application/json", sale_with_card("P-1", "4111-1111-1111-1111"), limits);
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_TRUE((*items)[0].event) << (*items)[0].event.error().message;
+  const auto line = protocol::make_payload_line(
+      *(*items)[0].event, protocol::AgentStamp{"S01", "T1", 1, 1, "2026-11-22T03:00:00.000Z"});
+  EXPECT_NE(line.find("4111-11**-****-1111"), std::string::npos) << line;
+  EXPECT_EQ(line.find("4111-1111-1111-1111"), std::string::npos) << line;
+}
+
+TEST(IngestBodyCardNumbers, OrderNumbersAndProductCodesPass) {
+  auto items =
+      parse("application/json",
+            sale_with_card("P-1", "order 2026-000123 EAN 8991002101104 +62 812-3456-7890"));
+  ASSERT_TRUE(items) << items.error().message;
+  EXPECT_TRUE((*items)[0].event) << (*items)[0].event.error().message;
+}
+
+}  // namespace
+}  // namespace pos::agent

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "pos/agent/card_numbers.hpp"
+
 #include "pos/agent/outbox.hpp"
 #include "pos/protocol/event.hpp"
 
@@ -30,6 +32,9 @@ struct AgentConfig {
     /// Browser origins ("http://host:port") whose requests are answered; others with an Origin
     /// header get 403 (common::HttpAccess). Empty: none.
     std::vector<std::string> allowed_origins;
+    /// An event with a card number (PAN) in any string: rejected, or masked to first 6 / last 4
+    /// (card_numbers.hpp). Config text "reject" | "mask".
+    CardNumberPolicy card_numbers = CardNumberPolicy::reject;
     std::chrono::milliseconds spool_poll{1000};
     std::chrono::milliseconds spool_settle{2000};
   } ingest;

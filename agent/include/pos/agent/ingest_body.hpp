@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pos/agent/card_numbers.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/result.hpp"
 
@@ -23,6 +24,9 @@ struct IngestBodyLimits {
   /// stored could never be stored (the buffer would answer `full` forever) and fails whole with
   /// 413. 0: not checked.
   std::uint64_t max_stored_bytes = 0;
+  /// A card number in any string of an event (card_numbers.hpp): the event is rejected naming
+  /// the field, or the number is masked before validation and storage.
+  CardNumberPolicy card_numbers = CardNumberPolicy::reject;
 };
 
 enum class BodyFormat { json, ndjson };

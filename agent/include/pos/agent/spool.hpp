@@ -48,6 +48,7 @@ struct SpoolOptions {
   std::size_t max_events_per_file = max_append_events;  ///< larger values act as this
   std::size_t max_tracked_files = 10'000;  ///< candidates remembered per scan; the rest wait
   protocol::EventLimits event_limits;      ///< per event (see IngestBodyLimits::event)
+  CardNumberPolicy card_numbers = CardNumberPolicy::reject;  ///< see IngestBodyLimits
   /// The buffer's limit (buffer.max_bytes): a file whose events take more can never be stored and
   /// goes to failed/. 0: not checked.
   std::uint64_t max_backlog_bytes = 0;
