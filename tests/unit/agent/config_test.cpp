@@ -210,3 +210,58 @@ TEST(AgentConfigCardNumbers, RejectByDefaultMaskOnRequestAnythingElseNamed) {
 
 }  // namespace
 }  // namespace pos::agent
+
+namespace pos::agent {
+namespace {
+
+// One source for every default: the values the reader falls back to are the struct's, and the
+// packaged posagent.toml states exactly those values (only identities and endpoints differ).
+TEST(AgentConfigDefaults, ReaderFallbacksAreTheStructDefaults) {
+  const auto parsed = parse_agent_config(
+      "store_id = \"S07\"\ntill_id = \"T1\"\ndata_dir = \"/var/lib/posagent\"\n"
+      "[mqtt]\nuri = \"mqtt://broker.example:1883\"\n",
+      "/etc/posagent");
+  AgentConfig expected;
+  expected.store_id = "S07";
+  expected.till_id = "T1";
+  expected.data_dir = "/var/lib/posagent";
+  expected.mqtt.uri = "mqtt://broker.example:1883";
+  expected.mqtt.client_id = "posagent-S07-T1";
+  EXPECT_TRUE(parsed == expected) << "a reader fallback in agent/src/config.cpp differs from "
+                                     "agent/include/pos/agent/config.hpp";
+  EXPECT_TRUE(parsed.ingest == expected.ingest) << "[ingest]";
+  EXPECT_TRUE(parsed.buffer == expected.buffer) << "[buffer]";
+  EXPECT_TRUE(parsed.mqtt == expected.mqtt) << "[mqtt]";
+  EXPECT_TRUE(parsed.forward == expected.forward) << "[forward]";
+  EXPECT_TRUE(parsed.shutdown == expected.shutdown) << "[shutdown]";
+}
+
+TEST(AgentConfigDefaults, PackagedExampleStatesExactlyTheDefaults) {
+  const std::string path = std::string(POS_SOURCE_DIR) + "/packaging/posagent.toml";
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The example's TLS files exist only on a real till: plain MQTT, and the file keys dropped.
+  const std::string uri = "ssl://broker.example:8883";
+  ASSERT_NE(text.find(uri), std::string::npos);
+  text.replace(text.find(uri), uri.size(), "mqtt://broker.example:1883");
+  for (const char* key : {"ca_file", "cert_file", "key_file"}) {
+    const auto at = text.find(std::string("\n") + key + " = ");
+    ASSERT_NE(at, std::string::npos) << key;
+    text.erase(at + 1, text.find('\n', at + 1) - at);
+  }
+  const auto packaged = parse_agent_config(text, "/etc/posagent");
+  const auto defaults = parse_agent_config(
+      "store_id = \"S07\"\ntill_id = \"T1\"\ndata_dir = \"/var/lib/posagent\"\n"
+      "[mqtt]\nuri = \"mqtt://broker.example:1883\"\n",
+      "/etc/posagent");
+  EXPECT_TRUE(packaged.ingest == defaults.ingest) << "[ingest] of " << path;
+  EXPECT_TRUE(packaged.buffer == defaults.buffer) << "[buffer] of " << path;
+  EXPECT_TRUE(packaged.mqtt == defaults.mqtt) << "[mqtt] of " << path;
+  EXPECT_TRUE(packaged.forward == defaults.forward) << "[forward] of " << path;
+  EXPECT_TRUE(packaged.shutdown == defaults.shutdown) << "[shutdown] of " << path;
+  EXPECT_TRUE(packaged == defaults) << path;
+}
+
+}  // namespace
+}  // namespace pos::agent

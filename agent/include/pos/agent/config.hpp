@@ -37,11 +37,13 @@ struct AgentConfig {
     CardNumberPolicy card_numbers = CardNumberPolicy::reject;
     std::chrono::milliseconds spool_poll{1000};
     std::chrono::milliseconds spool_settle{2000};
+    bool operator==(const Ingest&) const = default;
   } ingest;
 
   struct Buffer {
     std::uint64_t max_bytes = 2ULL * 1024 * 1024 * 1024;
     std::chrono::hours retention{72};
+    bool operator==(const Buffer&) const = default;
   } buffer;
 
   struct Mqtt {
@@ -54,6 +56,7 @@ struct AgentConfig {
     std::chrono::seconds keepalive{30};
     std::chrono::seconds session_expiry{7LL * 24 * 3600};
     std::chrono::seconds connect_timeout{10};
+    bool operator==(const Mqtt&) const = default;
   } mqtt;
 
   struct Forward {
@@ -70,11 +73,15 @@ struct AgentConfig {
     std::chrono::seconds heartbeat{30};
     std::uint64_t rate_limit_kbps = 0;             ///< 0: no cap
     std::vector<std::string> rate_limit_schedule;  ///< "HH:MM-HH:MM" local; empty: always
+    bool operator==(const Forward&) const = default;
   } forward;
 
   struct Shutdown {
     std::chrono::milliseconds drain_timeout{3000};
+    bool operator==(const Shutdown&) const = default;
   } shutdown;
+
+  bool operator==(const AgentConfig&) const = default;
 };
 
 /// Loads and checks a configuration file. Throws common::ConfigError naming the file and the key
