@@ -301,7 +301,8 @@ class Collector {
   }
 
   bool ready() const {
-    return !m_stopping && m_transport.is_connected() && m_subscribed >= 2 && m_sink->healthy();
+    return !m_stopping && m_transport.is_connected() && m_subscribed >= 2 && m_sink->healthy() &&
+           !m_processor.commits_paused();
   }
 
   common::HttpResponse route(const common::HttpRequest& request) {
@@ -333,7 +334,8 @@ class Collector {
       }
       std::string why = m_stopping                                        ? "stopping\n"
                         : !m_transport.is_connected() || m_subscribed < 2 ? "broker not connected\n"
-                                                                          : "sink not healthy\n";
+                        : m_processor.commits_paused() ? "mark store cannot commit: intake paused\n"
+                                                       : "sink not healthy\n";
       return {503, "text/plain", std::move(why), {}};
     }
     if (auto page = dashboard_response(path)) {
@@ -378,6 +380,10 @@ class Collector {
     counter("ack_failures_total", "Acks that could not be published.", s.ack_failures);
     counter("sink_failures_total", "Permanent sink errors.", s.sink_failures);
     counter("commit_failures_total", "Mark commits that failed.", s.commit_failures);
+    counter("commit_retries_total", "Failed marks committed again.", s.commit_retries);
+    counter("batches_dropped_paused_total",
+            "Batches dropped unacked while intake was paused by failed mark commits.",
+            s.batches_dropped_paused);
     counter("status_received_total", "Agent status messages recorded.", s.status_received);
     counter("mark_transactions_total", "Mark store transactions (fsyncs).", marks.transactions);
     out << "# HELP poscollector_publish_latency_seconds From sink submit to sink completion.\n"
@@ -400,6 +406,9 @@ class Collector {
     gauge("broker_connected", "1 while connected and subscribed.",
           m_transport.is_connected() && m_subscribed >= 2 ? 1 : 0);
     gauge("marks", "Dedup marks in memory.", static_cast<double>(m_marks->size()));
+    gauge("intake_paused",
+          "1 while a mark commit failed and none succeeded since: no batch is published or acked.",
+          m_processor.commits_paused() ? 1 : 0);
     const auto states = m_fleet.count_by_state(m_clock.now_unix_ms());
     out << "# HELP poscollector_tills Known tills by state.\n# TYPE poscollector_tills gauge\n";
     for (const auto& [state, count] : states) {

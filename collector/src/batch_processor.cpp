@@ -8,8 +8,14 @@
 // is done when its sink calls (events and/or dead letters) completed. Done batches leave the front
 // in order into MarkStore::commit, whose completions arrive in order and send the acks, so acks
 // never skip ahead of a batch that is still in the sink. A permanent sink error drops the failed
-// batch and every later one of the stream and resets `submitted` to what remains before it; a
-// commit error resets the stream to `committed`. The agent's go-back-N resends what was dropped.
+// batch and every later one of the stream and resets `submitted` to what remains before it. The
+// agent's go-back-N resends what was dropped.
+//
+// A commit error (disk full, I/O error) leaves batches published but not durable. Resetting the
+// stream would publish every resend again, so instead the failed mark is kept (m_failed_commits)
+// and committed again with backoff, and intake pauses: every batch is dropped (no publish, no
+// ack) until a commit succeeds and no failed mark is left. The streams keep their `submitted`, so
+// after the pause a resend of what was published is a duplicate.
 
 #include "pos/collector/batch_processor.hpp"
 
@@ -92,7 +98,7 @@ struct BatchProcessor::Stream {
   std::deque<Pending> pending;
 };
 
-BatchProcessor::BatchProcessor(boost::asio::any_io_executor executor, Sink& sink, MarkStore& marks,
+BatchProcessor::BatchProcessor(boost::asio::any_io_executor executor, Sink& sink, Marks& marks,
                                common::Transport& transport, FleetState& fleet,
                                const common::Clock& clock, protocol::DictionaryLookup dictionaries,
                                BatchProcessorOptions options)
@@ -104,7 +110,9 @@ BatchProcessor::BatchProcessor(boost::asio::any_io_executor executor, Sink& sink
       m_clock(clock),
       m_options(std::move(options)),
       m_decoder(m_options.limits, std::move(dictionaries)),
-      m_ack_retry_timer(m_executor) {}
+      m_ack_retry_timer(m_executor),
+      m_commit_retry_timer(m_executor),
+      m_commit_backoff(m_options.commit_retry_initial, m_options.commit_retry_max) {}
 
 BatchProcessor::~BatchProcessor() {
   *m_alive = false;
@@ -224,9 +232,9 @@ void BatchProcessor::trim_streams() {
   if (m_streams.size() < m_options.max_streams) {
     return;
   }
-  std::erase_if(m_streams, [](const auto& entry) {
+  std::erase_if(m_streams, [this](const auto& entry) {
     const Stream& s = *entry.second;
-    return s.pending.empty() && s.commits_outstanding == 0;
+    return s.pending.empty() && s.commits_outstanding == 0 && !m_failed_commits.contains(s.key);
   });
 }
 
@@ -238,6 +246,10 @@ void BatchProcessor::handle_batch(const protocol::TillTopic& topic, const std::s
   }
   const std::int64_t now_ms = m_clock.now_unix_ms();
   m_fleet.on_batch(topic.store_id, topic.till_id, now_ms);
+  if (m_commits_paused) {
+    ++m_stats.batches_dropped_paused;
+    return;
+  }
   const auto bytes =
       std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
 
@@ -474,56 +486,121 @@ void BatchProcessor::advance(Stream& stream) {
     stream.pending.pop_front();
     --m_pending_total;
     stream.committing = std::max(stream.committing, done.through_seq);
-    ++stream.commits_outstanding;
-    ++m_commits_outstanding;
-    m_marks.commit(
-        stream.key, done.through_seq,
-        [this, alive = std::weak_ptr<bool>(m_alive), key = stream.key, done](const Status& status) {
-          if (alive.expired()) {
-            return;
-          }
-          try {
-            on_committed(key, done.through_seq, done.published, done.rejected, status);
-          } catch (const std::exception& e) {
-            ++m_stats.handler_errors;
-            spdlog::error("unexpected error after a commit: {}", e.what());
-          }
-        });
+    start_commit(stream.key, done.through_seq, done.published, done.rejected, false);
   }
   check_idle();
 }
 
+void BatchProcessor::start_commit(const MarkKey& key, std::uint64_t through_seq,
+                                  std::uint64_t published, std::uint64_t rejected, bool retry) {
+  if (auto it = m_streams.find(key); it != m_streams.end()) {
+    ++it->second->commits_outstanding;
+  }
+  ++m_commits_outstanding;
+  m_marks.commit(key, through_seq,
+                 [this, alive = std::weak_ptr<bool>(m_alive), key, through_seq, published, rejected,
+                  retry](const Status& status) {
+                   if (alive.expired()) {
+                     return;
+                   }
+                   try {
+                     on_committed(key, through_seq, published, rejected, retry, status);
+                   } catch (const std::exception& e) {
+                     ++m_stats.handler_errors;
+                     spdlog::error("unexpected error after a commit: {}", e.what());
+                   }
+                 });
+}
+
 void BatchProcessor::on_committed(const MarkKey& key, std::uint64_t through_seq,
-                                  std::uint64_t published, std::uint64_t rejected,
+                                  std::uint64_t published, std::uint64_t rejected, bool retry,
                                   const Status& status) {
   --m_commits_outstanding;
   auto it = m_streams.find(key);
-  if (it != m_streams.end()) {
-    Stream& stream = *it->second;
-    --stream.commits_outstanding;
-    if (!status) {
-      ++m_stats.commit_failures;
-      spdlog::error("{}/{} epoch {}: mark commit failed, not acknowledging through {}: {}",
-                    key.store_id, key.till_id, protocol::format_epoch(key.epoch), through_seq,
-                    status.error().message);
-      m_pending_total -= stream.pending.size();
-      stream.pending.clear();
-      stream.committing = stream.committed;
-      stream.submitted = stream.committed;
-    } else {
-      stream.committed = std::max(stream.committed, through_seq);
-      stream.committing = std::max(stream.committing, stream.committed);
-      stream.submitted = std::max(stream.submitted, stream.committed);
-    }
+  Stream* stream = it == m_streams.end() ? nullptr : it->second.get();
+  if (stream != nullptr) {
+    --stream->commits_outstanding;
   }
-  if (status) {
-    ++m_stats.batches_acked;
-    m_stats.events_published += published;
-    m_stats.events_dead_lettered += rejected;
-    m_fleet.add_counts(key.store_id, key.till_id, published, 0, rejected, 0);
-    send_ack(key, through_seq);
+  if (!status) {
+    ++m_stats.commit_failures;
+    auto& failed = m_failed_commits[key];
+    failed.through_seq = std::max(failed.through_seq, through_seq);
+    failed.published += published;
+    failed.rejected += rejected;
+    if (retry) {
+      failed.retrying = false;
+    }
+    if (!m_commits_paused) {
+      m_commits_paused = true;
+      m_paused_since = m_clock.now_steady();
+      spdlog::error(
+          "{}/{} epoch {}: mark commit failed, not acknowledging through {}: {}; pausing intake "
+          "(no batch is published or acknowledged) until the mark store commits again",
+          key.store_id, key.till_id, protocol::format_epoch(key.epoch), through_seq,
+          status.error().message);
+    } else {
+      spdlog::debug("{}/{} epoch {}: mark commit through {} failed again: {}", key.store_id,
+                    key.till_id, protocol::format_epoch(key.epoch), through_seq,
+                    status.error().message);
+    }
+    retry_commits_later();
+    check_idle();
+    return;
+  }
+  if (stream != nullptr) {
+    stream->committed = std::max(stream->committed, through_seq);
+    stream->committing = std::max(stream->committing, stream->committed);
+    stream->submitted = std::max(stream->submitted, stream->committed);
+  }
+  if (auto failed = m_failed_commits.find(key);
+      failed != m_failed_commits.end() && failed->second.through_seq <= through_seq) {
+    // This commit covers the failed mark: what it published is acked now.
+    published += failed->second.published;
+    rejected += failed->second.rejected;
+    m_failed_commits.erase(failed);
+  }
+  ++m_stats.batches_acked;
+  m_stats.events_published += published;
+  m_stats.events_dead_lettered += rejected;
+  m_fleet.add_counts(key.store_id, key.till_id, published, 0, rejected, 0);
+  send_ack(key, through_seq);
+  if (m_commits_paused && m_failed_commits.empty()) {
+    m_commits_paused = false;
+    m_commit_backoff.reset();
+    spdlog::warn(
+        "mark store commits again after {} ms: resuming intake",
+        std::chrono::duration_cast<std::chrono::milliseconds>(m_clock.now_steady() - m_paused_since)
+            .count());
   }
   check_idle();
+}
+
+void BatchProcessor::retry_commits_later() {
+  if (m_commit_retry_armed) {
+    return;
+  }
+  m_commit_retry_armed = true;
+  m_commit_retry_timer.expires_after(m_commit_backoff.next_delay());
+  m_commit_retry_timer.async_wait(
+      [this, alive = std::weak_ptr<bool>(m_alive)](boost::system::error_code ec) {
+        if (ec || alive.expired()) {
+          return;
+        }
+        m_commit_retry_armed = false;
+        try {
+          for (auto& [key, failed] : m_failed_commits) {
+            if (failed.retrying) {
+              continue;
+            }
+            failed.retrying = true;
+            ++m_stats.commit_retries;
+            start_commit(key, failed.through_seq, 0, 0, true);
+          }
+        } catch (const std::exception& e) {
+          ++m_stats.handler_errors;
+          spdlog::error("unexpected error retrying mark commits: {}", e.what());
+        }
+      });
 }
 
 void BatchProcessor::send_ack(const MarkKey& key, std::uint64_t through_seq) {

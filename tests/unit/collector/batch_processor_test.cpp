@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "collector_test_support.hpp"
+#include "fake_marks.hpp"
 #include "fake_sink.hpp"
 #include "fake_transport.hpp"
 #include "pos/protocol/ids.hpp"
@@ -512,6 +513,73 @@ TEST_F(BatchProcessorTest, StopIntakeIgnoresBatchesAndWaitsForInFlight) {
   m_sink.complete(0);
   ASSERT_TRUE(run_until(m_io, [&] { return idle; }));
   EXPECT_EQ(acks(), (std::vector<protocol::Ack>{{epoch, 2}}));
+}
+
+// The mark store seam: a fake whose commits fail like a full disk.
+class BatchProcessorCommitFailureTest : public ::testing::Test {
+ protected:
+  BatchProcessorCommitFailureTest() {
+    BatchProcessorOptions options;
+    options.commit_retry_initial = std::chrono::milliseconds(5);
+    options.commit_retry_max = std::chrono::milliseconds(20);
+    m_processor =
+        std::make_unique<BatchProcessor>(m_io.get_executor(), m_sink, m_marks, m_transport, m_fleet,
+                                         m_clock, protocol::DictionaryLookup{}, options);
+  }
+
+  void send(const std::string& payload) { m_processor->handle_message({batch_topic, payload}); }
+
+  std::vector<protocol::Ack> acks() const {
+    std::vector<protocol::Ack> out;
+    for (const auto& p : m_transport.publishes) {
+      out.push_back(*protocol::parse_ack(p.payload));
+    }
+    return out;
+  }
+
+  boost::asio::io_context m_io;
+  test::ManualClock m_clock;
+  test::FakeSink m_sink{m_io.get_executor()};
+  test::FakeTransport m_transport{m_io.get_executor()};
+  test::FakeMarks m_marks{m_io.get_executor()};
+  FleetState m_fleet;
+  std::unique_ptr<BatchProcessor> m_processor;
+};
+
+// A persistent commit error (disk full): the batch was published but its mark is not durable.
+// Until a commit succeeds again the collector takes no batch: a resend is neither published
+// again nor acked. Once the disk has room, the retried commit acks what was published, and the
+// resend is a duplicate.
+TEST_F(BatchProcessorCommitFailureTest, AfterAFailedCommitAResendIsNotPublishedAgain) {
+  m_marks.fail_commits = true;
+  const auto payload = encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 3));
+  send(payload);
+  ASSERT_TRUE(run_until(m_io, [&] { return m_processor->stats().commit_failures >= 1; }));
+  EXPECT_TRUE(m_processor->commits_paused());
+  EXPECT_EQ(m_sink.calls.size(), 1U);
+  // The agent resends after its ack timeout, more than once.
+  send(payload);
+  send(encode(epoch, 4, lines_for("S07", "T1", epoch, 4, 2)));
+  ASSERT_TRUE(run_until(m_io, [&] { return m_marks.failed_commits >= 3; }));  // retried, failed
+  EXPECT_EQ(m_sink.calls.size(), 1U) << "published again while the mark store cannot commit";
+  EXPECT_TRUE(acks().empty());
+  EXPECT_EQ(m_processor->stats().batches_dropped_paused, 2U);
+  EXPECT_TRUE(m_processor->commits_paused());
+
+  m_marks.fail_commits = false;  // space freed
+  ASSERT_TRUE(run_until(m_io, [&] { return !acks().empty(); }));
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 3}));
+  EXPECT_FALSE(m_processor->commits_paused());
+  EXPECT_EQ(m_marks.mark({"S07", "T1", epoch}), 3U);
+  EXPECT_EQ(m_processor->stats().events_published, 3U);
+  send(payload);
+  ASSERT_TRUE(run_until(m_io, [&] { return acks().size() >= 2; }));
+  EXPECT_EQ(m_sink.calls.size(), 1U);
+  EXPECT_EQ(m_processor->stats().batches_duplicate, 1U);
+  // New events flow again.
+  send(encode(epoch, 4, lines_for("S07", "T1", epoch, 4, 2)));
+  ASSERT_TRUE(run_until(m_io, [&] { return acks().back().through_seq == 5; }));
+  EXPECT_EQ(m_sink.messages(Destination::events).size(), 5U);
 }
 
 }  // namespace
