@@ -44,34 +44,24 @@ std::string clip(std::string text, std::size_t limit = max_attribute_bytes) {
   return text;
 }
 
-/// The payload line with `collected_at` and `schema_version` added. The line is a JSON object
-/// that parsed; the common case splices before the closing brace, a line that already names one
-/// of the two keys is rebuilt so that no key appears twice.
-bool contains(std::string_view text, std::string_view needle) {
-  return ::memmem(text.data(), text.size(), needle.data(), needle.size()) != nullptr;
-}
-
-std::string event_data(std::string_view line, const std::string& collected_at) {
-  if (!contains(line, "\"collected_at\"") && !contains(line, "\"schema_version\"")) {
-    const auto brace = line.find_last_of('}');
-    if (brace != std::string_view::npos) {
-      std::string out;
-      out.reserve(line.size() + collected_at.size() + 48);
-      out.append(line.substr(0, brace));
-      out.append(",\"collected_at\":\"").append(collected_at).append("\",\"schema_version\":1");
-      out.append(line.substr(brace));
-      return out;
-    }
+/// The published data: the line exactly as validated (it parsed with no duplicate key at any
+/// depth, so every reader sees the values that were checked) with `collected_at` and
+/// `schema_version` appended. When the event itself names one of the two (read from the parsed
+/// event, so an escaped spelling counts too), it is rebuilt from the validated values instead.
+std::string event_data(const protocol::StampedEvent& event, std::string_view line,
+                       const std::string& collected_at) {
+  const auto& fields = event.event.fields();
+  const auto brace = line.find_last_of('}');
+  if (fields.contains("collected_at") || fields.contains("schema_version") ||
+      brace == std::string_view::npos) {
+    return protocol::make_collected_line(event, collected_at);
   }
-  boost::system::error_code ec;
-  auto value = boost::json::parse(line, ec);
-  if (ec || !value.is_object()) {
-    return std::string(line);
-  }
-  auto& object = value.as_object();
-  object["collected_at"] = collected_at;
-  object["schema_version"] = 1;
-  return boost::json::serialize(object);
+  std::string out;
+  out.reserve(line.size() + collected_at.size() + 48);
+  out.append(line.substr(0, brace));
+  out.append(",\"collected_at\":\"").append(collected_at).append("\",\"schema_version\":1");
+  out.append(line.substr(brace));
+  return out;
 }
 
 }  // namespace
@@ -360,7 +350,7 @@ void BatchProcessor::handle_batch(const protocol::TillTopic& topic, const std::s
           continue;
         }
         OutMessage message;
-        message.data = event_data(line, collected_at);
+        message.data = event_data(*parsed, line, collected_at);
         message.attributes = {
             {"event_id", parsed->event_id},
             {"event_type", std::string(protocol::to_string(parsed->event.type()))},

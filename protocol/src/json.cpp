@@ -1,6 +1,7 @@
 // Bounded JSON parsing, canonical JSON and RFC 3339 helpers.
 
 #include <algorithm>
+#include <boost/container/small_vector.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value_stack.hpp>
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "json_internal.hpp"
@@ -19,6 +21,157 @@ namespace pos::protocol {
 namespace json = boost::json;
 
 namespace {
+
+// The keys of the objects being parsed, to find a key given twice in one object (Boost.JSON's
+// value_stack silently keeps the last). Each open object or array is a frame; the keys of the open
+// objects are kept in one buffer, each as its 4-byte length and its bytes, and an object's keys
+// are dropped when it ends. A duplicate is looked for when an object ends, by sorting its keys.
+class KeyTracker {
+ public:
+  /// Where the duplicates go: nullptr: the first one fails the parse.
+  std::vector<DuplicateKey>* report = nullptr;
+  /// The first duplicate found (path from the root) when `report` is null.
+  std::optional<std::string> failed_path;
+
+  void begin(bool object) { frames.push_back(Frame{object, keys.size(), 0, 0}); }
+  void key_part(std::string_view s) {
+    if (!in_key) {
+      in_key = true;
+      key_at = keys.size();
+      keys.resize(keys.size() + sizeof(std::uint32_t));
+    }
+    const std::size_t at = keys.size();
+    keys.resize(at + s.size());
+    if (!s.empty()) {
+      std::memcpy(keys.data() + at, s.data(), s.size());
+    }
+  }
+  void key(std::string_view s) {
+    key_part(s);
+    in_key = false;
+    const auto size = static_cast<std::uint32_t>(keys.size() - key_at - sizeof(std::uint32_t));
+    std::memcpy(keys.data() + key_at, &size, sizeof size);
+    frames.back().last_key_at = key_at;
+    ++frames.back().count;
+  }
+  /// A scalar value ended, or (after end()) a container.
+  void value() {
+    if (!frames.empty() && !frames.back().object) {
+      ++frames.back().count;
+    }
+  }
+  /// Ends the innermost frame; false when it was an object with a duplicate key and the parse
+  /// must fail.
+  bool end() {
+    bool ok = true;
+    const Frame frame = frames.back();
+    if (frame.object && frame.count > 1) {
+      if (const auto duplicate = find_duplicate(frame)) {
+        ok = found(*duplicate);
+      }
+    }
+    keys.resize(frame.keys_at);
+    frames.pop_back();
+    value();
+    return ok;
+  }
+
+ private:
+  struct Frame {
+    bool object = false;
+    std::size_t keys_at = 0;      ///< offset of this object's first key in `keys`
+    std::size_t count = 0;        ///< keys so far (object) or values completed (array)
+    std::size_t last_key_at = 0;  ///< offset of the current key (object)
+  };
+
+  std::string_view key_at_offset(std::size_t at) const {
+    std::uint32_t size = 0;
+    std::memcpy(&size, keys.data() + at, sizeof size);
+    return {keys.data() + at + sizeof size, size};
+  }
+
+  // The key whose second occurrence comes first in the text. Small objects (events are made of
+  // them) are scanned pairwise; large ones sorted, so that no object costs quadratic time.
+  std::optional<std::string_view> find_duplicate(const Frame& frame) const {
+    constexpr std::size_t k_scan_limit = 16;
+    boost::container::small_vector<std::pair<std::string_view, std::size_t>, k_scan_limit> names;
+    for (std::size_t at = frame.keys_at; at < keys.size();) {
+      const std::string_view name = key_at_offset(at);
+      names.emplace_back(name, names.size());
+      at += sizeof(std::uint32_t) + name.size();
+    }
+    if (names.size() <= k_scan_limit) {
+      for (std::size_t j = 1; j < names.size(); ++j) {
+        for (std::size_t i = 0; i < j; ++i) {
+          if (names[i].first == names[j].first) {
+            return names[j].first;
+          }
+        }
+      }
+      return std::nullopt;
+    }
+    std::sort(names.begin(), names.end());
+    std::optional<std::pair<std::string_view, std::size_t>> first;
+    for (std::size_t i = 1; i < names.size(); ++i) {
+      if (names[i].first == names[i - 1].first && (!first || names[i].second < first->second)) {
+        first = names[i];
+      }
+    }
+    if (!first) {
+      return std::nullopt;
+    }
+    return first->first;
+  }
+
+  static void append_key(std::string& path, std::string_view key) {
+    constexpr std::size_t k_max_shown = 64;
+    if (!path.empty()) {
+      path.push_back('.');
+    }
+    if (key.size() <= k_max_shown) {
+      path.append(key);
+      return;
+    }
+    std::size_t cut = k_max_shown;
+    while (cut > 0 && (static_cast<unsigned char>(key[cut]) & 0xC0) == 0x80) {
+      --cut;  // not inside a UTF-8 sequence
+    }
+    path.append(key.substr(0, cut)).append("...");
+  }
+
+  // The path of `duplicate`, a key of the innermost frame; records it or fails.
+  bool found(std::string_view duplicate) {
+    const bool root_array = !frames.front().object;
+    const std::size_t element = root_array ? frames.front().count : 0;
+    if (report != nullptr && !report->empty() && report->back().element == element) {
+      return true;  // one per element is enough
+    }
+    std::string path;
+    if (root_array && report == nullptr) {
+      path = "[" + std::to_string(element) + "]";
+    }
+    for (std::size_t i = root_array ? 1 : 0; i + 1 < frames.size(); ++i) {
+      const Frame& f = frames[i];
+      if (f.object) {
+        append_key(path, key_at_offset(f.last_key_at));
+      } else {
+        path.append("[").append(std::to_string(f.count)).append("]");
+      }
+    }
+    append_key(path, duplicate);
+    if (report == nullptr) {
+      failed_path = std::move(path);
+      return false;
+    }
+    report->push_back(DuplicateKey{element, std::move(path)});
+    return true;
+  }
+
+  boost::container::small_vector<Frame, 24> frames;
+  boost::container::small_vector<char, 1024> keys;
+  bool in_key = false;
+  std::size_t key_at = 0;
+};
 
 // Builds a json::value like Boost's own parser handler, but converts doubles from their text
 // with std::from_chars (correctly rounded) and rejects values that overflow.
@@ -32,25 +185,38 @@ struct ValueHandler {
 
   json::value_stack st;
   std::string number;
+  KeyTracker keys;
 
   bool on_document_begin(json::error_code&) { return true; }
   bool on_document_end(json::error_code&) { return true; }
-  bool on_object_begin(json::error_code&) { return true; }
-  bool on_object_end(std::size_t n, json::error_code&) {
-    st.push_object(n);
+  bool on_object_begin(json::error_code&) {
+    keys.begin(true);
     return true;
   }
-  bool on_array_begin(json::error_code&) { return true; }
+  bool on_object_end(std::size_t n, json::error_code& ec) {
+    st.push_object(n);
+    if (!keys.end()) {
+      ec = json::error::syntax;
+      return false;
+    }
+    return true;
+  }
+  bool on_array_begin(json::error_code&) {
+    keys.begin(false);
+    return true;
+  }
   bool on_array_end(std::size_t n, json::error_code&) {
     st.push_array(n);
-    return true;
+    return keys.end();
   }
   bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
     st.push_chars(s);
+    keys.key_part(s);
     return true;
   }
   bool on_key(json::string_view s, std::size_t, json::error_code&) {
     st.push_key(s);
+    keys.key(s);
     return true;
   }
   bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
@@ -59,6 +225,7 @@ struct ValueHandler {
   }
   bool on_string(json::string_view s, std::size_t, json::error_code&) {
     st.push_string(s);
+    keys.value();
     return true;
   }
   bool on_number_part(json::string_view s, json::error_code&) {
@@ -68,11 +235,13 @@ struct ValueHandler {
   bool on_int64(std::int64_t i, json::string_view, json::error_code&) {
     number.clear();
     st.push_int64(i);
+    keys.value();
     return true;
   }
   bool on_uint64(std::uint64_t u, json::string_view, json::error_code&) {
     number.clear();
     st.push_uint64(u);
+    keys.value();
     return true;
   }
   bool on_double(double d, json::string_view s, json::error_code& ec) {
@@ -96,14 +265,17 @@ struct ValueHandler {
       return false;
     }
     st.push_double(exact);
+    keys.value();
     return true;
   }
   bool on_bool(bool b, json::error_code&) {
     st.push_bool(b);
+    keys.value();
     return true;
   }
   bool on_null(json::error_code&) {
     st.push_null();
+    keys.value();
     return true;
   }
   bool on_comment_part(json::string_view, json::error_code&) { return true; }
@@ -311,7 +483,8 @@ int days_in_month(int y, int m) noexcept {
 namespace detail {
 
 Result<json::value> parse_json(std::string_view text, std::size_t max_bytes, std::size_t max_depth,
-                               std::string_view what, json::storage_ptr storage) {
+                               std::string_view what, json::storage_ptr storage,
+                               std::vector<DuplicateKey>* duplicates) {
   auto prefix = [what] { return std::string(what) + ": "; };
   if (text.size() > max_bytes) {
     return fail(prefix() + "larger than the limit of " + std::to_string(max_bytes) + " bytes");
@@ -322,8 +495,12 @@ Result<json::value> parse_json(std::string_view text, std::size_t max_bytes, std
   alignas(std::max_align_t) unsigned char temp[4096];
   json::basic_parser<ValueHandler> parser(options, temp, sizeof temp);
   parser.handler().st.reset(std::move(storage));
+  parser.handler().keys.report = duplicates;
   json::error_code ec;
   const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  if (const auto& path = parser.handler().keys.failed_path) {
+    return fail(prefix() + *path + ": duplicate key");
+  }
   if (ec == json::error::too_deep) {
     return fail(prefix() + "nested deeper than " + std::to_string(max_depth) + " levels");
   }
@@ -415,8 +592,14 @@ void append_canonical_members(std::string& out, std::span<MergedMember> members,
 }  // namespace detail
 
 Result<json::value> parse_json_bounded(std::string_view text, const EventLimits& limits,
-                                       json::storage_ptr storage) {
-  return detail::parse_json(text, limits.max_bytes, limits.max_depth, "body", std::move(storage));
+                                       json::storage_ptr storage,
+                                       std::vector<DuplicateKey>* duplicates) {
+  return detail::parse_json(text, limits.max_bytes, limits.max_depth, "body", std::move(storage),
+                            duplicates);
+}
+
+std::string duplicate_key_error(const DuplicateKey& duplicate) {
+  return duplicate.path + ": duplicate key";
 }
 
 void append_json_string(std::string& out, std::string_view s) {

@@ -371,6 +371,48 @@ TEST_F(BatchProcessorTest, EventOfAnotherStoreIsDeadLetteredOthersPublished) {
   EXPECT_EQ(m_processor->stats().events_dead_lettered, 1U);
 }
 
+// The forgery of a till that writes its line by hand: `store_id` twice, the last one matching the
+// topic. A reader keeping the first value would see a sale of S99. Dead-lettered, not published.
+TEST_F(BatchProcessorTest, LineWithADuplicateKeyIsDeadLetteredNotPublished) {
+  auto lines = lines_for("S07", "T1", epoch, 1, 3);
+  lines[1].insert(1, R"("store_id":"S99",)");
+  lines[2].insert(1, R"("lines":[],)");
+  send(encode(epoch, 1, lines));
+  ASSERT_TRUE(wait_acks(1));
+  const auto events = m_sink.messages(Destination::events);
+  ASSERT_EQ(events.size(), 1U);
+  EXPECT_EQ(attribute(events[0], "event_id"), protocol::make_event_id("S07", "T1", epoch, 1));
+  const auto dead = m_sink.messages(Destination::dead_letter);
+  ASSERT_EQ(dead.size(), 2U);
+  EXPECT_EQ(dead[0].data, lines[1]);
+  EXPECT_NE(attribute(dead[0], "error").find("store_id: duplicate key"), std::string::npos)
+      << attribute(dead[0], "error");
+  EXPECT_EQ(attribute(dead[0], "seq"), "2");
+  EXPECT_NE(attribute(dead[1], "error").find("lines: duplicate key"), std::string::npos)
+      << attribute(dead[1], "error");
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 3}));
+}
+
+// What is published is the validated line itself with our two fields appended, unless the event
+// names one of them: then it is rebuilt from the validated values. Whether it does is read from
+// the parsed event, not the text, so a key spelled with an escape cannot slip a second
+// `collected_at` into the published data.
+TEST_F(BatchProcessorTest, PublishedDataIsTheValidatedLineWithoutDuplicateKeys) {
+  auto lines = lines_for("S07", "T1", epoch, 1, 2);
+  lines[1].insert(1, R"("\u0063ollected_at":"2000-01-01T00:00:00Z",)");
+  send(encode(epoch, 1, lines));
+  ASSERT_TRUE(wait_acks(1));
+  const auto events = m_sink.messages(Destination::events);
+  ASSERT_EQ(events.size(), 2U);
+  const std::string ours = protocol::format_rfc3339_utc_ms(m_clock.now_ms);
+  EXPECT_EQ(events[0].data, lines[0].substr(0, lines[0].size() - 1) + R"(,"collected_at":")" +
+                                ours + R"(","schema_version":1})");
+  const auto strict = protocol::parse_json_bounded(events[1].data, protocol::EventLimits{});
+  ASSERT_TRUE(strict) << strict.error().message;
+  EXPECT_EQ(strict->at("collected_at").as_string(), ours.c_str());
+  EXPECT_EQ(protocol::to_canonical_json(*strict), events[1].data);
+}
+
 TEST_F(BatchProcessorTest, SeqMismatchInALineIsDeadLettered) {
   auto lines = lines_for("S07", "T1", epoch, 1, 3);
   lines[2] = test::payload_line("S07", "T1", epoch, 7);
