@@ -228,6 +228,120 @@ void BatchProcessor::trim_streams() {
   });
 }
 
+std::vector<BatchProcessor::EpochUse>& BatchProcessor::epochs_of(const std::string& store_id,
+                                                                 const std::string& till_id) {
+  std::string till;
+  till.append(store_id).append("/").append(till_id);
+  auto [it, inserted] = m_till_epochs.try_emplace(std::move(till));
+  if (inserted) {
+    for (const EpochMark& mark : m_marks.epochs(store_id, till_id)) {
+      it->second.push_back(EpochUse{mark.epoch, mark.updated_ms});
+    }
+  }
+  return it->second;
+}
+
+bool BatchProcessor::epoch_busy(const MarkKey& key) const {
+  if (m_failed_commits.contains(key)) {
+    return true;
+  }
+  const auto it = m_streams.find(key);
+  return it != m_streams.end() &&
+         (!it->second->pending.empty() || it->second->commits_outstanding != 0);
+}
+
+void BatchProcessor::forget_epochs(std::vector<MarkKey> keys) {
+  for (const auto& key : keys) {
+    spdlog::info("{}/{} epoch {}: idle for longer than the retention of {} h: mark deleted",
+                 key.store_id, key.till_id, protocol::format_epoch(key.epoch),
+                 std::chrono::duration_cast<std::chrono::hours>(m_options.epoch_retention).count());
+    m_streams.erase(key);
+    auto& uses = epochs_of(key.store_id, key.till_id);
+    std::erase_if(uses, [&](const EpochUse& use) { return use.epoch == key.epoch; });
+  }
+  m_stats.epochs_pruned += keys.size();
+  m_marks.forget(std::move(keys));
+}
+
+bool BatchProcessor::admit_epoch(const protocol::TillTopic& topic, std::uint64_t epoch,
+                                 std::int64_t now_ms) {
+  auto& uses = epochs_of(topic.store_id, topic.till_id);
+  for (auto& use : uses) {
+    if (use.epoch == epoch) {
+      use.last_ms = std::max(use.last_ms, now_ms);
+      return true;
+    }
+  }
+  if (uses.size() >= m_options.max_epochs_per_till) {
+    // Make room by pruning the least recently active epochs idle past the retention.
+    const std::int64_t cutoff =
+        now_ms -
+        std::chrono::duration_cast<std::chrono::milliseconds>(m_options.epoch_retention).count();
+    std::vector<EpochUse> idle;
+    for (const auto& use : uses) {
+      if (use.last_ms < cutoff && !epoch_busy({topic.store_id, topic.till_id, use.epoch})) {
+        idle.push_back(use);
+      }
+    }
+    std::ranges::sort(idle, {}, &EpochUse::last_ms);
+    const std::size_t excess = uses.size() - m_options.max_epochs_per_till + 1;
+    std::vector<MarkKey> prune;
+    for (std::size_t i = 0; i < idle.size() && i < excess; ++i) {
+      prune.push_back(MarkKey{topic.store_id, topic.till_id, idle[i].epoch});
+    }
+    forget_epochs(std::move(prune));
+  }
+  auto& room = epochs_of(topic.store_id, topic.till_id);
+  if (room.size() >= m_options.max_epochs_per_till) {
+    ++m_stats.batches_epoch_refused;
+    m_fleet.on_epoch_refused(topic.store_id, topic.till_id);
+    if (now_ms - m_last_refusal_log_ms >= 60'000) {
+      m_last_refusal_log_ms = now_ms;
+      spdlog::warn(
+          "{}/{}: refusing a batch of a new epoch {} (not published, not acknowledged): the till "
+          "has {} epochs (marks.max_epochs_per_till) and none idle for longer than the "
+          "retention; {} refused in all",
+          topic.store_id, topic.till_id, protocol::format_epoch(epoch), room.size(),
+          m_stats.batches_epoch_refused);
+    }
+    return false;
+  }
+  room.push_back(EpochUse{epoch, now_ms});
+  ++m_stats.new_epochs;
+  m_fleet.on_new_epoch(topic.store_id, topic.till_id, epoch, now_ms);
+  if (room.size() > 1) {
+    spdlog::warn(
+        "{}/{}: new epoch {} ({} epochs kept for this till): a new database on the till "
+        "(reinstalled, or a restored disk detected by the agent)",
+        topic.store_id, topic.till_id, protocol::format_epoch(epoch), room.size());
+  }
+  return true;
+}
+
+std::size_t BatchProcessor::prune_idle_epochs() {
+  ++m_stats.prune_passes;
+  const std::int64_t now_ms = m_clock.now_unix_ms();
+  const std::int64_t cutoff =
+      now_ms -
+      std::chrono::duration_cast<std::chrono::milliseconds>(m_options.epoch_retention).count();
+  std::vector<MarkKey> prune;
+  for (auto& key : m_marks.committed_before(cutoff)) {
+    if (epoch_busy(key)) {
+      continue;
+    }
+    const auto& uses = epochs_of(key.store_id, key.till_id);
+    const auto self = std::ranges::find(uses, key.epoch, &EpochUse::epoch);
+    const auto newest = std::ranges::max_element(uses, {}, &EpochUse::last_ms);
+    if (self == uses.end() || self->last_ms >= cutoff || self == newest) {
+      continue;  // used since its last commit, or the till's newest epoch
+    }
+    prune.push_back(std::move(key));
+  }
+  const std::size_t pruned = prune.size();
+  forget_epochs(std::move(prune));
+  return pruned;
+}
+
 void BatchProcessor::handle_batch(const protocol::TillTopic& topic, const std::string& payload) {
   ++m_stats.batches_received;
   if (m_intake_stopped) {
@@ -262,6 +376,9 @@ void BatchProcessor::handle_batch(const protocol::TillTopic& topic, const std::s
     header = std::move(salvaged);
   }
   const protocol::BatchHeader& h = *header;
+  if (!admit_epoch(topic, h.epoch, now_ms)) {
+    return;
+  }
   const std::uint64_t last_seq = h.first_seq + h.count - 1;
   Stream& stream = stream_for(MarkKey{topic.store_id, topic.till_id, h.epoch});
   adopt_reported_mark(stream, h.first_seq);

@@ -276,6 +276,87 @@ TEST_F(BatchProcessorTest, NewEpochStartsANewMark) {
   EXPECT_EQ(m_sink.messages(Destination::events).size(), 5U);
 }
 
+// A till sending batches of random epochs (each would be a permanent mark row, all loaded into
+// memory): beyond max_epochs_per_till, and with none idle past the retention, a new epoch is
+// refused (not published, not acked: the till keeps its events); the mark table does not grow.
+TEST_F(BatchProcessorTest, RandomEpochsFromOneTillDoNotGrowTheMarksBeyondTheCap) {
+  BatchProcessorOptions options;
+  options.max_epochs_per_till = 4;
+  open(options);
+  for (std::uint64_t e = 1; e <= 4; ++e) {
+    send(encode(e, 1, lines_for("S07", "T1", e, 1, 1)));
+  }
+  ASSERT_TRUE(wait_acks(4));
+  EXPECT_EQ(m_fleet.find("S07", "T1")->epochs_total, 4U);
+  EXPECT_EQ(m_processor->stats().new_epochs, 4U);
+  for (std::uint64_t e = 100; e < 150; ++e) {
+    send(encode(e, 1, lines_for("S07", "T1", e, 1, 1)));
+  }
+  send(encode(2, 2, lines_for("S07", "T1", 2, 2, 1)));  // a known epoch goes on
+  ASSERT_TRUE(wait_acks(5));
+  run_for(m_io);
+  EXPECT_EQ(m_marks->size(), 4U);
+  EXPECT_EQ(m_sink.messages(Destination::events).size(), 5U);
+  EXPECT_EQ(acks().back(), (protocol::Ack{2, 2}));
+  EXPECT_EQ(acks().size(), 5U);
+  EXPECT_EQ(m_processor->stats().batches_epoch_refused, 50U);
+  const TillView* till = m_fleet.find("S07", "T1");
+  EXPECT_EQ(till->epochs_refused_total, 50U);
+  EXPECT_EQ(till->epochs_total, 4U);
+  // Another till has its own allowance.
+  send(encode(7, 1, lines_for("S07", "T2", 7, 1, 1)), "pos/v1/S07/T2/batch");
+  ASSERT_TRUE(run_until(m_io, [&] { return m_marks->size() == 5; }));
+  // After a restart the cap holds with the marks read from the database.
+  open(options);
+  send(encode(151, 1, lines_for("S07", "T1", 151, 1, 1)));
+  run_for(m_io);
+  EXPECT_EQ(m_marks->size(), 5U);
+  EXPECT_EQ(m_processor->stats().batches_epoch_refused, 1U);
+}
+
+// An epoch idle past the retention is pruned: by a pruning pass, or when the till starts a new
+// epoch at the cap (a genuine new epoch, e.g. after a restored disk, is not stalled). The till's
+// newest epoch is kept by the pass.
+TEST_F(BatchProcessorTest, IdleEpochsArePrunedAfterTheRetention) {
+  BatchProcessorOptions options;
+  options.max_epochs_per_till = 2;
+  options.epoch_retention = std::chrono::hours(24);
+  open(options);
+  send(encode(1, 1, lines_for("S07", "T1", 1, 1, 1)));
+  ASSERT_TRUE(wait_acks(1));
+  m_clock.now_ms += 3'600'000;
+  send(encode(2, 1, lines_for("S07", "T1", 2, 1, 1)));
+  ASSERT_TRUE(wait_acks(2));
+  EXPECT_EQ(m_processor->prune_idle_epochs(), 0U);  // nothing idle long enough
+  EXPECT_EQ(m_marks->size(), 2U);
+
+  m_clock.now_ms += 24 * 3'600'000 - 1'000;  // epoch 1 idle past the retention, epoch 2 not
+  EXPECT_EQ(m_processor->prune_idle_epochs(), 1U);
+  EXPECT_EQ(m_processor->stats().epochs_pruned, 1U);
+  EXPECT_EQ(m_processor->stats().prune_passes, 2U);
+  EXPECT_EQ(m_marks->mark({"S07", "T1", 1}), 0U);
+  EXPECT_EQ(m_marks->mark({"S07", "T1", 2}), 1U);
+  m_clock.now_ms += 10 * 24 * 3'600'000LL;
+  EXPECT_EQ(m_processor->prune_idle_epochs(), 0U);  // the till's newest epoch stays
+  EXPECT_EQ(m_marks->size(), 1U);
+
+  // At the cap, a new epoch prunes an idle one instead of being refused.
+  send(encode(3, 1, lines_for("S07", "T1", 3, 1, 1)));
+  ASSERT_TRUE(wait_acks(3));
+  m_clock.now_ms += 25 * 3'600'000LL;
+  send(encode(4, 1, lines_for("S07", "T1", 4, 1, 1)));
+  ASSERT_TRUE(wait_acks(4));
+  EXPECT_EQ(acks().back(), (protocol::Ack{4, 1}));
+  EXPECT_EQ(m_processor->stats().batches_epoch_refused, 0U);
+  EXPECT_EQ(m_fleet.find("S07", "T1")->epoch, 4U);
+  // The deletions are durable.
+  ASSERT_TRUE(run_until(m_io, [&] { return m_marks->stats().marks_deleted == 2; }));
+  open(options);
+  EXPECT_EQ(m_marks->size(), 2U);
+  EXPECT_EQ(m_marks->mark({"S07", "T1", 2}), 0U);
+  EXPECT_EQ(m_marks->mark({"S07", "T1", 4}), 1U);
+}
+
 std::string patched(std::string batch, std::size_t offset, const void* bytes, std::size_t n) {
   std::memcpy(batch.data() + offset, bytes, n);
   return batch;

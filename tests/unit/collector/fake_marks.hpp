@@ -21,6 +21,25 @@ class FakeMarks final : public Marks {
   std::size_t commit_calls = 0;
   std::size_t failed_commits = 0;
 
+  std::vector<EpochMark> epochs(const std::string& store_id,
+                                const std::string& till_id) const override {
+    std::vector<EpochMark> out;
+    for (const auto& [key, mark] : m_marks) {
+      if (key.store_id == store_id && key.till_id == till_id) {
+        out.push_back(EpochMark{key.epoch, mark, 0});
+      }
+    }
+    return out;
+  }
+
+  std::vector<MarkKey> committed_before(std::int64_t) const override { return {}; }
+
+  void forget(std::vector<MarkKey> keys) override {
+    for (const auto& key : keys) {
+      m_marks.erase(key);
+    }
+  }
+
   std::uint64_t mark(const MarkKey& key) const override {
     const auto it = m_marks.find(key);
     return it == m_marks.end() ? 0 : it->second;

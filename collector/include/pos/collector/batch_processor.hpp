@@ -46,6 +46,12 @@ struct BatchProcessorOptions {
   /// from `commit_retry_initial` to `commit_retry_max` (exponential, full jitter).
   std::chrono::milliseconds commit_retry_initial{100};
   std::chrono::milliseconds commit_retry_max{5000};
+  /// Epochs (mark rows) kept per till; a batch of a further epoch first prunes the till's epochs
+  /// idle past `epoch_retention` (least recently active first), else it is refused unacked.
+  std::size_t max_epochs_per_till = 8;
+  /// An epoch with no batch for this long is pruned (its mark deleted) by prune_idle_epochs(),
+  /// except a till's newest epoch.
+  std::chrono::milliseconds epoch_retention = std::chrono::hours(30 * 24);
 };
 
 /// Upper bounds (seconds) of the publish latency histogram; the last bucket is +Inf.
@@ -85,6 +91,12 @@ struct BatchStats {
   std::uint64_t sink_failures = 0;    ///< permanent sink errors (the batches were not acked)
   std::uint64_t commit_failures = 0;  ///< MarkStore errors (the batches were not acked)
   std::uint64_t commit_retries = 0;   ///< failed marks committed again
+  std::uint64_t new_epochs = 0;       ///< epochs a till started (no mark yet), admitted
+  /// Batches of a new epoch refused (not published, not acked): the till is at
+  /// max_epochs_per_till with none idle past the retention.
+  std::uint64_t batches_epoch_refused = 0;
+  std::uint64_t epochs_pruned = 0;  ///< marks deleted: idle past the retention
+  std::uint64_t prune_passes = 0;   ///< prune_idle_epochs() calls
   std::uint64_t status_received = 0;
   std::uint64_t status_invalid = 0;
   std::uint64_t handler_errors = 0;  ///< unexpected exceptions caught in handlers
@@ -121,6 +133,10 @@ class BatchProcessor {
   /// every batch is dropped (not published, not acked) and the failed marks are retried.
   bool commits_paused() const noexcept { return m_commits_paused; }
 
+  /// Deletes the marks of epochs that had no batch for longer than `epoch_retention`, except each
+  /// till's newest epoch and epochs with batches in flight. Returns how many were deleted.
+  std::size_t prune_idle_epochs();
+
   /// Batches submitted to the sink and not yet acked (or failed).
   std::size_t pending_batches() const noexcept { return m_pending_total; }
   const BatchStats& stats() const noexcept { return m_stats; }
@@ -153,6 +169,18 @@ class BatchProcessor {
     bool retrying = false;
   };
   void retry_commits_later();
+  /// A till's epochs: each with the time of its last batch (or commit, for epochs read from the
+  /// MarkStore). Built from the MarkStore at a till's first batch, then kept here.
+  struct EpochUse {
+    std::uint64_t epoch = 0;
+    std::int64_t last_ms = 0;
+  };
+  std::vector<EpochUse>& epochs_of(const std::string& store_id, const std::string& till_id);
+  /// False when a batch of this epoch must be refused (a new epoch of a till at the cap).
+  bool admit_epoch(const protocol::TillTopic& topic, std::uint64_t epoch, std::int64_t now_ms);
+  /// A stream with batches in the sink, commits outstanding or a failed commit: not prunable.
+  bool epoch_busy(const MarkKey& key) const;
+  void forget_epochs(std::vector<MarkKey> keys);
   /// Acks are cumulative, so they are coalesced: per stream only the newest mark is sent, one
   /// publish in flight per stream and at most `max_acks_in_flight` in all (brokers cap QoS 1
   /// messages in flight per client; mosquitto's receive maximum is 20). A failed ack is retried.
@@ -194,6 +222,8 @@ class BatchProcessor {
   bool m_commit_retry_armed = false;
   common::ExponentialBackoff m_commit_backoff;
   std::chrono::steady_clock::time_point m_paused_since;
+  std::unordered_map<std::string, std::vector<EpochUse>> m_till_epochs;
+  std::int64_t m_last_refusal_log_ms = 0;
   bool m_intake_stopped = false;
   bool m_commits_paused = false;
   std::vector<std::function<void()>> m_idle_waiters;
