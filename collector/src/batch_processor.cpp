@@ -27,6 +27,7 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <tuple>
 
 #include "pos/protocol/ids.hpp"
 #include "pos/protocol/messages.hpp"
@@ -252,15 +253,20 @@ bool BatchProcessor::epoch_busy(const MarkKey& key) const {
 
 void BatchProcessor::forget_epochs(std::vector<MarkKey> keys) {
   for (const auto& key : keys) {
-    spdlog::info("{}/{} epoch {}: idle for longer than the retention of {} h: mark deleted",
-                 key.store_id, key.till_id, protocol::format_epoch(key.epoch),
-                 std::chrono::duration_cast<std::chrono::hours>(m_options.epoch_retention).count());
+    spdlog::info(
+        "{}/{} epoch {}: pruned (mark {}; no batch within the retention of {} h, or "
+        "never committed)",
+        key.store_id, key.till_id, protocol::format_epoch(key.epoch), m_marks.mark(key),
+        std::chrono::duration_cast<std::chrono::hours>(m_options.epoch_retention).count());
     m_streams.erase(key);
     auto& uses = epochs_of(key.store_id, key.till_id);
     std::erase_if(uses, [&](const EpochUse& use) { return use.epoch == key.epoch; });
   }
   m_stats.epochs_pruned += keys.size();
-  m_marks.forget(std::move(keys));
+  std::erase_if(keys, [this](const MarkKey& key) { return m_marks.mark(key) == 0; });
+  if (!keys.empty()) {
+    m_marks.forget(std::move(keys));
+  }
 }
 
 bool BatchProcessor::admit_epoch(const protocol::TillTopic& topic, std::uint64_t epoch,
@@ -273,21 +279,26 @@ bool BatchProcessor::admit_epoch(const protocol::TillTopic& topic, std::uint64_t
     }
   }
   if (uses.size() >= m_options.max_epochs_per_till) {
-    // Make room by pruning the least recently active epochs idle past the retention.
+    // Make room: first epochs that never got a mark (nothing of them is in Pub/Sub unacked: they
+    // hold no state worth keeping), then the least recently active ones idle past the retention.
     const std::int64_t cutoff =
         now_ms -
         std::chrono::duration_cast<std::chrono::milliseconds>(m_options.epoch_retention).count();
-    std::vector<EpochUse> idle;
+    std::vector<std::pair<bool, EpochUse>> idle;  // (has a mark, use)
     for (const auto& use : uses) {
-      if (use.last_ms < cutoff && !epoch_busy({topic.store_id, topic.till_id, use.epoch})) {
-        idle.push_back(use);
+      const MarkKey key{topic.store_id, topic.till_id, use.epoch};
+      const bool marked = m_marks.mark(key) != 0;
+      if ((!marked || use.last_ms < cutoff) && !epoch_busy(key)) {
+        idle.emplace_back(marked, use);
       }
     }
-    std::ranges::sort(idle, {}, &EpochUse::last_ms);
+    std::ranges::sort(idle, [](const auto& x, const auto& y) {
+      return std::tie(x.first, x.second.last_ms) < std::tie(y.first, y.second.last_ms);
+    });
     const std::size_t excess = uses.size() - m_options.max_epochs_per_till + 1;
     std::vector<MarkKey> prune;
     for (std::size_t i = 0; i < idle.size() && i < excess; ++i) {
-      prune.push_back(MarkKey{topic.store_id, topic.till_id, idle[i].epoch});
+      prune.push_back(MarkKey{topic.store_id, topic.till_id, idle[i].second.epoch});
     }
     forget_epochs(std::move(prune));
   }

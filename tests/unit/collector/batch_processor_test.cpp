@@ -349,12 +349,24 @@ TEST_F(BatchProcessorTest, IdleEpochsArePrunedAfterTheRetention) {
   EXPECT_EQ(acks().back(), (protocol::Ack{4, 1}));
   EXPECT_EQ(m_processor->stats().batches_epoch_refused, 0U);
   EXPECT_EQ(m_fleet.find("S07", "T1")->epoch, 4U);
+  // Epochs that never got a mark (a gap: nothing published) make room at once. (The gap batch of
+  // epoch 5 made room by pruning epoch 3, idle for 25 h.)
+  m_clock.now_ms += 1000;
+  send(encode(5, 7, lines_for("S07", "T1", 5, 7, 1)));  // starts at seq 7: a gap
+  run_for(m_io);
+  EXPECT_EQ(m_processor->stats().batches_gap, 1U);
+  send(encode(6, 1, lines_for("S07", "T1", 6, 1, 1)));
+  ASSERT_TRUE(wait_acks(5));
+  EXPECT_EQ(acks().back(), (protocol::Ack{6, 1}));
+  EXPECT_EQ(m_processor->stats().batches_epoch_refused, 0U);
   // The deletions are durable.
-  ASSERT_TRUE(run_until(m_io, [&] { return m_marks->stats().marks_deleted == 2; }));
+  ASSERT_TRUE(run_until(m_io, [&] { return m_marks->stats().marks_deleted == 3; }));
   open(options);
   EXPECT_EQ(m_marks->size(), 2U);
   EXPECT_EQ(m_marks->mark({"S07", "T1", 2}), 0U);
+  EXPECT_EQ(m_marks->mark({"S07", "T1", 3}), 0U);
   EXPECT_EQ(m_marks->mark({"S07", "T1", 4}), 1U);
+  EXPECT_EQ(m_marks->mark({"S07", "T1", 6}), 1U);
 }
 
 std::string patched(std::string batch, std::size_t offset, const void* bytes, std::size_t n) {
