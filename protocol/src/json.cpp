@@ -33,45 +33,45 @@ class KeyTracker {
   /// The first duplicate found (path from the root) when `report` is null.
   std::optional<std::string> failed_path;
 
-  void begin(bool object) { frames.push_back(Frame{object, keys.size(), 0, 0}); }
+  void begin(bool object) { m_frames.push_back(Frame{object, m_keys.size(), 0, 0}); }
   void key_part(std::string_view s) {
-    if (!in_key) {
-      in_key = true;
-      key_at = keys.size();
-      keys.resize(keys.size() + sizeof(std::uint32_t));
+    if (!m_in_key) {
+      m_in_key = true;
+      m_key_at = m_keys.size();
+      m_keys.resize(m_keys.size() + sizeof(std::uint32_t));
     }
-    const std::size_t at = keys.size();
-    keys.resize(at + s.size());
+    const std::size_t at = m_keys.size();
+    m_keys.resize(at + s.size());
     if (!s.empty()) {
-      std::memcpy(keys.data() + at, s.data(), s.size());
+      std::memcpy(m_keys.data() + at, s.data(), s.size());
     }
   }
   void key(std::string_view s) {
     key_part(s);
-    in_key = false;
-    const auto size = static_cast<std::uint32_t>(keys.size() - key_at - sizeof(std::uint32_t));
-    std::memcpy(keys.data() + key_at, &size, sizeof size);
-    frames.back().last_key_at = key_at;
-    ++frames.back().count;
+    m_in_key = false;
+    const auto size = static_cast<std::uint32_t>(m_keys.size() - m_key_at - sizeof(std::uint32_t));
+    std::memcpy(m_keys.data() + m_key_at, &size, sizeof size);
+    m_frames.back().last_key_at = m_key_at;
+    ++m_frames.back().count;
   }
   /// A scalar value ended, or (after end()) a container.
   void value() {
-    if (!frames.empty() && !frames.back().object) {
-      ++frames.back().count;
+    if (!m_frames.empty() && !m_frames.back().object) {
+      ++m_frames.back().count;
     }
   }
   /// Ends the innermost frame; false when it was an object with a duplicate key and the parse
   /// must fail.
   bool end() {
     bool ok = true;
-    const Frame frame = frames.back();
+    const Frame frame = m_frames.back();
     if (frame.object && frame.count > 1) {
       if (const auto duplicate = find_duplicate(frame)) {
         ok = found(*duplicate);
       }
     }
-    keys.resize(frame.keys_at);
-    frames.pop_back();
+    m_keys.resize(frame.keys_at);
+    m_frames.pop_back();
     value();
     return ok;
   }
@@ -79,15 +79,15 @@ class KeyTracker {
  private:
   struct Frame {
     bool object = false;
-    std::size_t keys_at = 0;      ///< offset of this object's first key in `keys`
+    std::size_t keys_at = 0;      ///< offset of this object's first key in `m_keys`
     std::size_t count = 0;        ///< keys so far (object) or values completed (array)
     std::size_t last_key_at = 0;  ///< offset of the current key (object)
   };
 
   std::string_view key_at_offset(std::size_t at) const {
     std::uint32_t size = 0;
-    std::memcpy(&size, keys.data() + at, sizeof size);
-    return {keys.data() + at + sizeof size, size};
+    std::memcpy(&size, m_keys.data() + at, sizeof size);
+    return {m_keys.data() + at + sizeof size, size};
   }
 
   // The key whose second occurrence comes first in the text. Small objects (events are made of
@@ -95,7 +95,7 @@ class KeyTracker {
   std::optional<std::string_view> find_duplicate(const Frame& frame) const {
     constexpr std::size_t k_scan_limit = 16;
     boost::container::small_vector<std::pair<std::string_view, std::size_t>, k_scan_limit> names;
-    for (std::size_t at = frame.keys_at; at < keys.size();) {
+    for (std::size_t at = frame.keys_at; at < m_keys.size();) {
       const std::string_view name = key_at_offset(at);
       names.emplace_back(name, names.size());
       at += sizeof(std::uint32_t) + name.size();
@@ -141,8 +141,8 @@ class KeyTracker {
 
   // The path of `duplicate`, a key of the innermost frame; records it or fails.
   bool found(std::string_view duplicate) {
-    const bool root_array = !frames.front().object;
-    const std::size_t element = root_array ? frames.front().count : 0;
+    const bool root_array = !m_frames.front().object;
+    const std::size_t element = root_array ? m_frames.front().count : 0;
     if (report != nullptr && !report->empty() && report->back().element == element) {
       return true;  // one per element is enough
     }
@@ -150,8 +150,8 @@ class KeyTracker {
     if (root_array && report == nullptr) {
       path = "[" + std::to_string(element) + "]";
     }
-    for (std::size_t i = root_array ? 1 : 0; i + 1 < frames.size(); ++i) {
-      const Frame& f = frames[i];
+    for (std::size_t i = root_array ? 1 : 0; i + 1 < m_frames.size(); ++i) {
+      const Frame& f = m_frames[i];
       if (f.object) {
         append_key(path, key_at_offset(f.last_key_at));
       } else {
@@ -167,10 +167,10 @@ class KeyTracker {
     return true;
   }
 
-  boost::container::small_vector<Frame, 24> frames;
-  boost::container::small_vector<char, 1024> keys;
-  bool in_key = false;
-  std::size_t key_at = 0;
+  boost::container::small_vector<Frame, 24> m_frames;
+  boost::container::small_vector<char, 1024> m_keys;
+  bool m_in_key = false;
+  std::size_t m_key_at = 0;
 };
 
 // Builds a json::value like Boost's own parser handler, but converts doubles from their text
