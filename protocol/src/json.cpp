@@ -1,7 +1,6 @@
 // Bounded JSON parsing, canonical JSON and RFC 3339 helpers.
 
 #include <algorithm>
-#include <boost/container/small_vector.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value_stack.hpp>
@@ -22,10 +21,64 @@ namespace json = boost::json;
 
 namespace {
 
+// A growable array of trivially copyable T that lives inline up to N elements (no allocation for
+// the objects of an event) and moves to the heap beyond.
+template <class T, std::size_t N>
+class InlineArray {
+ public:
+  InlineArray() = default;
+  InlineArray(const InlineArray&) = delete;
+  InlineArray& operator=(const InlineArray&) = delete;
+
+  std::size_t size() const noexcept { return m_size; }
+  bool empty() const noexcept { return m_size == 0; }
+  T* data() noexcept { return m_data; }
+  const T* data() const noexcept { return m_data; }
+  T& operator[](std::size_t i) noexcept { return m_data[i]; }
+  const T& operator[](std::size_t i) const noexcept { return m_data[i]; }
+  T& back() noexcept { return m_data[m_size - 1]; }
+  const T& front() const noexcept { return m_data[0]; }
+
+  void push_back(const T& item) {
+    reserve(m_size + 1);
+    m_data[m_size++] = item;
+  }
+  void append(const T* items, std::size_t n) {
+    if (n == 0) {
+      return;
+    }
+    reserve(m_size + n);
+    std::memcpy(m_data + m_size, items, n * sizeof(T));
+    m_size += n;
+  }
+  void pop_back() noexcept { --m_size; }
+  void truncate(std::size_t size) noexcept { m_size = size; }
+
+ private:
+  void reserve(std::size_t wanted) {
+    if (wanted <= m_capacity) {
+      return;
+    }
+    std::vector<T> bigger(std::max(wanted, 2 * m_capacity));
+    std::memcpy(bigger.data(), m_data, m_size * sizeof(T));
+    m_heap = std::move(bigger);
+    m_data = m_heap.data();
+    m_capacity = m_heap.size();
+  }
+
+  T m_inline[N];
+  std::vector<T> m_heap;
+  T* m_data = m_inline;
+  std::size_t m_size = 0;
+  std::size_t m_capacity = N;
+};
+
 // The keys of the objects being parsed, to find a key given twice in one object (Boost.JSON's
-// value_stack silently keeps the last). Each open object or array is a frame; the keys of the open
-// objects are kept in one buffer, each as its 4-byte length and its bytes, and an object's keys
-// are dropped when it ends. A duplicate is looked for when an object ends, by sorting its keys.
+// value_stack silently keeps the last). Each open object or array is a frame; the bytes of the
+// open objects' keys are kept in one buffer, with an entry (a 64-bit tag of the first 8 bytes and
+// the size, offset, size) per key, and an object's keys are dropped when it ends. A duplicate is
+// looked for when an object ends: pairwise by tag for small objects (events are made of them), by
+// sorting the tags beyond, so that no object costs quadratic time.
 class KeyTracker {
  public:
   /// Where the duplicates go: nullptr: the first one fails the parse.
@@ -33,26 +86,26 @@ class KeyTracker {
   /// The first duplicate found (path from the root) when `report` is null.
   std::optional<std::string> failed_path;
 
-  void begin(bool object) { m_frames.push_back(Frame{object, m_keys.size(), 0, 0}); }
+  void begin(bool object) {
+    m_frames.push_back(Frame{object, m_keys.size(), m_entries.size(), 0, 0});
+  }
   void key_part(std::string_view s) {
     if (!m_in_key) {
       m_in_key = true;
       m_key_at = m_keys.size();
-      m_keys.resize(m_keys.size() + sizeof(std::uint32_t));
     }
-    const std::size_t at = m_keys.size();
-    m_keys.resize(at + s.size());
-    if (!s.empty()) {
-      std::memcpy(m_keys.data() + at, s.data(), s.size());
-    }
+    m_keys.append(s.data(), s.size());
   }
   void key(std::string_view s) {
     key_part(s);
     m_in_key = false;
-    const auto size = static_cast<std::uint32_t>(m_keys.size() - m_key_at - sizeof(std::uint32_t));
-    std::memcpy(m_keys.data() + m_key_at, &size, sizeof size);
-    m_frames.back().last_key_at = m_key_at;
-    ++m_frames.back().count;
+    Frame& frame = m_frames.back();
+    frame.last_entry = m_entries.size();
+    const std::size_t size = m_keys.size() - m_key_at;
+    std::uint64_t head = 0;  // the first 8 bytes and the size: cheap and tells most keys apart
+    std::memcpy(&head, m_keys.data() + m_key_at, std::min(size, sizeof head));
+    m_entries.push_back(Entry{head ^ (static_cast<std::uint64_t>(size) << 56), m_key_at, size});
+    ++frame.count;
   }
   /// A scalar value ended, or (after end()) a container.
   void value() {
@@ -70,7 +123,8 @@ class KeyTracker {
         ok = found(*duplicate);
       }
     }
-    m_keys.resize(frame.keys_at);
+    m_keys.truncate(frame.keys_at);
+    m_entries.truncate(frame.entries_at);
     m_frames.pop_back();
     value();
     return ok;
@@ -79,48 +133,63 @@ class KeyTracker {
  private:
   struct Frame {
     bool object = false;
-    std::size_t keys_at = 0;      ///< offset of this object's first key in `m_keys`
-    std::size_t count = 0;        ///< keys so far (object) or values completed (array)
-    std::size_t last_key_at = 0;  ///< offset of the current key (object)
+    std::size_t keys_at = 0;     ///< this object's first key byte in m_keys
+    std::size_t entries_at = 0;  ///< this object's first entry in m_entries
+    std::size_t count = 0;       ///< keys so far (object) or values completed (array)
+    std::size_t last_entry = 0;  ///< the current key's entry (object)
+  };
+  struct Entry {
+    std::uint64_t hash = 0;
+    std::size_t at = 0;
+    std::size_t size = 0;
   };
 
-  std::string_view key_at_offset(std::size_t at) const {
-    std::uint32_t size = 0;
-    std::memcpy(&size, m_keys.data() + at, sizeof size);
-    return {m_keys.data() + at + sizeof size, size};
+  std::string_view name(const Entry& e) const { return {m_keys.data() + e.at, e.size}; }
+  bool same(const Entry& a, const Entry& b) const {
+    return a.hash == b.hash && a.size == b.size &&
+           (a.size == 0 || std::memcmp(m_keys.data() + a.at, m_keys.data() + b.at, a.size) == 0);
   }
 
-  // The key whose second occurrence comes first in the text. Small objects (events are made of
-  // them) are scanned pairwise; large ones sorted, so that no object costs quadratic time.
+  // The key whose second occurrence comes first in the text.
   std::optional<std::string_view> find_duplicate(const Frame& frame) const {
     constexpr std::size_t k_scan_limit = 16;
-    boost::container::small_vector<std::pair<std::string_view, std::size_t>, k_scan_limit> names;
-    for (std::size_t at = frame.keys_at; at < m_keys.size();) {
-      const std::string_view name = key_at_offset(at);
-      names.emplace_back(name, names.size());
-      at += sizeof(std::uint32_t) + name.size();
-    }
-    if (names.size() <= k_scan_limit) {
-      for (std::size_t j = 1; j < names.size(); ++j) {
+    const Entry* entries = m_entries.data() + frame.entries_at;
+    const std::size_t n = m_entries.size() - frame.entries_at;
+    if (n <= k_scan_limit) {
+      for (std::size_t j = 1; j < n; ++j) {
         for (std::size_t i = 0; i < j; ++i) {
-          if (names[i].first == names[j].first) {
-            return names[j].first;
+          if (same(entries[i], entries[j])) {
+            return name(entries[j]);
           }
         }
       }
       return std::nullopt;
     }
-    std::sort(names.begin(), names.end());
-    std::optional<std::pair<std::string_view, std::size_t>> first;
-    for (std::size_t i = 1; i < names.size(); ++i) {
-      if (names[i].first == names[i - 1].first && (!first || names[i].second < first->second)) {
-        first = names[i];
-      }
+    std::vector<std::pair<std::uint64_t, std::size_t>> order;  // (hash, index)
+    order.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      order.emplace_back(entries[i].hash, i);
     }
-    if (!first) {
+    std::sort(order.begin(), order.end());
+    std::size_t first = n;  // index of the earliest second occurrence
+    for (std::size_t run = 0; run < n;) {
+      std::size_t end = run + 1;
+      while (end < n && order[end].first == order[run].first) {
+        ++end;
+      }
+      for (std::size_t j = run + 1; j < end; ++j) {  // runs of equal hashes are tiny
+        for (std::size_t i = run; i < j; ++i) {
+          if (same(entries[order[i].second], entries[order[j].second])) {
+            first = std::min(first, order[j].second);
+          }
+        }
+      }
+      run = end;
+    }
+    if (first == n) {
       return std::nullopt;
     }
-    return first->first;
+    return name(entries[first]);
   }
 
   static void append_key(std::string& path, std::string_view key) {
@@ -153,7 +222,7 @@ class KeyTracker {
     for (std::size_t i = root_array ? 1 : 0; i + 1 < m_frames.size(); ++i) {
       const Frame& f = m_frames[i];
       if (f.object) {
-        append_key(path, key_at_offset(f.last_key_at));
+        append_key(path, name(m_entries[f.last_entry]));
       } else {
         path.append("[").append(std::to_string(f.count)).append("]");
       }
@@ -167,8 +236,9 @@ class KeyTracker {
     return true;
   }
 
-  boost::container::small_vector<Frame, 24> m_frames;
-  boost::container::small_vector<char, 1024> m_keys;
+  InlineArray<Frame, 24> m_frames;
+  InlineArray<char, 1024> m_keys;
+  InlineArray<Entry, 64> m_entries;
   bool m_in_key = false;
   std::size_t m_key_at = 0;
 };
