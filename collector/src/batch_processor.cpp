@@ -253,11 +253,15 @@ bool BatchProcessor::epoch_busy(const MarkKey& key) const {
 
 void BatchProcessor::forget_epochs(std::vector<MarkKey> keys) {
   for (const auto& key : keys) {
-    spdlog::info(
-        "{}/{} epoch {}: pruned (mark {}; no batch within the retention of {} h, or "
-        "never committed)",
-        key.store_id, key.till_id, protocol::format_epoch(key.epoch), m_marks.mark(key),
-        std::chrono::duration_cast<std::chrono::hours>(m_options.epoch_retention).count());
+    if (const std::uint64_t mark = m_marks.mark(key); mark != 0) {
+      spdlog::info(
+          "{}/{} epoch {}: mark {} deleted, no batch within the retention of {} h", key.store_id,
+          key.till_id, protocol::format_epoch(key.epoch), mark,
+          std::chrono::duration_cast<std::chrono::hours>(m_options.epoch_retention).count());
+    } else {
+      spdlog::debug("{}/{} epoch {}: forgotten (never committed)", key.store_id, key.till_id,
+                    protocol::format_epoch(key.epoch));
+    }
     m_streams.erase(key);
     auto& uses = epochs_of(key.store_id, key.till_id);
     std::erase_if(uses, [&](const EpochUse& use) { return use.epoch == key.epoch; });
