@@ -145,7 +145,12 @@ Result<std::vector<BodyItem>, BodyError> parse_ndjson(std::string_view text,
       items.push_back({line_number, fail(std::move(message))});
       return true;
     }
-    auto value = protocol::parse_json_bounded(line, limits.event, pool);
+    std::vector<protocol::DuplicateKey> duplicates;
+    auto value = protocol::parse_json_bounded(line, limits.event, pool, &duplicates);
+    if (value && !duplicates.empty()) {
+      items.push_back({line_number, fail(protocol::duplicate_key_error(duplicates.front()))});
+      return true;
+    }
     if (!value) {
       std::string message = json_error(value.error().message, line, line_number);
       if (strict) {
@@ -173,13 +178,23 @@ Result<std::vector<BodyItem>, BodyError> parse_json_body(std::string_view body,
   protocol::EventLimits body_limits = limits.event;
   body_limits.max_bytes = limits.max_bytes;
   body_limits.max_depth = limits.event.max_depth + 1;  // the enclosing array
-  auto parsed = protocol::parse_json_bounded(body, body_limits, body_pool(body.size()));
+  // A duplicated key rejects its event (element), not the whole body.
+  std::vector<protocol::DuplicateKey> duplicates;
+  auto parsed =
+      protocol::parse_json_bounded(body, body_limits, body_pool(body.size()), &duplicates);
   if (!parsed) return body_error(400, json_error(parsed.error().message, body, 1));
+  auto duplicate = duplicates.begin();
+  std::uint64_t stored = 0;
+  auto validate = [&](std::size_t element, json::value value) -> Result<protocol::PosEvent> {
+    if (duplicate != duplicates.end() && duplicate->element == element) {
+      return fail(protocol::duplicate_key_error(*duplicate++));
+    }
+    return validate_value(std::move(value), owner, limits, stored);
+  };
 
   std::vector<BodyItem> items;
-  std::uint64_t stored = 0;
   if (parsed->is_object()) {
-    items.push_back({0, validate_value(std::move(*parsed), owner, limits, stored)});
+    items.push_back({0, validate(0, std::move(*parsed))});
     if (auto error = check_stored(stored, limits)) {
       return Result<std::vector<BodyItem>, BodyError>::failure(std::move(*error));
     }
@@ -191,8 +206,8 @@ Result<std::vector<BodyItem>, BodyError> parse_json_body(std::string_view body,
   auto& array = parsed->get_array();
   if (array.size() > limits.max_events) return body_error(413, more_than(limits));
   items.reserve(array.size());
-  for (auto& element : array) {
-    items.push_back({0, validate_value(std::move(element), owner, limits, stored)});
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    items.push_back({0, validate(i, std::move(array[i]))});
   }
   if (auto error = check_stored(stored, limits)) {
     return Result<std::vector<BodyItem>, BodyError>::failure(std::move(*error));

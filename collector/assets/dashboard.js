@@ -307,8 +307,24 @@
       cell('td', 'Published', int(till.published_total), 'num'),
       cell('td', 'Duplicates', int(till.duplicates_total), 'num'),
       cell('td', 'Rejected', int(till.rejected_total), 'num'),
+      epochCell(till),
       badges);
     return tr;
+  }
+
+  // The till's newest epoch (a new one means a new database on the till: reinstalled, or a
+  // restored disk); how many it started, and how many batches of a further one were refused.
+  function epochCell(till) {
+    const total = Number(till.epochs_total) || 0;
+    const refused = Number(till.epochs_refused_total) || 0;
+    let text = till.epoch ? String(till.epoch).slice(0, 8) : '–';
+    if (total > 1) text += ` (${total})`;
+    if (refused > 0) text += ` ${int(refused)} refused`;
+    const td = cell('td', 'Epoch', text);
+    if (till.epoch) {
+      td.title = `epoch ${till.epoch}, started ${till.epoch_started_at || '?'}; ${total} in all`;
+    }
+    return td;
   }
 
   function bars(container, rows, nameOf, valueOf, textOf, fillClass) {

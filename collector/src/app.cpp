@@ -44,6 +44,7 @@ using Dictionaries = std::unordered_map<std::uint32_t, std::shared_ptr<const pro
 constexpr std::size_t max_dictionaries = 256;
 constexpr auto fleet_save_interval = std::chrono::seconds(5);
 constexpr auto alert_interval = std::chrono::seconds(1);
+constexpr auto epoch_prune_interval = std::chrono::hours(1);
 
 /// Startup failure that is not a configuration error (exit 1).
 class StartupError : public std::runtime_error {
@@ -145,6 +146,7 @@ class Collector {
         m_reconnect_timer(m_io),
         m_fleet_timer(m_io),
         m_alert_timer(m_io),
+        m_prune_timer(m_io),
         m_deadline(m_io),
         m_systemd(m_io.get_executor(), [this] { return healthy(); }) {
     m_fleet.load(m_marks->loaded_fleet());
@@ -173,6 +175,7 @@ class Collector {
     });
     schedule_fleet_save();
     schedule_alerts();
+    schedule_epoch_pruning(std::chrono::seconds(10));
     m_live.start();
     spdlog::info(
         "poscollector {} started: id {}, broker {}, sink {}, {} mark(s), {} till(s), "
@@ -224,6 +227,8 @@ class Collector {
     o.limits.max_count = m_config.limits.max_events_per_batch;
     o.max_pending_batches = m_config.limits.max_pending_batches;
     o.max_pending_bytes = m_config.sink.max_pending_bytes;
+    o.max_epochs_per_till = m_config.marks.max_epochs_per_till;
+    o.epoch_retention = m_config.marks.epoch_retention;
     return o;
   }
 
@@ -272,6 +277,22 @@ class Collector {
     });
   }
 
+  /// Deletes the marks of epochs idle past marks.epoch_retention_days, first soon after the start,
+  /// then every epoch_prune_interval.
+  void schedule_epoch_pruning(std::chrono::steady_clock::duration delay) {
+    m_prune_timer.expires_after(delay);
+    m_prune_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec || m_stopping) {
+        return;
+      }
+      if (const auto pruned = m_processor.prune_idle_epochs(); pruned > 0) {
+        spdlog::info("pruned the marks of {} epoch(s) idle for more than {} days", pruned,
+                     m_config.marks.epoch_retention.count() / 24);
+      }
+      schedule_epoch_pruning(epoch_prune_interval);
+    });
+  }
+
   /// Re-evaluates the alert rules; logs what was raised or cleared.
   void update_alerts() {
     const auto changes = m_alerts.update(m_fleet, m_clock.now_unix_ms());
@@ -301,7 +322,8 @@ class Collector {
   }
 
   bool ready() const {
-    return !m_stopping && m_transport.is_connected() && m_subscribed >= 2 && m_sink->healthy();
+    return !m_stopping && m_transport.is_connected() && m_subscribed >= 2 && m_sink->healthy() &&
+           !m_processor.commits_paused();
   }
 
   common::HttpResponse route(const common::HttpRequest& request) {
@@ -333,7 +355,8 @@ class Collector {
       }
       std::string why = m_stopping                                        ? "stopping\n"
                         : !m_transport.is_connected() || m_subscribed < 2 ? "broker not connected\n"
-                                                                          : "sink not healthy\n";
+                        : m_processor.commits_paused() ? "mark store cannot commit: intake paused\n"
+                                                       : "sink not healthy\n";
       return {503, "text/plain", std::move(why), {}};
     }
     if (auto page = dashboard_response(path)) {
@@ -378,6 +401,19 @@ class Collector {
     counter("ack_failures_total", "Acks that could not be published.", s.ack_failures);
     counter("sink_failures_total", "Permanent sink errors.", s.sink_failures);
     counter("commit_failures_total", "Mark commits that failed.", s.commit_failures);
+    counter("commit_retries_total", "Failed marks committed again.", s.commit_retries);
+    counter("batches_dropped_paused_total",
+            "Batches dropped unacked while intake was paused by failed mark commits.",
+            s.batches_dropped_paused);
+    counter("new_epochs_total",
+            "Epochs started by tills (a batch of an epoch without a mark): a new till database.",
+            s.new_epochs);
+    counter("batches_epoch_refused_total",
+            "Batches of a new epoch refused unacked: the till is at marks.max_epochs_per_till.",
+            s.batches_epoch_refused);
+    counter("epochs_pruned_total", "Marks of epochs idle past the retention deleted.",
+            s.epochs_pruned);
+    counter("epoch_prune_passes_total", "Pruning passes over the marks.", s.prune_passes);
     counter("status_received_total", "Agent status messages recorded.", s.status_received);
     counter("mark_transactions_total", "Mark store transactions (fsyncs).", marks.transactions);
     out << "# HELP poscollector_publish_latency_seconds From sink submit to sink completion.\n"
@@ -400,6 +436,9 @@ class Collector {
     gauge("broker_connected", "1 while connected and subscribed.",
           m_transport.is_connected() && m_subscribed >= 2 ? 1 : 0);
     gauge("marks", "Dedup marks in memory.", static_cast<double>(m_marks->size()));
+    gauge("intake_paused",
+          "1 while a mark commit failed and none succeeded since: no batch is published or acked.",
+          m_processor.commits_paused() ? 1 : 0);
     const auto states = m_fleet.count_by_state(m_clock.now_unix_ms());
     out << "# HELP poscollector_tills Known tills by state.\n# TYPE poscollector_tills gauge\n";
     for (const auto& [state, count] : states) {
@@ -443,6 +482,7 @@ class Collector {
     m_deadline.cancel();
     m_fleet_timer.cancel();
     m_alert_timer.cancel();
+    m_prune_timer.cancel();
     if (!drained) {
       spdlog::warn(
           "drain timeout: {} batch(es) still in flight are not acknowledged; the agents "
@@ -478,6 +518,7 @@ class Collector {
   asio::steady_timer m_reconnect_timer;
   asio::steady_timer m_fleet_timer;
   asio::steady_timer m_alert_timer;
+  asio::steady_timer m_prune_timer;
   asio::steady_timer m_deadline;
   common::ServiceNotifier m_systemd;
   std::string m_batch_filter;

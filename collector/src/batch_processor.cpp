@@ -8,8 +8,14 @@
 // is done when its sink calls (events and/or dead letters) completed. Done batches leave the front
 // in order into MarkStore::commit, whose completions arrive in order and send the acks, so acks
 // never skip ahead of a batch that is still in the sink. A permanent sink error drops the failed
-// batch and every later one of the stream and resets `submitted` to what remains before it; a
-// commit error resets the stream to `committed`. The agent's go-back-N resends what was dropped.
+// batch and every later one of the stream and resets `submitted` to what remains before it. The
+// agent's go-back-N resends what was dropped.
+//
+// A commit error (disk full, I/O error) leaves batches published but not durable. Resetting the
+// stream would publish every resend again, so instead the failed mark is kept (m_failed_commits)
+// and committed again with backoff, and intake pauses: every batch is dropped (no publish, no
+// ack) until a commit succeeds and no failed mark is left. The streams keep their `submitted`, so
+// after the pause a resend of what was published is a duplicate.
 
 #include "pos/collector/batch_processor.hpp"
 
@@ -21,6 +27,7 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <tuple>
 
 #include "pos/protocol/ids.hpp"
 #include "pos/protocol/messages.hpp"
@@ -38,34 +45,24 @@ std::string clip(std::string text, std::size_t limit = max_attribute_bytes) {
   return text;
 }
 
-/// The payload line with `collected_at` and `schema_version` added. The line is a JSON object
-/// that parsed; the common case splices before the closing brace, a line that already names one
-/// of the two keys is rebuilt so that no key appears twice.
-bool contains(std::string_view text, std::string_view needle) {
-  return ::memmem(text.data(), text.size(), needle.data(), needle.size()) != nullptr;
-}
-
-std::string event_data(std::string_view line, const std::string& collected_at) {
-  if (!contains(line, "\"collected_at\"") && !contains(line, "\"schema_version\"")) {
-    const auto brace = line.find_last_of('}');
-    if (brace != std::string_view::npos) {
-      std::string out;
-      out.reserve(line.size() + collected_at.size() + 48);
-      out.append(line.substr(0, brace));
-      out.append(",\"collected_at\":\"").append(collected_at).append("\",\"schema_version\":1");
-      out.append(line.substr(brace));
-      return out;
-    }
+/// The published data: the line exactly as validated (it parsed with no duplicate key at any
+/// depth, so every reader sees the values that were checked) with `collected_at` and
+/// `schema_version` appended. When the event itself names one of the two (read from the parsed
+/// event, so an escaped spelling counts too), it is rebuilt from the validated values instead.
+std::string event_data(const protocol::StampedEvent& event, std::string_view line,
+                       const std::string& collected_at) {
+  const auto& fields = event.event.fields();
+  const auto brace = line.find_last_of('}');
+  if (fields.contains("collected_at") || fields.contains("schema_version") ||
+      brace == std::string_view::npos) {
+    return protocol::make_collected_line(event, collected_at);
   }
-  boost::system::error_code ec;
-  auto value = boost::json::parse(line, ec);
-  if (ec || !value.is_object()) {
-    return std::string(line);
-  }
-  auto& object = value.as_object();
-  object["collected_at"] = collected_at;
-  object["schema_version"] = 1;
-  return boost::json::serialize(object);
+  std::string out;
+  out.reserve(line.size() + collected_at.size() + 48);
+  out.append(line.substr(0, brace));
+  out.append(",\"collected_at\":\"").append(collected_at).append("\",\"schema_version\":1");
+  out.append(line.substr(brace));
+  return out;
 }
 
 }  // namespace
@@ -92,7 +89,7 @@ struct BatchProcessor::Stream {
   std::deque<Pending> pending;
 };
 
-BatchProcessor::BatchProcessor(boost::asio::any_io_executor executor, Sink& sink, MarkStore& marks,
+BatchProcessor::BatchProcessor(boost::asio::any_io_executor executor, Sink& sink, Marks& marks,
                                common::Transport& transport, FleetState& fleet,
                                const common::Clock& clock, protocol::DictionaryLookup dictionaries,
                                BatchProcessorOptions options)
@@ -104,7 +101,9 @@ BatchProcessor::BatchProcessor(boost::asio::any_io_executor executor, Sink& sink
       m_clock(clock),
       m_options(std::move(options)),
       m_decoder(m_options.limits, std::move(dictionaries)),
-      m_ack_retry_timer(m_executor) {}
+      m_ack_retry_timer(m_executor),
+      m_commit_retry_timer(m_executor),
+      m_commit_backoff(m_options.commit_retry_initial, m_options.commit_retry_max) {}
 
 BatchProcessor::~BatchProcessor() {
   *m_alive = false;
@@ -224,10 +223,138 @@ void BatchProcessor::trim_streams() {
   if (m_streams.size() < m_options.max_streams) {
     return;
   }
-  std::erase_if(m_streams, [](const auto& entry) {
+  std::erase_if(m_streams, [this](const auto& entry) {
     const Stream& s = *entry.second;
-    return s.pending.empty() && s.commits_outstanding == 0;
+    return s.pending.empty() && s.commits_outstanding == 0 && !m_failed_commits.contains(s.key);
   });
+}
+
+std::vector<BatchProcessor::EpochUse>& BatchProcessor::epochs_of(const std::string& store_id,
+                                                                 const std::string& till_id) {
+  std::string till;
+  till.append(store_id).append("/").append(till_id);
+  auto [it, inserted] = m_till_epochs.try_emplace(std::move(till));
+  if (inserted) {
+    for (const EpochMark& mark : m_marks.epochs(store_id, till_id)) {
+      it->second.push_back(EpochUse{mark.epoch, mark.updated_ms});
+    }
+  }
+  return it->second;
+}
+
+bool BatchProcessor::epoch_busy(const MarkKey& key) const {
+  if (m_failed_commits.contains(key)) {
+    return true;
+  }
+  const auto it = m_streams.find(key);
+  return it != m_streams.end() &&
+         (!it->second->pending.empty() || it->second->commits_outstanding != 0);
+}
+
+void BatchProcessor::forget_epochs(std::vector<MarkKey> keys) {
+  for (const auto& key : keys) {
+    if (const std::uint64_t mark = m_marks.mark(key); mark != 0) {
+      spdlog::info(
+          "{}/{} epoch {}: mark {} deleted, no batch within the retention of {} h", key.store_id,
+          key.till_id, protocol::format_epoch(key.epoch), mark,
+          std::chrono::duration_cast<std::chrono::hours>(m_options.epoch_retention).count());
+    } else {
+      spdlog::debug("{}/{} epoch {}: forgotten (never committed)", key.store_id, key.till_id,
+                    protocol::format_epoch(key.epoch));
+    }
+    m_streams.erase(key);
+    auto& uses = epochs_of(key.store_id, key.till_id);
+    std::erase_if(uses, [&](const EpochUse& use) { return use.epoch == key.epoch; });
+  }
+  m_stats.epochs_pruned += keys.size();
+  std::erase_if(keys, [this](const MarkKey& key) { return m_marks.mark(key) == 0; });
+  if (!keys.empty()) {
+    m_marks.forget(std::move(keys));
+  }
+}
+
+bool BatchProcessor::admit_epoch(const protocol::TillTopic& topic, std::uint64_t epoch,
+                                 std::int64_t now_ms) {
+  auto& uses = epochs_of(topic.store_id, topic.till_id);
+  for (auto& use : uses) {
+    if (use.epoch == epoch) {
+      use.last_ms = std::max(use.last_ms, now_ms);
+      return true;
+    }
+  }
+  if (uses.size() >= m_options.max_epochs_per_till) {
+    // Make room: first epochs that never got a mark (nothing of them is in Pub/Sub unacked: they
+    // hold no state worth keeping), then the least recently active ones idle past the retention.
+    const std::int64_t cutoff =
+        now_ms -
+        std::chrono::duration_cast<std::chrono::milliseconds>(m_options.epoch_retention).count();
+    std::vector<std::pair<bool, EpochUse>> idle;  // (has a mark, use)
+    for (const auto& use : uses) {
+      const MarkKey key{topic.store_id, topic.till_id, use.epoch};
+      const bool marked = m_marks.mark(key) != 0;
+      if ((!marked || use.last_ms < cutoff) && !epoch_busy(key)) {
+        idle.emplace_back(marked, use);
+      }
+    }
+    std::ranges::sort(idle, [](const auto& x, const auto& y) {
+      return std::tie(x.first, x.second.last_ms) < std::tie(y.first, y.second.last_ms);
+    });
+    const std::size_t excess = uses.size() - m_options.max_epochs_per_till + 1;
+    std::vector<MarkKey> prune;
+    for (std::size_t i = 0; i < idle.size() && i < excess; ++i) {
+      prune.push_back(MarkKey{topic.store_id, topic.till_id, idle[i].second.epoch});
+    }
+    forget_epochs(std::move(prune));
+  }
+  auto& room = epochs_of(topic.store_id, topic.till_id);
+  if (room.size() >= m_options.max_epochs_per_till) {
+    ++m_stats.batches_epoch_refused;
+    m_fleet.on_epoch_refused(topic.store_id, topic.till_id);
+    if (now_ms - m_last_refusal_log_ms >= 60'000) {
+      m_last_refusal_log_ms = now_ms;
+      spdlog::warn(
+          "{}/{}: refusing a batch of a new epoch {} (not published, not acknowledged): the till "
+          "has {} epochs (marks.max_epochs_per_till) and none idle for longer than the "
+          "retention; {} refused in all",
+          topic.store_id, topic.till_id, protocol::format_epoch(epoch), room.size(),
+          m_stats.batches_epoch_refused);
+    }
+    return false;
+  }
+  room.push_back(EpochUse{epoch, now_ms});
+  ++m_stats.new_epochs;
+  m_fleet.on_new_epoch(topic.store_id, topic.till_id, epoch, now_ms);
+  if (room.size() > 1) {
+    spdlog::warn(
+        "{}/{}: new epoch {} ({} epochs kept for this till): a new database on the till "
+        "(reinstalled, or a restored disk detected by the agent)",
+        topic.store_id, topic.till_id, protocol::format_epoch(epoch), room.size());
+  }
+  return true;
+}
+
+std::size_t BatchProcessor::prune_idle_epochs() {
+  ++m_stats.prune_passes;
+  const std::int64_t now_ms = m_clock.now_unix_ms();
+  const std::int64_t cutoff =
+      now_ms -
+      std::chrono::duration_cast<std::chrono::milliseconds>(m_options.epoch_retention).count();
+  std::vector<MarkKey> prune;
+  for (auto& key : m_marks.committed_before(cutoff)) {
+    if (epoch_busy(key)) {
+      continue;
+    }
+    const auto& uses = epochs_of(key.store_id, key.till_id);
+    const auto self = std::ranges::find(uses, key.epoch, &EpochUse::epoch);
+    const auto newest = std::ranges::max_element(uses, {}, &EpochUse::last_ms);
+    if (self == uses.end() || self->last_ms >= cutoff || self == newest) {
+      continue;  // used since its last commit, or the till's newest epoch
+    }
+    prune.push_back(std::move(key));
+  }
+  const std::size_t pruned = prune.size();
+  forget_epochs(std::move(prune));
+  return pruned;
 }
 
 void BatchProcessor::handle_batch(const protocol::TillTopic& topic, const std::string& payload) {
@@ -238,6 +365,10 @@ void BatchProcessor::handle_batch(const protocol::TillTopic& topic, const std::s
   }
   const std::int64_t now_ms = m_clock.now_unix_ms();
   m_fleet.on_batch(topic.store_id, topic.till_id, now_ms);
+  if (m_commits_paused) {
+    ++m_stats.batches_dropped_paused;
+    return;
+  }
   const auto bytes =
       std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
 
@@ -260,6 +391,9 @@ void BatchProcessor::handle_batch(const protocol::TillTopic& topic, const std::s
     header = std::move(salvaged);
   }
   const protocol::BatchHeader& h = *header;
+  if (!admit_epoch(topic, h.epoch, now_ms)) {
+    return;
+  }
   const std::uint64_t last_seq = h.first_seq + h.count - 1;
   Stream& stream = stream_for(MarkKey{topic.store_id, topic.till_id, h.epoch});
   adopt_reported_mark(stream, h.first_seq);
@@ -348,7 +482,7 @@ void BatchProcessor::handle_batch(const protocol::TillTopic& topic, const std::s
           continue;
         }
         OutMessage message;
-        message.data = event_data(line, collected_at);
+        message.data = event_data(*parsed, line, collected_at);
         message.attributes = {
             {"event_id", parsed->event_id},
             {"event_type", std::string(protocol::to_string(parsed->event.type()))},
@@ -474,56 +608,121 @@ void BatchProcessor::advance(Stream& stream) {
     stream.pending.pop_front();
     --m_pending_total;
     stream.committing = std::max(stream.committing, done.through_seq);
-    ++stream.commits_outstanding;
-    ++m_commits_outstanding;
-    m_marks.commit(
-        stream.key, done.through_seq,
-        [this, alive = std::weak_ptr<bool>(m_alive), key = stream.key, done](const Status& status) {
-          if (alive.expired()) {
-            return;
-          }
-          try {
-            on_committed(key, done.through_seq, done.published, done.rejected, status);
-          } catch (const std::exception& e) {
-            ++m_stats.handler_errors;
-            spdlog::error("unexpected error after a commit: {}", e.what());
-          }
-        });
+    start_commit(stream.key, done.through_seq, done.published, done.rejected, false);
   }
   check_idle();
 }
 
+void BatchProcessor::start_commit(const MarkKey& key, std::uint64_t through_seq,
+                                  std::uint64_t published, std::uint64_t rejected, bool retry) {
+  if (auto it = m_streams.find(key); it != m_streams.end()) {
+    ++it->second->commits_outstanding;
+  }
+  ++m_commits_outstanding;
+  m_marks.commit(key, through_seq,
+                 [this, alive = std::weak_ptr<bool>(m_alive), key, through_seq, published, rejected,
+                  retry](const Status& status) {
+                   if (alive.expired()) {
+                     return;
+                   }
+                   try {
+                     on_committed(key, through_seq, published, rejected, retry, status);
+                   } catch (const std::exception& e) {
+                     ++m_stats.handler_errors;
+                     spdlog::error("unexpected error after a commit: {}", e.what());
+                   }
+                 });
+}
+
 void BatchProcessor::on_committed(const MarkKey& key, std::uint64_t through_seq,
-                                  std::uint64_t published, std::uint64_t rejected,
+                                  std::uint64_t published, std::uint64_t rejected, bool retry,
                                   const Status& status) {
   --m_commits_outstanding;
   auto it = m_streams.find(key);
-  if (it != m_streams.end()) {
-    Stream& stream = *it->second;
-    --stream.commits_outstanding;
-    if (!status) {
-      ++m_stats.commit_failures;
-      spdlog::error("{}/{} epoch {}: mark commit failed, not acknowledging through {}: {}",
-                    key.store_id, key.till_id, protocol::format_epoch(key.epoch), through_seq,
-                    status.error().message);
-      m_pending_total -= stream.pending.size();
-      stream.pending.clear();
-      stream.committing = stream.committed;
-      stream.submitted = stream.committed;
-    } else {
-      stream.committed = std::max(stream.committed, through_seq);
-      stream.committing = std::max(stream.committing, stream.committed);
-      stream.submitted = std::max(stream.submitted, stream.committed);
-    }
+  Stream* stream = it == m_streams.end() ? nullptr : it->second.get();
+  if (stream != nullptr) {
+    --stream->commits_outstanding;
   }
-  if (status) {
-    ++m_stats.batches_acked;
-    m_stats.events_published += published;
-    m_stats.events_dead_lettered += rejected;
-    m_fleet.add_counts(key.store_id, key.till_id, published, 0, rejected, 0);
-    send_ack(key, through_seq);
+  if (!status) {
+    ++m_stats.commit_failures;
+    auto& failed = m_failed_commits[key];
+    failed.through_seq = std::max(failed.through_seq, through_seq);
+    failed.published += published;
+    failed.rejected += rejected;
+    if (retry) {
+      failed.retrying = false;
+    }
+    if (!m_commits_paused) {
+      m_commits_paused = true;
+      m_paused_since = m_clock.now_steady();
+      spdlog::error(
+          "{}/{} epoch {}: mark commit failed, not acknowledging through {}: {}; pausing intake "
+          "(no batch is published or acknowledged) until the mark store commits again",
+          key.store_id, key.till_id, protocol::format_epoch(key.epoch), through_seq,
+          status.error().message);
+    } else {
+      spdlog::debug("{}/{} epoch {}: mark commit through {} failed again: {}", key.store_id,
+                    key.till_id, protocol::format_epoch(key.epoch), through_seq,
+                    status.error().message);
+    }
+    retry_commits_later();
+    check_idle();
+    return;
+  }
+  if (stream != nullptr) {
+    stream->committed = std::max(stream->committed, through_seq);
+    stream->committing = std::max(stream->committing, stream->committed);
+    stream->submitted = std::max(stream->submitted, stream->committed);
+  }
+  if (auto failed = m_failed_commits.find(key);
+      failed != m_failed_commits.end() && failed->second.through_seq <= through_seq) {
+    // This commit covers the failed mark: what it published is acked now.
+    published += failed->second.published;
+    rejected += failed->second.rejected;
+    m_failed_commits.erase(failed);
+  }
+  ++m_stats.batches_acked;
+  m_stats.events_published += published;
+  m_stats.events_dead_lettered += rejected;
+  m_fleet.add_counts(key.store_id, key.till_id, published, 0, rejected, 0);
+  send_ack(key, through_seq);
+  if (m_commits_paused && m_failed_commits.empty()) {
+    m_commits_paused = false;
+    m_commit_backoff.reset();
+    spdlog::warn(
+        "mark store commits again after {} ms: resuming intake",
+        std::chrono::duration_cast<std::chrono::milliseconds>(m_clock.now_steady() - m_paused_since)
+            .count());
   }
   check_idle();
+}
+
+void BatchProcessor::retry_commits_later() {
+  if (m_commit_retry_armed) {
+    return;
+  }
+  m_commit_retry_armed = true;
+  m_commit_retry_timer.expires_after(m_commit_backoff.next_delay());
+  m_commit_retry_timer.async_wait(
+      [this, alive = std::weak_ptr<bool>(m_alive)](boost::system::error_code ec) {
+        if (ec || alive.expired()) {
+          return;
+        }
+        m_commit_retry_armed = false;
+        try {
+          for (auto& [key, failed] : m_failed_commits) {
+            if (failed.retrying) {
+              continue;
+            }
+            failed.retrying = true;
+            ++m_stats.commit_retries;
+            start_commit(key, failed.through_seq, 0, 0, true);
+          }
+        } catch (const std::exception& e) {
+          ++m_stats.handler_errors;
+          spdlog::error("unexpected error retrying mark commits: {}", e.what());
+        }
+      });
 }
 
 void BatchProcessor::send_ack(const MarkKey& key, std::uint64_t through_seq) {

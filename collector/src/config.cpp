@@ -128,6 +128,12 @@ CollectorConfig read(common::ConfigReader& r) {
   l.max_pending_batches =
       static_cast<std::size_t>(r.get_int("limits.max_pending_batches", 1024, 1, 1'000'000));
 
+  c.marks.max_epochs_per_till = static_cast<std::size_t>(
+      r.get_int("marks.max_epochs_per_till", static_cast<std::int64_t>(c.marks.max_epochs_per_till),
+                2, 1000));
+  c.marks.epoch_retention = std::chrono::hours(
+      24 * r.get_int("marks.epoch_retention_days", c.marks.epoch_retention.count() / 24, 1, 3650));
+
   c.fleet.stale_after = std::chrono::seconds(r.get_int("fleet.stale_after_s", 90, 1, 86'400));
   c.fleet.max_tills = static_cast<std::size_t>(r.get_int("fleet.max_tills", 10'000, 1, 1'000'000));
 

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "pos/protocol/event.hpp"
+#include "pos/protocol/ids.hpp"
 
 namespace pos::collector {
 namespace {
@@ -164,6 +165,21 @@ void FleetState::add_counts(const std::string& store_id, const std::string& till
   }
 }
 
+void FleetState::on_new_epoch(const std::string& store_id, const std::string& till_id,
+                              std::uint64_t epoch, std::int64_t now_ms) {
+  if (TillView* till = entry(store_id, till_id)) {
+    till->epoch = epoch;
+    till->epoch_started_ms = now_ms;
+    ++till->epochs_total;
+  }
+}
+
+void FleetState::on_epoch_refused(const std::string& store_id, const std::string& till_id) {
+  if (TillView* till = entry(store_id, till_id)) {
+    ++till->epochs_refused_total;
+  }
+}
+
 void FleetState::on_ack(const std::string& store_id, const std::string& till_id,
                         std::int64_t now_ms) {
   if (TillView* till = entry(store_id, till_id)) {
@@ -220,6 +236,11 @@ std::string FleetState::to_json(std::int64_t now_ms, const std::vector<FleetAler
     row["epoch_renewals"] = till.epoch_renewals;
     row["epoch_renewed_at"] = time_or_null(till.epoch_renewed_ms.value_or(0));
     row["last_batch_at"] = time_or_null(till.last_batch_ms);
+    row["epoch"] = till.epochs_total == 0 ? json::value(nullptr)
+                                          : json::value(protocol::format_epoch(till.epoch));
+    row["epoch_started_at"] = time_or_null(till.epoch_started_ms);
+    row["epochs_total"] = till.epochs_total;
+    row["epochs_refused_total"] = till.epochs_refused_total;
     if (till.clock_skew_ms) {
       row["clock_skew_s"] = static_cast<double>(*till.clock_skew_ms) / 1000.0;
     } else {
@@ -265,6 +286,10 @@ std::vector<FleetRecord> FleetState::take_dirty(std::int64_t now_ms) {
     if (t.epoch_renewed_ms) {
       o["epoch_renewed_ms"] = *t.epoch_renewed_ms;
     }
+    o["epoch"] = t.epoch;
+    o["epoch_started_ms"] = t.epoch_started_ms;
+    o["epochs_total"] = t.epochs_total;
+    o["epochs_refused_total"] = t.epochs_refused_total;
     rows.push_back(FleetRecord{t.store_id, t.till_id, json::serialize(o), now_ms});
   }
   m_dirty.clear();
@@ -306,6 +331,10 @@ void FleetState::load(const std::vector<FleetRecord>& rows) {
     if (const auto* v = o.if_contains("epoch_renewed_ms"); v != nullptr && v->is_int64()) {
       t.epoch_renewed_ms = v->as_int64();
     }
+    t.epoch = get_u64(o, "epoch");
+    t.epoch_started_ms = get_i64(o, "epoch_started_ms");
+    t.epochs_total = get_u64(o, "epochs_total");
+    t.epochs_refused_total = get_u64(o, "epochs_refused_total");
     m_tills[std::make_pair(row.store_id, row.till_id)] = std::move(t);
   }
 }

@@ -10,7 +10,8 @@
 // commit() and save_fleet() queue requests; the writer takes the first request, waits up to
 // group_window for more, then writes everything queued in ONE transaction and posts every
 // completion (in queue order) to the completion executor. The in-memory marks are updated on the
-// executor just before each completion runs, so mark() never runs ahead of the disk.
+// executor just before each completion runs, so mark() never runs ahead of the disk. forget()
+// drops marks from memory at once and queues their deletion for the next transaction.
 
 #include "pos/collector/mark_store.hpp"
 
@@ -70,6 +71,44 @@ struct CommitRequest {
   MarkStore::Done done;
 };
 
+std::string till_key(const std::string& store_id, const std::string& till_id) {
+  std::string key;
+  key.reserve(store_id.size() + till_id.size() + 1);
+  key.append(store_id).append("/").append(till_id);  // ids never hold '/'
+  return key;
+}
+
+/// The marks in memory (executor thread only), with an index of each till's epochs.
+struct MemoryMarks {
+  struct Entry {
+    std::uint64_t through_seq = 0;
+    std::int64_t updated_ms = 0;
+  };
+  std::unordered_map<MarkKey, Entry, MarkKeyHash> marks;
+  std::unordered_map<std::string, std::vector<std::uint64_t>> epochs_by_till;
+
+  void raise(const MarkKey& key, std::uint64_t through_seq, std::int64_t now_ms) {
+    auto [it, inserted] = marks.try_emplace(key);
+    if (inserted) {
+      epochs_by_till[till_key(key.store_id, key.till_id)].push_back(key.epoch);
+    }
+    it->second.through_seq = std::max(it->second.through_seq, through_seq);
+    it->second.updated_ms = std::max(it->second.updated_ms, now_ms);
+  }
+  void erase(const MarkKey& key) {
+    if (marks.erase(key) == 0) {
+      return;
+    }
+    const auto till = epochs_by_till.find(till_key(key.store_id, key.till_id));
+    if (till != epochs_by_till.end()) {
+      std::erase(till->second, key.epoch);
+      if (till->second.empty()) {
+        epochs_by_till.erase(till);
+      }
+    }
+  }
+};
+
 }  // namespace
 
 std::size_t MarkKeyHash::operator()(const MarkKey& key) const noexcept {
@@ -85,9 +124,11 @@ struct MarkStore::Impl {
 
   Status open_database();
   void run_writer();
-  void write_group(std::vector<CommitRequest>& commits, std::vector<FleetRecord>& fleet_rows);
+  void write_group(std::vector<CommitRequest>& commits, std::vector<FleetRecord>& fleet_rows,
+                   const std::vector<MarkKey>& deletes);
   SqliteResult<void> write_all(const std::vector<CommitRequest>& commits,
-                               const std::vector<FleetRecord>& fleet_rows, std::int64_t now_ms);
+                               const std::vector<FleetRecord>& fleet_rows,
+                               const std::vector<MarkKey>& deletes, std::int64_t now_ms);
   Error prefixed(const SqliteError& error) const {
     return Error{"mark store " + options.path.string() + ": " + error.message};
   }
@@ -96,18 +137,19 @@ struct MarkStore::Impl {
   const boost::asio::any_io_executor executor;
   const common::Clock& clock;
 
-  using Marks = std::unordered_map<MarkKey, std::uint64_t, MarkKeyHash>;
   /// Executor thread only; shared with posted completions, which may outlive the store.
-  std::shared_ptr<Marks> marks = std::make_shared<Marks>();
+  std::shared_ptr<MemoryMarks> marks = std::make_shared<MemoryMarks>();
   std::vector<FleetRecord> loaded_fleet;
 
   Database db;  // writer thread only (after open)
   Statement upsert_mark;
   Statement upsert_fleet;
+  Statement delete_mark;
 
   std::mutex mutex;
   std::condition_variable wake;
   std::deque<CommitRequest> commits;
+  std::vector<MarkKey> deletes;
   std::map<std::pair<std::string, std::string>, FleetRecord> fleet_rows;
   bool stopping = false;
   std::mutex stop_mutex;
@@ -115,6 +157,7 @@ struct MarkStore::Impl {
 
   std::atomic<std::uint64_t> transactions{0};
   std::atomic<std::uint64_t> marks_committed{0};
+  std::atomic<std::uint64_t> marks_deleted{0};
   std::atomic<std::uint64_t> failures{0};
   std::atomic<std::size_t> queued{0};
   std::atomic<bool> healthy{true};
@@ -168,7 +211,8 @@ Status MarkStore::Impl::open_database() {
                 std::to_string(schema_version) + ")");
   }
 
-  auto select_marks = db.prepare("SELECT store_id, till_id, epoch, through_seq FROM marks");
+  auto select_marks =
+      db.prepare("SELECT store_id, till_id, epoch, through_seq, updated_ms FROM marks");
   if (!select_marks) {
     return fail(prefixed(select_marks.error()));
   }
@@ -180,9 +224,10 @@ Status MarkStore::Impl::open_database() {
     if (*step == Statement::Step::done) {
       break;
     }
-    (*marks)[MarkKey{
-        std::string(select_marks->column_text(0)), std::string(select_marks->column_text(1)),
-        from_db(select_marks->column_int64(2))}] = from_db(select_marks->column_int64(3));
+    marks->raise(
+        MarkKey{std::string(select_marks->column_text(0)),
+                std::string(select_marks->column_text(1)), from_db(select_marks->column_int64(2))},
+        from_db(select_marks->column_int64(3)), select_marks->column_int64(4));
   }
   select_marks->reset();
 
@@ -225,14 +270,22 @@ Status MarkStore::Impl::open_database() {
     return fail(prefixed(fleet_stmt.error()));
   }
   upsert_fleet = std::move(*fleet_stmt);
+  auto delete_stmt =
+      db.prepare("DELETE FROM marks WHERE store_id = ? AND till_id = ? AND epoch = ?");
+  if (!delete_stmt) {
+    return fail(prefixed(delete_stmt.error()));
+  }
+  delete_mark = std::move(*delete_stmt);
   return {};
 }
 
 void MarkStore::Impl::run_writer() {
   std::unique_lock lock(mutex);
   for (;;) {
-    wake.wait(lock, [this] { return stopping || !commits.empty() || !fleet_rows.empty(); });
-    if (commits.empty() && fleet_rows.empty()) {
+    wake.wait(lock, [this] {
+      return stopping || !commits.empty() || !fleet_rows.empty() || !deletes.empty();
+    });
+    if (commits.empty() && fleet_rows.empty() && deletes.empty()) {
       return;  // stopping with nothing left
     }
     if (!stopping && options.group_window.count() > 0) {
@@ -248,14 +301,16 @@ void MarkStore::Impl::run_writer() {
       rows.push_back(std::move(row));
     }
     fleet_rows.clear();
+    std::vector<MarkKey> deleting = std::exchange(deletes, {});
     lock.unlock();
-    write_group(group, rows);
+    write_group(group, rows, deleting);
     lock.lock();
   }
 }
 
 SqliteResult<void> MarkStore::Impl::write_all(const std::vector<CommitRequest>& group,
                                               const std::vector<FleetRecord>& rows,
+                                              const std::vector<MarkKey>& deleting,
                                               std::int64_t now_ms) {
   auto txn = Transaction::begin(db);
   if (!txn) {
@@ -281,16 +336,26 @@ SqliteResult<void> MarkStore::Impl::write_all(const std::vector<CommitRequest>& 
       return ran;
     }
   }
+  for (const auto& key : deleting) {
+    if (auto bound = delete_mark.bind_all(key.store_id, key.till_id, to_db(key.epoch)); !bound) {
+      return bound;
+    }
+    if (auto ran = delete_mark.run(); !ran) {
+      return ran;
+    }
+  }
   return txn->commit();
 }
 
-void MarkStore::Impl::write_group(std::vector<CommitRequest>& group,
-                                  std::vector<FleetRecord>& rows) {
-  auto written = write_all(group, rows, clock.now_unix_ms());
+void MarkStore::Impl::write_group(std::vector<CommitRequest>& group, std::vector<FleetRecord>& rows,
+                                  const std::vector<MarkKey>& deleting) {
+  const std::int64_t now_ms = clock.now_unix_ms();
+  auto written = write_all(group, rows, deleting, now_ms);
   Status outcome;
   if (written) {
     transactions.fetch_add(1);
     marks_committed.fetch_add(group.size());
+    marks_deleted.fetch_add(deleting.size());
     healthy = true;
   } else {
     failures.fetch_add(1);
@@ -301,11 +366,10 @@ void MarkStore::Impl::write_group(std::vector<CommitRequest>& group,
   if (group.empty()) {
     return;
   }
-  boost::asio::post(executor, [marks = marks, group = std::move(group), outcome]() mutable {
+  boost::asio::post(executor, [marks = marks, group = std::move(group), outcome, now_ms]() mutable {
     for (auto& request : group) {
       if (outcome) {
-        auto& mark = (*marks)[request.key];
-        mark = std::max(mark, request.through_seq);
+        marks->raise(request.key, request.through_seq, now_ms);
       }
       if (request.done) {
         request.done(outcome);
@@ -333,8 +397,52 @@ Result<std::unique_ptr<MarkStore>> MarkStore::open(MarkStoreOptions options,
 }
 
 std::uint64_t MarkStore::mark(const MarkKey& key) const {
-  const auto it = m_impl->marks->find(key);
-  return it == m_impl->marks->end() ? 0 : it->second;
+  const auto it = m_impl->marks->marks.find(key);
+  return it == m_impl->marks->marks.end() ? 0 : it->second.through_seq;
+}
+
+std::vector<EpochMark> MarkStore::epochs(const std::string& store_id,
+                                         const std::string& till_id) const {
+  std::vector<EpochMark> out;
+  const auto& memory = *m_impl->marks;
+  const auto till = memory.epochs_by_till.find(till_key(store_id, till_id));
+  if (till == memory.epochs_by_till.end()) {
+    return out;
+  }
+  out.reserve(till->second.size());
+  for (const std::uint64_t epoch : till->second) {
+    const auto it = memory.marks.find(MarkKey{store_id, till_id, epoch});
+    if (it != memory.marks.end()) {
+      out.push_back(EpochMark{epoch, it->second.through_seq, it->second.updated_ms});
+    }
+  }
+  return out;
+}
+
+std::vector<MarkKey> MarkStore::committed_before(std::int64_t cutoff_ms) const {
+  std::vector<MarkKey> out;
+  for (const auto& [key, entry] : m_impl->marks->marks) {
+    if (entry.updated_ms < cutoff_ms) {
+      out.push_back(key);
+    }
+  }
+  return out;
+}
+
+void MarkStore::forget(std::vector<MarkKey> keys) {
+  auto& impl = *m_impl;
+  for (const auto& key : keys) {
+    impl.marks->erase(key);
+  }
+  {
+    std::lock_guard lock(impl.mutex);
+    if (impl.stopping) {
+      return;
+    }
+    impl.deletes.insert(impl.deletes.end(), std::make_move_iterator(keys.begin()),
+                        std::make_move_iterator(keys.end()));
+  }
+  impl.wake.notify_one();
 }
 
 void MarkStore::commit(MarkKey key, std::uint64_t through_seq, Done done) {
@@ -386,13 +494,14 @@ const std::vector<FleetRecord>& MarkStore::loaded_fleet() const noexcept {
 }
 
 std::size_t MarkStore::size() const noexcept {
-  return m_impl->marks->size();
+  return m_impl->marks->marks.size();
 }
 
 MarkStoreStats MarkStore::stats() const {
   MarkStoreStats s;
   s.transactions = m_impl->transactions.load();
   s.marks_committed = m_impl->marks_committed.load();
+  s.marks_deleted = m_impl->marks_deleted.load();
   s.failures = m_impl->failures.load();
   s.queued = m_impl->queued.load();
   s.healthy = m_impl->healthy.load();

@@ -463,9 +463,14 @@ Result<PosEvent> validate_pos_event(json::object fields, const EventOwner& owner
 
 Result<PosEvent> parse_pos_event(std::string_view text, const EventOwner& owner,
                                  const EventLimits& limits) {
-  auto parsed = detail::parse_json(text, limits.max_bytes, limits.max_depth, "event");
+  std::vector<DuplicateKey> duplicates;
+  auto parsed =
+      detail::parse_json(text, limits.max_bytes, limits.max_depth, "event", {}, &duplicates);
   if (!parsed) {
     return fail(std::move(parsed).error());
+  }
+  if (!duplicates.empty()) {
+    return fail(duplicate_key_error(duplicates.front()));
   }
   if (!parsed->is_object()) {
     return fail("event: must be a JSON object");
@@ -546,6 +551,40 @@ std::string make_payload_line(const PosEvent& event, const AgentStamp& stamp) {
   std::string out;
   make_payload_template(event, stamp.store_id, stamp.till_id, stamp.received_at)
       .render(out, make_event_id(stamp.store_id, stamp.till_id, stamp.epoch, stamp.seq), stamp.seq);
+  return out;
+}
+
+std::string make_collected_line(const StampedEvent& event, std::string_view collected_at) {
+  using detail::MergedMember;
+  static const json::value k_schema_version(1);
+  const json::object& fields = event.event.fields();
+  constexpr std::size_t k_stack_members = 32;
+  constexpr std::size_t k_added = 7;
+  MergedMember stack[k_stack_members];
+  std::vector<MergedMember> heap;
+  MergedMember* members = stack;
+  if (fields.size() + k_added > k_stack_members) {
+    heap.resize(fields.size() + k_added);
+    members = heap.data();
+  }
+  std::size_t n = 0;
+  for (const auto& kv : fields) {
+    const std::string_view key = kv.key();
+    if (key != "store_id" && key != "till_id" && key != "collected_at" && key != "schema_version") {
+      members[n++] = MergedMember{key, &kv.value(), {}, 0};
+    }
+  }
+  const json::value seq(event.stamp.seq);
+  members[n++] = MergedMember{"event_id", nullptr, event.event_id, 0};
+  members[n++] = MergedMember{"seq", &seq, {}, 0};
+  members[n++] = MergedMember{"store_id", nullptr, event.stamp.store_id, 0};
+  members[n++] = MergedMember{"till_id", nullptr, event.stamp.till_id, 0};
+  members[n++] = MergedMember{"received_at", nullptr, event.stamp.received_at, 0};
+  members[n++] = MergedMember{"collected_at", nullptr, collected_at, 0};
+  members[n++] = MergedMember{"schema_version", &k_schema_version, {}, 0};
+  std::string out;
+  out.reserve(512);
+  detail::append_canonical_members(out, std::span(members, n), {});
   return out;
 }
 

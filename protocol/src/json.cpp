@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "json_internal.hpp"
@@ -19,6 +20,228 @@ namespace pos::protocol {
 namespace json = boost::json;
 
 namespace {
+
+// A growable array of trivially copyable T that lives inline up to N elements (no allocation for
+// the objects of an event) and moves to the heap beyond.
+template <class T, std::size_t N>
+class InlineArray {
+ public:
+  InlineArray() = default;
+  InlineArray(const InlineArray&) = delete;
+  InlineArray& operator=(const InlineArray&) = delete;
+
+  std::size_t size() const noexcept { return m_size; }
+  bool empty() const noexcept { return m_size == 0; }
+  T* data() noexcept { return m_data; }
+  const T* data() const noexcept { return m_data; }
+  T& operator[](std::size_t i) noexcept { return m_data[i]; }
+  const T& operator[](std::size_t i) const noexcept { return m_data[i]; }
+  T& back() noexcept { return m_data[m_size - 1]; }
+  const T& front() const noexcept { return m_data[0]; }
+
+  void push_back(const T& item) {
+    reserve(m_size + 1);
+    m_data[m_size++] = item;
+  }
+  void append(const T* items, std::size_t n) {
+    if (n == 0) {
+      return;
+    }
+    reserve(m_size + n);
+    std::memcpy(m_data + m_size, items, n * sizeof(T));
+    m_size += n;
+  }
+  void pop_back() noexcept { --m_size; }
+  void truncate(std::size_t size) noexcept { m_size = size; }
+
+ private:
+  void reserve(std::size_t wanted) {
+    if (wanted <= m_capacity) {
+      return;
+    }
+    std::vector<T> bigger(std::max(wanted, 2 * m_capacity));
+    std::memcpy(bigger.data(), m_data, m_size * sizeof(T));
+    m_heap = std::move(bigger);
+    m_data = m_heap.data();
+    m_capacity = m_heap.size();
+  }
+
+  T m_inline[N];
+  std::vector<T> m_heap;
+  T* m_data = m_inline;
+  std::size_t m_size = 0;
+  std::size_t m_capacity = N;
+};
+
+// The keys of the objects being parsed, to find a key given twice in one object (Boost.JSON's
+// value_stack silently keeps the last). Each open object or array is a frame; the bytes of the
+// open objects' keys are kept in one buffer, with an entry (a 64-bit tag of the first 8 bytes and
+// the size, offset, size) per key, and an object's keys are dropped when it ends. A duplicate is
+// looked for when an object ends: pairwise by tag for small objects (events are made of them), by
+// sorting the tags beyond, so that no object costs quadratic time.
+class KeyTracker {
+ public:
+  /// Where the duplicates go: nullptr: the first one fails the parse.
+  std::vector<DuplicateKey>* report = nullptr;
+  /// The first duplicate found (path from the root) when `report` is null.
+  std::optional<std::string> failed_path;
+
+  void begin(bool object) {
+    m_frames.push_back(Frame{object, m_keys.size(), m_entries.size(), 0, 0});
+  }
+  void key_part(std::string_view s) {
+    if (!m_in_key) {
+      m_in_key = true;
+      m_key_at = m_keys.size();
+    }
+    m_keys.append(s.data(), s.size());
+  }
+  void key(std::string_view s) {
+    key_part(s);
+    m_in_key = false;
+    Frame& frame = m_frames.back();
+    frame.last_entry = m_entries.size();
+    const std::size_t size = m_keys.size() - m_key_at;
+    std::uint64_t head = 0;  // the first 8 bytes and the size: cheap and tells most keys apart
+    std::memcpy(&head, m_keys.data() + m_key_at, std::min(size, sizeof head));
+    m_entries.push_back(Entry{head ^ (static_cast<std::uint64_t>(size) << 56), m_key_at, size});
+    ++frame.count;
+  }
+  /// A scalar value ended, or (after end()) a container.
+  void value() {
+    if (!m_frames.empty() && !m_frames.back().object) {
+      ++m_frames.back().count;
+    }
+  }
+  /// Ends the innermost frame; false when it was an object with a duplicate key and the parse
+  /// must fail.
+  bool end() {
+    bool ok = true;
+    const Frame frame = m_frames.back();
+    if (frame.object && frame.count > 1) {
+      if (const auto duplicate = find_duplicate(frame)) {
+        ok = found(*duplicate);
+      }
+    }
+    m_keys.truncate(frame.keys_at);
+    m_entries.truncate(frame.entries_at);
+    m_frames.pop_back();
+    value();
+    return ok;
+  }
+
+ private:
+  struct Frame {
+    bool object = false;
+    std::size_t keys_at = 0;     ///< this object's first key byte in m_keys
+    std::size_t entries_at = 0;  ///< this object's first entry in m_entries
+    std::size_t count = 0;       ///< keys so far (object) or values completed (array)
+    std::size_t last_entry = 0;  ///< the current key's entry (object)
+  };
+  struct Entry {
+    std::uint64_t hash = 0;
+    std::size_t at = 0;
+    std::size_t size = 0;
+  };
+
+  std::string_view name(const Entry& e) const { return {m_keys.data() + e.at, e.size}; }
+  bool same(const Entry& a, const Entry& b) const {
+    return a.hash == b.hash && a.size == b.size &&
+           (a.size == 0 || std::memcmp(m_keys.data() + a.at, m_keys.data() + b.at, a.size) == 0);
+  }
+
+  // The key whose second occurrence comes first in the text.
+  std::optional<std::string_view> find_duplicate(const Frame& frame) const {
+    constexpr std::size_t k_scan_limit = 16;
+    const Entry* entries = m_entries.data() + frame.entries_at;
+    const std::size_t n = m_entries.size() - frame.entries_at;
+    if (n <= k_scan_limit) {
+      for (std::size_t j = 1; j < n; ++j) {
+        for (std::size_t i = 0; i < j; ++i) {
+          if (same(entries[i], entries[j])) {
+            return name(entries[j]);
+          }
+        }
+      }
+      return std::nullopt;
+    }
+    std::vector<std::pair<std::uint64_t, std::size_t>> order;  // (hash, index)
+    order.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      order.emplace_back(entries[i].hash, i);
+    }
+    std::sort(order.begin(), order.end());
+    std::size_t first = n;  // index of the earliest second occurrence
+    for (std::size_t run = 0; run < n;) {
+      std::size_t end = run + 1;
+      while (end < n && order[end].first == order[run].first) {
+        ++end;
+      }
+      for (std::size_t j = run + 1; j < end; ++j) {  // runs of equal hashes are tiny
+        for (std::size_t i = run; i < j; ++i) {
+          if (same(entries[order[i].second], entries[order[j].second])) {
+            first = std::min(first, order[j].second);
+          }
+        }
+      }
+      run = end;
+    }
+    if (first == n) {
+      return std::nullopt;
+    }
+    return name(entries[first]);
+  }
+
+  static void append_key(std::string& path, std::string_view key) {
+    constexpr std::size_t k_max_shown = 64;
+    if (!path.empty()) {
+      path.push_back('.');
+    }
+    if (key.size() <= k_max_shown) {
+      path.append(key);
+      return;
+    }
+    std::size_t cut = k_max_shown;
+    while (cut > 0 && (static_cast<unsigned char>(key[cut]) & 0xC0) == 0x80) {
+      --cut;  // not inside a UTF-8 sequence
+    }
+    path.append(key.substr(0, cut)).append("...");
+  }
+
+  // The path of `duplicate`, a key of the innermost frame; records it or fails.
+  bool found(std::string_view duplicate) {
+    const bool root_array = !m_frames.front().object;
+    const std::size_t element = root_array ? m_frames.front().count : 0;
+    if (report != nullptr && !report->empty() && report->back().element == element) {
+      return true;  // one per element is enough
+    }
+    std::string path;
+    if (root_array && report == nullptr) {
+      path = "[" + std::to_string(element) + "]";
+    }
+    for (std::size_t i = root_array ? 1 : 0; i + 1 < m_frames.size(); ++i) {
+      const Frame& f = m_frames[i];
+      if (f.object) {
+        append_key(path, name(m_entries[f.last_entry]));
+      } else {
+        path.append("[").append(std::to_string(f.count)).append("]");
+      }
+    }
+    append_key(path, duplicate);
+    if (report == nullptr) {
+      failed_path = std::move(path);
+      return false;
+    }
+    report->push_back(DuplicateKey{element, std::move(path)});
+    return true;
+  }
+
+  InlineArray<Frame, 24> m_frames;
+  InlineArray<char, 1024> m_keys;
+  InlineArray<Entry, 64> m_entries;
+  bool m_in_key = false;
+  std::size_t m_key_at = 0;
+};
 
 // Builds a json::value like Boost's own parser handler, but converts doubles from their text
 // with std::from_chars (correctly rounded) and rejects values that overflow.
@@ -32,25 +255,38 @@ struct ValueHandler {
 
   json::value_stack st;
   std::string number;
+  KeyTracker keys;
 
   bool on_document_begin(json::error_code&) { return true; }
   bool on_document_end(json::error_code&) { return true; }
-  bool on_object_begin(json::error_code&) { return true; }
-  bool on_object_end(std::size_t n, json::error_code&) {
-    st.push_object(n);
+  bool on_object_begin(json::error_code&) {
+    keys.begin(true);
     return true;
   }
-  bool on_array_begin(json::error_code&) { return true; }
+  bool on_object_end(std::size_t n, json::error_code& ec) {
+    st.push_object(n);
+    if (!keys.end()) {
+      ec = json::error::syntax;
+      return false;
+    }
+    return true;
+  }
+  bool on_array_begin(json::error_code&) {
+    keys.begin(false);
+    return true;
+  }
   bool on_array_end(std::size_t n, json::error_code&) {
     st.push_array(n);
-    return true;
+    return keys.end();
   }
   bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
     st.push_chars(s);
+    keys.key_part(s);
     return true;
   }
   bool on_key(json::string_view s, std::size_t, json::error_code&) {
     st.push_key(s);
+    keys.key(s);
     return true;
   }
   bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
@@ -59,6 +295,7 @@ struct ValueHandler {
   }
   bool on_string(json::string_view s, std::size_t, json::error_code&) {
     st.push_string(s);
+    keys.value();
     return true;
   }
   bool on_number_part(json::string_view s, json::error_code&) {
@@ -68,11 +305,13 @@ struct ValueHandler {
   bool on_int64(std::int64_t i, json::string_view, json::error_code&) {
     number.clear();
     st.push_int64(i);
+    keys.value();
     return true;
   }
   bool on_uint64(std::uint64_t u, json::string_view, json::error_code&) {
     number.clear();
     st.push_uint64(u);
+    keys.value();
     return true;
   }
   bool on_double(double d, json::string_view s, json::error_code& ec) {
@@ -96,14 +335,17 @@ struct ValueHandler {
       return false;
     }
     st.push_double(exact);
+    keys.value();
     return true;
   }
   bool on_bool(bool b, json::error_code&) {
     st.push_bool(b);
+    keys.value();
     return true;
   }
   bool on_null(json::error_code&) {
     st.push_null();
+    keys.value();
     return true;
   }
   bool on_comment_part(json::string_view, json::error_code&) { return true; }
@@ -311,7 +553,8 @@ int days_in_month(int y, int m) noexcept {
 namespace detail {
 
 Result<json::value> parse_json(std::string_view text, std::size_t max_bytes, std::size_t max_depth,
-                               std::string_view what, json::storage_ptr storage) {
+                               std::string_view what, json::storage_ptr storage,
+                               std::vector<DuplicateKey>* duplicates) {
   auto prefix = [what] { return std::string(what) + ": "; };
   if (text.size() > max_bytes) {
     return fail(prefix() + "larger than the limit of " + std::to_string(max_bytes) + " bytes");
@@ -322,8 +565,12 @@ Result<json::value> parse_json(std::string_view text, std::size_t max_bytes, std
   alignas(std::max_align_t) unsigned char temp[4096];
   json::basic_parser<ValueHandler> parser(options, temp, sizeof temp);
   parser.handler().st.reset(std::move(storage));
+  parser.handler().keys.report = duplicates;
   json::error_code ec;
   const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  if (const auto& path = parser.handler().keys.failed_path) {
+    return fail(prefix() + *path + ": duplicate key");
+  }
   if (ec == json::error::too_deep) {
     return fail(prefix() + "nested deeper than " + std::to_string(max_depth) + " levels");
   }
@@ -415,8 +662,14 @@ void append_canonical_members(std::string& out, std::span<MergedMember> members,
 }  // namespace detail
 
 Result<json::value> parse_json_bounded(std::string_view text, const EventLimits& limits,
-                                       json::storage_ptr storage) {
-  return detail::parse_json(text, limits.max_bytes, limits.max_depth, "body", std::move(storage));
+                                       json::storage_ptr storage,
+                                       std::vector<DuplicateKey>* duplicates) {
+  return detail::parse_json(text, limits.max_bytes, limits.max_depth, "body", std::move(storage),
+                            duplicates);
+}
+
+std::string duplicate_key_error(const DuplicateKey& duplicate) {
+  return duplicate.path + ": duplicate key";
 }
 
 void append_json_string(std::string& out, std::string_view s) {

@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/result.hpp"
@@ -15,11 +16,13 @@ namespace pos::protocol::detail {
 
 /// Parses exactly one JSON text of at most `max_bytes` bytes and `max_depth` nesting levels.
 /// Doubles are parsed correctly rounded (Boost 1.81's own conversion is not); numbers that overflow
-/// a double are rejected. The value is allocated from `storage` (default: the heap). Never throws
-/// except std::bad_alloc. Errors start with `what: `.
+/// a double are rejected. The value is allocated from `storage` (default: the heap). A key given
+/// twice in one object fails the parse (`what: <path>: duplicate key`), unless `duplicates` is
+/// given: see parse_json_bounded. Never throws except std::bad_alloc. Errors start with `what: `.
 Result<boost::json::value> parse_json(std::string_view text, std::size_t max_bytes,
                                       std::size_t max_depth, std::string_view what,
-                                      boost::json::storage_ptr storage = {});
+                                      boost::json::storage_ptr storage = {},
+                                      std::vector<DuplicateKey>* duplicates = nullptr);
 
 /// Appends the canonical form (see to_canonical_json) of `value` to `out`.
 void append_canonical(std::string& out, const boost::json::value& value);

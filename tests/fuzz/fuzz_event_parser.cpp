@@ -1,6 +1,7 @@
 // libFuzzer target: the event parser and the payload-line parser on untrusted text. An accepted
 // event within the per-event limits (check_event_size), stamped with make_payload_line, must parse
-// back as a payload line with the same type; measure_event must agree with the canonical text.
+// back as a payload line with the same type; measure_event must agree with the canonical text; an
+// accepted payload line's published form (make_collected_line) is canonical JSON that parses back.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -25,7 +26,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const EventOwner owner{"S07", "T1"};
 
   auto line = parse_payload_line(text, owner, limits);
-  if (line) check(line->stamp.store_id == "S07" && line->stamp.till_id == "T1");
+  if (line) {
+    check(line->stamp.store_id == "S07" && line->stamp.till_id == "T1");
+    const std::string data = make_collected_line(*line, "2026-11-22T03:15:04.000Z");
+    auto published = parse_json_bounded(data, EventLimits{});
+    check(published.has_value() && to_canonical_json(*published) == data);
+  }
 
   auto event = parse_pos_event(text, {}, limits);
   if (!event) return 0;

@@ -4,11 +4,16 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/mount.h>
 #include <algorithm>
 #include <boost/json.hpp>
 #include <fstream>
 #include <random>
 #include <set>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "collector_harness.hpp"
@@ -427,6 +432,105 @@ TEST_F(CollectorTest, LostMarkDatabaseIsRecoveredFromTheTillsStatus) {
   }
   EXPECT_NE(m_collector->log().find("adopting 20"), std::string::npos) << m_collector->log();
   EXPECT_EQ(agent.terminate(), 0);
+}
+
+/// The collector's data_dir on a small tmpfs of its own, which the test fills to make SQLite's
+/// commits fail (SQLITE_FULL) and then frees again.
+class CollectorDiskFullTest : public CollectorTest {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(m_data);
+    ASSERT_EQ(::mount("tmpfs", m_data.c_str(), "tmpfs", 0, "size=8m"), 0)
+        << "mount tmpfs on " << m_data << ": " << std::strerror(errno);
+    m_mounted = true;
+    CollectorTest::SetUp();
+  }
+  void TearDown() override {
+    if (m_collector) {
+      m_collector->terminate();
+    }
+    if (m_mounted) {
+      ::umount2(m_data.c_str(), MNT_DETACH);
+    }
+  }
+
+  /// Writes a file until the filesystem is full.
+  void fill() {
+    std::ofstream out(m_data / "filler", std::ios::binary);
+    const std::string block(64 * 1024, 'x');
+    while (out.write(block.data(), static_cast<std::streamsize>(block.size())) && out.flush()) {
+    }
+  }
+
+  std::string metrics() { return http_request(m_collector->port(), "GET", "/metrics").body; }
+  /// The value of an unlabelled metric, -1 when absent.
+  double metric(const std::string& name) {
+    const std::string text = metrics();
+    const auto at = text.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+  }
+  bool wait_metric(const std::string& name, double at_least, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (metric(name) >= at_least) {
+        return true;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
+  std::filesystem::path m_data = m_dir.path() / "collector" / "data";
+  bool m_mounted = false;
+};
+
+// Disk full under collector.db: the batch is published but its mark cannot be committed. The
+// collector then takes no batch (the till's resends are neither published again nor acked) and
+// is not ready, until space is freed: the retried commit acks what was published, once.
+TEST_F(CollectorDiskFullTest, FullDiskPausesIntakeWithoutDuplicatesUntilSpaceIsFreed) {
+  FakeTill till(*m_broker, *m_pki, "S07", "T1");
+  till.send(epoch_a, 1, 5);
+  ASSERT_EQ(till.wait_ack(epoch_a, 5, 20s), 5U) << m_collector->log();
+  ASSERT_EQ(pull_events(5, 20s).size(), 5U);
+
+  fill();
+  till.send(epoch_a, 6, 5);
+  ASSERT_TRUE(wait_metric("poscollector_commit_failures_total", 1, 20s)) << m_collector->log();
+  EXPECT_TRUE(wait_metric("poscollector_intake_paused", 1, 5s)) << metrics();
+  const auto ready = http_request(m_collector->port(), "GET", "/readyz");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_NE(ready.body.find("mark store"), std::string::npos) << ready.body;
+  // The agent resends after its ack timeout.
+  for (int i = 0; i < 3; ++i) {
+    till.send(epoch_a, 6, 5);
+    EXPECT_EQ(till.wait_ack(epoch_a, 6, 1s), 5U) << "acked while the mark store cannot commit";
+  }
+  ASSERT_TRUE(wait_metric("poscollector_batches_received_total", 1 + 1 + 3, 10s)) << metrics();
+  EXPECT_TRUE(wait_metric("poscollector_batches_dropped_paused_total", 3, 10s)) << metrics();
+  EXPECT_TRUE(wait_metric("poscollector_commit_retries_total", 1, 10s)) << metrics();
+  auto events = pull_events(100, 3s);
+  EXPECT_EQ(events.size(), 5U) << "published again while the mark store cannot commit";
+
+  std::filesystem::remove(m_data / "filler");
+  EXPECT_EQ(till.wait_ack(epoch_a, 10, 20s), 10U) << m_collector->log();
+  EXPECT_EQ(metric("poscollector_intake_paused"), 0);
+  EXPECT_EQ(http_request(m_collector->port(), "GET", "/readyz").status, 200);
+  till.send(epoch_a, 6, 7);  // 6..10 are duplicates now, 11 and 12 new
+  EXPECT_EQ(till.wait_ack(epoch_a, 12, 20s), 12U) << m_collector->log();
+  for (auto& m : pull_events(100, 3s)) {
+    events.push_back(std::move(m));
+  }
+  std::map<std::uint64_t, int> published;
+  for (const auto& m : events) {
+    ++published[seq_of(m)];
+  }
+  ASSERT_EQ(published.size(), 7U) << m_collector->log();
+  for (const auto& [seq, count] : published) {
+    EXPECT_EQ(count, 1) << "seq " << seq << " published " << count << " times";
+    EXPECT_GE(seq, 6U);
+  }
+  EXPECT_NE(m_collector->log().find("pausing intake"), std::string::npos);
+  EXPECT_NE(m_collector->log().find("resuming intake"), std::string::npos);
 }
 
 }  // namespace

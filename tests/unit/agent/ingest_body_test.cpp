@@ -67,6 +67,35 @@ TEST(IngestBody, ForeignStoreIsRejectedPerEvent) {
   EXPECT_NE((*items)[0].event.error().message.find("store_id"), std::string::npos);
 }
 
+// A duplicated key would let a reader that keeps the first value see another event than the one
+// validated: the event is rejected, naming the key; its neighbours are not affected.
+TEST(IngestBody, DuplicateKeyRejectsThatEventNamingTheKey) {
+  std::string forged = sale("X");
+  forged.insert(1, R"("store_id":"S99","store_id":"S01",)");
+  std::string nested = sale("Y");
+  nested.insert(nested.find(R"("qty")"), R"("qty":3,)");
+  auto items = parse("application/json", "[" + sale("A") + "," + forged + "," + nested + "]");
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 3u);
+  EXPECT_TRUE((*items)[0].event);
+  ASSERT_FALSE((*items)[1].event);
+  EXPECT_EQ((*items)[1].event.error().message, "store_id: duplicate key");
+  ASSERT_FALSE((*items)[2].event);
+  EXPECT_EQ((*items)[2].event.error().message, "lines[0].qty: duplicate key");
+
+  items = parse("application/json", forged);
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_FALSE((*items)[0].event);
+  EXPECT_EQ((*items)[0].event.error().message, "store_id: duplicate key");
+
+  items = parse("application/x-ndjson", sale("A") + "\n" + forged + "\n");
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 2u);
+  EXPECT_TRUE((*items)[0].event);
+  ASSERT_FALSE((*items)[1].event);
+  EXPECT_EQ((*items)[1].event.error().message, "store_id: duplicate key");
+}
+
 TEST(IngestBody, NdjsonWithCrlfAndBlankLines) {
   const std::string body = sale("A") + "\r\n\r\n" + sale("B", 0) + "\r\n" + sale("C") + "\n";
   auto items = parse("application/x-ndjson", body);

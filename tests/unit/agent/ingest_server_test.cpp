@@ -179,6 +179,19 @@ TEST_F(IngestServerTest, PerEventResultsShape) {
   EXPECT_EQ(stats.events_rejected, 1u);
 }
 
+TEST_F(IngestServerTest, DuplicateKeyIsRejectedNamingTheKey) {
+  start();
+  std::string forged = sale("B");
+  forged.insert(1, R"("type":"return",)");
+  auto reply = post(port(), "[" + sale("A") + "," + forged + "]");
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  const auto expected = json::parse(R"({"accepted":1,"duplicates":0,"rejected":1,"results":[
+      {"index":0,"status":"accepted","event_id":"S01-T1-1122334455667788-1"},
+      {"index":1,"status":"rejected","error":"type: duplicate key"}]})");
+  EXPECT_EQ(reply.json(), expected);
+  EXPECT_EQ(m_outbox.stats().last_seq, 1u);
+}
+
 TEST_F(IngestServerTest, RepostIsDuplicateWithSameEventId) {
   start();
   const std::string body = sale("A") + "\n" + sale("B") + "\n";

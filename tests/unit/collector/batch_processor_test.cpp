@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "collector_test_support.hpp"
+#include "fake_marks.hpp"
 #include "fake_sink.hpp"
 #include "fake_transport.hpp"
 #include "pos/protocol/ids.hpp"
@@ -275,6 +276,99 @@ TEST_F(BatchProcessorTest, NewEpochStartsANewMark) {
   EXPECT_EQ(m_sink.messages(Destination::events).size(), 5U);
 }
 
+// A till sending batches of random epochs (each would be a permanent mark row, all loaded into
+// memory): beyond max_epochs_per_till, and with none idle past the retention, a new epoch is
+// refused (not published, not acked: the till keeps its events); the mark table does not grow.
+TEST_F(BatchProcessorTest, RandomEpochsFromOneTillDoNotGrowTheMarksBeyondTheCap) {
+  BatchProcessorOptions options;
+  options.max_epochs_per_till = 4;
+  open(options);
+  for (std::uint64_t e = 1; e <= 4; ++e) {
+    send(encode(e, 1, lines_for("S07", "T1", e, 1, 1)));
+  }
+  ASSERT_TRUE(wait_acks(4));
+  EXPECT_EQ(m_fleet.find("S07", "T1")->epochs_total, 4U);
+  EXPECT_EQ(m_processor->stats().new_epochs, 4U);
+  for (std::uint64_t e = 100; e < 150; ++e) {
+    send(encode(e, 1, lines_for("S07", "T1", e, 1, 1)));
+  }
+  send(encode(2, 2, lines_for("S07", "T1", 2, 2, 1)));  // a known epoch goes on
+  ASSERT_TRUE(wait_acks(5));
+  run_for(m_io);
+  EXPECT_EQ(m_marks->size(), 4U);
+  EXPECT_EQ(m_sink.messages(Destination::events).size(), 5U);
+  EXPECT_EQ(acks().back(), (protocol::Ack{2, 2}));
+  EXPECT_EQ(acks().size(), 5U);
+  EXPECT_EQ(m_processor->stats().batches_epoch_refused, 50U);
+  const TillView* till = m_fleet.find("S07", "T1");
+  EXPECT_EQ(till->epochs_refused_total, 50U);
+  EXPECT_EQ(till->epochs_total, 4U);
+  // Another till has its own allowance.
+  send(encode(7, 1, lines_for("S07", "T2", 7, 1, 1)), "pos/v1/S07/T2/batch");
+  ASSERT_TRUE(run_until(m_io, [&] { return m_marks->size() == 5; }));
+  // After a restart the cap holds with the marks read from the database.
+  open(options);
+  send(encode(151, 1, lines_for("S07", "T1", 151, 1, 1)));
+  run_for(m_io);
+  EXPECT_EQ(m_marks->size(), 5U);
+  EXPECT_EQ(m_processor->stats().batches_epoch_refused, 1U);
+}
+
+// An epoch idle past the retention is pruned: by a pruning pass, or when the till starts a new
+// epoch at the cap (a genuine new epoch, e.g. after a restored disk, is not stalled). The till's
+// newest epoch is kept by the pass.
+TEST_F(BatchProcessorTest, IdleEpochsArePrunedAfterTheRetention) {
+  BatchProcessorOptions options;
+  options.max_epochs_per_till = 2;
+  options.epoch_retention = std::chrono::hours(24);
+  open(options);
+  send(encode(1, 1, lines_for("S07", "T1", 1, 1, 1)));
+  ASSERT_TRUE(wait_acks(1));
+  m_clock.now_ms += 3'600'000;
+  send(encode(2, 1, lines_for("S07", "T1", 2, 1, 1)));
+  ASSERT_TRUE(wait_acks(2));
+  EXPECT_EQ(m_processor->prune_idle_epochs(), 0U);  // nothing idle long enough
+  EXPECT_EQ(m_marks->size(), 2U);
+
+  m_clock.now_ms += 24 * 3'600'000 - 1'000;  // epoch 1 idle past the retention, epoch 2 not
+  EXPECT_EQ(m_processor->prune_idle_epochs(), 1U);
+  EXPECT_EQ(m_processor->stats().epochs_pruned, 1U);
+  EXPECT_EQ(m_processor->stats().prune_passes, 2U);
+  EXPECT_EQ(m_marks->mark({"S07", "T1", 1}), 0U);
+  EXPECT_EQ(m_marks->mark({"S07", "T1", 2}), 1U);
+  m_clock.now_ms += 10 * 24 * 3'600'000LL;
+  EXPECT_EQ(m_processor->prune_idle_epochs(), 0U);  // the till's newest epoch stays
+  EXPECT_EQ(m_marks->size(), 1U);
+
+  // At the cap, a new epoch prunes an idle one instead of being refused.
+  send(encode(3, 1, lines_for("S07", "T1", 3, 1, 1)));
+  ASSERT_TRUE(wait_acks(3));
+  m_clock.now_ms += 25 * 3'600'000LL;
+  send(encode(4, 1, lines_for("S07", "T1", 4, 1, 1)));
+  ASSERT_TRUE(wait_acks(4));
+  EXPECT_EQ(acks().back(), (protocol::Ack{4, 1}));
+  EXPECT_EQ(m_processor->stats().batches_epoch_refused, 0U);
+  EXPECT_EQ(m_fleet.find("S07", "T1")->epoch, 4U);
+  // Epochs that never got a mark (a gap: nothing published) make room at once. (The gap batch of
+  // epoch 5 made room by pruning epoch 3, idle for 25 h.)
+  m_clock.now_ms += 1000;
+  send(encode(5, 7, lines_for("S07", "T1", 5, 7, 1)));  // starts at seq 7: a gap
+  run_for(m_io);
+  EXPECT_EQ(m_processor->stats().batches_gap, 1U);
+  send(encode(6, 1, lines_for("S07", "T1", 6, 1, 1)));
+  ASSERT_TRUE(wait_acks(5));
+  EXPECT_EQ(acks().back(), (protocol::Ack{6, 1}));
+  EXPECT_EQ(m_processor->stats().batches_epoch_refused, 0U);
+  // The deletions are durable.
+  ASSERT_TRUE(run_until(m_io, [&] { return m_marks->stats().marks_deleted == 3; }));
+  open(options);
+  EXPECT_EQ(m_marks->size(), 2U);
+  EXPECT_EQ(m_marks->mark({"S07", "T1", 2}), 0U);
+  EXPECT_EQ(m_marks->mark({"S07", "T1", 3}), 0U);
+  EXPECT_EQ(m_marks->mark({"S07", "T1", 4}), 1U);
+  EXPECT_EQ(m_marks->mark({"S07", "T1", 6}), 1U);
+}
+
 std::string patched(std::string batch, std::size_t offset, const void* bytes, std::size_t n) {
   std::memcpy(batch.data() + offset, bytes, n);
   return batch;
@@ -368,6 +462,48 @@ TEST_F(BatchProcessorTest, EventOfAnotherStoreIsDeadLetteredOthersPublished) {
   EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 3}));
   EXPECT_EQ(m_fleet.find("S07", "T1")->rejected_total, 1U);
   EXPECT_EQ(m_processor->stats().events_dead_lettered, 1U);
+}
+
+// The forgery of a till that writes its line by hand: `store_id` twice, the last one matching the
+// topic. A reader keeping the first value would see a sale of S99. Dead-lettered, not published.
+TEST_F(BatchProcessorTest, LineWithADuplicateKeyIsDeadLetteredNotPublished) {
+  auto lines = lines_for("S07", "T1", epoch, 1, 3);
+  lines[1].insert(1, R"("store_id":"S99",)");
+  lines[2].insert(1, R"("lines":[],)");
+  send(encode(epoch, 1, lines));
+  ASSERT_TRUE(wait_acks(1));
+  const auto events = m_sink.messages(Destination::events);
+  ASSERT_EQ(events.size(), 1U);
+  EXPECT_EQ(attribute(events[0], "event_id"), protocol::make_event_id("S07", "T1", epoch, 1));
+  const auto dead = m_sink.messages(Destination::dead_letter);
+  ASSERT_EQ(dead.size(), 2U);
+  EXPECT_EQ(dead[0].data, lines[1]);
+  EXPECT_NE(attribute(dead[0], "error").find("store_id: duplicate key"), std::string::npos)
+      << attribute(dead[0], "error");
+  EXPECT_EQ(attribute(dead[0], "seq"), "2");
+  EXPECT_NE(attribute(dead[1], "error").find("lines: duplicate key"), std::string::npos)
+      << attribute(dead[1], "error");
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 3}));
+}
+
+// What is published is the validated line itself with our two fields appended, unless the event
+// names one of them: then it is rebuilt from the validated values. Whether it does is read from
+// the parsed event, not the text, so a key spelled with an escape cannot slip a second
+// `collected_at` into the published data.
+TEST_F(BatchProcessorTest, PublishedDataIsTheValidatedLineWithoutDuplicateKeys) {
+  auto lines = lines_for("S07", "T1", epoch, 1, 2);
+  lines[1].insert(1, R"("\u0063ollected_at":"2000-01-01T00:00:00Z",)");
+  send(encode(epoch, 1, lines));
+  ASSERT_TRUE(wait_acks(1));
+  const auto events = m_sink.messages(Destination::events);
+  ASSERT_EQ(events.size(), 2U);
+  const std::string ours = protocol::format_rfc3339_utc_ms(m_clock.now_ms);
+  EXPECT_EQ(events[0].data, lines[0].substr(0, lines[0].size() - 1) + R"(,"collected_at":")" +
+                                ours + R"(","schema_version":1})");
+  const auto strict = protocol::parse_json_bounded(events[1].data, protocol::EventLimits{});
+  ASSERT_TRUE(strict) << strict.error().message;
+  EXPECT_EQ(strict->at("collected_at").as_string(), ours.c_str());
+  EXPECT_EQ(protocol::to_canonical_json(*strict), events[1].data);
 }
 
 TEST_F(BatchProcessorTest, SeqMismatchInALineIsDeadLettered) {
@@ -512,6 +648,73 @@ TEST_F(BatchProcessorTest, StopIntakeIgnoresBatchesAndWaitsForInFlight) {
   m_sink.complete(0);
   ASSERT_TRUE(run_until(m_io, [&] { return idle; }));
   EXPECT_EQ(acks(), (std::vector<protocol::Ack>{{epoch, 2}}));
+}
+
+// The mark store seam: a fake whose commits fail like a full disk.
+class BatchProcessorCommitFailureTest : public ::testing::Test {
+ protected:
+  BatchProcessorCommitFailureTest() {
+    BatchProcessorOptions options;
+    options.commit_retry_initial = std::chrono::milliseconds(5);
+    options.commit_retry_max = std::chrono::milliseconds(20);
+    m_processor =
+        std::make_unique<BatchProcessor>(m_io.get_executor(), m_sink, m_marks, m_transport, m_fleet,
+                                         m_clock, protocol::DictionaryLookup{}, options);
+  }
+
+  void send(const std::string& payload) { m_processor->handle_message({batch_topic, payload}); }
+
+  std::vector<protocol::Ack> acks() const {
+    std::vector<protocol::Ack> out;
+    for (const auto& p : m_transport.publishes) {
+      out.push_back(*protocol::parse_ack(p.payload));
+    }
+    return out;
+  }
+
+  boost::asio::io_context m_io;
+  test::ManualClock m_clock;
+  test::FakeSink m_sink{m_io.get_executor()};
+  test::FakeTransport m_transport{m_io.get_executor()};
+  test::FakeMarks m_marks{m_io.get_executor()};
+  FleetState m_fleet;
+  std::unique_ptr<BatchProcessor> m_processor;
+};
+
+// A persistent commit error (disk full): the batch was published but its mark is not durable.
+// Until a commit succeeds again the collector takes no batch: a resend is neither published
+// again nor acked. Once the disk has room, the retried commit acks what was published, and the
+// resend is a duplicate.
+TEST_F(BatchProcessorCommitFailureTest, AfterAFailedCommitAResendIsNotPublishedAgain) {
+  m_marks.fail_commits = true;
+  const auto payload = encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 3));
+  send(payload);
+  ASSERT_TRUE(run_until(m_io, [&] { return m_processor->stats().commit_failures >= 1; }));
+  EXPECT_TRUE(m_processor->commits_paused());
+  EXPECT_EQ(m_sink.calls.size(), 1U);
+  // The agent resends after its ack timeout, more than once.
+  send(payload);
+  send(encode(epoch, 4, lines_for("S07", "T1", epoch, 4, 2)));
+  ASSERT_TRUE(run_until(m_io, [&] { return m_marks.failed_commits >= 3; }));  // retried, failed
+  EXPECT_EQ(m_sink.calls.size(), 1U) << "published again while the mark store cannot commit";
+  EXPECT_TRUE(acks().empty());
+  EXPECT_EQ(m_processor->stats().batches_dropped_paused, 2U);
+  EXPECT_TRUE(m_processor->commits_paused());
+
+  m_marks.fail_commits = false;  // space freed
+  ASSERT_TRUE(run_until(m_io, [&] { return !acks().empty(); }));
+  EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 3}));
+  EXPECT_FALSE(m_processor->commits_paused());
+  EXPECT_EQ(m_marks.mark({"S07", "T1", epoch}), 3U);
+  EXPECT_EQ(m_processor->stats().events_published, 3U);
+  send(payload);
+  ASSERT_TRUE(run_until(m_io, [&] { return acks().size() >= 2; }));
+  EXPECT_EQ(m_sink.calls.size(), 1U);
+  EXPECT_EQ(m_processor->stats().batches_duplicate, 1U);
+  // New events flow again.
+  send(encode(epoch, 4, lines_for("S07", "T1", epoch, 4, 2)));
+  ASSERT_TRUE(run_until(m_io, [&] { return acks().back().through_seq == 5; }));
+  EXPECT_EQ(m_sink.messages(Destination::events).size(), 5U);
 }
 
 }  // namespace

@@ -184,6 +184,28 @@ TEST(CollectorConfigTest, PackagedExampleIsValid) {
   const auto c = parse_collector_config(text, "/etc/poscollector");
   EXPECT_EQ(c.collector_id, "collector-1");
   EXPECT_EQ(c.sink.project, "fastyle-prod");
+  // The [marks] keys are listed with the code's defaults.
+  for (const char* key : {"max_epochs_per_till = 8", "epoch_retention_days = 30"}) {
+    EXPECT_NE(text.find(key), std::string::npos) << key;
+  }
+  EXPECT_EQ(c.marks.max_epochs_per_till, CollectorConfig{}.marks.max_epochs_per_till);
+  EXPECT_EQ(c.marks.epoch_retention, CollectorConfig{}.marks.epoch_retention);
+}
+
+TEST(CollectorConfigTest, MarksEpochCapAndRetention) {
+  auto c = parse_collector_config(test::k_minimal_collector_config);
+  EXPECT_EQ(c.marks.max_epochs_per_till, 8U);
+  EXPECT_EQ(c.marks.epoch_retention, std::chrono::hours(30 * 24));
+  c = parse_collector_config(test::k_minimal_collector_config +
+                             "[marks]\nmax_epochs_per_till = 3\nepoch_retention_days = 2\n");
+  EXPECT_EQ(c.marks.max_epochs_per_till, 3U);
+  EXPECT_EQ(c.marks.epoch_retention, std::chrono::hours(48));
+  EXPECT_NE(error_of(test::k_minimal_collector_config + "[marks]\nmax_epochs_per_till = 1\n")
+                .find("marks.max_epochs_per_till"),
+            std::string::npos);
+  EXPECT_NE(error_of(test::k_minimal_collector_config + "[marks]\nepoch_retention_days = 0\n")
+                .find("marks.epoch_retention_days"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -81,6 +81,8 @@ TEST(FleetTest, PersistedRowsRoundTrip) {
   fleet.on_status("S07", "T1", online_status(), t0);
   fleet.add_counts("S07", "T1", 9, 1, 2, 3);
   fleet.on_ack("S07", "T1", t0 + 10);
+  fleet.on_new_epoch("S07", "T1", 0xabcdef0123456789ULL, t0 + 20);
+  fleet.on_epoch_refused("S07", "T1");
   const auto rows = fleet.take_dirty(t0);
   ASSERT_EQ(rows.size(), 1U);
   EXPECT_TRUE(fleet.take_dirty(t0).empty());
@@ -90,6 +92,25 @@ TEST(FleetTest, PersistedRowsRoundTrip) {
   restored.load({{"S01", "T1", "not json", 0}});
   EXPECT_EQ(restored.size(), 1U);
   EXPECT_EQ(restored.to_json(t0 + 5), fleet.to_json(t0 + 5));
+}
+
+// A till starting a new epoch (a new database: reinstalled, or a restored disk the agent
+// detected) shows it in its row: the epoch, when, how many in all, how many were refused.
+TEST(FleetTest, NewEpochIsShownInTheTillsRow) {
+  FleetState fleet;
+  fleet.on_batch("S07", "T1", t0);
+  auto row = json::parse(fleet.to_json(t0)).at("tills").at(0).as_object();
+  EXPECT_TRUE(row.at("epoch").is_null());
+  EXPECT_EQ(row.at("epochs_total").as_int64(), 0);
+  fleet.on_new_epoch("S07", "T1", 0x1111222233334444ULL, t0);
+  fleet.on_new_epoch("S07", "T1", 0xabcdef0123456789ULL, t0 + 1000);
+  fleet.on_epoch_refused("S07", "T1");
+  row = json::parse(fleet.to_json(t0 + 2000)).at("tills").at(0).as_object();
+  EXPECT_EQ(row.at("epoch").as_string(), "abcdef0123456789");
+  EXPECT_EQ(row.at("epoch_started_at").as_string(),
+            protocol::format_rfc3339_utc_ms(t0 + 1000).c_str());
+  EXPECT_EQ(row.at("epochs_total").as_int64(), 2);
+  EXPECT_EQ(row.at("epochs_refused_total").as_int64(), 1);
 }
 
 TEST(FleetTest, BoundedNumberOfTills) {

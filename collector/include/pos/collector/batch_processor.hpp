@@ -19,6 +19,7 @@
 #include "pos/collector/fleet.hpp"
 #include "pos/collector/mark_store.hpp"
 #include "pos/collector/sink.hpp"
+#include "pos/common/backoff.hpp"
 #include "pos/common/clock.hpp"
 #include "pos/common/transport.hpp"
 #include "pos/protocol/batch.hpp"
@@ -41,6 +42,16 @@ struct BatchProcessorOptions {
   /// Idle per-(store, till, epoch) states kept in memory; beyond it idle ones are dropped (they
   /// are rebuilt from the MarkStore).
   std::size_t max_streams = 50'000;
+  /// After a failed mark commit, the failed marks are committed again after a delay that grows
+  /// from `commit_retry_initial` to `commit_retry_max` (exponential, full jitter).
+  std::chrono::milliseconds commit_retry_initial{100};
+  std::chrono::milliseconds commit_retry_max{5000};
+  /// Epochs (mark rows) kept per till; a batch of a further epoch first prunes the till's epochs
+  /// idle past `epoch_retention` (least recently active first), else it is refused unacked.
+  std::size_t max_epochs_per_till = 8;
+  /// An epoch with no batch for this long is pruned (its mark deleted) by prune_idle_epochs(),
+  /// except a till's newest epoch.
+  std::chrono::milliseconds epoch_retention = std::chrono::hours(30 * 24);
 };
 
 /// Upper bounds (seconds) of the publish latency histogram; the last bucket is +Inf.
@@ -59,6 +70,8 @@ struct BatchStats {
   std::uint64_t batches_gap = 0;           ///< started past mark + 1: not published, not acked
   std::uint64_t batches_dropped_busy = 0;  ///< flow control: not published, not acked
   std::uint64_t batches_dropped_stopping = 0;
+  /// Not published, not acked: a mark commit failed and none has succeeded since.
+  std::uint64_t batches_dropped_paused = 0;
   std::uint64_t batches_dead_lettered = 0;  ///< whole batch dead-lettered (then acked)
   std::uint64_t batches_invalid = 0;        ///< bad topic or header: dead-lettered, no ack possible
   /// Streams whose mark was raised to the acked_through reported in the till's status (the
@@ -77,6 +90,13 @@ struct BatchStats {
   std::uint64_t ack_failures = 0;
   std::uint64_t sink_failures = 0;    ///< permanent sink errors (the batches were not acked)
   std::uint64_t commit_failures = 0;  ///< MarkStore errors (the batches were not acked)
+  std::uint64_t commit_retries = 0;   ///< failed marks committed again
+  std::uint64_t new_epochs = 0;       ///< epochs a till started (no mark yet), admitted
+  /// Batches of a new epoch refused (not published, not acked): the till is at
+  /// max_epochs_per_till with none idle past the retention.
+  std::uint64_t batches_epoch_refused = 0;
+  std::uint64_t epochs_pruned = 0;  ///< marks deleted: idle past the retention
+  std::uint64_t prune_passes = 0;   ///< prune_idle_epochs() calls
   std::uint64_t status_received = 0;
   std::uint64_t status_invalid = 0;
   std::uint64_t handler_errors = 0;  ///< unexpected exceptions caught in handlers
@@ -92,7 +112,7 @@ struct BatchStats {
 /// completion runs on the io executor. Never throws.
 class BatchProcessor {
  public:
-  BatchProcessor(boost::asio::any_io_executor executor, Sink& sink, MarkStore& marks,
+  BatchProcessor(boost::asio::any_io_executor executor, Sink& sink, Marks& marks,
                  common::Transport& transport, FleetState& fleet, const common::Clock& clock,
                  protocol::DictionaryLookup dictionaries, BatchProcessorOptions options);
   ~BatchProcessor();
@@ -108,6 +128,14 @@ class BatchProcessor {
   /// Runs `done` (posted on the executor) once no batch is in the sink, in a commit or waiting
   /// for its ack's PUBACK. At once when idle.
   void when_idle(std::function<void()> done);
+
+  /// True from a failed mark commit until a commit succeeds with no failed mark left: meanwhile
+  /// every batch is dropped (not published, not acked) and the failed marks are retried.
+  bool commits_paused() const noexcept { return m_commits_paused; }
+
+  /// Deletes the marks of epochs that had no batch for longer than `epoch_retention`, except each
+  /// till's newest epoch and epochs with batches in flight. Returns how many were deleted.
+  std::size_t prune_idle_epochs();
 
   /// Batches submitted to the sink and not yet acked (or failed).
   std::size_t pending_batches() const noexcept { return m_pending_total; }
@@ -126,8 +154,33 @@ class BatchProcessor {
               std::vector<OutMessage> dead_letters, std::uint64_t rejected_events);
   void on_published(const MarkKey& key, std::uint64_t id, const Status& status);
   void advance(Stream& stream);
+  /// Hands one mark to the MarkStore; `retry`: a failed mark committed again (its counts are kept
+  /// in m_failed_commits until a commit covers it).
+  void start_commit(const MarkKey& key, std::uint64_t through_seq, std::uint64_t published,
+                    std::uint64_t rejected, bool retry);
   void on_committed(const MarkKey& key, std::uint64_t through_seq, std::uint64_t published,
-                    std::uint64_t rejected, const Status& status);
+                    std::uint64_t rejected, bool retry, const Status& status);
+  /// A mark whose commit failed: published, not durable, not acked. Committed again (with
+  /// backoff) until it succeeds; meanwhile intake is paused (commits_paused()).
+  struct FailedCommit {
+    std::uint64_t through_seq = 0;
+    std::uint64_t published = 0;
+    std::uint64_t rejected = 0;
+    bool retrying = false;
+  };
+  void retry_commits_later();
+  /// A till's epochs: each with the time of its last batch (or commit, for epochs read from the
+  /// MarkStore). Built from the MarkStore at a till's first batch, then kept here.
+  struct EpochUse {
+    std::uint64_t epoch = 0;
+    std::int64_t last_ms = 0;
+  };
+  std::vector<EpochUse>& epochs_of(const std::string& store_id, const std::string& till_id);
+  /// False when a batch of this epoch must be refused (a new epoch of a till at the cap).
+  bool admit_epoch(const protocol::TillTopic& topic, std::uint64_t epoch, std::int64_t now_ms);
+  /// A stream with batches in the sink, commits outstanding or a failed commit: not prunable.
+  bool epoch_busy(const MarkKey& key) const;
+  void forget_epochs(std::vector<MarkKey> keys);
   /// Acks are cumulative, so they are coalesced: per stream only the newest mark is sent, one
   /// publish in flight per stream and at most `max_acks_in_flight` in all (brokers cap QoS 1
   /// messages in flight per client; mosquitto's receive maximum is 20). A failed ack is retried.
@@ -149,7 +202,7 @@ class BatchProcessor {
 
   boost::asio::any_io_executor m_executor;
   Sink& m_sink;
-  MarkStore& m_marks;
+  Marks& m_marks;
   common::Transport& m_transport;
   FleetState& m_fleet;
   const common::Clock& m_clock;
@@ -164,7 +217,15 @@ class BatchProcessor {
   std::deque<MarkKey> m_ack_queue;
   boost::asio::steady_timer m_ack_retry_timer;
   bool m_ack_retry_armed = false;
+  std::unordered_map<MarkKey, FailedCommit, MarkKeyHash> m_failed_commits;
+  boost::asio::steady_timer m_commit_retry_timer;
+  bool m_commit_retry_armed = false;
+  common::ExponentialBackoff m_commit_backoff;
+  std::chrono::steady_clock::time_point m_paused_since;
+  std::unordered_map<std::string, std::vector<EpochUse>> m_till_epochs;
+  std::int64_t m_last_refusal_log_ms = 0;
   bool m_intake_stopped = false;
+  bool m_commits_paused = false;
   std::vector<std::function<void()>> m_idle_waiters;
   BatchStats m_stats;
   std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);

@@ -62,6 +62,11 @@ struct CollectorConfig {
     std::size_t max_pending_batches = 1024;
   } limits;
 
+  struct Marks {  ///< dedup marks (batch_processor.hpp, docs/collector.md "Epochs")
+    std::size_t max_epochs_per_till = 8;
+    std::chrono::hours epoch_retention{30 * 24};  ///< config in days
+  } marks;
+
   struct Fleet {
     std::chrono::seconds stale_after{90};
     std::size_t max_tills = 10'000;

@@ -51,6 +51,14 @@ struct TillView {
   std::uint64_t duplicates_total = 0;
   std::uint64_t rejected_total = 0;  ///< events dead-lettered
   std::uint64_t gaps_total = 0;      ///< batches refused for a gap
+  /// The epoch the till started last (as the collector saw it: a batch of an epoch without a
+  /// mark), 0: none seen; when, and how many epochs it started in all. A new epoch is a new
+  /// database on the till: a reinstall, or a restored disk the agent detected.
+  std::uint64_t epoch = 0;
+  std::int64_t epoch_started_ms = 0;
+  std::uint64_t epochs_total = 0;
+  /// Batches of a new epoch refused: the till is at max_epochs_per_till.
+  std::uint64_t epochs_refused_total = 0;
   /// The epoch and acked_through of the till's last status that carried them (AgentStatus).
   std::optional<std::uint64_t> reported_epoch;
   std::uint64_t reported_acked_through = 0;
@@ -95,6 +103,11 @@ class FleetState {
   /// (the batch that carried the rejected events, or a later one).
   void add_counts(const std::string& store_id, const std::string& till_id, std::uint64_t published,
                   std::uint64_t duplicates, std::uint64_t rejected, std::uint64_t gaps);
+  /// Records that the till started a new epoch (a batch of an epoch without a mark) at `now_ms`.
+  void on_new_epoch(const std::string& store_id, const std::string& till_id, std::uint64_t epoch,
+                    std::int64_t now_ms);
+  /// Counts a batch of a new epoch refused (the till is at max_epochs_per_till).
+  void on_epoch_refused(const std::string& store_id, const std::string& till_id);
   /// Records an ack sent to the till at `now_ms`.
   void on_ack(const std::string& store_id, const std::string& till_id, std::int64_t now_ms);
 

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pos/protocol/result.hpp"
 
@@ -102,12 +103,27 @@ Status check_event_size(const PosEvent& event, const EventLimits& limits);
 /// The same check on a measure_event result (for callers that also use the size).
 Status check_event_size(const JsonMeasure& measure, const EventLimits& limits);
 
+/// A key given more than once in one JSON object. RFC 8259 leaves the meaning of such text to the
+/// reader (Boost.JSON keeps the last value, other readers the first), so no text with one is
+/// accepted: every parser of this library refuses it, at any depth.
+struct DuplicateKey {
+  std::size_t element = 0;  ///< index in the top-level array; 0 when the text is not an array
+  std::string path;         ///< field path within that element, e.g. `store_id`, `lines[0].sku`
+};
+
+/// `<path>: duplicate key`, the rejection of an event holding `duplicate`.
+std::string duplicate_key_error(const DuplicateKey& duplicate);
+
 /// Parses JSON text into a value with `limits` applied (size, depth). Used by the ingest API for
 /// whole request bodies (`max_bytes` then is the request limit). The value is allocated from
 /// `storage` (default: the heap; the ingest API uses one monotonic pool per request). Error:
-/// `body: <reason>`.
+/// `body: <reason>`. A duplicate key fails the parse (`body: [1].store_id: duplicate key`) unless
+/// `duplicates` is given: then the parse goes on (the value keeps the last of the duplicated
+/// values) and the first duplicate of each top-level array element (or of the whole text) is
+/// appended to it, so that the caller rejects just those events.
 Result<boost::json::value> parse_json_bounded(std::string_view text, const EventLimits& limits,
-                                              boost::json::storage_ptr storage = {});
+                                              boost::json::storage_ptr storage = {},
+                                              std::vector<DuplicateKey>* duplicates = nullptr);
 
 /// The fields the agent adds to an accepted event (SPEC batch payload line).
 struct AgentStamp {
@@ -171,6 +187,12 @@ struct StampedEvent {
 Result<StampedEvent> parse_payload_line(std::string_view line, const EventOwner& owner,
                                         const EventLimits& limits = {},
                                         boost::json::storage_ptr storage = {});
+
+/// The Pub/Sub data of a validated payload line (SPEC "Pub/Sub output"): canonical JSON of the
+/// event's fields, the agent's stamp, `collected_at` and `schema_version`: 1 (replacing fields of
+/// the event with those names). Built from the validated values, never copied from the received
+/// text, so that what is published is exactly what was checked.
+std::string make_collected_line(const StampedEvent& event, std::string_view collected_at);
 
 /// Canonical JSON: object keys sorted by byte value at every level, no insignificant whitespace,
 /// strings escaped as Boost.JSON does. parse(canonical(v)) == v and canonical is idempotent.
