@@ -128,6 +128,18 @@ CollectorConfig read(common::ConfigReader& r) {
   l.max_pending_batches =
       static_cast<std::size_t>(r.get_int("limits.max_pending_batches", 1024, 1, 1'000'000));
 
+  c.marks.type = r.get_string("marks.type", c.marks.type);
+  c.marks.dsn = r.get_string("marks.dsn", c.marks.dsn);
+  if (c.marks.type == "postgres") {
+    r.fail("marks.type",
+           "\"postgres\" (marks shared by several collectors) is not available in "
+           "this release; use \"sqlite\"");
+  } else if (c.marks.type != "sqlite") {
+    r.fail("marks.type", "must be \"sqlite\" or \"postgres\" (got \"" + c.marks.type + "\")");
+  }
+  if (!c.marks.dsn.empty()) {
+    r.fail("marks.dsn", "is only used with marks.type = \"postgres\"");
+  }
   c.marks.max_epochs_per_till = static_cast<std::size_t>(
       r.get_int("marks.max_epochs_per_till", static_cast<std::int64_t>(c.marks.max_epochs_per_till),
                 2, 1000));

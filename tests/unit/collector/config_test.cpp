@@ -210,3 +210,78 @@ TEST(CollectorConfigTest, MarksEpochCapAndRetention) {
 
 }  // namespace
 }  // namespace pos::collector
+
+namespace pos::collector {
+namespace {
+
+const char* const k_identities =
+    "collector_id = \"collector-1\"\ndata_dir = \"/var/lib/poscollector\"\n"
+    "[mqtt]\nuri = \"mqtt://broker.example:1883\"\n[sink]\nproject = \"fastyle-prod\"\n";
+
+// One source for every default: the reader's fallbacks are the struct's defaults...
+TEST(CollectorConfigDefaults, ReaderFallbacksAreTheStructDefaults) {
+  const auto parsed = parse_collector_config(k_identities, "/etc/poscollector");
+  CollectorConfig expected;
+  expected.collector_id = "collector-1";
+  expected.data_dir = "/var/lib/poscollector";
+  expected.mqtt.uri = "mqtt://broker.example:1883";
+  expected.mqtt.client_id = "collector-1";
+  expected.sink.project = "fastyle-prod";
+  EXPECT_TRUE(parsed.mqtt == expected.mqtt) << "[mqtt]";
+  EXPECT_TRUE(parsed.sink == expected.sink) << "[sink]";
+  EXPECT_TRUE(parsed.dictionaries == expected.dictionaries) << "[dictionaries]";
+  EXPECT_TRUE(parsed.limits == expected.limits) << "[limits]";
+  EXPECT_TRUE(parsed.marks == expected.marks) << "[marks]";
+  EXPECT_TRUE(parsed.fleet == expected.fleet) << "[fleet]";
+  EXPECT_TRUE(parsed.http == expected.http) << "[http]";
+  EXPECT_TRUE(parsed.alerts == expected.alerts) << "[alerts]";
+  EXPECT_TRUE(parsed.kpis == expected.kpis) << "[kpis]";
+  EXPECT_TRUE(parsed.shutdown == expected.shutdown) << "[shutdown]";
+  EXPECT_TRUE(parsed == expected)
+      << "a fallback in collector/src/config.cpp differs from collector/include/.../config.hpp";
+}
+
+// ...and the packaged poscollector.toml states exactly them (identities and endpoints aside).
+TEST(CollectorConfigDefaults, PackagedExampleStatesExactlyTheDefaults) {
+  const std::string path = std::string(POS_SOURCE_DIR) + "/packaging/poscollector.toml";
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string uri = "ssl://broker.example:8883";
+  ASSERT_NE(text.find(uri), std::string::npos);
+  text.replace(text.find(uri), uri.size(), "mqtt://broker.example:1883");
+  for (const char* key : {"ca_file", "cert_file", "key_file"}) {
+    const auto at = text.find(std::string("\n") + key + " = ");
+    ASSERT_NE(at, std::string::npos) << key;
+    text.erase(at + 1, text.find('\n', at + 1) - at);
+  }
+  const auto packaged = parse_collector_config(text, "/etc/poscollector");
+  const auto defaults = parse_collector_config(k_identities, "/etc/poscollector");
+  EXPECT_TRUE(packaged.mqtt == defaults.mqtt) << "[mqtt] of " << path;
+  EXPECT_TRUE(packaged.sink == defaults.sink) << "[sink] of " << path;
+  EXPECT_TRUE(packaged.dictionaries == defaults.dictionaries) << "[dictionaries] of " << path;
+  EXPECT_TRUE(packaged.limits == defaults.limits) << "[limits] of " << path;
+  EXPECT_TRUE(packaged.marks == defaults.marks) << "[marks] of " << path;
+  EXPECT_TRUE(packaged.fleet == defaults.fleet) << "[fleet] of " << path;
+  EXPECT_TRUE(packaged.http == defaults.http) << "[http] of " << path;
+  EXPECT_TRUE(packaged.alerts == defaults.alerts) << "[alerts] of " << path;
+  EXPECT_TRUE(packaged.kpis == defaults.kpis) << "[kpis] of " << path;
+  EXPECT_TRUE(packaged.shutdown == defaults.shutdown) << "[shutdown] of " << path;
+  EXPECT_TRUE(packaged == defaults) << path;
+}
+
+TEST(CollectorConfigDefaults, SpecMarksKeysAreAcceptedAndPostgresIsRefusedByName) {
+  const std::string base = k_identities;
+  EXPECT_EQ(parse_collector_config(base + "[marks]\ntype = \"sqlite\"\ndsn = \"\"\n").marks.type,
+            "sqlite");
+  EXPECT_NE(error_of(base + "[marks]\ntype = \"postgres\"\ndsn = \"postgresql://c@db/pos\"\n")
+                .find("marks.type: \"postgres\""),
+            std::string::npos);
+  EXPECT_NE(error_of(base + "[marks]\ntype = \"redis\"\n").find("marks.type: must be"),
+            std::string::npos);
+  EXPECT_NE(error_of(base + "[marks]\ndsn = \"postgresql://c@db/pos\"\n").find("marks.dsn:"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace pos::collector

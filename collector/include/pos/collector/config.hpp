@@ -33,6 +33,7 @@ struct CollectorConfig {
     std::chrono::seconds connect_timeout{10};
     std::chrono::milliseconds reconnect_initial{500};
     std::chrono::milliseconds reconnect_max{30'000};
+    bool operator==(const Mqtt&) const = default;
   } mqtt;
 
   struct Sink {
@@ -49,10 +50,12 @@ struct CollectorConfig {
     std::size_t max_pending_bytes = std::size_t{256} * 1024 * 1024;
     std::size_t key_bytes_per_second = 900 * 1024;  ///< per ordering key; 0: no pacing
     std::size_t max_requests_in_flight = 16;
+    bool operator==(const Sink&) const = default;
   } sink;
 
   struct Dictionaries {
     std::string dir;  ///< empty: none; else every regular file in it is loaded at start
+    bool operator==(const Dictionaries&) const = default;
   } dictionaries;
 
   struct Limits {
@@ -60,16 +63,23 @@ struct CollectorConfig {
     std::size_t max_raw_bytes = std::size_t{32} * 1024 * 1024;
     std::uint32_t max_events_per_batch = 10'000;
     std::size_t max_pending_batches = 1024;
+    bool operator==(const Limits&) const = default;
   } limits;
 
   struct Marks {  ///< dedup marks (batch_processor.hpp, docs/collector.md "Epochs")
+    /// SPEC: "sqlite" (the only store this release has) or "postgres" (refused at startup until
+    /// the shared store exists); `dsn` must be empty with sqlite.
+    std::string type = "sqlite";
+    std::string dsn;
     std::size_t max_epochs_per_till = 8;
     std::chrono::hours epoch_retention{30 * 24};  ///< config in days
+    bool operator==(const Marks&) const = default;
   } marks;
 
   struct Fleet {
     std::chrono::seconds stale_after{90};
     std::size_t max_tills = 10'000;
+    bool operator==(const Fleet&) const = default;
   } fleet;
 
   struct Http {
@@ -80,6 +90,7 @@ struct CollectorConfig {
     /// Browser origins ("https://host[:port]") whose requests are answered; others with an
     /// Origin header get 403. Empty: none (the dashboard's own page needs no entry).
     std::vector<std::string> allowed_origins;
+    bool operator==(const Http&) const = default;
   } http;
 
   struct Alerts {  ///< thresholds of the alert rules (alerts.hpp, docs/dashboard.md)
@@ -88,6 +99,7 @@ struct CollectorConfig {
     std::chrono::seconds clock_skew{120};
     std::chrono::minutes rejected_rising_window{10};
     std::chrono::hours epoch_renewed{24};
+    bool operator==(const Alerts&) const = default;
   } alerts;
 
   struct Kpis {  ///< the live sales view and /v1/stats latency (live_view.hpp, docs/collector.md)
@@ -100,11 +112,15 @@ struct CollectorConfig {
     std::chrono::seconds snapshot_interval{5};
     std::chrono::milliseconds latency_window{60'000};
     std::size_t latency_max_samples = 100'000;
+    bool operator==(const Kpis&) const = default;
   } kpis;
 
   struct Shutdown {
     std::chrono::milliseconds drain_timeout{5000};
+    bool operator==(const Shutdown&) const = default;
   } shutdown;
+
+  bool operator==(const CollectorConfig&) const = default;
 };
 
 /// Loads and checks a configuration file. Throws common::ConfigError naming the file and the key
