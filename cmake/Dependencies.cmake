@@ -18,6 +18,8 @@ endif()
 if(POS_BUILD_TESTS)
   find_package(GTest REQUIRED)
   include(GoogleTest)
+  # libfuse 3 for powercutfs, the power-cut test filesystem (tests/powercut).
+  pkg_check_modules(FUSE3 REQUIRED IMPORTED_TARGET fuse3)
 endif()
 if(POS_BUILD_BENCH AND POS_BUILD_TESTS)
   find_package(benchmark REQUIRED)
