@@ -27,7 +27,8 @@ struct TillOptions {
   bool fake_clock = false;        // the agent runs under libfaketime (see Till::set_clock_offset)
   std::uint64_t tmpfs_bytes = 0;  // > 0: data_dir is a tmpfs of this size (needs root)
   int mqtt_keepalive_s = 0;       // > 0: the agent's [mqtt] keepalive_s (default 30)
-  std::filesystem::path data_dir{};  // non-empty: the agent's data_dir (default: under the till's dir)
+  std::filesystem::path
+      data_dir{};  // non-empty: the agent's data_dir (default: under the till's dir)
   std::string extra_ingest_toml{};  // lines added to the agent's [ingest] section
 };
 

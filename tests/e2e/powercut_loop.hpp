@@ -52,8 +52,8 @@ struct PowerCutLoopResult {
   std::string target;
   std::uint64_t seed = 0;
   int cuts = 0;
-  int till_cuts = 0;       // cuts of the tills' filesystem
-  int collector_cuts = 0;  // cuts of the collector's filesystem
+  int till_cuts = 0;                     // cuts of the tills' filesystem
+  int collector_cuts = 0;                // cuts of the collector's filesystem
   std::map<std::string, int> cut_modes;  // clean / torn / reorder -> count
   int uplink_outages = 0;
   std::size_t acknowledged = 0;    // events the POS was told are safe (accepted/duplicate, PUBACK)
@@ -91,9 +91,9 @@ struct CollectorWindowResult {
   // (per till, last_seq at the cut minus acked_through when the hold began, summed).
   std::vector<std::size_t> published_while_held;
   std::vector<std::size_t> window;
-  std::size_t duplicates_in_window = 0;   // duplicates of events inside a round's window
-  std::size_t duplicates_outside = 0;     // any other duplicate (must be 0)
-  std::vector<std::string> outside;       // the first few of those
+  std::size_t duplicates_in_window = 0;  // duplicates of events inside a round's window
+  std::size_t duplicates_outside = 0;    // any other duplicate (must be 0)
+  std::vector<std::string> outside;      // the first few of those
 
   std::string summary() const;
 };

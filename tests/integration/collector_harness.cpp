@@ -18,8 +18,7 @@ void create_pubsub_resources(PubSubEmulator& emulator) {
 }
 
 CollectorProcess::CollectorProcess(std::filesystem::path dir, TestPki& pki, std::string broker_uri,
-                                   std::string emulator_host_port,
-                                   std::filesystem::path data_dir)
+                                   std::string emulator_host_port, std::filesystem::path data_dir)
     : m_dir(std::move(dir)),
       m_config(m_dir / "poscollector.toml"),
       m_emulator(std::move(emulator_host_port)),
