@@ -2,9 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cstdio>
 
 #include <algorithm>
 #include <cerrno>
@@ -119,6 +119,16 @@ std::string parent_of(const std::string& rel) {
   return slash == std::string::npos ? std::string(".") : rel.substr(0, slash);
 }
 
+// The path the descriptor's file has now (as the kernel reports it), or "" when unknown.
+std::string backing_path_of(int fd) {
+  std::string buf(4096, '\0');
+  const std::string link = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t n = ::readlink(link.c_str(), buf.data(), buf.size());
+  if (n <= 0) return {};
+  buf.resize(static_cast<std::size_t>(n));
+  return buf;
+}
+
 int apply_ops(int fd, const std::vector<DataOp>& ops) {
   for (const auto& op : ops) {
     if (op.kind == DataOp::Kind::write) {
@@ -208,6 +218,13 @@ Engine::Inode* Engine::inode_for_fd(int fd) {
   inode->fd = fd;
   Inode* raw = inode.get();
   m_inodes.emplace(st.st_ino, std::move(inode));
+  return raw;
+}
+
+Engine::Handle* Engine::new_handle(Inode* inode) {
+  auto handle = std::make_unique<Handle>(Handle{inode});
+  Handle* raw = handle.get();
+  m_handles.emplace(raw, std::move(handle));
   return raw;
 }
 
@@ -309,13 +326,33 @@ int Engine::readdir(const char* path,
   if (const int rc = resolve(path, rel); rc != 0) return rc;
   const int fd = ::openat(m_root_fd, rel.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return -errno;
+  return list_dir(fd, fill);
+}
+
+int Engine::readdir_fd(int fd, const std::function<bool(const char*, const struct stat&)>& fill) {
+  std::lock_guard lock(m_mutex);
+  if (m_cut) return -EIO;
+  // A fresh descriptor: its own position, so each listing starts at the beginning.
+  const int own = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (own < 0) return -errno;
+  return list_dir(own, fill);
+}
+
+int Engine::list_dir(int fd, const std::function<bool(const char*, const struct stat&)>& fill) {
+  struct stat dir_st {};
+  struct stat root_st {};
+  if (::fstat(fd, &dir_st) != 0 || ::fstat(m_root_fd, &root_st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return -err;
+  }
   DIR* dir = ::fdopendir(fd);
   if (dir == nullptr) {
     const int err = errno;
     ::close(fd);
     return -err;
   }
-  const bool root = rel == ".";
+  const bool root = dir_st.st_ino == root_st.st_ino && dir_st.st_dev == root_st.st_dev;
   while (const dirent* entry = ::readdir(dir)) {
     if (root && k_trash_name == entry->d_name) continue;
     struct stat st {};
@@ -525,7 +562,7 @@ int Engine::open(const char* path, int flags, Handle** out) {
     inode->overlay.truncate(0);
   }
   ++inode->open_count;
-  *out = new Handle{inode};
+  *out = new_handle(inode);
   return 0;
 }
 
@@ -548,7 +585,7 @@ int Engine::create(const char* path, mode_t mode, int flags, Handle** out) {
   Inode* inode = inode_for_fd(fd);
   if (inode == nullptr) return -EIO;
   ++inode->open_count;
-  *out = new Handle{inode};
+  *out = new_handle(inode);
   return record(DirOp{DirOp::Kind::create, rel, {}, {}, {parent}});
 }
 
@@ -608,7 +645,7 @@ int Engine::write(Handle* handle, const char* buf, std::size_t size, off_t offse
 int Engine::release(Handle* handle) {
   std::lock_guard lock(m_mutex);
   Inode* inode = handle->inode;
-  delete handle;
+  m_handles.erase(handle);
   --inode->open_count;
   drop_inode_if_unused(inode);
   return 0;
@@ -619,7 +656,12 @@ int Engine::fsync(Handle* handle, bool datasync) {
   if (m_cut) return -EIO;
   ++(datasync ? m_fdatasyncs : m_fsyncs);
   if (const int rc = wait_hold(lock); rc != 0) return rc;
-  return flush_inode(*handle->inode);
+  if (const int rc = flush_inode(*handle->inode); rc != 0) return rc;
+  if (m_limits.fsync_backing) {
+    const int fd = handle->inode->fd;
+    if ((datasync ? ::fdatasync(fd) : ::fsync(fd)) != 0) return -errno;
+  }
+  return 0;
 }
 
 int Engine::fsyncdir(const char* path) {
@@ -630,13 +672,46 @@ int Engine::fsyncdir(const char* path) {
   if (const int rc = wait_hold(lock); rc != 0) return rc;
   struct stat st {};
   if (::fstatat(m_root_fd, rel.c_str(), &st, 0) != 0) return -errno;
-  const auto durable = [&](const DirOp& op) {
-    return std::find(op.durable_by.begin(), op.durable_by.end(), st.st_ino) != op.durable_by.end();
-  };
-  const auto first = std::stable_partition(m_log.begin(), m_log.end(),
-                                           [&](const DirOp& op) { return !durable(op); });
-  make_durable(first, m_log.end());
+  make_dir_durable(st.st_ino);
+  if (m_limits.fsync_backing) {
+    const int fd = ::openat(m_root_fd, rel.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    const int rc = ::fsync(fd) == 0 ? 0 : -errno;
+    ::close(fd);
+    return rc;
+  }
   return 0;
+}
+
+int Engine::opendir(const char* path, int* fd) {
+  std::lock_guard lock(m_mutex);
+  std::string rel;
+  if (const int rc = resolve(path, rel); rc != 0) return rc;
+  *fd = ::openat(m_root_fd, rel.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  return *fd < 0 ? -errno : 0;
+}
+
+int Engine::releasedir(int fd) {
+  return ::close(fd) == 0 ? 0 : -errno;
+}
+
+int Engine::fsyncdir_fd(int fd) {
+  std::unique_lock lock(m_mutex);
+  if (m_cut) return -EIO;
+  ++m_dir_fsyncs;
+  if (const int rc = wait_hold(lock); rc != 0) return rc;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return -errno;
+  make_dir_durable(st.st_ino);
+  if (m_limits.fsync_backing && ::fsync(fd) != 0) return -errno;
+  return 0;
+}
+
+void Engine::make_dir_durable(std::uint64_t dir_ino) {
+  const auto first = std::stable_partition(m_log.begin(), m_log.end(), [&](const DirOp& op) {
+    return std::find(op.durable_by.begin(), op.durable_by.end(), dir_ino) == op.durable_by.end();
+  });
+  make_durable(first, m_log.end());
 }
 
 void Engine::make_durable(std::vector<DirOp>::iterator first, std::vector<DirOp>::iterator last) {
@@ -663,6 +738,7 @@ void Engine::sync_all() {
     }
   }
   make_durable(m_log.begin(), m_log.end());
+  if (m_limits.fsync_backing) ::syncfs(m_root_fd);
 }
 
 bool Engine::undo(const DirOp& op) {
@@ -705,14 +781,18 @@ std::string Engine::cut(CutMode mode, std::optional<std::uint64_t> seed) {
   m_hold_cv.notify_all();
   const std::uint64_t used_seed =
       seed ? *seed : std::random_device{}() * 0x100000000ULL + std::random_device{}();
-  std::mt19937_64 rng(used_seed);
   std::uint64_t dropped = m_pending_bytes;
   std::uint64_t landed_ops = 0;
   std::uint64_t landed_bytes = 0;
   for (auto& [ino, inode] : m_inodes) {
     std::vector<DataOp> landed;
     if (mode == CutMode::torn) landed = torn_landing(inode->overlay.ops());
-    if (mode == CutMode::reorder) landed = reorder_landing(inode->overlay.ops(), rng);
+    if (mode == CutMode::reorder && !inode->overlay.empty()) {
+      // One generator per file, seeded by the seed and the file's current backing path, so a
+      // seed replays the same choice for the same files and writes in another run.
+      std::mt19937_64 rng(used_seed ^ std::hash<std::string>{}(backing_path_of(inode->fd)));
+      landed = reorder_landing(inode->overlay.ops(), rng);
+    }
     for (const auto& op : landed) landed_bytes += op.bytes.size();
     landed_ops += landed.size();
     if (const int rc = apply_ops(inode->fd, landed); rc != 0) {

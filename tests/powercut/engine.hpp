@@ -98,6 +98,9 @@ struct Limits {
   std::uint64_t max_pending_bytes = 1ULL << 30;    // writes beyond fail with ENOSPC
   std::size_t max_pending_dir_ops = 100'000;       // directory changes beyond fail with ENOSPC
   std::chrono::milliseconds hold_timeout{60'000};  // a held fsync proceeds after this
+  // Also fsync the backing file or directory (off: the backing directory is the "disk" that
+  // never loses power, so its own fsync buys nothing but realistic timing).
+  bool fsync_backing = false;
 };
 
 // The file system state: the backing directory plus what is pending. Every file-system method
@@ -148,16 +151,25 @@ class Engine {
   int fsync(Handle* handle, bool datasync);
   // Makes durable every pending directory change in that directory.
   int fsyncdir(const char* path);
+  // An open directory (FUSE gives fsyncdir no path): *fd is a descriptor of the backing
+  // directory, which follows it through renames; close it with releasedir().
+  int opendir(const char* path, int* fd);
+  int releasedir(int fd);
+  // fsyncdir() of the directory open as fd.
+  int fsyncdir_fd(int fd);
   int statfs(const char* path, struct statvfs* st);
   int access(const char* path, int mask);
   // Calls fill for each entry of the directory but the trash; stops when fill returns false.
   int readdir(const char* path, const std::function<bool(const char*, const struct stat&)>& fill);
+  // readdir() of the directory open as fd (from opendir()).
+  int readdir_fd(int fd, const std::function<bool(const char*, const struct stat&)>& fill);
 
   // Makes everything pending durable (the control command `sync`; also a clean unmount).
   void sync_all();
   // The power cut: lands what the mode lands, drops the rest, undoes the pending directory
   // changes newest first, releases held fsyncs with EIO; from then on every call fails with EIO.
-  // seed seeds the reorder choice (random when absent). Returns a one-line summary
+  // seed seeds the reorder choice (random when absent): each file's choice depends only on the
+  // seed, the file's backing path and its pending writes. Returns a one-line summary
   // ("mode=... seed=... dropped_bytes=...").
   std::string cut(CutMode mode, std::optional<std::uint64_t> seed = std::nullopt);
   // While on, fsync and fsyncdir wait (at most Limits::hold_timeout) until off or a cut.
@@ -173,6 +185,9 @@ class Engine {
   void drop_inode_if_unused(Inode* inode);
   int flush_inode(Inode& inode);
   int wait_hold(std::unique_lock<std::mutex>& lock);
+  void make_dir_durable(std::uint64_t dir_ino);
+  // Lists the directory open as fd (a descriptor of our own, consumed).
+  int list_dir(int fd, const std::function<bool(const char*, const struct stat&)>& fill);
   int record(DirOp op);
   void discard_trash(const std::string& name);
   void make_durable(std::vector<DirOp>::iterator first, std::vector<DirOp>::iterator last);
@@ -186,6 +201,10 @@ class Engine {
   mutable std::mutex m_mutex;
   std::condition_variable m_hold_cv;
   std::unordered_map<std::uint64_t, std::unique_ptr<Inode>> m_inodes;
+  // Open handles, owned here: a release the kernel never sends (the mount went away first) must
+  // not leak them.
+  std::unordered_map<Handle*, std::unique_ptr<Handle>> m_handles;
+  Handle* new_handle(Inode* inode);
   std::vector<DirOp> m_log;
   std::uint64_t m_pending_bytes = 0;
   std::uint64_t m_trash_seq = 0;

@@ -1,11 +1,11 @@
 #include "powercut/powercut_fs.hpp"
 
 #include <poll.h>
-#include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <cstdlib>
 
 #include <cerrno>
 #include <chrono>
@@ -169,13 +169,18 @@ void PowerCutFs::mount() {
 }
 
 void PowerCutFs::unmount() {
+  int status = 0;
   if (m_child) {
     // SIGTERM: powercutfs unmounts (lazily when busy) and exits; SIGKILL after the deadline.
-    m_child->terminate(10s);
+    status = m_child->terminate(10s);
     m_child.reset();
   }
   if (!force_unmount(m_mount_dir)) {
     throw std::runtime_error("PowerCutFs: cannot unmount " + m_mount_dir.string());
+  }
+  if (status != 0) {
+    throw std::runtime_error("PowerCutFs: powercutfs exited with status " + std::to_string(status) +
+                             " when stopped; log:\n" + log_text());
   }
 }
 
@@ -183,6 +188,14 @@ void PowerCutFs::cut(CutMode mode) {
   std::string line = "cut";
   if (mode == CutMode::torn) line += " torn";
   if (mode == CutMode::reorder) line += " reorder";
+  cut_with(line);
+}
+
+void PowerCutFs::cut_reorder(std::uint64_t seed) {
+  cut_with("cut reorder " + std::to_string(seed));
+}
+
+void PowerCutFs::cut_with(const std::string& line) {
   const auto answer = command(line);
   if (answer.rfind("ok", 0) != 0) {
     throw std::runtime_error("PowerCutFs: '" + line + "' answered: " + answer);

@@ -2,6 +2,7 @@
 // docs/testing.md, "The power-cut filesystem", for what a cut loses and what it keeps.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -24,6 +25,8 @@ class PowerCutFs {
   // Power cut: drops everything not made durable, then remounts. Every process with files open on
   // the mount must have been killed (SIGKILL) before. Throws on failure.
   void cut(CutMode mode = CutMode::clean);
+  // cut(CutMode::reorder) with a given seed (the one a previous cut printed, to replay it).
+  void cut_reorder(std::uint64_t seed);
   void hold_fsync(bool on);  // see control command hold-fsync
   std::string stats_json();  // control command stats
 
@@ -38,6 +41,7 @@ class PowerCutFs {
  private:
   void mount();
   void unmount();
+  void cut_with(const std::string& line);
 
   std::filesystem::path m_backing_dir;
   std::filesystem::path m_mount_dir;

@@ -1,6 +1,9 @@
 // powercutfs: a FUSE file system over a backing directory that loses what a power cut loses.
 // Usage: powercutfs --backing DIR --mount DIR --control SOCKET [--max-pending-bytes N]
-//                   [--hold-timeout-ms N]
+//                   [--max-pending-dir-ops N] [--hold-timeout-ms N] [--fsync-backing]
+// (defaults: 1 GiB, 100,000 and 60,000 ms; writes and directory changes beyond the limits fail
+// with ENOSPC, a held fsync proceeds after the timeout; --fsync-backing also fsyncs the backing
+// file or directory on each fsync, for disk-like timing).
 // Runs in the foreground; SIGTERM or SIGINT unmounts (lazily when busy) and exits. Control: line
 // commands on the Unix socket SOCKET, each answered by one line `ok ...` or `error <reason>`:
 //   cut | cut torn | cut reorder [SEED] | sync | hold-fsync on|off | stats
@@ -10,10 +13,11 @@
 #include <fuse.h>
 #include <fuse_lowlevel.h>
 #include <poll.h>
-#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <atomic>
 #include <cerrno>
@@ -39,6 +43,7 @@ Engine& engine() {
 }
 
 Engine::Handle* handle_of(fuse_file_info* fi) {
+  // NOLINTNEXTLINE(performance-no-int-to-ptr): FUSE keeps our handle as a 64-bit integer
   return fi != nullptr ? reinterpret_cast<Engine::Handle*>(fi->fh) : nullptr;
 }
 
@@ -116,13 +121,25 @@ int op_fsync(const char* /*path*/, int datasync, fuse_file_info* fi) {
   return engine().fsync(handle_of(fi), datasync != 0);
 }
 int op_readdir(const char* path, void* buf, fuse_fill_dir_t filler, off_t /*offset*/,
-               fuse_file_info* /*fi*/, fuse_readdir_flags /*flags*/) {
-  return engine().readdir(path, [&](const char* name, const struct stat& st) {
+               fuse_file_info* fi, fuse_readdir_flags /*flags*/) {
+  const auto fill = [&](const char* name, const struct stat& st) {
     return filler(buf, name, &st, 0, static_cast<fuse_fill_dir_flags>(0)) == 0;
-  });
+  };
+  // With nullpath_ok FUSE passes no path when the directory is open: list it by descriptor.
+  if (fi != nullptr) return engine().readdir_fd(static_cast<int>(fi->fh), fill);
+  return engine().readdir(path, fill);
 }
-int op_fsyncdir(const char* path, int /*datasync*/, fuse_file_info* /*fi*/) {
-  return engine().fsyncdir(path);
+int op_opendir(const char* path, fuse_file_info* fi) {
+  int fd = -1;
+  const int rc = engine().opendir(path, &fd);
+  if (rc == 0) fi->fh = static_cast<std::uint64_t>(fd);
+  return rc;
+}
+int op_releasedir(const char* /*path*/, fuse_file_info* fi) {
+  return engine().releasedir(static_cast<int>(fi->fh));
+}
+int op_fsyncdir(const char* /*path*/, int /*datasync*/, fuse_file_info* fi) {
+  return engine().fsyncdir_fd(static_cast<int>(fi->fh));
 }
 int op_access(const char* path, int mask) {
   return engine().access(path, mask);
@@ -154,6 +171,8 @@ fuse_operations make_operations() {
   ops.release = op_release;
   ops.fsync = op_fsync;
   ops.readdir = op_readdir;
+  ops.opendir = op_opendir;
+  ops.releasedir = op_releasedir;
   ops.fsyncdir = op_fsyncdir;
   ops.access = op_access;
   ops.utimens = op_utimens;
@@ -223,11 +242,26 @@ std::string handle_command(const std::string& line) {
 
 constexpr std::size_t k_max_line = 4096;
 
-// Serves one connection: line commands until the peer closes.
+std::atomic<bool> g_stop_control{false};
+constexpr int k_idle_limit_ms = 60'000;
+
+// Serves one connection: line commands until the peer closes, stays idle for a minute, or the
+// program stops.
 void serve_connection(int fd) {
   std::string buf;
   char chunk[1024];
+  int idle_ms = 0;
   for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, 200);
+    if (g_stop_control) return;
+    if (ready < 0) continue;  // EINTR
+    if (ready == 0) {
+      idle_ms += 200;
+      if (idle_ms >= k_idle_limit_ms) return;
+      continue;
+    }
+    idle_ms = 0;
     const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;
@@ -247,8 +281,6 @@ void serve_connection(int fd) {
     }
   }
 }
-
-std::atomic<bool> g_stop_control{false};
 
 // Accepts control connections one at a time until g_stop_control.
 void control_loop(int listen_fd) {
@@ -285,7 +317,8 @@ int listen_control(const std::string& path) {
 int usage(const std::string& why) {
   std::cerr << "powercutfs: " << why
             << "\nusage: powercutfs --backing DIR --mount DIR --control SOCKET"
-               " [--max-pending-bytes N] [--hold-timeout-ms N]\n";
+               " [--max-pending-bytes N] [--max-pending-dir-ops N]"
+               " [--hold-timeout-ms N] [--fsync-backing]\n";
   return 2;
 }
 
@@ -298,6 +331,10 @@ int main(int argc, char** argv) {
   pos::powercut::Limits limits;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--fsync-backing") {
+      limits.fsync_backing = true;
+      continue;
+    }
     if (i + 1 >= argc) return usage("missing value after " + arg);
     const std::string value = argv[++i];
     try {
@@ -309,6 +346,8 @@ int main(int argc, char** argv) {
         control = value;
       } else if (arg == "--max-pending-bytes") {
         limits.max_pending_bytes = std::stoull(value);
+      } else if (arg == "--max-pending-dir-ops") {
+        limits.max_pending_dir_ops = std::stoull(value);
       } else if (arg == "--hold-timeout-ms") {
         limits.hold_timeout = std::chrono::milliseconds(std::stoull(value));
       } else {
@@ -320,6 +359,13 @@ int main(int argc, char** argv) {
   }
   if (backing.empty() || mount.empty() || control.empty()) {
     return usage("--backing, --mount and --control are required");
+  }
+
+  // Each file with unsynced data keeps a descriptor of its backing file open until synced.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
   }
 
   std::unique_ptr<Engine> eng;
@@ -338,6 +384,7 @@ int main(int argc, char** argv) {
   for (auto& s : fuse_argv_s) fuse_argv.push_back(s.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(fuse_argv.size()), fuse_argv.data());
   fuse* fs = fuse_new(&args, &ops, sizeof ops, nullptr);
+  fuse_opt_free_args(&args);
   if (fs == nullptr) {
     std::cerr << "powercutfs: fuse_new failed\n";
     return 1;
@@ -388,5 +435,10 @@ int main(int argc, char** argv) {
   std::cerr << "powercutfs: unmounted; wrote " << before.pending_bytes << " pending bytes and "
             << before.pending_dir_ops << " directory changes\n";
   g_engine = nullptr;
-  return rc == 0 ? 0 : 1;
+  // The loop returns the number of the signal that stopped it (libfuse's handler records it).
+  if (rc != 0 && rc != SIGTERM && rc != SIGINT && rc != SIGHUP) {
+    std::cerr << "powercutfs: the FUSE loop failed: " << rc << "\n";
+    return 1;
+  }
+  return 0;
 }
