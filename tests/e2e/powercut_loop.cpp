@@ -182,6 +182,15 @@ const char* mode_name(PowerCutFs::CutMode mode) {
   return "?";
 }
 
+// A cut; a reorder cut with the loop's seed, so that POS_POWERCUT_SEED replays its choices.
+void cut_fs(PowerCutFs& fs, PowerCutFs::CutMode mode, std::uint64_t seed) {
+  if (mode == PowerCutFs::CutMode::reorder) {
+    fs.cut_reorder(seed);
+  } else {
+    fs.cut(mode);
+  }
+}
+
 // --- The POS side ---------------------------------------------------------------------------
 
 // One event the POS was told is safe.
@@ -710,14 +719,14 @@ class PosagentRig {
   }
 
   // kill -9 of every agent (or the collector), the cut, integrity checks of what the cut left.
-  void cut_tills(PowerCutFs::CutMode mode, PowerCutLoopResult& r) {
+  void cut_tills(PowerCutFs::CutMode mode, std::uint64_t seed, PowerCutLoopResult& r) {
     for (std::size_t i = 0; i < m_system->till_count(); ++i) m_system->till(i).kill9();
-    m_till_fs.cut(mode);
+    cut_fs(m_till_fs, mode, seed);
     check_databases(m_till_fs.mount_dir(), r);
   }
-  void cut_collector(PowerCutFs::CutMode mode, PowerCutLoopResult& r) {
+  void cut_collector(PowerCutFs::CutMode mode, std::uint64_t seed, PowerCutLoopResult& r) {
     m_system->collector().kill9();
-    m_collector_fs.cut(mode);
+    cut_fs(m_collector_fs, mode, seed);
     check_databases(m_collector_fs.mount_dir(), r);
   }
   void check_databases(const fs::path& root, PowerCutLoopResult& r) {
@@ -997,9 +1006,9 @@ class MosquittoRig {
     }
   }
 
-  void cut(PowerCutFs::CutMode mode, PowerCutLoopResult& r) {
+  void cut(PowerCutFs::CutMode mode, std::uint64_t seed, PowerCutLoopResult& r) {
     m_local->kill9();
-    m_till_fs.cut(mode);
+    cut_fs(m_till_fs, mode, seed);
     if (m_local->start(m_local_port)) return;
     // The broker does not come back by itself: an operator would remove its persistence file.
     ++r.operator_needed;
@@ -1332,6 +1341,8 @@ PowerCutLoopResult run_power_cut_loop(const PowerCutLoopOptions& options) {
     const bool tills = !posagent || !options.cut_collector || what < 8;
     const bool collector = posagent && options.cut_collector && what >= 5;
     const auto mode = mode_of(rng());
+    // Not drawn from rng, so that adding it kept the choices of earlier seeds.
+    const std::uint64_t reorder_seed = options.seed * 1'000'003 + static_cast<std::uint64_t>(cut);
     const auto moment = rng() % 1000;  // where in the run the uplink drops
     if (outage) {
       std::this_thread::sleep_for(run * static_cast<std::int64_t>(moment) / 1000);
@@ -1346,8 +1357,8 @@ PowerCutLoopResult run_power_cut_loop(const PowerCutLoopOptions& options) {
     try {
       if (agent_rig) {
         if (agent_rig->spool()) agent_rig->spool()->park();
-        if (tills) agent_rig->cut_tills(mode, r);
-        if (collector) agent_rig->cut_collector(mode, r);
+        if (tills) agent_rig->cut_tills(mode, reorder_seed, r);
+        if (collector) agent_rig->cut_collector(mode, reorder_seed + 1, r);
         last_answer = tills ? agent_rig->till_fs().last_cut_answer() : "";
         if (collector) {
           last_answer += (tills ? " / " : "") + agent_rig->collector_fs().last_cut_answer();
@@ -1355,7 +1366,7 @@ PowerCutLoopResult run_power_cut_loop(const PowerCutLoopOptions& options) {
         if (!agent_rig->restart(tills, collector, r)) aborted = true;
         if (agent_rig->spool()) agent_rig->spool()->unpark();
       } else {
-        mosquitto_rig->cut(mode, r);
+        mosquitto_rig->cut(mode, reorder_seed, r);
         last_answer = mosquitto_rig->last_cut_answer();
       }
     } catch (const std::exception& e) {
