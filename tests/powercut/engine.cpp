@@ -552,10 +552,16 @@ int Engine::open(const char* path, int flags, Handle** out) {
   std::string rel;
   if (const int rc = resolve(path, rel); rc != 0) return rc;
   int fd = ::openat(m_root_fd, rel.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0 && (errno == EACCES || errno == EROFS || errno == ETXTBSY || errno == EISDIR)) {
+  if (fd < 0 && (errno == EACCES || errno == EROFS || errno == ETXTBSY)) {
     fd = ::openat(m_root_fd, rel.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   }
   if (fd < 0) return -errno;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const int err = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    ::close(fd);
+    return -err;
+  }
   Inode* inode = inode_for_fd(fd);
   if (inode == nullptr) return -EIO;
   if ((flags & O_TRUNC) != 0 && (flags & O_ACCMODE) != O_RDONLY) {

@@ -311,6 +311,15 @@ TEST_F(EngineTest, TrashIsInvisibleAndCannotBeCreated) {
   EXPECT_EQ(std::count(names.begin(), names.end(), ".powercutfs-trash"), 0);
 }
 
+TEST_F(EngineTest, OpenOrCreateOfADirectoryFailsWithEisdir) {
+  Engine e(m_dir.path());
+  ASSERT_EQ(e.mkdir("/d", 0755), 0);
+  Engine::Handle* h = nullptr;
+  EXPECT_EQ(e.open("/d", O_RDONLY, &h), -EISDIR);
+  EXPECT_EQ(e.create("/d", 0644, O_RDWR | O_CREAT, &h), -EISDIR);
+  EXPECT_EQ(h, nullptr);
+}
+
 TEST_F(EngineTest, TruncateIsPendingUntilFsync) {
   std::ofstream(m_dir.path() / "f") << "0123456789";
   Engine e(m_dir.path());
