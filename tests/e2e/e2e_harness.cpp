@@ -92,7 +92,8 @@ Till::Till(const std::filesystem::path& dir, TestPki& pki, const MosquittoBroker
               m_options.store, m_options.till, "", "",
               m_options.mqtt_keepalive_s > 0
                   ? "keepalive_s = " + std::to_string(m_options.mqtt_keepalive_s) + "\n"
-                  : "") {
+                  : "",
+              m_options.data_dir, m_options.extra_ingest_toml) {
   std::filesystem::create_directories(data_dir());
   if (m_options.tmpfs_bytes > 0) {
     const std::string size = "size=" + std::to_string(m_options.tmpfs_bytes) + ",mode=0700";
@@ -198,7 +199,8 @@ E2eSystem::E2eSystem(SystemOptions options)
   }
   m_collector = std::make_unique<CollectorProcess>(
       m_dir.path() / "collector", *m_pki, m_broker->uri(),
-      m_sink_proxy ? m_sink_proxy->host_port() : m_emulator->host_port());
+      m_sink_proxy ? m_sink_proxy->host_port() : m_emulator->host_port(),
+      m_options.collector_data_dir);
   m_collector->start();
   for (const auto& t : m_options.tills) {
     m_tills.push_back(std::make_unique<Till>(m_dir.path() / ("till-" + t.store + "-" + t.till),

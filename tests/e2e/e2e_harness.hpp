@@ -27,6 +27,9 @@ struct TillOptions {
   bool fake_clock = false;        // the agent runs under libfaketime (see Till::set_clock_offset)
   std::uint64_t tmpfs_bytes = 0;  // > 0: data_dir is a tmpfs of this size (needs root)
   int mqtt_keepalive_s = 0;       // > 0: the agent's [mqtt] keepalive_s (default 30)
+  std::filesystem::path
+      data_dir{};  // non-empty: the agent's data_dir (default: under the till's dir)
+  std::string extra_ingest_toml{};  // lines added to the agent's [ingest] section
 };
 
 // Four tills of possim's default layout (`possim layout`, which possim checks its agents
@@ -37,6 +40,7 @@ std::vector<TillOptions> layout_tills();
 struct SystemOptions {
   std::vector<TillOptions> tills = layout_tills();
   bool sink_via_proxy = false;  // the collector reaches the emulator through a TcpProxy
+  std::filesystem::path collector_data_dir{};  // non-empty: the collector's data_dir
 };
 
 // One posagent process with its config (written by AgentProcess), optionally behind a proxy, on a
@@ -130,14 +134,13 @@ class E2eSystem {
   std::size_t accepted_so_far() const;
   // The collector's Prometheus text; empty when it does not answer.
   std::string collector_metrics() const;
+  // True when every till reports backlog 0 and the collector has nothing pending; else fills
+  // `state` with what is still pending.
+  bool drained(std::string& state);
   // Tails of every component's log, for failure messages.
   std::string diagnostics() const;
 
  private:
-  // True when every till reports backlog 0 and the collector has nothing pending; else fills
-  // `state` with what is still pending.
-  bool drained(std::string& state);
-
   SystemOptions m_options;
   std::chrono::steady_clock::time_point m_started;
   TempDir m_dir{"pos-e2e"};

@@ -84,9 +84,10 @@ std::string sale_event(const std::string& pos_event_id, const std::string& store
 
 AgentProcess::AgentProcess(std::filesystem::path dir, TestPki& pki, std::string broker_uri,
                            std::string store, std::string till, std::string extra_forward_toml,
-                           std::string extra_top_toml, std::string extra_mqtt_toml)
+                           std::string extra_top_toml, std::string extra_mqtt_toml,
+                           std::filesystem::path data_dir, std::string extra_ingest_toml)
     : m_dir(std::move(dir)),
-      m_data_dir(m_dir / "data"),
+      m_data_dir(data_dir.empty() ? m_dir / "data" : std::move(data_dir)),
       m_config(m_dir / "posagent.toml"),
       m_port(free_tcp_port()) {
   std::filesystem::create_directories(m_dir);
@@ -94,9 +95,10 @@ AgentProcess::AgentProcess(std::filesystem::path dir, TestPki& pki, std::string 
   std::ofstream out(m_config);
   out << "store_id = \"" << store << "\"\ntill_id = \"" << till << "\"\ndata_dir = \""
       << m_data_dir.string() << "\"\nlog_level = \"debug\"\n"
-      << extra_top_toml << "\n[ingest]\nlisten = \"127.0.0.1:" << m_port << "\"\n[mqtt]\nuri = \""
-      << broker_uri << "\"\nca_file = \"" << pki.ca_cert().string() << "\"\ncert_file = \""
-      << cert.cert.string() << "\"\nkey_file = \"" << cert.key.string() << "\"\n"
+      << extra_top_toml << "\n[ingest]\nlisten = \"127.0.0.1:" << m_port << "\"\n"
+      << extra_ingest_toml << "\n[mqtt]\nuri = \"" << broker_uri << "\"\nca_file = \""
+      << pki.ca_cert().string() << "\"\ncert_file = \"" << cert.cert.string() << "\"\nkey_file = \""
+      << cert.key.string() << "\"\n"
       << extra_mqtt_toml << "\n[forward]\nreconnect_initial_ms = 100\nreconnect_max_ms = 1000\n"
       << "ack_timeout_ms = 2000\nheartbeat_s = 5\n"
       << extra_forward_toml << "\n[shutdown]\ndrain_timeout_ms = 1000\n";

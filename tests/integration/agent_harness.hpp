@@ -39,13 +39,15 @@ std::string sale_event(const std::string& pos_event_id, const std::string& store
                        const std::string& till = "T1", int lines = 2);
 
 /// A posagent process for one till: writes its config (extra TOML appended per section) and
-/// certificate into `dir`, starts `posagent run`, waits for /healthz. Not thread-safe.
+/// certificate into `dir`, starts `posagent run`, waits for /healthz. The data directory is
+/// `dir/data` unless `data_dir` is given (e.g. on another file system). Not thread-safe.
 class AgentProcess {
  public:
   AgentProcess(std::filesystem::path dir, TestPki& pki, std::string broker_uri,
                std::string store = "S01", std::string till = "T1",
                std::string extra_forward_toml = "", std::string extra_top_toml = "",
-               std::string extra_mqtt_toml = "");
+               std::string extra_mqtt_toml = "", std::filesystem::path data_dir = {},
+               std::string extra_ingest_toml = "");
   ~AgentProcess();
 
   /// Starts the agent and waits until /healthz answers 200; throws with the log on failure.

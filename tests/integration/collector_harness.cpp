@@ -18,7 +18,7 @@ void create_pubsub_resources(PubSubEmulator& emulator) {
 }
 
 CollectorProcess::CollectorProcess(std::filesystem::path dir, TestPki& pki, std::string broker_uri,
-                                   std::string emulator_host_port)
+                                   std::string emulator_host_port, std::filesystem::path data_dir)
     : m_dir(std::move(dir)),
       m_config(m_dir / "poscollector.toml"),
       m_emulator(std::move(emulator_host_port)),
@@ -26,7 +26,8 @@ CollectorProcess::CollectorProcess(std::filesystem::path dir, TestPki& pki, std:
   std::filesystem::create_directories(m_dir);
   const auto cert = pki.issue_client(collector_common_name);
   std::ofstream out(m_config);
-  out << "collector_id = \"collector-1\"\ndata_dir = \"" << (m_dir / "data").string() << "\"\n"
+  out << "collector_id = \"collector-1\"\ndata_dir = \""
+      << (data_dir.empty() ? m_dir / "data" : data_dir).string() << "\"\n"
       << "[mqtt]\nuri = \"" << broker_uri << "\"\ntopic_prefix = \"pos/v1\"\n"
       << "share_group = \"pos-collectors\"\nca_file = \"" << pki.ca_cert().string()
       << "\"\ncert_file = \"" << cert.cert.string() << "\"\nkey_file = \"" << cert.key.string()

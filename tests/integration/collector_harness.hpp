@@ -34,15 +34,18 @@ ChildProcess start_collector(const std::filesystem::path& config, const std::fil
                              std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
 /// A poscollector process with a SPEC-only config, pointed at the emulator through
-/// PUBSUB_EMULATOR_HOST. start() waits for /readyz (broker connected, sink reachable).
+/// PUBSUB_EMULATOR_HOST. start() waits for /readyz (broker connected, sink reachable). Config and
+/// log are in `dir`; the data directory is `dir/data` unless `data_dir` is given.
 class CollectorProcess {
  public:
   CollectorProcess(std::filesystem::path dir, TestPki& pki, std::string broker_uri,
-                   std::string emulator_host_port);
+                   std::string emulator_host_port, std::filesystem::path data_dir = {});
   void start(std::chrono::milliseconds timeout = std::chrono::seconds(20));
   int kill9();
   int terminate(std::chrono::milliseconds deadline = std::chrono::seconds(10));
   bool running();
+  /// Process id (and process group id) of the running collector; -1 when none was started.
+  pid_t pid() const noexcept { return m_process ? m_process->pid() : -1; }
   std::uint16_t port() const noexcept { return m_port; }
   std::string log() const;
 
