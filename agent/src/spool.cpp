@@ -1,4 +1,5 @@
 #include "pos/agent/spool.hpp"
+#include "pos/common/durable_directory.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -118,7 +119,9 @@ std::string spool_refusal(mode_t mode) {
 
 // Opens (creating if missing) the subdirectory `name` of `dir_fd` without following a link.
 Result<SpoolFd> open_spool_subdir(int dir_fd, const char* name, const std::string& shown) {
-  if (::mkdirat(dir_fd, name, 0750) != 0 && errno != EEXIST) {
+  if (::mkdirat(dir_fd, name, 0750) == 0) {
+    ::fsync(dir_fd);  // the new entry survives a power cut
+  } else if (errno != EEXIST) {
     return fail(shown + ": " + spool_errno_text(errno));
   }
   SpoolFd fd(::openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -417,6 +420,12 @@ bool SpoolWatcher::State::move_to(const std::string& name, int subdir_fd, std::s
     return false;
   }
   seen.erase(name);
+  // Durably, in both directories: a power cut must not undo the move and bring a stored file
+  // back (its events would be read again: duplicates, or, after the retention, stored twice).
+  // Two directory fsyncs per file on the io thread: files come at the POS's pace.
+  if (::fsync(subdir_fd) != 0 || ::fsync(dir_fd.get()) != 0) {
+    spdlog::warn("spool: fsync after moving {} to {}/: {}", name, subdir, spool_errno_text(errno));
+  }
   return true;
 }
 
@@ -503,9 +512,9 @@ SpoolWatcher::~SpoolWatcher() {
 Status SpoolWatcher::start() {
   auto& state = *m_state;
   const auto& directory = state.options.directory;
-  std::error_code ec;
-  std::filesystem::create_directories(directory, ec);
-  if (ec) return fail(directory.string() + ": " + ec.message());
+  if (auto created = common::create_directories_durably(directory); !created) {
+    return fail(created.error());
+  }
   // The spool directory itself is the operator's choice and may be a link; nothing below it is.
   SpoolFd dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir) return fail(directory.string() + ": " + spool_errno_text(errno));
