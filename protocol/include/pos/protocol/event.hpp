@@ -63,7 +63,7 @@ class PosEvent {
                                              const EventLimits& limits);
   PosEvent(EventType type, std::string pos_event_id, boost::json::object fields)
       : m_type(type), m_pos_event_id(std::move(pos_event_id)), m_fields(std::move(fields)) {}
-  EventType m_type;
+  EventType m_type = EventType::sale;
   std::string m_pos_event_id;
   boost::json::object m_fields;
 };
