@@ -189,6 +189,40 @@ TEST_F(PkiTest, TillCertificateHasItsIdentityAndVerifiesAgainstTheCa) {
   EXPECT_EQ(X509_cmp_time(X509_get0_notAfter(cert.get()), nullptr), 1);
 }
 
+// "A-B"/"C" and "A"/"B-C" used to share the files A-B-C.crt/.key: the second issue overwrote
+// the first till's key.
+TEST_F(PkiTest, DashedIdsThatUsedToShareFilesGetTheirOwn) {
+  const auto first = issue(till_request("A-B", "C"));
+  const auto second = issue(till_request("A", "B-C"));
+  EXPECT_NE(first.key, second.key);
+  EXPECT_NE(first.cert, second.cert);
+  EXPECT_EQ(second.cert, m_out / "A-B-C.crt");
+  EXPECT_EQ(first.cert, m_out / "A.B-C.crt");
+  for (const auto* files : {&first, &second}) {
+    auto cert = read_cert(files->cert);
+    auto key = read_key(files->key);
+    EXPECT_EQ(X509_check_private_key(cert.get(), key.get()), 1) << files->cert;
+  }
+  EXPECT_EQ(common_name(read_cert(first.cert).get()), "A-B/C");
+  EXPECT_EQ(common_name(read_cert(second.cert).get()), "A/B-C");
+}
+
+// A drain certificate is a second identity of the till: its own CN (so its own MQTT session),
+// own files, and it needs no --force beside the till's valid certificate.
+TEST_F(PkiTest, DrainCertificateHasItsOwnCnAndFiles) {
+  const auto till = issue(till_request("S07", "T1"));
+  const auto drain = issue(drain_request("S07", "T1"));
+  EXPECT_EQ(drain.cert, m_out / "S07-T1.drain.crt");
+  EXPECT_EQ(drain.key, m_out / "S07-T1.drain.key");
+  EXPECT_EQ(mode_of(drain.key), 0600U);
+  auto cert = read_cert(drain.cert);
+  EXPECT_EQ(common_name(cert.get()), "S07/T1/drain");
+  EXPECT_EQ(uris(cert.get()), std::vector<std::string>{"urn:fastyle:pos:drain:S07:T1"});
+  EXPECT_EQ(X509_get_extended_key_usage(cert.get()), static_cast<std::uint32_t>(XKU_SSL_CLIENT));
+  EXPECT_EQ(common_name(read_cert(till.cert).get()), "S07/T1");
+  EXPECT_FALSE(drain_request("S/07", "T1"));
+}
+
 TEST_F(PkiTest, CollectorAndBrokerCertificates) {
   auto ca = read_cert(m_ca_dir / "ca.crt");
   const auto collector = issue(collector_request("collector-1", 30));
