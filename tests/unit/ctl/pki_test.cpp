@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -221,6 +222,30 @@ TEST_F(PkiTest, DrainCertificateHasItsOwnCnAndFiles) {
   EXPECT_EQ(X509_get_extended_key_usage(cert.get()), static_cast<std::uint32_t>(XKU_SSL_CLIENT));
   EXPECT_EQ(common_name(read_cert(till.cert).get()), "S07/T1");
   EXPECT_FALSE(drain_request("S/07", "T1"));
+}
+
+// The broker makes the CN the MQTT client id (use_username_as_clientid), so the collector's
+// session is safe only while no till or drain certificate can carry a collector's CN, and no till
+// another till's: tills have exactly one '/', drains two, collectors none.
+TEST(PkiRequests, CommonNameShapesNeverMeet) {
+  for (const std::string id : {"collector-1", "S07", "T1", "-", "a_b"}) {
+    const auto till = till_request("S07", id);
+    ASSERT_TRUE(till) << id;
+    EXPECT_EQ(std::count(till->common_name.begin(), till->common_name.end(), '/'), 1) << id;
+    const auto drain = drain_request(id, "T1");
+    ASSERT_TRUE(drain) << id;
+    EXPECT_EQ(std::count(drain->common_name.begin(), drain->common_name.end(), '/'), 2) << id;
+    EXPECT_TRUE(drain->common_name.ends_with("/drain")) << id;
+    const auto collector = collector_request(id);
+    ASSERT_TRUE(collector) << id;
+    EXPECT_EQ(collector->common_name.find('/'), std::string::npos) << id;
+  }
+  for (const std::string bad : {"S07/T1", "S07/T1/drain", "collector/1", "a+b", "a#b", ""}) {
+    EXPECT_FALSE(collector_request(bad)) << bad;
+    EXPECT_FALSE(till_request(bad, "T1")) << bad;
+    EXPECT_FALSE(till_request("S07", bad)) << bad;
+    EXPECT_FALSE(drain_request("S07", bad)) << bad;
+  }
 }
 
 TEST_F(PkiTest, CollectorAndBrokerCertificates) {
