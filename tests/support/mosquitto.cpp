@@ -79,7 +79,6 @@ std::string render_acl(const MosquittoOptions& options) {
     out += "\nuser " + user + "\n";
     for (const auto& line : collector_topics) out += line + "\n";
   }
-  if (!options.extra_acl.empty()) out += "\n# test additions\n" + options.extra_acl + "\n";
   return out;
 }
 

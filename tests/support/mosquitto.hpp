@@ -23,9 +23,6 @@ struct MosquittoOptions {
   std::string topic_prefix = "pos/v1";
   std::vector<std::string> collector_users = {std::string(collector_common_name),
                                               std::string(observer_common_name)};
-  // Lines appended to the rendered ACL file as they are (e.g. a drain certificate's `user` block
-  // as docs/operations.md describes it).
-  std::string extra_acl;
   // Lines appended to mosquitto.conf as they are.
   std::string extra_config;
   // The broker's CRL (`crlfile`). Empty: the production config's crlfile line is left out
@@ -45,12 +42,11 @@ struct BrokerTls {
 // pos-acl rendered with the test's port, certificates, CRL, ACL options, persistence and log
 // locations (`require_certificate`, `use_identity_as_username` (CN = username),
 // `use_username_as_clientid` (CN = client id: two clients with one CN take over each other's
-// session), TLS 1.2 minimum,
-// no anonymous access, the production limits). Persistence is on (a stop()/restart() keeps
-// sessions and queued messages; kill9() loses what was not saved yet). The constructor returns when
-// the port accepts connections; it throws std::runtime_error (with the broker log) when mosquitto
-// is missing, exits, or is not listening within 10 s. Runs as root: the config says `user root`.
-// Not thread-safe. The destructor kills the broker.
+// session), TLS 1.2 minimum, no anonymous access, the production limits). Persistence is on (a
+// stop()/restart() keeps sessions and queued messages; kill9() loses what was not saved yet). The
+// constructor returns when the port accepts connections; it throws std::runtime_error (with the
+// broker log) when mosquitto is missing, exits, or is not listening within 10 s. Runs as root: the
+// config says `user root`. Not thread-safe. The destructor kills the broker.
 class MosquittoBroker {
  public:
   explicit MosquittoBroker(const TestPki& pki, MosquittoOptions options = {});
