@@ -36,6 +36,10 @@ int main(int argc, char** argv) {
   auto* issue_till = pki->add_subcommand("issue-till", "client certificate of a till");
   issue_till->add_option("--store", store, "store id")->required();
   issue_till->add_option("--till", till, "till id")->required();
+  bool drain = false;
+  issue_till->add_flag("--drain", drain,
+                       "a drain certificate (CN {store}/{till}/drain) for draining a dead till's "
+                       "database beside its replacement");
   add_issue(issue_till);
   auto* issue_collector =
       pki->add_subcommand("issue-collector", "client certificate of a collector");
@@ -95,7 +99,8 @@ int main(int argc, char** argv) {
     return pki_init(dir, ca_options, out, err);
   }
   if (issue_till->parsed()) {
-    return pki_issue(till_request(store, till, days), issue_args, out, err);
+    return pki_issue(drain ? drain_request(store, till, days) : till_request(store, till, days),
+                     issue_args, out, err);
   }
   if (issue_collector->parsed()) {
     return pki_issue(collector_request(id, days), issue_args, out, err);

@@ -195,8 +195,20 @@ Result<LeafRequest> till_request(const std::string& store_id, const std::string&
   r.kind = CertKind::till;
   r.common_name = store_id + "/" + till_id;
   r.uri = "urn:fastyle:pos:till:" + store_id + ":" + till_id;
-  r.file_stem = store_id + "-" + till_id;
+  r.file_stem = protocol::till_key(store_id, till_id);
   r.days = days;
+  return r;
+}
+
+Result<LeafRequest> drain_request(const std::string& store_id, const std::string& till_id,
+                                  int days) {
+  auto r = till_request(store_id, till_id, days);
+  if (!r) {
+    return r;
+  }
+  r->common_name += "/drain";
+  r->uri = "urn:fastyle:pos:drain:" + store_id + ":" + till_id;
+  r->file_stem += ".drain";
   return r;
 }
 

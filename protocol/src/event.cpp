@@ -410,9 +410,11 @@ Status read_stamp(const json::object& obj, const EventOwner& owner, AgentStamp& 
     return violation("received_at", "must be an RFC 3339 date-time with offset");
   }
 
+  // The epoch sits at the same offset in the event id and in the legacy one (till_key() keeps the
+  // length); is_event_id_of() then checks the whole id.
   const std::size_t prefix = stamp.store_id.size() + stamp.till_id.size() + 2;
   const std::string_view id = event_id;
-  bool id_ok = id.size() > prefix + 17 && id.compare(0, stamp.store_id.size(), stamp.store_id) == 0;
+  bool id_ok = id.size() > prefix + 17;
   if (id_ok) {
     const auto epoch = parse_epoch(id.substr(prefix, 16));
     id_ok = epoch.has_value();
@@ -420,7 +422,7 @@ Status read_stamp(const json::object& obj, const EventOwner& owner, AgentStamp& 
       stamp.epoch = *epoch;
     }
   }
-  if (!id_ok || id != make_event_id(stamp.store_id, stamp.till_id, stamp.epoch, stamp.seq)) {
+  if (!id_ok || !is_event_id_of(id, stamp.store_id, stamp.till_id, stamp.epoch, stamp.seq)) {
     return violation("event_id", "must be {store_id}-{till_id}-{epoch}-{seq} of this line");
   }
   if (!owner.store_id.empty() && owner.store_id != stamp.store_id) {

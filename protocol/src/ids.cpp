@@ -7,6 +7,8 @@ namespace pos::protocol {
 namespace {
 
 constexpr std::size_t k_max_id_length = 32;
+// How till_key() writes a '-' of the store id; never part of an id.
+constexpr char k_store_dash = '.';
 
 int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') {
@@ -19,6 +21,16 @@ int hex_value(char c) noexcept {
     return c - 'A' + 10;
   }
   return -1;
+}
+
+// Appends "-{epoch as 16 hex}-{seq}".
+void append_epoch_and_seq(std::string& out, std::uint64_t epoch, std::uint64_t seq) {
+  char seq_text[24];
+  const auto [end, ec] = std::to_chars(seq_text, seq_text + sizeof seq_text, seq);
+  (void)ec;
+  out.append(1, '-');
+  out.append(format_epoch(epoch));
+  out.append(1, '-').append(seq_text, end);
 }
 
 }  // namespace
@@ -69,16 +81,83 @@ Result<std::uint64_t> parse_epoch(std::string_view text) {
   return epoch;
 }
 
+std::string till_key(std::string_view store_id, std::string_view till_id) {
+  std::string out;
+  out.reserve(store_id.size() + 1 + till_id.size());
+  for (const char c : store_id) {
+    out.push_back(c == '-' ? k_store_dash : c);
+  }
+  out.append(1, '-').append(till_id);
+  return out;
+}
+
 std::string make_event_id(std::string_view store_id, std::string_view till_id, std::uint64_t epoch,
                           std::uint64_t seq) {
-  char seq_text[24];
-  const auto [end, ec] = std::to_chars(seq_text, seq_text + sizeof seq_text, seq);
-  (void)ec;
-  std::string out;
-  out.reserve(store_id.size() + till_id.size() + 19 + static_cast<std::size_t>(end - seq_text));
-  out.append(store_id).append(1, '-').append(till_id).append(1, '-').append(format_epoch(epoch));
-  out.append(1, '-').append(seq_text, end);
+  std::string out = till_key(store_id, till_id);
+  append_epoch_and_seq(out, epoch, seq);
   return out;
+}
+
+std::string make_legacy_event_id(std::string_view store_id, std::string_view till_id,
+                                 std::uint64_t epoch, std::uint64_t seq) {
+  std::string out;
+  out.reserve(store_id.size() + till_id.size() + 40);
+  out.append(store_id).append(1, '-').append(till_id);
+  append_epoch_and_seq(out, epoch, seq);
+  return out;
+}
+
+bool is_event_id_of(std::string_view event_id, std::string_view store_id, std::string_view till_id,
+                    std::uint64_t epoch, std::uint64_t seq) {
+  return event_id == make_event_id(store_id, till_id, epoch, seq) ||
+         (store_id.find('-') != std::string_view::npos &&
+          event_id == make_legacy_event_id(store_id, till_id, epoch, seq));
+}
+
+Result<EventIdParts> parse_event_id(std::string_view event_id) {
+  const auto bad = [] {
+    return fail(
+        "event_id: must be {store}-{till}-{epoch}-{seq} (a '-' in the store id written '.')");
+  };
+  const auto store_end = event_id.find('-');
+  const auto seq_dash = event_id.rfind('-');
+  if (store_end == std::string_view::npos || seq_dash < 17 || seq_dash - 17 <= store_end) {
+    return bad();
+  }
+  const auto epoch_dash = seq_dash - 17;
+  if (event_id[epoch_dash] != '-') {
+    return bad();
+  }
+  EventIdParts parts;
+  parts.store_id.assign(event_id.substr(0, store_end));
+  for (char& c : parts.store_id) {
+    if (c == k_store_dash) {
+      c = '-';
+    } else if (c == '-') {
+      return bad();
+    }
+  }
+  parts.till_id.assign(event_id.substr(store_end + 1, epoch_dash - store_end - 1));
+  if (!is_valid_id(parts.store_id) || !is_valid_id(parts.till_id)) {
+    return bad();
+  }
+  const auto epoch_text = event_id.substr(epoch_dash + 1, 16);
+  const auto epoch = parse_epoch(epoch_text);
+  if (!epoch || format_epoch(*epoch) != epoch_text) {
+    return bad();
+  }
+  parts.epoch = *epoch;
+  const auto seq_text = event_id.substr(seq_dash + 1);
+  if (seq_text.empty() || (seq_text.size() > 1 && seq_text.front() == '0') ||
+      seq_text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return bad();
+  }
+  const auto [end, ec] =
+      std::from_chars(seq_text.data(), seq_text.data() + seq_text.size(), parts.seq);
+  if (ec != std::errc() || end != seq_text.data() + seq_text.size()) {
+    return bad();
+  }
+  return parts;
 }
 
 }  // namespace pos::protocol

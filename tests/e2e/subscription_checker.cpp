@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "pos/protocol/ids.hpp"
+
 namespace pos::test {
 
 namespace json = boost::json;
@@ -95,7 +97,7 @@ void check_envelope(const Published& p, Findings& content) {
   expect("attribute schema_version", attribute("schema_version"), "1");
   expect("ordering key", m.ordering_key, p.till);
   expect("event_id prefix", p.stream.substr(0, store.size() + till.size() + 2),
-         store + "-" + till + "-");
+         protocol::till_key(store, till) + "-");
   const auto* schema = p.data.if_contains("schema_version");
   if (!schema || !schema->is_int64() || schema->as_int64() != 1) {
     content.add(p.event_id + ": data.schema_version is not 1");

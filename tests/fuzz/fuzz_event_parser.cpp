@@ -2,12 +2,14 @@
 // event within the per-event limits (check_event_size), stamped with make_payload_line, must parse
 // back as a payload line with the same type; measure_event must agree with the canonical text; an
 // accepted payload line's published form (make_collected_line) is canonical JSON that parses back.
+// Any text parse_event_id accepts must be exactly the id make_event_id makes of its parts.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "pos/protocol/event.hpp"
+#include "pos/protocol/ids.hpp"
 
 namespace {
 
@@ -24,6 +26,10 @@ const EventLimits limits{64 * 1024, 16, 500, 1024};
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   const EventOwner owner{"S07", "T1"};
+
+  if (auto id = parse_event_id(text)) {
+    check(make_event_id(id->store_id, id->till_id, id->epoch, id->seq) == text);
+  }
 
   auto line = parse_payload_line(text, owner, limits);
   if (line) {

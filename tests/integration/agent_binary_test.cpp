@@ -193,7 +193,7 @@ TEST_F(AgentBinaryTest, BufferLimitAnswers503UntilAcksMakeRoom) {
 TEST_F(AgentBinaryTest, SigtermDrainsPublishesOfflineAndExitsWithinSeconds) {
   AckingCollector collector(*s_broker, *s_pki);
   TestMqttClient watcher(TestMqttClientOptions{s_broker->uri(), "status-watcher", s_pki->ca_cert(),
-                                               s_pki->issue_client(collector_common_name)});
+                                               s_pki->issue_client(observer_common_name)});
   watcher.connect();
   watcher.subscribe("pos/v1/S03/T1/status", 1);
   AgentProcess agent(s_dir->path() / "term", *s_pki, s_broker->uri(), "S03", "T1");

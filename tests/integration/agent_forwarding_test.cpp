@@ -260,8 +260,8 @@ class AgentForwardingTest : public ::testing::Test {
 
 TEST_F(AgentForwardingTest, ForwardsBatchesAndCollectorAcksThem) {
   TestCollector collector(m_broker.uri(), m_pki, m_collector_cert);
-  test::TestMqttClient watcher(
-      {m_broker.uri(), "status-watcher", m_pki.ca_cert(), m_collector_cert, true, 0, 5s});
+  test::TestMqttClient watcher({m_broker.uri(), "status-watcher", m_pki.ca_cert(),
+                                m_pki.issue_client(test::observer_common_name), true, 0, 5s});
   watcher.connect();
   watcher.subscribe("pos/v1/+/+/status");
   append(2500);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -531,6 +532,131 @@ TEST_F(CollectorDiskFullTest, FullDiskPausesIntakeWithoutDuplicatesUntilSpaceIsF
   }
   EXPECT_NE(m_collector->log().find("pausing intake"), std::string::npos);
   EXPECT_NE(m_collector->log().find("resuming intake"), std::string::npos);
+}
+
+// Store "A-B" with till "C" and store "A" with till "B-C", in the same epoch, used to publish the
+// same event ids ("A-B-C-{epoch}-{seq}"): downstream deduplication by event_id would drop one
+// till's sales as duplicates of the other's. A line of an older agent (the legacy id) is still
+// published, with its id as it was.
+TEST_F(CollectorTest, DashedIdsThatUsedToCollideGetDistinctEventIds) {
+  FakeTill first(*m_broker, *m_pki, "A-B", "C");
+  FakeTill second(*m_broker, *m_pki, "A", "B-C");
+  first.send(epoch_a, 1, 3);
+  second.send(epoch_a, 1, 3);
+  EXPECT_EQ(first.wait_ack(epoch_a, 3, 30s), 3U) << m_collector->log();
+  EXPECT_EQ(second.wait_ack(epoch_a, 3, 30s), 3U) << m_collector->log();
+
+  auto legacy = stamped_lines("A-B", "C", epoch_a, 4, 1, "ev");
+  const std::string new_id = protocol::make_event_id("A-B", "C", epoch_a, 4);
+  const std::string legacy_id = "A-B-C-" + protocol::format_epoch(epoch_a) + "-4";
+  const auto at = legacy[0].find(new_id);
+  ASSERT_NE(at, std::string::npos) << legacy[0];
+  legacy[0].replace(at, new_id.size(), legacy_id);
+  protocol::BatchEncoder encoder;
+  const auto batch = encoder.encode(epoch_a, 4, legacy);
+  ASSERT_TRUE(batch.has_value()) << batch.error().message;
+  first.send_raw(*batch);
+  EXPECT_EQ(first.wait_ack(epoch_a, 4, 30s), 4U) << m_collector->log();
+
+  const auto messages = pull_events(7, 30s);
+  ASSERT_EQ(messages.size(), 7U) << m_collector->log();
+  std::set<std::string> ids;
+  for (const auto& m : messages) {
+    const auto event = boost::json::parse(m.data).as_object();
+    const std::string store(event.at("store_id").as_string());
+    const std::string till(event.at("till_id").as_string());
+    const auto seq = seq_of(m);
+    EXPECT_TRUE(ids.insert(m.attributes.at("event_id")).second)
+        << "event id shared by two tills: " << m.attributes.at("event_id");
+    EXPECT_EQ(event.at("event_id").as_string(), m.attributes.at("event_id"));
+    EXPECT_EQ(m.attributes.at("event_id"),
+              seq == 4 ? legacy_id : protocol::make_event_id(store, till, epoch_a, seq));
+  }
+  EXPECT_EQ(ids.size(), 7U);
+  EXPECT_TRUE(pull_dead_letters(1, 500ms).empty());
+}
+
+// docs/operations.md, "Drain a dead till's database", with real agents and the production broker
+// configuration: the dead till's copied database is drained with a drain certificate (CN
+// S07/T1/drain, the drain block of pos-acl added and the broker reloaded) while the replacement
+// till, same ids, keeps selling. Neither takes the other's session; every sale of both arrives
+// once.
+TEST_F(CollectorTest, DrainCertificateDrainsADeadTillsDatabaseBesideItsReplacement) {
+  const auto sales = [](AgentProcess& agent, const std::string& prefix, int count) {
+    for (int i = 1; i <= count; ++i) {
+      const auto reply = http_request(agent.port(), "POST", "/v1/events", "application/json",
+                                      sale_event(prefix + std::to_string(i), "S07", "T1"));
+      ASSERT_EQ(reply.status, 200) << reply.body;
+      ASSERT_NE(reply.body.find("\"accepted\":1"), std::string::npos) << reply.body;
+    }
+  };
+  const auto backlog = [](AgentProcess& agent) {
+    const auto reply = http_request(agent.port(), "GET", "/v1/status", "", "");
+    if (reply.status != 200) return std::int64_t{-1};
+    return boost::json::parse(reply.body).at("backlog_events").as_int64();
+  };
+  // The till that dies never reached the broker: its 5 sales exist only in its database.
+  const std::string nowhere = "ssl://localhost:" + std::to_string(free_tcp_port());
+  AgentProcess dead(m_dir.path() / "dead", *m_pki, nowhere, "S07", "T1");
+  dead.start();
+  sales(dead, "old-", 5);
+  dead.kill9();
+
+  AgentProcess replacement(m_dir.path() / "replacement", *m_pki, m_broker->uri(), "S07", "T1");
+  replacement.start();
+  sales(replacement, "new-", 3);
+
+  m_broker->append_acl_and_reload(m_broker->drain_acl_block("S07", "T1"));
+  AgentProcess drain(m_dir.path() / "drain", *m_pki, m_broker->uri(), "S07", "T1");
+  std::filesystem::copy(dead.data_dir(), drain.data_dir(),
+                        std::filesystem::copy_options::recursive);
+  const auto drain_cert = m_pki->issue_client("S07/T1/drain");
+  std::string config = read_text_file(drain.config_path());
+  const auto till_cert = m_pki->issue_client(till_common_name("S07", "T1"));
+  for (const auto& [from, to] :
+       {std::pair{till_cert.cert, drain_cert.cert}, std::pair{till_cert.key, drain_cert.key}}) {
+    const auto at = config.find(from.string());
+    ASSERT_NE(at, std::string::npos) << config;
+    config.replace(at, from.string().size(), to.string());
+  }
+  std::ofstream(drain.config_path()) << config;
+  drain.start();
+  for (int i = 4; i <= 5; ++i) {
+    const auto reply = http_request(replacement.port(), "POST", "/v1/events", "application/json",
+                                    sale_event("new-" + std::to_string(i), "S07", "T1"));
+    EXPECT_EQ(reply.status, 200) << reply.body;
+  }
+
+  std::map<std::string, int> seen;
+  std::set<std::string> event_ids;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (seen.size() < 10 && std::chrono::steady_clock::now() < deadline) {
+    for (const auto& m : pull_events(10, 2s)) {
+      ++seen[std::string(boost::json::parse(m.data).at("pos_event_id").as_string())];
+      event_ids.insert(m.attributes.at("event_id"));
+    }
+  }
+  ASSERT_EQ(seen.size(), 10U) << "drain log:\n"
+                              << drain.log() << "\nreplacement log:\n"
+                              << replacement.log() << "\ncollector log:\n"
+                              << m_collector->log();
+  for (const auto& [id, count] : seen) EXPECT_EQ(count, 1) << id;
+  EXPECT_EQ(event_ids.size(), 10U);
+  const auto drained_by = std::chrono::steady_clock::now() + 30s;
+  while ((backlog(drain) != 0 || backlog(replacement) != 0) &&
+         std::chrono::steady_clock::now() < drained_by) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(backlog(drain), 0) << drain.log();
+  EXPECT_EQ(backlog(replacement), 0) << replacement.log();
+  EXPECT_TRUE(replacement.running());
+  EXPECT_TRUE(drain.running());
+  // Neither agent lost its session to the other while the drain ran.
+  const auto broker_log = read_text_file(m_broker->log_path());
+  EXPECT_EQ(broker_log.find("already connected, closing old connection"), std::string::npos)
+      << broker_log;
+  EXPECT_EQ(drain.terminate(), 0);
+  EXPECT_EQ(replacement.terminate(), 0);
 }
 
 }  // namespace

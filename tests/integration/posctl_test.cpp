@@ -102,8 +102,9 @@ TEST_F(PosctlBrokerTest, ProductionConfigHasOnlyTheTlsListener) {
   }
   EXPECT_EQ(listeners, 1) << log;
   const std::string conf = read_text_file(m_broker->config_path());
-  for (const auto* line : {"require_certificate true", "use_identity_as_username true",
-                           "allow_anonymous false", "tls_version tlsv1.2"}) {
+  for (const auto* line :
+       {"require_certificate true", "use_identity_as_username true",
+        "use_username_as_clientid true", "allow_anonymous false", "tls_version tlsv1.2"}) {
     EXPECT_NE(conf.find(std::string("\n") + line + "\n"), std::string::npos) << line;
   }
   EXPECT_NE(conf.find("\ncrlfile " + (m_ca / "crl.pem").string() + "\n"), std::string::npos);
@@ -144,6 +145,108 @@ TEST_F(PosctlBrokerTest, TillPublishesOnlyAsItself) {
   EXPECT_TRUE(till.wait_for_messages("pos/v1/S07/T2/ack", 1, 500ms).empty());
   other_till.disconnect();
   till.disconnect();
+  collector.disconnect();
+}
+
+// Publishes with `client`, or answers -1 when the connection is gone (a client whose session
+// was taken over).
+int publish_or_lost(TestMqttClient& client, const std::string& topic, const std::string& payload) {
+  try {
+    return client.publish(topic, payload);
+  } catch (const std::runtime_error&) {
+    return -1;
+  }
+}
+
+// The client id is the certificate's CN (use_identity_as_username + use_username_as_clientid):
+// a till certificate connecting with the collector's client id, or with another till's (the
+// agent's default "posagent-{store}-{till}" or the CN form), gets only a session of its own CN.
+// The victims stay connected and keep working; the intruder acts only as itself.
+TEST_F(PosctlBrokerTest, TillCannotTakeOverTheCollectorsOrAnotherTillsSession) {
+  auto collector = client("collector-1", issued("collector-1"));
+  collector.connect();
+  collector.subscribe("$share/pos-collectors/pos/v1/+/+/batch");
+  auto victim = client("posagent-S07-T2", issued("S07-T2"));
+  victim.connect();
+  victim.subscribe("pos/v1/S07/T2/ack");
+  int round = 0;
+  for (const std::string stolen_id : {"collector-1", "posagent-S07-T2", "S07/T2", "S07/T1"}) {
+    SCOPED_TRACE(stolen_id);
+    ++round;
+    auto intruder = client(stolen_id, issued("S07-T1"));
+    ASSERT_NO_THROW(intruder.connect()) << "a till certificate with any client id is admitted "
+                                           "under its own CN";
+    // The broker handled the intruder's CONNECT before it answered; anything the victims send
+    // now comes after it. Both still work end to end.
+    const std::string batch = "T2 batch " + std::to_string(round);
+    EXPECT_EQ(publish_or_lost(victim, "pos/v1/S07/T2/batch", batch), 0)
+        << "till S07/T2 lost its session";
+    const auto got = collector.wait_for_messages("pos/v1/S07/T2/batch", 1, 3s);
+    EXPECT_EQ(got.size(), 1U) << "the collector lost its session or the batch";
+    const std::string ack =
+        R"({"epoch":"0000000000000002","through_seq":)" + std::to_string(round) + "}";
+    EXPECT_EQ(publish_or_lost(collector, "pos/v1/S07/T2/ack", ack), 0)
+        << "the collector lost its session";
+    EXPECT_EQ(victim.wait_for_messages("pos/v1/S07/T2/ack", 1, 3s).size(), 1U);
+    EXPECT_TRUE(collector.connected());
+    EXPECT_TRUE(victim.connected());
+    // The intruder is S07/T1 and nothing else.
+    EXPECT_GE(publish_or_lost(intruder, "pos/v1/S07/T2/batch", "forged"), 0x80);
+    EXPECT_EQ(publish_or_lost(intruder, "pos/v1/S07/T1/batch", "T1 " + stolen_id), 0);
+    if (collector.connected()) {
+      const auto own = collector.wait_for_messages("pos/v1/S07/+/batch", 1, 3s);
+      ASSERT_EQ(own.size(), 1U);
+      EXPECT_EQ(own[0].topic, "pos/v1/S07/T1/batch");
+    }
+    intruder.disconnect();
+  }
+  victim.disconnect();
+  collector.disconnect();
+}
+
+// docs/operations.md, "Drain a dead till's database": a drain certificate (posctl pki issue-till
+// --drain) with the drain block of pos-acl added and the broker reloaded runs beside the live
+// replacement till. Both stay connected; the drain's batches reach the collector under the till's
+// topic and the acks reach both; the drain may not touch the till's status or other tills.
+TEST_F(PosctlBrokerTest, DrainCertificateWorksBesideTheLiveTill) {
+  const PosctlRun drain_cert = posctl(m_tmp, {"pki", "issue-till", "--dir", m_ca.string(),
+                                              "--store", "S07", "--till", "T1", "--drain"});
+  ASSERT_EQ(drain_cert.code, 0) << drain_cert.err;
+  auto collector = client("collector-1", issued("collector-1"));
+  collector.connect();
+  collector.subscribe("$share/pos-collectors/pos/v1/+/+/batch");
+  collector.subscribe("pos/v1/+/+/status");
+  auto live = client("posagent-S07-T1", issued("S07-T1"));
+  live.connect();
+  live.subscribe("pos/v1/S07/T1/ack");
+
+  auto drain = client("posagent-S07-T1-drain", issued("S07-T1.drain"));
+  drain.connect();
+  // Without the ACL block the drain certificate can do nothing as the till.
+  EXPECT_GE(drain.publish("pos/v1/S07/T1/batch", "too early"), 0x80);
+  drain.disconnect();
+
+  m_broker->append_acl_and_reload(m_broker->drain_acl_block("S07", "T1"));
+  EXPECT_NO_THROW(drain.connect());
+  drain.subscribe("pos/v1/S07/T1/ack");
+  EXPECT_EQ(drain.publish("pos/v1/S07/T1/batch", "old epoch"), 0);
+  EXPECT_EQ(live.publish("pos/v1/S07/T1/batch", "new epoch"), 0);
+  const auto batches = collector.wait_for_messages("pos/v1/S07/T1/batch", 2, 5s);
+  ASSERT_EQ(batches.size(), 2U);
+  EXPECT_EQ(batches[0].payload, "old epoch");
+  EXPECT_EQ(batches[1].payload, "new epoch");
+  EXPECT_EQ(
+      collector.publish("pos/v1/S07/T1/ack", R"({"epoch":"00000000000000aa","through_seq":1})"), 0);
+  EXPECT_EQ(drain.wait_for_messages("pos/v1/S07/T1/ack", 1, 5s).size(), 1U);
+  EXPECT_EQ(live.wait_for_messages("pos/v1/S07/T1/ack", 1, 5s).size(), 1U);
+  EXPECT_TRUE(live.connected());
+  EXPECT_TRUE(drain.connected());
+
+  EXPECT_GE(drain.publish("pos/v1/S07/T1/status", R"({"state":"offline"})", 1, true), 0x80);
+  EXPECT_GE(drain.publish("pos/v1/S07/T2/batch", "not mine"), 0x80);
+  EXPECT_TRUE(collector.wait_for_messages("pos/v1/+/+/status", 1, 500ms).empty());
+  drain.disconnect();
+  live.disconnect();
   collector.disconnect();
 }
 

@@ -85,7 +85,7 @@ TEST_F(MqttSupportTest, RoundTripWithClientCertificates) {
   EXPECT_EQ(acks[0].payload, R"({"through_seq":1})");
 
   // A new subscriber gets the retained status.
-  auto late = client("collector-late", m_pki.issue_client("collector-1"));
+  auto late = client("collector-late", m_pki.issue_client(observer_common_name));
   late->connect();
   late->subscribe("pos/v1/+/+/status", 1);
   auto retained = late->wait_for_messages("pos/v1/s1/t1/status", 1, 5s);

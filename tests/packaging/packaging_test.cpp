@@ -122,6 +122,18 @@ std::string unit_setting(const std::string& unit, const std::string& key) {
   return {};
 }
 
+/// Every space-separated value of every `key=` line of `unit`.
+std::set<std::string> unit_settings(const std::string& unit, const std::string& key) {
+  std::istringstream in(unit);
+  std::set<std::string> values;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with(key + "=")) continue;
+    std::istringstream words(line.substr(key.size() + 1));
+    for (std::string word; words >> word;) values.insert(word);
+  }
+  return values;
+}
+
 /// The system calls `SystemCallFilter=@system-service` + `~@privileged @resources` allows, from
 /// `systemd-analyze syscall-filter` (groups expanded recursively).
 std::set<std::string> allowed_syscalls() {
@@ -500,6 +512,19 @@ TEST_F(InstalledTest, UnitFilesVerifyAndAreHardened) {
     std::cout << "[ score    ] systemd-analyze security " << package << ".service: " << score
               << '\n';
 
+    // The agent talks to the POS on loopback and to the broker (and its DNS server) on the
+    // shop's or company's private network; never to the public internet (docs/packaging.md).
+    if (package == "posagent") {
+      EXPECT_EQ(unit_setting(unit, "IPAddressDeny"), "any");
+      const auto allowed = unit_settings(unit, "IPAddressAllow");
+      for (const auto* entry : {"localhost", "link-local", "10.0.0.0/8", "172.16.0.0/12",
+                                "192.168.0.0/16", "fc00::/7"}) {
+        EXPECT_TRUE(allowed.contains(entry)) << entry;
+      }
+      EXPECT_EQ(allowed.size(), 6U);
+      EXPECT_EQ(report.find("does not define an IP address allow list"), std::string::npos)
+          << report;
+    }
     EXPECT_EQ(unit_setting(unit, "Type"), "notify");
     EXPECT_EQ(unit_setting(unit, "WatchdogSec"), "30");
     EXPECT_EQ(unit_setting(unit, "User"), package);

@@ -1,5 +1,7 @@
 #include "support/mosquitto.hpp"
 
+#include <signal.h>
+
 #include <fstream>
 #include <functional>
 #include <map>
@@ -197,6 +199,70 @@ bool MosquittoBroker::running() {
 
 pid_t MosquittoBroker::pid() const {
   return m_process ? m_process->pid() : -1;
+}
+
+std::string MosquittoBroker::drain_acl_block(std::string_view store, std::string_view till) const {
+  const fs::path file = packaging_dir() / "pos-acl";
+  const std::string example_user = "#user S07/T1/drain";
+  std::string out;
+  bool in_block = false;
+  for (const auto& line : read_lines(file)) {
+    if (line == example_user) {
+      in_block = true;
+      out += "user " + std::string(store) + "/" + std::string(till) + "/drain\n";
+    } else if (in_block && line.starts_with("#topic ")) {
+      std::string topic_line = with_prefix(line.substr(1), m_options.topic_prefix, file);
+      const auto at = topic_line.find("/S07/T1/");
+      if (at == std::string::npos) {
+        throw std::runtime_error("MosquittoBroker: " + file.string() + ": drain line \"" + line +
+                                 "\" does not name S07/T1");
+      }
+      topic_line.replace(at, 8, "/" + std::string(store) + "/" + std::string(till) + "/");
+      out += topic_line + "\n";
+    } else {
+      in_block = false;
+    }
+  }
+  if (out.empty() || out.find("\ntopic ") == std::string::npos) {
+    throw std::runtime_error("MosquittoBroker: " + file.string() +
+                             " has no commented drain block (\"" + example_user +
+                             "\" followed by \"#topic\" lines)");
+  }
+  return out;
+}
+
+void MosquittoBroker::append_acl_and_reload(const std::string& lines) {
+  const fs::path acl_path = m_dir.path() / "acl";
+  if (!m_options.acl || !running()) {
+    throw std::runtime_error(
+        "MosquittoBroker: append_acl_and_reload needs a running broker with an ACL");
+  }
+  {
+    std::ofstream acl(acl_path, std::ios::app);
+    acl << "\n" << lines << "\n";
+    if (!acl) throw std::runtime_error("MosquittoBroker: cannot append to " + acl_path.string());
+  }
+  const auto reloads = [this] {
+    const std::string log = read_text_file(m_log_path);
+    std::size_t count = 0;
+    for (auto at = log.find("Reloading config"); at != std::string::npos;
+         at = log.find("Reloading config", at + 1)) {
+      ++count;
+    }
+    return count;
+  };
+  const auto before = reloads();
+  if (::kill(m_process->pid(), SIGHUP) != 0) {
+    throw std::runtime_error("MosquittoBroker: SIGHUP failed");
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (reloads() == before) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error("MosquittoBroker: no reload logged within 10 s; log:\n" +
+                               read_text_file(m_log_path));
+    }
+    std::this_thread::sleep_for(20ms);
+  }
 }
 
 std::string MosquittoBroker::uri() const {

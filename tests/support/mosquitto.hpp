@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/pki.hpp"
@@ -20,7 +21,8 @@ struct MosquittoOptions {
   // an ACL every authenticated client may use every topic.
   bool acl = true;
   std::string topic_prefix = "pos/v1";
-  std::vector<std::string> collector_users = {std::string(collector_common_name)};
+  std::vector<std::string> collector_users = {std::string(collector_common_name),
+                                              std::string(observer_common_name)};
   // Lines appended to mosquitto.conf as they are.
   std::string extra_config;
   // The broker's CRL (`crlfile`). Empty: the production config's crlfile line is left out
@@ -38,12 +40,13 @@ struct BrokerTls {
 // Starts mosquitto (`mosquitto -c FILE`, config, persistence and log in a fresh temp dir) on
 // 127.0.0.1:free port with the PRODUCTION configuration: packaging/mosquitto/mosquitto.conf and
 // pos-acl rendered with the test's port, certificates, CRL, ACL options, persistence and log
-// locations (`require_certificate`, `use_identity_as_username` (CN = username), TLS 1.2 minimum,
-// no anonymous access, the production limits). Persistence is on (a stop()/restart() keeps
-// sessions and queued messages; kill9() loses what was not saved yet). The constructor returns when
-// the port accepts connections; it throws std::runtime_error (with the broker log) when mosquitto
-// is missing, exits, or is not listening within 10 s. Runs as root: the config says `user root`.
-// Not thread-safe. The destructor kills the broker.
+// locations (`require_certificate`, `use_identity_as_username` (CN = username),
+// `use_username_as_clientid` (CN = client id: two clients with one CN take over each other's
+// session), TLS 1.2 minimum, no anonymous access, the production limits). Persistence is on (a
+// stop()/restart() keeps sessions and queued messages; kill9() loses what was not saved yet). The
+// constructor returns when the port accepts connections; it throws std::runtime_error (with the
+// broker log) when mosquitto is missing, exits, or is not listening within 10 s. Runs as root: the
+// config says `user root`. Not thread-safe. The destructor kills the broker.
 class MosquittoBroker {
  public:
   explicit MosquittoBroker(const TestPki& pki, MosquittoOptions options = {});
@@ -67,6 +70,16 @@ class MosquittoBroker {
   bool running();
   // Process id of the broker (valid while running).
   pid_t pid() const;
+
+  // The drain `user` block that packaging/mosquitto/pos-acl documents in comments ("#user
+  // S07/T1/drain" and the "#topic" lines after it), uncommented, for this store and till and the
+  // test's topic prefix. Throws std::runtime_error when pos-acl has no such block.
+  std::string drain_acl_block(std::string_view store, std::string_view till) const;
+  // Appends `lines` to the broker's ACL file and makes mosquitto reload it (SIGHUP, what
+  // `systemctl reload mosquitto` sends); returns once the broker has logged the reload (it
+  // reloads before it handles anything else). Throws std::runtime_error when the broker is not
+  // running, has no ACL file, or does not log the reload within 10 s.
+  void append_acl_and_reload(const std::string& lines);
 
   std::uint16_t port() const noexcept { return m_port; }
   // "ssl://localhost:PORT": the server certificate names localhost.

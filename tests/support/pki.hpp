@@ -15,7 +15,8 @@ struct CertKey {
   std::filesystem::path key;
 };
 
-// Client certificate naming. Mosquitto uses the CN as the username (use_identity_as_username).
+// Client certificate naming. Mosquitto uses the CN as the username (use_identity_as_username)
+// and as the client id (use_username_as_clientid): one session per CN.
 // A till's CN is "{store}/{till}": mosquitto 2.0.11 expands %u in `pattern` ACL lines with a
 // username that contains '/' (checked with mosquitto_pub/sub: `pattern readwrite p/%u/x` lets
 // CN "s1/t1" use p/s1/t1/x), so one pattern line per topic covers every till and the ACL file
@@ -23,6 +24,11 @@ struct CertKey {
 // pattern ACLs to usernames with '+' or '#' anyway).
 std::string till_common_name(std::string_view store, std::string_view till);
 inline constexpr std::string_view collector_common_name = "collector-1";
+// A second certificate with the collector's topic rights (MosquittoOptions::collector_users has
+// both), for test clients that watch the broker beside a running collector. The production
+// broker makes the CN the client id (use_username_as_clientid), so two clients connected at once
+// need two CNs: a watcher with the collector's certificate would take over its session.
+inline constexpr std::string_view observer_common_name = "observer-1";
 
 // A CA plus a server certificate for "localhost" / 127.0.0.1, created in `dir` (which must
 // exist) by the constructor. Throws std::runtime_error when openssl is missing or fails (with

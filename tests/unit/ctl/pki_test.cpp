@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -187,6 +188,64 @@ TEST_F(PkiTest, TillCertificateHasItsIdentityAndVerifiesAgainstTheCa) {
   EXPECT_EQ(days, 825);
   EXPECT_LE(files.record.not_before, now);
   EXPECT_EQ(X509_cmp_time(X509_get0_notAfter(cert.get()), nullptr), 1);
+}
+
+// "A-B"/"C" and "A"/"B-C" used to share the files A-B-C.crt/.key: the second issue overwrote
+// the first till's key.
+TEST_F(PkiTest, DashedIdsThatUsedToShareFilesGetTheirOwn) {
+  const auto first = issue(till_request("A-B", "C"));
+  const auto second = issue(till_request("A", "B-C"));
+  EXPECT_NE(first.key, second.key);
+  EXPECT_NE(first.cert, second.cert);
+  EXPECT_EQ(second.cert, m_out / "A-B-C.crt");
+  EXPECT_EQ(first.cert, m_out / "A.B-C.crt");
+  for (const auto* files : {&first, &second}) {
+    auto cert = read_cert(files->cert);
+    auto key = read_key(files->key);
+    EXPECT_EQ(X509_check_private_key(cert.get(), key.get()), 1) << files->cert;
+  }
+  EXPECT_EQ(common_name(read_cert(first.cert).get()), "A-B/C");
+  EXPECT_EQ(common_name(read_cert(second.cert).get()), "A/B-C");
+}
+
+// A drain certificate is a second identity of the till: its own CN (so its own MQTT session),
+// own files, and it needs no --force beside the till's valid certificate.
+TEST_F(PkiTest, DrainCertificateHasItsOwnCnAndFiles) {
+  const auto till = issue(till_request("S07", "T1"));
+  const auto drain = issue(drain_request("S07", "T1"));
+  EXPECT_EQ(drain.cert, m_out / "S07-T1.drain.crt");
+  EXPECT_EQ(drain.key, m_out / "S07-T1.drain.key");
+  EXPECT_EQ(mode_of(drain.key), 0600U);
+  auto cert = read_cert(drain.cert);
+  EXPECT_EQ(common_name(cert.get()), "S07/T1/drain");
+  EXPECT_EQ(uris(cert.get()), std::vector<std::string>{"urn:fastyle:pos:drain:S07:T1"});
+  EXPECT_EQ(X509_get_extended_key_usage(cert.get()), static_cast<std::uint32_t>(XKU_SSL_CLIENT));
+  EXPECT_EQ(common_name(read_cert(till.cert).get()), "S07/T1");
+  EXPECT_FALSE(drain_request("S/07", "T1"));
+}
+
+// The broker makes the CN the MQTT client id (use_username_as_clientid), so the collector's
+// session is safe only while no till or drain certificate can carry a collector's CN, and no till
+// another till's: tills have exactly one '/', drains two, collectors none.
+TEST(PkiRequests, CommonNameShapesNeverMeet) {
+  for (const std::string id : {"collector-1", "S07", "T1", "-", "a_b"}) {
+    const auto till = till_request("S07", id);
+    ASSERT_TRUE(till) << id;
+    EXPECT_EQ(std::count(till->common_name.begin(), till->common_name.end(), '/'), 1) << id;
+    const auto drain = drain_request(id, "T1");
+    ASSERT_TRUE(drain) << id;
+    EXPECT_EQ(std::count(drain->common_name.begin(), drain->common_name.end(), '/'), 2) << id;
+    EXPECT_TRUE(drain->common_name.ends_with("/drain")) << id;
+    const auto collector = collector_request(id);
+    ASSERT_TRUE(collector) << id;
+    EXPECT_EQ(collector->common_name.find('/'), std::string::npos) << id;
+  }
+  for (const std::string bad : {"S07/T1", "S07/T1/drain", "collector/1", "a+b", "a#b", ""}) {
+    EXPECT_FALSE(collector_request(bad)) << bad;
+    EXPECT_FALSE(till_request(bad, "T1")) << bad;
+    EXPECT_FALSE(till_request("S07", bad)) << bad;
+    EXPECT_FALSE(drain_request("S07", bad)) << bad;
+  }
 }
 
 TEST_F(PkiTest, CollectorAndBrokerCertificates) {

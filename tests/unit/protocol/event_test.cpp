@@ -169,9 +169,27 @@ TEST(PayloadLine, IdsWithDashesAndEmptyOwner) {
   const std::string line = make_payload_line(event, stamp);
   const auto back = parse_payload_line(line, {});
   ASSERT_TRUE(back.has_value()) << back.error().message;
-  EXPECT_EQ(back->event_id, "S-07-T-1-0123456789abcdef-1");
+  EXPECT_EQ(back->event_id, "S.07-T-1-0123456789abcdef-1");
   EXPECT_EQ(back->stamp.store_id, "S-07");
   EXPECT_EQ(back->stamp.epoch, 0x0123456789abcdefULL);
+}
+
+// Lines stored by an agent before the '-' -> '.' encoding of the store id carry the old event id;
+// the collector still accepts them (and only for the ids in the line).
+TEST(PayloadLine, LegacyEventIdOfADashedStoreIsAccepted) {
+  const PosEvent event = must_parse(k_stock, {});
+  json::object obj = json::parse(make_payload_line(event, stamp_of("S-07", "T1", 3))).as_object();
+  obj["event_id"] = "S-07-T1-0123456789abcdef-3";
+  const auto back = parse_payload_line(to_canonical_json(obj), {});
+  ASSERT_TRUE(back.has_value()) << back.error().message;
+  EXPECT_EQ(back->event_id, "S-07-T1-0123456789abcdef-3");
+  EXPECT_EQ(back->stamp.epoch, 0x0123456789abcdefULL);
+  obj["event_id"] = "S-07-T1-0123456789abcdef-4";
+  EXPECT_FALSE(parse_payload_line(to_canonical_json(obj), {}).has_value());
+  obj["event_id"] = "S.07-T1-0123456789abcdef-3";
+  obj["store_id"] = "S";
+  obj["till_id"] = "07-T1";
+  EXPECT_FALSE(parse_payload_line(to_canonical_json(obj), {}).has_value());
 }
 
 TEST(PayloadLine, PosStoreIdIsReplacedByStamp) {

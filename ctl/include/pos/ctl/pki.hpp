@@ -50,11 +50,19 @@ struct LeafRequest {
   int days = default_leaf_days;
 };
 
-/// A till: CN "{store}/{till}" (mosquitto's username, which the ACL patterns expand),
-/// SAN URI urn:fastyle:pos:till:{store}:{till}, clientAuth, files "{store}-{till}". Fails naming
-/// the id that does not match [A-Za-z0-9_-]{1,32}, or a bad day count.
+/// A till: CN "{store}/{till}" (mosquitto's username and client id, which the ACL patterns
+/// expand), SAN URI urn:fastyle:pos:till:{store}:{till}, clientAuth, files
+/// protocol::till_key(store, till) ("{store}-{till}", a '-' of the store id written '.', so that
+/// "A-B"/"C" and "A"/"B-C" never share files). Fails naming the id that does not match
+/// [A-Za-z0-9_-]{1,32}, or a bad day count.
 Result<LeafRequest> till_request(const std::string& store_id, const std::string& till_id,
                                  int days = default_leaf_days);
+/// A till's drain certificate, for draining a dead till's database beside the live replacement
+/// (docs/operations.md): CN "{store}/{till}/drain" (its own MQTT session; the broker's ACL needs a
+/// `user` block for it), SAN URI urn:fastyle:pos:drain:{store}:{till}, clientAuth, files
+/// "{till_key}.drain". Fails like till_request().
+Result<LeafRequest> drain_request(const std::string& store_id, const std::string& till_id,
+                                  int days = default_leaf_days);
 /// A collector: CN = id ([A-Za-z0-9_-]{1,32}), clientAuth, files "{id}".
 Result<LeafRequest> collector_request(const std::string& collector_id,
                                       int days = default_leaf_days);

@@ -180,10 +180,10 @@ struct StampedEvent {
 };
 
 /// Parses and validates one batch payload line: all POS event rules plus the agent fields
-/// (`event_id` must equal make_event_id(...), `seq` an integer >= 1, ids valid, `received_at`
-/// RFC 3339). `owner` (from the MQTT topic) must match the stamped store/till. The event's JSON is
-/// allocated from `storage` (default: the heap), which must outlive the result; the collector
-/// passes a per-line pool on a stack buffer.
+/// (`event_id` must equal make_event_id(...), or make_legacy_event_id(...) as older agents wrote
+/// it, `seq` an integer >= 1, ids valid, `received_at` RFC 3339). `owner` (from the MQTT topic)
+/// must match the stamped store/till. The event's JSON is allocated from `storage` (default: the
+/// heap), which must outlive the result; the collector passes a per-line pool on a stack buffer.
 Result<StampedEvent> parse_payload_line(std::string_view line, const EventOwner& owner,
                                         const EventLimits& limits = {},
                                         boost::json::storage_ptr storage = {});

@@ -22,8 +22,44 @@ std::string format_epoch(std::uint64_t epoch);
 /// Parses exactly 16 hex digits (either case). Fails with a message naming the rule.
 Result<std::uint64_t> parse_epoch(std::string_view text);
 
-/// The stable event id `{store}-{till}-{epoch as 16 hex}-{seq}`.
+/// "{store}-{till}" with every '-' of the store id written as '.' (ids never contain '.'): the
+/// first '-' always ends the store part, so different (store, till) pairs always give different
+/// keys ("A-B"/"C" gives "A.B-C", "A"/"B-C" gives "A-B-C"). For a store id without '-' it is
+/// exactly "{store}-{till}". The till part of event ids and posctl's certificate file names.
+std::string till_key(std::string_view store_id, std::string_view till_id);
+
+/// The stable event id `{till_key}-{epoch as 16 lowercase hex}-{seq in decimal}`, i.e.
+/// `{store}-{till}-{epoch}-{seq}` with a '-' of the store id written '.'. Unchanged from earlier
+/// versions when the store id has no '-'. Different (store, till, epoch, seq) always give different
+/// ids, and parse_event_id() gives the parts back.
 std::string make_event_id(std::string_view store_id, std::string_view till_id, std::uint64_t epoch,
                           std::uint64_t seq);
+
+/// The event id as agents before the till_key() encoding made it: the store id as it is. Equal to
+/// make_event_id() unless the store id has a '-'; then ambiguous ("A-B"/"C" and "A"/"B-C" give the
+/// same id). Never made for new events; only recognised by is_event_id_of().
+std::string make_legacy_event_id(std::string_view store_id, std::string_view till_id,
+                                 std::uint64_t epoch, std::uint64_t seq);
+
+/// True when `event_id` is make_event_id() or make_legacy_event_id() of these parts: what a
+/// collector accepts in a payload line, so that events stored by an older agent stay valid.
+bool is_event_id_of(std::string_view event_id, std::string_view store_id, std::string_view till_id,
+                    std::uint64_t epoch, std::uint64_t seq);
+
+/// The parts of an event id.
+struct EventIdParts {
+  std::string store_id;
+  std::string till_id;
+  std::uint64_t epoch = 0;
+  std::uint64_t seq = 0;
+};
+
+/// Splits an id exactly as make_event_id() makes it: the store part ends at the first '-' ('.'
+/// read back as '-'), the seq follows the last '-', the 16 lowercase hex digits of the epoch the
+/// one before; both ids must be valid and the seq has no leading zeros. Anything else fails with
+/// "event_id: must be {store}-{till}-{epoch}-{seq} (a '-' in the store id written '.')". A legacy
+/// id of a store with '-' parses as the split make_event_id() would give it ("A-B-C-..." as store
+/// "A", till "B-C").
+Result<EventIdParts> parse_event_id(std::string_view event_id);
 
 }  // namespace pos::protocol
