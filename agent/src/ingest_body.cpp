@@ -142,7 +142,8 @@ Result<std::vector<BodyItem>, BodyError> parse_ndjson(std::string_view text,
         whole = BodyError{413, std::move(message)};
         return false;
       }
-      items.push_back({line_number, fail(std::move(message))});
+      items.push_back(
+          {line_number, Result<protocol::PosEvent>::failure(Error{std::move(message)})});
       return true;
     }
     std::vector<protocol::DuplicateKey> duplicates;

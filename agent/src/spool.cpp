@@ -162,6 +162,7 @@ struct SpoolWatcher::State : std::enable_shared_from_this<SpoolWatcher::State> {
   void on_appended(const std::string& name, Result<std::vector<AppendResult>, AppendError> result);
   bool move_to(const std::string& name, int subdir_fd, std::string_view subdir);
   void move_to_done(const std::string& name);
+  void sync_move(const std::string& name, int subdir_fd, std::string_view subdir);
   void fail_file(const std::string& name, const std::string& errors);
   bool write_report(const std::string& name, const std::string& text);
   void prune_done();
@@ -358,8 +359,8 @@ bool SpoolWatcher::State::process(const std::string& name) {
     return true;
   }
   if (events.empty()) {
-    files_done.fetch_add(1);
     move_to_done(name);
+    files_done.fetch_add(1);  // after the move: a test waiting on it sees the file stamped
     return true;
   }
   busy = true;
@@ -397,8 +398,8 @@ void SpoolWatcher::State::on_appended(const std::string& name,
     (r.status == AppendResult::Status::accepted ? events_accepted : events_duplicate).fetch_add(1);
   }
   if (stopped) return;  // the file stays; a later run re-reads it and finds duplicates
-  files_done.fetch_add(1);
   move_to_done(name);
+  files_done.fetch_add(1);
   schedule(std::chrono::milliseconds(0));
 }
 
@@ -409,6 +410,7 @@ void SpoolWatcher::State::move_to_done(const std::string& name) {
   if (::utimensat(done_fd.get(), name.c_str(), now, AT_SYMLINK_NOFOLLOW) != 0) {
     spdlog::warn("spool: cannot stamp done/{}: {}", name, spool_errno_text(errno));
   }
+  sync_move(name, done_fd.get(), "done");
 }
 
 bool SpoolWatcher::State::move_to(const std::string& name, int subdir_fd, std::string_view subdir) {
@@ -420,13 +422,17 @@ bool SpoolWatcher::State::move_to(const std::string& name, int subdir_fd, std::s
     return false;
   }
   seen.erase(name);
+  return true;
+}
+
+void SpoolWatcher::State::sync_move(const std::string& name, int subdir_fd,
+                                    std::string_view subdir) {
   // Durably, in both directories: a power cut must not undo the move and bring a stored file
   // back (its events would be read again: duplicates, or, after the retention, stored twice).
   // Two directory fsyncs per file on the io thread: files come at the POS's pace.
   if (::fsync(subdir_fd) != 0 || ::fsync(dir_fd.get()) != 0) {
     spdlog::warn("spool: fsync after moving {} to {}/: {}", name, subdir, spool_errno_text(errno));
   }
-  return true;
 }
 
 bool SpoolWatcher::State::write_report(const std::string& name, const std::string& text) {
@@ -466,7 +472,9 @@ void SpoolWatcher::State::fail_file(const std::string& name, const std::string& 
   spdlog::warn("spool: {} rejected, moved to failed/: {}", name,
                errors.substr(0, errors.find('\n')));
   write_report(name, errors);
-  move_to(name, failed_fd.get(), "failed");
+  if (move_to(name, failed_fd.get(), "failed")) {
+    sync_move(name, failed_fd.get(), "failed");
+  }
 }
 
 void SpoolWatcher::State::prune_done() {

@@ -90,7 +90,8 @@ class SpoolTest : public ::testing::Test {
 TEST_F(SpoolTest, GoodFileIsStoredInOneAppendAndMovedToDone) {
   start();
   write_file(m_dir / "a.ndjson", sale("A") + "\r\n" + sale("B") + "\n\n" + sale("C") + "\n");
-  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "done" / "a.ndjson"); }));
+  ASSERT_TRUE(wait_for([&] { return m_spool->stats().files_done == 1; }));
+  EXPECT_TRUE(fs::exists(m_dir / "done" / "a.ndjson"));
   EXPECT_FALSE(fs::exists(m_dir / "a.ndjson"));
   EXPECT_EQ(m_outbox.stats().last_seq, 3u);
   const auto stats = m_spool->stats();
@@ -190,8 +191,9 @@ TEST_F(SpoolTest, DoneIsPrunedAfterTheRetention) {
   m_options.done_prune_interval = 20ms;
   start();
   write_file(m_dir / "old.ndjson", sale("A") + "\n");
-  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "done" / "old.ndjson"); }));
-  // Stored at once: stamped now, whatever the POS's own mtime was.
+  // files_done counts a file once it is in done/ and stamped: now, whatever the POS's own mtime.
+  ASSERT_TRUE(wait_for([&] { return m_spool->stats().files_done >= 1; }));
+  ASSERT_TRUE(fs::exists(m_dir / "done" / "old.ndjson"));
   const auto stamped = fs::last_write_time(m_dir / "done" / "old.ndjson");
   EXPECT_GT(stamped, fs::file_time_type::clock::now() - 1min);
   fs::last_write_time(m_dir / "done" / "old.ndjson", stamped - 2h);
