@@ -16,7 +16,6 @@
 
 #include "pos/collector/alerts.hpp"
 #include "pos/collector/batch_processor.hpp"
-#include "pos/common/durable_directory.hpp"
 #include "pos/collector/config.hpp"
 #include "pos/collector/dashboard.hpp"
 #include "pos/collector/file_sink.hpp"
@@ -27,6 +26,7 @@
 #include "pos/common/backoff.hpp"
 #include "pos/common/clock.hpp"
 #include "pos/common/config_reader.hpp"
+#include "pos/common/durable_directory.hpp"
 #include "pos/common/http_server.hpp"
 #include "pos/common/logging.hpp"
 #include "pos/common/paho_transport.hpp"
