@@ -83,7 +83,8 @@ Dictionaries load_dictionaries(const std::string& dir) {
   return out;
 }
 
-std::unique_ptr<Sink> make_sink(asio::any_io_executor executor, const CollectorConfig& config) {
+std::unique_ptr<Sink> make_configured_sink(asio::any_io_executor executor,
+                                           const CollectorConfig& config) {
   const auto& s = config.sink;
   if (s.type == "file") {
     return std::make_unique<FileSink>(std::move(executor), FileSinkConfig{s.path});
@@ -99,6 +100,18 @@ std::unique_ptr<Sink> make_sink(asio::any_io_executor executor, const CollectorC
   p.key_bytes_per_second = s.key_bytes_per_second;
   p.max_requests_in_flight = s.max_requests_in_flight;
   return std::make_unique<PubSubSink>(std::move(executor), std::move(p));
+}
+
+/// The configured sink; a setting it cannot use (an unreadable or invalid credentials file, a bad
+/// endpoint) is a configuration error (exit 2), the same from `run` as from `check-config`.
+std::unique_ptr<Sink> make_sink(asio::any_io_executor executor, const CollectorConfig& config) {
+  try {
+    return make_configured_sink(std::move(executor), config);
+  } catch (const common::ConfigError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw common::ConfigError(std::string("sink: ") + e.what());
+  }
 }
 
 common::PahoTransportOptions transport_options(const CollectorConfig& config) {
@@ -548,11 +561,7 @@ int check_config(const std::string& config_path) {
     load_dictionaries(config.dictionaries.dir);
     if (config.sink.type == "pubsub") {
       asio::io_context io;
-      try {
-        make_sink(io.get_executor(), config);
-      } catch (const std::exception& e) {
-        throw common::ConfigError(std::string("sink: ") + e.what());
-      }
+      make_sink(io.get_executor(), config);
     }
     std::cout << "ok: " << config_path << " (collector " << config.collector_id << ")\n";
     return 0;

@@ -432,6 +432,28 @@ TEST_F(AgentBinaryTest, SpoolSymlinksNeverRedirectWritesOrReads) {
   EXPECT_EQ(agent.terminate(), 0);
 }
 
+// SPEC: 2 for a configuration error. A setting that names an unusable file or value is one, and
+// `run` must say so exactly as `check-config` does (both used to differ: 1 from run).
+TEST_F(AgentBinaryTest, RunAndCheckConfigAgreeOnUnusableSettings) {
+  const auto dir = s_dir->path() / "agree";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "corrupt.dict") << "not a zstd dictionary";
+  const std::string base = "store_id = \"S01\"\ntill_id = \"T1\"\ndata_dir = \"" +
+                           (dir / "data").string() + "\"\n[mqtt]\nuri = \"mqtt://127.0.0.1:1\"\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"dictionary.toml", base + "[forward]\ndictionary_file = \"corrupt.dict\"\n"},
+      {"schedule.toml",
+       base + "[forward]\nrate_limit_kbps = 64\nrate_limit_schedule = [\"25:00-26:00\"]\n"}};
+  for (const auto& [name, text] : cases) {
+    std::ofstream(dir / name) << text;
+    for (const char* command : {"check-config", "run"}) {
+      const auto log = dir / (name + "." + command + ".log");
+      ChildProcess p({POSAGENT_BIN, command, "--config", (dir / name).string()}, log);
+      EXPECT_EQ(p.wait(), 2) << name << " " << command << ":\n" << read_text_file(log);
+    }
+  }
+}
+
 TEST_F(AgentBinaryTest, CommandLine) {
   const auto dir = s_dir->path() / "cli";
   std::filesystem::create_directories(dir);

@@ -661,3 +661,27 @@ TEST_F(CollectorTest, DrainCertificateDrainsADeadTillsDatabaseBesideItsReplaceme
 
 }  // namespace
 }  // namespace pos::test
+
+namespace pos::test {
+namespace {
+
+// SPEC: 2 for a configuration error. A credentials file that is not a service-account key is one,
+// and `run` must say so exactly as `check-config` does (run used to exit 1).
+TEST(CollectorCommandLine, RunAndCheckConfigAgreeOnABadCredentialsFile) {
+  TempDir dir("collector-agree");
+  std::ofstream(dir.path() / "key.json") << "{\"type\": \"not a service account\"}";
+  std::ofstream(dir.path() / "collector.toml")
+      << "collector_id = \"collector-1\"\ndata_dir = \"" << (dir.path() / "data").string()
+      << "\"\n[mqtt]\nuri = \"mqtt://127.0.0.1:1\"\n[sink]\nproject = \"fastyle-test\"\n"
+      << "credentials_file = \"key.json\"\n";
+  for (const char* command : {"check-config", "run"}) {
+    const auto log = dir.path() / (std::string(command) + ".log");
+    ChildProcess p(
+        {POSCOLLECTOR_BIN, command, "--config", (dir.path() / "collector.toml").string()}, log);
+    EXPECT_EQ(p.wait(), 2) << command << ":\n" << read_text_file(log);
+    EXPECT_NE(read_text_file(log).find("sink: "), std::string::npos) << read_text_file(log);
+  }
+}
+
+}  // namespace
+}  // namespace pos::test
