@@ -74,7 +74,7 @@ class FakeOutbox final : public Outbox {
     std::lock_guard lock(m_mutex);
     std::vector<StoredEvent> out;
     std::size_t bytes = 0;
-    for (std::uint64_t seq = std::max<std::uint64_t>(first_seq, 1);
+    for (std::uint64_t seq = std::max<std::uint64_t>({first_seq, 1, m_pruned_before});
          seq <= m_events.size() && out.size() < max_events; ++seq) {
       const auto& event = m_events[seq - 1];
       if (!out.empty() && bytes + event.payload_line.size() > max_bytes) {
@@ -126,6 +126,7 @@ class FakeOutbox final : public Outbox {
         m_by_pos_id.emplace(parsed->event.pos_event_id(), stamp.seq);
       }
       m_events = std::move(moved);
+      m_pruned_before = 0;
       m_epoch = renewed;
       m_acked_through = 0;
     }
@@ -146,6 +147,11 @@ class FakeOutbox final : public Outbox {
   std::uint64_t epoch() const override {
     std::lock_guard lock(m_mutex);
     return m_epoch;
+  }
+  /// Makes read_from return nothing below `seq` (events pruned after their retention).
+  void prune_before(std::uint64_t seq) {
+    std::lock_guard lock(m_mutex);
+    m_pruned_before = seq;
   }
   int renew_calls = 0;
   std::uint64_t last_keep_through = 0;
@@ -174,6 +180,7 @@ class FakeOutbox final : public Outbox {
   std::vector<StoredEvent> m_events;
   std::map<std::string, std::uint64_t> m_by_pos_id;
   std::uint64_t m_acked_through = 0;
+  std::uint64_t m_pruned_before = 0;
   CommitListener m_listener;
 };
 

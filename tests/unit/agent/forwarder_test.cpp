@@ -433,6 +433,25 @@ TEST_F(ForwarderTest, AckBeyondTheDatabaseRenewsTheEpochBeforeNewEventsAreSent) 
   EXPECT_EQ(outbox.acked_through(), 2U);
 }
 
+// Without the event that would be the probe (pruned by an older agent's retention) nothing can show
+// the collector is not ahead: the forwarder renews the epoch rather than send the new events.
+TEST_F(ForwarderTest, NoEventToProbeWithRenewsTheEpochBeforeSendingNewEvents) {
+  add_events(3);
+  outbox.acknowledge(3, [](const Status&) {});
+  outbox.prune_before(4);
+  const std::uint64_t old_epoch = outbox.epoch();
+  start();
+  add_events(2);
+  run_for(50ms);
+  EXPECT_EQ(outbox.renew_calls, 1);
+  EXPECT_EQ(outbox.last_keep_through, 3U);
+  const auto sent = sent_lines(transport, forwarder->batch_topic());
+  ASSERT_EQ(sent.size(), 1U);
+  EXPECT_NE(sent[0].epoch, old_epoch);
+  EXPECT_EQ(sent[0].first_seq, 1U);
+  EXPECT_EQ(sent[0].pos_event_ids, (std::vector<std::string>{"e4", "e5"}));
+}
+
 // Unacknowledged events up to the limit are the probe themselves; the limit on a reconnect is
 // the highest seq sent, so events stored while offline wait for the mark again.
 TEST_F(ForwarderTest, ReconnectChecksTheMarkAgainBeforeSendingEventsStoredOffline) {
