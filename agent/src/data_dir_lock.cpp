@@ -13,11 +13,12 @@ namespace pos::agent {
 
 Result<DataDirLock> DataDirLock::acquire(const std::filesystem::path& data_dir) {
   const auto path = data_dir / "posagent.lock";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
+  common::UniqueFd owned(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!owned) {
     return fail("data_dir lock " + path.string() + ": " + std::strerror(errno));
   }
-  DataDirLock lock(fd);
+  const int fd = owned.get();
+  DataDirLock lock(std::move(owned));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int error = errno;
     if (error != EWOULDBLOCK) {
@@ -40,24 +41,6 @@ Result<DataDirLock> DataDirLock::acquire(const std::filesystem::path& data_dir) 
     return fail("data_dir lock " + path.string() + ": " + std::strerror(errno));
   }
   return lock;
-}
-
-DataDirLock::DataDirLock(DataDirLock&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
-
-DataDirLock& DataDirLock::operator=(DataDirLock&& other) noexcept {
-  if (this != &other) {
-    if (m_fd >= 0) {
-      ::close(m_fd);
-    }
-    m_fd = std::exchange(other.m_fd, -1);
-  }
-  return *this;
-}
-
-DataDirLock::~DataDirLock() {
-  if (m_fd >= 0) {
-    ::close(m_fd);
-  }
 }
 
 }  // namespace pos::agent

@@ -1,5 +1,6 @@
 #include "pos/agent/spool.hpp"
 #include "pos/common/durable_directory.hpp"
+#include "pos/common/unique_fd.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -30,33 +31,6 @@ constexpr std::size_t k_max_listed_errors = 1000;
 std::string spool_errno_text(int error) {
   return std::error_code(error, std::generic_category()).message();  // thread-safe strerror
 }
-
-// One owned file descriptor.
-class SpoolFd {
- public:
-  SpoolFd() = default;
-  explicit SpoolFd(int fd) : m_fd(fd) {}
-  SpoolFd(SpoolFd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
-  SpoolFd& operator=(SpoolFd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      m_fd = std::exchange(other.m_fd, -1);
-    }
-    return *this;
-  }
-  SpoolFd(const SpoolFd&) = delete;
-  SpoolFd& operator=(const SpoolFd&) = delete;
-  ~SpoolFd() { reset(); }
-  int get() const noexcept { return m_fd; }
-  explicit operator bool() const noexcept { return m_fd >= 0; }
-  void reset() noexcept {
-    if (m_fd >= 0) ::close(m_fd);
-    m_fd = -1;
-  }
-
- private:
-  int m_fd = -1;
-};
 
 // A directory stream over a duplicate of `dir_fd` (which stays open), from the start.
 class SpoolDirStream {
@@ -118,13 +92,13 @@ std::string spool_refusal(mode_t mode) {
 }
 
 // Opens (creating if missing) the subdirectory `name` of `dir_fd` without following a link.
-Result<SpoolFd> open_spool_subdir(int dir_fd, const char* name, const std::string& shown) {
+Result<common::UniqueFd> open_spool_subdir(int dir_fd, const char* name, const std::string& shown) {
   if (::mkdirat(dir_fd, name, 0750) == 0) {
     ::fsync(dir_fd);  // the new entry survives a power cut
   } else if (errno != EEXIST) {
     return fail(shown + ": " + spool_errno_text(errno));
   }
-  SpoolFd fd(::openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  common::UniqueFd fd(::openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) {
     const int error = errno;
     if (error == ELOOP || error == ENOTDIR) {
@@ -173,9 +147,9 @@ struct SpoolWatcher::State : std::enable_shared_from_this<SpoolWatcher::State> {
   std::string store_id;
   std::string till_id;
   SpoolOptions options;
-  SpoolFd dir_fd;
-  SpoolFd done_fd;
-  SpoolFd failed_fd;
+  common::UniqueFd dir_fd;
+  common::UniqueFd done_fd;
+  common::UniqueFd failed_fd;
   bool stopped = true;
   bool busy = false;
   bool warned_scan = false;
@@ -277,8 +251,8 @@ bool SpoolWatcher::State::process(const std::string& name) {
     return true;
   }
   // O_NONBLOCK: a FIFO swapped in after the scan must not block the io thread.
-  SpoolFd fd(::openat(dir_fd.get(), name.c_str(),
-                      O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  common::UniqueFd fd(::openat(dir_fd.get(), name.c_str(),
+                               O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (!fd) {
     const int error = errno;
     seen.erase(name);
@@ -439,11 +413,11 @@ bool SpoolWatcher::State::write_report(const std::string& name, const std::strin
   const std::string report = name + ".errors";
   const std::string temp = "." + report + ".tmp";
   const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-  SpoolFd fd(::openat(failed_fd.get(), temp.c_str(), flags, 0640));
+  common::UniqueFd fd(::openat(failed_fd.get(), temp.c_str(), flags, 0640));
   if (!fd && errno == EEXIST) {
     // Left by a crash, or planted: unlinkat removes the entry itself, never a link's target.
     ::unlinkat(failed_fd.get(), temp.c_str(), 0);
-    fd = SpoolFd(::openat(failed_fd.get(), temp.c_str(), flags, 0640));
+    fd = common::UniqueFd(::openat(failed_fd.get(), temp.c_str(), flags, 0640));
   }
   auto failed = [&](std::string_view what) {
     spdlog::error("spool: cannot write failed/{}: {}: {}", report, what, spool_errno_text(errno));
@@ -524,7 +498,7 @@ Status SpoolWatcher::start() {
     return fail(created.error());
   }
   // The spool directory itself is the operator's choice and may be a link; nothing below it is.
-  SpoolFd dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  common::UniqueFd dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir) return fail(directory.string() + ": " + spool_errno_text(errno));
   auto done = open_spool_subdir(dir.get(), "done", (directory / "done").string());
   if (!done) return fail(done.error());

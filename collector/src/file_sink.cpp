@@ -29,6 +29,7 @@
 #include <system_error>
 #include <thread>
 
+#include "pos/common/unique_fd.hpp"
 #include "pos/protocol/event.hpp"
 
 namespace pos::collector {
@@ -40,20 +41,6 @@ namespace {
 std::string errno_text(int error) {
   return std::generic_category().message(error);
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) noexcept : m_fd(fd) {}
-  ~Fd() {
-    if (m_fd >= 0) ::close(m_fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const noexcept { return m_fd; }
-
- private:
-  int m_fd;
-};
 
 std::string file_name(std::uint64_t counter) {
   const std::time_t now = std::time(nullptr);
@@ -170,7 +157,7 @@ struct FileSink::Impl {
   FileSinkConfig config;
 
   // Writer thread only.
-  std::optional<Fd> fd;
+  std::optional<common::UniqueFd> fd;
   std::filesystem::path path;
   std::uint64_t size = 0;
   std::uint64_t counter = 0;
@@ -301,7 +288,7 @@ Status FileSink::Impl::open_next() {
     std::lock_guard lock(files_mutex);
     files.push_back(path);
   }
-  const Fd dir(::open(config.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  const common::UniqueFd dir(::open(config.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() < 0 || ::fsync(dir.get()) != 0) {
     return fail("file sink: fsync " + config.dir.string() + ": " + errno_text(errno));
   }

@@ -1,5 +1,7 @@
 #include "pos/common/durable_directory.hpp"
 
+#include "pos/common/unique_fd.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,15 +14,12 @@
 namespace pos::common {
 
 Status fsync_directory(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) {
     return fail("directory " + path.string() + ": " + std::strerror(errno));
   }
-  const int synced = ::fsync(fd);
-  const int error = errno;
-  ::close(fd);
-  if (synced != 0) {
-    return fail("fsync of directory " + path.string() + ": " + std::strerror(error));
+  if (::fsync(fd.get()) != 0) {
+    return fail("fsync of directory " + path.string() + ": " + std::strerror(errno));
   }
   return {};
 }

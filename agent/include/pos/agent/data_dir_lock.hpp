@@ -2,7 +2,9 @@
 // An exclusive lock on the agent's data_dir, so that two agents never share one database.
 
 #include <filesystem>
+#include <utility>
 
+#include "pos/common/unique_fd.hpp"
 #include "pos/protocol/result.hpp"
 
 namespace pos::agent {
@@ -17,15 +19,12 @@ class DataDirLock {
   /// (pid N)") or the file cannot be opened.
   static Result<DataDirLock> acquire(const std::filesystem::path& data_dir);
 
-  DataDirLock(DataDirLock&& other) noexcept;
-  DataDirLock& operator=(DataDirLock&& other) noexcept;
-  DataDirLock(const DataDirLock&) = delete;
-  DataDirLock& operator=(const DataDirLock&) = delete;
-  ~DataDirLock();
+  DataDirLock(DataDirLock&&) noexcept = default;
+  DataDirLock& operator=(DataDirLock&&) noexcept = default;
 
  private:
-  explicit DataDirLock(int fd) noexcept : m_fd(fd) {}
-  int m_fd = -1;
+  explicit DataDirLock(common::UniqueFd fd) noexcept : m_fd(std::move(fd)) {}
+  common::UniqueFd m_fd;  ///< closing it releases the lock
 };
 
 }  // namespace pos::agent
