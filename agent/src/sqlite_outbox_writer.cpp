@@ -360,24 +360,9 @@ SqliteResult<void> SqliteOutbox::Impl::write_ack(std::uint64_t through_seq, std:
 }
 
 void SqliteOutbox::Impl::run_renewal(RenewRequest request) {
-  const std::uint64_t old_epoch = epoch.load();
-  const std::uint64_t saved_next_seq = next_seq;
-  const std::uint64_t saved_total_bytes = total_bytes;
-  const std::uint64_t saved_acked_through = writer_acked_through;
-  const std::uint64_t saved_acked_bytes = acked_bytes;
-  const std::uint64_t saved_renewals = epoch_renewals.load();
-  const std::int64_t saved_renewed_ms = epoch_renewed_ms.load();
-  const std::uint64_t saved_previous = previous_epoch.load();
+  // write_renewal changes the in-memory state only after its commit: a failure left it as it was.
   auto renewed = write_renewal(request.keep_through, clock.now_unix_ms());
   if (!renewed) {
-    epoch = old_epoch;
-    next_seq = saved_next_seq;
-    total_bytes = saved_total_bytes;
-    writer_acked_through = saved_acked_through;
-    acked_bytes = saved_acked_bytes;
-    epoch_renewals = saved_renewals;
-    epoch_renewed_ms = saved_renewed_ms;
-    previous_epoch = saved_previous;
     const Error error = prefixed(options.path, renewed.error());
     boost::asio::post(executor, [done = std::move(request.done), error] {
       done(Result<std::uint64_t>::failure(error));
