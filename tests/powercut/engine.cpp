@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -145,6 +146,27 @@ int apply_ops(int fd, const std::vector<DataOp>& ops) {
     }
   }
   return 0;
+}
+
+// Whether the directory open on `fd` has no entry besides "." and "..". Takes `fd` (closed on
+// return). nullopt when it cannot be read, with errno set.
+std::optional<bool> is_empty_directory(int fd) {
+  DIR* dir = ::fdopendir(fd);
+  if (dir == nullptr) {
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    return std::nullopt;
+  }
+  bool empty = true;
+  while (const dirent* entry = ::readdir(dir)) {
+    if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0) {
+      empty = false;
+      break;
+    }
+  }
+  ::closedir(dir);
+  return empty;
 }
 
 }  // namespace
@@ -464,21 +486,9 @@ int Engine::rmdir(const char* path) {
   if (m_log.size() >= m_limits.max_pending_dir_ops) return -ENOSPC;
   const int fd = ::openat(m_root_fd, rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return -errno;
-  DIR* dir = ::fdopendir(fd);
-  if (dir == nullptr) {
-    const int err = errno;
-    ::close(fd);
-    return -err;
-  }
-  bool empty = true;
-  while (const dirent* entry = ::readdir(dir)) {
-    if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0) {
-      empty = false;
-      break;
-    }
-  }
-  ::closedir(dir);
-  if (!empty) return -ENOTEMPTY;
+  const auto empty = is_empty_directory(fd);
+  if (!empty) return -errno;
+  if (!*empty) return -ENOTEMPTY;
   std::uint64_t parent = 0;
   if (const int rc = parent_ino(rel, parent); rc != 0) return rc;
   const auto trash = new_trash_name();
@@ -517,20 +527,9 @@ int Engine::rename(const char* from, const char* to, unsigned int flags) {
       // Only an empty directory may be replaced; rmdir-like check.
       const int fd = ::openat(m_root_fd, rel_to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (fd < 0) return -errno;
-      DIR* dir = ::fdopendir(fd);
-      if (dir == nullptr) {
-        ::close(fd);
-        return -EIO;
-      }
-      bool empty = true;
-      while (const dirent* entry = ::readdir(dir)) {
-        if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0) {
-          empty = false;
-          break;
-        }
-      }
-      ::closedir(dir);
-      if (!empty) return -ENOTEMPTY;
+      const auto empty = is_empty_directory(fd);
+      if (!empty) return -EIO;
+      if (!*empty) return -ENOTEMPTY;
     }
     victim = new_trash_name();
     if (::renameat(m_root_fd, rel_to.c_str(), m_trash_fd, victim.c_str()) != 0) return -errno;
