@@ -1,4 +1,5 @@
 #include "powercut/powercut_fs.hpp"
+#include "pos/common/unique_fd.hpp"
 
 #include <poll.h>
 #include <sys/mount.h>
@@ -43,21 +44,6 @@ std::string unescape_mountinfo(const std::string& field) {
   }
   return out;
 }
-
-// Closes a descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : m_fd(fd) {}
-  ~Fd() {
-    if (m_fd >= 0) ::close(m_fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return m_fd; }
-
- private:
-  int m_fd;
-};
 
 std::filesystem::path make_run_dir() {
   const char* tmp = std::getenv("TMPDIR");
@@ -222,7 +208,7 @@ std::string PowerCutFs::stats_json() {
 }
 
 std::string PowerCutFs::command(const std::string& line) {
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  common::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) throw std::runtime_error("PowerCutFs: socket: " + std::string(strerror(errno)));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;

@@ -1,4 +1,5 @@
 #include "support/process.hpp"
+#include "pos/common/unique_fd.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -26,25 +27,6 @@ namespace pos::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Closes a file descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : m_fd(fd) {}
-  ~Fd() {
-    if (m_fd >= 0) ::close(m_fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return m_fd; }
-  void reset() {
-    if (m_fd >= 0) ::close(m_fd);
-    m_fd = -1;
-  }
-
- private:
-  int m_fd;
-};
 
 [[noreturn]] void throw_errno(const std::string& what) {
   throw std::system_error(errno, std::generic_category(), what);
@@ -82,14 +64,15 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::filesystem::path 
   args.push_back(nullptr);
   const std::string exe_path = exe->string();
 
-  Fd log_fd(::open(m_log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  common::UniqueFd log_fd(
+      ::open(m_log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (log_fd.get() < 0) throw_errno("ChildProcess: open " + m_log_path.string());
-  Fd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  common::UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (null_fd.get() < 0) throw_errno("ChildProcess: open /dev/null");
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("ChildProcess: pipe2");
-  Fd err_read(pipe_fds[0]);
-  Fd err_write(pipe_fds[1]);
+  common::UniqueFd err_read(pipe_fds[0]);
+  common::UniqueFd err_write(pipe_fds[1]);
 
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
@@ -257,7 +240,7 @@ std::string read_text_file(const std::filesystem::path& path) {
 }
 
 std::uint16_t free_tcp_port() {
-  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  common::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) throw_errno("free_tcp_port: socket");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -276,7 +259,7 @@ std::uint16_t free_tcp_port() {
 bool wait_for_tcp(std::uint16_t port, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   do {
-    Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    common::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (fd.get() < 0) return false;
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
