@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 #include <sstream>
 
+#include "pos/common/prometheus_text.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
 
@@ -20,8 +21,9 @@ std::optional<std::string> rfc3339(std::optional<std::int64_t> ms) {
 
 void metric(std::ostringstream& out, std::string_view name, std::string_view type,
             std::string_view help, double value) {
-  out << "# HELP posagent_" << name << ' ' << help << "\n# TYPE posagent_" << name << ' ' << type
-      << "\nposagent_" << name << ' ' << value << '\n';
+  common::PrometheusWriter writer(out, "posagent_");
+  writer.family(name, help, type);
+  writer.sample(name, {}, value);
 }
 
 }  // namespace
