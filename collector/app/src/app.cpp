@@ -181,12 +181,6 @@ class Collector {
         m_deadline(m_io),
         m_systemd(m_io.get_executor(), [this] { return healthy(); }) {
     m_fleet.load(m_fleet_store->loaded());
-    for (const auto& [key, till] : m_fleet.tills()) {
-      if (till.reported_epoch) {
-        m_processor.restore_reported_ack(till.store_id, till.till_id, *till.reported_epoch,
-                                         till.reported_acked_through);
-      }
-    }
     m_batch_filter = startup(
         protocol::shared_batch_subscription(config.mqtt.share_group, config.mqtt.topic_prefix),
         "mqtt.share_group");

@@ -3,6 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <variant>
 
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
@@ -36,6 +40,85 @@ std::uint64_t get_u64(const json::object& o, std::string_view key) {
 std::int64_t get_i64(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
   return v != nullptr && v->is_int64() ? v->as_int64() : 0;
+}
+
+/// The TillView members kept across restarts, each under its name in the stored JSON: one list
+/// for saving and loading. An empty optional is not stored; a missing or mistyped member loads as
+/// its default.
+using PersistedMember =
+    std::variant<bool TillView::*, std::int64_t TillView::*, std::uint64_t TillView::*,
+                 std::optional<std::int64_t> TillView::*, std::string TillView::*>;
+struct PersistedField {
+  std::string_view name;
+  PersistedMember member;
+};
+const PersistedField persisted_fields[] = {
+    {"has_status", &TillView::has_status},
+    {"offline", &TillView::offline},
+    {"status_ms", &TillView::status_ms},
+    {"last_seen_ms", &TillView::last_seen_ms},
+    {"last_batch_ms", &TillView::last_batch_ms},
+    {"last_ack_ms", &TillView::last_ack_ms},
+    {"agent_version", &TillView::agent_version},
+    {"backlog_events", &TillView::backlog_events},
+    {"oldest_unacked_ms", &TillView::oldest_unacked_ms},
+    {"published_total", &TillView::published_total},
+    {"duplicates_total", &TillView::duplicates_total},
+    {"rejected_total", &TillView::rejected_total},
+    {"gaps_total", &TillView::gaps_total},
+    {"epoch_renewals", &TillView::epoch_renewals},
+    {"epoch_renewed_ms", &TillView::epoch_renewed_ms},
+    {"epoch", &TillView::epoch},
+    {"epoch_started_ms", &TillView::epoch_started_ms},
+    {"epochs_total", &TillView::epochs_total},
+    {"epochs_refused_total", &TillView::epochs_refused_total},
+};
+
+json::object save_till(const TillView& t) {
+  json::object o;
+  for (const auto& [name, member] : persisted_fields) {
+    std::visit(
+        [&, name = name](auto pointer) {
+          const auto& value = t.*pointer;
+          if constexpr (std::is_same_v<std::decay_t<decltype(value)>,
+                                       std::optional<std::int64_t>>) {
+            if (value) {
+              o[name] = *value;
+            }
+          } else {
+            o[name] = value;
+          }
+        },
+        member);
+  }
+  return o;
+}
+
+void load_till(const json::object& o, TillView& t) {
+  for (const auto& [name, member] : persisted_fields) {
+    std::visit(
+        [&, name = name](auto pointer) {
+          auto& value = t.*pointer;
+          using Value = std::decay_t<decltype(value)>;
+          const auto* v = o.if_contains(name);
+          if constexpr (std::is_same_v<Value, bool>) {
+            value = v != nullptr && v->is_bool() && v->as_bool();
+          } else if constexpr (std::is_same_v<Value, std::int64_t>) {
+            value = get_i64(o, name);
+          } else if constexpr (std::is_same_v<Value, std::uint64_t>) {
+            value = get_u64(o, name);
+          } else if constexpr (std::is_same_v<Value, std::optional<std::int64_t>>) {
+            if (v != nullptr && v->is_int64()) {
+              value = v->as_int64();
+            }
+          } else {
+            if (v != nullptr && v->is_string()) {
+              value = std::string(v->as_string());
+            }
+          }
+        },
+        member);
+  }
 }
 
 void record_rejected(TillView& till, std::uint64_t rejected) {
@@ -255,31 +338,7 @@ std::vector<FleetRecord> FleetState::take_dirty(std::int64_t now_ms) {
       continue;
     }
     const TillView& t = it->second;
-    json::object o;
-    o["has_status"] = t.has_status;
-    o["offline"] = t.offline;
-    o["status_ms"] = t.status_ms;
-    o["last_seen_ms"] = t.last_seen_ms;
-    o["last_batch_ms"] = t.last_batch_ms;
-    o["last_ack_ms"] = t.last_ack_ms;
-    o["agent_version"] = t.agent_version;
-    o["backlog_events"] = t.backlog_events;
-    if (t.oldest_unacked_ms) {
-      o["oldest_unacked_ms"] = *t.oldest_unacked_ms;
-    }
-    o["published_total"] = t.published_total;
-    o["duplicates_total"] = t.duplicates_total;
-    o["rejected_total"] = t.rejected_total;
-    o["gaps_total"] = t.gaps_total;
-    o["epoch_renewals"] = t.epoch_renewals;
-    if (t.epoch_renewed_ms) {
-      o["epoch_renewed_ms"] = *t.epoch_renewed_ms;
-    }
-    o["epoch"] = t.epoch;
-    o["epoch_started_ms"] = t.epoch_started_ms;
-    o["epochs_total"] = t.epochs_total;
-    o["epochs_refused_total"] = t.epochs_refused_total;
-    rows.push_back(FleetRecord{t.store_id, t.till_id, json::serialize(o), now_ms});
+    rows.push_back(FleetRecord{t.store_id, t.till_id, json::serialize(save_till(t)), now_ms});
   }
   m_dirty.clear();
   return rows;
@@ -293,37 +352,10 @@ void FleetState::load(const std::vector<FleetRecord>& rows) {
       spdlog::warn("fleet: skipping stored row of {}/{}", row.store_id, row.till_id);
       continue;
     }
-    const auto& o = parsed.as_object();
     TillView t;
     t.store_id = row.store_id;
     t.till_id = row.till_id;
-    const auto* has_status = o.if_contains("has_status");
-    t.has_status = has_status != nullptr && has_status->is_bool() && has_status->as_bool();
-    const auto* offline = o.if_contains("offline");
-    t.offline = offline != nullptr && offline->is_bool() && offline->as_bool();
-    t.status_ms = get_i64(o, "status_ms");
-    t.last_seen_ms = get_i64(o, "last_seen_ms");
-    t.last_batch_ms = get_i64(o, "last_batch_ms");
-    t.last_ack_ms = get_i64(o, "last_ack_ms");
-    if (const auto* v = o.if_contains("agent_version"); v != nullptr && v->is_string()) {
-      t.agent_version = std::string(v->as_string());
-    }
-    t.backlog_events = get_u64(o, "backlog_events");
-    if (const auto* v = o.if_contains("oldest_unacked_ms"); v != nullptr && v->is_int64()) {
-      t.oldest_unacked_ms = v->as_int64();
-    }
-    t.published_total = get_u64(o, "published_total");
-    t.duplicates_total = get_u64(o, "duplicates_total");
-    t.rejected_total = get_u64(o, "rejected_total");
-    t.gaps_total = get_u64(o, "gaps_total");
-    t.epoch_renewals = get_u64(o, "epoch_renewals");
-    if (const auto* v = o.if_contains("epoch_renewed_ms"); v != nullptr && v->is_int64()) {
-      t.epoch_renewed_ms = v->as_int64();
-    }
-    t.epoch = get_u64(o, "epoch");
-    t.epoch_started_ms = get_i64(o, "epoch_started_ms");
-    t.epochs_total = get_u64(o, "epochs_total");
-    t.epochs_refused_total = get_u64(o, "epochs_refused_total");
+    load_till(parsed.as_object(), t);
     m_tills[std::make_pair(row.store_id, row.till_id)] = std::move(t);
   }
 }

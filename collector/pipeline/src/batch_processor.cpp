@@ -94,8 +94,8 @@ void BatchProcessor::notify(const Call& call) {
   }
 }
 
-void BatchProcessor::restore_reported_ack(const std::string& store_id, const std::string& till_id,
-                                          std::uint64_t epoch, std::uint64_t acked_through) {
+void BatchProcessor::record_reported_ack(const std::string& store_id, const std::string& till_id,
+                                         std::uint64_t epoch, std::uint64_t acked_through) {
   std::string till;
   till.append(store_id).append("/").append(till_id);
   auto it = m_reported.find(till);
@@ -163,7 +163,7 @@ void BatchProcessor::handle_status(const protocol::TillTopic& topic, const std::
   const bool last_will =
       status->state == protocol::AgentState::offline && status->agent_version.empty();
   if (!last_will && status->epoch && status->acked_through) {
-    restore_reported_ack(topic.store_id, topic.till_id, *status->epoch, *status->acked_through);
+    record_reported_ack(topic.store_id, topic.till_id, *status->epoch, *status->acked_through);
   }
   const std::int64_t now_ms = m_clock.now_unix_ms();
   notify([&](PipelineObserver& o) { o.on_status(topic.store_id, topic.till_id, *status, now_ms); });

@@ -77,7 +77,7 @@ struct BatchStats {
   std::uint64_t batches_dead_lettered = 0;  ///< whole batch dead-lettered (then acked)
   std::uint64_t batches_invalid = 0;        ///< bad topic or header: dead-lettered, no ack possible
   /// Streams whose mark was raised to the acked_through reported in the till's status (the
-  /// mark was missing or behind: see BatchProcessor::restore_reported_ack).
+  /// mark was missing or behind: see docs/collector.md, "Recovering a mark from the till").
   std::uint64_t marks_adopted = 0;
   std::uint64_t events_published = 0;
   std::uint64_t events_dead_lettered = 0;  ///< single events that failed validation
@@ -143,14 +143,6 @@ class BatchProcessor {
   /// till's newest epoch and epochs with batches in flight. Returns how many were deleted.
   std::size_t prune_idle_epochs();
 
-  /// Records that the till reported `acked_through` of `epoch` acknowledged (as its status does;
-  /// used at start for what the fleet rows persisted). Every seq at or below it has been
-  /// published (an ack is only sent after the publish and the mark's commit), so a stream whose
-  /// mark is behind adopts it rather than wait forever for a gap to close. Acks only grow within
-  /// an epoch; another epoch replaces the till's entry. At most max_streams tills are tracked.
-  void restore_reported_ack(const std::string& store_id, const std::string& till_id,
-                            std::uint64_t epoch, std::uint64_t acked_through);
-
   /// Batches submitted to the sink and not yet acked (or failed).
   std::size_t pending_batches() const noexcept { return m_pending_total; }
   const BatchStats& stats() const noexcept { return m_stats; }
@@ -166,6 +158,13 @@ class BatchProcessor {
                        const protocol::DecodedBatch& decoded, std::uint64_t skipped,
                        std::size_t encoded_bytes, std::int64_t now_ms);
   void handle_status(const protocol::TillTopic& topic, const std::string& payload);
+  /// Records that the till reported `acked_through` of `epoch` acknowledged (its status). Every
+  /// seq at or below it has been published (an ack is only sent after the publish and the
+  /// mark's commit), so a stream whose mark is behind adopts it rather than wait forever for a
+  /// gap to close. Acks only grow within an epoch; another epoch replaces the till's entry. At
+  /// most max_streams tills are tracked.
+  void record_reported_ack(const std::string& store_id, const std::string& till_id,
+                           std::uint64_t epoch, std::uint64_t acked_through);
   void dead_letter_unackable(const std::string& error, const std::string& store_id,
                              const std::string& till_id, const std::string& payload);
   /// Calls `call(observer)` on every observer; an exception is logged and counted.
