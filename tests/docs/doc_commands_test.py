@@ -21,9 +21,10 @@ Options inside the comment:
 
 Each document runs in a fresh temp directory, its marked blocks in document order, each with
 `bash -euo pipefail` in its own process group, with the build's bin directory first on PATH and
-`build/bin` there pointing at it (the README's `build/bin/...`). Each block must exit 0 within
-120 s. The test fails if a document has no marked block, if a marker is not followed by a ```sh
-block, or on an unknown option.
+`build/bin` there pointing at it (the README's `build/bin/...`), without proxy variables. Each
+block must exit 0 within 120 s. The test fails if a document has no marked block, if a marker is
+not followed by a ```sh block, or on an unknown option. On a failure it prints the output of the
+programs the document started in the background; POS_KEEP_TEST_DIRS=1 keeps the temp directory.
 
 What one machine cannot do as the documents say is done here, by a fixed list of rewrites applied
 to every marked block (and to the packaged configurations the test installs), in this order:
@@ -72,6 +73,10 @@ STAND_INS = {
         "curl -fsS -o /dev/null http://127.0.0.1:8411/healthz || { cat posagent.log >&2; exit 1; }"
     ),
 }
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                   "ALL_PROXY")
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 ROOTED = ["/etc/posagent", "/etc/poscollector", "/srv/fastyle-ca", "/var/lib/posagent",
           "/var/lib/poscollector"]
@@ -201,7 +206,7 @@ def wait_ready(url: str, proc: subprocess.Popen, deadline_s: float = 30) -> str:
                 with socket.create_connection((host, int(port)), timeout=1):
                     return ""
             else:
-                with urllib.request.urlopen(url, timeout=1) as r:
+                with NO_PROXY.open(url, timeout=1) as r:
                     if 200 <= r.status < 300:
                         return ""
         except (OSError, urllib.error.URLError):
@@ -253,7 +258,8 @@ def run_doc(doc: Path, source: Path, bin_dir: Path, tmp: Path) -> list:
     ports = {name: free_port() for name in DEFAULT_PORTS}
     if doc.name == "operations.md":
         install_runbook_system(source, root, work, ports)
-    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+    env = {k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES}
+    env["PATH"] = f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"
     procs = []
     failures = []
     try:
@@ -292,9 +298,11 @@ def run_doc(doc: Path, source: Path, bin_dir: Path, tmp: Path) -> list:
                 if text not in output:
                     problem += f"{'; ' if problem else ''}output lacks {text!r}"
             if problem:
-                if block.background:
-                    print(output, end="")
                 failures.append(f"{where}: {problem}")
+                for m, earlier in enumerate(blocks[:n], 1):
+                    if earlier.background:
+                        print(f"--- output of the background block {m}:")
+                        print((tmp / f"block-{m}.log").read_text(), end="")
                 break
     finally:
         stop_groups(procs)
@@ -307,6 +315,8 @@ def main() -> int:
     parser.add_argument("--bin", type=Path, required=True, help="the build's bin directory")
     parser.add_argument("docs", nargs="+", help="Markdown files, relative to --source")
     args = parser.parse_args()
+    # ctest's timeout sends SIGTERM: unwind, so that every started program is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     source = args.source.resolve()
     bin_dir = args.bin.resolve()
     failures = []
