@@ -1,10 +1,10 @@
 // FileSink design: publish() (on the executor's thread) moves the call into a queue and returns.
-// The writer thread takes every queued call at once, encodes and writes their lines in call order
-// (one write() per call, files rotated in between with an fdatasync of the finished file), then
-// fdatasyncs once and posts every call's `done`. A failed write or sync fails every call of the
-// group (at-least-once: the agent resends) and the next group starts a new file. Each queued call
-// holds a work-tracking executor so that the io_context does not run out of work while the disk
-// is busy.
+// A flush job on the sink's WorkerThread takes every queued call at once, encodes and writes their
+// lines in call order (one write() per call, files rotated in between with an fdatasync of the
+// finished file), then fdatasyncs once and posts every call's `done`. A failed write or sync fails
+// every call of the group (at-least-once: the agent resends) and the next group starts a new file.
+// Each queued call holds a work-tracking executor so that the io_context does not run out of work
+// while the disk is busy.
 
 #include "pos/collector/file_sink.hpp"
 
@@ -18,7 +18,6 @@
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <ctime>
 #include <deque>
@@ -27,9 +26,9 @@
 #include <optional>
 #include <stdexcept>
 #include <system_error>
-#include <thread>
 
 #include "pos/common/unique_fd.hpp"
+#include "pos/common/worker_thread.hpp"
 #include "pos/protocol/event.hpp"
 
 namespace pos::collector {
@@ -147,7 +146,8 @@ struct FileSink::Impl {
   Impl(asio::any_io_executor exec, FileSinkConfig conf)
       : executor(std::move(exec)), config(std::move(conf)) {}
 
-  void run_writer();
+  /// The worker's job: writes every queued call, then completes them.
+  void flush();
   Status write_group(std::vector<Call>& group);
   Status write_out(std::string_view bytes);
   Status sync_file();
@@ -156,7 +156,7 @@ struct FileSink::Impl {
   const asio::any_io_executor executor;
   FileSinkConfig config;
 
-  // Writer thread only.
+  // The worker's only.
   std::optional<common::UniqueFd> fd;
   std::filesystem::path path;
   std::uint64_t size = 0;
@@ -167,16 +167,14 @@ struct FileSink::Impl {
   std::vector<std::filesystem::path> files;
 
   std::mutex mutex;
-  std::condition_variable wake;
   std::deque<Call> queue;
-  bool stopping = false;
-  std::function<void()> stopped;
-  asio::any_io_executor stopped_work;
+  bool flush_queued = false;  ///< a flush job waits in the worker: it will take the queue
 
   bool stop_called = false;  ///< executor's thread only
   std::atomic<std::size_t> pending_bytes{0};
   std::atomic<bool> healthy{true};
-  std::thread writer;
+  /// Last: destroyed (its jobs run, its thread joined) before the state they use.
+  std::unique_ptr<common::WorkerThread> worker;
 };
 
 FileSink::FileSink(asio::any_io_executor executor, FileSinkConfig config)
@@ -188,46 +186,32 @@ FileSink::FileSink(asio::any_io_executor executor, FileSinkConfig config)
                              ec.message());
   }
   if (m_impl->config.max_file_bytes == 0) m_impl->config.max_file_bytes = 1;
-  m_impl->writer = std::thread([impl = m_impl.get()] { impl->run_writer(); });
+  // At most a flush and the stop's completion wait at a time.
+  m_impl->worker = std::make_unique<common::WorkerThread>("file sink", 4);
 }
 
 FileSink::~FileSink() {
-  {
-    std::lock_guard lock(m_impl->mutex);
-    m_impl->stopping = true;
-  }
-  m_impl->wake.notify_one();
-  m_impl->writer.join();
+  m_impl->worker->stop();  // runs the flush still queued
+  m_impl->fd.reset();
 }
 
-void FileSink::Impl::run_writer() {
-  std::unique_lock lock(mutex);
-  for (;;) {
-    wake.wait(lock, [this] { return stopping || !queue.empty(); });
-    if (queue.empty()) {
-      if (stopped) {
-        asio::post(stopped_work, std::move(stopped));
-        stopped = nullptr;
-        stopped_work = {};
-      }
-      fd.reset();
-      return;
-    }
-    std::vector<Call> group(std::make_move_iterator(queue.begin()),
-                            std::make_move_iterator(queue.end()));
+void FileSink::Impl::flush() {
+  std::vector<Call> group;
+  {
+    std::lock_guard lock(mutex);
+    flush_queued = false;
+    group.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(queue.end()));
     queue.clear();
-    lock.unlock();
-
-    const Status status = write_group(group);
-    healthy = status.has_value();
-    if (!status) fd.reset();
-    for (auto& call : group) {
-      pending_bytes -= call.bytes;
-      asio::post(call.work, [done = std::move(call.done), status] { done(status); });
-      call.work = {};
-    }
-    group.clear();
-    lock.lock();
+  }
+  const Status status = write_group(group);
+  healthy = status.has_value();
+  if (!status) {
+    fd.reset();
+  }
+  for (auto& call : group) {
+    pending_bytes -= call.bytes;
+    asio::post(call.work, [done = std::move(call.done), status] { done(status); });
+    call.work = {};
   }
 }
 
@@ -305,11 +289,11 @@ void FileSink::publish(Destination destination, std::vector<OutMessage> messages
             asio::prefer(impl.executor, asio::execution::outstanding_work.tracked)};
   call.bytes = data_bytes(call.messages);
   impl.pending_bytes += call.bytes;
-  {
-    std::lock_guard lock(impl.mutex);
-    impl.queue.push_back(std::move(call));
+  std::lock_guard lock(impl.mutex);
+  impl.queue.push_back(std::move(call));
+  if (!impl.flush_queued) {
+    impl.flush_queued = impl.worker->post([&impl] { impl.flush(); });
   }
-  impl.wake.notify_one();
 }
 
 std::size_t FileSink::pending_bytes() const {
@@ -327,15 +311,14 @@ void FileSink::stop(std::chrono::milliseconds, std::function<void()> stopped) {
     if (stopped) asio::post(impl.executor, std::move(stopped));
     return;
   }
-  {
-    std::lock_guard lock(impl.mutex);
-    impl.stopping = true;
-    if (stopped) {
-      impl.stopped = std::move(stopped);
-      impl.stopped_work = asio::prefer(impl.executor, asio::execution::outstanding_work.tracked);
-    }
+  if (stopped) {
+    // After the flush of every call published so far (the worker runs jobs in order).
+    impl.worker->post(
+        [stopped = std::move(stopped),
+         work = asio::prefer(impl.executor, asio::execution::outstanding_work.tracked)]() mutable {
+          asio::post(work, std::move(stopped));
+        });
   }
-  impl.wake.notify_one();
 }
 
 std::vector<std::filesystem::path> FileSink::files() const {
