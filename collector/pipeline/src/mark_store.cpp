@@ -1,13 +1,8 @@
 // MarkStore design.
 //
-// Schema (user_version 1):
-//   marks(store_id, till_id, epoch, through_seq, updated_ms), primary key (store_id, till_id,
-//         epoch); epoch is the 64-bit value bit-cast into an INTEGER. An upsert never lowers a
-//         mark.
-//   A `fleet` table, written by collectors before fleet rows got their own file (fleet.db,
-//   FleetStore), may still be present; it is only read once, by FleetStore, to import its rows.
-// The write connection belongs to the writer thread (WAL, synchronous=FULL: every commit fsyncs).
-// commit() and forget() queue requests; the writer takes the first request, waits up to
+// The database is a MarkBackend (SQLite: sqlite_mark_backend.cpp, PostgreSQL:
+// pg_mark_backend.cpp), used by the writer thread only after open. commit() and forget() queue
+// requests; the writer takes the first request, waits up to
 // group_window for more, then writes everything queued in ONE transaction and posts every
 // completion (in queue order) to the completion executor. The in-memory marks are updated on the
 // executor just before each completion runs, so mark() never runs ahead of the disk. forget()
@@ -18,7 +13,6 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <bit>
 #include <boost/asio/post.hpp>
 #include <condition_variable>
 #include <deque>
@@ -27,36 +21,8 @@
 #include <unordered_map>
 #include <utility>
 
-#include "pos/common/sqlite.hpp"
-
 namespace pos::collector {
 namespace {
-
-using common::Database;
-using common::SqliteError;
-using common::SqliteResult;
-using common::Statement;
-using common::Transaction;
-
-constexpr std::int64_t schema_version = 1;
-
-constexpr std::string_view schema_sql = R"sql(
-CREATE TABLE IF NOT EXISTS marks(
-  store_id TEXT NOT NULL,
-  till_id TEXT NOT NULL,
-  epoch INTEGER NOT NULL,
-  through_seq INTEGER NOT NULL,
-  updated_ms INTEGER NOT NULL,
-  PRIMARY KEY (store_id, till_id, epoch)) WITHOUT ROWID;
-PRAGMA user_version = 1;
-)sql";
-
-std::int64_t to_db(std::uint64_t value) {
-  return std::bit_cast<std::int64_t>(value);
-}
-std::uint64_t from_db(std::int64_t value) {
-  return std::bit_cast<std::uint64_t>(value);
-}
 
 struct CommitRequest {
   MarkKey key;
@@ -112,17 +78,12 @@ std::size_t MarkKeyHash::operator()(const MarkKey& key) const noexcept {
 }
 
 struct MarkStore::Impl {
-  Impl(MarkStoreOptions opts, boost::asio::any_io_executor exec, const common::Clock& clk)
-      : options(std::move(opts)), executor(std::move(exec)), clock(clk) {}
+  Impl(std::unique_ptr<MarkBackend> db, MarkStoreOptions opts, boost::asio::any_io_executor exec,
+       const common::Clock& clk)
+      : options(std::move(opts)), executor(std::move(exec)), clock(clk), backend(std::move(db)) {}
 
-  Status open_database();
   void run_writer();
   void write_group(std::vector<CommitRequest>& commits, const std::vector<MarkKey>& deletes);
-  SqliteResult<void> write_all(const std::vector<CommitRequest>& commits,
-                               const std::vector<MarkKey>& deletes, std::int64_t now_ms);
-  Error prefixed(const SqliteError& error) const {
-    return Error{"mark store " + options.path.string() + ": " + error.message};
-  }
 
   const MarkStoreOptions options;
   const boost::asio::any_io_executor executor;
@@ -131,9 +92,7 @@ struct MarkStore::Impl {
   /// Executor thread only; shared with posted completions, which may outlive the store.
   std::shared_ptr<MemoryMarks> marks = std::make_shared<MemoryMarks>();
 
-  Database db;  // writer thread only (after open)
-  Statement upsert_mark;
-  Statement delete_mark;
+  std::unique_ptr<MarkBackend> backend;  // writer thread only (after open)
 
   std::mutex mutex;
   std::condition_variable wake;
@@ -150,91 +109,6 @@ struct MarkStore::Impl {
   std::atomic<std::size_t> queued{0};
   std::atomic<bool> healthy{true};
 };
-
-Status MarkStore::Impl::open_database() {
-  auto opened = Database::open(
-      options.path,
-      {.read_only = false, .create = true, .busy_timeout_ms = options.busy_timeout_ms});
-  if (!opened) {
-    return fail(opened.error().to_error());
-  }
-  db = std::move(*opened);
-  auto journal = db.prepare("PRAGMA journal_mode = WAL");
-  if (!journal) {
-    return fail(prefixed(journal.error()));
-  }
-  if (auto stepped = journal->step(); !stepped) {
-    return fail(prefixed(stepped.error()));
-  } else if (*stepped != Statement::Step::row || journal->column_text(0) != "wal") {
-    return fail("mark store " + options.path.string() + ": cannot switch to WAL journal mode");
-  }
-  journal->reset();
-  if (auto set = db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864"); !set) {
-    return fail(prefixed(set.error()));
-  }
-  auto version = db.prepare("PRAGMA user_version");
-  if (!version) {
-    return fail(prefixed(version.error()));
-  }
-  auto row = version->step();
-  if (!row) {
-    return fail(prefixed(row.error()));
-  }
-  const std::int64_t current = *row == Statement::Step::row ? version->column_int64(0) : 0;
-  version->reset();
-  if (current == 0) {
-    auto txn = Transaction::begin(db);
-    if (!txn) {
-      return fail(prefixed(txn.error()));
-    }
-    if (auto created = db.exec(schema_sql); !created) {
-      return fail(prefixed(created.error()));
-    }
-    if (auto committed = txn->commit(); !committed) {
-      return fail(prefixed(committed.error()));
-    }
-  } else if (current != schema_version) {
-    return fail("mark store " + options.path.string() + ": schema version " +
-                std::to_string(current) + " is not supported (this program knows " +
-                std::to_string(schema_version) + ")");
-  }
-
-  auto select_marks =
-      db.prepare("SELECT store_id, till_id, epoch, through_seq, updated_ms FROM marks");
-  if (!select_marks) {
-    return fail(prefixed(select_marks.error()));
-  }
-  for (;;) {
-    auto step = select_marks->step();
-    if (!step) {
-      return fail(prefixed(step.error()));
-    }
-    if (*step == Statement::Step::done) {
-      break;
-    }
-    marks->raise(
-        MarkKey{std::string(select_marks->column_text(0)),
-                std::string(select_marks->column_text(1)), from_db(select_marks->column_int64(2))},
-        from_db(select_marks->column_int64(3)), select_marks->column_int64(4));
-  }
-  select_marks->reset();
-
-  auto mark_stmt = db.prepare(
-      "INSERT INTO marks(store_id, till_id, epoch, through_seq, updated_ms) VALUES (?, ?, ?, ?, ?) "
-      "ON CONFLICT(store_id, till_id, epoch) DO UPDATE SET "
-      "through_seq = max(through_seq, excluded.through_seq), updated_ms = excluded.updated_ms");
-  if (!mark_stmt) {
-    return fail(prefixed(mark_stmt.error()));
-  }
-  upsert_mark = std::move(*mark_stmt);
-  auto delete_stmt =
-      db.prepare("DELETE FROM marks WHERE store_id = ? AND till_id = ? AND epoch = ?");
-  if (!delete_stmt) {
-    return fail(prefixed(delete_stmt.error()));
-  }
-  delete_mark = std::move(*delete_stmt);
-  return {};
-}
 
 void MarkStore::Impl::run_writer() {
   std::unique_lock lock(mutex);
@@ -257,41 +131,16 @@ void MarkStore::Impl::run_writer() {
   }
 }
 
-SqliteResult<void> MarkStore::Impl::write_all(const std::vector<CommitRequest>& group,
-                                              const std::vector<MarkKey>& deleting,
-                                              std::int64_t now_ms) {
-  auto txn = Transaction::begin(db);
-  if (!txn) {
-    return SqliteResult<void>::failure(std::move(txn).error());
-  }
-  for (const auto& request : group) {
-    if (auto bound =
-            upsert_mark.bind_all(request.key.store_id, request.key.till_id,
-                                 to_db(request.key.epoch), to_db(request.through_seq), now_ms);
-        !bound) {
-      return bound;
-    }
-    if (auto ran = upsert_mark.run(); !ran) {
-      return ran;
-    }
-  }
-  for (const auto& key : deleting) {
-    if (auto bound = delete_mark.bind_all(key.store_id, key.till_id, to_db(key.epoch)); !bound) {
-      return bound;
-    }
-    if (auto ran = delete_mark.run(); !ran) {
-      return ran;
-    }
-  }
-  return txn->commit();
-}
-
 void MarkStore::Impl::write_group(std::vector<CommitRequest>& group,
                                   const std::vector<MarkKey>& deleting) {
   const std::int64_t now_ms = clock.now_unix_ms();
-  auto written = write_all(group, deleting, now_ms);
-  Status outcome;
-  if (written) {
+  std::vector<MarkWrite> writes;
+  writes.reserve(group.size());
+  for (const auto& request : group) {
+    writes.push_back(MarkWrite{request.key, request.through_seq});
+  }
+  Status outcome = backend->write(writes, deleting, now_ms);
+  if (outcome) {
     transactions.fetch_add(1);
     marks_committed.fetch_add(group.size());
     marks_deleted.fetch_add(deleting.size());
@@ -299,7 +148,6 @@ void MarkStore::Impl::write_group(std::vector<CommitRequest>& group,
   } else {
     failures.fetch_add(1);
     healthy = false;
-    outcome = fail(prefixed(written.error()));
     spdlog::error("{}", outcome.error().message);
   }
   if (group.empty()) {
@@ -326,9 +174,25 @@ MarkStore::~MarkStore() {
 Result<std::unique_ptr<MarkStore>> MarkStore::open(MarkStoreOptions options,
                                                    boost::asio::any_io_executor executor,
                                                    const common::Clock& clock) {
-  auto impl = std::make_unique<Impl>(std::move(options), std::move(executor), clock);
-  if (auto opened = impl->open_database(); !opened) {
-    return fail(opened.error());
+  auto backend = open_sqlite_marks(options.path, options.busy_timeout_ms);
+  if (!backend) {
+    return fail(backend.error());
+  }
+  return open(std::move(*backend), std::move(options), std::move(executor), clock);
+}
+
+Result<std::unique_ptr<MarkStore>> MarkStore::open(std::unique_ptr<MarkBackend> backend,
+                                                   MarkStoreOptions options,
+                                                   boost::asio::any_io_executor executor,
+                                                   const common::Clock& clock) {
+  auto loaded = backend->load();
+  if (!loaded) {
+    return fail(loaded.error());
+  }
+  auto impl =
+      std::make_unique<Impl>(std::move(backend), std::move(options), std::move(executor), clock);
+  for (const auto& stored : *loaded) {
+    impl->marks->raise(stored.key, stored.through_seq, stored.updated_ms);
   }
   Impl* raw = impl.get();
   raw->writer = std::thread([raw] { raw->run_writer(); });

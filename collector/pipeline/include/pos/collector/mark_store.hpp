@@ -1,6 +1,7 @@
 #pragma once
-// Durable dedup marks (the last published seq per (store, till, epoch)) in one SQLite database
-// written by one writer thread with group commit.
+// Durable dedup marks (the last published seq per (store, till, epoch)) in a database (SQLite, or
+// PostgreSQL for marks shared by several collectors) written by one writer thread with group
+// commit.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
@@ -30,8 +31,43 @@ struct MarkKeyHash {
   std::size_t operator()(const MarkKey& key) const noexcept;
 };
 
+/// One mark as a backend stores it.
+struct StoredMark {
+  MarkKey key;
+  std::uint64_t through_seq = 0;
+  std::int64_t updated_ms = 0;  ///< when it was last committed (UNIX ms)
+};
+
+/// One mark to raise in a group commit.
+struct MarkWrite {
+  MarkKey key;
+  std::uint64_t through_seq = 0;
+};
+
+/// The database under a MarkStore: the seam between its group-commit writer and an engine. Used
+/// from one thread at a time (the MarkStore's writer, after open).
+class MarkBackend {
+ public:
+  virtual ~MarkBackend() = default;
+  /// Every mark stored. Fails naming the database.
+  virtual Result<std::vector<StoredMark>> load() = 0;
+  /// In ONE durable transaction: raises the mark of each of `writes` (never lowers one; a key may
+  /// appear more than once), deletes `deletes`, sets updated_ms = `now_ms` on what it wrote.
+  /// Fails naming the database; a later call may succeed (a lost connection is re-made then).
+  virtual Status write(const std::vector<MarkWrite>& writes, const std::vector<MarkKey>& deletes,
+                       std::int64_t now_ms) = 0;
+  /// Names the database for log lines, e.g. "mark store /var/lib/poscollector/collector.db".
+  virtual std::string describe() const = 0;
+};
+
+/// `path` (SQLite, WAL, synchronous=FULL), created with the schema when new. Fails naming the
+/// path when the file cannot be opened, is not a database or has an unknown schema version.
+Result<std::unique_ptr<MarkBackend>> open_sqlite_marks(const std::filesystem::path& path,
+                                                       int busy_timeout_ms = 5000);
+
 struct MarkStoreOptions {
-  std::filesystem::path path;  ///< database file; its directory must exist
+  std::filesystem::path path;  ///< SQLite database file (open() without a backend); its
+                               ///< directory must exist
   /// After the first queued commit, the writer waits this long for more before it writes, so that
   /// mark updates arriving close together share one transaction (one fsync).
   std::chrono::microseconds group_window{2000};
@@ -84,14 +120,21 @@ class Marks {
   virtual void forget(std::vector<MarkKey> keys) = 0;
 };
 
-/// Marks in `{data_dir}/collector.db` (WAL, synchronous=FULL). All marks are loaded into memory at
-/// open. mark() and commit() are called on the completion executor's thread only; stats() from
+/// Marks in a MarkBackend (by default `{data_dir}/collector.db`). All marks are loaded into memory
+/// at open. mark() and commit() are called on the completion executor's thread only; stats() from
 /// any thread. Completions are posted to the completion executor, in commit() call order.
 class MarkStore final : public Marks {
  public:
-  /// Opens or creates the database and starts the writer thread. Fails with a message naming the
-  /// path when the file cannot be opened, is not a database or has an unknown schema.
+  /// Opens or creates the SQLite database at `options.path` and starts the writer thread. Fails
+  /// with a message naming the path when the file cannot be opened, is not a database or has an
+  /// unknown schema.
   static Result<std::unique_ptr<MarkStore>> open(MarkStoreOptions options,
+                                                 boost::asio::any_io_executor completion_executor,
+                                                 const common::Clock& clock);
+  /// The same over any backend (`options.path` and busy_timeout_ms unused). Fails when the
+  /// backend cannot load its marks.
+  static Result<std::unique_ptr<MarkStore>> open(std::unique_ptr<MarkBackend> backend,
+                                                 MarkStoreOptions options,
                                                  boost::asio::any_io_executor completion_executor,
                                                  const common::Clock& clock);
   /// Calls stop().

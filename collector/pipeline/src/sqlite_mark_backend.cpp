@@ -1,0 +1,200 @@
+// The SQLite mark backend: `{data_dir}/collector.db`.
+//
+// Schema (user_version 1):
+//   marks(store_id, till_id, epoch, through_seq, updated_ms), primary key (store_id, till_id,
+//         epoch); epoch is the 64-bit value bit-cast into an INTEGER. An upsert never lowers a
+//         mark.
+//   A `fleet` table, written by collectors before fleet rows got their own file (fleet.db,
+//   FleetStore), may still be present; it is only read once, by FleetStore, to import its rows.
+// WAL, synchronous=FULL: every commit fsyncs.
+
+#include <bit>
+#include <utility>
+
+#include "pos/collector/mark_store.hpp"
+#include "pos/common/sqlite.hpp"
+
+namespace pos::collector {
+namespace {
+
+using common::Database;
+using common::SqliteError;
+using common::SqliteResult;
+using common::Statement;
+using common::Transaction;
+
+constexpr std::int64_t schema_version = 1;
+
+constexpr std::string_view schema_sql = R"sql(
+CREATE TABLE IF NOT EXISTS marks(
+  store_id TEXT NOT NULL,
+  till_id TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  through_seq INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (store_id, till_id, epoch)) WITHOUT ROWID;
+PRAGMA user_version = 1;
+)sql";
+
+std::int64_t to_db(std::uint64_t value) {
+  return std::bit_cast<std::int64_t>(value);
+}
+std::uint64_t from_db(std::int64_t value) {
+  return std::bit_cast<std::uint64_t>(value);
+}
+
+class SqliteMarkBackend final : public MarkBackend {
+ public:
+  explicit SqliteMarkBackend(std::filesystem::path path) : m_path(std::move(path)) {}
+
+  Status open(int busy_timeout_ms);
+  Result<std::vector<StoredMark>> load() override;
+  Status write(const std::vector<MarkWrite>& writes, const std::vector<MarkKey>& deletes,
+               std::int64_t now_ms) override;
+  std::string describe() const override { return "mark store " + m_path.string(); }
+
+ private:
+  Error prefixed(const SqliteError& error) const {
+    return Error{describe() + ": " + error.message};
+  }
+  SqliteResult<void> write_all(const std::vector<MarkWrite>& writes,
+                               const std::vector<MarkKey>& deletes, std::int64_t now_ms);
+
+  std::filesystem::path m_path;
+  Database m_db;
+  Statement m_upsert;
+  Statement m_delete;
+};
+
+Status SqliteMarkBackend::open(int busy_timeout_ms) {
+  auto opened = Database::open(
+      m_path, {.read_only = false, .create = true, .busy_timeout_ms = busy_timeout_ms});
+  if (!opened) {
+    return fail(opened.error().to_error());
+  }
+  m_db = std::move(*opened);
+  auto journal = m_db.prepare("PRAGMA journal_mode = WAL");
+  if (!journal) {
+    return fail(prefixed(journal.error()));
+  }
+  if (auto stepped = journal->step(); !stepped) {
+    return fail(prefixed(stepped.error()));
+  } else if (*stepped != Statement::Step::row || journal->column_text(0) != "wal") {
+    return fail(describe() + ": cannot switch to WAL journal mode");
+  }
+  journal->reset();
+  if (auto set = m_db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864");
+      !set) {
+    return fail(prefixed(set.error()));
+  }
+  auto version = m_db.prepare("PRAGMA user_version");
+  if (!version) {
+    return fail(prefixed(version.error()));
+  }
+  auto row = version->step();
+  if (!row) {
+    return fail(prefixed(row.error()));
+  }
+  const std::int64_t current = *row == Statement::Step::row ? version->column_int64(0) : 0;
+  version->reset();
+  if (current == 0) {
+    auto txn = Transaction::begin(m_db);
+    if (!txn) {
+      return fail(prefixed(txn.error()));
+    }
+    if (auto created = m_db.exec(schema_sql); !created) {
+      return fail(prefixed(created.error()));
+    }
+    if (auto committed = txn->commit(); !committed) {
+      return fail(prefixed(committed.error()));
+    }
+  } else if (current != schema_version) {
+    return fail(describe() + ": schema version " + std::to_string(current) +
+                " is not supported (this program knows " + std::to_string(schema_version) + ")");
+  }
+  auto upsert = m_db.prepare(
+      "INSERT INTO marks(store_id, till_id, epoch, through_seq, updated_ms) VALUES (?, ?, ?, ?, ?) "
+      "ON CONFLICT(store_id, till_id, epoch) DO UPDATE SET "
+      "through_seq = max(through_seq, excluded.through_seq), updated_ms = excluded.updated_ms");
+  if (!upsert) {
+    return fail(prefixed(upsert.error()));
+  }
+  m_upsert = std::move(*upsert);
+  auto erase = m_db.prepare("DELETE FROM marks WHERE store_id = ? AND till_id = ? AND epoch = ?");
+  if (!erase) {
+    return fail(prefixed(erase.error()));
+  }
+  m_delete = std::move(*erase);
+  return {};
+}
+
+Result<std::vector<StoredMark>> SqliteMarkBackend::load() {
+  auto select = m_db.prepare("SELECT store_id, till_id, epoch, through_seq, updated_ms FROM marks");
+  if (!select) {
+    return fail(prefixed(select.error()));
+  }
+  std::vector<StoredMark> out;
+  for (;;) {
+    auto step = select->step();
+    if (!step) {
+      return fail(prefixed(step.error()));
+    }
+    if (*step == Statement::Step::done) {
+      break;
+    }
+    out.push_back(
+        StoredMark{MarkKey{std::string(select->column_text(0)), std::string(select->column_text(1)),
+                           from_db(select->column_int64(2))},
+                   from_db(select->column_int64(3)), select->column_int64(4)});
+  }
+  return out;
+}
+
+SqliteResult<void> SqliteMarkBackend::write_all(const std::vector<MarkWrite>& writes,
+                                                const std::vector<MarkKey>& deletes,
+                                                std::int64_t now_ms) {
+  auto txn = Transaction::begin(m_db);
+  if (!txn) {
+    return SqliteResult<void>::failure(std::move(txn).error());
+  }
+  for (const auto& write : writes) {
+    if (auto bound = m_upsert.bind_all(write.key.store_id, write.key.till_id,
+                                       to_db(write.key.epoch), to_db(write.through_seq), now_ms);
+        !bound) {
+      return bound;
+    }
+    if (auto ran = m_upsert.run(); !ran) {
+      return ran;
+    }
+  }
+  for (const auto& key : deletes) {
+    if (auto bound = m_delete.bind_all(key.store_id, key.till_id, to_db(key.epoch)); !bound) {
+      return bound;
+    }
+    if (auto ran = m_delete.run(); !ran) {
+      return ran;
+    }
+  }
+  return txn->commit();
+}
+
+Status SqliteMarkBackend::write(const std::vector<MarkWrite>& writes,
+                                const std::vector<MarkKey>& deletes, std::int64_t now_ms) {
+  if (auto written = write_all(writes, deletes, now_ms); !written) {
+    return fail(prefixed(written.error()));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<MarkBackend>> open_sqlite_marks(const std::filesystem::path& path,
+                                                       int busy_timeout_ms) {
+  auto backend = std::make_unique<SqliteMarkBackend>(path);
+  if (auto opened = backend->open(busy_timeout_ms); !opened) {
+    return fail(opened.error());
+  }
+  return std::unique_ptr<MarkBackend>(std::move(backend));
+}
+
+}  // namespace pos::collector
