@@ -21,11 +21,11 @@
 #include "pos/agent/spool.hpp"
 #include "pos/agent/sqlite_outbox.hpp"
 #include "pos/agent/status.hpp"
-#include "pos/agent/status_client.hpp"
 #include "pos/agent/upload_limiter.hpp"
 #include "pos/common/backoff.hpp"
 #include "pos/common/clock.hpp"
 #include "pos/common/durable_directory.hpp"
+#include "pos/common/http_get.hpp"
 #include "pos/common/http_server.hpp"
 #include "pos/common/logging.hpp"
 #include "pos/common/mqtt_settings.hpp"
@@ -41,6 +41,8 @@ namespace pos::agent {
 namespace {
 
 namespace asio = boost::asio;
+
+constexpr std::size_t max_status_bytes = std::size_t{1024} * 1024;
 
 /// A failure to start that the configuration did not cause (the data directory is locked by
 /// another agent, the listen port is taken): std::runtime_error, exit 1.
@@ -336,7 +338,7 @@ int check_config(const std::string& config_path) {
 }
 
 int print_status(const std::string& url) {
-  auto body = fetch_status(url);
+  auto body = common::http_get(url, "/v1/status", max_status_bytes, std::chrono::seconds(5));
   if (!body) {
     std::cerr << "posagent status: " << body.error().message << '\n';
     return 1;
