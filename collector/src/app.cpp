@@ -108,12 +108,6 @@ std::unique_ptr<Sink> make_sink(asio::any_io_executor executor, const CollectorC
   }
 }
 
-common::PahoTransportOptions transport_options(const CollectorConfig& config) {
-  common::PahoTransportOptions o;
-  o.mqtt = config.mqtt;
-  return o;
-}
-
 /// The configuration with every file it names checked as far as that is possible without starting
 /// (the dictionaries, the Pub/Sub credentials, the TLS files): what `run` and `check-config` both
 /// load, so that both fail alike. Throws common::StartupError.
@@ -126,6 +120,12 @@ CollectorConfig load_checked_config(const std::string& config_path) {
   }
   common::check_mqtt_files(config.mqtt);
   return config;
+}
+
+common::PahoTransportOptions transport_options(const CollectorConfig& config) {
+  common::PahoTransportOptions o;
+  o.mqtt = config.mqtt;
+  return o;
 }
 
 std::string target_path(const std::string& target) {
@@ -164,7 +164,7 @@ class Collector {
         m_deadline(m_io),
         m_systemd(m_io.get_executor(), [this] { return healthy(); }) {
     m_fleet.load(m_marks->loaded_fleet());
-    m_batch_filter = common::startup_value(
+    m_batch_filter = startup(
         protocol::shared_batch_subscription(config.mqtt.share_group, config.mqtt.topic_prefix),
         "mqtt.share_group");
     m_status_filter = config.mqtt.topic_prefix + "/+/+/status";
@@ -207,6 +207,16 @@ class Collector {
   }
 
  private:
+  /// A failure to start that the configuration did not cause (the data directory cannot be
+  /// written, the database is damaged): std::runtime_error, exit 1.
+  template <class T>
+  static T startup(Result<T> result, std::string_view what) {
+    if (!result) {
+      throw std::runtime_error(std::string(what) + ": " + result.error().message);
+    }
+    return std::move(result).value();
+  }
+
   std::unique_ptr<MarkStore> open_marks() {
     // Durably: a power cut must not take the new directory, and the marks in it, away.
     if (auto created = common::create_directories_durably(m_config.data_dir); !created) {
@@ -215,11 +225,7 @@ class Collector {
     MarkStoreOptions options;
     options.path = std::filesystem::path(m_config.data_dir) / "collector.db";
     options.max_fleet_rows = m_config.fleet.max_tills;
-    auto marks = MarkStore::open(std::move(options), m_io.get_executor(), m_clock);
-    if (!marks) {
-      throw std::runtime_error("data_dir: " + marks.error().message);
-    }
-    return std::move(marks).value();
+    return startup(MarkStore::open(std::move(options), m_io.get_executor(), m_clock), "data_dir");
   }
 
   protocol::DictionaryLookup dictionary_lookup() const {
