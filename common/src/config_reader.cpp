@@ -16,7 +16,7 @@ struct ConfigReader::Impl {
   std::set<std::string, std::less<>> used;
 
   [[noreturn]] void fail(std::string_view key, std::string_view message) const {
-    throw ConfigError(source_name + ": " + std::string(key) + ": " + std::string(message));
+    throw StartupError(source_name + ": " + std::string(key) + ": " + std::string(message));
   }
 
   toml::node_view<const toml::node> find(std::string_view key) {
@@ -68,15 +68,15 @@ ConfigReader& ConfigReader::operator=(ConfigReader&&) noexcept = default;
 ConfigReader ConfigReader::from_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
-    throw ConfigError(path + ": cannot read the configuration file (missing or not a file)");
+    throw StartupError(path + ": cannot read the configuration file (missing or not a file)");
   }
   auto impl = std::make_unique<Impl>();
   try {
     impl->table = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
-    throw ConfigError(path + ":" + std::to_string(e.source().begin.line) + ":" +
-                      std::to_string(e.source().begin.column) + ": " +
-                      std::string(e.description()));
+    throw StartupError(path + ":" + std::to_string(e.source().begin.line) + ":" +
+                       std::to_string(e.source().begin.column) + ": " +
+                       std::string(e.description()));
   }
   impl->source_name = path;
   impl->base_dir = std::filesystem::absolute(path).parent_path();
@@ -89,9 +89,9 @@ ConfigReader ConfigReader::from_string(std::string_view text, std::string source
   try {
     impl->table = toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
-    throw ConfigError(source_name + ":" + std::to_string(e.source().begin.line) + ":" +
-                      std::to_string(e.source().begin.column) + ": " +
-                      std::string(e.description()));
+    throw StartupError(source_name + ":" + std::to_string(e.source().begin.line) + ":" +
+                       std::to_string(e.source().begin.column) + ": " +
+                       std::string(e.description()));
   }
   impl->source_name = std::move(source_name);
   impl->base_dir = std::filesystem::absolute(base_dir);
@@ -221,18 +221,18 @@ void ConfigReader::reject_unknown_keys() const {
   for (const auto& key : unknown) {
     list += (list.empty() ? "" : ", ") + key;
   }
-  throw ConfigError(m_impl->source_name + ": unknown key" + (unknown.size() > 1 ? "s " : " ") +
-                    list);
+  throw StartupError(m_impl->source_name + ": unknown key" + (unknown.size() > 1 ? "s " : " ") +
+                     list);
 }
 
-MqttSettings read_mqtt_settings(ConfigReader& r) {
+MqttSettings read_mqtt_settings(ConfigReader& r, const std::string& default_client_id) {
   MqttSettings m;
   m.uri = r.require_string("mqtt.uri");
-  const bool tls = m.uri.starts_with("ssl://") || m.uri.starts_with("mqtts://");
+  const bool tls = uses_tls(m);
   if (!tls && !m.uri.starts_with("mqtt://") && !m.uri.starts_with("tcp://")) {
     r.fail("mqtt.uri", "must start with ssl:// (or mqtt:// without TLS)");
   }
-  m.topic_prefix = r.get_string("mqtt.topic_prefix", "pos/v1");
+  m.topic_prefix = r.get_string("mqtt.topic_prefix", m.topic_prefix);
   if (auto ok = protocol::check_topic_prefix(m.topic_prefix); !ok) {
     r.fail("mqtt.topic_prefix", ok.error().message);
   }
@@ -246,10 +246,19 @@ MqttSettings read_mqtt_settings(ConfigReader& r) {
       *path = r.get_existing_file(key, "");
     }
   } else {
-    m.ca_file = r.get_path("mqtt.ca_file", "");
-    m.cert_file = r.get_path("mqtt.cert_file", "");
-    m.key_file = r.get_path("mqtt.key_file", "");
+    m.ca_file = r.get_path("mqtt.ca_file", m.ca_file);
+    m.cert_file = r.get_path("mqtt.cert_file", m.cert_file);
+    m.key_file = r.get_path("mqtt.key_file", m.key_file);
   }
+  m.client_id = r.get_string("mqtt.client_id", default_client_id);
+  if (m.client_id.empty() || m.client_id.size() > 128) {
+    r.fail("mqtt.client_id", "must be 1 to 128 characters");
+  }
+  m.keepalive = std::chrono::seconds(r.get_int("mqtt.keepalive_s", m.keepalive.count(), 5, 3600));
+  m.session_expiry = std::chrono::seconds(
+      r.get_int("mqtt.session_expiry_s", m.session_expiry.count(), 0, 0xFFFFFFFFLL));
+  m.connect_timeout =
+      std::chrono::seconds(r.get_int("mqtt.connect_timeout_s", m.connect_timeout.count(), 1, 300));
   return m;
 }
 

@@ -4,7 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <array>
 
-#include "pos/common/config_reader.hpp"
+#include "pos/common/startup_error.hpp"
 
 namespace pos::common {
 namespace {
@@ -25,7 +25,7 @@ bool is_log_level(std::string_view level) {
 
 void init_logging(std::string_view level, std::string_view key) {
   if (!is_log_level(level)) {
-    throw ConfigError(std::string(key) + ": must be one of trace, debug, info, warn, error, off");
+    throw StartupError(std::string(key) + ": must be one of trace, debug, info, warn, error, off");
   }
   auto logger = spdlog::stderr_logger_mt("pos");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");

@@ -11,19 +11,12 @@
 #include <boost/asio/post.hpp>
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <unordered_map>
+
+#include "pos/common/startup_error.hpp"
 
 namespace pos::common {
 namespace {
-
-bool starts_with(std::string_view text, std::string_view prefix) {
-  return text.substr(0, prefix.size()) == prefix;
-}
-
-bool is_tls_uri(std::string_view uri) {
-  return starts_with(uri, "ssl://") || starts_with(uri, "mqtts://");
-}
 
 std::string describe(const mqtt::token& token) {
   return mqtt::exception::printable_error(token.get_return_code(), token.get_reason_code());
@@ -211,28 +204,31 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
 };
 
 PahoTransport::PahoTransport(boost::asio::any_io_executor executor, PahoTransportOptions options) {
-  const bool tls = is_tls_uri(options.uri);
-  if (!tls && !starts_with(options.uri, "mqtt://") && !starts_with(options.uri, "tcp://")) {
-    throw std::invalid_argument("mqtt.uri: must start with ssl://, mqtts://, mqtt:// or tcp://");
+  const auto& settings = options.mqtt;
+  const bool tls = uses_tls(settings);
+  if (!tls && !settings.uri.starts_with("mqtt://") && !settings.uri.starts_with("tcp://")) {
+    throw StartupError("mqtt.uri: must start with ssl://, mqtts://, mqtt:// or tcp://");
   }
-  if (options.client_id.empty()) {
-    throw std::invalid_argument("mqtt.client_id: must not be empty");
+  if (settings.client_id.empty()) {
+    throw StartupError("mqtt.client_id: must not be empty");
   }
-  if (tls && (options.ca_file.empty() || options.cert_file.empty() || options.key_file.empty())) {
-    throw std::invalid_argument("mqtt: ca_file, cert_file and key_file are required for TLS");
+  if (tls &&
+      (settings.ca_file.empty() || settings.cert_file.empty() || settings.key_file.empty())) {
+    throw StartupError("mqtt: ca_file, cert_file and key_file are required for TLS");
   }
   m_impl = std::make_shared<Impl>(std::move(executor), std::move(options));
   auto& impl = *m_impl;
   const auto& o = impl.options;
+  const auto& m = o.mqtt;
 
   mqtt::properties properties;
   properties.add(mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL,
-                                static_cast<int32_t>(o.session_expiry.count())));
+                                static_cast<int32_t>(m.session_expiry.count())));
   mqtt::connect_options_builder builder;
   builder.mqtt_version(MQTTVERSION_5)
       .clean_start(o.clean_start)
-      .keep_alive_interval(o.keepalive)
-      .connect_timeout(o.connect_timeout)
+      .keep_alive_interval(m.keepalive)
+      .connect_timeout(m.connect_timeout)
       .automatic_reconnect(false);
   if (!o.will_topic.empty()) {
     builder.will(mqtt::will_options(o.will_topic, o.will_payload, 1, true));
@@ -241,9 +237,9 @@ PahoTransport::PahoTransport(boost::asio::any_io_executor executor, PahoTranspor
     // No ssl error_handler: Paho C++ 1.2.0 keeps a pointer to the ssl_options copy that set it,
     // which dangles once connect_options is copied.
     builder.ssl(mqtt::ssl_options_builder()
-                    .trust_store(o.ca_file)
-                    .key_store(o.cert_file)
-                    .private_key(o.key_file)
+                    .trust_store(m.ca_file)
+                    .key_store(m.cert_file)
+                    .private_key(m.key_file)
                     .enable_server_cert_auth(true)
                     .verify(true)
                     // Paho's TLS_1_2 pins exactly 1.2; the default method negotiates 1.2 or 1.3
@@ -256,10 +252,10 @@ PahoTransport::PahoTransport(boost::asio::any_io_executor executor, PahoTranspor
   // copied or moved: set them on the object that lives as long as the client.
   impl.connect_options.set_properties(std::move(properties));
   try {
-    impl.client = std::make_unique<mqtt::async_client>(o.uri, o.client_id,
+    impl.client = std::make_unique<mqtt::async_client>(m.uri, m.client_id,
                                                        mqtt::create_options(MQTTVERSION_5));
   } catch (const mqtt::exception& e) {
-    throw std::invalid_argument("mqtt.uri: " + std::string(e.what()));
+    throw StartupError("mqtt.uri: " + std::string(e.what()));
   }
   impl.install_callbacks();
 }

@@ -291,4 +291,78 @@ void Transaction::rollback() noexcept {
   sqlite3_free(message);
 }
 
+// --- open_database ---
+
+Result<OpenedDatabase> open_database(const std::filesystem::path& path,
+                                     const DatabaseOptions& options) {
+  const std::string where = options.name + " " + path.string() + ": ";
+  const auto prefixed = [&](const SqliteError& error) { return fail(where + error.message); };
+  auto opened = Database::open(
+      path, {.read_only = false, .create = true, .busy_timeout_ms = options.busy_timeout_ms});
+  if (!opened) {
+    return fail(opened.error().to_error());
+  }
+  OpenedDatabase out{std::move(*opened), 0};
+  Database& db = out.db;
+
+  auto journal = db.prepare("PRAGMA journal_mode = WAL");
+  if (!journal) {
+    return prefixed(journal.error());
+  }
+  if (auto stepped = journal->step(); !stepped) {
+    return prefixed(stepped.error());
+  } else if (*stepped != Statement::Step::row || journal->column_text(0) != "wal") {
+    return fail(where + "cannot switch to WAL journal mode");
+  }
+  journal->reset();
+  const std::string pragmas = std::string("PRAGMA synchronous = ") +
+                              (options.synchronous_full ? "FULL" : "NORMAL") + "; " +
+                              options.pragmas;
+  if (auto set = db.exec(pragmas); !set) {
+    return prefixed(set.error());
+  }
+
+  // The version is read inside the transaction that changes it: two processes opening a new file
+  // at once create the schema once.
+  auto txn = Transaction::begin(db);
+  if (!txn) {
+    return prefixed(txn.error());
+  }
+  auto version = db.prepare("PRAGMA user_version");
+  if (!version) {
+    return prefixed(version.error());
+  }
+  auto row = version->step();
+  if (!row) {
+    return prefixed(row.error());
+  }
+  out.found_version = *row == Statement::Step::row ? version->column_int64(0) : 0;
+  version->reset();
+  const auto found = out.found_version;
+  if (found == options.schema_version) {
+    txn->rollback();
+    return out;
+  }
+  Status changed;
+  if (found == 0) {
+    changed = options.create(db);
+  } else if (found > 0 && found < options.schema_version && options.migrate) {
+    changed = options.migrate(db, found);
+  } else {
+    return fail(where + "schema version " + std::to_string(found) +
+                " is not supported (this program knows " + std::to_string(options.schema_version) +
+                ")");
+  }
+  if (!changed) {
+    return fail(where + changed.error().message);
+  }
+  if (auto set = db.exec("PRAGMA user_version = " + std::to_string(options.schema_version)); !set) {
+    return prefixed(set.error());
+  }
+  if (auto committed = txn->commit(); !committed) {
+    return prefixed(committed.error());
+  }
+  return out;
+}
+
 }  // namespace pos::common

@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "files.hpp"
+#include "pos/common/http_get.hpp"
 #include "pos/ctl/fleet_view.hpp"
-#include "pos/ctl/http_get.hpp"
 #include "pos/protocol/dictionary.hpp"
 
 namespace pos::ctl {
@@ -207,9 +207,12 @@ int fleet(const std::string& url, bool as_json, int watch_s, std::ostream& out, 
   if (watch_s < 0) {
     return failed(err, Error{"--watch: must be >= 1 second"}, exit_usage);
   }
+  if (auto endpoint = common::parse_http_base_url(url); !endpoint) {
+    return failed(err, Error{"--url " + endpoint.error().message});
+  }
   const bool clear_screen = watch_s > 0 && ::isatty(STDOUT_FILENO) == 1;
   while (true) {
-    auto body = http_get(url, "/v1/fleet", max_fleet_document_bytes);
+    auto body = common::http_get(url, "/v1/fleet", max_fleet_document_bytes);
     Result<FleetSnapshot> snapshot =
         body ? parse_fleet(*body) : Result<FleetSnapshot>(fail(body.error()));
     if (clear_screen) {

@@ -17,30 +17,8 @@ std::string errno_text(int err) {
   return std::generic_category().message(err);
 }
 
-// Owns a file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd) noexcept : m_fd(fd) {}
-  ~Fd() {
-    if (m_fd >= 0) {
-      ::close(m_fd);
-    }
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const noexcept { return m_fd; }
-  // Closes and reports close()'s error (0 on success).
-  int close() noexcept {
-    const int rc = ::close(m_fd);
-    m_fd = -1;
-    return rc == 0 ? 0 : errno;
-  }
-
- private:
-  int m_fd;
-};
-
-Status write_all_and_sync(Fd& fd, std::string_view data, const std::filesystem::path& path) {
+Status write_all_and_sync(common::UniqueFd& fd, std::string_view data,
+                          const std::filesystem::path& path) {
   while (!data.empty()) {
     const ssize_t n = ::write(fd.get(), data.data(), data.size());
     if (n < 0) {
@@ -54,8 +32,8 @@ Status write_all_and_sync(Fd& fd, std::string_view data, const std::filesystem::
   if (::fsync(fd.get()) != 0) {
     return fail(path.string() + ": fsync: " + errno_text(errno));
   }
-  if (const int err = fd.close(); err != 0) {
-    return fail(path.string() + ": close: " + errno_text(err));
+  if (::close(fd.release()) != 0) {
+    return fail(path.string() + ": close: " + errno_text(errno));
   }
   return {};
 }
@@ -63,8 +41,9 @@ Status write_all_and_sync(Fd& fd, std::string_view data, const std::filesystem::
 Status create_and_write(const std::filesystem::path& path, std::string_view data, mode_t mode) {
   // O_EXCL: the file is ours and has `mode` (within the umask) from its first byte. fchmod
   // only restores bits a restrictive umask removed; it never widens beyond `mode`.
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
-  if (fd.get() < 0) {
+  common::UniqueFd fd(
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
+  if (!fd) {
     const int err = errno;
     if (err == EEXIST) {
       return fail(path.string() + ": exists already; refusing to overwrite it");
@@ -84,8 +63,8 @@ Status create_and_write(const std::filesystem::path& path, std::string_view data
 }
 
 Status sync_dir(const std::filesystem::path& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0 || ::fsync(fd.get()) != 0) {
+  common::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd || ::fsync(fd.get()) != 0) {
     return fail(dir.string() + ": fsync of the directory: " + errno_text(errno));
   }
   return {};
@@ -122,8 +101,8 @@ Status replace(const std::filesystem::path& path, std::string_view data, mode_t 
 }
 
 Result<std::string> read(const std::filesystem::path& path, std::size_t max_bytes) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
+  common::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     return fail(path.string() + ": cannot open: " + errno_text(errno));
   }
   std::string out;
@@ -168,37 +147,18 @@ Status make_private_dir(const std::filesystem::path& path, bool require_private)
 }
 
 Result<DirLock> DirLock::acquire(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
+  common::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) {
     return fail(path.string() + ": cannot open the lock file: " + errno_text(errno));
   }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
-    ::close(fd);
     if (err == EWOULDBLOCK) {
       return fail(path.string() + ": another posctl is working on this CA; try again");
     }
     return fail(path.string() + ": flock: " + errno_text(err));
   }
-  return DirLock(fd);
-}
-
-DirLock::DirLock(DirLock&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
-
-DirLock& DirLock::operator=(DirLock&& other) noexcept {
-  if (this != &other) {
-    if (m_fd >= 0) {
-      ::close(m_fd);
-    }
-    m_fd = std::exchange(other.m_fd, -1);
-  }
-  return *this;
-}
-
-DirLock::~DirLock() {
-  if (m_fd >= 0) {
-    ::close(m_fd);
-  }
+  return DirLock(std::move(fd));
 }
 
 }  // namespace pos::ctl::files

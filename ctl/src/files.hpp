@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "pos/common/unique_fd.hpp"
 #include "pos/protocol/result.hpp"
 
 namespace pos::ctl::files {
@@ -36,15 +37,12 @@ class DirLock {
   /// Locks `path` (created 0600 when missing) without waiting; fails with a message saying
   /// another posctl holds it.
   static Result<DirLock> acquire(const std::filesystem::path& path);
-  DirLock(DirLock&& other) noexcept;
-  DirLock& operator=(DirLock&& other) noexcept;
-  DirLock(const DirLock&) = delete;
-  DirLock& operator=(const DirLock&) = delete;
-  ~DirLock();
+  DirLock(DirLock&&) noexcept = default;
+  DirLock& operator=(DirLock&&) noexcept = default;
 
  private:
-  explicit DirLock(int fd) noexcept : m_fd(fd) {}
-  int m_fd = -1;
+  explicit DirLock(common::UniqueFd fd) noexcept : m_fd(std::move(fd)) {}
+  common::UniqueFd m_fd;  ///< closing it releases the lock
 };
 
 }  // namespace pos::ctl::files

@@ -93,39 +93,9 @@ Result<std::int64_t> to_unix(const ASN1_TIME* t, std::string_view what) {
 
 }  // namespace
 
-void PkeyFree::operator()(evp_pkey_st* p) const noexcept {
-  EVP_PKEY_free(p);
-}
-void X509Free::operator()(x509_st* p) const noexcept {
-  X509_free(p);
-}
-void CrlFree::operator()(X509_crl_st* p) const noexcept {
-  X509_CRL_free(p);
-}
-void BnFree::operator()(bignum_st* p) const noexcept {
-  BN_free(p);
-}
-void Asn1IntegerFree::operator()(asn1_string_st* p) const noexcept {
-  ASN1_INTEGER_free(p);
-}
-void BioFree::operator()(bio_st* p) const noexcept {
-  BIO_free(p);
-}
-
 Error error(std::string_view what) {
-  std::string text(what);
-  std::string details;
-  unsigned long code = 0;  // NOLINT(google-runtime-int)
-  while ((code = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(code, buf, sizeof buf);
-    if (!details.empty()) {
-      details += "; ";
-    }
-    details += buf;
-  }
-  text += details.empty() ? ": failed" : ": " + details;
-  return Error{std::move(text)};
+  const auto details = common::ossl::error_queue();
+  return Error{std::string(what) + (details.empty() ? ": failed" : ": " + details)};
 }
 
 Result<Pkey> generate_p256_key() {

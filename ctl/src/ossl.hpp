@@ -1,7 +1,7 @@
 #pragma once
-// Move-only owners of OpenSSL handles (std::unique_ptr with a deleter per handle type) and the
-// few helpers the PKI code needs. The OpenSSL structs are only forward-declared here: OpenSSL
-// headers are included by the .cpp files alone. Private to pos::ctl.
+// Owners of OpenSSL handles (common's, std::unique_ptr with the handle's free function) and the
+// few helpers the PKI code needs. Private to pos::ctl: OpenSSL's headers never reach its public
+// headers.
 
 #include <cstdint>
 #include <ctime>
@@ -10,42 +10,17 @@
 #include <string>
 #include <string_view>
 
+#include "pos/common/openssl_handles.hpp"
 #include "pos/protocol/result.hpp"
-
-struct evp_pkey_st;
-struct x509_st;
-struct X509_crl_st;
-struct bignum_st;
-struct asn1_string_st;
-struct bio_st;
 
 namespace pos::ctl::ossl {
 
-struct PkeyFree {
-  void operator()(evp_pkey_st* p) const noexcept;
-};
-struct X509Free {
-  void operator()(x509_st* p) const noexcept;
-};
-struct CrlFree {
-  void operator()(X509_crl_st* p) const noexcept;
-};
-struct BnFree {
-  void operator()(bignum_st* p) const noexcept;
-};
-struct Asn1IntegerFree {
-  void operator()(asn1_string_st* p) const noexcept;
-};
-struct BioFree {
-  void operator()(bio_st* p) const noexcept;
-};
-
-using Pkey = std::unique_ptr<evp_pkey_st, PkeyFree>;                   ///< EVP_PKEY
-using Cert = std::unique_ptr<x509_st, X509Free>;                       ///< X509
-using Crl = std::unique_ptr<X509_crl_st, CrlFree>;                     ///< X509_CRL
-using Bignum = std::unique_ptr<bignum_st, BnFree>;                     ///< BIGNUM
-using Asn1Integer = std::unique_ptr<asn1_string_st, Asn1IntegerFree>;  ///< ASN1_INTEGER
-using Bio = std::unique_ptr<bio_st, BioFree>;                          ///< BIO
+using common::ossl::Asn1Integer;
+using common::ossl::Bignum;
+using common::ossl::Bio;
+using common::ossl::Cert;
+using common::ossl::Crl;
+using common::ossl::Pkey;
 
 /// "<what>: <OpenSSL error queue>" (the queue is emptied). Call right after a failed OpenSSL call.
 Error error(std::string_view what);

@@ -171,14 +171,14 @@ class AgentForwardingTest : public ::testing::Test {
 
   PahoTransportOptions transport_options(const std::string& ca_file = {}) const {
     PahoTransportOptions t;
-    t.uri = m_broker.uri();
-    t.client_id = "posagent-S01-T1";
-    t.ca_file = ca_file.empty() ? m_pki.ca_cert().string() : ca_file;
-    t.cert_file = m_till_cert.cert.string();
-    t.key_file = m_till_cert.key.string();
-    t.keepalive = 5s;
-    t.session_expiry = 3600s;
-    t.connect_timeout = 5s;
+    t.mqtt.uri = m_broker.uri();
+    t.mqtt.client_id = "posagent-S01-T1";
+    t.mqtt.ca_file = ca_file.empty() ? m_pki.ca_cert().string() : ca_file;
+    t.mqtt.cert_file = m_till_cert.cert.string();
+    t.mqtt.key_file = m_till_cert.key.string();
+    t.mqtt.keepalive = 5s;
+    t.mqtt.session_expiry = 3600s;
+    t.mqtt.connect_timeout = 5s;
     t.will_topic = "pos/v1/S01/T1/status";
     t.will_payload = protocol::offline_will();
     return t;

@@ -1,5 +1,7 @@
 #include "agent_harness.hpp"
 
+#include <gtest/gtest.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -9,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "pos/protocol/batch.hpp"
 #include "pos/protocol/ids.hpp"
@@ -80,6 +83,41 @@ std::string sale_event(const std::string& pos_event_id, const std::string& store
   out << R"(],"payment":{"method":"qris"},"store_id":")" << store << R"(","till_id":")" << till
       << R"("})";
   return out.str();
+}
+
+void expect_same_startup_error(const std::string& binary, const std::filesystem::path& config,
+                               const std::string& fragment) {
+  const std::string program = std::filesystem::path(binary).filename().string();
+  std::string message;
+  for (const std::string command : {"check-config", "run"}) {
+    const auto log = config.string() + "." + command + ".log";
+    ChildProcess process({binary, command, "--config", config.string()}, log);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (process.running() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    const bool exited = !process.running();
+    const int code = exited ? process.wait() : process.terminate();
+    const auto output = read_text_file(log);
+    EXPECT_TRUE(exited) << command << " " << config << " kept running:\n" << output;
+    EXPECT_EQ(code, 2) << command << " " << config << ":\n" << output;
+    if (command == "check-config") {
+      const auto prefix = output.find(program + ": ");
+      if (prefix == std::string::npos) {
+        ADD_FAILURE() << "check-config " << config << " printed no error:\n" << output;
+        continue;
+      }
+      const auto start = prefix + program.size() + 2;
+      message = output.substr(start, output.find('\n', start) - start);
+      EXPECT_NE(message.find(fragment), std::string::npos)
+          << "check-config " << config << " does not name " << fragment << ":\n"
+          << output;
+    } else if (!message.empty()) {
+      EXPECT_NE(output.find(message), std::string::npos)
+          << "run " << config << " does not say what check-config said (" << message << "):\n"
+          << output;
+    }
+  }
 }
 
 AgentProcess::AgentProcess(std::filesystem::path dir, TestPki& pki, std::string broker_uri,

@@ -38,6 +38,14 @@ HttpAnswer http_request(std::uint16_t port, const std::string& method, const std
 std::string sale_event(const std::string& pos_event_id, const std::string& store = "S01",
                        const std::string& till = "T1", int lines = 2);
 
+/// Runs `binary check-config --config config`, then `binary run --config config` (output to
+/// `<config>.check-config.log` and `<config>.run.log`), and records a test failure unless both exit
+/// 2 and name the same problem: the message check-config printed (`<program>: <message>`) must
+/// contain `fragment` and appear unchanged in run's output. A `run` still running after 30 s (it
+/// did not see the problem) is stopped and counts as a failure.
+void expect_same_startup_error(const std::string& binary, const std::filesystem::path& config,
+                               const std::string& fragment);
+
 /// A posagent process for one till: writes its config (extra TOML appended per section) and
 /// certificate into `dir`, starts `posagent run`, waits for /healthz. The data directory is
 /// `dir/data` unless `data_dir` is given (e.g. on another file system). Not thread-safe.

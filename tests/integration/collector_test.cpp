@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include <cerrno>
 #include <cstring>
@@ -665,21 +666,38 @@ TEST_F(CollectorTest, DrainCertificateDrainsADeadTillsDatabaseBesideItsReplaceme
 namespace pos::test {
 namespace {
 
-// SPEC: 2 for a configuration error. A credentials file that is not a service-account key is one,
-// and `run` must say so exactly as `check-config` does (run used to exit 1).
-TEST(CollectorCommandLine, RunAndCheckConfigAgreeOnABadCredentialsFile) {
+// SPEC: 2 for a configuration error. A setting that names an unusable file is one, and `run` must
+// say so exactly as `check-config` does (a certificate that is not one used to pass check-config,
+// and `run` then kept reconnecting).
+TEST(CollectorCommandLine, RunAndCheckConfigAgreeOnUnusableFiles) {
   TempDir dir("collector-agree");
+  std::filesystem::create_directories(dir.path() / "pki");
+  TestPki pki(dir.path() / "pki");
+  const auto collector = pki.issue_client(collector_common_name);
+  std::filesystem::create_directories(dir.path() / "dicts");
+  std::ofstream(dir.path() / "dicts" / "corrupt.dict") << "not a zstd dictionary";
   std::ofstream(dir.path() / "key.json") << "{\"type\": \"not a service account\"}";
-  std::ofstream(dir.path() / "collector.toml")
-      << "collector_id = \"collector-1\"\ndata_dir = \"" << (dir.path() / "data").string()
-      << "\"\n[mqtt]\nuri = \"mqtt://127.0.0.1:1\"\n[sink]\nproject = \"fastyle-test\"\n"
-      << "credentials_file = \"key.json\"\n";
-  for (const char* command : {"check-config", "run"}) {
-    const auto log = dir.path() / (std::string(command) + ".log");
-    ChildProcess p(
-        {POSCOLLECTOR_BIN, command, "--config", (dir.path() / "collector.toml").string()}, log);
-    EXPECT_EQ(p.wait(), 2) << command << ":\n" << read_text_file(log);
-    EXPECT_NE(read_text_file(log).find("sink: "), std::string::npos) << read_text_file(log);
+  std::ofstream(dir.path() / "garbage.pem") << "not a certificate\n";
+  const std::string head = "collector_id = \"collector-1\"\ndata_dir = \"" +
+                           (dir.path() / "data").string() + "\"\n[mqtt]\n";
+  const std::string plain = head + "uri = \"mqtt://127.0.0.1:1\"\n";
+  const std::string file_sink =
+      "[sink]\ntype = \"file\"\npath = \"" + (dir.path() / "out").string() + "\"\n";
+  const auto tls = [&](const std::filesystem::path& cert) {
+    return head + "uri = \"ssl://127.0.0.1:1\"\nca_file = \"" + pki.ca_cert().string() +
+           "\"\ncert_file = \"" + cert.string() + "\"\nkey_file = \"" + collector.key.string() +
+           "\"\n" + file_sink;
+  };
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"dictionary.toml", plain + file_sink + "[dictionaries]\ndir = \"dicts\"\n",
+       "dictionaries.dir"},
+      {"credentials.toml",
+       plain + "[sink]\nproject = \"fastyle-test\"\ncredentials_file = \"key.json\"\n", "key.json"},
+      {"certificate.toml", tls(dir.path() / "garbage.pem"), "mqtt.cert_file"},
+  };
+  for (const auto& [name, text, key] : cases) {
+    std::ofstream(dir.path() / name) << text;
+    expect_same_startup_error(POSCOLLECTOR_BIN, dir.path() / name, key);
   }
 }
 

@@ -21,14 +21,14 @@
 #include "pos/agent/spool.hpp"
 #include "pos/agent/sqlite_outbox.hpp"
 #include "pos/agent/status.hpp"
-#include "pos/agent/status_client.hpp"
 #include "pos/agent/upload_limiter.hpp"
 #include "pos/common/backoff.hpp"
 #include "pos/common/clock.hpp"
-#include "pos/common/config_reader.hpp"
 #include "pos/common/durable_directory.hpp"
+#include "pos/common/http_get.hpp"
 #include "pos/common/http_server.hpp"
 #include "pos/common/logging.hpp"
+#include "pos/common/mqtt_settings.hpp"
 #include "pos/common/program.hpp"
 #include "pos/common/systemd_notify.hpp"
 #include "pos/protocol/batch.hpp"
@@ -42,26 +42,14 @@ namespace {
 
 namespace asio = boost::asio;
 
-/// Startup failure that is not a configuration error (exit 1).
-class StartupError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+constexpr std::size_t max_status_bytes = std::size_t{1024} * 1024;
 
+/// A failure to start that the configuration did not cause (the data directory is locked by
+/// another agent, the listen port is taken): std::runtime_error, exit 1.
 template <class T>
-T startup(Result<T> result, std::string_view what) {
+T started(Result<T> result, std::string_view what) {
   if (!result) {
-    throw StartupError(std::string(what) + ": " + result.error().message);
-  }
-  return std::move(result).value();
-}
-
-/// A value the configuration names that turned out unusable (a corrupt dictionary file, a bad
-/// schedule): a configuration error (exit 2), the same from `run` as from `check-config`.
-template <class T>
-T config_value(Result<T> result, std::string_view key) {
-  if (!result) {
-    throw common::ConfigError(std::string(key) + ": " + result.error().message);
+    throw std::runtime_error(std::string(what) + ": " + result.error().message);
   }
   return std::move(result).value();
 }
@@ -70,7 +58,7 @@ std::shared_ptr<const protocol::Dictionary> load_dictionary(const AgentConfig& c
   if (config.forward.dictionary_file.empty()) {
     return nullptr;
   }
-  return config_value(
+  return common::startup_value(
       protocol::Dictionary::load_file(config.forward.dictionary_file, config.forward.zstd_level),
       "forward.dictionary_file");
 }
@@ -81,10 +69,21 @@ std::unique_ptr<UploadLimiter> make_limiter(const AgentConfig& config) {
   }
   UploadLimiterOptions options;
   options.rate_kbit_s = config.forward.rate_limit_kbps;
-  options.schedule = config_value(parse_schedule(config.forward.rate_limit_schedule),
-                                  "forward.rate_limit_schedule");
+  options.schedule = common::startup_value(parse_schedule(config.forward.rate_limit_schedule),
+                                           "forward.rate_limit_schedule");
   options.min_burst_bytes = config.forward.batch_max_bytes;
   return std::make_unique<UploadLimiter>(std::move(options));
+}
+
+/// The configuration with every file and value it names checked as far as that is possible
+/// without starting (the dictionary, the rate-limit schedule, the TLS files): what `run` and
+/// `check-config` both load, so that both fail alike. Throws common::StartupError.
+AgentConfig load_checked_config(const std::string& config_path) {
+  auto config = load_agent_config(config_path);
+  load_dictionary(config);
+  make_limiter(config);
+  common::check_mqtt_files(config.mqtt);
+  return config;
 }
 
 /// Every component of a running agent, in construction order (destroyed in reverse).
@@ -122,12 +121,12 @@ class Agent {
   }
 
   int run() {
-    if (auto started = m_http.start(); !started) {
-      throw StartupError(started.error().message);
+    if (auto listening = m_http.start(); !listening) {
+      throw std::runtime_error(listening.error().message);
     }
     if (m_spool) {
-      if (auto started = m_spool->start(); !started) {
-        throw StartupError("ingest.spool_dir: " + started.error().message);
+      if (auto watching = m_spool->start(); !watching) {
+        throw std::runtime_error("ingest.spool_dir: " + watching.error().message);
       }
     }
     m_forwarder.start();
@@ -153,9 +152,9 @@ class Agent {
   DataDirLock lock_data_dir() {
     // Durably: a power cut must not take the new directory, and the database in it, away.
     if (auto created = common::create_directories_durably(m_config.data_dir); !created) {
-      throw StartupError("data_dir: " + created.error().message);
+      throw std::runtime_error("data_dir: " + created.error().message);
     }
-    return startup(DataDirLock::acquire(m_config.data_dir), "data_dir");
+    return started(DataDirLock::acquire(m_config.data_dir), "data_dir");
   }
 
   std::unique_ptr<SqliteOutbox> open_outbox() {
@@ -165,7 +164,7 @@ class Agent {
     options.till_id = m_config.till_id;
     options.max_backlog_bytes = m_config.buffer.max_bytes;
     options.retention = m_config.buffer.retention;
-    return startup(SqliteOutbox::open(std::move(options), m_io.get_executor(), m_clock), "buffer");
+    return started(SqliteOutbox::open(std::move(options), m_io.get_executor(), m_clock), "buffer");
   }
 
   IngestBodyLimits body_limits() const {
@@ -208,20 +207,13 @@ class Agent {
 
   PahoTransportOptions transport_options() const {
     PahoTransportOptions options;
-    options.uri = m_config.mqtt.uri;
-    options.client_id = m_config.mqtt.client_id;
-    options.ca_file = m_config.mqtt.ca_file;
-    options.cert_file = m_config.mqtt.cert_file;
-    options.key_file = m_config.mqtt.key_file;
-    options.keepalive = m_config.mqtt.keepalive;
-    options.session_expiry = m_config.mqtt.session_expiry;
+    options.mqtt = m_config.mqtt;
     // Every ack must answer a batch of this connection (Forwarder: restored databases).
     options.clean_start = true;
-    options.connect_timeout = m_config.mqtt.connect_timeout;
     options.will_topic =
-        startup(protocol::make_topic(m_config.mqtt.topic_prefix, m_config.store_id,
-                                     m_config.till_id, protocol::TopicKind::status),
-                "mqtt.topic_prefix");
+        common::startup_value(protocol::make_topic(m_config.mqtt.topic_prefix, m_config.store_id,
+                                                   m_config.till_id, protocol::TopicKind::status),
+                              "mqtt.topic_prefix");
     options.will_payload = protocol::offline_will();
     return options;
   }
@@ -332,7 +324,7 @@ const char* version() {
 }
 
 int run(const std::string& config_path) {
-  return common::run_program("posagent", config_path, load_agent_config,
+  return common::run_program("posagent", config_path, load_checked_config,
                              [](const AgentConfig& config) {
                                Agent agent(config);
                                return agent.run();
@@ -340,23 +332,13 @@ int run(const std::string& config_path) {
 }
 
 int check_config(const std::string& config_path) {
-  try {
-    const auto config = load_agent_config(config_path);
-    if (!config.forward.dictionary_file.empty()) {
-      load_dictionary(config);
-    }
-    make_limiter(config);
-    std::cout << "ok: " << config_path << " (till " << config.store_id << '/' << config.till_id
-              << ")\n";
-    return 0;
-  } catch (const common::ConfigError& e) {
-    std::cerr << "posagent: " << e.what() << '\n';
-    return 2;
-  }
+  return common::check_program(
+      "posagent", config_path, load_checked_config,
+      [](const AgentConfig& config) { return "till " + config.store_id + '/' + config.till_id; });
 }
 
 int print_status(const std::string& url) {
-  auto body = fetch_status(url);
+  auto body = common::http_get(url, "/v1/status", max_status_bytes, std::chrono::seconds(5));
   if (!body) {
     std::cerr << "posagent status: " << body.error().message << '\n';
     return 1;

@@ -74,18 +74,7 @@ AgentConfig read(common::ConfigReader& r) {
       r.get_int("buffer.max_bytes", 2LL * 1024 * 1024 * 1024, 1024LL * 1024, max_i64));
   c.buffer.retention = std::chrono::hours(r.get_int("buffer.retention_hours", 72, 0, 24 * 3650));
 
-  auto& m = c.mqtt;
-  auto settings = common::read_mqtt_settings(r);
-  m.uri = std::move(settings.uri);
-  m.topic_prefix = std::move(settings.topic_prefix);
-  m.ca_file = std::move(settings.ca_file);
-  m.cert_file = std::move(settings.cert_file);
-  m.key_file = std::move(settings.key_file);
-  m.client_id = r.get_string("mqtt.client_id", "posagent-" + c.store_id + "-" + c.till_id);
-  m.keepalive = std::chrono::seconds(r.get_int("mqtt.keepalive_s", 30, 5, 3600));
-  m.session_expiry =
-      std::chrono::seconds(r.get_int("mqtt.session_expiry_s", 7LL * 24 * 3600, 0, 0xFFFFFFFFLL));
-  m.connect_timeout = std::chrono::seconds(r.get_int("mqtt.connect_timeout_s", 10, 1, 300));
+  c.mqtt = common::read_mqtt_settings(r, "posagent-" + c.store_id + "-" + c.till_id);
 
   auto& f = c.forward;
   f.dictionary_file = r.get_existing_file("forward.dictionary_file", "");

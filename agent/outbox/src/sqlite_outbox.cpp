@@ -171,119 +171,64 @@ SqliteResult<void> prepare_all(Database& db, WriterStatements& s) {
   return {};
 }
 
-SqliteResult<void> create_schema(Database& db, const SqliteOutboxOptions& options,
-                                 std::uint64_t epoch, std::int64_t now_ms) {
-  auto txn = Transaction::begin(db);
-  if (!txn) {
-    return SqliteResult<void>::failure(std::move(txn).error());
-  }
-  auto version = db.prepare("PRAGMA user_version");
-  if (!version) {
-    return SqliteResult<void>::failure(std::move(version).error());
-  }
-  auto current = query_int64(*version);
-  if (!current) {
-    return SqliteResult<void>::failure(std::move(current).error());
-  }
-  if (current->value_or(0) != 0) {
-    return {};  // another process created it meanwhile
+Status create_schema(Database& db, const SqliteOutboxOptions& options, std::int64_t now_ms) {
+  auto epoch = random_epoch();
+  if (!epoch) {
+    return fail(epoch.error());
   }
   if (auto created = db.exec(schema_sql); !created) {
-    return created;
+    return fail(created.error().to_error());
   }
   auto insert = db.prepare(
       "INSERT INTO meta(id, epoch, store_id, till_id, next_seq, total_bytes, acked_through, "
       "acked_bytes, created_at_ms) VALUES (1, ?, ?, ?, 1, 0, 0, 0, ?)");
   if (!insert) {
-    return SqliteResult<void>::failure(std::move(insert).error());
+    return fail(insert.error().to_error());
   }
-  if (auto bound = insert->bind_all(to_db(epoch), options.store_id, options.till_id, now_ms);
+  if (auto bound = insert->bind_all(to_db(*epoch), options.store_id, options.till_id, now_ms);
       !bound) {
-    return bound;
+    return fail(bound.error().to_error());
   }
   if (auto inserted = insert->run(); !inserted) {
-    return inserted;
+    return fail(inserted.error().to_error());
   }
-  if (auto set = db.exec("PRAGMA user_version = " + std::to_string(schema_version)); !set) {
-    return set;
-  }
-  return txn->commit();
+  return {};
 }
 
 // Version 1 had no epoch renewal columns.
-SqliteResult<void> migrate_from_v1(Database& db) {
-  auto txn = Transaction::begin(db);
-  if (!txn) {
-    return SqliteResult<void>::failure(std::move(txn).error());
-  }
+Status migrate_from_v1(Database& db) {
   if (auto altered =
           db.exec("ALTER TABLE meta ADD COLUMN epoch_renewals INTEGER NOT NULL DEFAULT 0; "
                   "ALTER TABLE meta ADD COLUMN epoch_renewed_at_ms INTEGER; "
-                  "ALTER TABLE meta ADD COLUMN previous_epoch INTEGER NOT NULL DEFAULT 0; "
-                  "PRAGMA user_version = " +
-                  std::to_string(schema_version));
+                  "ALTER TABLE meta ADD COLUMN previous_epoch INTEGER NOT NULL DEFAULT 0");
       !altered) {
-    return altered;
+    return fail(altered.error().to_error());
   }
-  return txn->commit();
+  return {};
 }
 
 }  // namespace
 
 Status SqliteOutbox::Impl::open_database() {
   const auto& path = options.path;
-  auto opened = Database::open(
-      path, {.read_only = false, .create = true, .busy_timeout_ms = options.busy_timeout_ms});
-  if (!opened) {
-    return fail(opened.error().to_error());
-  }
-  write_db = std::move(*opened);
-
-  auto journal = write_db.prepare("PRAGMA journal_mode = WAL");
-  if (!journal) {
-    return fail(prefixed(path, journal.error()));
-  }
-  if (auto stepped = journal->step(); !stepped) {
-    return fail(prefixed(path, stepped.error()));
-  } else if (*stepped != Statement::Step::row || journal->column_text(0) != "wal") {
-    return fail("outbox " + path.string() + ": cannot switch to WAL journal mode");
-  }
-  journal->reset();
+  common::DatabaseOptions database;
+  database.name = "outbox";
+  database.busy_timeout_ms = options.busy_timeout_ms;
   // A 2 MiB page cache (SQLite's default): appends touch only the right edge of the tables, so a
   // bigger cache buys no ingest speed, and at 8 MiB the cache alone took the agent's RSS past its
   // 20 MB budget at 1k events/s (docs/benchmarks.md, "Agent ingest").
-  if (auto set = write_db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864; "
-                               "PRAGMA cache_size = -2048; PRAGMA wal_autocheckpoint = 4000");
-      !set) {
-    return fail(prefixed(path, set.error()));
+  database.pragmas =
+      "PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -2048; "
+      "PRAGMA wal_autocheckpoint = 4000";
+  database.schema_version = schema_version;
+  database.create = [&](Database& db) { return create_schema(db, options, clock.now_unix_ms()); };
+  database.migrate = [](Database& db, std::int64_t) { return migrate_from_v1(db); };
+  auto opened = common::open_database(path, database);
+  if (!opened) {
+    return fail(opened.error());
   }
-
-  auto version_stmt = write_db.prepare("PRAGMA user_version");
-  if (!version_stmt) {
-    return fail(prefixed(path, version_stmt.error()));
-  }
-  auto version = query_int64(*version_stmt);
-  if (!version) {
-    return fail(prefixed(path, version.error()));
-  }
-  if (version->value_or(0) == 0) {
-    auto new_epoch = random_epoch();
-    if (!new_epoch) {
-      return fail(new_epoch.error());
-    }
-    if (auto created = create_schema(write_db, options, *new_epoch, clock.now_unix_ms());
-        !created) {
-      return fail(prefixed(path, created.error()));
-    }
-  } else if (*version == 1) {
-    if (auto migrated = migrate_from_v1(write_db); !migrated) {
-      return fail(prefixed(path, migrated.error()));
-    }
-  } else if (*version != schema_version) {
-    return fail("outbox " + path.string() + ": schema version " + std::to_string(**version) +
-                " is not supported (this program knows " + std::to_string(schema_version) + ")");
-  }
-  const bool created_now = version->value_or(0) == 0;
+  write_db = std::move(opened->db);
+  const bool created_now = opened->found_version == 0;
 
   auto meta = write_db.prepare(
       "SELECT epoch, store_id, till_id, next_seq, total_bytes, acked_through, acked_bytes, "

@@ -25,10 +25,10 @@
 #include "pos/collector/pubsub_sink.hpp"
 #include "pos/common/backoff.hpp"
 #include "pos/common/clock.hpp"
-#include "pos/common/config_reader.hpp"
 #include "pos/common/durable_directory.hpp"
 #include "pos/common/http_server.hpp"
 #include "pos/common/logging.hpp"
+#include "pos/common/mqtt_settings.hpp"
 #include "pos/common/paho_transport.hpp"
 #include "pos/common/program.hpp"
 #include "pos/common/systemd_notify.hpp"
@@ -46,12 +46,6 @@ constexpr auto fleet_save_interval = std::chrono::seconds(5);
 constexpr auto alert_interval = std::chrono::seconds(1);
 constexpr auto epoch_prune_interval = std::chrono::hours(1);
 
-/// Startup failure that is not a configuration error (exit 1).
-class StartupError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 /// Every regular file in the directory must be a zstd dictionary; ids must be unique.
 Dictionaries load_dictionaries(const std::string& dir) {
   Dictionaries out;
@@ -64,21 +58,21 @@ Dictionaries load_dictionaries(const std::string& dir) {
       continue;
     }
     if (out.size() >= max_dictionaries) {
-      throw common::ConfigError("dictionaries.dir: more than " + std::to_string(max_dictionaries) +
-                                " files in " + dir);
+      throw common::StartupError("dictionaries.dir: more than " + std::to_string(max_dictionaries) +
+                                 " files in " + dir);
     }
     auto loaded = protocol::Dictionary::load_file(entry.path().string());
     if (!loaded) {
-      throw common::ConfigError("dictionaries.dir: " + loaded.error().message);
+      throw common::StartupError("dictionaries.dir: " + loaded.error().message);
     }
     const auto id = (*loaded)->id();
     if (!out.emplace(id, *loaded).second) {
-      throw common::ConfigError("dictionaries.dir: two dictionaries with id " + std::to_string(id) +
-                                " in " + dir);
+      throw common::StartupError("dictionaries.dir: two dictionaries with id " +
+                                 std::to_string(id) + " in " + dir);
     }
   }
   if (ec) {
-    throw common::ConfigError("dictionaries.dir: " + dir + ": " + ec.message());
+    throw common::StartupError("dictionaries.dir: " + dir + ": " + ec.message());
   }
   return out;
 }
@@ -107,23 +101,30 @@ std::unique_ptr<Sink> make_configured_sink(asio::any_io_executor executor,
 std::unique_ptr<Sink> make_sink(asio::any_io_executor executor, const CollectorConfig& config) {
   try {
     return make_configured_sink(std::move(executor), config);
-  } catch (const common::ConfigError&) {
+  } catch (const common::StartupError&) {
     throw;
   } catch (const std::exception& e) {
-    throw common::ConfigError(std::string("sink: ") + e.what());
+    throw common::StartupError(std::string("sink: ") + e.what());
   }
+}
+
+/// The configuration with every file it names checked as far as that is possible without starting
+/// (the dictionaries, the Pub/Sub credentials, the TLS files): what `run` and `check-config` both
+/// load, so that both fail alike. Throws common::StartupError.
+CollectorConfig load_checked_config(const std::string& config_path) {
+  auto config = load_collector_config(config_path);
+  load_dictionaries(config.dictionaries.dir);
+  if (config.sink.type == "pubsub") {
+    asio::io_context io;
+    make_sink(io.get_executor(), config);
+  }
+  common::check_mqtt_files(config.mqtt);
+  return config;
 }
 
 common::PahoTransportOptions transport_options(const CollectorConfig& config) {
   common::PahoTransportOptions o;
-  o.uri = config.mqtt.uri;
-  o.client_id = config.mqtt.client_id;
-  o.ca_file = config.mqtt.ca_file;
-  o.cert_file = config.mqtt.cert_file;
-  o.key_file = config.mqtt.key_file;
-  o.keepalive = config.mqtt.keepalive;
-  o.session_expiry = config.mqtt.session_expiry;
-  o.connect_timeout = config.mqtt.connect_timeout;
+  o.mqtt = config.mqtt;
   return o;
 }
 
@@ -189,7 +190,7 @@ class Collector {
 
   int run() {
     if (auto started = m_http.start(); !started) {
-      throw StartupError(started.error().message);
+      throw std::runtime_error(started.error().message);
     }
     m_transport.set_handlers({
         .on_connected = [this] { on_connected(); },
@@ -225,10 +226,12 @@ class Collector {
   }
 
  private:
+  /// A failure to start that the configuration did not cause (the data directory cannot be
+  /// written, the database is damaged): std::runtime_error, exit 1.
   template <class T>
   static T startup(Result<T> result, std::string_view what) {
     if (!result) {
-      throw StartupError(std::string(what) + ": " + result.error().message);
+      throw std::runtime_error(std::string(what) + ": " + result.error().message);
     }
     return std::move(result).value();
   }
@@ -236,7 +239,7 @@ class Collector {
   std::unique_ptr<MarkStore> open_marks() {
     // Durably: a power cut must not take the new directory, and the marks in it, away.
     if (auto created = common::create_directories_durably(m_config.data_dir); !created) {
-      throw StartupError("data_dir: " + created.error().message);
+      throw std::runtime_error("data_dir: " + created.error().message);
     }
     MarkStoreOptions options;
     options.path = std::filesystem::path(m_config.data_dir) / "collector.db";
@@ -437,7 +440,7 @@ const char* version() {
 }
 
 int run(const std::string& config_path) {
-  return common::run_program("poscollector", config_path, load_collector_config,
+  return common::run_program("poscollector", config_path, load_checked_config,
                              [](const CollectorConfig& config) {
                                Collector collector(config);
                                return collector.run();
@@ -445,19 +448,9 @@ int run(const std::string& config_path) {
 }
 
 int check_config(const std::string& config_path) {
-  try {
-    const auto config = load_collector_config(config_path);
-    load_dictionaries(config.dictionaries.dir);
-    if (config.sink.type == "pubsub") {
-      asio::io_context io;
-      make_sink(io.get_executor(), config);
-    }
-    std::cout << "ok: " << config_path << " (collector " << config.collector_id << ")\n";
-    return 0;
-  } catch (const common::ConfigError& e) {
-    std::cerr << "poscollector: " << e.what() << '\n';
-    return 2;
-  }
+  return common::check_program(
+      "poscollector", config_path, load_checked_config,
+      [](const CollectorConfig& config) { return "collector " + config.collector_id; });
 }
 
 }  // namespace pos::collector

@@ -27,24 +27,11 @@ CollectorConfig read(common::ConfigReader& r) {
   }
 
   auto& m = c.mqtt;
-  auto settings = common::read_mqtt_settings(r);
-  m.uri = std::move(settings.uri);
-  m.topic_prefix = std::move(settings.topic_prefix);
-  m.ca_file = std::move(settings.ca_file);
-  m.cert_file = std::move(settings.cert_file);
-  m.key_file = std::move(settings.key_file);
+  static_cast<common::MqttSettings&>(m) = common::read_mqtt_settings(r, c.collector_id);
   m.share_group = r.get_string("mqtt.share_group", m.share_group);
   if (!protocol::is_valid_id(m.share_group)) {
     r.fail("mqtt.share_group", "must match [A-Za-z0-9_-]{1,32}");
   }
-  m.client_id = r.get_string("mqtt.client_id", c.collector_id);
-  if (m.client_id.empty() || m.client_id.size() > 128) {
-    r.fail("mqtt.client_id", "must be 1 to 128 characters");
-  }
-  m.keepalive = std::chrono::seconds(r.get_int("mqtt.keepalive_s", 30, 5, 3600));
-  m.session_expiry =
-      std::chrono::seconds(r.get_int("mqtt.session_expiry_s", 7 * 24 * 3600, 0, 0xFFFFFFFFLL));
-  m.connect_timeout = std::chrono::seconds(r.get_int("mqtt.connect_timeout_s", 10, 1, 300));
   m.reconnect_initial =
       std::chrono::milliseconds(r.get_int("mqtt.reconnect_initial_ms", 500, 10, 600'000));
   m.reconnect_max =

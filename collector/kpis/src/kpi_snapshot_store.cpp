@@ -13,6 +13,10 @@ using common::Database;
 using common::SqliteError;
 using common::Statement;
 
+// Files written before the store had a version have the table and user_version 0: the schema
+// (IF NOT EXISTS) is "created" again, a no-op, and gets the version.
+constexpr std::int64_t schema_version = 1;
+
 constexpr std::string_view schema_sql = R"sql(
 CREATE TABLE IF NOT EXISTS kpi_snapshot(
   id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -36,17 +40,22 @@ Result<std::unique_ptr<KpiSnapshotStore>> KpiSnapshotStore::open(
     const std::filesystem::path& path) {
   auto db = std::make_unique<Db>();
   db->path = path;
-  auto opened = Database::open(path, {.read_only = false, .create = true, .busy_timeout_ms = 1000});
+  common::DatabaseOptions options;
+  options.name = "kpi snapshot store";
+  options.busy_timeout_ms = 1000;
+  options.synchronous_full = false;  // the live view only, never the marks (docs/collector.md)
+  options.schema_version = schema_version;
+  options.create = [](Database& created) -> Status {
+    if (auto made = created.exec(schema_sql); !made) {
+      return fail(made.error().to_error());
+    }
+    return {};
+  };
+  auto opened = common::open_database(path, options);
   if (!opened) {
-    return fail(opened.error().to_error());
+    return fail(opened.error());
   }
-  db->db = std::move(*opened);
-  if (auto set = db->db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL"); !set) {
-    return fail(db->prefixed(set.error()));
-  }
-  if (auto created = db->db.exec(schema_sql); !created) {
-    return fail(db->prefixed(created.error()));
-  }
+  db->db = std::move(opened->db);
   auto select = db->db.prepare("SELECT data FROM kpi_snapshot WHERE id = 1");
   if (!select) {
     return fail(db->prefixed(select.error()));

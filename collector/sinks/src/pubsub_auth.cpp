@@ -11,6 +11,7 @@
 #include <ctime>
 #include <optional>
 
+#include "pos/common/openssl_handles.hpp"
 #include "pubsub_batching.hpp"
 
 namespace pos::collector::detail {
@@ -19,18 +20,9 @@ namespace json = boost::json;
 
 namespace {
 
-struct BioFree {
-  void operator()(BIO* bio) const noexcept { BIO_free(bio); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* key) const noexcept { EVP_PKEY_free(key); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+using BioPtr = common::ossl::Bio;
+using PkeyPtr = common::ossl::Pkey;
+using MdCtxPtr = common::ossl::MdCtx;
 
 std::string openssl_error(std::string_view what) {
   const unsigned long code = ERR_get_error();

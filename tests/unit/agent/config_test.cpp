@@ -44,8 +44,8 @@ key_file = "till.key"
   void expect_error(std::string_view text, std::string_view fragment) {
     try {
       parse_agent_config(text, base());
-      FAIL() << "expected a ConfigError containing: " << fragment;
-    } catch (const common::ConfigError& e) {
+      FAIL() << "expected a StartupError containing: " << fragment;
+    } catch (const common::StartupError& e) {
       EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << "message: " << e.what();
     }
   }
@@ -202,7 +202,7 @@ TEST(AgentConfigCardNumbers, RejectByDefaultMaskOnRequestAnythingElseNamed) {
   try {
     parse_agent_config(base + "[ingest]\ncard_numbers = \"drop\"\n");
     FAIL() << "accepted card_numbers = drop";
-  } catch (const common::ConfigError& e) {
+  } catch (const common::StartupError& e) {
     EXPECT_NE(std::string(e.what()).find("ingest.card_numbers: must be \"reject\" or \"mask\""),
               std::string::npos)
         << e.what();

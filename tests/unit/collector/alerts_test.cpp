@@ -267,7 +267,7 @@ TEST(AlertMetricsTest, GaugePerRuleAndPerTill) {
 std::string config_error(const std::string& alerts_section) {
   try {
     parse_collector_config(test::k_minimal_collector_config + "[alerts]\n" + alerts_section);
-  } catch (const common::ConfigError& e) {
+  } catch (const common::StartupError& e) {
     return e.what();
   }
   return "";

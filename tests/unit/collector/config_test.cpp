@@ -14,7 +14,7 @@ namespace {
 std::string error_of(const std::string& text, const std::string& base = ".") {
   try {
     parse_collector_config(text, base);
-  } catch (const common::ConfigError& e) {
+  } catch (const common::StartupError& e) {
     return e.what();
   }
   return "";

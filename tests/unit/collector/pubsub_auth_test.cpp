@@ -19,23 +19,15 @@
 
 #include "pos/collector/pubsub_sink.hpp"
 #include "pos/common/http_server.hpp"
+#include "pos/common/openssl_handles.hpp"
 #include "pubsub_batching.hpp"
 
 namespace pos::collector::detail {
 namespace {
 namespace json = boost::json;
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* key) const noexcept { EVP_PKEY_free(key); }
-};
-struct BioFree {
-  void operator()(BIO* bio) const noexcept { BIO_free(bio); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using BioPtr = std::unique_ptr<BIO, BioFree>;
+using PkeyPtr = common::ossl::Pkey;
+using BioPtr = common::ossl::Bio;
 
 std::string base64url_decode(std::string_view in) {
   std::string out;
@@ -100,7 +92,7 @@ class RsaKey {
     return std::string(data, static_cast<std::size_t>(size));
   }
   bool verify(std::string_view data, std::string_view signature) const {
-    std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+    common::ossl::MdCtx ctx(EVP_MD_CTX_new());
     if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, m_key.get()) != 1) {
       return false;
     }

@@ -486,7 +486,7 @@ TEST(KpisConfigTest, SectionKeysDefaultsAndErrorsNamingTheKey) {
     try {
       static_cast<void>(parse_collector_config(base + "[kpis]\n" + text + "\n"));
       ADD_FAILURE() << text << " was accepted";
-    } catch (const common::ConfigError& e) {
+    } catch (const common::StartupError& e) {
       EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
     }
   }

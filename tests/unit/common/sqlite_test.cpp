@@ -179,5 +179,100 @@ TEST_F(SqliteTest, MovedFromHandlesAreEmptyAndSafe) {
   EXPECT_EQ(db.handle(), nullptr);  // NOLINT(bugprone-use-after-move)
 }
 
+// open_database: WAL, the pragmas, and the schema created, migrated or refused by user_version.
+class OpenDatabaseTest : public SqliteTest {
+ protected:
+  DatabaseOptions options(std::int64_t version) {
+    DatabaseOptions o;
+    o.name = "test store";
+    o.pragmas = "PRAGMA cache_size = -1024";
+    o.schema_version = version;
+    o.create = [this](Database& db) -> Status {
+      ++m_created;
+      if (auto made = db.exec("CREATE TABLE t(a INTEGER)"); !made) {
+        return fail(made.error().to_error());
+      }
+      return {};
+    };
+    return o;
+  }
+
+  static std::int64_t query(Database& db, std::string_view sql) {
+    auto statement = db.prepare(sql);
+    EXPECT_TRUE(statement);
+    auto row = statement->step();
+    EXPECT_TRUE(row && *row == Statement::Step::row);
+    return statement->column_int64(0);
+  }
+
+  int m_created = 0;
+};
+
+TEST_F(OpenDatabaseTest, CreatesOnceThenOpensWithWalAndThePragmas) {
+  const auto path = m_dir / "s.db";
+  {
+    auto opened = open_database(path, options(3));
+    ASSERT_TRUE(opened) << opened.error().message;
+    EXPECT_EQ(opened->found_version, 0);
+    EXPECT_EQ(query(opened->db, "PRAGMA user_version"), 3);
+    EXPECT_EQ(query(opened->db, "PRAGMA synchronous"), 2);  // FULL
+    EXPECT_EQ(query(opened->db, "PRAGMA cache_size"), -1024);
+    auto mode = opened->db.prepare("PRAGMA journal_mode");
+    ASSERT_TRUE(mode && mode->step());
+    EXPECT_EQ(mode->column_text(0), "wal");
+  }
+  auto normal = options(3);
+  normal.synchronous_full = false;
+  auto again = open_database(path, normal);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->found_version, 3);
+  EXPECT_EQ(query(again->db, "PRAGMA synchronous"), 1);  // NORMAL
+  EXPECT_EQ(m_created, 1);
+}
+
+TEST_F(OpenDatabaseTest, MigratesAnOlderVersionAndRefusesOthers) {
+  const auto path = m_dir / "s.db";
+  ASSERT_TRUE(open_database(path, options(1)));
+  auto newer = options(2);
+  std::int64_t migrated_from = 0;
+  newer.migrate = [&](Database& db, std::int64_t from) -> Status {
+    migrated_from = from;
+    if (auto altered = db.exec("ALTER TABLE t ADD COLUMN b TEXT"); !altered) {
+      return fail(altered.error().to_error());
+    }
+    return {};
+  };
+  {
+    auto opened = open_database(path, newer);
+    ASSERT_TRUE(opened) << opened.error().message;
+    EXPECT_EQ(opened->found_version, 1);
+    EXPECT_EQ(migrated_from, 1);
+    EXPECT_EQ(query(opened->db, "PRAGMA user_version"), 2);
+  }
+  // Version 2 is newer than this program's 1, and without `migrate` an older one is refused too.
+  auto older_program = open_database(path, options(1));
+  ASSERT_FALSE(older_program);
+  EXPECT_EQ(older_program.error().message,
+            "test store " + (path).string() +
+                ": schema version 2 is not supported (this program knows 1)");
+  EXPECT_FALSE(open_database(path, options(3)));
+}
+
+TEST_F(OpenDatabaseTest, AFailedCreateLeavesNoSchemaBehind) {
+  const auto path = m_dir / "s.db";
+  auto failing = options(1);
+  failing.create = [](Database& db) -> Status {
+    EXPECT_TRUE(db.exec("CREATE TABLE half(a)"));
+    return fail("no room");
+  };
+  auto opened = open_database(path, failing);
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().message, "test store " + path.string() + ": no room");
+  auto reopened = open_database(path, options(1));
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  EXPECT_EQ(reopened->found_version, 0);
+  EXPECT_EQ(query(reopened->db, "SELECT count(*) FROM sqlite_master WHERE name = 'half'"), 0);
+}
+
 }  // namespace
 }  // namespace pos::common

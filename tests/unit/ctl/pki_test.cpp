@@ -14,6 +14,7 @@
 #include <set>
 
 #include "ctl_test_support.hpp"
+#include "pos/common/openssl_handles.hpp"
 
 namespace pos::ctl {
 namespace {
@@ -21,27 +22,9 @@ namespace {
 namespace fs = std::filesystem;
 using test::mode_of;
 
-struct X509Del {
-  void operator()(X509* p) const { X509_free(p); }
-};
-struct CrlDel {
-  void operator()(X509_CRL* p) const { X509_CRL_free(p); }
-};
-struct KeyDel {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct StoreDel {
-  void operator()(X509_STORE* p) const { X509_STORE_free(p); }
-};
-struct CtxDel {
-  void operator()(X509_STORE_CTX* p) const { X509_STORE_CTX_free(p); }
-};
-struct NamesDel {
-  void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); }
-};
-using CertPtr = std::unique_ptr<X509, X509Del>;
-using CrlPtr = std::unique_ptr<X509_CRL, CrlDel>;
-using KeyPtr = std::unique_ptr<EVP_PKEY, KeyDel>;
+using CertPtr = common::ossl::Cert;
+using CrlPtr = common::ossl::Crl;
+using KeyPtr = common::ossl::Pkey;
 
 // Runs a PEM_read_* function on a file.
 template <class T, class Read>
@@ -70,7 +53,7 @@ std::string common_name(X509* cert) {
 }
 
 std::vector<std::string> uris(X509* cert) {
-  std::unique_ptr<GENERAL_NAMES, NamesDel> names(
+  std::unique_ptr<GENERAL_NAMES, common::ossl::Deleter<GENERAL_NAMES_free>> names(
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   std::vector<std::string> out;
   for (int i = 0; names && i < sk_GENERAL_NAME_num(names.get()); ++i) {
@@ -87,13 +70,13 @@ std::vector<std::string> uris(X509* cert) {
 // X509_verify_cert of `cert` against the CA (and the CRL when given) for `purpose`; returns the
 // verification error (X509_V_OK when it verifies).
 int verify(X509* ca, X509* cert, int purpose, X509_CRL* crl = nullptr) {
-  std::unique_ptr<X509_STORE, StoreDel> store(X509_STORE_new());
+  common::ossl::Store store(X509_STORE_new());
   EXPECT_EQ(X509_STORE_add_cert(store.get(), ca), 1);
   if (crl != nullptr) {
     EXPECT_EQ(X509_STORE_add_crl(store.get(), crl), 1);
     X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK);
   }
-  std::unique_ptr<X509_STORE_CTX, CtxDel> ctx(X509_STORE_CTX_new());
+  common::ossl::StoreCtx ctx(X509_STORE_CTX_new());
   EXPECT_EQ(X509_STORE_CTX_init(ctx.get(), store.get(), cert, nullptr), 1);
   EXPECT_EQ(X509_STORE_CTX_set_purpose(ctx.get(), purpose), 1);
   if (X509_verify_cert(ctx.get()) == 1) return X509_V_OK;

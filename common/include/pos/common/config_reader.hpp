@@ -6,24 +6,19 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace pos::common {
+#include "pos/common/mqtt_settings.hpp"
+#include "pos/common/startup_error.hpp"
 
-/// A configuration problem. The message names the file and the key: `agent.toml: mqtt.uri: is
-/// required`. Thrown only while loading configuration at startup.
-class ConfigError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace pos::common {
 
 /// Reads one TOML document. Keys are dotted paths (`mqtt.uri`). Not thread-safe.
 class ConfigReader {
  public:
-  /// Parses a file; throws ConfigError with the parser's line and column on bad TOML.
+  /// Parses a file; throws StartupError with the parser's line and column on bad TOML.
   static ConfigReader from_file(const std::string& path);
   /// Parses text; `source_name` stands for the file name in messages; relative paths resolve
   /// against `base_dir`.
@@ -50,10 +45,10 @@ class ConfigReader {
   /// A required store, till or collector id: [A-Za-z0-9_-]{1,32}.
   std::string require_id(std::string_view key);
 
-  /// Throws ConfigError for a value that failed a check made by the caller, naming the key.
+  /// Throws StartupError for a value that failed a check made by the caller, naming the key.
   [[noreturn]] void fail(std::string_view key, std::string_view message) const;
 
-  /// Throws ConfigError naming every key present in the document that no getter asked for.
+  /// Throws StartupError naming every key present in the document that no getter asked for.
   void reject_unknown_keys() const;
 
  private:
@@ -62,18 +57,12 @@ class ConfigReader {
   std::unique_ptr<Impl> m_impl;
 };
 
-/// The `[mqtt]` keys both programs share (SPEC): where the broker is and how to prove who we are.
-struct MqttSettings {
-  std::string uri;
-  std::string topic_prefix;
-  std::string ca_file;
-  std::string cert_file;
-  std::string key_file;
-};
-
-/// Reads mqtt.uri (ssl:// or mqtts://; mqtt:// or tcp:// without TLS), mqtt.topic_prefix
-/// (checked as a topic prefix, default `pos/v1`) and, required and checked to exist with TLS,
-/// mqtt.ca_file, mqtt.cert_file and mqtt.key_file. Throws ConfigError naming the key.
-MqttSettings read_mqtt_settings(ConfigReader& reader);
+/// Reads the `[mqtt]` keys both programs share into MqttSettings, whose defaults are the only
+/// ones: mqtt.uri (required; ssl:// or mqtts://, or mqtt:// or tcp:// without TLS),
+/// mqtt.topic_prefix (checked as a topic prefix), mqtt.ca_file, mqtt.cert_file and mqtt.key_file
+/// (required and checked to exist with TLS; check_mqtt_files checks their contents),
+/// mqtt.client_id (1 to 128 characters, default `default_client_id`), mqtt.keepalive_s,
+/// mqtt.session_expiry_s and mqtt.connect_timeout_s. Throws StartupError naming the key.
+MqttSettings read_mqtt_settings(ConfigReader& reader, const std::string& default_client_id);
 
 }  // namespace pos::common

@@ -7,7 +7,7 @@ namespace pos::common {
 
 /// Sets up spdlog to log to stderr (journald adds its own timestamps; we keep ours for plain
 /// terminals). `level` is trace, debug, info, warn, error or off; anything else throws
-/// ConfigError naming `key`. Call once at startup, before threads start.
+/// StartupError naming `key`. Call once at startup, before threads start.
 void init_logging(std::string_view level, std::string_view key = "log_level");
 
 /// True when `level` names a spdlog level accepted by init_logging.

@@ -7,23 +7,16 @@
 #include <memory>
 #include <string>
 
+#include "pos/common/mqtt_settings.hpp"
 #include "pos/common/transport.hpp"
 
 namespace pos::common {
 
 struct PahoTransportOptions {
-  std::string uri;        ///< ssl:// or mqtts:// (TLS); mqtt:// or tcp:// (plain, tests only)
-  std::string client_id;  ///< must be stable: the broker keeps the session under it
-  std::string ca_file;    ///< CA that signed the broker's certificate
-  std::string cert_file;  ///< client certificate (PEM)
-  std::string key_file;   ///< client key (PEM)
-  std::chrono::seconds keepalive{30};
-  /// How long the broker keeps the session (subscription, queued acks) while we are offline.
-  std::chrono::seconds session_expiry{7 * 24 * 3600};
+  MqttSettings mqtt;  ///< the broker, our identity and the session's timing (topic_prefix unused)
   /// Discard the broker's session at each connect (MQTT 5 clean start): nothing queued while
   /// offline is delivered. The agent uses it so that every ack answers this connection's batches.
   bool clean_start = false;
-  std::chrono::seconds connect_timeout{10};
   std::string will_topic;  ///< empty: no last will; else retained, QoS 1
   std::string will_payload;
 };
@@ -34,7 +27,7 @@ struct PahoTransportOptions {
 /// destruction are dropped.
 class PahoTransport final : public Transport {
  public:
-  /// Throws std::invalid_argument for a bad uri, empty client id or (TLS) missing file option.
+  /// Throws StartupError for a bad uri, an empty client id or (TLS) a missing file option.
   PahoTransport(boost::asio::any_io_executor executor, PahoTransportOptions options);
   ~PahoTransport() override;
   PahoTransport(const PahoTransport&) = delete;

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -163,5 +164,41 @@ class Transaction {
   explicit Transaction(Database& db) noexcept : m_db(&db) {}
   Database* m_db = nullptr;
 };
+
+/// How open_database prepares one program's database file.
+struct DatabaseOptions {
+  /// Names the database in errors: "<name> <path>: <what>" (e.g. "outbox", "mark store").
+  std::string name;
+  int busy_timeout_ms = 5000;
+  /// PRAGMA synchronous = FULL (the WAL is fsynced at every commit) or NORMAL (at checkpoints:
+  /// a power cut may lose the last commits, never the database).
+  bool synchronous_full = true;
+  /// Further `PRAGMA ...;` statements run after the journal mode and synchronous are set.
+  std::string pragmas;
+  /// The user_version of this program's schema (>= 1).
+  std::int64_t schema_version = 1;
+  /// Creates the schema in a database with user_version 0 (a new file, or one whose program never
+  /// set a version). Runs inside the transaction that then sets user_version.
+  std::function<Status(Database&)> create;
+  /// Upgrades a database of an older user_version (1 <= from < schema_version) inside the
+  /// transaction that then sets user_version. Empty: an older version is refused like a newer one.
+  std::function<Status(Database&, std::int64_t from)> migrate = {};
+};
+
+/// A connection opened by open_database.
+struct OpenedDatabase {
+  Database db;
+  /// user_version as found: 0 when `create` made the schema now.
+  std::int64_t found_version = 0;
+};
+
+/// Opens `path` read-write (created when missing), switches it to WAL with options.pragmas, and
+/// brings its schema to options.schema_version in one BEGIN IMMEDIATE transaction: `create` for
+/// user_version 0, `migrate` for an older one. Fails naming the database and the path for a
+/// failed SQLite call, a file that refuses WAL, a schema version this program does not know, or
+/// a failed create/migrate (whose changes are rolled back); an unopenable file fails as
+/// Database::open. The connection is for the calling thread, as Database.
+Result<OpenedDatabase> open_database(const std::filesystem::path& path,
+                                     const DatabaseOptions& options);
 
 }  // namespace pos::common

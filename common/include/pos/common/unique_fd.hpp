@@ -27,6 +27,8 @@ class UniqueFd {
 
   int get() const noexcept { return m_fd; }
   explicit operator bool() const noexcept { return m_fd >= 0; }
+  /// Gives up ownership: returns the descriptor (-1: none), which the caller must close.
+  [[nodiscard]] int release() noexcept { return std::exchange(m_fd, -1); }
   /// Closes the descriptor, if any.
   void reset() noexcept {
     if (m_fd >= 0) {

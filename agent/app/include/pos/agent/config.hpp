@@ -11,6 +11,7 @@
 #include "pos/agent/card_numbers.hpp"
 
 #include "pos/agent/outbox.hpp"
+#include "pos/common/mqtt_settings.hpp"
 #include "pos/protocol/event.hpp"
 
 namespace pos::agent {
@@ -46,18 +47,8 @@ struct AgentConfig {
     bool operator==(const Buffer&) const = default;
   } buffer;
 
-  struct Mqtt {
-    std::string uri;
-    std::string topic_prefix = "pos/v1";
-    std::string ca_file;
-    std::string cert_file;
-    std::string key_file;
-    std::string client_id;  ///< default posagent-{store}-{till}
-    std::chrono::seconds keepalive{30};
-    std::chrono::seconds session_expiry{7LL * 24 * 3600};
-    std::chrono::seconds connect_timeout{10};
-    bool operator==(const Mqtt&) const = default;
-  } mqtt;
+  /// `[mqtt]`; mqtt.client_id defaults to posagent-{store}-{till}.
+  common::MqttSettings mqtt;
 
   struct Forward {
     std::string dictionary_file;
@@ -84,7 +75,7 @@ struct AgentConfig {
   bool operator==(const AgentConfig&) const = default;
 };
 
-/// Loads and checks a configuration file. Throws common::ConfigError naming the file and the key
+/// Loads and checks a configuration file. Throws common::StartupError naming the file and the key
 /// (unknown keys, wrong types, out-of-range values, invalid ids, missing TLS files for ssl://).
 AgentConfig load_agent_config(const std::string& path);
 

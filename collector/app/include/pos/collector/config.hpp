@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pos/collector/pubsub_sink.hpp"
+#include "pos/common/mqtt_settings.hpp"
 
 namespace pos::collector {
 
@@ -18,17 +19,10 @@ struct CollectorConfig {
   std::string data_dir;
   std::string log_level = "info";
 
-  struct Mqtt {
-    std::string uri;
-    std::string topic_prefix = "pos/v1";
+  /// `[mqtt]`: the settings the agent shares (mqtt.client_id defaults to collector_id), plus the
+  /// collector's own.
+  struct Mqtt : common::MqttSettings {
     std::string share_group = "pos-collectors";
-    std::string ca_file;
-    std::string cert_file;
-    std::string key_file;
-    std::string client_id;  ///< default: collector_id
-    std::chrono::seconds keepalive{30};
-    std::chrono::seconds session_expiry{7 * 24 * 3600};
-    std::chrono::seconds connect_timeout{10};
     std::chrono::milliseconds reconnect_initial{500};
     std::chrono::milliseconds reconnect_max{30'000};
     bool operator==(const Mqtt&) const = default;
@@ -121,7 +115,7 @@ struct CollectorConfig {
   bool operator==(const CollectorConfig&) const = default;
 };
 
-/// Loads and checks a configuration file. Throws common::ConfigError naming the file and the key
+/// Loads and checks a configuration file. Throws common::StartupError naming the file and the key
 /// (unknown keys, wrong types, out-of-range values, invalid ids, missing TLS files for ssl://,
 /// missing sink settings).
 CollectorConfig load_collector_config(const std::string& path);

@@ -1,4 +1,4 @@
-#include "pos/ctl/http_get.hpp"
+#include "pos/common/http_get.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -8,36 +8,31 @@
 #include <boost/beast/http.hpp>
 #include <string_view>
 
-namespace pos::ctl {
-namespace {
+namespace pos::common {
 
-struct Endpoint {
-  std::string host;
-  std::string port;
-};
-
-Result<Endpoint> parse_url(const std::string& url) {
+Result<HttpEndpoint> parse_http_base_url(std::string_view url) {
+  const std::string text(url);
   std::string_view rest(url);
   if (!rest.starts_with("http://")) {
-    return fail("--url " + url + ": must be http://host[:port] (https is not supported)");
+    return fail(text + ": must be http://host[:port] (https is not supported)");
   }
   rest.remove_prefix(7);
   while (rest.ends_with('/')) {
     rest.remove_suffix(1);
   }
   if (rest.find('/') != std::string_view::npos) {
-    return fail("--url " + url + ": give the base URL only (http://host:port)");
+    return fail(text + ": give the base URL only (http://host:port)");
   }
-  Endpoint e;
+  HttpEndpoint e;
   if (rest.starts_with('[')) {
     const auto close = rest.find(']');
     if (close == std::string_view::npos) {
-      return fail("--url " + url + ": unbalanced '['");
+      return fail(text + ": unbalanced '['");
     }
     e.host = std::string(rest.substr(1, close - 1));
     rest.remove_prefix(close + 1);
     if (!rest.empty() && !rest.starts_with(':')) {
-      return fail("--url " + url + ": bad port");
+      return fail(text + ": bad port");
     }
     e.port = rest.empty() ? "80" : std::string(rest.substr(1));
   } else {
@@ -47,18 +42,16 @@ Result<Endpoint> parse_url(const std::string& url) {
   }
   if (e.host.empty() || e.port.empty() ||
       e.port.find_first_not_of("0123456789") != std::string::npos) {
-    return fail("--url " + url + ": expected http://host[:port]");
+    return fail(text + ": expected http://host[:port]");
   }
   return e;
 }
-
-}  // namespace
 
 Result<std::string> http_get(const std::string& base_url, const std::string& target,
                              std::size_t body_limit, std::chrono::milliseconds timeout) {
   namespace beast = boost::beast;
   namespace http = beast::http;
-  auto endpoint = parse_url(base_url);
+  auto endpoint = parse_http_base_url(base_url);
   if (!endpoint) {
     return fail(endpoint.error());
   }
@@ -123,4 +116,4 @@ Result<std::string> http_get(const std::string& base_url, const std::string& tar
   return std::move(response.body());
 }
 
-}  // namespace pos::ctl
+}  // namespace pos::common
