@@ -6,23 +6,18 @@
 #include <boost/asio/io_context.hpp>
 
 #include "fake_outbox.hpp"
-#include "fake_transport.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/messages.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_transport.hpp"
 
 namespace pos::agent::test {
 namespace {
 
 using namespace std::chrono_literals;
 
-class FakeClock final : public common::Clock {
- public:
-  std::atomic<std::int64_t> unix_ms{1'800'000'000'000};
-  std::int64_t now_unix_ms() const override { return unix_ms.load(); }
-  std::chrono::steady_clock::time_point now_steady() const override {
-    return std::chrono::steady_clock::now();
-  }
-};
+using pos::test::FakeClock;
+using pos::test::FakeTransport;
 
 class FakeBackoff final : public common::Backoff {
  public:
@@ -123,9 +118,10 @@ class ForwarderTest : public ::testing::Test {
 
   boost::asio::io_context io;
   FakeOutbox outbox{io.get_executor()};
-  FakeTransport transport{io.get_executor()};
+  FakeTransport transport{io.get_executor(), FakeTransport::Initially::disconnected};
   FakeBackoff backoff;
-  FakeClock clock;
+  // The forwarder's timers run on the real io_context: its steady clock is the real one.
+  FakeClock clock{1'800'000'000'000, FakeClock::Steady::real};
   std::unique_ptr<UploadLimiter> limiter;
   ForwarderOptions options;
   std::unique_ptr<Forwarder> forwarder;
@@ -218,7 +214,7 @@ TEST_F(ForwarderTest, CumulativeAckFreesWindowAndSendsMore) {
   const auto stats = forwarder->stats();
   EXPECT_EQ(stats.acks_received, 3U);
   EXPECT_EQ(stats.acked_through, 30U);
-  EXPECT_EQ(stats.last_ack_unix_ms, clock.unix_ms.load());
+  EXPECT_EQ(stats.last_ack_unix_ms, clock.now_unix_ms());
 }
 
 TEST_F(ForwarderTest, DuplicateOutOfOrderOtherEpochAndBeyondSentAcksAreIgnored) {
@@ -497,7 +493,7 @@ TEST_F(ForwarderTest, CommitListenerWakesSender) {
 TEST_F(ForwarderTest, YoungEventWaitsAtMostBatchDelay) {
   options.batch_delay = 60ms;
   start();
-  clock.unix_ms = 10;  // the fake outbox stamps received_at_ms = 0: the event is 10 ms old
+  clock.set_unix_ms(10);  // the fake outbox stamps received_at_ms = 0: the event is 10 ms old
   add_events(1);
   poll();
   EXPECT_TRUE(batches().empty());
@@ -513,7 +509,7 @@ TEST_F(ForwarderTest, YoungEventWaitsAtMostBatchDelay) {
 TEST_F(ForwarderTest, FullBatchIsNotDelayed) {
   options.batch_delay = 5s;
   start();
-  clock.unix_ms = 10;
+  clock.set_unix_ms(10);
   add_events(15);
   run_for(20ms);
   auto sent = batches();
