@@ -10,6 +10,7 @@
 #include "pos/protocol/messages.hpp"
 #include "support/fake_clock.hpp"
 #include "support/fake_transport.hpp"
+#include "support/wait.hpp"
 
 namespace pos::agent::test {
 namespace {
@@ -79,17 +80,10 @@ class ForwarderTest : public ::testing::Test {
     io.restart();
     io.run_for(d);
   }
-  /// Runs the io_context until `pred` holds (true) or `timeout` passes (false).
+  /// Runs the io_context until `pred` holds or 2 s pass; the failure names `what`.
   template <class Pred>
-  bool run_until(Pred pred, std::chrono::milliseconds timeout = 2s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() >= deadline) {
-        return false;
-      }
-      run_for(5ms);
-    }
-    return true;
+  ::testing::AssertionResult run_until(Pred pred, std::string_view what) {
+    return pos::test::run_until(io, pred, 2s, what);
   }
   void poll() {
     io.restart();
@@ -249,7 +243,7 @@ TEST_F(ForwarderTest, AckTimeoutResendsFromFirstUnacked) {
   ack(5);
   run_for(20ms);
   ASSERT_EQ(batches().size(), 2U);
-  ASSERT_TRUE(run_until([&] { return batches().size() >= 4; }));
+  ASSERT_TRUE(run_until([&] { return batches().size() >= 4; }, "two batches resent"));
   auto sent = batches();
   ASSERT_EQ(sent.size(), 4U);
   EXPECT_EQ(sent[2].first_seq, 6U);
@@ -291,7 +285,7 @@ TEST_F(ForwarderTest, AckTimerStartsAtPubackOnly) {
   for (std::size_t i = 0; i < transport.publishes.size(); ++i) {
     transport.complete(i);
   }
-  ASSERT_TRUE(run_until([&] { return batches().size() >= 2; }));
+  ASSERT_TRUE(run_until([&] { return batches().size() >= 2; }, "the batch resent"));
   EXPECT_GT(transport.publishes.size(), publishes_before);
   EXPECT_EQ(batches().size(), 2U);
   EXPECT_EQ(batches()[1].first_seq, 1U);
@@ -311,7 +305,7 @@ TEST_F(ForwarderTest, ReconnectsWithBackoffAndResends) {
   EXPECT_FALSE(forwarder->stats().connected);
   EXPECT_EQ(transport.connect_calls, 1);
   // Retries after 20 ms (fails), 40 ms (fails) and 60 ms (succeeds).
-  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }));
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }, "connected"));
   EXPECT_EQ(transport.connect_calls, 4);
   EXPECT_EQ(backoff.next_calls, 3);
   EXPECT_EQ(backoff.reset_calls, 2);
@@ -459,7 +453,7 @@ TEST_F(ForwarderTest, ReconnectChecksTheMarkAgainBeforeSendingEventsStoredOfflin
   transport.drop();
   poll();
   add_events(3);  // 5-7, stored while the link was down
-  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }));
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }, "connected"));
   run_for(50ms);
   auto sent = sent_lines(transport, forwarder->batch_topic());
   ASSERT_FALSE(sent.empty());
@@ -474,7 +468,7 @@ TEST_F(ForwarderTest, FirstConnectFailureRetriesWithBackoff) {
   transport.fail_connects = 1;
   start();
   EXPECT_FALSE(forwarder->stats().connected);
-  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }));
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }, "connected"));
   EXPECT_EQ(transport.connect_calls, 2);
   EXPECT_EQ(forwarder->stats().reconnects, 0U);
 }
@@ -500,7 +494,7 @@ TEST_F(ForwarderTest, YoungEventWaitsAtMostBatchDelay) {
   add_events(2);
   run_for(20ms);
   EXPECT_TRUE(batches().empty());
-  ASSERT_TRUE(run_until([&] { return !batches().empty(); }));
+  ASSERT_TRUE(run_until([&] { return !batches().empty(); }, "a batch"));
   auto sent = batches();
   ASSERT_EQ(sent.size(), 1U);
   EXPECT_EQ(sent[0].count, 3U);
@@ -520,7 +514,8 @@ TEST_F(ForwarderTest, FullBatchIsNotDelayed) {
 TEST_F(ForwarderTest, HeartbeatPublishesRetainedStatus) {
   options.heartbeat = 40ms;
   start();
-  ASSERT_TRUE(run_until([&] { return transport.on_topic(forwarder->status_topic()).size() >= 3; }));
+  ASSERT_TRUE(run_until([&] { return transport.on_topic(forwarder->status_topic()).size() >= 3; },
+                        "three statuses"));
   auto status = transport.on_topic(forwarder->status_topic());
   for (const auto& p : status) {
     EXPECT_TRUE(p.retained);
@@ -558,7 +553,7 @@ TEST_F(ForwarderTest, StopGivesUpAfterDrainTimeout) {
   forwarder->stop(50ms, [&] { done = true; });
   run_for(30ms);
   EXPECT_FALSE(done);
-  ASSERT_TRUE(run_until([&] { return done; }));
+  ASSERT_TRUE(run_until([&] { return done; }, "stop done"));
   EXPECT_EQ(transport.on_topic(forwarder->status_topic()).back().payload, R"({"state":"offline"})");
   EXPECT_EQ(transport.disconnect_calls, 1);
 }
