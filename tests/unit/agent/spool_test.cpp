@@ -118,9 +118,11 @@ TEST_F(SpoolTest, GrowingFileIsNotReadUntilItSettles) {
     writing = false;
   });
   while (writing) {
+    const auto scans = m_spool->stats().scans;
+    EXPECT_TRUE(wait_until([&] { return m_spool->stats().scans > scans; }, 3s,
+                           "a scan of the growing file"));
     EXPECT_EQ(m_outbox.stats().last_seq, 0u);
     EXPECT_FALSE(fs::exists(m_dir / "done" / "grow.ndjson"));
-    std::this_thread::sleep_for(10ms);
   }
   writer.join();
   ASSERT_TRUE(wait_until([&] { return fs::exists(m_dir / "done" / "grow.ndjson"); }, 3s,
@@ -164,12 +166,19 @@ TEST_F(SpoolTest, IgnoresHiddenAndOtherNamesUntilRenamed) {
   start();
   write_file(m_dir / ".h.ndjson", sale("A") + "\n");
   write_file(m_dir / "x.ndjson.tmp", sale("B") + "\n");
-  std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(m_outbox.stats().last_seq, 0u);
+  // A file written after them is stored: by then they have settled too. Two more counted scans
+  // see them settled, and must leave them.
+  write_file(m_dir / "c.ndjson", sale("C") + "\n");
+  ASSERT_TRUE(wait_until([&] { return m_spool->stats().files_done == 1; }, 3s, "c.ndjson stored"));
+  const auto scans = m_spool->stats().scans;
+  ASSERT_TRUE(
+      wait_until([&] { return m_spool->stats().scans >= scans + 2; }, 3s, "two more scans"));
+  EXPECT_EQ(m_outbox.stats().last_seq, 1u);
+  EXPECT_EQ(m_spool->stats().files_done, 1u);
   fs::rename(m_dir / "x.ndjson.tmp", m_dir / "x.ndjson");
   ASSERT_TRUE(
       wait_until([&] { return fs::exists(m_dir / "done" / "x.ndjson"); }, 3s, "x.ndjson in done/"));
-  EXPECT_EQ(m_outbox.stats().last_seq, 1u);
+  EXPECT_EQ(m_outbox.stats().last_seq, 2u);
   EXPECT_TRUE(fs::exists(m_dir / ".h.ndjson"));
 }
 
