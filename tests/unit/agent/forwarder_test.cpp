@@ -89,6 +89,12 @@ class ForwarderTest : public ::testing::Test {
     io.restart();
     io.poll();
   }
+  std::uint64_t send_passes() const { return forwarder->stats().send_passes; }
+  /// Runs the io_context until the sender has run since it had run `passes` times: before a test
+  /// asserts that nothing was sent.
+  ::testing::AssertionResult run_until_send_pass_after(std::uint64_t passes) {
+    return run_until([&] { return send_passes() > passes; }, "a send pass");
+  }
 
   std::vector<SentBatch> batches() {
     std::vector<SentBatch> out;
@@ -179,7 +185,13 @@ TEST_F(ForwarderTest, BatchesAreBoundedByBytes) {
 TEST_F(ForwarderTest, WindowLimitsBatchesInFlight) {
   add_events(100);
   start();
-  run_for(50ms);
+  // More passes than batches: a pass found the window full.
+  ASSERT_TRUE(run_until(
+      [&] {
+        const auto s = forwarder->stats();
+        return s.batches_sent >= 2 && s.send_passes > s.batches_sent;
+      },
+      "two batches and a send pass that declined"));
   EXPECT_EQ(batches().size(), 2U);
   EXPECT_EQ(forwarder->stats().inflight_batches, 2U);
 }
@@ -196,8 +208,9 @@ TEST_F(ForwarderTest, CumulativeAckFreesWindowAndSendsMore) {
   EXPECT_EQ(sent[2].first_seq, 21U);
   EXPECT_EQ(sent[3].first_seq, 31U);
   EXPECT_EQ(outbox.acked_through(), 20U);
+  const auto passes = send_passes();
   ack(25);  // inside batch 21-30: the window stays full
-  run_for(20ms);
+  ASSERT_TRUE(run_until_send_pass_after(passes));
   EXPECT_EQ(batches().size(), 4U);
   EXPECT_EQ(outbox.acked_through(), 25U);
   ack(30);
@@ -223,7 +236,7 @@ TEST_F(ForwarderTest, DuplicateOutOfOrderOtherEpochAndBeyondSentAcksAreIgnored) 
   ack(30, outbox.epoch() + 1);  // another epoch
   ack(31);                      // beyond the last seq sent (30)
   transport.inject(forwarder->ack_topic(), "not json");
-  run_for(20ms);
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().acks_ignored >= 5; }, "5 acks ignored"));
   EXPECT_EQ(batches().size(), 3U);
   EXPECT_EQ(outbox.acked_through(), 10U);
   const auto stats = forwarder->stats();
@@ -368,8 +381,10 @@ TEST_F(ForwarderTest, EventsAfterConnectWaitForTheCollectorsMarkThenFlow) {
   add_events(3);
   outbox.acknowledge(3, [](const Status&) {});
   start();
+  ASSERT_TRUE(run_until([&] { return batches().size() == 1; }, "the probe"));
+  const auto passes = send_passes();
   add_events(2);  // sales taken while the forwarder does not know the collector's mark yet
-  run_for(50ms);
+  ASSERT_TRUE(run_until_send_pass_after(passes));
   auto sent = sent_lines(transport, forwarder->batch_topic());
   ASSERT_EQ(sent.size(), 1U);
   EXPECT_EQ(sent[0].first_seq, 3U);
@@ -488,11 +503,11 @@ TEST_F(ForwarderTest, YoungEventWaitsAtMostBatchDelay) {
   options.batch_delay = 60ms;
   start();
   clock.set_unix_ms(10);  // the fake outbox stamps received_at_ms = 0: the event is 10 ms old
+  const auto passes = send_passes();
   add_events(1);
-  poll();
+  ASSERT_TRUE(run_until_send_pass_after(passes));
   EXPECT_TRUE(batches().empty());
-  add_events(2);
-  run_for(20ms);
+  add_events(2);  // its poll() has run the commit listener: the armed batch delay holds them
   EXPECT_TRUE(batches().empty());
   ASSERT_TRUE(run_until([&] { return !batches().empty(); }, "a batch"));
   auto sent = batches();
@@ -574,7 +589,12 @@ TEST_F(ForwarderTest, UploadLimiterSpacesBatches) {
   // 1 kbit/s: the first batch empties the bucket, the next waits about 2 s for tokens.
   limiter = std::make_unique<UploadLimiter>(UploadLimiterOptions{1, {}, 0});
   start();
-  run_for(30ms);
+  ASSERT_TRUE(run_until(
+      [&] {
+        const auto s = forwarder->stats();
+        return s.batches_sent >= 1 && s.send_passes > s.batches_sent;
+      },
+      "a batch and a send pass that declined"));
   EXPECT_EQ(batches().size(), 1U);
 }
 
