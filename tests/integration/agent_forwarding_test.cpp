@@ -281,8 +281,12 @@ TEST_F(AgentForwardingTest, BrokerDownThenBackDeliversEverything) {
   start_agent();
   ASSERT_TRUE(wait_until([&] { return acked() == 1000; }, 10s, "acked() == 1000")) << acked();
   m_broker.stop();
+  const auto failures = stats().connect_failures;
   append(3000);  // the outbox keeps accepting while the uplink is down
-  std::this_thread::sleep_for(1500ms);
+  // Counted reconnect attempts that found the broker down, not a pause, before asserting that
+  // nothing was acknowledged meanwhile.
+  ASSERT_TRUE(wait_until([&] { return stats().connect_failures >= failures + 2; }, 10s,
+                         "two failed reconnects while the broker is down"));
   EXPECT_FALSE(stats().connected);
   EXPECT_EQ(acked(), 1000U);
   m_broker.start();
