@@ -21,6 +21,7 @@
 #include "pos/protocol/batch.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
+#include "support/wait.hpp"
 
 namespace pos::test {
 namespace {
@@ -470,15 +471,10 @@ class CollectorDiskFullTest : public CollectorTest {
     const auto at = text.find("\n" + name + " ");
     return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
   }
-  bool wait_metric(const std::string& name, double at_least, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (metric(name) >= at_least) {
-        return true;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
+  ::testing::AssertionResult wait_metric(const std::string& name, double at_least,
+                                         std::chrono::milliseconds timeout) {
+    return wait_until([&] { return metric(name) >= at_least; }, timeout,
+                      name + " >= " + std::to_string(at_least), 50ms);
   }
 
   std::filesystem::path m_data = m_dir.path() / "collector" / "data";
