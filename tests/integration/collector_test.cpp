@@ -21,6 +21,7 @@
 #include "pos/protocol/batch.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
+#include "support/seed.hpp"
 #include "support/wait.hpp"
 
 namespace pos::test {
@@ -319,7 +320,9 @@ TEST_F(CollectorTest, KillNineDuringFlowLosesNothing) {
       std::this_thread::sleep_for(10ms);
     }
   });
-  std::mt19937 rng(std::random_device{}());
+  const unsigned seed = test_seed();  // the kill times; POS_TEST_SEED replays them
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
   for (int round = 0; round < 10; ++round) {
     std::this_thread::sleep_for(
         std::chrono::milliseconds(std::uniform_int_distribution<int>(200, 1200)(rng)));
