@@ -17,6 +17,7 @@
 
 #include "e2e_harness.hpp"
 #include "integration/agent_harness.hpp"
+#include "support/wait.hpp"
 
 namespace pos::test {
 namespace {
@@ -61,17 +62,6 @@ std::int64_t status_int(Till& till, const char* key) {
   return v && v->is_int64() ? v->as_int64() : -1;
 }
 
-bool wait_until(const std::function<bool()>& predicate, std::chrono::seconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (predicate()) {
-      return true;
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  return predicate();
-}
-
 bool drained(Till& till) {
   return status_int(till, "backlog_events") == 0 && status_int(till, "last_seq") > 0;
 }
@@ -98,7 +88,8 @@ TEST(E2eRestoredDisk, SalesAfterARestoredDatabaseReachPubSubOnceInOrder) {
   std::vector<Posted> expected;
   auto a = post_sales(till, "A", 20);
   expected.insert(expected.end(), a.begin(), a.end());
-  ASSERT_TRUE(wait_until([&] { return drained(till); }, 30s)) << system.diagnostics();
+  ASSERT_TRUE(wait_until([&] { return drained(till); }, 30s, "till drained", 100ms))
+      << system.diagnostics();
   ASSERT_EQ(till.terminate(), 0);
   const fs::path snapshot = system.dir() / "snapshot";
   copy_database(till.data_dir(), snapshot);  // the backup / VM snapshot
@@ -106,7 +97,8 @@ TEST(E2eRestoredDisk, SalesAfterARestoredDatabaseReachPubSubOnceInOrder) {
   till.start();
   auto b = post_sales(till, "B", 20);  // published, then lost with the disk
   expected.insert(expected.end(), b.begin(), b.end());
-  ASSERT_TRUE(wait_until([&] { return drained(till) && status_int(till, "last_seq") == 40; }, 30s))
+  ASSERT_TRUE(wait_until([&] { return drained(till) && status_int(till, "last_seq") == 40; }, 30s,
+                         "till drained through seq 40", 100ms))
       << system.diagnostics();
   ASSERT_EQ(till.terminate(), 0);
   copy_database(snapshot, till.data_dir());  // the restore: seqs 21-40 are gone from the till
@@ -118,12 +110,14 @@ TEST(E2eRestoredDisk, SalesAfterARestoredDatabaseReachPubSubOnceInOrder) {
   expected.insert(expected.end(), c.begin(), c.end());
   EXPECT_EQ(status_int(till, "last_seq"), 30);
   till.proxy()->restore();
-  EXPECT_TRUE(wait_until([&] { return status_int(till, "epoch_renewals") == 1; }, 30s))
+  EXPECT_TRUE(wait_until([&] { return status_int(till, "epoch_renewals") == 1; }, 30s,
+                         "an epoch renewal", 100ms))
       << "the agent did not notice that its database is behind the collector\n"
       << till.log() << system.diagnostics();
   auto d = post_sales(till, "D", 10);  // after the renewal
   expected.insert(expected.end(), d.begin(), d.end());
-  ASSERT_TRUE(wait_until([&] { return drained(till); }, 60s)) << till.log() << system.diagnostics();
+  ASSERT_TRUE(wait_until([&] { return drained(till); }, 60s, "till drained", 100ms))
+      << till.log() << system.diagnostics();
 
   const auto messages = drain_subscription(system.emulator(), test_project, events_sub, 3s, 60s);
   std::map<std::string, std::string> published;  // pos_event_id -> event_id of first delivery
@@ -164,7 +158,7 @@ TEST(E2eRestoredDisk, SalesAfterARestoredDatabaseReachPubSubOnceInOrder) {
   // The fleet page shows it (the agent publishes its status at the renewal; the collector
   // evaluates alerts every second).
   std::string fleet_body;
-  const bool shown = wait_until(
+  const auto shown = wait_until(
       [&] {
         const auto fleet = http_request(system.collector().port(), "GET", "/v1/fleet");
         fleet_body = fleet.body;
@@ -179,7 +173,7 @@ TEST(E2eRestoredDisk, SalesAfterARestoredDatabaseReachPubSubOnceInOrder) {
         }
         return row.at("epoch_renewals").as_int64() == 1 && alerted;
       },
-      10s);
+      10s, "the fleet page shows the renewal and its alert", 100ms);
   EXPECT_TRUE(shown) << fleet_body;
 }
 
@@ -192,7 +186,7 @@ TEST(E2eRestoredDisk, SecondAgentOnTheSameDataDirIsRefused) {
   TempDir dir("pos-second-agent");
   const auto log = dir.path() / "second.log";
   ChildProcess second({POSAGENT_BIN, "run", "--config", till.config_path().string()}, log);
-  ASSERT_TRUE(wait_until([&] { return !second.running(); }, 15s))
+  ASSERT_TRUE(wait_until([&] { return !second.running(); }, 15s, "the second agent exits", 100ms))
       << "a second agent on the same data_dir kept running";
   EXPECT_NE(second.wait(), 0);
   EXPECT_NE(read_text_file(log).find("is in use by another posagent"), std::string::npos)

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "agent_harness.hpp"
+#include "support/wait.hpp"
 
 namespace pos::test {
 namespace {
@@ -305,14 +306,15 @@ void drop_file(const std::filesystem::path& dir, const std::string& name, const 
   std::filesystem::rename(dir / ("." + name), dir / name);
 }
 
-bool wait_for_file(const std::filesystem::path& path, std::chrono::seconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::error_code ec;
-    if (std::filesystem::exists(std::filesystem::symlink_status(path, ec))) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+::testing::AssertionResult wait_for_file(const std::filesystem::path& path,
+                                         std::chrono::seconds limit) {
+  return wait_until(
+      [&] {
+        std::error_code ec;
+        return std::filesystem::exists(std::filesystem::symlink_status(path, ec));
+      },
+      limit, path.filename().string() + " in " + path.parent_path().filename().string() + "/",
+      std::chrono::milliseconds(20));
 }
 
 std::string stock_event(const std::string& id, const std::string& store = "S05",

@@ -22,11 +22,13 @@
 #include "support/mqtt_client.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
+#include "support/wait.hpp"
 
 namespace pos::agent {
 namespace {
 
 using namespace std::chrono_literals;
+using pos::test::wait_until;
 
 constexpr const char* store = "S01";
 constexpr const char* till = "T1";
@@ -41,18 +43,6 @@ std::int64_t rss_kib() {
     }
   }
   return -1;
-}
-
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
 }
 
 /// Plays the collector: takes batches, tracks the highest contiguous seq, acks it (when enabled).
@@ -266,11 +256,11 @@ TEST_F(AgentForwardingTest, ForwardsBatchesAndCollectorAcksThem) {
   watcher.subscribe("pos/v1/+/+/status");
   append(2500);
   start_agent();
-  ASSERT_TRUE(wait_until([&] { return acked() == 2500; }, 15s)) << acked();
+  ASSERT_TRUE(wait_until([&] { return acked() == 2500; }, 15s, "acked() == 2500")) << acked();
   EXPECT_EQ(collector.delivered, 2500U);
   EXPECT_EQ(collector.gaps, 0U);
   append(7);  // live events go as one small batch
-  ASSERT_TRUE(wait_until([&] { return acked() == 2507; }, 5s)) << acked();
+  ASSERT_TRUE(wait_until([&] { return acked() == 2507; }, 5s, "acked() == 2507")) << acked();
   const auto s = stats();
   EXPECT_TRUE(s.connected);
   EXPECT_EQ(s.acked_through, 2507U);
@@ -289,14 +279,18 @@ TEST_F(AgentForwardingTest, BrokerDownThenBackDeliversEverything) {
   TestCollector collector(m_broker.uri(), m_pki, m_collector_cert);
   append(1000);
   start_agent();
-  ASSERT_TRUE(wait_until([&] { return acked() == 1000; }, 10s)) << acked();
+  ASSERT_TRUE(wait_until([&] { return acked() == 1000; }, 10s, "acked() == 1000")) << acked();
   m_broker.stop();
+  const auto failures = stats().connect_failures;
   append(3000);  // the outbox keeps accepting while the uplink is down
-  std::this_thread::sleep_for(1500ms);
+  // Counted reconnect attempts that found the broker down, not a pause, before asserting that
+  // nothing was acknowledged meanwhile.
+  ASSERT_TRUE(wait_until([&] { return stats().connect_failures >= failures + 2; }, 10s,
+                         "two failed reconnects while the broker is down"));
   EXPECT_FALSE(stats().connected);
   EXPECT_EQ(acked(), 1000U);
   m_broker.start();
-  ASSERT_TRUE(wait_until([&] { return acked() == 4000; }, 20s)) << acked();
+  ASSERT_TRUE(wait_until([&] { return acked() == 4000; }, 20s, "acked() == 4000")) << acked();
   EXPECT_EQ(collector.delivered, 4000U);
   const auto s = stats();
   EXPECT_TRUE(s.connected);
@@ -310,12 +304,14 @@ TEST_F(AgentForwardingTest, LostAckTimesOutAndResendsFromFirstUnacked) {
   collector.acks_enabled = false;
   append(200);
   start_agent();
-  ASSERT_TRUE(wait_until([&] { return collector.delivered == 200; }, 5s));
-  ASSERT_TRUE(wait_until([&] { return collector.duplicate_batches >= 1; }, 5s));
+  ASSERT_TRUE(
+      wait_until([&] { return collector.delivered == 200; }, 5s, "collector.delivered == 200"));
+  ASSERT_TRUE(wait_until([&] { return collector.duplicate_batches >= 1; }, 5s,
+                         "collector.duplicate_batches >= 1"));
   EXPECT_GE(stats().resends, 1U);
   EXPECT_EQ(acked(), 0U);
   collector.acks_enabled = true;
-  ASSERT_TRUE(wait_until([&] { return acked() == 200; }, 5s)) << acked();
+  ASSERT_TRUE(wait_until([&] { return acked() == 200; }, 5s, "acked() == 200")) << acked();
   EXPECT_EQ(collector.gaps, 0U);
 }
 
@@ -323,7 +319,7 @@ TEST_F(AgentForwardingTest, DuplicateOutOfOrderAndForeignAcksAreHarmless) {
   TestCollector collector(m_broker.uri(), m_pki, m_collector_cert);
   append(300);
   start_agent();
-  ASSERT_TRUE(wait_until([&] { return acked() == 300; }, 10s)) << acked();
+  ASSERT_TRUE(wait_until([&] { return acked() == 300; }, 10s, "acked() == 300")) << acked();
   const std::uint64_t epoch = m_outbox->epoch();
   const auto ignored_before = stats().acks_ignored;
   collector.send_ack(epoch, 300);        // duplicate
@@ -331,10 +327,11 @@ TEST_F(AgentForwardingTest, DuplicateOutOfOrderAndForeignAcksAreHarmless) {
   collector.send_ack(epoch ^ 1, 5000);   // another epoch
   collector.send_ack(epoch, 1'000'000);  // beyond anything sent
   collector.client().publish(ack_topic, "{\"epoch\":1}");
-  ASSERT_TRUE(wait_until([&] { return stats().acks_ignored >= ignored_before + 5; }, 5s));
+  ASSERT_TRUE(wait_until([&] { return stats().acks_ignored >= ignored_before + 5; }, 5s,
+                         "stats().acks_ignored >= ignored_before + 5"));
   EXPECT_EQ(acked(), 300U);
   append(100);
-  ASSERT_TRUE(wait_until([&] { return acked() == 400; }, 10s)) << acked();
+  ASSERT_TRUE(wait_until([&] { return acked() == 400; }, 10s, "acked() == 400")) << acked();
   EXPECT_EQ(collector.delivered, 400U);
 }
 
@@ -343,19 +340,21 @@ TEST_F(AgentForwardingTest, AckSentWhileAgentOfflineArrivesThroughPersistentSess
   collector.acks_enabled = false;
   append(50);
   start_agent();
-  ASSERT_TRUE(wait_until([&] { return collector.delivered == 50; }, 5s));
+  ASSERT_TRUE(
+      wait_until([&] { return collector.delivered == 50; }, 5s, "collector.delivered == 50"));
   stop_agent();
   collector.send_ack(m_outbox->epoch(), 50);  // queued by the broker in the agent's session
   EXPECT_EQ(acked(), 0U);
   start_agent();
-  ASSERT_TRUE(wait_until([&] { return acked() == 50; }, 10s)) << acked();
+  ASSERT_TRUE(wait_until([&] { return acked() == 50; }, 10s, "acked() == 50")) << acked();
 }
 
 TEST_F(AgentForwardingTest, WrongCaIsRefused) {
   test::TempDir other_dir("pos-fwd-other-pki");
   test::TestPki other(other_dir.path());
   start_agent(other.ca_cert().string());
-  ASSERT_TRUE(wait_until([&] { return stats().connect_failures >= 2; }, 10s));
+  ASSERT_TRUE(wait_until([&] { return stats().connect_failures >= 2; }, 10s,
+                         "stats().connect_failures >= 2"));
   EXPECT_FALSE(stats().connected);
 }
 
@@ -372,7 +371,7 @@ TEST_F(AgentForwardingTest, MemoryStaysFlatDuringLongDrain) {
         rss_peak = std::max(rss_peak, rss_kib());
         return acked() == backlog;
       },
-      40s))
+      40s, "the backlog acknowledged"))
       << acked();
   const auto seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -245,16 +245,17 @@ void AckingCollector::handle(const MqttMessage& message) {
   }
 }
 
-bool AckingCollector::wait_for_mark(const std::string& store, const std::string& till,
-                                    std::uint64_t seq, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (this->till(store, till).mark >= seq) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+::testing::AssertionResult AckingCollector::wait_for_mark(const std::string& store,
+                                                          const std::string& till,
+                                                          std::uint64_t seq,
+                                                          std::chrono::milliseconds timeout) {
+  auto reached = wait_until([&] { return this->till(store, till).mark >= seq; }, timeout,
+                            store + "/" + till + " mark " + std::to_string(seq),
+                            std::chrono::milliseconds(20));
+  if (!reached) {
+    reached << " (mark " << this->till(store, till).mark << ")";
   }
-  return false;
+  return reached;
 }
 
 ReceivedTill AckingCollector::till(const std::string& store, const std::string& till) const {

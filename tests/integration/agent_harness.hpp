@@ -18,6 +18,7 @@
 #include "support/mqtt_client.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
+#include "support/wait.hpp"
 
 namespace pos::test {
 
@@ -98,9 +99,9 @@ class AckingCollector {
   ~AckingCollector();
 
   void set_acking(bool on) { m_acking = on; }
-  /// Waits until the till's mark reaches `seq`; returns whether it did.
-  bool wait_for_mark(const std::string& store, const std::string& till, std::uint64_t seq,
-                     std::chrono::milliseconds timeout);
+  /// Waits until the till's mark reaches `seq`; the failure names the till and the mark reached.
+  ::testing::AssertionResult wait_for_mark(const std::string& store, const std::string& till,
+                                           std::uint64_t seq, std::chrono::milliseconds timeout);
   ReceivedTill till(const std::string& store, const std::string& till) const;
 
  private:

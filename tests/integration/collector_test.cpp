@@ -22,6 +22,8 @@
 #include "pos/protocol/batch.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
+#include "support/seed.hpp"
+#include "support/wait.hpp"
 
 namespace pos::test {
 namespace {
@@ -319,7 +321,9 @@ TEST_F(CollectorTest, KillNineDuringFlowLosesNothing) {
       std::this_thread::sleep_for(10ms);
     }
   });
-  std::mt19937 rng(std::random_device{}());
+  const unsigned seed = test_seed();  // the kill times; POS_TEST_SEED replays them
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
   for (int round = 0; round < 10; ++round) {
     std::this_thread::sleep_for(
         std::chrono::milliseconds(std::uniform_int_distribution<int>(200, 1200)(rng)));
@@ -471,15 +475,10 @@ class CollectorDiskFullTest : public CollectorTest {
     const auto at = text.find("\n" + name + " ");
     return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
   }
-  bool wait_metric(const std::string& name, double at_least, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (metric(name) >= at_least) {
-        return true;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
+  ::testing::AssertionResult wait_metric(const std::string& name, double at_least,
+                                         std::chrono::milliseconds timeout) {
+    return wait_until([&] { return metric(name) >= at_least; }, timeout,
+                      name + " >= " + std::to_string(at_least), 50ms);
   }
 
   std::filesystem::path m_data = m_dir.path() / "collector" / "data";

@@ -19,6 +19,7 @@
 #include "support/mqtt_client.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
+#include "support/wait.hpp"
 
 namespace pos::test {
 namespace {
@@ -279,14 +280,12 @@ TEST_F(PosctlBrokerTest, RevokedTillCannotConnectAfterTheBrokerGetsTheNewCrl) {
   // The same certificate connected before the revocation; mosquitto only logs that the
   // verification failed (the CRL check), the client sees the handshake fail.
   EXPECT_THROW(revoked.connect(), std::runtime_error);
-  const auto log_deadline = std::chrono::steady_clock::now() + 5s;
-  while (read_text_file(m_broker->log_path()).find("certificate verify failed") ==
-             std::string::npos &&
-         std::chrono::steady_clock::now() < log_deadline) {
-    std::this_thread::sleep_for(50ms);
-  }
-  EXPECT_NE(read_text_file(m_broker->log_path()).find("certificate verify failed"),
-            std::string::npos)
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return read_text_file(m_broker->log_path()).find("certificate verify failed") !=
+               std::string::npos;
+      },
+      5s, "\"certificate verify failed\" in the broker's log", 50ms))
       << read_text_file(m_broker->log_path());
   auto other = client("S07-T2", issued("S07-T2"));
   EXPECT_NO_THROW(other.connect());

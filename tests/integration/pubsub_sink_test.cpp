@@ -13,6 +13,7 @@
 
 #include "pos/collector/pubsub_sink.hpp"
 #include "support/pubsub_emulator.hpp"
+#include "support/wait.hpp"
 
 namespace pos::collector {
 namespace {
@@ -52,13 +53,10 @@ class PubSubSinkTest : public ::testing::Test {
     return c;
   }
 
-  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-      m_io.restart();
-      m_io.run_for(20ms);
-    }
-    return done();
+  template <class Predicate>
+  ::testing::AssertionResult run_until(Predicate done, std::chrono::milliseconds timeout,
+                                       std::string_view what) {
+    return pos::test::run_until(m_io, done, timeout, what, 20ms);
   }
 
   static OutMessage message(const std::string& key, int seq) {
@@ -110,7 +108,7 @@ TEST_F(PubSubSinkTest, PublishesBatchedInOrderPerKey) {
     });
   }
   EXPECT_GT(sink.pending_bytes(), 2500u * 50);
-  ASSERT_TRUE(run_until([&] { return completed == 50; }, 60s));
+  ASSERT_TRUE(run_until([&] { return completed == 50; }, 60s, "completed == 50"));
   EXPECT_EQ(sink.pending_bytes(), 0u);
   EXPECT_TRUE(sink.healthy());
   for (const auto& [key, calls] : completions) {
@@ -147,7 +145,7 @@ TEST_F(PubSubSinkTest, SurvivesAnEmulatorRestartWithoutLoss) {
     EXPECT_TRUE(s);
     ++completed;
   });
-  ASSERT_TRUE(run_until([&] { return completed == 1; }, 30s));
+  ASSERT_TRUE(run_until([&] { return completed == 1; }, 30s, "completed == 1"));
 
   s_emulator->stop();
   std::vector<std::string> errors;
@@ -160,7 +158,11 @@ TEST_F(PubSubSinkTest, SurvivesAnEmulatorRestartWithoutLoss) {
       ++completed;
     });
   }
-  run_until([] { return false; }, 3s);
+  // Counted failed attempts against the stopped emulator, not a pause, before asserting that
+  // nothing completed.
+  const auto retried_before = sink.stats().requests_retried;
+  ASSERT_TRUE(run_until([&] { return sink.stats().requests_retried >= retried_before + 3; }, 30s,
+                        "three failed attempts while Pub/Sub is down"));
   EXPECT_EQ(completed, 1) << "nothing completes while Pub/Sub is down";
   EXPECT_FALSE(sink.healthy());
   EXPECT_GT(sink.pending_bytes(), 0u);
@@ -170,7 +172,7 @@ TEST_F(PubSubSinkTest, SurvivesAnEmulatorRestartWithoutLoss) {
   // exists again (the emulator loses its state on restart).
   s_emulator->start();
   create();
-  ASSERT_TRUE(run_until([&] { return completed == 11; }, 60s));
+  ASSERT_TRUE(run_until([&] { return completed == 11; }, 60s, "completed == 11"));
   EXPECT_TRUE(errors.empty()) << errors.front();
   EXPECT_TRUE(sink.healthy());
   EXPECT_EQ(sink.pending_bytes(), 0u);
@@ -193,7 +195,7 @@ TEST_F(PubSubSinkTest, MissingTopicIsAPermanentErrorNamingIt) {
   sink.publish(Destination::dead_letter, {message("s1/t1", 0), message("s1/t1", 1)},
                [&](Status s) { dead_letter = s; });
   sink.publish(Destination::events, {message("s1/t1", 0)}, [&](Status s) { event = s; });
-  ASSERT_TRUE(run_until([&] { return dead_letter && event; }, 30s));
+  ASSERT_TRUE(run_until([&] { return dead_letter && event; }, 30s, "dead_letter && event"));
   EXPECT_TRUE(*event);
   ASSERT_FALSE(*dead_letter);
   const std::string text = dead_letter->error().message;
@@ -220,7 +222,7 @@ TEST_F(PubSubSinkTest, WithoutOrderingSendsSeveralRequestsInFlight) {
       ++completed;
     });
   }
-  ASSERT_TRUE(run_until([&] { return completed == 30; }, 60s));
+  ASSERT_TRUE(run_until([&] { return completed == 30; }, 60s, "completed == 30"));
   EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << "same key: call order";
   EXPECT_EQ(sink.stats().requests_ok, 30u);
   auto pulled = s_emulator->pull_all(project, m_sub, 3000, 60s);
@@ -238,7 +240,7 @@ TEST_F(PubSubSinkTest, StopDrainsOutstandingCalls) {
   sink.stop(10s, [&] { stopped = true; });
   std::optional<Status> late;
   sink.publish(Destination::events, {message("s1/t1", 1)}, [&](Status s) { late = s; });
-  ASSERT_TRUE(run_until([&] { return stopped && late; }, 30s));
+  ASSERT_TRUE(run_until([&] { return stopped && late; }, 30s, "stopped && late"));
   EXPECT_TRUE(published);
   EXPECT_FALSE(*late);
 }

@@ -437,6 +437,7 @@ void Forwarder::schedule_pump() {
 }
 
 void Forwarder::pump() {
+  with_stats([](ForwarderStats& s) { ++s.send_passes; });
   if (m_state != State::online || m_renewing || m_batch_timer.armed || m_limiter_timer.armed ||
       m_read_retry_timer.armed || m_inflight.size() >= m_options.window_batches) {
     return;

@@ -163,6 +163,7 @@ struct SpoolWatcher::State : std::enable_shared_from_this<SpoolWatcher::State> {
   std::atomic<std::uint64_t> files_refused{0};
   std::atomic<std::uint64_t> done_prune_passes{0};
   std::atomic<std::uint64_t> done_files_pruned{0};
+  std::atomic<std::uint64_t> scans{0};
 };
 
 void SpoolWatcher::State::schedule(std::chrono::milliseconds delay) {
@@ -234,6 +235,7 @@ std::optional<std::string> SpoolWatcher::State::scan() {
     now_seen.emplace(std::move(*name), current);
   }
   seen = std::move(now_seen);
+  scans.fetch_add(1);
   return ready;
 }
 
@@ -528,6 +530,7 @@ SpoolStats SpoolWatcher::stats() const {
   s.files_refused = m_state->files_refused.load();
   s.done_prune_passes = m_state->done_prune_passes.load();
   s.done_files_pruned = m_state->done_files_pruned.load();
+  s.scans = m_state->scans.load();
   return s;
 }
 

@@ -6,23 +6,19 @@
 #include <boost/asio/io_context.hpp>
 
 #include "fake_outbox.hpp"
-#include "fake_transport.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/messages.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_transport.hpp"
+#include "support/wait.hpp"
 
 namespace pos::agent::test {
 namespace {
 
 using namespace std::chrono_literals;
 
-class FakeClock final : public common::Clock {
- public:
-  std::atomic<std::int64_t> unix_ms{1'800'000'000'000};
-  std::int64_t now_unix_ms() const override { return unix_ms.load(); }
-  std::chrono::steady_clock::time_point now_steady() const override {
-    return std::chrono::steady_clock::now();
-  }
-};
+using pos::test::FakeClock;
+using pos::test::FakeTransport;
 
 class FakeBackoff final : public common::Backoff {
  public:
@@ -84,21 +80,20 @@ class ForwarderTest : public ::testing::Test {
     io.restart();
     io.run_for(d);
   }
-  /// Runs the io_context until `pred` holds (true) or `timeout` passes (false).
+  /// Runs the io_context until `pred` holds or 2 s pass; the failure names `what`.
   template <class Pred>
-  bool run_until(Pred pred, std::chrono::milliseconds timeout = 2s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() >= deadline) {
-        return false;
-      }
-      run_for(5ms);
-    }
-    return true;
+  ::testing::AssertionResult run_until(Pred pred, std::string_view what) {
+    return pos::test::run_until(io, pred, 2s, what);
   }
   void poll() {
     io.restart();
     io.poll();
+  }
+  std::uint64_t send_passes() const { return forwarder->stats().send_passes; }
+  /// Runs the io_context until the sender has run since it had run `passes` times: before a test
+  /// asserts that nothing was sent.
+  ::testing::AssertionResult run_until_send_pass_after(std::uint64_t passes) {
+    return run_until([&] { return send_passes() > passes; }, "a send pass");
   }
 
   std::vector<SentBatch> batches() {
@@ -123,9 +118,10 @@ class ForwarderTest : public ::testing::Test {
 
   boost::asio::io_context io;
   FakeOutbox outbox{io.get_executor()};
-  FakeTransport transport{io.get_executor()};
+  FakeTransport transport{io.get_executor(), FakeTransport::Initially::disconnected};
   FakeBackoff backoff;
-  FakeClock clock;
+  // The forwarder's timers run on the real io_context: its steady clock is the real one.
+  FakeClock clock{1'800'000'000'000, FakeClock::Steady::real};
   std::unique_ptr<UploadLimiter> limiter;
   ForwarderOptions options;
   std::unique_ptr<Forwarder> forwarder;
@@ -189,7 +185,13 @@ TEST_F(ForwarderTest, BatchesAreBoundedByBytes) {
 TEST_F(ForwarderTest, WindowLimitsBatchesInFlight) {
   add_events(100);
   start();
-  run_for(50ms);
+  // More passes than batches: a pass found the window full.
+  ASSERT_TRUE(run_until(
+      [&] {
+        const auto s = forwarder->stats();
+        return s.batches_sent >= 2 && s.send_passes > s.batches_sent;
+      },
+      "two batches and a send pass that declined"));
   EXPECT_EQ(batches().size(), 2U);
   EXPECT_EQ(forwarder->stats().inflight_batches, 2U);
 }
@@ -206,8 +208,9 @@ TEST_F(ForwarderTest, CumulativeAckFreesWindowAndSendsMore) {
   EXPECT_EQ(sent[2].first_seq, 21U);
   EXPECT_EQ(sent[3].first_seq, 31U);
   EXPECT_EQ(outbox.acked_through(), 20U);
+  const auto passes = send_passes();
   ack(25);  // inside batch 21-30: the window stays full
-  run_for(20ms);
+  ASSERT_TRUE(run_until_send_pass_after(passes));
   EXPECT_EQ(batches().size(), 4U);
   EXPECT_EQ(outbox.acked_through(), 25U);
   ack(30);
@@ -218,7 +221,7 @@ TEST_F(ForwarderTest, CumulativeAckFreesWindowAndSendsMore) {
   const auto stats = forwarder->stats();
   EXPECT_EQ(stats.acks_received, 3U);
   EXPECT_EQ(stats.acked_through, 30U);
-  EXPECT_EQ(stats.last_ack_unix_ms, clock.unix_ms.load());
+  EXPECT_EQ(stats.last_ack_unix_ms, clock.now_unix_ms());
 }
 
 TEST_F(ForwarderTest, DuplicateOutOfOrderOtherEpochAndBeyondSentAcksAreIgnored) {
@@ -233,7 +236,7 @@ TEST_F(ForwarderTest, DuplicateOutOfOrderOtherEpochAndBeyondSentAcksAreIgnored) 
   ack(30, outbox.epoch() + 1);  // another epoch
   ack(31);                      // beyond the last seq sent (30)
   transport.inject(forwarder->ack_topic(), "not json");
-  run_for(20ms);
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().acks_ignored >= 5; }, "5 acks ignored"));
   EXPECT_EQ(batches().size(), 3U);
   EXPECT_EQ(outbox.acked_through(), 10U);
   const auto stats = forwarder->stats();
@@ -253,7 +256,7 @@ TEST_F(ForwarderTest, AckTimeoutResendsFromFirstUnacked) {
   ack(5);
   run_for(20ms);
   ASSERT_EQ(batches().size(), 2U);
-  ASSERT_TRUE(run_until([&] { return batches().size() >= 4; }));
+  ASSERT_TRUE(run_until([&] { return batches().size() >= 4; }, "two batches resent"));
   auto sent = batches();
   ASSERT_EQ(sent.size(), 4U);
   EXPECT_EQ(sent[2].first_seq, 6U);
@@ -295,7 +298,7 @@ TEST_F(ForwarderTest, AckTimerStartsAtPubackOnly) {
   for (std::size_t i = 0; i < transport.publishes.size(); ++i) {
     transport.complete(i);
   }
-  ASSERT_TRUE(run_until([&] { return batches().size() >= 2; }));
+  ASSERT_TRUE(run_until([&] { return batches().size() >= 2; }, "the batch resent"));
   EXPECT_GT(transport.publishes.size(), publishes_before);
   EXPECT_EQ(batches().size(), 2U);
   EXPECT_EQ(batches()[1].first_seq, 1U);
@@ -315,7 +318,7 @@ TEST_F(ForwarderTest, ReconnectsWithBackoffAndResends) {
   EXPECT_FALSE(forwarder->stats().connected);
   EXPECT_EQ(transport.connect_calls, 1);
   // Retries after 20 ms (fails), 40 ms (fails) and 60 ms (succeeds).
-  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }));
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }, "connected"));
   EXPECT_EQ(transport.connect_calls, 4);
   EXPECT_EQ(backoff.next_calls, 3);
   EXPECT_EQ(backoff.reset_calls, 2);
@@ -378,8 +381,10 @@ TEST_F(ForwarderTest, EventsAfterConnectWaitForTheCollectorsMarkThenFlow) {
   add_events(3);
   outbox.acknowledge(3, [](const Status&) {});
   start();
+  ASSERT_TRUE(run_until([&] { return batches().size() == 1; }, "the probe"));
+  const auto passes = send_passes();
   add_events(2);  // sales taken while the forwarder does not know the collector's mark yet
-  run_for(50ms);
+  ASSERT_TRUE(run_until_send_pass_after(passes));
   auto sent = sent_lines(transport, forwarder->batch_topic());
   ASSERT_EQ(sent.size(), 1U);
   EXPECT_EQ(sent[0].first_seq, 3U);
@@ -463,7 +468,7 @@ TEST_F(ForwarderTest, ReconnectChecksTheMarkAgainBeforeSendingEventsStoredOfflin
   transport.drop();
   poll();
   add_events(3);  // 5-7, stored while the link was down
-  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }));
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }, "connected"));
   run_for(50ms);
   auto sent = sent_lines(transport, forwarder->batch_topic());
   ASSERT_FALSE(sent.empty());
@@ -478,7 +483,7 @@ TEST_F(ForwarderTest, FirstConnectFailureRetriesWithBackoff) {
   transport.fail_connects = 1;
   start();
   EXPECT_FALSE(forwarder->stats().connected);
-  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }));
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }, "connected"));
   EXPECT_EQ(transport.connect_calls, 2);
   EXPECT_EQ(forwarder->stats().reconnects, 0U);
 }
@@ -497,14 +502,14 @@ TEST_F(ForwarderTest, CommitListenerWakesSender) {
 TEST_F(ForwarderTest, YoungEventWaitsAtMostBatchDelay) {
   options.batch_delay = 60ms;
   start();
-  clock.unix_ms = 10;  // the fake outbox stamps received_at_ms = 0: the event is 10 ms old
+  clock.set_unix_ms(10);  // the fake outbox stamps received_at_ms = 0: the event is 10 ms old
+  const auto passes = send_passes();
   add_events(1);
-  poll();
+  ASSERT_TRUE(run_until_send_pass_after(passes));
   EXPECT_TRUE(batches().empty());
-  add_events(2);
-  run_for(20ms);
+  add_events(2);  // its poll() has run the commit listener: the armed batch delay holds them
   EXPECT_TRUE(batches().empty());
-  ASSERT_TRUE(run_until([&] { return !batches().empty(); }));
+  ASSERT_TRUE(run_until([&] { return !batches().empty(); }, "a batch"));
   auto sent = batches();
   ASSERT_EQ(sent.size(), 1U);
   EXPECT_EQ(sent[0].count, 3U);
@@ -513,7 +518,7 @@ TEST_F(ForwarderTest, YoungEventWaitsAtMostBatchDelay) {
 TEST_F(ForwarderTest, FullBatchIsNotDelayed) {
   options.batch_delay = 5s;
   start();
-  clock.unix_ms = 10;
+  clock.set_unix_ms(10);
   add_events(15);
   run_for(20ms);
   auto sent = batches();
@@ -524,7 +529,8 @@ TEST_F(ForwarderTest, FullBatchIsNotDelayed) {
 TEST_F(ForwarderTest, HeartbeatPublishesRetainedStatus) {
   options.heartbeat = 40ms;
   start();
-  ASSERT_TRUE(run_until([&] { return transport.on_topic(forwarder->status_topic()).size() >= 3; }));
+  ASSERT_TRUE(run_until([&] { return transport.on_topic(forwarder->status_topic()).size() >= 3; },
+                        "three statuses"));
   auto status = transport.on_topic(forwarder->status_topic());
   for (const auto& p : status) {
     EXPECT_TRUE(p.retained);
@@ -562,7 +568,7 @@ TEST_F(ForwarderTest, StopGivesUpAfterDrainTimeout) {
   forwarder->stop(50ms, [&] { done = true; });
   run_for(30ms);
   EXPECT_FALSE(done);
-  ASSERT_TRUE(run_until([&] { return done; }));
+  ASSERT_TRUE(run_until([&] { return done; }, "stop done"));
   EXPECT_EQ(transport.on_topic(forwarder->status_topic()).back().payload, R"({"state":"offline"})");
   EXPECT_EQ(transport.disconnect_calls, 1);
 }
@@ -583,7 +589,12 @@ TEST_F(ForwarderTest, UploadLimiterSpacesBatches) {
   // 1 kbit/s: the first batch empties the bucket, the next waits about 2 s for tokens.
   limiter = std::make_unique<UploadLimiter>(UploadLimiterOptions{1, {}, 0});
   start();
-  run_for(30ms);
+  ASSERT_TRUE(run_until(
+      [&] {
+        const auto s = forwarder->stats();
+        return s.batches_sent >= 1 && s.send_passes > s.batches_sent;
+      },
+      "a batch and a send pass that declined"));
   EXPECT_EQ(batches().size(), 1U);
 }
 

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "fake_outbox.hpp"
+#include "support/wait.hpp"
 
 namespace pos::agent {
 namespace {
@@ -28,6 +29,7 @@ namespace fs = std::filesystem;
 namespace net = boost::asio;
 using namespace std::chrono_literals;
 
+using pos::test::wait_until;
 using test::sale;
 
 std::string read_file(const fs::path& path) {
@@ -40,15 +42,6 @@ std::string read_file(const fs::path& path) {
 void write_file(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
-}
-
-bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds limit = 3s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return done();
 }
 
 class SpoolTest : public ::testing::Test {
@@ -90,7 +83,7 @@ class SpoolTest : public ::testing::Test {
 TEST_F(SpoolTest, GoodFileIsStoredInOneAppendAndMovedToDone) {
   start();
   write_file(m_dir / "a.ndjson", sale("A") + "\r\n" + sale("B") + "\n\n" + sale("C") + "\n");
-  ASSERT_TRUE(wait_for([&] { return m_spool->stats().files_done == 1; }));
+  ASSERT_TRUE(wait_until([&] { return m_spool->stats().files_done == 1; }, 3s, "a.ndjson stored"));
   EXPECT_TRUE(fs::exists(m_dir / "done" / "a.ndjson"));
   EXPECT_FALSE(fs::exists(m_dir / "a.ndjson"));
   EXPECT_EQ(m_outbox.stats().last_seq, 3u);
@@ -102,7 +95,8 @@ TEST_F(SpoolTest, GoodFileIsStoredInOneAppendAndMovedToDone) {
 TEST_F(SpoolTest, BadLineFailsTheWholeFile) {
   start();
   write_file(m_dir / "b.ndjson", sale("A") + "\n" + sale("B", 0) + "\n" + sale("C") + "\n{x\n");
-  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "failed" / "b.ndjson"); }));
+  ASSERT_TRUE(wait_until([&] { return fs::exists(m_dir / "failed" / "b.ndjson"); }, 3s,
+                         "b.ndjson in failed/"));
   const auto errors = read_file(m_dir / "failed" / "b.ndjson.errors");
   EXPECT_TRUE(errors.starts_with("line 2: lines[0].qty: must be an integer >= 1\nline 4: "))
       << errors;
@@ -124,12 +118,15 @@ TEST_F(SpoolTest, GrowingFileIsNotReadUntilItSettles) {
     writing = false;
   });
   while (writing) {
+    const auto scans = m_spool->stats().scans;
+    EXPECT_TRUE(wait_until([&] { return m_spool->stats().scans > scans; }, 3s,
+                           "a scan of the growing file"));
     EXPECT_EQ(m_outbox.stats().last_seq, 0u);
     EXPECT_FALSE(fs::exists(m_dir / "done" / "grow.ndjson"));
-    std::this_thread::sleep_for(10ms);
   }
   writer.join();
-  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "done" / "grow.ndjson"); }));
+  ASSERT_TRUE(wait_until([&] { return fs::exists(m_dir / "done" / "grow.ndjson"); }, 3s,
+                         "grow.ndjson in done/"));
   EXPECT_EQ(m_outbox.stats().last_seq, 15u);
 }
 
@@ -137,7 +134,8 @@ TEST_F(SpoolTest, FullOutboxLeavesTheFileAndRetries) {
   m_outbox.fail_next_append = AppendError{AppendError::Kind::full, "buffer full"};
   start();
   write_file(m_dir / "f.ndjson", sale("A") + "\n" + sale("B") + "\n");
-  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "done" / "f.ndjson"); }));
+  ASSERT_TRUE(
+      wait_until([&] { return fs::exists(m_dir / "done" / "f.ndjson"); }, 3s, "f.ndjson in done/"));
   EXPECT_EQ(m_spool->stats().append_retries, 1u);
   EXPECT_EQ(m_outbox.stats().last_seq, 2u);
 }
@@ -146,7 +144,8 @@ TEST_F(SpoolTest, FullOutboxKeepsTheFileInPlace) {
   m_outbox.max_backlog_events = 0;
   start();
   write_file(m_dir / "k.ndjson", sale("A") + "\n");
-  ASSERT_TRUE(wait_for([&] { return m_spool->stats().append_retries >= 2; }));
+  ASSERT_TRUE(
+      wait_until([&] { return m_spool->stats().append_retries >= 2; }, 3s, "two append retries"));
   EXPECT_TRUE(fs::exists(m_dir / "k.ndjson"));
   EXPECT_FALSE(fs::exists(m_dir / "failed" / "k.ndjson"));
 }
@@ -155,9 +154,10 @@ TEST_F(SpoolTest, RedroppedFileCountsAsDuplicates) {
   start();
   const std::string text = sale("A") + "\n" + sale("B") + "\n";
   write_file(m_dir / "r.ndjson", text);
-  ASSERT_TRUE(wait_for([&] { return m_spool->stats().files_done == 1; }));
+  ASSERT_TRUE(wait_until([&] { return m_spool->stats().files_done == 1; }, 3s, "r.ndjson stored"));
   write_file(m_dir / "r.ndjson", text);
-  ASSERT_TRUE(wait_for([&] { return m_spool->stats().files_done == 2; }));
+  ASSERT_TRUE(
+      wait_until([&] { return m_spool->stats().files_done == 2; }, 3s, "r.ndjson stored again"));
   EXPECT_EQ(m_spool->stats().events_duplicate, 2u);
   EXPECT_EQ(m_outbox.stats().last_seq, 2u);
 }
@@ -166,11 +166,19 @@ TEST_F(SpoolTest, IgnoresHiddenAndOtherNamesUntilRenamed) {
   start();
   write_file(m_dir / ".h.ndjson", sale("A") + "\n");
   write_file(m_dir / "x.ndjson.tmp", sale("B") + "\n");
-  std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(m_outbox.stats().last_seq, 0u);
-  fs::rename(m_dir / "x.ndjson.tmp", m_dir / "x.ndjson");
-  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "done" / "x.ndjson"); }));
+  // A file written after them is stored: by then they have settled too. Two more counted scans
+  // see them settled, and must leave them.
+  write_file(m_dir / "c.ndjson", sale("C") + "\n");
+  ASSERT_TRUE(wait_until([&] { return m_spool->stats().files_done == 1; }, 3s, "c.ndjson stored"));
+  const auto scans = m_spool->stats().scans;
+  ASSERT_TRUE(
+      wait_until([&] { return m_spool->stats().scans >= scans + 2; }, 3s, "two more scans"));
   EXPECT_EQ(m_outbox.stats().last_seq, 1u);
+  EXPECT_EQ(m_spool->stats().files_done, 1u);
+  fs::rename(m_dir / "x.ndjson.tmp", m_dir / "x.ndjson");
+  ASSERT_TRUE(
+      wait_until([&] { return fs::exists(m_dir / "done" / "x.ndjson"); }, 3s, "x.ndjson in done/"));
+  EXPECT_EQ(m_outbox.stats().last_seq, 2u);
   EXPECT_TRUE(fs::exists(m_dir / ".h.ndjson"));
 }
 
@@ -178,7 +186,8 @@ TEST_F(SpoolTest, OversizeFileIsFailed) {
   m_options.max_file_bytes = 100;
   start();
   write_file(m_dir / "big.ndjson", sale("A") + "\n");
-  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "failed" / "big.ndjson"); }));
+  ASSERT_TRUE(wait_until([&] { return fs::exists(m_dir / "failed" / "big.ndjson"); }, 3s,
+                         "big.ndjson in failed/"));
   EXPECT_NE(read_file(m_dir / "failed" / "big.ndjson.errors").find("larger than the limit"),
             std::string::npos);
   EXPECT_EQ(m_outbox.stats().last_seq, 0u);
@@ -192,15 +201,18 @@ TEST_F(SpoolTest, DoneIsPrunedAfterTheRetention) {
   start();
   write_file(m_dir / "old.ndjson", sale("A") + "\n");
   // files_done counts a file once it is in done/ and stamped: now, whatever the POS's own mtime.
-  ASSERT_TRUE(wait_for([&] { return m_spool->stats().files_done >= 1; }));
+  ASSERT_TRUE(
+      wait_until([&] { return m_spool->stats().files_done >= 1; }, 3s, "old.ndjson stored"));
   ASSERT_TRUE(fs::exists(m_dir / "done" / "old.ndjson"));
   const auto stamped = fs::last_write_time(m_dir / "done" / "old.ndjson");
   EXPECT_GT(stamped, fs::file_time_type::clock::now() - 1min);
   fs::last_write_time(m_dir / "done" / "old.ndjson", stamped - 2h);
   write_file(m_dir / "new.ndjson", sale("B") + "\n");
-  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "done" / "new.ndjson"); }));
+  ASSERT_TRUE(wait_until([&] { return fs::exists(m_dir / "done" / "new.ndjson"); }, 3s,
+                         "new.ndjson in done/"));
   const auto passes = m_spool->stats().done_prune_passes;
-  ASSERT_TRUE(wait_for([&] { return m_spool->stats().done_prune_passes >= passes + 2; }));
+  ASSERT_TRUE(wait_until([&] { return m_spool->stats().done_prune_passes >= passes + 2; }, 3s,
+                         "two more pruning passes"));
   EXPECT_FALSE(fs::exists(m_dir / "done" / "old.ndjson"));
   EXPECT_TRUE(fs::exists(m_dir / "done" / "new.ndjson"));
   EXPECT_EQ(m_spool->stats().done_files_pruned, 1u);
@@ -218,8 +230,10 @@ TEST_F(SpoolTest, SymbolicLinksAreRefusedAndNeverFollowed) {
   start();
   fs::create_symlink(outside / "events.ndjson", m_dir / "link.ndjson");
   write_file(m_dir / "bad.ndjson", "{x\n");
-  ASSERT_TRUE(wait_for([&] { return fs::is_symlink(m_dir / "failed" / "link.ndjson"); }));
-  ASSERT_TRUE(wait_for([&] { return fs::exists(m_dir / "failed" / "bad.ndjson"); }));
+  ASSERT_TRUE(wait_until([&] { return fs::is_symlink(m_dir / "failed" / "link.ndjson"); }, 3s,
+                         "link.ndjson in failed/"));
+  ASSERT_TRUE(wait_until([&] { return fs::exists(m_dir / "failed" / "bad.ndjson"); }, 3s,
+                         "bad.ndjson in failed/"));
   EXPECT_NE(read_file(m_dir / "failed" / "link.ndjson.errors").find("is a symbolic link"),
             std::string::npos);
   EXPECT_FALSE(fs::is_symlink(m_dir / "failed" / "bad.ndjson.errors"));

@@ -19,6 +19,8 @@
 #include <thread>
 
 #include "pos/protocol/ids.hpp"
+#include "support/fake_clock.hpp"
+#include "support/wait.hpp"
 
 namespace pos::agent {
 namespace {
@@ -27,17 +29,8 @@ namespace fs = std::filesystem;
 using AppendOutcome = Result<std::vector<AppendResult>, AppendError>;
 using namespace std::chrono_literals;
 
-class FakeClock final : public common::Clock {
- public:
-  std::int64_t now_unix_ms() const override { return m_ms.load(); }
-  std::chrono::steady_clock::time_point now_steady() const override {
-    return std::chrono::steady_clock::time_point(std::chrono::milliseconds(m_ms.load()));
-  }
-  void advance(std::chrono::milliseconds by) { m_ms += by.count(); }
-
- private:
-  std::atomic<std::int64_t> m_ms{1'795'000'000'000};
-};
+using pos::test::FakeClock;
+using pos::test::wait_until;
 
 protocol::PosEvent make_event(const std::string& pos_event_id) {
   auto parsed = protocol::parse_pos_event(
@@ -85,18 +78,6 @@ std::vector<StoredEvent> read_all(Outbox& outbox) {
   auto read = outbox.read_from(0, 1'000'000, SIZE_MAX);
   EXPECT_TRUE(read) << read.error().message;
   return read ? std::move(*read) : std::vector<StoredEvent>{};
-}
-
-template <class Predicate>
-bool eventually(Predicate predicate, std::chrono::milliseconds limit = 5s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (predicate()) {
-      return true;
-    }
-    std::this_thread::sleep_for(2ms);
-  }
-  return predicate();
 }
 
 class SqliteOutboxTest : public ::testing::Test {
@@ -337,14 +318,16 @@ TEST_F(SqliteOutboxTest, ConcurrentAppendsAllCompleteAndShareCommits) {
     worker.join();
   }
   constexpr std::uint64_t total = threads * per_thread;
-  ASSERT_TRUE(eventually([&] { return done.load() == static_cast<int>(total); }, 30s));
+  ASSERT_TRUE(wait_until([&] { return done.load() == static_cast<int>(total); }, 30s,
+                         "every append answered"));
   EXPECT_EQ(seqs.size(), total);
   EXPECT_EQ(*seqs.begin(), 1U);
   EXPECT_EQ(*seqs.rbegin(), total);
   const auto stats = outbox->stats();
   EXPECT_EQ(stats.last_seq, total);
   EXPECT_LT(stats.commits_total, total);
-  EXPECT_TRUE(eventually([&] { return last_heard.load() == total; }));
+  EXPECT_TRUE(wait_until([&] { return last_heard.load() == total; }, 5s,
+                         "the commit listener told of the last seq"));
 }
 
 TEST_F(SqliteOutboxTest, ReadFromRespectsLimits) {
@@ -493,22 +476,24 @@ TEST_F(SqliteOutboxTest, RetentionPrunesOnlyAckedEventsOlderThanRetentionInSteps
 
   // Nothing is old enough yet: wait for pruning passes that ran after the last ack.
   const auto passes = outbox->stats().prune_passes;
-  ASSERT_TRUE(eventually([&] { return outbox->stats().prune_passes >= passes + 3; }));
+  ASSERT_TRUE(wait_until([&] { return outbox->stats().prune_passes >= passes + 3; }, 5s,
+                         "three pruning passes"));
   EXPECT_EQ(outbox->stats().pruned_total, 0U);
   EXPECT_EQ(read_all(*outbox).size(), 10U);
 
   m_clock.advance(31min);  // the first ack is now 61 minutes old, the second 31
-  ASSERT_TRUE(eventually([&] { return outbox->stats().pruned_total == 4; }));
+  ASSERT_TRUE(wait_until([&] { return outbox->stats().pruned_total == 4; }, 5s, "4 events pruned"));
   auto remaining = read_all(*outbox);
   ASSERT_EQ(remaining.size(), 6U);
   EXPECT_EQ(remaining.front().seq, 5U);
 
   m_clock.advance(30min);
   // The event at acked_through (7) stays: the forwarder's probe of the collector's mark.
-  ASSERT_TRUE(eventually([&] { return outbox->stats().pruned_total == 6; }));
+  ASSERT_TRUE(wait_until([&] { return outbox->stats().pruned_total == 6; }, 5s, "6 events pruned"));
   m_clock.advance(1000h);
   const auto later = outbox->stats().prune_passes;
-  ASSERT_TRUE(eventually([&] { return outbox->stats().prune_passes >= later + 3; }));
+  ASSERT_TRUE(wait_until([&] { return outbox->stats().prune_passes >= later + 3; }, 5s,
+                         "three more pruning passes"));
   EXPECT_EQ(outbox->stats().pruned_total, 6U);
   remaining = read_all(*outbox);
   ASSERT_EQ(remaining.size(), 4U);  // unacknowledged events are never pruned
@@ -620,7 +605,7 @@ TEST_F(SqliteOutboxTest, StopFinishesQueuedWork) {
   }
   outbox->stop();
   EXPECT_EQ(outbox->stats().last_seq, 50U);
-  EXPECT_TRUE(eventually([&] { return completed.load() == 50; }));
+  EXPECT_TRUE(wait_until([&] { return completed.load() == 50; }, 5s, "all 50 appends answered"));
 }
 
 TEST_F(SqliteOutboxTest, NotADatabaseFailsWithClearError) {

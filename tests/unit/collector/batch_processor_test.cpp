@@ -9,9 +9,9 @@
 #include "collector_test_support.hpp"
 #include "fake_marks.hpp"
 #include "fake_sink.hpp"
-#include "fake_transport.hpp"
 #include "pos/protocol/ids.hpp"
 #include "pos/protocol/messages.hpp"
+#include "support/fake_transport.hpp"
 
 namespace pos::collector {
 namespace {
@@ -73,7 +73,7 @@ class BatchProcessorTest : public ::testing::Test {
   boost::asio::io_context m_io;
   test::ManualClock m_clock;
   test::FakeSink m_sink{m_io.get_executor()};
-  test::FakeTransport m_transport{m_io.get_executor()};
+  pos::test::FakeTransport m_transport{m_io.get_executor()};
   FleetState m_fleet;
   PublishedDigests m_published;
   std::unique_ptr<MarkStore> m_marks;
@@ -710,7 +710,7 @@ class BatchProcessorCommitFailureTest : public ::testing::Test {
   boost::asio::io_context m_io;
   test::ManualClock m_clock;
   test::FakeSink m_sink{m_io.get_executor()};
-  test::FakeTransport m_transport{m_io.get_executor()};
+  pos::test::FakeTransport m_transport{m_io.get_executor()};
   test::FakeMarks m_marks{m_io.get_executor()};
   FleetState m_fleet;
   std::unique_ptr<BatchProcessor> m_processor;

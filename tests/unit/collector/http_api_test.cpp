@@ -7,7 +7,7 @@
 
 #include "collector_test_support.hpp"
 #include "fake_sink.hpp"
-#include "fake_transport.hpp"
+#include "support/fake_transport.hpp"
 
 namespace pos::collector {
 namespace {
@@ -33,7 +33,7 @@ class HttpApiTest : public ::testing::Test {
   boost::asio::io_context m_io;
   test::ManualClock m_clock;
   test::FakeSink m_sink{m_io.get_executor()};
-  test::FakeTransport m_transport{m_io.get_executor()};
+  pos::test::FakeTransport m_transport{m_io.get_executor()};
   std::unique_ptr<MarkStore> m_marks = open_marks();
   FleetState m_fleet;
   AlertTracker m_alerts;

@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/wait.hpp"
+
 namespace pos::common {
 namespace {
 
@@ -116,12 +118,9 @@ class HttpServerProtectionTest : public ::testing::Test {
   std::uint16_t port() const { return m_server->local_port(); }
   std::string local() const { return "127.0.0.1:" + std::to_string(port()); }
 
-  bool wait_for_connections(std::size_t n) {
-    const auto deadline = std::chrono::steady_clock::now() + 3s;
-    while (m_server->connection_count() != n && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(5ms);
-    }
-    return m_server->connection_count() == n;
+  ::testing::AssertionResult wait_for_connections(std::size_t n) {
+    return pos::test::wait_until([&] { return m_server->connection_count() == n; }, 3s,
+                                 std::to_string(n) + " open connections", 5ms);
   }
 
   net::io_context m_io;
@@ -276,18 +275,12 @@ TEST_F(HttpServerProtectionTest, RequestsInProgressAreNeverEvicted) {
   RawClient first(port());
   RawClient second(port());
   for (auto* client : {&first, &second}) client->write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  const auto deadline = std::chrono::steady_clock::now() + 3s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    {
-      std::lock_guard lock(mutex);
-      if (held.size() == 2) break;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  {
-    std::lock_guard lock(mutex);
-    ASSERT_EQ(held.size(), 2u);
-  }
+  ASSERT_TRUE(pos::test::wait_until(
+      [&] {
+        std::lock_guard lock(mutex);
+        return held.size() == 2;
+      },
+      3s, "both requests held", 5ms));
   RawClient third(port());
   EXPECT_TRUE(third.closed_by_server());
   {

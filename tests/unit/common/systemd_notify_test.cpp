@@ -20,6 +20,8 @@
 #include <system_error>
 #include <vector>
 
+#include "support/wait.hpp"
+
 namespace pos::common {
 namespace {
 
@@ -134,7 +136,11 @@ TEST(ServiceNotifierTest, ReadyKeepalivesWhileHealthyAndStopping) {
   const NotifyEnvironment env(socket.name(), "100000", std::to_string(::getpid()));
   boost::asio::io_context io;
   std::atomic<bool> healthy{true};
-  ServiceNotifier notifier(io.get_executor(), [&] { return healthy.load(); });
+  std::atomic<int> health_checks{0};  // one per keep-alive tick
+  ServiceNotifier notifier(io.get_executor(), [&] {
+    ++health_checks;
+    return healthy.load();
+  });
   ASSERT_TRUE(notifier.enabled());
   ASSERT_EQ(notifier.watchdog_interval(), std::chrono::microseconds(50'000));
 
@@ -150,7 +156,10 @@ TEST(ServiceNotifierTest, ReadyKeepalivesWhileHealthyAndStopping) {
 
   // Unhealthy: the timer keeps running but nothing is sent, so systemd's watchdog fires.
   healthy = false;
-  io.run_for(200ms);
+  const int checks = health_checks;
+  ASSERT_TRUE(pos::test::run_until(
+      io, [&] { return health_checks >= checks + 3; }, 5s,
+      "three keep-alive ticks while unhealthy"));
   EXPECT_TRUE(socket.drain().empty());
 
   healthy = true;

@@ -68,6 +68,10 @@ struct ForwarderStats {
   std::uint64_t inflight_batches = 0;
   std::int64_t ack_timeout_ms = 0;  ///< the adapted ack timeout now in force
   std::optional<std::int64_t> last_ack_unix_ms;
+  /// Runs of the sender, each of which sends a batch or finds a reason not to (window full, batch
+  /// delay, upload limit, nothing to send, offline). A test waits for one before asserting that
+  /// nothing was sent.
+  std::uint64_t send_passes = 0;
 };
 
 /// Runs on one executor (the agent's io_context); every method must be called from it, except

@@ -70,6 +70,9 @@ struct SpoolStats {
   std::uint64_t files_refused = 0;   ///< of files_failed: not regular files (symbolic links, ...)
   std::uint64_t done_prune_passes = 0;  ///< pruning passes over done/ completed
   std::uint64_t done_files_pruned = 0;  ///< files deleted from done/
+  /// Passes over the spool directory completed (each may pick one settled file). A test waits for
+  /// passes after a change before asserting that a file was NOT ingested.
+  std::uint64_t scans = 0;
 };
 
 /// Polls the spool directory on a timer of the given executor and ingests settled files, one file

@@ -1,19 +1,30 @@
+// The one fake of the MQTT seam (pos::common::Transport) for unit tests of the agent and the
+// collector. Header-only (target pos::test_headers).
 #pragma once
-// Transport fake for unit tests at the transport seam: records publishes and subscriptions, lets
-// the test decide connect outcomes, complete or fail publishes, drop the connection and inject
-// messages. Every handler and completion is posted on the given executor, like the real one.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/post.hpp>
+#include <chrono>
+#include <cstddef>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "pos/agent/transport.hpp"
+#include "pos/common/transport.hpp"
 
-namespace pos::agent::test {
+namespace pos::test {
 
-class FakeTransport final : public Transport {
+/// Records publishes and subscriptions; the test decides connect outcomes, completes or fails
+/// publishes, drops the connection and injects messages. Every handler and completion is posted
+/// on the given executor, like the real transport. Not thread-safe: use it (and its public
+/// fields) from the executor's thread only.
+class FakeTransport final : public common::Transport {
  public:
+  /// Whether the fake is connected before the first connect(): the collector's processors are
+  /// handed a connected transport; the agent's forwarder connects it itself.
+  enum class Initially { connected, disconnected };
+
   struct Publish {
     std::string topic;
     std::string payload;
@@ -21,7 +32,9 @@ class FakeTransport final : public Transport {
     std::function<void(Status)> done;
   };
 
-  explicit FakeTransport(boost::asio::any_io_executor executor) : m_executor(std::move(executor)) {}
+  explicit FakeTransport(boost::asio::any_io_executor executor,
+                         Initially initially = Initially::connected)
+      : m_executor(std::move(executor)), m_connected(initially == Initially::connected) {}
 
   /// The next `fail_connects` connect() calls fail with "refused".
   int fail_connects = 0;
@@ -29,7 +42,10 @@ class FakeTransport final : public Transport {
   bool hold_connect = false;
   /// When set, every publish is acknowledged (PUBACK) at once; otherwise complete() does it.
   bool auto_complete = true;
+  /// The next `fail_publishes` publishes are recorded and then fail with "not authorised".
+  int fail_publishes = 0;
 
+  /// Publishes made while connected, in order (failed ones included).
   std::vector<Publish> publishes;
   std::vector<std::string> subscriptions;
   int connect_calls = 0;
@@ -50,6 +66,7 @@ class FakeTransport final : public Transport {
     finish_connect();
   }
 
+  /// Completes a connect() held by `hold_connect`: the session comes up.
   void finish_connect() {
     post([this] {
       m_connected = true;
@@ -57,6 +74,7 @@ class FakeTransport final : public Transport {
     });
   }
 
+  /// Fails with "not connected" (and records nothing) while disconnected.
   void publish(std::string topic, std::string payload, bool retained,
                std::function<void(Status)> done) override {
     if (!m_connected) {
@@ -64,12 +82,16 @@ class FakeTransport final : public Transport {
       return;
     }
     publishes.push_back({std::move(topic), std::move(payload), retained, done});
-    if (auto_complete) {
+    if (fail_publishes > 0) {
+      --fail_publishes;
+      post([done] { done(fail("not authorised")); });
+    } else if (auto_complete) {
       post([done] { done(Status{}); });
     }
   }
 
-  /// Completes publish number `index` (PUBACK, or failure when `status` holds an error).
+  /// Completes publish number `index` (PUBACK, or failure when `status` holds an error). Throws
+  /// std::out_of_range for an index never published.
   void complete(std::size_t index, Status status = {}) {
     auto done = publishes.at(index).done;
     post([done, status] { done(status); });
@@ -96,9 +118,10 @@ class FakeTransport final : public Transport {
 
   /// A message arrives from the broker.
   void inject(std::string topic, std::string payload) {
-    post([this, message = TransportMessage{std::move(topic), std::move(payload)}]() mutable {
-      m_handlers.on_message(std::move(message));
-    });
+    post(
+        [this, message = common::TransportMessage{std::move(topic), std::move(payload)}]() mutable {
+          m_handlers.on_message(std::move(message));
+        });
   }
 
   /// Publishes on `topic`, in order.
@@ -120,7 +143,7 @@ class FakeTransport final : public Transport {
 
   boost::asio::any_io_executor m_executor;
   Handlers m_handlers;
-  bool m_connected = false;
+  bool m_connected;
 };
 
-}  // namespace pos::agent::test
+}  // namespace pos::test
