@@ -118,9 +118,10 @@ TEST_F(FakePubSubSinkTest, ARejectedTokenIsReplacedAndTheRequestResentAtOnce) {
   ScopedUnsetEnv no_emulator("PUBSUB_EMULATOR_HOST");
   m_server.require_tokens(true);
   auto c = auth_config();
-  // A resend through the retry layer's backoff would wait up to a minute.
-  c.retry_initial = 60s;
-  c.retry_cap = 60s;
+  // A resend through the retry layer's backoff instead would wait up to 10 minutes (and come
+  // within 2 s only by a chance of 1 in 300).
+  c.retry_initial = 600s;
+  c.retry_cap = 600s;
   PubSubSink sink(m_io.get_executor(), c);
   EXPECT_EQ(sink.endpoint(), m_server.url());
   auto first = publish_one(sink, {message("S1/T1", 0)});
