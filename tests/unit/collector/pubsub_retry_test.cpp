@@ -70,7 +70,7 @@ TEST_F(PublishRetrierTest, RetriesTransientFailuresAfterTheBackoffsDelays) {
 }
 
 TEST_F(PublishRetrierTest, UnhealthyFromATransientFailureUntilTheNextSuccess) {
-  auto retrier = make({50ms});
+  auto retrier = make({1s});  // long enough to see it unhealthy before the retry succeeds
   m_sender->script = {HttpReply{503, ""}};
   std::optional<Status> done;
   retrier->publish(Destination::events, "B", 1, [&](Status s) { done = s; });
@@ -121,7 +121,7 @@ TEST_F(PublishRetrierTest, EachRequestHasItsOwnBackoff) {
 }
 
 TEST_F(PublishRetrierTest, ShutdownAbandonsARequestWaitingToRetry) {
-  auto retrier = make({20ms});
+  auto retrier = make({10s});  // long: the retry must still be waiting at shutdown()
   m_sender->script = {HttpReply{503, ""}};
   bool called = false;
   retrier->publish(Destination::events, "B", 1, [&](Status) { called = true; });
