@@ -1,6 +1,6 @@
 // Cost of the collector's live view per published event (Google Benchmark): reading an event's
-// JSON, adding it to the sales KPIs, the whole ObservedSink path, and the cost of rendering
-// /v1/kpis and /v1/stats. See docs/collector.md, "Live sales view and pipeline stats".
+// JSON, adding it to the sales KPIs, the live view observing published events, and the cost of
+// rendering /v1/kpis and /v1/stats. See docs/collector.md, "Live sales view and pipeline stats".
 
 #include <benchmark/benchmark.h>
 
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "event_mix.hpp"
-#include "pos/collector/observed_sink.hpp"
+#include "pos/collector/live_view.hpp"
 #include "pos/collector/pipeline_stats.hpp"
 #include "pos/collector/sales_kpis.hpp"
 
@@ -72,55 +72,24 @@ void read_and_add(benchmark::State& state) {
 }
 BENCHMARK(read_and_add);
 
-/// Completes every call at once, like a sink whose Pub/Sub answered instantly.
-class InstantSink final : public Sink {
- public:
-  explicit InstantSink(boost::asio::io_context& io) : m_io(io) {}
-  void publish(Destination, std::vector<OutMessage> messages, Done done) override {
-    benchmark::DoNotOptimize(messages.data());
-    boost::asio::post(m_io, [done = std::move(done)] { done(pos::Status{}); });
-  }
-  std::size_t pending_bytes() const override { return 0; }
-  bool healthy() const override { return true; }
-  void stop(std::chrono::milliseconds, std::function<void()> stopped) override { stopped(); }
-
- private:
-  boost::asio::io_context& m_io;
-};
-
-/// One batch of `range(0)` events through ObservedSink::publish and its completion, against
-/// the same with the bare sink (the difference is the observer's cost).
-void observed_publish(benchmark::State& state, bool observed) {
+/// The live view observing one published call of `range(0)` events: latency and KPIs from
+/// the digests the pipeline hands its observers.
+void live_view_observe(benchmark::State& state) {
   FixedClock clock;
   boost::asio::io_context io;
-  InstantSink inner(io);
-  SalesKpis kpis({}, clock);
-  EndToEndLatency latency;
-  ObservedSink sink(inner, clock, kpis, latency);
-  Sink& target = observed ? static_cast<Sink&>(sink) : static_cast<Sink&>(inner);
+  LiveView view(io.get_executor(), clock, LiveViewOptions{});
+  EventReader reader;
+  std::vector<std::optional<EventDigest>> digests;
   const auto batch_size = static_cast<std::size_t>(state.range(0));
-  std::size_t next = 0;
+  for (std::size_t i = 0; i < batch_size; ++i) {
+    digests.emplace_back(std::in_place, *reader.read(events()[i % events().size()]));
+  }
   for (auto _ : state) {
-    state.PauseTiming();
-    std::vector<OutMessage> messages(batch_size);
-    for (auto& m : messages) {
-      m.data = events()[next++ % events().size()];
-    }
-    state.ResumeTiming();
-    target.publish(Destination::events, std::move(messages), [](const pos::Status&) {});
-    io.restart();
-    io.poll();
+    view.on_events_published(digests);
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
-void publish_observed(benchmark::State& state) {
-  observed_publish(state, true);
-}
-void publish_bare(benchmark::State& state) {
-  observed_publish(state, false);
-}
-BENCHMARK(publish_observed)->Arg(100);
-BENCHMARK(publish_bare)->Arg(100);
+BENCHMARK(live_view_observe)->Arg(100);
 
 void kpis_json(benchmark::State& state) {
   FixedClock clock;

@@ -1193,6 +1193,11 @@ CollectorWindowResult run_collector_window_scenario(int rounds, std::uint64_t se
     }
     const double held = published() - before;
     k.cut_ms = now_unix_ms();
+    // kill -9 first: the collector is blocked in fsync and dies as soon as that returns; the cut
+    // then drops what the held fsync was to make durable.
+    ::kill(-system.collector().pid(), SIGKILL);
+    // The tills' last seqs are read after the kill: the load goes on, so a seq read before it
+    // could be passed by events the collector still published (not committed) before it died.
     std::size_t window = 0;
     for (std::size_t i = 0; i < system.till_count(); ++i) {
       const auto name = system.till(i).name();
@@ -1200,9 +1205,6 @@ CollectorWindowResult run_collector_window_scenario(int rounds, std::uint64_t se
       window += static_cast<std::size_t>(
           std::max<std::int64_t>(0, k.last_seq_at_cut[name] - k.acked_at_hold[name]));
     }
-    // kill -9 first: the collector is blocked in fsync and dies as soon as that returns; the cut
-    // then drops what the held fsync was to make durable.
-    ::kill(-system.collector().pid(), SIGKILL);
     rig.collector_fs().cut(PowerCutFs::CutMode::clean);
     rig.collector_fs().hold_fsync(false);
     system.collector().kill9();  // reaps it

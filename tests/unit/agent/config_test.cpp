@@ -228,8 +228,8 @@ TEST(AgentConfigDefaults, ReaderFallbacksAreTheStructDefaults) {
   expected.data_dir = "/var/lib/posagent";
   expected.mqtt.uri = "mqtt://broker.example:1883";
   expected.mqtt.client_id = "posagent-S07-T1";
-  EXPECT_TRUE(parsed == expected) << "a reader fallback in agent/src/config.cpp differs from "
-                                     "agent/include/pos/agent/config.hpp";
+  EXPECT_TRUE(parsed == expected) << "a reader fallback in agent/app/src/config.cpp differs from "
+                                     "agent/app/include/pos/agent/config.hpp";
   EXPECT_TRUE(parsed.ingest == expected.ingest) << "[ingest]";
   EXPECT_TRUE(parsed.buffer == expected.buffer) << "[buffer]";
   EXPECT_TRUE(parsed.mqtt == expected.mqtt) << "[mqtt]";

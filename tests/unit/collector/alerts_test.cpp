@@ -145,12 +145,12 @@ TEST_F(AlertRulesTest, ClockSkewIsNotJudgedWhileOffline) {
 
 TEST_F(AlertRulesTest, RejectedRisingHoldsForTheWindowAfterTheLastGrowth) {
   fleet.on_batch("S01", "T1", k_alerts_t0);
-  fleet.add_counts("S01", "T1", 10, 0, 0, 0);
+  fleet.on_counts("S01", "T1", {10, 0, 0, 0});
   EXPECT_FALSE(has(k_alerts_t0, "rejected_rising"));
   fleet.on_batch("S01", "T1", k_alerts_t0 + minute);
-  fleet.add_counts("S01", "T1", 8, 0, 2, 0);
+  fleet.on_counts("S01", "T1", {8, 0, 2, 0});
   fleet.on_batch("S01", "T1", k_alerts_t0 + 3 * minute);
-  fleet.add_counts("S01", "T1", 8, 0, 1, 0);
+  fleet.on_counts("S01", "T1", {8, 0, 1, 0});
   ASSERT_TRUE(has(k_alerts_t0 + 3 * minute, "rejected_rising"));
   auto alert = alerts_at(k_alerts_t0 + 3 * minute)[0];
   EXPECT_EQ(alert.since_ms, k_alerts_t0 + minute);
@@ -168,7 +168,7 @@ TEST(RejectedHistoryTest, BucketsAreBoundedPerTill) {
   FleetState fleet;
   for (std::int64_t i = 0; i < 200; ++i) {
     fleet.on_batch("S01", "T1", k_alerts_t0 + i * 2 * minute);
-    fleet.add_counts("S01", "T1", 0, 0, 1, 0);
+    fleet.on_counts("S01", "T1", {0, 0, 1, 0});
   }
   const TillView* till = fleet.find("S01", "T1");
   ASSERT_NE(till, nullptr);
@@ -176,9 +176,9 @@ TEST(RejectedHistoryTest, BucketsAreBoundedPerTill) {
   EXPECT_EQ(till->rejected_total, 200U);
   // Growth within one bucket span is merged.
   fleet.on_batch("S01", "T2", k_alerts_t0);
-  fleet.add_counts("S01", "T2", 0, 0, 1, 0);
+  fleet.on_counts("S01", "T2", {0, 0, 1, 0});
   fleet.on_batch("S01", "T2", k_alerts_t0 + 59'000);
-  fleet.add_counts("S01", "T2", 0, 0, 4, 0);
+  fleet.on_counts("S01", "T2", {0, 0, 4, 0});
   ASSERT_EQ(fleet.find("S01", "T2")->rejected_growth.size(), 1U);
   EXPECT_EQ(fleet.find("S01", "T2")->rejected_growth.front().count, 5U);
 }

@@ -1,4 +1,5 @@
 #include "pos/collector/batch_processor.hpp"
+#include "pos/collector/fleet.hpp"
 
 #include <gtest/gtest.h>
 
@@ -25,6 +26,14 @@ constexpr std::uint64_t epoch = 0x1122334455667788ULL;
 const std::string batch_topic = "pos/v1/S07/T1/batch";
 const std::string ack_topic = "pos/v1/S07/T1/ack";
 
+/// Keeps every digest the pipeline reports published, in order.
+struct PublishedDigests final : PipelineObserver {
+  void on_events_published(std::span<const std::optional<EventDigest>> published) override {
+    digests.insert(digests.end(), published.begin(), published.end());
+  }
+  std::vector<std::optional<EventDigest>> digests;
+};
+
 class BatchProcessorTest : public ::testing::Test {
  protected:
   void SetUp() override { open(); }
@@ -38,7 +47,8 @@ class BatchProcessorTest : public ::testing::Test {
     m_marks = std::move(*MarkStore::open(mark_options, m_io.get_executor(), m_clock));
     m_processor =
         std::make_unique<BatchProcessor>(m_io.get_executor(), m_sink, *m_marks, m_transport,
-                                         m_fleet, m_clock, protocol::DictionaryLookup{}, options);
+                                         std::vector<PipelineObserver*>{&m_fleet, &m_published},
+                                         m_clock, protocol::DictionaryLookup{}, options);
   }
 
   void send(const std::string& payload, const std::string& topic = batch_topic) {
@@ -65,6 +75,7 @@ class BatchProcessorTest : public ::testing::Test {
   test::FakeSink m_sink{m_io.get_executor()};
   test::FakeTransport m_transport{m_io.get_executor()};
   FleetState m_fleet;
+  PublishedDigests m_published;
   std::unique_ptr<MarkStore> m_marks;
   std::unique_ptr<BatchProcessor> m_processor;
 };
@@ -101,21 +112,24 @@ TEST_F(BatchProcessorTest, HappyPathPublishesEveryEventThenAcks) {
   EXPECT_EQ(till->last_ack_ms, m_clock.now_ms);
 }
 
-// The live view takes each event's facts from the digest instead of parsing the data again: the
-// digest must say exactly what a reader of the published data would read.
-TEST_F(BatchProcessorTest, EachEventCarriesTheFactsAReaderOfItsDataWouldRead) {
+// The observers get each event's facts from the tree the pipeline parsed instead of parsing the
+// data again: the digest must say exactly what a reader of the published data would read.
+TEST_F(BatchProcessorTest, ObserversGetTheFactsAReaderOfThePublishedDataWouldRead) {
   const auto lines = lines_for("S07", "T1", epoch, 1, 3);
   send(encode(epoch, 1, lines));
   ASSERT_TRUE(wait_acks(1));
   const auto events = m_sink.messages(Destination::events);
   ASSERT_EQ(events.size(), 3U);
+  ASSERT_EQ(m_published.digests.size(), 3U);
   EventReader reader;
   std::vector<SaleLineFacts> digest_lines;
-  for (const auto& m : events) {
-    ASSERT_TRUE(m.digest.has_value()) << m.data;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto& m = events[i];
+    const auto& digest = m_published.digests[i];
+    ASSERT_TRUE(digest.has_value()) << m.data;
     const auto read = reader.read(m.data);
     ASSERT_TRUE(read) << read.error().message;
-    const EventFacts kept = m.digest->facts(digest_lines);
+    const EventFacts kept = digest->facts(digest_lines);
     EXPECT_EQ(kept.kind, read->kind);
     EXPECT_EQ(kept.event_id, read->event_id);
     EXPECT_EQ(kept.event_id, attribute(m, "event_id"));
@@ -129,12 +143,12 @@ TEST_F(BatchProcessorTest, EachEventCarriesTheFactsAReaderOfItsDataWouldRead) {
     EXPECT_EQ(kept.received_ms, read->received_ms);
     ASSERT_EQ(kept.lines.size(), read->lines.size());
     ASSERT_FALSE(kept.lines.empty());
-    for (std::size_t i = 0; i < kept.lines.size(); ++i) {
-      EXPECT_EQ(kept.lines[i].category, read->lines[i].category);
-      EXPECT_EQ(kept.lines[i].qty, read->lines[i].qty);
-      EXPECT_EQ(kept.lines[i].unit_price_minor, read->lines[i].unit_price_minor);
-      EXPECT_EQ(kept.lines[i].unit_cost_minor, read->lines[i].unit_cost_minor);
-      EXPECT_EQ(kept.lines[i].discount_minor, read->lines[i].discount_minor);
+    for (std::size_t j = 0; j < kept.lines.size(); ++j) {
+      EXPECT_EQ(kept.lines[j].category, read->lines[j].category);
+      EXPECT_EQ(kept.lines[j].qty, read->lines[j].qty);
+      EXPECT_EQ(kept.lines[j].unit_price_minor, read->lines[j].unit_price_minor);
+      EXPECT_EQ(kept.lines[j].unit_cost_minor, read->lines[j].unit_cost_minor);
+      EXPECT_EQ(kept.lines[j].discount_minor, read->lines[j].discount_minor);
     }
   }
 }
@@ -530,11 +544,32 @@ TEST_F(BatchProcessorTest, PermanentSinkErrorIsNotAckedAndResendIsProcessed) {
   EXPECT_EQ(m_marks->mark({"S07", "T1", epoch}), 0U);
   EXPECT_EQ(m_processor->stats().sink_failures, 1U);
   EXPECT_EQ(m_processor->pending_batches(), 0U);
+  EXPECT_TRUE(m_published.digests.empty()) << "a failed call is not observed";
   m_sink.auto_complete = true;
   send(payload);
   ASSERT_TRUE(wait_acks(1));
   EXPECT_EQ(acks().back(), (protocol::Ack{epoch, 3}));
   EXPECT_EQ(m_sink.calls.size(), 2U);
+  EXPECT_EQ(m_published.digests.size(), 3U) << "observed once, when the resend succeeded";
+}
+
+// The facts kept for the observers until a batch's events call completes count against
+// max_pending_bytes with the sink's own bytes, so they are bounded by the same flow control.
+TEST_F(BatchProcessorTest, FactsHeldForObserversCountAgainstThePendingBytesLimit) {
+  BatchProcessorOptions options;
+  options.max_pending_bytes = 1;  // the sink holds nothing (fake): only the held facts count
+  open(options);
+  m_sink.auto_complete = false;
+  send(encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 2)));
+  ASSERT_EQ(m_sink.calls.size(), 1U);
+  send(encode(epoch, 3, lines_for("S07", "T1", epoch, 3, 2)));
+  EXPECT_EQ(m_sink.calls.size(), 1U);
+  EXPECT_EQ(m_processor->stats().batches_dropped_busy, 1U);
+  m_sink.complete(0);
+  ASSERT_TRUE(wait_acks(1));
+  EXPECT_EQ(m_published.digests.size(), 2U);
+  send(encode(epoch, 3, lines_for("S07", "T1", epoch, 3, 2)));
+  EXPECT_EQ(m_sink.calls.size(), 2U) << "released once the events call completed";
 }
 
 TEST_F(BatchProcessorTest, PipelinedBatchesAckInOrder) {
@@ -657,9 +692,9 @@ class BatchProcessorCommitFailureTest : public ::testing::Test {
     BatchProcessorOptions options;
     options.commit_retry_initial = std::chrono::milliseconds(5);
     options.commit_retry_max = std::chrono::milliseconds(20);
-    m_processor =
-        std::make_unique<BatchProcessor>(m_io.get_executor(), m_sink, m_marks, m_transport, m_fleet,
-                                         m_clock, protocol::DictionaryLookup{}, options);
+    m_processor = std::make_unique<BatchProcessor>(
+        m_io.get_executor(), m_sink, m_marks, m_transport, std::vector<PipelineObserver*>{&m_fleet},
+        m_clock, protocol::DictionaryLookup{}, options);
   }
 
   void send(const std::string& payload) { m_processor->handle_message({batch_topic, payload}); }

@@ -239,7 +239,7 @@ TEST(CollectorConfigDefaults, ReaderFallbacksAreTheStructDefaults) {
   EXPECT_TRUE(parsed.kpis == expected.kpis) << "[kpis]";
   EXPECT_TRUE(parsed.shutdown == expected.shutdown) << "[shutdown]";
   EXPECT_TRUE(parsed == expected)
-      << "a fallback in collector/src/config.cpp differs from collector/include/.../config.hpp";
+      << "a fallback in collector/app/src/config.cpp differs from collector/app/include/.../config.hpp";
 }
 
 // ...and the packaged poscollector.toml states exactly them (identities and endpoints aside).

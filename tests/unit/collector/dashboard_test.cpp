@@ -13,7 +13,7 @@ namespace pos::collector {
 namespace {
 
 std::string source_asset(const std::string& name) {
-  std::ifstream in(std::filesystem::path(POS_SOURCE_DIR) / "collector" / "assets" / name,
+  std::ifstream in(std::filesystem::path(POS_SOURCE_DIR) / "collector" / "http" / "assets" / name,
                    std::ios::binary);
   std::ostringstream out;
   out << in.rdbuf();

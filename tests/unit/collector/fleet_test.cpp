@@ -46,7 +46,7 @@ TEST(FleetTest, JsonShapeSortedWithEveryField) {
   fleet.on_batch("S10", "T1", t0);
   fleet.on_status("S02", "T9", online_status(), t0);
   fleet.on_status("S02", "T1", online_status(), t0);
-  fleet.add_counts("S02", "T1", 5, 2, 1, 0);
+  fleet.on_counts("S02", "T1", {5, 2, 1, 0});
   fleet.on_ack("S02", "T1", t0 + 500);
   const auto doc = json::parse(fleet.to_json(t0 + 1000)).as_object();
   EXPECT_EQ(doc.at("generated_at").as_string(), protocol::format_rfc3339_utc_ms(t0 + 1000).c_str());
@@ -79,7 +79,7 @@ TEST(FleetTest, JsonShapeSortedWithEveryField) {
 TEST(FleetTest, PersistedRowsRoundTrip) {
   FleetState fleet;
   fleet.on_status("S07", "T1", online_status(), t0);
-  fleet.add_counts("S07", "T1", 9, 1, 2, 3);
+  fleet.on_counts("S07", "T1", {9, 1, 2, 3});
   fleet.on_ack("S07", "T1", t0 + 10);
   fleet.on_new_epoch("S07", "T1", 0xabcdef0123456789ULL, t0 + 20);
   fleet.on_epoch_refused("S07", "T1");

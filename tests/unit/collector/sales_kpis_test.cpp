@@ -415,24 +415,22 @@ TEST_F(SalesKpisTest, LiveViewSurvivesARestart) {
   LiveViewOptions options;
   options.snapshot_path = dir.path() / "kpis.db";
   boost::asio::io_context io;
-  test::FakeSink inner(io.get_executor());
   const std::int64_t completed_ms = m_clock.now_ms;
   {
-    LiveView view(io.get_executor(), inner, m_clock, options);
+    LiveView view(io.get_executor(), m_clock, options);
     view.start();
     Published e;
     e.lines = {Line{"tops", 2, 150'000, 60'000, 10'000}};
-    std::vector<OutMessage> messages(1);
-    messages[0].data = test::published_json(e);
-    bool done = false;
-    view.sink().publish(Destination::events, std::move(messages),
-                        [&](const Status& s) { done = s.has_value(); });
-    ASSERT_TRUE(test::run_until(io, [&] { return done; }));
+    EventReader reader;
+    const auto facts = reader.read(test::published_json(e));
+    ASSERT_TRUE(facts) << facts.error().message;
+    const std::vector<std::optional<EventDigest>> published = {EventDigest(*facts)};
+    view.on_events_published(published);
     EXPECT_EQ(view.kpis().totals().gmv_minor, 290'000);
     view.stop();  // the final snapshot
   }
   m_clock.now_ms = completed_ms + 60'000;
-  LiveView restarted(io.get_executor(), inner, m_clock, options);
+  LiveView restarted(io.get_executor(), m_clock, options);
   const auto d = json::parse(restarted.kpis_json()).as_object();
   EXPECT_EQ(d.at("totals").at("gmv_minor").as_int64(), 290'000);
   EXPECT_EQ(d.at("totals").at("cost_minor").as_int64(), 120'000);

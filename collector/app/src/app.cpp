@@ -1,0 +1,463 @@
+// poscollector's composition root: builds every component from the configuration, wires them on
+// one io_context, and runs until SIGTERM/SIGINT.
+
+#include "pos/collector/app.hpp"
+
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <filesystem>
+#include <iostream>
+#include <unordered_map>
+
+#include "pos/collector/alerts.hpp"
+#include "pos/collector/batch_processor.hpp"
+#include "pos/collector/config.hpp"
+#include "pos/collector/file_sink.hpp"
+#include "pos/collector/fleet.hpp"
+#include "pos/collector/fleet_store.hpp"
+#include "pos/collector/http_api.hpp"
+#include "pos/collector/live_view.hpp"
+#include "pos/collector/mark_store.hpp"
+#include "pos/collector/pubsub_sink.hpp"
+#include "pos/common/backoff.hpp"
+#include "pos/common/clock.hpp"
+#include "pos/common/config_reader.hpp"
+#include "pos/common/durable_directory.hpp"
+#include "pos/common/http_server.hpp"
+#include "pos/common/logging.hpp"
+#include "pos/common/paho_transport.hpp"
+#include "pos/common/program.hpp"
+#include "pos/common/systemd_notify.hpp"
+#include "pos/protocol/dictionary.hpp"
+#include "pos/protocol/topics.hpp"
+
+namespace pos::collector {
+namespace {
+
+namespace asio = boost::asio;
+using Dictionaries = std::unordered_map<std::uint32_t, std::shared_ptr<const protocol::Dictionary>>;
+
+constexpr std::size_t max_dictionaries = 256;
+constexpr auto fleet_save_interval = std::chrono::seconds(5);
+constexpr auto alert_interval = std::chrono::seconds(1);
+constexpr auto epoch_prune_interval = std::chrono::hours(1);
+
+/// Startup failure that is not a configuration error (exit 1).
+class StartupError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Every regular file in the directory must be a zstd dictionary; ids must be unique.
+Dictionaries load_dictionaries(const std::string& dir) {
+  Dictionaries out;
+  if (dir.empty()) {
+    return out;
+  }
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (!entry.is_regular_file()) {
+      continue;
+    }
+    if (out.size() >= max_dictionaries) {
+      throw common::ConfigError("dictionaries.dir: more than " + std::to_string(max_dictionaries) +
+                                " files in " + dir);
+    }
+    auto loaded = protocol::Dictionary::load_file(entry.path().string());
+    if (!loaded) {
+      throw common::ConfigError("dictionaries.dir: " + loaded.error().message);
+    }
+    const auto id = (*loaded)->id();
+    if (!out.emplace(id, *loaded).second) {
+      throw common::ConfigError("dictionaries.dir: two dictionaries with id " + std::to_string(id) +
+                                " in " + dir);
+    }
+  }
+  if (ec) {
+    throw common::ConfigError("dictionaries.dir: " + dir + ": " + ec.message());
+  }
+  return out;
+}
+
+std::unique_ptr<Sink> make_configured_sink(asio::any_io_executor executor,
+                                           const CollectorConfig& config) {
+  const auto& s = config.sink;
+  if (s.type == "file") {
+    return std::make_unique<FileSink>(std::move(executor), FileSinkConfig{s.path});
+  }
+  PubSubConfig p;
+  p.project = s.project;
+  p.topic = s.topic;
+  p.dead_letter_topic = s.dead_letter_topic;
+  p.ordering = s.ordering;
+  p.emulator_host = s.emulator_host;
+  p.endpoint = s.endpoint;
+  p.credentials_file = s.credentials_file;
+  p.key_bytes_per_second = s.key_bytes_per_second;
+  p.max_requests_in_flight = s.max_requests_in_flight;
+  return std::make_unique<PubSubSink>(std::move(executor), std::move(p));
+}
+
+/// The configured sink; a setting it cannot use (an unreadable or invalid credentials file, a bad
+/// endpoint) is a configuration error (exit 2), the same from `run` as from `check-config`.
+std::unique_ptr<Sink> make_sink(asio::any_io_executor executor, const CollectorConfig& config) {
+  try {
+    return make_configured_sink(std::move(executor), config);
+  } catch (const common::ConfigError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw common::ConfigError(std::string("sink: ") + e.what());
+  }
+}
+
+common::PahoTransportOptions transport_options(const CollectorConfig& config) {
+  common::PahoTransportOptions o;
+  o.uri = config.mqtt.uri;
+  o.client_id = config.mqtt.client_id;
+  o.ca_file = config.mqtt.ca_file;
+  o.cert_file = config.mqtt.cert_file;
+  o.key_file = config.mqtt.key_file;
+  o.keepalive = config.mqtt.keepalive;
+  o.session_expiry = config.mqtt.session_expiry;
+  o.connect_timeout = config.mqtt.connect_timeout;
+  return o;
+}
+
+/// The options from the `[kpis]` section; snapshots go to `{data_dir}/kpis.db`.
+LiveViewOptions live_view_options(const CollectorConfig& config) {
+  LiveViewOptions o;
+  const auto& k = config.kpis;
+  o.kpis.utc_offset = k.utc_offset;
+  o.kpis.latest_transactions = k.latest_transactions;
+  o.kpis.max_stores = k.max_stores;
+  o.kpis.max_categories = k.max_categories;
+  o.kpis.currency = k.currency;
+  o.latency.window = k.latency_window;
+  o.latency.max_samples = k.latency_max_samples;
+  o.snapshot_path = std::filesystem::path(config.data_dir) / "kpis.db";
+  o.snapshot_interval = k.snapshot_interval;
+  return o;
+}
+
+/// Every component of a running collector, in construction order (destroyed in reverse).
+class Collector {
+ public:
+  explicit Collector(const CollectorConfig& config)
+      : m_config(config),
+        m_signals(m_io, SIGTERM, SIGINT),
+        m_dictionaries(load_dictionaries(config.dictionaries.dir)),
+        m_marks(open_marks()),
+        m_fleet_store(open_fleet_store()),
+        m_fleet(FleetOptions{config.fleet.stale_after, config.fleet.max_tills}),
+        m_alerts(AlertOptions{config.alerts.offline, config.alerts.backlog_age,
+                              config.alerts.clock_skew, config.alerts.rejected_rising_window,
+                              config.alerts.epoch_renewed}),
+        m_sink(make_sink(m_io.get_executor(), config)),
+        m_live(m_io.get_executor(), m_clock, live_view_options(config)),
+        m_transport(m_io.get_executor(), transport_options(config)),
+        m_backoff(config.mqtt.reconnect_initial, config.mqtt.reconnect_max),
+        m_processor(m_io.get_executor(), *m_sink, *m_marks, m_transport, {&m_fleet, &m_live},
+                    m_clock, dictionary_lookup(), processor_options()),
+        m_api(m_processor, *m_marks, *m_sink, m_fleet, m_alerts, m_live, m_clock,
+              HttpProbes{.healthy = [this] { return healthy(); },
+                         .broker_connected =
+                             [this] { return m_transport.is_connected() && m_subscribed >= 2; },
+                         .stopping = [this] { return m_stopping; }}),
+        m_http(
+            m_io.get_executor(), config.http.listen, common::HttpLimits{},
+            [this](common::HttpRequest request, common::HttpServer::Respond respond) {
+              respond(m_api.handle(request));
+            },
+            "http.listen",
+            common::HttpAccess{config.http.allowed_hosts, config.http.allowed_origins}),
+        m_reconnect_timer(m_io),
+        m_fleet_timer(m_io),
+        m_alert_timer(m_io),
+        m_prune_timer(m_io),
+        m_deadline(m_io),
+        m_systemd(m_io.get_executor(), [this] { return healthy(); }) {
+    m_fleet.load(m_fleet_store->loaded());
+    m_batch_filter = startup(
+        protocol::shared_batch_subscription(config.mqtt.share_group, config.mqtt.topic_prefix),
+        "mqtt.share_group");
+    m_status_filter = config.mqtt.topic_prefix + "/+/+/status";
+  }
+
+  int run() {
+    if (auto started = m_http.start(); !started) {
+      throw StartupError(started.error().message);
+    }
+    m_transport.set_handlers({
+        .on_connected = [this] { on_connected(); },
+        .on_disconnected = [this](const std::string& reason) { on_disconnected(reason); },
+        .on_message =
+            [this](common::TransportMessage message) {
+              m_processor.handle_message(std::move(message));
+            },
+    });
+    m_signals.async_wait([this](boost::system::error_code ec, int signal) {
+      if (!ec) {
+        shutdown(signal);
+      }
+    });
+    schedule_fleet_save();
+    schedule_alerts();
+    schedule_epoch_pruning(std::chrono::seconds(10));
+    m_live.start();
+    spdlog::info(
+        "poscollector {} started: id {}, broker {}, sink {}, {} mark(s), {} till(s), "
+        "http on {}",
+        version(), m_config.collector_id, m_config.mqtt.uri, m_config.sink.type, m_marks->size(),
+        m_fleet.size(), m_config.http.listen);
+    m_transport.connect();
+    m_systemd.ready("http on " + m_config.http.listen + ", broker " + m_config.mqtt.uri);
+    m_io.run();
+    m_live.stop();
+    m_fleet_store->save(m_fleet.take_dirty(m_clock.now_unix_ms()));
+    m_fleet_store->stop();
+    m_marks->stop();
+    spdlog::info("poscollector stopped");
+    return 0;
+  }
+
+ private:
+  template <class T>
+  static T startup(Result<T> result, std::string_view what) {
+    if (!result) {
+      throw StartupError(std::string(what) + ": " + result.error().message);
+    }
+    return std::move(result).value();
+  }
+
+  std::unique_ptr<MarkStore> open_marks() {
+    // Durably: a power cut must not take the new directory, and the marks in it, away.
+    if (auto created = common::create_directories_durably(m_config.data_dir); !created) {
+      throw StartupError("data_dir: " + created.error().message);
+    }
+    MarkStoreOptions options;
+    options.path = std::filesystem::path(m_config.data_dir) / "collector.db";
+    return startup(MarkStore::open(std::move(options), m_io.get_executor(), m_clock), "data_dir");
+  }
+
+  /// After open_marks(), which creates data_dir.
+  std::unique_ptr<FleetStore> open_fleet_store() {
+    FleetStoreOptions options;
+    options.path = std::filesystem::path(m_config.data_dir) / "fleet.db";
+    options.import_from = std::filesystem::path(m_config.data_dir) / "collector.db";
+    options.max_rows = m_config.fleet.max_tills;
+    return startup(FleetStore::open(std::move(options)), "data_dir");
+  }
+
+  protocol::DictionaryLookup dictionary_lookup() const {
+    return [this](std::uint32_t id) -> std::shared_ptr<const protocol::Dictionary> {
+      const auto it = m_dictionaries.find(id);
+      return it == m_dictionaries.end() ? nullptr : it->second;
+    };
+  }
+
+  BatchProcessorOptions processor_options() const {
+    BatchProcessorOptions o;
+    o.topic_prefix = m_config.mqtt.topic_prefix;
+    o.limits.max_encoded_bytes = m_config.limits.max_batch_bytes;
+    o.limits.max_raw_bytes = m_config.limits.max_raw_bytes;
+    o.limits.max_count = m_config.limits.max_events_per_batch;
+    o.max_pending_batches = m_config.limits.max_pending_batches;
+    o.max_pending_bytes = m_config.sink.max_pending_bytes;
+    o.max_epochs_per_till = m_config.marks.max_epochs_per_till;
+    o.epoch_retention = m_config.marks.epoch_retention;
+    return o;
+  }
+
+  void on_connected() {
+    if (m_stopping) {
+      return;
+    }
+    m_backoff.reset();
+    m_subscribed = 0;
+    spdlog::info("connected to {}; subscribing to {} and {}", m_config.mqtt.uri, m_batch_filter,
+                 m_status_filter);
+    for (const auto& filter : {m_batch_filter, m_status_filter}) {
+      m_transport.subscribe(filter, [this, filter](const Status& status) {
+        if (!status) {
+          spdlog::error("subscribe {}: {}", filter, status.error().message);
+          return;
+        }
+        ++m_subscribed;
+      });
+    }
+  }
+
+  void on_disconnected(const std::string& reason) {
+    m_subscribed = 0;
+    if (m_stopping) {
+      return;
+    }
+    const auto delay = m_backoff.next_delay();
+    spdlog::warn("broker {}: {}; reconnecting in {} ms", m_config.mqtt.uri, reason, delay.count());
+    m_reconnect_timer.expires_after(delay);
+    m_reconnect_timer.async_wait([this](boost::system::error_code ec) {
+      if (!ec && !m_stopping) {
+        m_transport.connect();
+      }
+    });
+  }
+
+  void schedule_fleet_save() {
+    m_fleet_timer.expires_after(fleet_save_interval);
+    m_fleet_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) {
+        return;
+      }
+      m_fleet_store->save(m_fleet.take_dirty(m_clock.now_unix_ms()));
+      schedule_fleet_save();
+    });
+  }
+
+  /// Deletes the marks of epochs idle past marks.epoch_retention_days, first soon after the start,
+  /// then every epoch_prune_interval.
+  void schedule_epoch_pruning(std::chrono::steady_clock::duration delay) {
+    m_prune_timer.expires_after(delay);
+    m_prune_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec || m_stopping) {
+        return;
+      }
+      if (const auto pruned = m_processor.prune_idle_epochs(); pruned > 0) {
+        spdlog::info("pruned the marks of {} epoch(s) idle for more than {} days", pruned,
+                     m_config.marks.epoch_retention.count() / 24);
+      }
+      schedule_epoch_pruning(epoch_prune_interval);
+    });
+  }
+
+  void schedule_alerts() {
+    m_alert_timer.expires_after(alert_interval);
+    m_alert_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) {
+        return;
+      }
+      m_api.update_alerts();
+      schedule_alerts();
+    });
+  }
+
+  /// What /healthz answers and the systemd watchdog requires: the mark store can be written.
+  bool healthy() const {
+    return m_marks->stats().healthy && ::access(m_config.data_dir.c_str(), W_OK) == 0;
+  }
+
+  /// SIGTERM: stop intake, let batches in flight finish within the deadline, then stop the sink,
+  /// disconnect and stop the loop.
+  void shutdown(int signal) {
+    spdlog::info("signal {}: stopping intake, draining for at most {} ms", signal,
+                 m_config.shutdown.drain_timeout.count());
+    m_stopping = true;
+    m_systemd.stopping("draining batches in flight");
+    m_processor.stop_intake();
+    m_http.stop();
+    m_reconnect_timer.cancel();
+    m_processor.when_idle([this] { finish(true); });
+    m_deadline.expires_after(m_config.shutdown.drain_timeout);
+    m_deadline.async_wait([this](boost::system::error_code ec) {
+      if (!ec) {
+        finish(false);
+      }
+    });
+    m_signals.async_wait([this](boost::system::error_code ec, int) {
+      if (!ec) {
+        spdlog::warn("second signal: exiting now");
+        m_io.stop();
+      }
+    });
+  }
+
+  void finish(bool drained) {
+    if (m_finishing) {
+      return;
+    }
+    m_finishing = true;
+    m_deadline.cancel();
+    m_fleet_timer.cancel();
+    m_alert_timer.cancel();
+    m_prune_timer.cancel();
+    if (!drained) {
+      spdlog::warn(
+          "drain timeout: {} batch(es) still in flight are not acknowledged; the agents "
+          "will resend them",
+          m_processor.pending_batches());
+    }
+    m_sink->stop(std::chrono::milliseconds(1000), [this] {
+      m_transport.disconnect(std::chrono::milliseconds(2000), [this] { m_io.stop(); });
+    });
+    m_deadline.expires_after(std::chrono::seconds(5));
+    m_deadline.async_wait([this](boost::system::error_code ec) {
+      if (!ec) {
+        spdlog::warn("shutdown deadline passed; exiting without a clean disconnect");
+        m_io.stop();
+      }
+    });
+  }
+
+  const CollectorConfig& m_config;
+  asio::io_context m_io{1};
+  common::SystemClock m_clock;
+  asio::signal_set m_signals;
+  Dictionaries m_dictionaries;
+  std::unique_ptr<MarkStore> m_marks;
+  std::unique_ptr<FleetStore> m_fleet_store;
+  FleetState m_fleet;
+  AlertTracker m_alerts;
+  std::unique_ptr<Sink> m_sink;
+  LiveView m_live;
+  common::PahoTransport m_transport;
+  common::ExponentialBackoff m_backoff;
+  BatchProcessor m_processor;
+  HttpApi m_api;
+  common::HttpServer m_http;
+  asio::steady_timer m_reconnect_timer;
+  asio::steady_timer m_fleet_timer;
+  asio::steady_timer m_alert_timer;
+  asio::steady_timer m_prune_timer;
+  asio::steady_timer m_deadline;
+  common::ServiceNotifier m_systemd;
+  std::string m_batch_filter;
+  std::string m_status_filter;
+  int m_subscribed = 0;
+  bool m_stopping = false;
+  bool m_finishing = false;
+};
+
+}  // namespace
+
+const char* version() {
+  return POS_VERSION;
+}
+
+int run(const std::string& config_path) {
+  return common::run_program("poscollector", config_path, load_collector_config,
+                             [](const CollectorConfig& config) {
+                               Collector collector(config);
+                               return collector.run();
+                             });
+}
+
+int check_config(const std::string& config_path) {
+  try {
+    const auto config = load_collector_config(config_path);
+    load_dictionaries(config.dictionaries.dir);
+    if (config.sink.type == "pubsub") {
+      asio::io_context io;
+      make_sink(io.get_executor(), config);
+    }
+    std::cout << "ok: " << config_path << " (collector " << config.collector_id << ")\n";
+    return 0;
+  } catch (const common::ConfigError& e) {
+    std::cerr << "poscollector: " << e.what() << '\n';
+    return 2;
+  }
+}
+
+}  // namespace pos::collector

@@ -1,0 +1,203 @@
+#include "pos/collector/config.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+
+#include "pos/collector/sales_kpis.hpp"
+#include "pos/common/config_reader.hpp"
+#include "pos/common/http_server.hpp"
+#include "pos/common/logging.hpp"
+#include "pos/protocol/ids.hpp"
+#include "pos/protocol/topics.hpp"
+
+namespace pos::collector {
+namespace {
+
+/// The fleet keeps about an hour of rejected-growth history (fleet.hpp max_rejected_buckets).
+constexpr std::int64_t max_rejected_window_minutes = 60;
+
+CollectorConfig read(common::ConfigReader& r) {
+  CollectorConfig c;
+  c.collector_id = r.require_id("collector_id");
+  c.data_dir = r.require_path("data_dir");
+  c.log_level = r.get_string("log_level", c.log_level);
+  if (!common::is_log_level(c.log_level)) {
+    r.fail("log_level", "must be one of trace, debug, info, warn, error, off");
+  }
+
+  auto& m = c.mqtt;
+  auto settings = common::read_mqtt_settings(r);
+  m.uri = std::move(settings.uri);
+  m.topic_prefix = std::move(settings.topic_prefix);
+  m.ca_file = std::move(settings.ca_file);
+  m.cert_file = std::move(settings.cert_file);
+  m.key_file = std::move(settings.key_file);
+  m.share_group = r.get_string("mqtt.share_group", m.share_group);
+  if (!protocol::is_valid_id(m.share_group)) {
+    r.fail("mqtt.share_group", "must match [A-Za-z0-9_-]{1,32}");
+  }
+  m.client_id = r.get_string("mqtt.client_id", c.collector_id);
+  if (m.client_id.empty() || m.client_id.size() > 128) {
+    r.fail("mqtt.client_id", "must be 1 to 128 characters");
+  }
+  m.keepalive = std::chrono::seconds(r.get_int("mqtt.keepalive_s", 30, 5, 3600));
+  m.session_expiry =
+      std::chrono::seconds(r.get_int("mqtt.session_expiry_s", 7 * 24 * 3600, 0, 0xFFFFFFFFLL));
+  m.connect_timeout = std::chrono::seconds(r.get_int("mqtt.connect_timeout_s", 10, 1, 300));
+  m.reconnect_initial =
+      std::chrono::milliseconds(r.get_int("mqtt.reconnect_initial_ms", 500, 10, 600'000));
+  m.reconnect_max =
+      std::chrono::milliseconds(r.get_int("mqtt.reconnect_max_ms", 30'000, 10, 3'600'000));
+  if (m.reconnect_max < m.reconnect_initial) {
+    r.fail("mqtt.reconnect_max_ms", "must be >= mqtt.reconnect_initial_ms");
+  }
+
+  auto& s = c.sink;
+  s.type = r.get_string("sink.type", s.type);
+  if (s.type != "pubsub" && s.type != "file") {
+    r.fail("sink.type", "must be pubsub or file (got " + s.type + ")");
+  }
+  s.project = r.get_string("sink.project", "");
+  s.topic = r.get_string("sink.topic", s.topic);
+  s.dead_letter_topic = r.get_string("sink.dead_letter_topic", s.dead_letter_topic);
+  s.ordering = r.get_bool("sink.ordering", s.ordering);
+  s.path = r.get_path("sink.path", "");
+  s.credentials_file = r.get_path("sink.credentials_file", "");
+  s.emulator_host = r.get_string("sink.emulator_host", "");
+  s.endpoint = r.get_string("sink.endpoint", s.endpoint);
+  if (auto ok = check_pubsub_endpoint(s.endpoint); !ok) {
+    r.fail("sink.endpoint", ok.error().message);
+  }
+  s.max_pending_bytes = static_cast<std::size_t>(r.get_int(
+      "sink.max_pending_bytes", 256LL * 1024 * 1024, 1024 * 1024, 64LL * 1024 * 1024 * 1024));
+  s.key_bytes_per_second = static_cast<std::size_t>(
+      r.get_int("sink.key_bytes_per_second", 900 * 1024, 0, 1024LL * 1024 * 1024));
+  s.max_requests_in_flight =
+      static_cast<std::size_t>(r.get_int("sink.max_requests_in_flight", 16, 1, 256));
+  if (s.type == "pubsub") {
+    if (s.project.empty()) {
+      r.fail("sink.project", "is required with sink.type = \"pubsub\"");
+    }
+    for (auto [key, value] :
+         {std::pair<std::string_view, const std::string*>{"sink.topic", &s.topic},
+          {"sink.dead_letter_topic", &s.dead_letter_topic}}) {
+      if (value->size() < 3 || value->size() > 255) {
+        r.fail(key, "must be 3 to 255 characters");
+      }
+    }
+    if (!s.credentials_file.empty()) {
+      r.get_existing_file("sink.credentials_file", "");
+    }
+  } else if (s.path.empty()) {
+    r.fail("sink.path", "is required with sink.type = \"file\"");
+  }
+
+  c.dictionaries.dir = r.get_path("dictionaries.dir", "");
+  if (!c.dictionaries.dir.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(c.dictionaries.dir, ec)) {
+      r.fail("dictionaries.dir", "not a directory: " + c.dictionaries.dir);
+    }
+  }
+
+  auto& l = c.limits;
+  l.max_batch_bytes = static_cast<std::size_t>(
+      r.get_int("limits.max_batch_bytes", 8LL * 1024 * 1024, 4096, 256LL * 1024 * 1024));
+  l.max_raw_bytes = static_cast<std::size_t>(
+      r.get_int("limits.max_raw_bytes", 32LL * 1024 * 1024, 4096, 1024LL * 1024 * 1024));
+  l.max_events_per_batch =
+      static_cast<std::uint32_t>(r.get_int("limits.max_events_per_batch", 10'000, 1, 1'000'000));
+  l.max_pending_batches =
+      static_cast<std::size_t>(r.get_int("limits.max_pending_batches", 1024, 1, 1'000'000));
+
+  c.marks.type = r.get_string("marks.type", c.marks.type);
+  c.marks.dsn = r.get_string("marks.dsn", c.marks.dsn);
+  if (c.marks.type == "postgres") {
+    r.fail("marks.type",
+           "\"postgres\" (marks shared by several collectors) is not available in "
+           "this release; use \"sqlite\"");
+  } else if (c.marks.type != "sqlite") {
+    r.fail("marks.type", "must be \"sqlite\" or \"postgres\" (got \"" + c.marks.type + "\")");
+  }
+  if (!c.marks.dsn.empty()) {
+    r.fail("marks.dsn", "is only used with marks.type = \"postgres\"");
+  }
+  c.marks.max_epochs_per_till = static_cast<std::size_t>(
+      r.get_int("marks.max_epochs_per_till", static_cast<std::int64_t>(c.marks.max_epochs_per_till),
+                2, 1000));
+  c.marks.epoch_retention = std::chrono::hours(
+      24 * r.get_int("marks.epoch_retention_days", c.marks.epoch_retention.count() / 24, 1, 3650));
+
+  c.fleet.stale_after = std::chrono::seconds(r.get_int("fleet.stale_after_s", 90, 1, 86'400));
+  c.fleet.max_tills = static_cast<std::size_t>(r.get_int("fleet.max_tills", 10'000, 1, 1'000'000));
+
+  c.http.listen = r.get_string("http.listen", c.http.listen);
+  if (auto endpoint = common::parse_listen_endpoint(c.http.listen); !endpoint) {
+    r.fail("http.listen", endpoint.error().message);
+  }
+  c.http.allowed_hosts = r.get_string_list("http.allowed_hosts", c.http.allowed_hosts);
+  for (const auto& host : c.http.allowed_hosts) {
+    if (auto ok = common::check_allowed_host(host); !ok) {
+      r.fail("http.allowed_hosts", ok.error().message);
+    }
+  }
+  c.http.allowed_origins = r.get_string_list("http.allowed_origins", c.http.allowed_origins);
+  for (const auto& origin : c.http.allowed_origins) {
+    if (auto ok = common::check_allowed_origin(origin); !ok) {
+      r.fail("http.allowed_origins", ok.error().message);
+    }
+  }
+
+  auto& a = c.alerts;
+  a.offline = std::chrono::minutes(r.get_int("alerts.offline_minutes", 5, 1, 7 * 24 * 60));
+  a.backlog_age = std::chrono::minutes(r.get_int("alerts.backlog_age_minutes", 15, 1, 7 * 24 * 60));
+  a.clock_skew = std::chrono::seconds(r.get_int("alerts.clock_skew_seconds", 120, 1, 86'400));
+  a.rejected_rising_window = std::chrono::minutes(
+      r.get_int("alerts.rejected_rising_window_minutes", 10, 1, max_rejected_window_minutes));
+  a.epoch_renewed = std::chrono::hours(
+      r.get_int("alerts.database_rolled_back_hours", a.epoch_renewed.count(), 1, 24 * 365));
+
+  auto& k = c.kpis;
+  k.timezone = r.get_string("kpis.timezone", k.timezone);
+  if (auto offset = parse_utc_offset(k.timezone); !offset) {
+    r.fail("kpis.timezone", offset.error().message);
+  } else {
+    k.utc_offset = *offset;
+  }
+  k.latest_transactions =
+      static_cast<std::size_t>(r.get_int("kpis.latest_transactions", 50, 1, 1000));
+  k.max_stores = static_cast<std::size_t>(r.get_int("kpis.max_stores", 1000, 1, 100'000));
+  k.max_categories = static_cast<std::size_t>(r.get_int("kpis.max_categories", 200, 1, 10'000));
+  k.currency = r.get_string("kpis.currency", "");
+  if (!k.currency.empty() &&
+      (k.currency.size() != 3 || !std::all_of(k.currency.begin(), k.currency.end(),
+                                              [](char ch) { return ch >= 'A' && ch <= 'Z'; }))) {
+    r.fail("kpis.currency", "must be empty or an ISO 4217 code like \"IDR\"");
+  }
+  k.snapshot_interval = std::chrono::seconds(r.get_int("kpis.snapshot_interval_s", 5, 1, 3600));
+  k.latency_window =
+      std::chrono::milliseconds(r.get_int("kpis.latency_window_s", 60, 1, 3600) * 1000);
+  k.latency_max_samples =
+      static_cast<std::size_t>(r.get_int("kpis.latency_max_samples", 100'000, 100, 10'000'000));
+
+  c.shutdown.drain_timeout =
+      std::chrono::milliseconds(r.get_int("shutdown.drain_timeout_ms", 5000, 0, 600'000));
+
+  r.reject_unknown_keys();
+  return c;
+}
+
+}  // namespace
+
+CollectorConfig load_collector_config(const std::string& path) {
+  auto reader = common::ConfigReader::from_file(path);
+  return read(reader);
+}
+
+CollectorConfig parse_collector_config(std::string_view text, const std::string& base_dir) {
+  auto reader = common::ConfigReader::from_string(text, "config", base_dir);
+  return read(reader);
+}
+
+}  // namespace pos::collector

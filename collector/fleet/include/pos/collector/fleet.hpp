@@ -1,0 +1,150 @@
+#pragma once
+// The fleet view: per till, its last status and what the collector saw of it.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pos/collector/fleet_store.hpp"
+#include "pos/collector/pipeline_observer.hpp"
+#include "pos/protocol/messages.hpp"
+
+namespace pos::collector {
+
+struct FleetOptions {
+  std::chrono::seconds stale_after{90};  ///< nothing seen for longer: `stale`
+  std::size_t max_tills = 10'000;        ///< further tills are not tracked (counted)
+};
+
+/// Growth of a till's rejected_total within one bucket of at most a minute.
+struct RejectedGrowth {
+  std::int64_t first_ms = 0;  ///< first growth in the bucket
+  std::int64_t last_ms = 0;   ///< latest growth in the bucket
+  std::uint64_t count = 0;    ///< events rejected in the bucket
+};
+
+/// Rejected-growth history kept per till: buckets span at most this long...
+inline constexpr std::int64_t rejected_bucket_ms = 60'000;
+/// ...and at most this many are kept (about an hour of history while rejections keep coming).
+inline constexpr std::size_t max_rejected_buckets = 64;
+
+/// One till as shown by GET /v1/fleet.
+struct TillView {
+  std::string store_id;
+  std::string till_id;
+  bool has_status = false;
+  bool offline = false;           ///< the last status said offline
+  std::int64_t status_ms = 0;     ///< when the last status arrived
+  std::int64_t last_seen_ms = 0;  ///< last status or batch, 0: never
+  std::int64_t last_batch_ms = 0;
+  std::int64_t last_ack_ms = 0;  ///< when the collector last acked this till, 0: never
+  std::string agent_version;
+  std::uint64_t backlog_events = 0;
+  std::optional<std::int64_t> oldest_unacked_ms;  ///< from the status' oldest_unacked_at
+  std::uint64_t published_total = 0;
+  std::uint64_t duplicates_total = 0;
+  std::uint64_t rejected_total = 0;  ///< events dead-lettered
+  std::uint64_t gaps_total = 0;      ///< batches refused for a gap
+  /// The epoch the till started last (as the collector saw it: a batch of an epoch without a
+  /// mark), 0: none seen; when, and how many epochs it started in all. A new epoch is a new
+  /// database on the till: a reinstall, or a restored disk the agent detected.
+  std::uint64_t epoch = 0;
+  std::int64_t epoch_started_ms = 0;
+  std::uint64_t epochs_total = 0;
+  /// Batches of a new epoch refused: the till is at max_epochs_per_till.
+  std::uint64_t epochs_refused_total = 0;
+  /// The epoch and acked_through of the till's last status that carried them (AgentStatus).
+  std::optional<std::uint64_t> reported_epoch;
+  std::uint64_t reported_acked_through = 0;
+  /// From the status: how often the till's database renewed its epoch because a collector was
+  /// ahead of it (restored or rolled-back disk), and when it last did.
+  std::uint64_t epoch_renewals = 0;
+  std::optional<std::int64_t> epoch_renewed_ms;
+  /// Collector receive time minus the status' sent_at, for the last two statuses that carried a
+  /// parseable sent_at (newest first); positive: the till's clock is behind. In memory only.
+  std::optional<std::int64_t> clock_skew_ms;
+  std::optional<std::int64_t> previous_clock_skew_ms;
+  /// When rejected_total grew, oldest first, at most max_rejected_buckets. In memory only.
+  std::deque<RejectedGrowth> rejected_growth;
+};
+
+/// One active alert as shown by GET /v1/fleet (rules in alerts.hpp).
+struct FleetAlert {
+  std::string rule;      ///< e.g. "till_offline"
+  std::string severity;  ///< "warning" or "critical"
+  std::string store_id;
+  std::string till_id;
+  std::string message;        ///< one line for people
+  std::int64_t since_ms = 0;  ///< when the condition began (UNIX ms)
+};
+
+enum class TillState { online, offline, stale };
+
+/// "online", "offline" or "stale".
+std::string_view to_string(TillState state) noexcept;
+
+/// Per-till state, bounded by max_tills; fed by the pipeline as its observer. Not thread-safe:
+/// used on the io thread only.
+class FleetState final : public PipelineObserver {
+ public:
+  explicit FleetState(FleetOptions options = {});
+
+  /// Records a status message received at `now_ms`.
+  void on_status(const std::string& store_id, const std::string& till_id,
+                 const protocol::AgentStatus& status, std::int64_t now_ms) override;
+  /// Records a batch received from the till at `now_ms`.
+  void on_batch(const std::string& store_id, const std::string& till_id,
+                std::int64_t now_ms) override;
+  /// Adds event counts of a batch outcome. Rejected growth is timed at the till's last batch
+  /// (the batch that carried the rejected events, or a later one).
+  void on_counts(const std::string& store_id, const std::string& till_id,
+                 const TillCounts& counts) override;
+  /// Records that the till started a new epoch (a batch of an epoch without a mark) at `now_ms`.
+  void on_new_epoch(const std::string& store_id, const std::string& till_id, std::uint64_t epoch,
+                    std::int64_t now_ms) override;
+  /// Counts a batch of a new epoch refused (the till is at max_epochs_per_till).
+  void on_epoch_refused(const std::string& store_id, const std::string& till_id) override;
+  /// Records an ack sent to the till at `now_ms`.
+  void on_ack(const std::string& store_id, const std::string& till_id,
+              std::int64_t now_ms) override;
+
+  TillState state_of(const TillView& till, std::int64_t now_ms) const;
+
+  /// `{"generated_at": ..., "tills": [...], "alerts": [...]}`, tills sorted by store, till (SPEC
+  /// "Collector HTTP"); each till row lists the rules of its entries in `alerts`, which are
+  /// output in the given order.
+  std::string to_json(std::int64_t now_ms, const std::vector<FleetAlert>& alerts = {}) const;
+
+  /// Rows changed since the last call, for FleetStore::save; clears the changed set.
+  std::vector<FleetRecord> take_dirty(std::int64_t now_ms);
+  /// Restores rows saved earlier (bad rows are skipped). Call before anything else.
+  void load(const std::vector<FleetRecord>& rows);
+
+  std::size_t size() const noexcept { return m_tills.size(); }
+  std::uint64_t untracked_total() const noexcept { return m_untracked; }
+  /// Tills per state, for metrics.
+  std::map<TillState, std::size_t> count_by_state(std::int64_t now_ms) const;
+  /// Every till, sorted by store, till.
+  const std::map<std::pair<std::string, std::string>, TillView>& tills() const noexcept {
+    return m_tills;
+  }
+  /// The till's view; null when unknown.
+  const TillView* find(const std::string& store_id, const std::string& till_id) const;
+
+ private:
+  TillView* entry(const std::string& store_id, const std::string& till_id);
+
+  FleetOptions m_options;
+  std::map<std::pair<std::string, std::string>, TillView> m_tills;
+  std::set<std::pair<std::string, std::string>> m_dirty;
+  std::uint64_t m_untracked = 0;
+};
+
+}  // namespace pos::collector

@@ -1,0 +1,64 @@
+#pragma once
+// The collector's HTTP API (SPEC "Collector HTTP"): GET /v1/fleet, /v1/kpis, /v1/stats,
+// /metrics, /healthz, /readyz and the dashboard's files. Routes and handlers only: the server is
+// common::HttpServer, the components are owned by the composition root.
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "pos/collector/alerts.hpp"
+#include "pos/collector/batch_processor.hpp"
+#include "pos/collector/fleet.hpp"
+#include "pos/collector/live_view.hpp"
+#include "pos/collector/mark_store.hpp"
+#include "pos/collector/sink.hpp"
+#include "pos/common/clock.hpp"
+#include "pos/common/http_server.hpp"
+
+namespace pos::collector {
+
+/// What the API asks of the running process beyond its components.
+struct HttpProbes {
+  /// /healthz: the mark store can be written (its last transaction succeeded, data_dir writable).
+  std::function<bool()> healthy;
+  /// True while connected to the broker and subscribed.
+  std::function<bool()> broker_connected;
+  /// True from SIGTERM on.
+  std::function<bool()> stopping;
+};
+
+/// Answers the collector's HTTP requests from its components. Every component must outlive the
+/// API. Not thread-safe: call on the io thread (where the components live).
+class HttpApi {
+ public:
+  HttpApi(const BatchProcessor& processor, const MarkStore& marks, const Sink& sink,
+          const FleetState& fleet, AlertTracker& alerts, LiveView& live, const common::Clock& clock,
+          HttpProbes probes);
+
+  /// The response to `request`: 405 for a method other than GET or HEAD, 404 for an unknown
+  /// path. Never throws except std::bad_alloc.
+  common::HttpResponse handle(const common::HttpRequest& request);
+
+  /// Why the collector is not ready ("stopping", "broker not connected", ...), or nullopt when it
+  /// is: connected and subscribed, the sink healthy, mark commits not paused, not stopping.
+  std::optional<std::string> not_ready() const;
+
+  /// Re-evaluates the alert rules now and logs what was raised or cleared.
+  void update_alerts();
+
+  /// The /metrics document.
+  std::string metrics_text();
+
+ private:
+  const BatchProcessor& m_processor;
+  const MarkStore& m_marks;
+  const Sink& m_sink;
+  const FleetState& m_fleet;
+  AlertTracker& m_alerts;
+  LiveView& m_live;
+  const common::Clock& m_clock;
+  HttpProbes m_probes;
+};
+
+}  // namespace pos::collector

@@ -1,0 +1,133 @@
+#include "pos/collector/live_view.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "pos/common/prometheus_text.hpp"
+
+namespace pos::collector {
+
+LiveView::LiveView(const boost::asio::any_io_executor& executor, const common::Clock& clock,
+                   LiveViewOptions options)
+    : m_clock(clock),
+      m_options(std::move(options)),
+      m_started(clock.now_steady()),
+      m_kpis(m_options.kpis, clock),
+      m_latency(m_options.latency),
+      m_timer(executor) {
+  if (m_options.snapshot_path.empty()) {
+    return;
+  }
+  auto store = KpiSnapshotStore::open(m_options.snapshot_path);
+  if (!store) {
+    spdlog::error("live sales view: not persisted ({}); it restarts empty with the collector",
+                  store.error().message);
+    return;
+  }
+  m_store = std::move(*store);
+  if (const auto& loaded = m_store->loaded()) {
+    if (auto restored = m_kpis.restore(*loaded); !restored) {
+      spdlog::info("live sales view: stored {}; starting empty", restored.error().message);
+    } else {
+      spdlog::info("live sales view: restored {} (GMV {}, {} transactions)", m_kpis.day(),
+                   m_kpis.totals().gmv_minor, m_kpis.totals().transactions);
+    }
+  }
+}
+
+LiveView::~LiveView() {
+  stop();
+}
+
+void LiveView::start() {
+  schedule_snapshot();
+}
+
+void LiveView::schedule_snapshot() {
+  if (!m_store) {
+    return;
+  }
+  m_timer.expires_after(m_options.snapshot_interval);
+  m_timer.async_wait([this](boost::system::error_code ec) {
+    if (ec || m_stopped) {
+      return;
+    }
+    try {
+      save_snapshot();
+    } catch (const std::exception& e) {
+      spdlog::error("live sales view: snapshot failed: {}", e.what());
+    }
+    schedule_snapshot();
+  });
+}
+
+void LiveView::save_snapshot() {
+  if (m_store) {
+    m_store->save(m_kpis.snapshot(), m_clock.now_unix_ms());
+  }
+}
+
+void LiveView::stop() {
+  if (m_stopped) {
+    return;
+  }
+  m_stopped = true;
+  m_timer.cancel();
+  if (m_store) {
+    try {
+      save_snapshot();
+    } catch (const std::exception& e) {
+      spdlog::error("live sales view: final snapshot failed: {}", e.what());
+    }
+    m_store->stop();
+  }
+}
+
+std::string LiveView::kpis_json() {
+  return m_kpis.to_json();
+}
+
+void LiveView::on_events_published(std::span<const std::optional<EventDigest>> digests) {
+  try {
+    const std::int64_t now_ms = m_clock.now_unix_ms();
+    for (const auto& digest : digests) {
+      ++m_stats.events_observed;
+      if (!digest) {
+        ++m_stats.events_unreadable;
+        m_kpis.record_malformed();
+        continue;
+      }
+      const EventFacts facts = digest->facts(m_lines);
+      m_latency.record(now_ms, now_ms - facts.received_ms);
+      m_kpis.add(facts);
+    }
+  } catch (const std::exception& e) {
+    ++m_stats.observer_errors;
+    spdlog::error("live view: observing a publish failed: {}", e.what());
+  }
+}
+
+std::string LiveView::stats_json(const BatchStats& batches, PipelineStatsInput input) {
+  input.now_ms = m_clock.now_unix_ms();
+  input.uptime_s =
+      std::chrono::duration_cast<std::chrono::seconds>(m_clock.now_steady() - m_started).count();
+  input.latency = m_latency.summary(input.now_ms);
+  input.latency_window = m_options.latency.window;
+  return pipeline_stats_json(batches, input);
+}
+
+void LiveView::append_metrics(std::ostream& out, const BatchStats& batches) {
+  m_kpis.append_metrics(out);
+  m_latency.append_metrics(out);
+  append_batch_size_metrics(out, batches);
+  if (m_store) {
+    common::PrometheusWriter metrics(out, "poscollector_");
+    metrics.counter("kpi_snapshots_total", "Live-view snapshots written to kpis.db.",
+                    m_store->saved());
+    metrics.counter("kpi_snapshot_failures_total", "Live-view snapshots that could not be written.",
+                    m_store->failures());
+  }
+}
+
+}  // namespace pos::collector
