@@ -269,6 +269,53 @@ Result<AccessToken> parse_token_response(std::string_view body) {
   return token;
 }
 
+AuthorizedSender::AuthorizedSender(std::shared_ptr<TokenSource> tokens,
+                                   std::shared_ptr<HttpSender> transport)
+    : m_tokens(std::move(tokens)), m_transport(std::move(transport)) {}
+
+void AuthorizedSender::request(HttpCall call, Done done) {
+  attempt(std::make_shared<HttpCall>(std::move(call)), std::move(done), false);
+}
+
+void AuthorizedSender::attempt(std::shared_ptr<HttpCall> call, Done done, bool resent) {
+  m_tokens->authorization([self = shared_from_this(), call = std::move(call),
+                           done = std::move(done), resent](Result<std::string> authorization) {
+    if (self->m_shutdown) {
+      return;
+    }
+    if (!authorization) {
+      return done(fail("auth: " + authorization.error().message));
+    }
+    HttpCall sent = *call;
+    if (!authorization->empty()) {
+      sent.headers.emplace_back("Authorization", *authorization);
+    }
+    self->m_transport->request(std::move(sent),
+                               [self, call, done, resent](Result<HttpReply> reply) {
+                                 if (self->m_shutdown) {
+                                   return;
+                                 }
+                                 if (reply && reply->status == 401) {
+                                   self->m_tokens->invalidate();
+                                   if (!resent) {
+                                     ++self->m_resends;
+                                     return self->attempt(call, done, true);
+                                   }
+                                 }
+                                 done(std::move(reply));
+                               });
+  });
+}
+
+void AuthorizedSender::shutdown() {
+  if (m_shutdown) {
+    return;
+  }
+  m_shutdown = true;
+  m_transport->shutdown();
+  m_tokens->shutdown();
+}
+
 std::shared_ptr<TokenSource> make_no_auth(asio::any_io_executor executor) {
   return std::make_shared<NoAuth>(std::move(executor));
 }

@@ -60,6 +60,33 @@ class TokenSource {
   virtual void shutdown() = 0;
 };
 
+/// The auth layer of the publisher stack: sends each request through `transport` with the
+/// Authorization header from `tokens` (none when the source gives ""). A 401 drops the cached
+/// token; the first 401 of a request is resent at once with a freshly fetched token, a second
+/// one is handed to the caller (the retry layer backs off and tries again, with a new token).
+/// A token that cannot be had fails the request with "auth: ..." (transient for the caller).
+/// Not thread-safe: one executor thread.
+class AuthorizedSender final : public HttpSender,
+                               public std::enable_shared_from_this<AuthorizedSender> {
+ public:
+  AuthorizedSender(std::shared_ptr<TokenSource> tokens, std::shared_ptr<HttpSender> transport);
+
+  void request(HttpCall call, Done done) override;
+  /// Shuts down the transport and the token source; callbacks pending in either are dropped.
+  void shutdown() override;
+
+  /// Requests resent after a 401 with a new token.
+  std::uint64_t resends() const noexcept { return m_resends; }
+
+ private:
+  void attempt(std::shared_ptr<HttpCall> call, Done done, bool resent);
+
+  std::shared_ptr<TokenSource> m_tokens;
+  std::shared_ptr<HttpSender> m_transport;
+  std::uint64_t m_resends = 0;
+  bool m_shutdown = false;
+};
+
 /// No authentication (the emulator).
 std::shared_ptr<TokenSource> make_no_auth(boost::asio::any_io_executor executor);
 

@@ -53,15 +53,28 @@ struct HttpCall {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+/// The transport seam of the publisher stack: sends one HTTP request and reports its answer.
+/// Implemented by HttpClient (the wire) and by the auth layer (AuthorizedSender), which wraps it;
+/// tests put fakes in its place.
+class HttpSender {
+ public:
+  using Done = std::function<void(Result<HttpReply>)>;
+  virtual ~HttpSender() = default;
+  /// Sends `call`. `done` runs exactly once, later, on the executor (never inline) with the reply
+  /// (any HTTP status) or an error for a failure before a complete answer (transport, timeout,
+  /// credentials); after shutdown() it may instead never run. Not thread-safe.
+  virtual void request(HttpCall call, Done done) = 0;
+  /// Stops: later requests fail at once; outstanding ones fail or are dropped.
+  virtual void shutdown() = 0;
+};
+
 /// Sends requests to one origin over at most `max_connections` keep-alive connections; requests
 /// beyond that wait in FIFO order. A request that fails on a reused connection before any answer
 /// (the server closed it while idle) is retried once on a new connection.
 /// `done` gets the reply (any status) or a transport error ("connect 127.0.0.1:8085: Connection
 /// refused", "timeout"); it runs on the executor. Not thread-safe: one executor thread.
-class HttpClient : public std::enable_shared_from_this<HttpClient> {
+class HttpClient final : public HttpSender, public std::enable_shared_from_this<HttpClient> {
  public:
-  using Done = std::function<void(Result<HttpReply>)>;
-
   /// `tls` is required when origin.tls.
   HttpClient(boost::asio::any_io_executor executor, Origin origin,
              std::shared_ptr<boost::asio::ssl::context> tls, std::size_t max_connections,
@@ -70,10 +83,10 @@ class HttpClient : public std::enable_shared_from_this<HttpClient> {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  void request(HttpCall call, Done done);
+  void request(HttpCall call, Done done) override;
   /// Closes every connection; outstanding requests complete with an error ("cancelled"); later
   /// requests fail at once.
-  void shutdown();
+  void shutdown() override;
 
   const Origin& origin() const noexcept { return m_origin; }
 

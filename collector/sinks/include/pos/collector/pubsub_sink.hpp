@@ -49,9 +49,11 @@ struct PubSubConfig {
 
 /// Counters, read on the sink's executor.
 struct PubSubStats {
-  std::uint64_t requests_sent = 0;  ///< publish requests attempted (retries included)
+  /// publish requests attempted (retries and resends after a 401 included)
+  std::uint64_t requests_sent = 0;
   std::uint64_t requests_ok = 0;
-  std::uint64_t requests_retried = 0;  ///< failed transiently, will be (or were) retried
+  /// failed transiently (a 401 included), will be (or were) retried
+  std::uint64_t requests_retried = 0;
   std::uint64_t messages_published = 0;
   std::uint64_t permanent_errors = 0;
 };
@@ -59,8 +61,9 @@ struct PubSubStats {
 /// Publishes to Pub/Sub (see Sink for the contract). Batches per (destination, ordering key) up
 /// to max_batch_messages / max_batch_bytes, flushed after batch_delay or when full. With
 /// ordering on, a key has at most one request in flight and is paced to key_bytes_per_second.
-/// Retries 408/409/429/499/5xx, 401 (after a token refresh), connection errors and timeouts;
-/// other statuses are permanent, with Pub/Sub's error text in the message.
+/// Retries 408/409/429/499/5xx, 401 (resent at once with a new token, then retried), connection
+/// errors and timeouts; other statuses are permanent, with Pub/Sub's error text in the message.
+/// Built from layers (queues, retry, auth, HTTP): see docs/collector.md, "Layers".
 /// All work runs on `executor` (one thread). Not thread-safe except pending_bytes()/healthy().
 class PubSubSink final : public Sink {
  public:
