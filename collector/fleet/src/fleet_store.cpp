@@ -72,18 +72,21 @@ void import_rows(FleetStore::Db& db, const std::filesystem::path& from) {
 Result<std::unique_ptr<FleetStore>> FleetStore::open(FleetStoreOptions options) {
   auto db = std::make_unique<Db>();
   db->path = options.path;
-  auto opened =
-      Database::open(options.path, {.read_only = false, .create = true, .busy_timeout_ms = 1000});
+  common::DatabaseOptions database;
+  database.name = "fleet store";
+  database.busy_timeout_ms = 1000;
+  database.synchronous_full = false;
+  database.create = [](Database& created) -> Status {
+    if (auto made = created.exec(schema_sql); !made) {
+      return fail(made.error().to_error());
+    }
+    return {};
+  };
+  auto opened = common::open_database(options.path, database);
   if (!opened) {
-    return fail(opened.error().to_error());
+    return fail(opened.error());
   }
-  db->db = std::move(*opened);
-  if (auto set = db->db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL"); !set) {
-    return fail(db->prefixed(set.error()));
-  }
-  if (auto created = db->db.exec(schema_sql); !created) {
-    return fail(db->prefixed(created.error()));
-  }
+  db->db = std::move(opened->db);
   import_rows(*db, options.import_from);
   auto select = db->db.prepare(
       "SELECT store_id, till_id, data, updated_ms FROM fleet ORDER BY updated_ms DESC LIMIT ?");

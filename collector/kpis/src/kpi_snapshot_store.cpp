@@ -80,46 +80,46 @@ Result<std::unique_ptr<KpiSnapshotStore>> KpiSnapshotStore::open(
 }
 
 KpiSnapshotStore::KpiSnapshotStore(std::unique_ptr<Db> db, std::optional<std::string> loaded)
-    : m_db(std::move(db)), m_loaded(std::move(loaded)) {
-  m_writer = std::thread([this] { run_writer(); });
-}
+    : m_db(std::move(db)),
+      m_loaded(std::move(loaded)),
+      m_worker(std::make_unique<common::WorkerThread>("kpi snapshot store", 1)) {}
 
 KpiSnapshotStore::~KpiSnapshotStore() {
   stop();
 }
 
 void KpiSnapshotStore::save(std::string snapshot, std::int64_t now_ms) {
-  {
-    std::lock_guard lock(m_mutex);
-    if (m_stopping) {
-      return;
-    }
-    m_pending.emplace(std::move(snapshot), now_ms);
+  std::lock_guard lock(m_mutex);
+  if (m_stopping) {
+    return;
   }
-  m_wake.notify_one();
+  m_pending.emplace(std::move(snapshot), now_ms);
+  if (!m_write_queued) {
+    // At most one write waits: it takes the newest snapshot when it runs.
+    m_write_queued = m_worker->post([this] { write_pending(); });
+  }
 }
 
-void KpiSnapshotStore::run_writer() {
-  std::unique_lock lock(m_mutex);
-  for (;;) {
-    m_wake.wait(lock, [this] { return m_stopping || m_pending.has_value(); });
-    if (!m_pending) {
-      return;  // stopping with nothing left
-    }
-    auto [data, now_ms] = std::move(*m_pending);
-    m_pending.reset();
-    lock.unlock();
-    auto written = m_db->upsert.bind_all(data, now_ms);
-    if (written) {
-      written = m_db->upsert.run();
-    }
-    lock.lock();
-    if (written) {
-      ++m_saved;
-    } else {
-      ++m_failures;
-      spdlog::error("{}", m_db->prefixed(written.error()).message);
-    }
+void KpiSnapshotStore::write_pending() {
+  std::optional<std::pair<std::string, std::int64_t>> pending;
+  {
+    std::lock_guard lock(m_mutex);
+    m_write_queued = false;
+    pending = std::exchange(m_pending, std::nullopt);
+  }
+  if (!pending) {
+    return;
+  }
+  auto written = m_db->upsert.bind_all(pending->first, pending->second);
+  if (written) {
+    written = m_db->upsert.run();
+  }
+  std::lock_guard lock(m_mutex);
+  if (written) {
+    ++m_saved;
+  } else {
+    ++m_failures;
+    spdlog::error("{}", m_db->prefixed(written.error()).message);
   }
 }
 
@@ -128,10 +128,7 @@ void KpiSnapshotStore::stop() {
     std::lock_guard lock(m_mutex);
     m_stopping = true;
   }
-  m_wake.notify_all();
-  if (m_writer.joinable()) {
-    m_writer.join();
-  }
+  m_worker->stop();
 }
 
 std::uint64_t KpiSnapshotStore::saved() const {

@@ -33,7 +33,6 @@ CREATE TABLE IF NOT EXISTS marks(
   through_seq INTEGER NOT NULL,
   updated_ms INTEGER NOT NULL,
   PRIMARY KEY (store_id, till_id, epoch)) WITHOUT ROWID;
-PRAGMA user_version = 1;
 )sql";
 
 std::int64_t to_db(std::uint64_t value) {
@@ -67,51 +66,22 @@ class SqliteMarkBackend final : public MarkBackend {
 };
 
 Status SqliteMarkBackend::open(int busy_timeout_ms) {
-  auto opened = Database::open(
-      m_path, {.read_only = false, .create = true, .busy_timeout_ms = busy_timeout_ms});
+  common::DatabaseOptions database;
+  database.name = "mark store";
+  database.busy_timeout_ms = busy_timeout_ms;
+  database.pragmas = "PRAGMA journal_size_limit = 67108864";
+  database.schema_version = schema_version;
+  database.create = [](Database& created) -> Status {
+    if (auto made = created.exec(schema_sql); !made) {
+      return fail(made.error().to_error());
+    }
+    return {};
+  };
+  auto opened = common::open_database(m_path, database);
   if (!opened) {
-    return fail(opened.error().to_error());
+    return fail(opened.error());
   }
-  m_db = std::move(*opened);
-  auto journal = m_db.prepare("PRAGMA journal_mode = WAL");
-  if (!journal) {
-    return fail(prefixed(journal.error()));
-  }
-  if (auto stepped = journal->step(); !stepped) {
-    return fail(prefixed(stepped.error()));
-  } else if (*stepped != Statement::Step::row || journal->column_text(0) != "wal") {
-    return fail(describe() + ": cannot switch to WAL journal mode");
-  }
-  journal->reset();
-  if (auto set = m_db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864");
-      !set) {
-    return fail(prefixed(set.error()));
-  }
-  auto version = m_db.prepare("PRAGMA user_version");
-  if (!version) {
-    return fail(prefixed(version.error()));
-  }
-  auto row = version->step();
-  if (!row) {
-    return fail(prefixed(row.error()));
-  }
-  const std::int64_t current = *row == Statement::Step::row ? version->column_int64(0) : 0;
-  version->reset();
-  if (current == 0) {
-    auto txn = Transaction::begin(m_db);
-    if (!txn) {
-      return fail(prefixed(txn.error()));
-    }
-    if (auto created = m_db.exec(schema_sql); !created) {
-      return fail(prefixed(created.error()));
-    }
-    if (auto committed = txn->commit(); !committed) {
-      return fail(prefixed(committed.error()));
-    }
-  } else if (current != schema_version) {
-    return fail(describe() + ": schema version " + std::to_string(current) +
-                " is not supported (this program knows " + std::to_string(schema_version) + ")");
-  }
+  m_db = std::move(opened->db);
   auto upsert = m_db.prepare(
       "INSERT INTO marks(store_id, till_id, epoch, through_seq, updated_ms) VALUES (?, ?, ?, ?, ?) "
       "ON CONFLICT(store_id, till_id, epoch) DO UPDATE SET "

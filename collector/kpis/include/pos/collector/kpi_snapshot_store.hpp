@@ -2,15 +2,14 @@
 // Durable snapshots of the live sales view (SalesKpis::snapshot) in their own small SQLite file,
 // written by a background thread so that the io thread never waits for the disk.
 
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
+#include "pos/common/worker_thread.hpp"
 #include "pos/protocol/result.hpp"
 
 namespace pos::collector {
@@ -45,17 +44,17 @@ class KpiSnapshotStore {
 
  private:
   KpiSnapshotStore(std::unique_ptr<Db> db, std::optional<std::string> loaded);
-  void run_writer();
+  void write_pending();
 
-  std::unique_ptr<Db> m_db;  ///< writer thread only after open
+  std::unique_ptr<Db> m_db;  ///< the worker's only, after open
   std::optional<std::string> m_loaded;
   mutable std::mutex m_mutex;
-  std::condition_variable m_wake;
   std::optional<std::pair<std::string, std::int64_t>> m_pending;
+  bool m_write_queued = false;
   bool m_stopping = false;
   std::uint64_t m_saved = 0;
   std::uint64_t m_failures = 0;
-  std::thread m_writer;
+  std::unique_ptr<common::WorkerThread> m_worker;  ///< last: stopped before the rest goes
 };
 
 }  // namespace pos::collector
