@@ -13,6 +13,8 @@ if(POS_BUILD_APPS)
   find_package(tomlplusplus REQUIRED)
   find_package(CLI11 CONFIG REQUIRED)
   pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+  # libpq for the PostgreSQL mark store ([marks] type = "postgres").
+  pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 endif()
 
 if(POS_BUILD_TESTS)

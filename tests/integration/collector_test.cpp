@@ -22,6 +22,7 @@
 #include "pos/protocol/batch.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
+#include "support/postgres.hpp"
 #include "support/seed.hpp"
 #include "support/wait.hpp"
 
@@ -349,6 +350,73 @@ TEST_F(CollectorTest, KillNineDuringFlowLosesNothing) {
   std::cout << "[ info ] collector kill -9 x10: " << total << " events accepted, " << seen.size()
             << " distinct published, " << duplicates << " duplicates (publish-then-crash window)\n";
   EXPECT_EQ(seen.size(), total) << "events missing after collector crashes\n" << m_collector->log();
+  EXPECT_EQ(agent.terminate(), 0);
+}
+
+// [marks] type = "postgres": the collector keeps its marks in a real PostgreSQL server, which is
+// restarted under load. While it is down no mark commits, so the collector pauses intake and says
+// so in /readyz; once it is back the collector reconnects, commits what it published and goes on.
+// Every accepted event reaches Pub/Sub, none twice (the collector itself never restarted).
+TEST_F(CollectorTest, PostgresMarksRideOutAServerRestartUnderLoad) {
+  test::PostgresServer postgres;
+  ASSERT_EQ(m_collector->terminate(), 0);
+  std::ofstream(m_dir.path() / "collector" / "poscollector.toml", std::ios::app)
+      << "[marks]\ntype = \"postgres\"\ndsn = \"" << postgres.dsn() << "\"\n";
+  m_collector->start();
+
+  AgentProcess agent(m_dir.path() / "agent", *m_pki, m_broker->uri(), "S09", "T1");
+  agent.start();
+  std::atomic<bool> stop{false};
+  std::atomic<int> accepted{0};
+  std::thread pos([&] {
+    for (int i = 0; !stop; ++i) {
+      std::string body;
+      for (int j = 0; j < 5; ++j) {
+        body += sale_event("pg-" + std::to_string(i) + "-" + std::to_string(j), "S09", "T1") + "\n";
+      }
+      const auto reply =
+          http_request(agent.port(), "POST", "/v1/events", "application/x-ndjson", body);
+      if (reply.status == 200) {
+        accepted += static_cast<int>(boost::json::parse(reply.body).at("accepted").as_int64());
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+  const auto readyz = [&] { return http_request(m_collector->port(), "GET", "/readyz", "", ""); };
+  std::this_thread::sleep_for(1500ms);
+  postgres.stop();
+  EXPECT_TRUE(test::wait_until(
+      [&] {
+        const auto r = readyz();
+        return r.status == 503 && r.body.find("mark store") != std::string::npos;
+      },
+      30s, "/readyz to report the mark store down"));
+  std::this_thread::sleep_for(2s);
+  postgres.start();
+  EXPECT_TRUE(test::wait_until([&] { return readyz().status == 200; }, 60s,
+                               "/readyz to recover with the server"));
+  std::this_thread::sleep_for(1s);
+  stop = true;
+  pos.join();
+  const auto total = static_cast<std::size_t>(accepted.load());
+  ASSERT_GT(total, 50U);
+
+  std::map<std::string, int> seen;
+  const auto deadline = std::chrono::steady_clock::now() + 90s;
+  while (seen.size() < total && std::chrono::steady_clock::now() < deadline) {
+    for (const auto& m : pull_events(total, 5s)) {
+      ++seen[m.attributes.at("event_id")];
+    }
+  }
+  std::size_t duplicates = 0;
+  for (const auto& [id, count] : seen) {
+    duplicates += static_cast<std::size_t>(count - 1);
+  }
+  std::cout << "[ info ] postgres restart under load: " << total << " events accepted, "
+            << seen.size() << " distinct published, " << duplicates << " duplicates\n";
+  EXPECT_EQ(seen.size(), total) << "events missing\n" << m_collector->log();
+  EXPECT_EQ(duplicates, 0U);
+  EXPECT_NE(m_collector->log().find("pausing intake"), std::string::npos);
   EXPECT_EQ(agent.terminate(), 0);
 }
 

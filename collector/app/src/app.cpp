@@ -243,6 +243,13 @@ class Collector {
     }
     MarkStoreOptions options;
     options.path = std::filesystem::path(m_config.data_dir) / "collector.db";
+    if (m_config.marks.type == "postgres") {
+      // Not a configuration error: the server may be down for now (exit 1, systemd retries).
+      auto backend = startup(open_postgres_marks(m_config.marks.dsn), "marks.dsn");
+      return startup(
+          MarkStore::open(std::move(backend), std::move(options), m_io.get_executor(), m_clock),
+          "marks.dsn");
+    }
     return startup(MarkStore::open(std::move(options), m_io.get_executor(), m_clock), "data_dir");
   }
 

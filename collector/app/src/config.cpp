@@ -100,14 +100,13 @@ CollectorConfig read(common::ConfigReader& r) {
 
   c.marks.type = r.get_string("marks.type", c.marks.type);
   c.marks.dsn = r.get_string("marks.dsn", c.marks.dsn);
-  if (c.marks.type == "postgres") {
-    r.fail("marks.type",
-           "\"postgres\" (marks shared by several collectors) is not available in "
-           "this release; use \"sqlite\"");
-  } else if (c.marks.type != "sqlite") {
+  if (c.marks.type != "sqlite" && c.marks.type != "postgres") {
     r.fail("marks.type", "must be \"sqlite\" or \"postgres\" (got \"" + c.marks.type + "\")");
   }
-  if (!c.marks.dsn.empty()) {
+  if (c.marks.type == "postgres" && c.marks.dsn.empty()) {
+    r.fail("marks.dsn", "is required with marks.type = \"postgres\" (postgresql://...)");
+  }
+  if (c.marks.type == "sqlite" && !c.marks.dsn.empty()) {
     r.fail("marks.dsn", "is only used with marks.type = \"postgres\"");
   }
   c.marks.max_epochs_per_till = static_cast<std::size_t>(

@@ -238,8 +238,8 @@ TEST(CollectorConfigDefaults, ReaderFallbacksAreTheStructDefaults) {
   EXPECT_TRUE(parsed.alerts == expected.alerts) << "[alerts]";
   EXPECT_TRUE(parsed.kpis == expected.kpis) << "[kpis]";
   EXPECT_TRUE(parsed.shutdown == expected.shutdown) << "[shutdown]";
-  EXPECT_TRUE(parsed == expected)
-      << "a fallback in collector/app/src/config.cpp differs from collector/app/include/.../config.hpp";
+  EXPECT_TRUE(parsed == expected) << "a fallback in collector/app/src/config.cpp differs from "
+                                     "collector/app/include/.../config.hpp";
 }
 
 // ...and the packaged poscollector.toml states exactly them (identities and endpoints aside).
@@ -261,12 +261,15 @@ TEST(CollectorConfigDefaults, PackagedExampleStatesExactlyTheDefaults) {
   EXPECT_TRUE(packaged == defaults) << path;
 }
 
-TEST(CollectorConfigDefaults, SpecMarksKeysAreAcceptedAndPostgresIsRefusedByName) {
+TEST(CollectorConfigDefaults, SpecMarksKeysAreAcceptedAndPostgresNeedsADsn) {
   const std::string base = k_identities;
   EXPECT_EQ(parse_collector_config(base + "[marks]\ntype = \"sqlite\"\ndsn = \"\"\n").marks.type,
             "sqlite");
-  EXPECT_NE(error_of(base + "[marks]\ntype = \"postgres\"\ndsn = \"postgresql://c@db/pos\"\n")
-                .find("marks.type: \"postgres\""),
+  const auto pg = parse_collector_config(
+      base + "[marks]\ntype = \"postgres\"\ndsn = \"postgresql://c@db/pos\"\n");
+  EXPECT_EQ(pg.marks.type, "postgres");
+  EXPECT_EQ(pg.marks.dsn, "postgresql://c@db/pos");
+  EXPECT_NE(error_of(base + "[marks]\ntype = \"postgres\"\n").find("marks.dsn: is required"),
             std::string::npos);
   EXPECT_NE(error_of(base + "[marks]\ntype = \"redis\"\n").find("marks.type: must be"),
             std::string::npos);

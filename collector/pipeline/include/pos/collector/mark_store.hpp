@@ -65,6 +65,12 @@ class MarkBackend {
 Result<std::unique_ptr<MarkBackend>> open_sqlite_marks(const std::filesystem::path& path,
                                                        int busy_timeout_ms = 5000);
 
+/// The PostgreSQL database at `dsn` (a libpq connection string or postgresql:// URI); the
+/// schema is created or migrated at open, under an advisory lock so collectors starting together
+/// do not race. Fails naming the server (never the password) when it cannot be reached, refuses
+/// the login, or has a newer schema.
+Result<std::unique_ptr<MarkBackend>> open_postgres_marks(const std::string& dsn);
+
 struct MarkStoreOptions {
   std::filesystem::path path;  ///< SQLite database file (open() without a backend); its
                                ///< directory must exist
