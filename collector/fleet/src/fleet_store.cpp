@@ -127,93 +127,62 @@ FleetStore::FleetStore(std::unique_ptr<Db> db, std::vector<FleetRecord> loaded,
     : m_db(std::move(db)),
       m_loaded(std::move(loaded)),
       m_max_rows(max_rows),
-      m_worker(std::make_unique<common::WorkerThread>("fleet store", 1)) {}
+      m_writer("fleet store", [this](Rows rows) { return write(std::move(rows)); }) {}
 
 FleetStore::~FleetStore() {
   stop();
 }
 
 void FleetStore::save(std::vector<FleetRecord> rows) {
-  std::lock_guard lock(m_mutex);
-  if (m_stopped) {
-    return;
-  }
-  for (auto& row : rows) {
-    auto key = std::make_pair(row.store_id, row.till_id);
-    if (auto it = m_pending.find(key); it != m_pending.end()) {
-      it->second = std::move(row);
-    } else if (m_pending.size() < m_max_rows) {
-      m_pending.emplace(std::move(key), std::move(row));
-    } else {
-      ++m_dropped;
+  m_writer.update([&](Rows& pending) {
+    for (auto& row : rows) {
+      auto key = std::make_pair(row.store_id, row.till_id);
+      if (auto it = pending.find(key); it != pending.end()) {
+        it->second = std::move(row);
+      } else if (pending.size() < m_max_rows) {
+        pending.emplace(std::move(key), std::move(row));
+      } else {
+        ++m_dropped;
+      }
     }
-  }
-  if (!m_pending.empty() && !m_write_queued) {
-    // At most one write waits: it takes every row pending when it runs.
-    m_write_queued = m_worker->post([this] { write_pending(); });
-  }
+    return !pending.empty();
+  });
 }
 
-void FleetStore::write_pending() {
-  std::vector<FleetRecord> rows;
-  {
-    std::lock_guard lock(m_mutex);
-    m_write_queued = false;
-    rows.reserve(m_pending.size());
-    for (auto& [key, row] : m_pending) {
-      rows.push_back(std::move(row));
-    }
-    m_pending.clear();
+Status FleetStore::write(Rows rows) {
+  auto txn = Transaction::begin(m_db->db);
+  if (!txn) {
+    return fail(m_db->prefixed(txn.error()));
   }
-  auto written = [&]() -> common::SqliteResult<void> {
-    auto txn = Transaction::begin(m_db->db);
-    if (!txn) {
-      return common::SqliteResult<void>::failure(std::move(txn).error());
+  for (const auto& [key, row] : rows) {
+    if (auto bound = m_db->upsert.bind_all(row.store_id, row.till_id, row.data, row.updated_ms);
+        !bound) {
+      return fail(m_db->prefixed(bound.error()));
     }
-    for (const auto& row : rows) {
-      if (auto bound = m_db->upsert.bind_all(row.store_id, row.till_id, row.data, row.updated_ms);
-          !bound) {
-        return bound;
-      }
-      if (auto ran = m_db->upsert.run(); !ran) {
-        return ran;
-      }
+    if (auto ran = m_db->upsert.run(); !ran) {
+      return fail(m_db->prefixed(ran.error()));
     }
-    return txn->commit();
-  }();
-  std::lock_guard lock(m_mutex);
-  if (written) {
-    ++m_saved;
-  } else {
-    ++m_failures;
-    spdlog::error("{}", m_db->prefixed(written.error()).message);
   }
+  if (auto committed = txn->commit(); !committed) {
+    return fail(m_db->prefixed(committed.error()));
+  }
+  return {};
 }
 
 void FleetStore::stop() {
-  {
-    std::lock_guard lock(m_mutex);
-    if (m_stopped) {
-      return;
-    }
-    m_stopped = true;
-  }
-  m_worker->stop();
+  m_writer.stop();
 }
 
 std::uint64_t FleetStore::saved() const {
-  std::lock_guard lock(m_mutex);
-  return m_saved;
+  return m_writer.saved();
 }
 
 std::uint64_t FleetStore::failures() const {
-  std::lock_guard lock(m_mutex);
-  return m_failures;
+  return m_writer.failures();
 }
 
 std::uint64_t FleetStore::dropped() const {
-  std::lock_guard lock(m_mutex);
-  return m_dropped;
+  return m_dropped.load();
 }
 
 }  // namespace pos::collector

@@ -82,63 +82,43 @@ Result<std::unique_ptr<KpiSnapshotStore>> KpiSnapshotStore::open(
 KpiSnapshotStore::KpiSnapshotStore(std::unique_ptr<Db> db, std::optional<std::string> loaded)
     : m_db(std::move(db)),
       m_loaded(std::move(loaded)),
-      m_worker(std::make_unique<common::WorkerThread>("kpi snapshot store", 1)) {}
+      m_writer("kpi snapshot store", [this](Snapshot s) { return write(std::move(s)); }) {}
 
 KpiSnapshotStore::~KpiSnapshotStore() {
   stop();
 }
 
 void KpiSnapshotStore::save(std::string snapshot, std::int64_t now_ms) {
-  std::lock_guard lock(m_mutex);
-  if (m_stopping) {
-    return;
-  }
-  m_pending.emplace(std::move(snapshot), now_ms);
-  if (!m_write_queued) {
-    // At most one write waits: it takes the newest snapshot when it runs.
-    m_write_queued = m_worker->post([this] { write_pending(); });
-  }
+  m_writer.update([&](Snapshot& pending) {
+    pending.emplace(std::move(snapshot), now_ms);  // a newer snapshot replaces one not written
+    return true;
+  });
 }
 
-void KpiSnapshotStore::write_pending() {
-  std::optional<std::pair<std::string, std::int64_t>> pending;
-  {
-    std::lock_guard lock(m_mutex);
-    m_write_queued = false;
-    pending = std::exchange(m_pending, std::nullopt);
+Status KpiSnapshotStore::write(Snapshot snapshot) {
+  if (!snapshot) {
+    return {};
   }
-  if (!pending) {
-    return;
-  }
-  auto written = m_db->upsert.bind_all(pending->first, pending->second);
+  auto written = m_db->upsert.bind_all(snapshot->first, snapshot->second);
   if (written) {
     written = m_db->upsert.run();
   }
-  std::lock_guard lock(m_mutex);
-  if (written) {
-    ++m_saved;
-  } else {
-    ++m_failures;
-    spdlog::error("{}", m_db->prefixed(written.error()).message);
+  if (!written) {
+    return fail(m_db->prefixed(written.error()));
   }
+  return {};
 }
 
 void KpiSnapshotStore::stop() {
-  {
-    std::lock_guard lock(m_mutex);
-    m_stopping = true;
-  }
-  m_worker->stop();
+  m_writer.stop();
 }
 
 std::uint64_t KpiSnapshotStore::saved() const {
-  std::lock_guard lock(m_mutex);
-  return m_saved;
+  return m_writer.saved();
 }
 
 std::uint64_t KpiSnapshotStore::failures() const {
-  std::lock_guard lock(m_mutex);
-  return m_failures;
+  return m_writer.failures();
 }
 
 }  // namespace pos::collector

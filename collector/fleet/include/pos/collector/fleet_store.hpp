@@ -2,17 +2,17 @@
 // Persisted fleet rows: FleetState's JSON per till in `{data_dir}/fleet.db`, so the fleet page
 // keeps its history across restarts. Written by a background thread; the io thread never waits.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "pos/common/worker_thread.hpp"
+#include "pos/common/coalescing_writer.hpp"
 #include "pos/protocol/result.hpp"
 
 namespace pos::collector {
@@ -66,20 +66,15 @@ class FleetStore {
   struct Db;
 
  private:
+  using Rows = std::map<std::pair<std::string, std::string>, FleetRecord>;
   FleetStore(std::unique_ptr<Db> db, std::vector<FleetRecord> loaded, std::size_t max_rows);
-  void write_pending();
+  Status write(Rows rows);
 
   std::unique_ptr<Db> m_db;  ///< the writer's only, after open
   std::vector<FleetRecord> m_loaded;
   std::size_t m_max_rows;
-  mutable std::mutex m_mutex;
-  std::map<std::pair<std::string, std::string>, FleetRecord> m_pending;
-  bool m_write_queued = false;
-  bool m_stopped = false;
-  std::uint64_t m_saved = 0;
-  std::uint64_t m_failures = 0;
-  std::uint64_t m_dropped = 0;
-  std::unique_ptr<common::WorkerThread> m_worker;  ///< last: stopped before the rest goes
+  std::atomic<std::uint64_t> m_dropped{0};
+  common::CoalescingWriter<Rows> m_writer;  ///< last: stopped before the rest goes
 };
 
 }  // namespace pos::collector

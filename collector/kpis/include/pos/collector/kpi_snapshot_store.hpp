@@ -5,11 +5,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
-#include "pos/common/worker_thread.hpp"
+#include "pos/common/coalescing_writer.hpp"
 #include "pos/protocol/result.hpp"
 
 namespace pos::collector {
@@ -43,18 +42,13 @@ class KpiSnapshotStore {
   struct Db;
 
  private:
+  using Snapshot = std::optional<std::pair<std::string, std::int64_t>>;  ///< data, saved at
   KpiSnapshotStore(std::unique_ptr<Db> db, std::optional<std::string> loaded);
-  void write_pending();
+  Status write(Snapshot snapshot);
 
-  std::unique_ptr<Db> m_db;  ///< the worker's only, after open
+  std::unique_ptr<Db> m_db;  ///< the writer's only, after open
   std::optional<std::string> m_loaded;
-  mutable std::mutex m_mutex;
-  std::optional<std::pair<std::string, std::int64_t>> m_pending;
-  bool m_write_queued = false;
-  bool m_stopping = false;
-  std::uint64_t m_saved = 0;
-  std::uint64_t m_failures = 0;
-  std::unique_ptr<common::WorkerThread> m_worker;  ///< last: stopped before the rest goes
+  common::CoalescingWriter<Snapshot> m_writer;  ///< last: stopped before the rest goes
 };
 
 }  // namespace pos::collector
