@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ranges>
 #include <string>
 #include <vector>
 
@@ -40,11 +41,11 @@ Status create_directories_durably(const std::filesystem::path& path) {
       break;
     }
   }
-  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-    if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST) {
-      return fail("directory " + it->string() + ": " + std::strerror(errno));
+  for (const auto& dir : std::ranges::reverse_view(missing)) {
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      return fail("directory " + dir.string() + ": " + std::strerror(errno));
     }
-    if (auto synced = fsync_directory(it->parent_path()); !synced) {
+    if (auto synced = fsync_directory(dir.parent_path()); !synced) {
       return synced;
     }
   }
