@@ -5,6 +5,7 @@
 #include <boost/json/string.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <ranges>
 
 namespace pos::agent {
 namespace {
@@ -180,11 +181,11 @@ bool luhn_valid(std::string_view digits) noexcept {
   }
   int sum = 0;
   bool twice = false;
-  for (auto it = digits.rbegin(); it != digits.rend(); ++it) {
-    if (!is_digit(*it)) {
+  for (const char c : std::ranges::reverse_view(digits)) {
+    if (!is_digit(c)) {
       return false;
     }
-    int d = *it - '0';
+    int d = c - '0';
     if (twice) {
       d *= 2;
       if (d > 9) {

@@ -243,9 +243,11 @@ Status SqliteOutbox::Impl::open_database() {
   if (!journal) {
     return fail(prefixed(path, journal.error()));
   }
-  if (auto stepped = journal->step(); !stepped) {
+  const auto stepped = journal->step();
+  if (!stepped) {
     return fail(prefixed(path, stepped.error()));
-  } else if (*stepped != Statement::Step::row || journal->column_text(0) != "wal") {
+  }
+  if (*stepped != Statement::Step::row || journal->column_text(0) != "wal") {
     return fail("outbox " + path.string() + ": cannot switch to WAL journal mode");
   }
   journal->reset();
@@ -431,6 +433,7 @@ void SqliteOutbox::append(std::vector<protocol::PosEvent> pos_events, AppendDone
     }
   }
   if (refused) {
+    // NOLINTNEXTLINE(bugprone-use-after-move): done was moved above only if nothing was refused.
     boost::asio::post(impl.executor, [done = std::move(done), error = std::move(*refused)] {
       done(AppendOutcome::failure(error));
     });
@@ -501,8 +504,11 @@ void SqliteOutbox::acknowledge(std::uint64_t through_seq, std::function<void(Sta
     }
   }
   if (answer) {
+    // done was moved above only if there is no answer.
+    // NOLINTBEGIN(bugprone-use-after-move)
     boost::asio::post(impl.executor,
                       [done = std::move(done), status = std::move(*answer)] { done(status); });
+    // NOLINTEND(bugprone-use-after-move)
   } else {
     impl.wake.notify_one();
   }
@@ -523,6 +529,7 @@ void SqliteOutbox::renew_epoch(std::uint64_t keep_through,
     }
   }
   if (refused) {
+    // NOLINTNEXTLINE(bugprone-use-after-move): done was moved above only if nothing was refused.
     boost::asio::post(impl.executor, [done = std::move(done), error = std::move(*refused)] {
       done(Result<std::uint64_t>::failure(error));
     });

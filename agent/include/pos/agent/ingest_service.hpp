@@ -63,7 +63,7 @@ class IngestService {
 
  private:
   struct Counters;
-  void post_events(common::HttpRequest request, common::HttpServer::Respond respond);
+  void post_events(const common::HttpRequest& request, common::HttpServer::Respond respond);
 
   Outbox& m_outbox;
   std::string m_store_id;
