@@ -45,7 +45,9 @@ void write_file(const fs::path& path, const std::string& text) {
 bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds limit = 3s) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
+    if (done()) {
+      return true;
+    }
     std::this_thread::sleep_for(10ms);
   }
   return done();
@@ -72,7 +74,9 @@ class SpoolTest : public ::testing::Test {
   void TearDown() override {
     m_work.reset();
     m_io.stop();
-    if (m_thread.joinable()) m_thread.join();
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
     m_spool.reset();
     std::error_code ec;
     fs::remove_all(m_dir, ec);
