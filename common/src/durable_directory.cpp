@@ -6,9 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ranges>
 #include <string>
 #include <vector>
 
@@ -41,7 +41,8 @@ Status create_directories_durably(const std::filesystem::path& path) {
       break;
     }
   }
-  for (const auto& dir : std::ranges::reverse_view(missing)) {
+  std::reverse(missing.begin(), missing.end());  // outermost first
+  for (const auto& dir : missing) {
     if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
       return fail("directory " + dir.string() + ": " + std::strerror(errno));
     }

@@ -432,8 +432,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         m_stream, out,
         [self = shared_from_this(), keep_alive, linger](beast::error_code ec, std::size_t) {
           self->m_response.reset();
-          // NOLINTNEXTLINE(bugprone-branch-clone): a failed write and a finished exchange that
-          // does not keep the connection alive both close, for different reasons.
+          // A failed write and a finished exchange that does not keep the connection alive both
+          // close, for different reasons.
+          // NOLINTNEXTLINE(bugprone-branch-clone)
           if (ec) {
             self->close();
           } else if (linger) {
