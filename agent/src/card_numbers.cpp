@@ -5,7 +5,6 @@
 #include <boost/json/string.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
-#include <ranges>
 
 namespace pos::agent {
 namespace {
@@ -181,11 +180,13 @@ bool luhn_valid(std::string_view digits) noexcept {
   }
   int sum = 0;
   bool twice = false;
-  for (const char c : std::ranges::reverse_view(digits)) {
-    if (!is_digit(c)) {
+  // NOLINTNEXTLINE(modernize-loop-convert): std::ranges::reverse_view fails in clang 14 (libstdc++
+  // 12).
+  for (auto it = digits.rbegin(); it != digits.rend(); ++it) {
+    if (!is_digit(*it)) {
       return false;
     }
-    int d = c - '0';
+    int d = *it - '0';
     if (twice) {
       d *= 2;
       if (d > 9) {

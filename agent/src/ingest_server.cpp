@@ -136,12 +136,12 @@ IngestService::IngestService(Outbox& outbox, std::string store_id, std::string t
       m_counters(std::make_shared<Counters>()) {}
 
 HttpServer::Handler IngestService::handler() {
-  return [this](HttpRequest request, HttpServer::Respond respond) {
-    handle(std::move(request), std::move(respond));
+  return [this](const HttpRequest& request, HttpServer::Respond respond) {
+    handle(request, std::move(respond));
   };
 }
 
-void IngestService::handle(HttpRequest request, HttpServer::Respond respond) {
+void IngestService::handle(const HttpRequest& request, HttpServer::Respond respond) {
   m_counters->requests.fetch_add(1);
   std::string_view path = request.target;
   path = path.substr(0, path.find('?'));
