@@ -180,8 +180,8 @@ bool luhn_valid(std::string_view digits) noexcept {
   }
   int sum = 0;
   bool twice = false;
-  // NOLINTNEXTLINE(modernize-loop-convert): std::ranges::reverse_view fails in clang 14 (libstdc++
-  // 12).
+  // A range-for needs std::ranges::reverse_view, which clang 14 cannot parse (libstdc++ 12).
+  // NOLINTNEXTLINE(modernize-loop-convert)
   for (auto it = digits.rbegin(); it != digits.rend(); ++it) {
     if (!is_digit(*it)) {
       return false;
