@@ -31,7 +31,9 @@ struct ConfigReader::Impl {
     const bool bare = !name.empty() && name.find_first_not_of(
                                            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                            "0123456789_-") == std::string_view::npos;
-    if (bare) return std::string(name);
+    if (bare) {
+      return std::string(name);
+    }
     std::string quoted = "\"";
     for (const char c : name) {
       if (c == '"' || c == '\\') {
@@ -84,7 +86,7 @@ ConfigReader ConfigReader::from_file(const std::string& path) {
 }
 
 ConfigReader ConfigReader::from_string(std::string_view text, std::string source_name,
-                                       std::string base_dir) {
+                                       const std::string& base_dir) {
   auto impl = std::make_unique<Impl>();
   try {
     impl->table = toml::parse(text, source_name);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -40,11 +41,12 @@ Status create_directories_durably(const std::filesystem::path& path) {
       break;
     }
   }
-  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-    if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST) {
-      return fail("directory " + it->string() + ": " + std::strerror(errno));
+  std::reverse(missing.begin(), missing.end());  // outermost first
+  for (const auto& dir : missing) {
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      return fail("directory " + dir.string() + ": " + std::strerror(errno));
     }
-    if (auto synced = fsync_directory(it->parent_path()); !synced) {
+    if (auto synced = fsync_directory(dir.parent_path()); !synced) {
       return synced;
     }
   }

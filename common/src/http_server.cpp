@@ -79,9 +79,15 @@ bool is_http_protocol_error(const beast::error_code& ec) {
 }
 
 std::string describe_bind_error(const beast::error_code& ec) {
-  if (ec == net::error::address_in_use) return "address in use";
-  if (ec == net::error::access_denied) return "permission denied";
-  if (ec == boost::system::errc::address_not_available) return "address not available on this host";
+  if (ec == net::error::address_in_use) {
+    return "address in use";
+  }
+  if (ec == net::error::access_denied) {
+    return "permission denied";
+  }
+  if (ec == boost::system::errc::address_not_available) {
+    return "address not available on this host";
+  }
   return ec.message();
 }
 
@@ -92,7 +98,9 @@ bool has_crlf(std::string_view s) {
 std::string to_lower(std::string_view s) {
   std::string out(s);
   for (auto& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
   }
   return out;
 }
@@ -109,24 +117,34 @@ bool host_allowed(std::string_view host, const std::vector<std::string>& extra) 
   std::string_view port;
   if (!host.empty() && host.front() == '[') {
     const auto close = host.find(']');
-    if (close == std::string_view::npos) return false;
+    if (close == std::string_view::npos) {
+      return false;
+    }
     name = host.substr(0, close + 1);
     const auto rest = host.substr(close + 1);
     if (!rest.empty()) {
-      if (rest.front() != ':') return false;
+      if (rest.front() != ':') {
+        return false;
+      }
       port = rest.substr(1);
-      if (port.empty()) return false;
+      if (port.empty()) {
+        return false;
+      }
     }
   } else if (const auto colon = host.find(':'); colon != std::string_view::npos) {
     name = host.substr(0, colon);
     port = host.substr(colon + 1);
-    if (port.empty()) return false;
+    if (port.empty()) {
+      return false;
+    }
   }
   if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) {
     return false;
   }
   const std::string lower = to_lower(name);
-  if (lower == "127.0.0.1" || lower == "localhost" || lower == "[::1]") return true;
+  if (lower == "127.0.0.1" || lower == "localhost" || lower == "[::1]") {
+    return true;
+  }
   return std::find(extra.begin(), extra.end(), lower) != extra.end();
 }
 
@@ -146,7 +164,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   ~HttpSession() {
     // An evicted session gave its place back when it was chosen (State::evict_one).
-    if (m_evictable_since.load() != k_evicted) m_state->connections.fetch_sub(1);
+    if (m_evictable_since.load() != k_evicted) {
+      m_state->connections.fetch_sub(1);
+    }
     std::lock_guard lock(m_state->mutex);
     m_state->sessions.erase(this);
   }
@@ -168,7 +188,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void close_later(bool idle_only) {
     net::dispatch(m_stream.get_executor(), [self = shared_from_this(), idle_only] {
-      if (!idle_only || self->m_idle) self->close();
+      if (!idle_only || self->m_idle) {
+        self->close();
+      }
     });
   }
 
@@ -229,10 +251,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<std::pair<int, std::string>> refusal() const {
     const auto& request = m_parser->get();
     const auto& access = m_state->access;
-    if (request.count(http::field::host) > 1) return {{400, "more than one Host header"}};
+    if (request.count(http::field::host) > 1) {
+      return {{400, "more than one Host header"}};
+    }
     const auto host = request.find(http::field::host);
     if (host == request.end()) {
-      if (request.version() >= 11) return {{400, "Host header missing"}};
+      if (request.version() >= 11) {
+        return {{400, "Host header missing"}};
+      }
     } else if (!host_allowed(host->value(), access.allowed_hosts)) {
       return {{421, "Host '" + std::string(host->value()) +
                         "' refused: this server answers only to 127.0.0.1, localhost, [::1]" +
@@ -255,14 +281,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void on_header(beast::error_code ec) {
-    if (!still_ours()) return;
+    if (!still_ours()) {
+      return;
+    }
     if (ec) {
       fail_read(ec);
       return;
     }
     m_head = m_parser->get().method() == http::verb::head;
     if (auto refused = refusal()) {
-      answer_and_close(refused->first, std::move(refused->second));
+      answer_and_close(refused->first, refused->second);
       return;
     }
     if (!m_parser->is_done()) {
@@ -300,7 +328,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void on_body(beast::error_code ec) {
-    if (!still_ours()) return;
+    if (!still_ours()) {
+      return;
+    }
     if (ec) {
       fail_read(ec);
       return;
@@ -330,7 +360,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
   }
 
-  void answer_and_close(int status, std::string message) {
+  void answer_and_close(int status, const std::string& message) {
     HttpResponse response;
     response.status = status;
     response.body = error_json(message);
@@ -370,7 +400,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void on_respond(std::uint64_t generation, HttpResponse response) {
-    if (generation != m_generation || m_answered) return;
+    if (generation != m_generation || m_answered) {
+      return;
+    }
     m_answered = true;
     send(std::move(response), false);
   }
@@ -384,18 +416,25 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       out.set(http::field::content_type, response.content_type);
     }
     for (const auto& [name, value] : response.headers) {
-      if (name.empty() || has_crlf(name) || has_crlf(value)) continue;
+      if (name.empty() || has_crlf(name) || has_crlf(value)) {
+        continue;
+      }
       out.set(name, value);
     }
     out.body() = std::move(response.body);
     out.keep_alive(keep_alive);
     out.prepare_payload();
-    if (m_head) out.body().clear();  // Content-Length stays the body's, as for GET
+    if (m_head) {
+      out.body().clear();  // Content-Length stays the body's, as for GET
+    }
     m_stream.expires_after(m_state->limits.read_timeout);
     http::async_write(
         m_stream, out,
         [self = shared_from_this(), keep_alive, linger](beast::error_code ec, std::size_t) {
           self->m_response.reset();
+          // A failed write and a finished exchange that does not keep the connection alive both
+          // close, for different reasons.
+          // NOLINTNEXTLINE(bugprone-branch-clone)
           if (ec) {
             self->close();
           } else if (linger) {
@@ -467,13 +506,17 @@ void HttpServer::State::do_accept() {
 }
 
 void HttpServer::State::on_accept(beast::error_code ec, tcp::socket socket) {
-  if (ec == net::error::operation_aborted || !acceptor.is_open() || stopping.load()) return;
+  if (ec == net::error::operation_aborted || !acceptor.is_open() || stopping.load()) {
+    return;
+  }
   if (ec) {
     // E.g. out of file descriptors: wait a little instead of spinning.
     spdlog::warn("{} {}: accept failed: {}", what, listen, ec.message());
     retry_timer.expires_after(std::chrono::milliseconds(100));
     retry_timer.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
-      if (!wait_ec) self->do_accept();
+      if (!wait_ec) {
+        self->do_accept();
+      }
     });
     return;
   }
@@ -505,12 +548,16 @@ bool HttpServer::State::evict_one() {
       std::lock_guard lock(mutex);
       for (const auto& [ptr, weak] : sessions) {
         const std::int64_t since = ptr->evictable_since();
-        if (since <= 0 || since > now || (chosen_since > 0 && since >= chosen_since)) continue;
+        if (since <= 0 || since > now || (chosen_since > 0 && since >= chosen_since)) {
+          continue;
+        }
         chosen = weak;
         chosen_since = since;
       }
     }
-    if (chosen_since == 0) return false;
+    if (chosen_since == 0) {
+      return false;
+    }
     auto victim = chosen.lock();
     if (victim && victim->claim_for_eviction(chosen_since)) {
       connections.fetch_sub(1);
@@ -526,25 +573,35 @@ void HttpServer::State::close_sessions(bool idle_only) {
   {
     std::lock_guard lock(mutex);
     for (auto& [ptr, weak] : sessions) {
-      if (auto session = weak.lock()) live.push_back(std::move(session));
+      if (auto session = weak.lock()) {
+        live.push_back(std::move(session));
+      }
     }
   }
-  for (auto& session : live) session->close_later(idle_only);
+  for (auto& session : live) {
+    session->close_later(idle_only);
+  }
 }
 
 Status check_allowed_host(std::string_view host) {
   const auto quoted = "'" + std::string(host) + "': ";
-  if (host.empty()) return fail(quoted + "empty");
+  if (host.empty()) {
+    return fail(quoted + "empty");
+  }
   if (host.front() == '[') {
     beast::error_code ec;
     if (host.size() < 3 || host.back() != ']') {
       return fail(quoted + "an IPv6 address must be written [addr], without port");
     }
     net::ip::make_address_v6(std::string(host.substr(1, host.size() - 2)), ec);
-    if (ec) return fail(quoted + "an IPv6 address must be written [addr], without port");
+    if (ec) {
+      return fail(quoted + "an IPv6 address must be written [addr], without port");
+    }
     return {};
   }
-  if (host.find(':') != std::string_view::npos) return fail(quoted + "give the name without port");
+  if (host.find(':') != std::string_view::npos) {
+    return fail(quoted + "give the name without port");
+  }
   if (host.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-") !=
       std::string_view::npos) {
     return fail(quoted + "a host name has only letters, digits, '.' and '-'");
@@ -576,7 +633,9 @@ Status check_allowed_origin(std::string_view origin) {
     }
     host = rest.substr(0, colon);
   }
-  if (auto ok = check_allowed_host(host); !ok) return fail(quoted + "bad host");
+  if (auto ok = check_allowed_host(host); !ok) {
+    return fail(quoted + "bad host");
+  }
   return {};
 }
 
@@ -592,7 +651,9 @@ Result<tcp::endpoint> parse_listen_endpoint(std::string_view text) {
     port_text = text.substr(close + 2);
   } else {
     const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) return fail("must be host:port, e.g. 127.0.0.1:8411");
+    if (colon == std::string_view::npos) {
+      return fail("must be host:port, e.g. 127.0.0.1:8411");
+    }
     host = text.substr(0, colon);
     if (host.find(':') != std::string_view::npos) {
       return fail("an IPv6 address needs brackets, e.g. [::1]:8411");
@@ -608,7 +669,9 @@ Result<tcp::endpoint> parse_listen_endpoint(std::string_view text) {
   }
   beast::error_code address_ec;
   const auto address = net::ip::make_address(std::string(host), address_ec);
-  if (address_ec) return fail("'" + std::string(host) + "' is not an IP address");
+  if (address_ec) {
+    return fail("'" + std::string(host) + "' is not an IP address");
+  }
   return tcp::endpoint(address, static_cast<std::uint16_t>(port));
 }
 
@@ -618,8 +681,12 @@ HttpServer::HttpServer(net::any_io_executor executor, std::string listen, HttpLi
                                       std::move(handler), std::move(what), std::move(access))) {}
 
 HttpAccess HttpServer::State::lowercase(HttpAccess rules) {
-  for (auto& host : rules.allowed_hosts) host = to_lower(host);
-  for (auto& origin : rules.allowed_origins) origin = to_lower(origin);
+  for (auto& host : rules.allowed_hosts) {
+    host = to_lower(host);
+  }
+  for (auto& origin : rules.allowed_origins) {
+    origin = to_lower(origin);
+  }
   return rules;
 }
 
@@ -638,12 +705,20 @@ Status HttpServer::start() {
   auto& state = *m_state;
   const auto prefix = state.what + " " + state.listen + ": ";
   auto endpoint = parse_listen_endpoint(state.listen);
-  if (!endpoint) return fail(prefix + endpoint.error().message);
+  if (!endpoint) {
+    return fail(prefix + endpoint.error().message);
+  }
   beast::error_code ec;
   state.acceptor.open(endpoint->protocol(), ec);
-  if (!ec) state.acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) state.acceptor.bind(*endpoint, ec);
-  if (!ec) state.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (!ec) {
+    state.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) {
+    state.acceptor.bind(*endpoint, ec);
+  }
+  if (!ec) {
+    state.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  }
   if (ec) {
     beast::error_code ignored;
     state.acceptor.close(ignored);

@@ -26,10 +26,9 @@ std::string status_assignment(std::string_view text) {
   return out;
 }
 
-ServiceNotifier::ServiceNotifier(boost::asio::any_io_executor executor,
+ServiceNotifier::ServiceNotifier(const boost::asio::any_io_executor& executor,
                                  std::function<bool()> healthy)
-    : m_healthy(std::move(healthy)), m_timer(std::move(executor)) {
-  // NOLINTNEXTLINE(concurrency-mt-unsafe): read once at startup, before any thread changes env.
+    : m_healthy(std::move(healthy)), m_timer(executor) {
   const char* socket = std::getenv("NOTIFY_SOCKET");
   m_enabled = socket != nullptr && *socket != '\0';
   if (!m_enabled) {

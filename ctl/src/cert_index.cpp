@@ -186,7 +186,7 @@ std::string format_utc(std::int64_t unix_seconds) {
   gmtime_r(&t, &tm);
   std::array<char, 32> buf{};
   const std::size_t n = std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return std::string(buf.data(), n);
+  return {buf.data(), n};
 }
 
 std::optional<std::int64_t> parse_utc(std::string_view text) {

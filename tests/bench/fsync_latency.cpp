@@ -50,7 +50,9 @@ int main(int argc, char** argv) {
   std::size_t bytes = 4096;
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
-    if (i + 1 >= argc) usage(std::string(flag) + ": missing value");
+    if (i + 1 >= argc) {
+      usage(std::string(flag) + ": missing value");
+    }
     const std::string_view value = argv[++i];
     if (flag == "--dir") {
       dir = value;
@@ -77,7 +79,9 @@ int main(int argc, char** argv) {
     std::size_t done = 0;
     while (done < block.size()) {
       const ssize_t n = ::write(fd, block.data() + done, block.size() - done);
-      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
       if (n < 0) {
         std::fprintf(stderr, "fsync_latency: write: %s\n", std::strerror(errno));
         return 1;
@@ -94,7 +98,9 @@ int main(int argc, char** argv) {
   ::close(fd);
   std::sort(ms.begin(), ms.end());
   double sum = 0;
-  for (const double v : ms) sum += v;
+  for (const double v : ms) {
+    sum += v;
+  }
   std::printf(
       "RESULT dir=%s count=%zu bytes=%zu mean_ms=%.3f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f "
       "max_ms=%.3f\n",

@@ -67,14 +67,20 @@ Options parse_options(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (i + 1 >= argc) usage("missing value for " + std::string(arg));
+    if (i + 1 >= argc) {
+      usage("missing value for " + std::string(arg));
+    }
     const std::string value = argv[++i];
     try {
       if (arg == "--url") {
         std::string url = value;
-        if (url.starts_with("http://")) url = url.substr(7);
+        if (url.starts_with("http://")) {
+          url = url.substr(7);
+        }
         const auto colon = url.rfind(':');
-        if (colon == std::string::npos) usage("--url must be host:port");
+        if (colon == std::string::npos) {
+          usage("--url must be host:port");
+        }
         o.host = url.substr(0, colon);
         o.port = url.substr(colon + 1);
       } else if (arg == "--connections") {
@@ -100,7 +106,9 @@ Options parse_options(int argc, char** argv) {
       usage("bad value for " + std::string(arg) + ": " + value);
     }
   }
-  if (o.events_per_request == 0 || o.duration_s <= 0) usage("K and duration must be > 0");
+  if (o.events_per_request == 0 || o.duration_s <= 0) {
+    usage("K and duration must be > 0");
+  }
   return o;
 }
 
@@ -115,21 +123,31 @@ struct ProcSample {
 std::optional<ProcSample> sample_proc(long pid) {
   ProcSample s;
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  if (!status) return std::nullopt;
+  if (!status) {
+    return std::nullopt;
+  }
   std::string line;
   while (std::getline(status, line)) {
-    if (line.starts_with("VmRSS:")) s.rss_kb = std::stol(line.substr(6));
-    if (line.starts_with("VmHWM:")) s.hwm_kb = std::stol(line.substr(6));
+    if (line.starts_with("VmRSS:")) {
+      s.rss_kb = std::stol(line.substr(6));
+    }
+    if (line.starts_with("VmHWM:")) {
+      s.hwm_kb = std::stol(line.substr(6));
+    }
   }
   std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
   const auto paren = stat.rfind(')');
-  if (paren == std::string::npos) return std::nullopt;
+  if (paren == std::string::npos) {
+    return std::nullopt;
+  }
   std::istringstream fields(stat.substr(paren + 2));
   std::string field;
   unsigned long long utime = 0, stime = 0;
   for (int n = 3; fields >> field; ++n) {  // field 3 is the state
-    if (n == 14) utime = std::stoull(field);
+    if (n == 14) {
+      utime = std::stoull(field);
+    }
     if (n == 15) {
       stime = std::stoull(field);
       break;
@@ -179,7 +197,9 @@ struct Stats {
 
 std::uint64_t json_count(std::string_view body, std::string_view key) {
   const auto at = body.find(key);
-  if (at == std::string_view::npos) return 0;
+  if (at == std::string_view::npos) {
+    return 0;
+  }
   std::uint64_t n = 0;
   const char* first = body.data() + at + key.size();
   std::from_chars(first, body.data() + body.size(), n);
@@ -209,7 +229,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   void connect() {
-    if (Clock::now() >= m_stop_at) return;
+    if (Clock::now() >= m_stop_at) {
+      return;
+    }
     m_stream.expires_after(std::chrono::seconds(10));
     m_stream.async_connect(m_endpoints,
                            [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
@@ -243,7 +265,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     m_next_send += m_interval;
     const auto now = Clock::now();
-    if (m_next_send < now - std::chrono::seconds(1)) m_next_send = now;  // do not burst to catch up
+    if (m_next_send < now - std::chrono::seconds(1)) {
+      m_next_send = now;  // do not burst to catch up
+    }
     m_timer.expires_at(m_next_send);
     m_timer.async_wait([self = shared_from_this()](beast::error_code) { self->send(); });
   }
@@ -263,16 +287,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::string& body = m_request.body();
     body.reserve(m_options.events_per_request * 640);
     const bool array = m_options.events_per_request > 1;
-    if (array) body.push_back('[');
+    if (array) {
+      body.push_back('[');
+    }
     for (std::size_t i = 0; i < m_options.events_per_request; ++i) {
-      if (i > 0) body.push_back(',');
+      if (i > 0) {
+        body.push_back(',');
+      }
       const std::uint64_t n = m_counter++;
       char id[96];
       const int len = std::snprintf(id, sizeof id, "%s-%llu", m_prefix.c_str(),
                                     static_cast<unsigned long long>(n));
       append_sale(body, std::string_view(id, static_cast<std::size_t>(len)), n);
     }
-    if (array) body.push_back(']');
+    if (array) {
+      body.push_back(']');
+    }
     m_request.keep_alive(true);
     m_request.prepare_payload();
     m_response = {};
@@ -343,7 +373,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 };
 
 double percentile_ms(std::vector<std::uint32_t>& v, double p) {
-  if (v.empty()) return 0;
+  if (v.empty()) {
+    return 0;
+  }
   const auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
   return v[k] / 1000.0;
@@ -357,7 +389,9 @@ int main(int argc, char** argv) {
   tcp::resolver resolver(io);
   beast::error_code ec;
   const auto endpoints = resolver.resolve(options.host, options.port, ec);
-  if (ec) usage("cannot resolve " + options.host + ":" + options.port + ": " + ec.message());
+  if (ec) {
+    usage("cannot resolve " + options.host + ":" + options.port + ": " + ec.message());
+  }
 
   const std::string run_id = random_run_id();
   const auto start = Clock::now();
@@ -389,14 +423,18 @@ int main(int argc, char** argv) {
     const auto now = Clock::now();
     if (options.pid > 0 && now >= measure_from) {
       if (auto s = sample_proc(options.pid)) {
-        if (!first) first = s;
+        if (!first) {
+          first = s;
+        }
         last = s;
         rss_max_kb = std::max(rss_max_kb, s->rss_kb);
         rss_sum_kb += static_cast<double>(s->rss_kb);
         ++rss_samples;
       }
     }
-    if (now >= stop_at) return;
+    if (now >= stop_at) {
+      return;
+    }
     sampler.expires_after(std::chrono::milliseconds(100));
     sampler.async_wait([&](beast::error_code) { sample(); });
   };

@@ -217,7 +217,9 @@ class HttpSubmitter final : public Submitter {
   bool submit(const std::vector<json::object>& events, std::vector<Acked>& out,
               std::string& problem) override {
     json::array body;
-    for (const auto& e : events) body.push_back(e);
+    for (const auto& e : events) {
+      body.push_back(e);
+    }
     const auto reply =
         http_request(m_port, "POST", "/v1/events", "application/json", json::serialize(body), 3s);
     if (reply.status != 200) {
@@ -275,7 +277,9 @@ class MqttSubmitter final : public Submitter {
     do {
       auto byte = static_cast<unsigned char>(n % 128);
       n /= 128;
-      if (n > 0) byte |= 0x80;
+      if (n > 0) {
+        byte |= 0x80;
+      }
       out.push_back(static_cast<char>(byte));
     } while (n > 0);
   }
@@ -288,7 +292,9 @@ class MqttSubmitter final : public Submitter {
     std::size_t sent = 0;
     while (sent < bytes.size()) {
       const auto n = ::send(m_fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return false;
+      if (n <= 0) {
+        return false;
+      }
       sent += static_cast<std::size_t>(n);
     }
     return true;
@@ -297,7 +303,9 @@ class MqttSubmitter final : public Submitter {
     std::size_t got = 0;
     while (got < size) {
       const auto n = ::recv(m_fd, buffer + got, size - got, 0);
-      if (n <= 0) return false;
+      if (n <= 0) {
+        return false;
+      }
       got += static_cast<std::size_t>(n);
     }
     return true;
@@ -305,20 +313,28 @@ class MqttSubmitter final : public Submitter {
   // Reads one packet; returns its first byte and body, false on error or timeout.
   bool read_packet(unsigned char& type, std::string& body) {
     char byte = 0;
-    if (!read_exact(&byte, 1)) return false;
+    if (!read_exact(&byte, 1)) {
+      return false;
+    }
     type = static_cast<unsigned char>(byte);
     std::size_t length = 0;
     for (int shift = 0; shift < 28; shift += 7) {
-      if (!read_exact(&byte, 1)) return false;
+      if (!read_exact(&byte, 1)) {
+        return false;
+      }
       length |= static_cast<std::size_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) break;
+      if ((byte & 0x80) == 0) {
+        break;
+      }
     }
     body.resize(length);
     return length == 0 || read_exact(body.data(), length);
   }
   bool connect() {
     m_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (m_fd < 0) return false;
+    if (m_fd < 0) {
+      return false;
+    }
     timeval timeout{2, 0};
     ::setsockopt(m_fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     ::setsockopt(m_fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
@@ -351,11 +367,15 @@ class MqttSubmitter final : public Submitter {
     std::string packet(1, '\x32');  // PUBLISH, QoS 1
     append_length(packet, body.size());
     packet += body;
-    if (!send_all(packet)) return false;
+    if (!send_all(packet)) {
+      return false;
+    }
     while (true) {
       unsigned char type = 0;
       std::string answer;
-      if (!read_packet(type, answer)) return false;
+      if (!read_packet(type, answer)) {
+        return false;
+      }
       if ((type & 0xf0) == 0x40 && answer.size() == 2 &&
           ((static_cast<unsigned char>(answer[0]) << 8) | static_cast<unsigned char>(answer[1])) ==
               m_packet_id) {
@@ -364,7 +384,9 @@ class MqttSubmitter final : public Submitter {
     }
   }
   void disconnect() {
-    if (m_fd >= 0) ::close(m_fd);
+    if (m_fd >= 0) {
+      ::close(m_fd);
+    }
     m_fd = -1;
   }
 
@@ -396,7 +418,9 @@ class PosTill {
   void stop(std::chrono::milliseconds patience) {
     m_patience_deadline = Clock::now() + patience;
     m_stop = true;
-    if (m_thread.joinable()) m_thread.join();
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
   }
   std::vector<Acked> acked() const {
     std::lock_guard lock(m_mutex);
@@ -434,11 +458,17 @@ class PosTill {
         const bool answered = m_submitter->submit(events, out, problem);
         {
           std::lock_guard lock(m_mutex);
-          for (auto& a : out) m_acked.push_back(std::move(a));
-          if (!problem.empty() && m_problems.size() < 20) m_problems.push_back(problem);
+          for (auto& a : out) {
+            m_acked.push_back(std::move(a));
+          }
+          if (!problem.empty() && m_problems.size() < 20) {
+            m_problems.push_back(problem);
+          }
         }
         events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(out.size()));
-        if (answered || events.empty()) break;
+        if (answered || events.empty()) {
+          break;
+        }
         if (m_stop && Clock::now() > m_patience_deadline.load()) {
           m_unanswered += events.size();
           return;
@@ -509,7 +539,9 @@ class SpoolWriter {
       m_park = false;
       m_cv.notify_all();
     }
-    if (m_thread.joinable()) m_thread.join();
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
   }
   std::vector<File> finished() const {
     std::lock_guard lock(m_mutex);
@@ -525,7 +557,9 @@ class SpoolWriter {
   // Between two steps: parks when asked. Returns false when the file must be started again.
   bool step(int& fd) {
     std::unique_lock lock(m_mutex);
-    if (!m_park) return true;
+    if (!m_park) {
+      return true;
+    }
     if (fd >= 0) {
       ::close(fd);
       fd = -1;
@@ -540,7 +574,9 @@ class SpoolWriter {
 
   void note(const std::string& what) {
     std::lock_guard lock(m_mutex);
-    if (m_problems.size() < 20) m_problems.push_back(what);
+    if (m_problems.size() < 20) {
+      m_problems.push_back(what);
+    }
   }
 
   // One attempt at writing `file`; true when finished.
@@ -549,34 +585,60 @@ class SpoolWriter {
     const auto tmp = m_dir / (file.name + ".tmp");
     const auto target = m_dir / file.name;
     std::string text;
-    for (const auto& e : file.events) text += json::serialize(e) + "\n";
+    for (const auto& e : file.events) {
+      text += json::serialize(e) + "\n";
+    }
     const auto fail = [&](const char* what) {
       note(std::string(what) + " " + file.name + ": " + std::strerror(errno));
-      if (fd >= 0) ::close(fd);
+      if (fd >= 0) {
+        ::close(fd);
+      }
       std::this_thread::sleep_for(100ms);
       return false;
     };
-    if (!step(fd)) return false;
+    if (!step(fd)) {
+      return false;
+    }
     fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return fail("open");
+    if (fd < 0) {
+      return fail("open");
+    }
     // Two writes, so that a cut can fall between them.
     const auto half = text.size() / 2;
-    if (::write(fd, text.data(), half) != static_cast<ssize_t>(half)) return fail("write");
-    if (!step(fd)) return false;
+    if (::write(fd, text.data(), half) != static_cast<ssize_t>(half)) {
+      return fail("write");
+    }
+    if (!step(fd)) {
+      return false;
+    }
     if (::write(fd, text.data() + half, text.size() - half) !=
         static_cast<ssize_t>(text.size() - half)) {
       return fail("write");
     }
-    if (!step(fd)) return false;
-    if (::fsync(fd) != 0) return fail("fsync");
+    if (!step(fd)) {
+      return false;
+    }
+    if (::fsync(fd) != 0) {
+      return fail("fsync");
+    }
     ::close(fd);
     fd = -1;
-    if (!step(fd)) return false;
-    if (::rename(tmp.c_str(), target.c_str()) != 0) return fail("rename");
-    if (!step(fd)) return false;
+    if (!step(fd)) {
+      return false;
+    }
+    if (::rename(tmp.c_str(), target.c_str()) != 0) {
+      return fail("rename");
+    }
+    if (!step(fd)) {
+      return false;
+    }
     fd = ::open(m_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return fail("open dir");
-    if (::fsync(fd) != 0) return fail("fsync dir");
+    if (fd < 0) {
+      return fail("open dir");
+    }
+    if (::fsync(fd) != 0) {
+      return fail("fsync dir");
+    }
     ::close(fd);
     return true;
   }
@@ -587,7 +649,9 @@ class SpoolWriter {
     while (true) {
       {
         std::lock_guard lock(m_mutex);
-        if (m_stop) break;
+        if (m_stop) {
+          break;
+        }
       }
       File file;
       std::ostringstream name;
@@ -697,7 +761,9 @@ class PosagentRig {
 
   std::size_t acked_so_far() const {
     std::size_t n = 0;
-    for (const auto& p : m_pos) n += p->acked_count();
+    for (const auto& p : m_pos) {
+      n += p->acked_count();
+    }
     return n;
   }
 
@@ -705,7 +771,9 @@ class PosagentRig {
 
   // Cuts (refuse) or restores the tills' links to the broker; a no-op when already so.
   void uplink(bool up) {
-    if (up == !m_uplink_down) return;
+    if (up == !m_uplink_down) {
+      return;
+    }
     m_uplink_down = !up;
     for (std::size_t i = 0; i < m_system->till_count(); ++i) {
       auto* proxy = m_system->till(i).proxy();
@@ -719,7 +787,9 @@ class PosagentRig {
 
   // kill -9 of every agent (or the collector), the cut, integrity checks of what the cut left.
   void cut_tills(PowerCutFs::CutMode mode, std::uint64_t seed, PowerCutLoopResult& r) {
-    for (std::size_t i = 0; i < m_system->till_count(); ++i) m_system->till(i).kill9();
+    for (std::size_t i = 0; i < m_system->till_count(); ++i) {
+      m_system->till(i).kill9();
+    }
     cut_fs(m_till_fs, mode, seed);
     check_databases(m_till_fs.mount_dir(), r);
   }
@@ -743,9 +813,13 @@ class PosagentRig {
   // Starts what was killed; false (with the reason in `problems`) when a start failed.
   bool restart(bool tills, bool collector, PowerCutLoopResult& r) {
     try {
-      if (collector) m_system->collector().start(30s);
+      if (collector) {
+        m_system->collector().start(30s);
+      }
       if (tills) {
-        for (std::size_t i = 0; i < m_system->till_count(); ++i) m_system->till(i).start(30s);
+        for (std::size_t i = 0; i < m_system->till_count(); ++i) {
+          m_system->till(i).start(30s);
+        }
       }
       return true;
     } catch (const std::exception& e) {
@@ -758,8 +832,12 @@ class PosagentRig {
   // Stops the POS, drains and checks everything; fills `r`.
   void finish(PowerCutLoopResult& r) {
     uplink(true);
-    for (auto& p : m_pos) p->stop(60s);
-    if (m_spool) m_spool->stop();
+    for (auto& p : m_pos) {
+      p->stop(60s);
+    }
+    if (m_spool) {
+      m_spool->stop();
+    }
     const auto load_s = std::chrono::duration<double>(Clock::now() - m_load_started).count();
     std::string state;
     const auto deadline = Clock::now() + 180s;
@@ -767,7 +845,9 @@ class PosagentRig {
     while (!(drained = m_system->drained(state)) && Clock::now() < deadline) {
       std::this_thread::sleep_for(500ms);
     }
-    if (!drained) r.problems.push_back("not drained in 180 s: " + state);
+    if (!drained) {
+      r.problems.push_back("not drained in 180 s: " + state);
+    }
     const auto drain_s = std::chrono::duration<double>(Clock::now() - deadline + 180s).count();
     std::cout << "[ powercut ] POS stopped, drained in " << std::fixed << std::setprecision(1)
               << drain_s << " s" << std::endl;
@@ -780,7 +860,9 @@ class PosagentRig {
       for (auto& a : p->acked()) {
         accepted.push_back({p->store(), p->till(), a.pos_event_id, a.event_id, a.status, a.event});
       }
-      for (const auto& problem : p->problems()) r.problems.push_back("POS: " + problem);
+      for (const auto& problem : p->problems()) {
+        r.problems.push_back("POS: " + problem);
+      }
       if (p->unanswered() > 0) {
         r.problems.push_back("POS " + p->store() + "/" + p->till() + ": " +
                              std::to_string(p->unanswered()) + " events never answered at the end");
@@ -790,7 +872,9 @@ class PosagentRig {
     std::vector<PubSubMessage> spool_messages;
     std::string spool_till;
     for (const auto& plan : posagent_tills) {
-      if (plan.spool) spool_till = plan.store + "/" + plan.till;
+      if (plan.spool) {
+        spool_till = plan.store + "/" + plan.till;
+      }
     }
     for (const auto& m : messages) {
       const auto store = m.attributes.find("store_id");
@@ -805,7 +889,9 @@ class PosagentRig {
     r.reached_centre = r.acknowledged - r.lost;
     r.duplicates = r.report.duplicates;
     r.out_of_order = r.report.out_of_order.count;
-    if (!r.report.ok(true)) r.problems.push_back("delivery check:\n" + r.report.findings());
+    if (!r.report.ok(true)) {
+      r.problems.push_back("delivery check:\n" + r.report.findings());
+    }
 
     // The spool till: every event of a finished file is published; order and content as for
     // the HTTP tills (files in the order they were finished, events in file order).
@@ -825,7 +911,9 @@ class PosagentRig {
         ++r.spool_files;
         for (const auto& e : file.events) {
           const auto id = json_string(e, "pos_event_id");
-          if (!seen.insert(id).second) continue;
+          if (!seen.insert(id).second) {
+            continue;
+          }
           ++r.spool_events;
           const auto it = event_ids.find(id);
           const auto event_id = it == event_ids.end() ? "never-published:" + id : it->second;
@@ -840,7 +928,9 @@ class PosagentRig {
       if (!spool_report.ok(true)) {
         r.problems.push_back("spool delivery check:\n" + spool_report.findings());
       }
-      for (const auto& problem : m_spool->problems()) r.problems.push_back("spool: " + problem);
+      for (const auto& problem : m_spool->problems()) {
+        r.problems.push_back("spool: " + problem);
+      }
     }
     for (const auto& dead :
          drain_subscription(m_system->emulator(), test_project, dlq_sub, 500ms, 10s)) {
@@ -849,7 +939,9 @@ class PosagentRig {
     r.ingest_events_per_s =
         load_s > 0 ? static_cast<std::size_t>(static_cast<double>(r.acknowledged) / load_s) : 0;
     // A clean stop, then every database once more, as the programs left them.
-    for (std::size_t i = 0; i < m_system->till_count(); ++i) m_system->till(i).terminate();
+    for (std::size_t i = 0; i < m_system->till_count(); ++i) {
+      m_system->till(i).terminate();
+    }
     m_system->collector().terminate();
     check_databases(m_till_fs.mount_dir(), r);
     check_databases(m_collector_fs.mount_dir(), r);
@@ -892,16 +984,24 @@ class PlainBroker {
     m_process.emplace(std::vector<std::string>{"mosquitto", "-c", m_config.string()}, m_log);
     const auto deadline = Clock::now() + 10s;
     while (Clock::now() < deadline) {
-      if (!m_process->running()) return false;
-      if (wait_for_tcp(port, 100ms)) return true;
+      if (!m_process->running()) {
+        return false;
+      }
+      if (wait_for_tcp(port, 100ms)) {
+        return true;
+      }
     }
     return false;
   }
   void kill9() {
-    if (m_process) m_process->kill9();
+    if (m_process) {
+      m_process->kill9();
+    }
   }
   void terminate() {
-    if (m_process) m_process->terminate(5s);
+    if (m_process) {
+      m_process->terminate(5s);
+    }
   }
 
  private:
@@ -973,14 +1073,18 @@ class MosquittoRig {
 
   ~MosquittoRig() {
     m_stop_collect = true;
-    if (m_collect.joinable()) m_collect.join();
+    if (m_collect.joinable()) {
+      m_collect.join();
+    }
     m_pos.clear();
   }
 
   void start_load(std::uint64_t seed) {
     for (std::size_t i = 0; i < posagent_tills.size(); ++i) {
       const auto& plan = posagent_tills[i];
-      if (plan.spool) continue;  // mosquitto has no spool directory
+      if (plan.spool) {
+        continue;  // mosquitto has no spool directory
+      }
       m_pos.push_back(std::make_unique<PosTill>(
           plan.store, plan.till,
           std::make_unique<MqttSubmitter>(m_local_port, "pos-" + plan.store + "-" + plan.till,
@@ -991,12 +1095,16 @@ class MosquittoRig {
   }
   std::size_t acked_so_far() const {
     std::size_t n = 0;
-    for (const auto& p : m_pos) n += p->acked_count();
+    for (const auto& p : m_pos) {
+      n += p->acked_count();
+    }
     return n;
   }
 
   void uplink(bool up) {
-    if (up == !m_uplink_down) return;
+    if (up == !m_uplink_down) {
+      return;
+    }
     m_uplink_down = !up;
     if (up) {
       m_uplink->restore();
@@ -1008,7 +1116,9 @@ class MosquittoRig {
   void cut(PowerCutFs::CutMode mode, std::uint64_t seed, PowerCutLoopResult& r) {
     m_local->kill9();
     cut_fs(m_till_fs, mode, seed);
-    if (m_local->start(m_local_port)) return;
+    if (m_local->start(m_local_port)) {
+      return;
+    }
     // The broker does not come back by itself: an operator would remove its persistence file.
     ++r.operator_needed;
     r.problems.push_back("local mosquitto did not restart after a cut:\n" +
@@ -1022,7 +1132,9 @@ class MosquittoRig {
 
   void finish(PowerCutLoopResult& r) {
     uplink(true);
-    for (auto& p : m_pos) p->stop(60s);
+    for (auto& p : m_pos) {
+      p->stop(60s);
+    }
     const auto load_s = std::chrono::duration<double>(Clock::now() - m_load_started).count();
     // Drained when nothing new arrived at the centre for 5 s (the bridge reconnects within 2 s).
     std::size_t last = 0;
@@ -1040,9 +1152,13 @@ class MosquittoRig {
     for (const auto& p : m_pos) {
       for (const auto& a : p->acked()) {
         ++r.acknowledged;
-        if (m_arrived.count(a.pos_event_id) != 0) ++r.reached_centre;
+        if (m_arrived.count(a.pos_event_id) != 0) {
+          ++r.reached_centre;
+        }
       }
-      for (const auto& problem : p->problems()) r.problems.push_back("POS: " + problem);
+      for (const auto& problem : p->problems()) {
+        r.problems.push_back("POS: " + problem);
+      }
     }
     r.lost = r.acknowledged - r.reached_centre;
     r.duplicates = m_arrivals - m_arrived.size();
@@ -1067,16 +1183,24 @@ class MosquittoRig {
       for (const auto& m : batch) {
         boost::system::error_code ec;
         auto v = json::parse(m.payload, ec);
-        if (ec || !v.is_object()) continue;
+        if (ec || !v.is_object()) {
+          continue;
+        }
         const auto id = json_string(v.as_object(), "pos_event_id");
         ++m_arrivals;
-        if (!m_arrived.insert(id).second) continue;
+        if (!m_arrived.insert(id).second) {
+          continue;
+        }
         // "S01-T1-P0000123": till and number.
         const auto dash = id.rfind("-P");
-        if (dash == std::string::npos) continue;
+        if (dash == std::string::npos) {
+          continue;
+        }
         const std::uint64_t number = std::stoull(id.substr(dash + 2));
         std::uint64_t& highest = m_highest[id.substr(0, dash)];
-        if (number < highest) ++m_out_of_order;
+        if (number < highest) {
+          ++m_out_of_order;
+        }
         highest = std::max(highest, number);
       }
     }
@@ -1145,9 +1269,13 @@ std::string CollectorWindowResult::summary() const {
   std::ostringstream out;
   out << "collector cut between publish and commit: " << loop.cuts << " rounds; published while "
       << "held";
-  for (const auto n : published_while_held) out << ' ' << n;
+  for (const auto n : published_while_held) {
+    out << ' ' << n;
+  }
   out << "; window (unacked events at the cut)";
-  for (const auto n : window) out << ' ' << n;
+  for (const auto n : window) {
+    out << ' ' << n;
+  }
   out << "; acknowledged " << loop.acknowledged << ", lost " << loop.lost << ", duplicates "
       << loop.duplicates << " (in the window " << duplicates_in_window << ", outside "
       << duplicates_outside << "), integrity failures " << loop.integrity_failures;
@@ -1217,7 +1345,9 @@ CollectorWindowResult run_collector_window_scenario(int rounds, std::uint64_t se
     done.push_back(std::move(k));
     std::cout << "[ powercut ] collector round " << round << ": published while held " << held
               << ", unacked window " << window << std::endl;
-    if (!rig.restart(false, true, r)) break;
+    if (!rig.restart(false, true, r)) {
+      break;
+    }
     // Recovered: every till's events up to the cut acknowledged again (the agents resend after
     // their ack timeout), so that each round starts from a working system.
     const auto recovered_by = Clock::now() + 60s;
@@ -1241,15 +1371,23 @@ CollectorWindowResult run_collector_window_scenario(int rounds, std::uint64_t se
   std::unordered_map<std::string, std::vector<const PubSubMessage*>> by_event;
   std::unordered_set<std::string> message_ids;
   for (const auto& m : rig.messages()) {
-    if (!message_ids.insert(m.message_id).second) continue;  // a redelivery
+    if (!message_ids.insert(m.message_id).second) {
+      continue;  // a redelivery
+    }
     const auto it = m.attributes.find("event_id");
-    if (it != m.attributes.end()) by_event[it->second].push_back(&m);
+    if (it != m.attributes.end()) {
+      by_event[it->second].push_back(&m);
+    }
   }
   for (const auto& [event_id, copies] : by_event) {
-    if (copies.size() < 2) continue;
+    if (copies.size() < 2) {
+      continue;
+    }
     boost::system::error_code ec;
     auto first = json::parse(copies.front()->data, ec);
-    if (ec || !first.is_object()) continue;
+    if (ec || !first.is_object()) {
+      continue;
+    }
     const auto& data = first.as_object();
     const auto till = json_string(data, "store_id") + "/" + json_string(data, "till_id");
     const auto* seq_value = data.if_contains("seq");
@@ -1276,7 +1414,9 @@ CollectorWindowResult run_collector_window_scenario(int rounds, std::uint64_t se
     }
   }
   r.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  if (!r.problems.empty()) r.problems.push_back(rig.diagnostics());
+  if (!r.problems.empty()) {
+    r.problems.push_back(rig.diagnostics());
+  }
   std::cout << "[ powercut ] " << w.summary() << std::endl;
   return w;
 }
@@ -1294,11 +1434,15 @@ std::uint64_t power_cut_seed() {
 
 int env_int(const char* name, int fallback) {
   const char* text = std::getenv(name);
-  if (!text || !*text) return fallback;
+  if (!text || !*text) {
+    return fallback;
+  }
   try {
     std::size_t used = 0;
     const int value = std::stoi(text, &used);
-    if (used != std::strlen(text)) throw std::invalid_argument(text);
+    if (used != std::strlen(text)) {
+      throw std::invalid_argument(text);
+    }
     return value;
   } catch (const std::exception&) {
     throw std::runtime_error(std::string(name) + ": not a whole number: " + text);
@@ -1330,8 +1474,12 @@ PowerCutLoopResult run_power_cut_loop(const PowerCutLoopOptions& options) {
     mosquitto_rig->start_load(options.seed);
   }
   const auto uplink = [&](bool up) {
-    if (agent_rig) agent_rig->uplink(up);
-    if (mosquitto_rig) mosquitto_rig->uplink(up);
+    if (agent_rig) {
+      agent_rig->uplink(up);
+    }
+    if (mosquitto_rig) {
+      mosquitto_rig->uplink(up);
+    }
   };
   bool aborted = false;
   for (int cut = 1; cut <= options.cuts && !aborted; ++cut) {
@@ -1357,15 +1505,25 @@ PowerCutLoopResult run_power_cut_loop(const PowerCutLoopOptions& options) {
     std::string last_answer;
     try {
       if (agent_rig) {
-        if (agent_rig->spool()) agent_rig->spool()->park();
-        if (tills) agent_rig->cut_tills(mode, reorder_seed, r);
-        if (collector) agent_rig->cut_collector(mode, reorder_seed + 1, r);
+        if (agent_rig->spool()) {
+          agent_rig->spool()->park();
+        }
+        if (tills) {
+          agent_rig->cut_tills(mode, reorder_seed, r);
+        }
+        if (collector) {
+          agent_rig->cut_collector(mode, reorder_seed + 1, r);
+        }
         last_answer = tills ? agent_rig->till_fs().last_cut_answer() : "";
         if (collector) {
           last_answer += (tills ? " / " : "") + agent_rig->collector_fs().last_cut_answer();
         }
-        if (!agent_rig->restart(tills, collector, r)) aborted = true;
-        if (agent_rig->spool()) agent_rig->spool()->unpark();
+        if (!agent_rig->restart(tills, collector, r)) {
+          aborted = true;
+        }
+        if (agent_rig->spool()) {
+          agent_rig->spool()->unpark();
+        }
       } else {
         mosquitto_rig->cut(mode, reorder_seed, r);
         last_answer = mosquitto_rig->last_cut_answer();
@@ -1393,7 +1551,9 @@ PowerCutLoopResult run_power_cut_loop(const PowerCutLoopOptions& options) {
       std::this_thread::sleep_for(run_ms());
     }
     agent_rig->finish(r);
-    if (!r.problems.empty()) r.problems.push_back(agent_rig->diagnostics());
+    if (!r.problems.empty()) {
+      r.problems.push_back(agent_rig->diagnostics());
+    }
   } else {
     std::this_thread::sleep_for(run_ms());
     mosquitto_rig->finish(r);

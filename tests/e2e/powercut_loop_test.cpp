@@ -37,7 +37,9 @@ constexpr double events_per_s = 40;
 
 std::string problems_of(const PowerCutLoopResult& r) {
   std::ostringstream out;
-  for (const auto& p : r.problems) out << p << '\n';
+  for (const auto& p : r.problems) {
+    out << p << '\n';
+  }
   return out.str();
 }
 
@@ -86,18 +88,26 @@ TEST(POWERCUT_SUITE, CollectorCutBetweenPublishAndCommitDuplicatesStayInWindow) 
   EXPECT_TRUE(r.problems.empty()) << problems_of(r);
   // The window was really hit: the collector published while its commit was held, and those
   // events came out again after the restart.
-  for (const auto n : w.published_while_held) EXPECT_GE(n, 30u) << w.summary();
+  for (const auto n : w.published_while_held) {
+    EXPECT_GE(n, 30u) << w.summary();
+  }
   // None of those was committed, so all of them came out a second time.
   std::size_t held = 0;
-  for (const auto n : w.published_while_held) held += n;
+  for (const auto n : w.published_while_held) {
+    held += n;
+  }
   EXPECT_GE(w.duplicates_in_window, held) << w.summary();
   std::size_t window = 0;
-  for (const auto n : w.window) window += n;
+  for (const auto n : w.window) {
+    window += n;
+  }
   EXPECT_LE(w.duplicates_in_window, window) << w.summary();
   EXPECT_EQ(w.duplicates_outside, 0u) << w.summary() << "\nfirst outside the window:\n"
                                       << [&] {
                                            std::string s;
-                                           for (const auto& o : w.outside) s += "  " + o + "\n";
+                                           for (const auto& o : w.outside) {
+                                             s += "  " + o + "\n";
+                                           }
                                            return s;
                                          }();
 }

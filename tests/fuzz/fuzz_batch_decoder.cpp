@@ -16,7 +16,9 @@ namespace {
 using namespace pos::protocol;
 
 void check(bool ok) {
-  if (!ok) __builtin_trap();
+  if (!ok) {
+    __builtin_trap();
+  }
 }
 
 struct Harness {
@@ -60,6 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(batch.error().message.rfind("batch: ", 0) == 0);
   }
   auto plain = h.plain_decoder.decode(message);
-  if (plain) check(plain->header.codec != Codec::zstd_dictionary);
+  if (plain) {
+    check(plain->header.codec != Codec::zstd_dictionary);
+  }
   return 0;
 }

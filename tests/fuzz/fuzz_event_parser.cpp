@@ -16,7 +16,9 @@ namespace {
 using namespace pos::protocol;
 
 void check(bool ok) {
-  if (!ok) __builtin_trap();
+  if (!ok) {
+    __builtin_trap();
+  }
 }
 
 const EventLimits limits{64 * 1024, 16, 500, 1024};
@@ -40,19 +42,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   auto event = parse_pos_event(text, {}, limits);
-  if (!event) return 0;
+  if (!event) {
+    return 0;
+  }
   const std::string canonical = to_canonical_json(boost::json::value(event->fields()));
   auto value = parse_json_bounded(canonical, EventLimits{});
   check(value.has_value() && to_canonical_json(*value) == canonical);
   check(measure_event(*event).canonical_bytes == canonical.size());
 
   auto owned = parse_pos_event(text, owner, limits);
-  if (!owned) return 0;
+  if (!owned) {
+    return 0;
+  }
   const AgentStamp stamp{"S07", "T1", 0x0123456789abcdefULL, 42, "2026-11-22T03:15:03.120Z"};
   const std::string stamped = make_payload_line(*owned, stamp);
   auto back = parse_payload_line(stamped, owner, limits);
   // What the agent accepts, the collector parses; beyond the limits the agent rejects it.
-  if (!check_event_size(*owned, limits)) return 0;
+  if (!check_event_size(*owned, limits)) {
+    return 0;
+  }
   check(back.has_value());
   check(back->event.type() == owned->type());
   check(back->stamp.seq == 42);

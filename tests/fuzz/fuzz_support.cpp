@@ -13,7 +13,9 @@ std::shared_ptr<const protocol::Dictionary> fuzz_dictionary() {
   static const std::shared_ptr<const protocol::Dictionary> dict = [] {
     bench::EventMix mix(4242);
     std::vector<std::string> samples;
-    for (int i = 0; i < 1500; ++i) samples.push_back(mix.next_event());
+    for (int i = 0; i < 1500; ++i) {
+      samples.push_back(mix.next_event());
+    }
     auto bytes = protocol::train_dictionary(samples, {4096, fuzz_dictionary_id});
     if (!bytes) {
       std::fprintf(stderr, "fuzz dictionary: %s\n", bytes.error().message.c_str());

@@ -16,7 +16,9 @@ using namespace pos::protocol;
 void write(const std::filesystem::path& dir, const std::string& name, const std::string& bytes) {
   std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw std::runtime_error("cannot write " + (dir / name).string());
+  if (!out) {
+    throw std::runtime_error("cannot write " + (dir / name).string());
+  }
 }
 
 void batches(const std::filesystem::path& dir) {
@@ -30,9 +32,13 @@ void batches(const std::filesystem::path& dir) {
     const std::span<const std::string> batch(lines.data(), count);
     for (Codec codec : {Codec::none, Codec::zstd, Codec::zstd_dictionary}) {
       auto message = encoder.encode(0xabcdef0123456789ULL, 1, batch, codec);
-      if (!message) throw std::runtime_error(message.error().message);
+      if (!message) {
+        throw std::runtime_error(message.error().message);
+      }
       emit("valid-" + std::string(to_string(codec)) + "-" + std::to_string(count), *message);
-      if (count != 2) continue;
+      if (count != 2) {
+        continue;
+      }
       std::string m = *message;
       emit("truncated-" + std::string(to_string(codec)), m.substr(0, m.size() - 3));
       emit("trailing-" + std::string(to_string(codec)), m + "xx");
@@ -50,7 +56,9 @@ void batches(const std::filesystem::path& dir) {
   emit("header-only", small->substr(0, 36));
   emit("bad-magic", "POSX" + small->substr(4));
   std::string overflow = *small;
-  for (int i = 20; i < 28; ++i) overflow[i] = static_cast<char>(0xff);
+  for (int i = 20; i < 28; ++i) {
+    overflow[i] = static_cast<char>(0xff);
+  }
   emit("seq-overflow", overflow);
   emit("empty", "");
 }
@@ -61,7 +69,9 @@ void events(const std::filesystem::path& dir) {
   auto emit = [&](const std::string& what, const std::string& text) {
     write(dir, std::to_string(n++) + "-" + what, text);
   };
-  for (int i = 0; i < 14; ++i) emit("event", mix.next_event());
+  for (int i = 0; i < 14; ++i) {
+    emit("event", mix.next_event());
+  }
   for (const auto& line : pos::bench::make_payload_lines(4, 77, 0x00000000000000abULL, 1)) {
     emit("payload-line", line);
   }

@@ -327,7 +327,9 @@ std::string stock_event(const std::string& id, const std::string& store = "S05",
 
 std::int64_t status_field(std::uint16_t port, const char* field) {
   const auto reply = http_request(port, "GET", "/v1/status");
-  if (reply.status != 200) return -1;
+  if (reply.status != 200) {
+    return -1;
+  }
   return boost::json::parse(reply.body).at(field).to_number<std::int64_t>();
 }
 
@@ -339,7 +341,9 @@ TEST_F(AgentBinaryTest, SpoolFileOverTheWriterQueueGoesToFailedAndLaterFilesFlow
   const auto spool = enable_spool(agent);
   agent.start();
   std::string big;
-  for (int i = 0; i < 50'001; ++i) big += stock_event("big-" + std::to_string(i)) + "\n";
+  for (int i = 0; i < 50'001; ++i) {
+    big += stock_event("big-" + std::to_string(i)) + "\n";
+  }
   drop_file(spool, "a-big.ndjson", big);
   drop_file(spool, "b-small.ndjson", stock_event("small-1") + "\n" + stock_event("small-2") + "\n");
   ASSERT_TRUE(wait_for_file(spool / "done" / "b-small.ndjson", std::chrono::seconds(60)))
@@ -398,8 +402,9 @@ TEST_F(AgentBinaryTest, SpoolSymlinksNeverRedirectWritesOrReads) {
   const auto spool = enable_spool(agent);
   agent.start();
   std::string body = "[";
-  for (int i = 0; i < 5; ++i)
+  for (int i = 0; i < 5; ++i) {
     body += (i ? "," : "") + stock_event("kept-" + std::to_string(i), "S05", "T2");
+  }
   EXPECT_EQ(post(agent.port(), body + "]").at("accepted").as_int64(), 5);
 
   std::filesystem::create_symlink(agent.db_path(), spool / "failed" / "x.ndjson.errors");

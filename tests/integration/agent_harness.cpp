@@ -43,7 +43,9 @@ HttpAnswer http_request(std::uint16_t port, const std::string& method, const std
     if (!content_type.empty()) {
       request.set(http::field::content_type, content_type);
     }
-    for (const auto& [name, value] : headers) request.set(name, value);
+    for (const auto& [name, value] : headers) {
+      request.set(name, value);
+    }
     request.body() = body;
     request.prepare_payload();
     // A server may answer (413) and close before the whole body is written: read the answer even

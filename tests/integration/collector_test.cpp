@@ -660,7 +660,9 @@ TEST_F(CollectorTest, DrainCertificateDrainsADeadTillsDatabaseBesideItsReplaceme
   };
   const auto backlog = [](AgentProcess& agent) {
     const auto reply = http_request(agent.port(), "GET", "/v1/status", "", "");
-    if (reply.status != 200) return std::int64_t{-1};
+    if (reply.status != 200) {
+      return std::int64_t{-1};
+    }
     return boost::json::parse(reply.body).at("backlog_events").as_int64();
   };
   // The till that dies never reached the broker: its 5 sales exist only in its database.
@@ -708,7 +710,9 @@ TEST_F(CollectorTest, DrainCertificateDrainsADeadTillsDatabaseBesideItsReplaceme
                               << drain.log() << "\nreplacement log:\n"
                               << replacement.log() << "\ncollector log:\n"
                               << m_collector->log();
-  for (const auto& [id, count] : seen) EXPECT_EQ(count, 1) << id;
+  for (const auto& [id, count] : seen) {
+    EXPECT_EQ(count, 1) << id;
+  }
   EXPECT_EQ(event_ids.size(), 10U);
   const auto drained_by = std::chrono::steady_clock::now() + 30s;
   while ((backlog(drain) != 0 || backlog(replacement) != 0) &&

@@ -35,7 +35,9 @@ struct PosctlRun {
 
 std::string quoted(const std::string& arg) {
   std::string out = "'";
-  for (const char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  for (const char c : arg) {
+    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  }
   return out + "'";
 }
 
@@ -44,7 +46,9 @@ PosctlRun posctl(const TempDir& dir, const std::vector<std::string>& args) {
   static int counter = 0;
   const std::string stem = (dir.path() / ("posctl-" + std::to_string(++counter))).string();
   std::string command = "exec " + quoted(POSCTL_BIN);
-  for (const auto& a : args) command += " " + quoted(a);
+  for (const auto& a : args) {
+    command += " " + quoted(a);
+  }
   command += " >" + quoted(stem + ".out") + " 2>" + quoted(stem + ".err");
   ChildProcess child({"/bin/sh", "-c", command}, stem + ".log");
   PosctlRun run;
@@ -97,7 +101,9 @@ TEST_F(PosctlBrokerTest, ProductionConfigHasOnlyTheTlsListener) {
   std::istringstream lines(log);
   int listeners = 0;
   for (std::string line; std::getline(lines, line);) {
-    if (line.find("listen socket on port") == std::string::npos) continue;
+    if (line.find("listen socket on port") == std::string::npos) {
+      continue;
+    }
     ++listeners;
     EXPECT_NE(line.find("port " + std::to_string(m_broker->port())), std::string::npos) << line;
   }
@@ -387,9 +393,13 @@ TEST(PosctlFleet, ShowsTheFleetOfARealCollector) {
   std::istringstream lines(table.out);
   std::vector<std::string> row;
   for (std::string line; std::getline(lines, line);) {
-    if (!line.starts_with("S07 ")) continue;
+    if (!line.starts_with("S07 ")) {
+      continue;
+    }
     std::istringstream cells(line);
-    for (std::string cell; cells >> cell;) row.push_back(cell);
+    for (std::string cell; cells >> cell;) {
+      row.push_back(cell);
+    }
   }
   // store, till, state, last seen, backlog, oldest unacked, last ack, version, published, ...
   ASSERT_EQ(row.size(), 12U) << table.out;

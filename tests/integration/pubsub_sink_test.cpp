@@ -28,7 +28,9 @@ class PubSubSinkTest : public ::testing::Test {
   static void TearDownTestSuite() { s_emulator.reset(); }
 
   void SetUp() override {
-    if (!s_emulator->running()) s_emulator->start();
+    if (!s_emulator->running()) {
+      s_emulator->start();
+    }
     const std::string suffix = std::to_string(++s_counter);
     m_topic = "events-" + suffix;
     m_dlq = "dead-letters-" + suffix;
@@ -100,7 +102,9 @@ TEST_F(PubSubSinkTest, PublishesBatchedInOrderPerKey) {
   for (int sent = 0; sent < 2500; sent += 50, ++call_index) {
     const std::string& key = keys[static_cast<std::size_t>(call_index) % keys.size()];
     std::vector<OutMessage> messages;
-    for (int i = 0; i < 50; ++i) messages.push_back(message(key, next_seq[key]++));
+    for (int i = 0; i < 50; ++i) {
+      messages.push_back(message(key, next_seq[key]++));
+    }
     sink.publish(Destination::events, std::move(messages), [&, key, call_index](Status status) {
       EXPECT_TRUE(status) << status.error().message;
       completions[key].push_back(call_index);
@@ -133,7 +137,9 @@ TEST_F(PubSubSinkTest, PublishesBatchedInOrderPerKey) {
   ASSERT_EQ(by_key.size(), 3u);
   for (const auto& [key, seqs] : by_key) {
     ASSERT_EQ(static_cast<int>(seqs.size()), next_seq[key]) << key;
-    for (std::size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], static_cast<int>(i)) << key;
+    for (std::size_t i = 0; i < seqs.size(); ++i) {
+      EXPECT_EQ(seqs[i], static_cast<int>(i)) << key;
+    }
   }
 }
 
@@ -152,9 +158,13 @@ TEST_F(PubSubSinkTest, SurvivesAnEmulatorRestartWithoutLoss) {
   for (int call = 0; call < 10; ++call) {
     const std::string key = call % 2 == 0 ? "s1/t1" : "s1/t2";
     std::vector<OutMessage> messages;
-    for (int i = 0; i < 10; ++i) messages.push_back(message(key, 1 + call / 2 * 10 + i));
+    for (int i = 0; i < 10; ++i) {
+      messages.push_back(message(key, 1 + call / 2 * 10 + i));
+    }
     sink.publish(Destination::events, std::move(messages), [&](Status s) {
-      if (!s) errors.push_back(s.error().message);
+      if (!s) {
+        errors.push_back(s.error().message);
+      }
       ++completed;
     });
   }
@@ -215,7 +225,9 @@ TEST_F(PubSubSinkTest, WithoutOrderingSendsSeveralRequestsInFlight) {
   std::vector<int> order;
   for (int call = 0; call < 30; ++call) {
     std::vector<OutMessage> messages;
-    for (int i = 0; i < 100; ++i) messages.push_back(message("s9/t9", call * 100 + i));
+    for (int i = 0; i < 100; ++i) {
+      messages.push_back(message("s9/t9", call * 100 + i));
+    }
     sink.publish(Destination::events, std::move(messages), [&, call](Status s) {
       EXPECT_TRUE(s);
       order.push_back(call);
@@ -227,7 +239,9 @@ TEST_F(PubSubSinkTest, WithoutOrderingSendsSeveralRequestsInFlight) {
   EXPECT_EQ(sink.stats().requests_ok, 30u);
   auto pulled = s_emulator->pull_all(project, m_sub, 3000, 60s);
   EXPECT_EQ(pulled.size(), 3000u);
-  for (const auto& m : pulled) EXPECT_TRUE(m.ordering_key.empty());
+  for (const auto& m : pulled) {
+    EXPECT_TRUE(m.ordering_key.empty());
+  }
 }
 
 TEST_F(PubSubSinkTest, StopDrainsOutstandingCalls) {

@@ -127,9 +127,13 @@ std::set<std::string> unit_settings(const std::string& unit, const std::string& 
   std::istringstream in(unit);
   std::set<std::string> values;
   for (std::string line; std::getline(in, line);) {
-    if (!line.starts_with(key + "=")) continue;
+    if (!line.starts_with(key + "=")) {
+      continue;
+    }
     std::istringstream words(line.substr(key.size() + 1));
-    for (std::string word; words >> word;) values.insert(word);
+    for (std::string word; words >> word;) {
+      values.insert(word);
+    }
   }
   return values;
 }

@@ -20,7 +20,9 @@ namespace pos::powercut {
 // FileOverlay
 
 void FileOverlay::write(std::uint64_t offset, std::string_view bytes) {
-  if (bytes.empty()) return;
+  if (bytes.empty()) {
+    return;
+  }
   const std::uint64_t end = offset + bytes.size();
   // Drop earlier writes this one covers, back to the newest truncate.
   std::size_t stop = 0;
@@ -62,18 +64,23 @@ std::size_t FileOverlay::read(std::uint64_t offset, char* buf, std::size_t len,
     if (op.kind == DataOp::Kind::write) {
       const std::uint64_t from = std::max(offset, op.offset);
       const std::uint64_t to = std::min(end, op.end());
-      if (from < to)
+      if (from < to) {
         std::memcpy(buf + (from - offset), op.bytes.data() + (from - op.offset), to - from);
+      }
       size = std::max(size, op.end());
     } else {
       if (op.offset < size) {
         const std::uint64_t from = std::max(offset, op.offset);
-        if (from < end) std::memset(buf + (from - offset), 0, end - from);
+        if (from < end) {
+          std::memset(buf + (from - offset), 0, end - from);
+        }
       }
       size = op.offset;
     }
   }
-  if (size <= offset) return 0;
+  if (size <= offset) {
+    return 0;
+  }
   return static_cast<std::size_t>(std::min<std::uint64_t>(len, size - offset));
 }
 
@@ -84,9 +91,13 @@ void FileOverlay::clear() {
 
 std::vector<DataOp> torn_landing(const std::vector<DataOp>& ops, std::uint64_t sector) {
   for (auto it = ops.rbegin(); it != ops.rend(); ++it) {
-    if (it->kind != DataOp::Kind::write) continue;
+    if (it->kind != DataOp::Kind::write) {
+      continue;
+    }
     const std::uint64_t first_sector_end = (it->offset / sector + 1) * sector;
-    if (it->end() <= first_sector_end) return {};
+    if (it->end() <= first_sector_end) {
+      return {};
+    }
     DataOp prefix = *it;
     prefix.bytes.resize(first_sector_end - it->offset);
     return {prefix};
@@ -98,7 +109,9 @@ std::vector<DataOp> reorder_landing(const std::vector<DataOp>& ops, std::mt19937
   std::vector<DataOp> landed;
   std::bernoulli_distribution coin(0.5);
   for (const auto& op : ops) {
-    if (coin(rng)) landed.push_back(op);
+    if (coin(rng)) {
+      landed.push_back(op);
+    }
   }
   return landed;
 }
@@ -125,7 +138,9 @@ std::string backing_path_of(int fd) {
   std::string buf(4096, '\0');
   const std::string link = "/proc/self/fd/" + std::to_string(fd);
   const ssize_t n = ::readlink(link.c_str(), buf.data(), buf.size());
-  if (n <= 0) return {};
+  if (n <= 0) {
+    return {};
+  }
   buf.resize(static_cast<std::size_t>(n));
   return buf;
 }
@@ -137,8 +152,12 @@ int apply_ops(int fd, const std::vector<DataOp>& ops) {
       while (done < op.bytes.size()) {
         const ssize_t n = ::pwrite(fd, op.bytes.data() + done, op.bytes.size() - done,
                                    static_cast<off_t>(op.offset + done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return n < 0 ? -errno : -EIO;
+        if (n < 0 && errno == EINTR) {
+          continue;
+        }
+        if (n <= 0) {
+          return n < 0 ? -errno : -EIO;
+        }
         done += static_cast<std::size_t>(n);
       }
     } else if (::ftruncate(fd, static_cast<off_t>(op.offset)) != 0) {
@@ -196,14 +215,20 @@ Engine::Engine(std::filesystem::path backing_dir, Limits limits)
 }
 
 Engine::~Engine() {
-  for (auto& [ino, inode] : m_inodes) ::close(inode->fd);
+  for (auto& [ino, inode] : m_inodes) {
+    ::close(inode->fd);
+  }
   ::close(m_trash_fd);
   ::close(m_root_fd);
 }
 
 int Engine::resolve(const char* path, std::string& rel) const {
-  if (m_cut) return -EIO;
-  if (path == nullptr || path[0] != '/') return -EINVAL;
+  if (m_cut) {
+    return -EIO;
+  }
+  if (path == nullptr || path[0] != '/') {
+    return -EINVAL;
+  }
   rel = path + 1;
   if (rel.empty()) {
     rel = ".";
@@ -219,7 +244,9 @@ int Engine::resolve(const char* path, std::string& rel) const {
 
 int Engine::parent_ino(const std::string& rel, std::uint64_t& ino) const {
   struct stat st {};
-  if (::fstatat(m_root_fd, parent_of(rel).c_str(), &st, 0) != 0) return -errno;
+  if (::fstatat(m_root_fd, parent_of(rel).c_str(), &st, 0) != 0) {
+    return -errno;
+  }
   ino = st.st_ino;
   return 0;
 }
@@ -251,15 +278,21 @@ Engine::Handle* Engine::new_handle(Inode* inode) {
 }
 
 void Engine::drop_inode_if_unused(Inode* inode) {
-  if (inode->open_count > 0 || !inode->overlay.empty()) return;
+  if (inode->open_count > 0 || !inode->overlay.empty()) {
+    return;
+  }
   ::close(inode->fd);
   m_inodes.erase(inode->ino);
 }
 
 int Engine::flush_inode(Inode& inode) {
-  if (inode.overlay.empty()) return 0;
+  if (inode.overlay.empty()) {
+    return 0;
+  }
   const int rc = apply_ops(inode.fd, inode.overlay.ops());
-  if (rc != 0) return rc;
+  if (rc != 0) {
+    return rc;
+  }
   m_pending_bytes -= inode.overlay.pending_bytes();
   inode.overlay.clear();
   return 0;
@@ -285,27 +318,38 @@ int Engine::record(DirOp op) {
 }
 
 void Engine::discard_trash(const std::string& name) {
-  if (name.empty()) return;
+  if (name.empty()) {
+    return;
+  }
   std::error_code ec;
   std::filesystem::remove_all(m_backing / k_trash_name / name, ec);
-  if (ec)
+  if (ec) {
     std::cerr << "powercutfs: cannot remove trash entry " << name << ": " << ec.message() << "\n";
+  }
 }
 
 // ---- attributes and lookups
 
 int Engine::getattr(const char* path, struct stat* st, Handle* handle) {
   std::lock_guard lock(m_mutex);
-  if (m_cut) return -EIO;
+  if (m_cut) {
+    return -EIO;
+  }
   if (handle != nullptr) {
-    if (::fstat(handle->inode->fd, st) != 0) return -errno;
+    if (::fstat(handle->inode->fd, st) != 0) {
+      return -errno;
+    }
     st->st_size =
         static_cast<off_t>(handle->inode->overlay.size(static_cast<std::uint64_t>(st->st_size)));
     return 0;
   }
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc;
-  if (::fstatat(m_root_fd, rel.c_str(), st, AT_SYMLINK_NOFOLLOW) != 0) return -errno;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc;
+  }
+  if (::fstatat(m_root_fd, rel.c_str(), st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return -errno;
+  }
   if (S_ISREG(st->st_mode)) {
     const auto it = m_inodes.find(st->st_ino);
     if (it != m_inodes.end()) {
@@ -319,10 +363,16 @@ int Engine::getattr(const char* path, struct stat* st, Handle* handle) {
 int Engine::readlink(const char* path, char* buf, std::size_t size) {
   std::lock_guard lock(m_mutex);
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc;
-  if (size == 0) return -EINVAL;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc;
+  }
+  if (size == 0) {
+    return -EINVAL;
+  }
   const ssize_t n = ::readlinkat(m_root_fd, rel.c_str(), buf, size - 1);
-  if (n < 0) return -errno;
+  if (n < 0) {
+    return -errno;
+  }
   buf[n] = '\0';
   return 0;
 }
@@ -330,14 +380,18 @@ int Engine::readlink(const char* path, char* buf, std::size_t size) {
 int Engine::access(const char* path, int mask) {
   std::lock_guard lock(m_mutex);
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc;
+  }
   return ::faccessat(m_root_fd, rel.c_str(), mask, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
 }
 
 int Engine::statfs(const char* path, struct statvfs* st) {
   std::lock_guard lock(m_mutex);
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc;
+  }
   return ::fstatvfs(m_root_fd, st) == 0 ? 0 : -errno;
 }
 
@@ -345,18 +399,26 @@ int Engine::readdir(const char* path,
                     const std::function<bool(const char*, const struct stat&)>& fill) {
   std::lock_guard lock(m_mutex);
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc;
+  }
   const int fd = ::openat(m_root_fd, rel.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return -errno;
+  if (fd < 0) {
+    return -errno;
+  }
   return list_dir(fd, fill);
 }
 
 int Engine::readdir_fd(int fd, const std::function<bool(const char*, const struct stat&)>& fill) {
   std::lock_guard lock(m_mutex);
-  if (m_cut) return -EIO;
+  if (m_cut) {
+    return -EIO;
+  }
   // A fresh descriptor: its own position, so each listing starts at the beginning.
   const int own = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (own < 0) return -errno;
+  if (own < 0) {
+    return -errno;
+  }
   return list_dir(own, fill);
 }
 
@@ -376,11 +438,15 @@ int Engine::list_dir(int fd, const std::function<bool(const char*, const struct 
   }
   const bool root = dir_st.st_ino == root_st.st_ino && dir_st.st_dev == root_st.st_dev;
   while (const dirent* entry = ::readdir(dir)) {
-    if (root && k_trash_name == entry->d_name) continue;
+    if (root && k_trash_name == entry->d_name) {
+      continue;
+    }
     struct stat st {};
     st.st_ino = entry->d_ino;
     st.st_mode = static_cast<mode_t>(DTTOIF(entry->d_type));
-    if (!fill(entry->d_name, st)) break;
+    if (!fill(entry->d_name, st)) {
+      break;
+    }
   }
   ::closedir(dir);
   return 0;
@@ -390,28 +456,46 @@ int Engine::list_dir(int fd, const std::function<bool(const char*, const struct 
 
 int Engine::chmod(const char* path, mode_t mode, Handle* handle) {
   std::lock_guard lock(m_mutex);
-  if (m_cut) return -EIO;
-  if (handle != nullptr) return ::fchmod(handle->inode->fd, mode) == 0 ? 0 : -errno;
+  if (m_cut) {
+    return -EIO;
+  }
+  if (handle != nullptr) {
+    return ::fchmod(handle->inode->fd, mode) == 0 ? 0 : -errno;
+  }
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc;
+  }
   return ::fchmodat(m_root_fd, rel.c_str(), mode, 0) == 0 ? 0 : -errno;
 }
 
 int Engine::chown(const char* path, uid_t uid, gid_t gid, Handle* handle) {
   std::lock_guard lock(m_mutex);
-  if (m_cut) return -EIO;
-  if (handle != nullptr) return ::fchown(handle->inode->fd, uid, gid) == 0 ? 0 : -errno;
+  if (m_cut) {
+    return -EIO;
+  }
+  if (handle != nullptr) {
+    return ::fchown(handle->inode->fd, uid, gid) == 0 ? 0 : -errno;
+  }
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc;
+  }
   return ::fchownat(m_root_fd, rel.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
 }
 
 int Engine::utimens(const char* path, const struct timespec ts[2], Handle* handle) {
   std::lock_guard lock(m_mutex);
-  if (m_cut) return -EIO;
-  if (handle != nullptr) return ::futimens(handle->inode->fd, ts) == 0 ? 0 : -errno;
+  if (m_cut) {
+    return -EIO;
+  }
+  if (handle != nullptr) {
+    return ::futimens(handle->inode->fd, ts) == 0 ? 0 : -errno;
+  }
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc;
+  }
   return ::utimensat(m_root_fd, rel.c_str(), ts, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
 }
 
@@ -420,33 +504,57 @@ int Engine::utimens(const char* path, const struct timespec ts[2], Handle* handl
 int Engine::mknod(const char* path, mode_t mode, dev_t dev) {
   std::lock_guard lock(m_mutex);
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc == -ENOENT ? -EPERM : rc;
-  if (m_log.size() >= m_limits.max_pending_dir_ops) return -ENOSPC;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc == -ENOENT ? -EPERM : rc;
+  }
+  if (m_log.size() >= m_limits.max_pending_dir_ops) {
+    return -ENOSPC;
+  }
   std::uint64_t parent = 0;
-  if (const int rc = parent_ino(rel, parent); rc != 0) return rc;
-  if (::mknodat(m_root_fd, rel.c_str(), mode, dev) != 0) return -errno;
+  if (const int rc = parent_ino(rel, parent); rc != 0) {
+    return rc;
+  }
+  if (::mknodat(m_root_fd, rel.c_str(), mode, dev) != 0) {
+    return -errno;
+  }
   return record(DirOp{DirOp::Kind::create, rel, {}, {}, {parent}});
 }
 
 int Engine::mkdir(const char* path, mode_t mode) {
   std::lock_guard lock(m_mutex);
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc == -ENOENT ? -EPERM : rc;
-  if (m_log.size() >= m_limits.max_pending_dir_ops) return -ENOSPC;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc == -ENOENT ? -EPERM : rc;
+  }
+  if (m_log.size() >= m_limits.max_pending_dir_ops) {
+    return -ENOSPC;
+  }
   std::uint64_t parent = 0;
-  if (const int rc = parent_ino(rel, parent); rc != 0) return rc;
-  if (::mkdirat(m_root_fd, rel.c_str(), mode) != 0) return -errno;
+  if (const int rc = parent_ino(rel, parent); rc != 0) {
+    return rc;
+  }
+  if (::mkdirat(m_root_fd, rel.c_str(), mode) != 0) {
+    return -errno;
+  }
   return record(DirOp{DirOp::Kind::create, rel, {}, {}, {parent}});
 }
 
 int Engine::symlink(const char* target, const char* path) {
   std::lock_guard lock(m_mutex);
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc == -ENOENT ? -EPERM : rc;
-  if (m_log.size() >= m_limits.max_pending_dir_ops) return -ENOSPC;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc == -ENOENT ? -EPERM : rc;
+  }
+  if (m_log.size() >= m_limits.max_pending_dir_ops) {
+    return -ENOSPC;
+  }
   std::uint64_t parent = 0;
-  if (const int rc = parent_ino(rel, parent); rc != 0) return rc;
-  if (::symlinkat(target, m_root_fd, rel.c_str()) != 0) return -errno;
+  if (const int rc = parent_ino(rel, parent); rc != 0) {
+    return rc;
+  }
+  if (::symlinkat(target, m_root_fd, rel.c_str()) != 0) {
+    return -errno;
+  }
   return record(DirOp{DirOp::Kind::create, rel, {}, {}, {parent}});
 }
 
@@ -454,45 +562,83 @@ int Engine::link(const char* from, const char* to) {
   std::lock_guard lock(m_mutex);
   std::string rel_from;
   std::string rel_to;
-  if (const int rc = resolve(from, rel_from); rc != 0) return rc;
-  if (const int rc = resolve(to, rel_to); rc != 0) return rc == -ENOENT ? -EPERM : rc;
-  if (m_log.size() >= m_limits.max_pending_dir_ops) return -ENOSPC;
+  if (const int rc = resolve(from, rel_from); rc != 0) {
+    return rc;
+  }
+  if (const int rc = resolve(to, rel_to); rc != 0) {
+    return rc == -ENOENT ? -EPERM : rc;
+  }
+  if (m_log.size() >= m_limits.max_pending_dir_ops) {
+    return -ENOSPC;
+  }
   std::uint64_t parent = 0;
-  if (const int rc = parent_ino(rel_to, parent); rc != 0) return rc;
-  if (::linkat(m_root_fd, rel_from.c_str(), m_root_fd, rel_to.c_str(), 0) != 0) return -errno;
+  if (const int rc = parent_ino(rel_to, parent); rc != 0) {
+    return rc;
+  }
+  if (::linkat(m_root_fd, rel_from.c_str(), m_root_fd, rel_to.c_str(), 0) != 0) {
+    return -errno;
+  }
   return record(DirOp{DirOp::Kind::create, rel_to, {}, {}, {parent}});
 }
 
 int Engine::unlink(const char* path) {
   std::lock_guard lock(m_mutex);
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc;
-  if (m_log.size() >= m_limits.max_pending_dir_ops) return -ENOSPC;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc;
+  }
+  if (m_log.size() >= m_limits.max_pending_dir_ops) {
+    return -ENOSPC;
+  }
   struct stat st {};
-  if (::fstatat(m_root_fd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return -errno;
-  if (S_ISDIR(st.st_mode)) return -EISDIR;
+  if (::fstatat(m_root_fd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return -errno;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return -EISDIR;
+  }
   std::uint64_t parent = 0;
-  if (const int rc = parent_ino(rel, parent); rc != 0) return rc;
+  if (const int rc = parent_ino(rel, parent); rc != 0) {
+    return rc;
+  }
   const auto trash = new_trash_name();
-  if (::renameat(m_root_fd, rel.c_str(), m_trash_fd, trash.c_str()) != 0) return -errno;
+  if (::renameat(m_root_fd, rel.c_str(), m_trash_fd, trash.c_str()) != 0) {
+    return -errno;
+  }
   return record(DirOp{DirOp::Kind::remove, rel, {}, trash, {parent}});
 }
 
 int Engine::rmdir(const char* path) {
   std::lock_guard lock(m_mutex);
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc;
-  if (rel == ".") return -EBUSY;
-  if (m_log.size() >= m_limits.max_pending_dir_ops) return -ENOSPC;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc;
+  }
+  if (rel == ".") {
+    return -EBUSY;
+  }
+  if (m_log.size() >= m_limits.max_pending_dir_ops) {
+    return -ENOSPC;
+  }
   const int fd = ::openat(m_root_fd, rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return -errno;
+  if (fd < 0) {
+    return -errno;
+  }
   const auto empty = is_empty_directory(fd);
-  if (!empty) return -errno;
-  if (!*empty) return -ENOTEMPTY;
+  if (!empty) {
+    return -errno;
+  }
+  if (!*empty) {
+    return -ENOTEMPTY;
+  }
   std::uint64_t parent = 0;
-  if (const int rc = parent_ino(rel, parent); rc != 0) return rc;
+  if (const int rc = parent_ino(rel, parent); rc != 0) {
+    return rc;
+  }
   const auto trash = new_trash_name();
-  if (::renameat(m_root_fd, rel.c_str(), m_trash_fd, trash.c_str()) != 0) return -errno;
+  if (::renameat(m_root_fd, rel.c_str(), m_trash_fd, trash.c_str()) != 0) {
+    return -errno;
+  }
   return record(DirOp{DirOp::Kind::remove, rel, {}, trash, {parent}});
 }
 
@@ -500,14 +646,26 @@ int Engine::rename(const char* from, const char* to, unsigned int flags) {
   std::lock_guard lock(m_mutex);
   std::string rel_from;
   std::string rel_to;
-  if (const int rc = resolve(from, rel_from); rc != 0) return rc;
-  if (const int rc = resolve(to, rel_to); rc != 0) return rc == -ENOENT ? -EPERM : rc;
-  if ((flags & ~static_cast<unsigned int>(RENAME_NOREPLACE | RENAME_EXCHANGE)) != 0) return -EINVAL;
-  if (m_log.size() >= m_limits.max_pending_dir_ops) return -ENOSPC;
+  if (const int rc = resolve(from, rel_from); rc != 0) {
+    return rc;
+  }
+  if (const int rc = resolve(to, rel_to); rc != 0) {
+    return rc == -ENOENT ? -EPERM : rc;
+  }
+  if ((flags & ~static_cast<unsigned int>(RENAME_NOREPLACE | RENAME_EXCHANGE)) != 0) {
+    return -EINVAL;
+  }
+  if (m_log.size() >= m_limits.max_pending_dir_ops) {
+    return -ENOSPC;
+  }
   std::uint64_t parent_from = 0;
   std::uint64_t parent_to = 0;
-  if (const int rc = parent_ino(rel_from, parent_from); rc != 0) return rc;
-  if (const int rc = parent_ino(rel_to, parent_to); rc != 0) return rc;
+  if (const int rc = parent_ino(rel_from, parent_from); rc != 0) {
+    return rc;
+  }
+  if (const int rc = parent_ino(rel_to, parent_to); rc != 0) {
+    return rc;
+  }
   if ((flags & RENAME_EXCHANGE) != 0) {
     if (::renameat2(m_root_fd, rel_from.c_str(), m_root_fd, rel_to.c_str(), RENAME_EXCHANGE) != 0) {
       return -errno;
@@ -515,30 +673,50 @@ int Engine::rename(const char* from, const char* to, unsigned int flags) {
     return record(DirOp{DirOp::Kind::exchange, rel_from, rel_to, {}, {parent_from, parent_to}});
   }
   struct stat src {};
-  if (::fstatat(m_root_fd, rel_from.c_str(), &src, AT_SYMLINK_NOFOLLOW) != 0) return -errno;
+  if (::fstatat(m_root_fd, rel_from.c_str(), &src, AT_SYMLINK_NOFOLLOW) != 0) {
+    return -errno;
+  }
   struct stat dst {};
   std::string victim;
   if (::fstatat(m_root_fd, rel_to.c_str(), &dst, AT_SYMLINK_NOFOLLOW) == 0) {
-    if ((flags & RENAME_NOREPLACE) != 0) return -EEXIST;
-    if (src.st_ino == dst.st_ino) return 0;  // two links to one file: POSIX says do nothing
-    if (S_ISDIR(dst.st_mode) && !S_ISDIR(src.st_mode)) return -EISDIR;
-    if (!S_ISDIR(dst.st_mode) && S_ISDIR(src.st_mode)) return -ENOTDIR;
+    if ((flags & RENAME_NOREPLACE) != 0) {
+      return -EEXIST;
+    }
+    if (src.st_ino == dst.st_ino) {
+      return 0;  // two links to one file: POSIX says do nothing
+    }
+    if (S_ISDIR(dst.st_mode) && !S_ISDIR(src.st_mode)) {
+      return -EISDIR;
+    }
+    if (!S_ISDIR(dst.st_mode) && S_ISDIR(src.st_mode)) {
+      return -ENOTDIR;
+    }
     if (S_ISDIR(dst.st_mode)) {
       // Only an empty directory may be replaced; rmdir-like check.
       const int fd = ::openat(m_root_fd, rel_to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (fd < 0) return -errno;
+      if (fd < 0) {
+        return -errno;
+      }
       const auto empty = is_empty_directory(fd);
-      if (!empty) return -EIO;
-      if (!*empty) return -ENOTEMPTY;
+      if (!empty) {
+        return -EIO;
+      }
+      if (!*empty) {
+        return -ENOTEMPTY;
+      }
     }
     victim = new_trash_name();
-    if (::renameat(m_root_fd, rel_to.c_str(), m_trash_fd, victim.c_str()) != 0) return -errno;
+    if (::renameat(m_root_fd, rel_to.c_str(), m_trash_fd, victim.c_str()) != 0) {
+      return -errno;
+    }
   } else if (errno != ENOENT) {
     return -errno;
   }
   if (::renameat2(m_root_fd, rel_from.c_str(), m_root_fd, rel_to.c_str(), RENAME_NOREPLACE) != 0) {
     const int err = errno;
-    if (!victim.empty()) ::renameat(m_trash_fd, victim.c_str(), m_root_fd, rel_to.c_str());
+    if (!victim.empty()) {
+      ::renameat(m_trash_fd, victim.c_str(), m_root_fd, rel_to.c_str());
+    }
     return -err;
   }
   return record(DirOp{DirOp::Kind::rename, rel_from, rel_to, victim, {parent_to}});
@@ -549,12 +727,16 @@ int Engine::rename(const char* from, const char* to, unsigned int flags) {
 int Engine::open(const char* path, int flags, Handle** out) {
   std::lock_guard lock(m_mutex);
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc;
+  }
   int fd = ::openat(m_root_fd, rel.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0 && (errno == EACCES || errno == EROFS || errno == ETXTBSY)) {
     fd = ::openat(m_root_fd, rel.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   }
-  if (fd < 0) return -errno;
+  if (fd < 0) {
+    return -errno;
+  }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     const int err = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
@@ -562,7 +744,9 @@ int Engine::open(const char* path, int flags, Handle** out) {
     return -err;
   }
   Inode* inode = inode_for_fd(fd);
-  if (inode == nullptr) return -EIO;
+  if (inode == nullptr) {
+    return -EIO;
+  }
   if ((flags & O_TRUNC) != 0 && (flags & O_ACCMODE) != O_RDONLY) {
     inode->overlay.truncate(0);
   }
@@ -574,10 +758,16 @@ int Engine::open(const char* path, int flags, Handle** out) {
 int Engine::create(const char* path, mode_t mode, int flags, Handle** out) {
   std::unique_lock lock(m_mutex);
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc == -ENOENT ? -EPERM : rc;
-  if (m_log.size() >= m_limits.max_pending_dir_ops) return -ENOSPC;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc == -ENOENT ? -EPERM : rc;
+  }
+  if (m_log.size() >= m_limits.max_pending_dir_ops) {
+    return -ENOSPC;
+  }
   std::uint64_t parent = 0;
-  if (const int rc = parent_ino(rel, parent); rc != 0) return rc;
+  if (const int rc = parent_ino(rel, parent); rc != 0) {
+    return rc;
+  }
   const int fd =
       ::openat(m_root_fd, rel.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) {
@@ -588,7 +778,9 @@ int Engine::create(const char* path, mode_t mode, int flags, Handle** out) {
     return -errno;
   }
   Inode* inode = inode_for_fd(fd);
-  if (inode == nullptr) return -EIO;
+  if (inode == nullptr) {
+    return -EIO;
+  }
   ++inode->open_count;
   *out = new_handle(inode);
   return record(DirOp{DirOp::Kind::create, rel, {}, {}, {parent}});
@@ -596,16 +788,26 @@ int Engine::create(const char* path, mode_t mode, int flags, Handle** out) {
 
 int Engine::truncate(const char* path, off_t size, Handle* handle) {
   std::lock_guard lock(m_mutex);
-  if (m_cut) return -EIO;
-  if (size < 0) return -EINVAL;
+  if (m_cut) {
+    return -EIO;
+  }
+  if (size < 0) {
+    return -EINVAL;
+  }
   Inode* inode = handle != nullptr ? handle->inode : nullptr;
   if (inode == nullptr) {
     std::string rel;
-    if (const int rc = resolve(path, rel); rc != 0) return rc;
+    if (const int rc = resolve(path, rel); rc != 0) {
+      return rc;
+    }
     const int fd = ::openat(m_root_fd, rel.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return -errno;
+    if (fd < 0) {
+      return -errno;
+    }
     inode = inode_for_fd(fd);
-    if (inode == nullptr) return -EIO;
+    if (inode == nullptr) {
+      return -EIO;
+    }
   }
   inode->overlay.truncate(static_cast<std::uint64_t>(size));
   return 0;
@@ -613,17 +815,29 @@ int Engine::truncate(const char* path, off_t size, Handle* handle) {
 
 int Engine::read(Handle* handle, char* buf, std::size_t size, off_t offset) {
   std::lock_guard lock(m_mutex);
-  if (m_cut) return -EIO;
-  if (offset < 0) return -EINVAL;
+  if (m_cut) {
+    return -EIO;
+  }
+  if (offset < 0) {
+    return -EINVAL;
+  }
   Inode& inode = *handle->inode;
   struct stat st {};
-  if (::fstat(inode.fd, &st) != 0) return -errno;
+  if (::fstat(inode.fd, &st) != 0) {
+    return -errno;
+  }
   std::size_t got = 0;
   while (got < size) {
     const ssize_t n = ::pread(inode.fd, buf + got, size - got, offset + static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -errno;
-    if (n == 0) break;
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return -errno;
+    }
+    if (n == 0) {
+      break;
+    }
     got += static_cast<std::size_t>(n);
   }
   std::memset(buf + got, 0, size - got);
@@ -633,8 +847,12 @@ int Engine::read(Handle* handle, char* buf, std::size_t size, off_t offset) {
 
 int Engine::write(Handle* handle, const char* buf, std::size_t size, off_t offset) {
   std::lock_guard lock(m_mutex);
-  if (m_cut) return -EIO;
-  if (offset < 0) return -EINVAL;
+  if (m_cut) {
+    return -EIO;
+  }
+  if (offset < 0) {
+    return -EINVAL;
+  }
   if (m_pending_bytes + size > m_limits.max_pending_bytes) {
     std::cerr << "powercutfs: write refused with ENOSPC: " << m_pending_bytes
               << " bytes pending, limit " << m_limits.max_pending_bytes << "\n";
@@ -658,13 +876,21 @@ int Engine::release(Handle* handle) {
 
 int Engine::fsync(Handle* handle, bool datasync) {
   std::unique_lock lock(m_mutex);
-  if (m_cut) return -EIO;
+  if (m_cut) {
+    return -EIO;
+  }
   ++(datasync ? m_fdatasyncs : m_fsyncs);
-  if (const int rc = wait_hold(lock); rc != 0) return rc;
-  if (const int rc = flush_inode(*handle->inode); rc != 0) return rc;
+  if (const int rc = wait_hold(lock); rc != 0) {
+    return rc;
+  }
+  if (const int rc = flush_inode(*handle->inode); rc != 0) {
+    return rc;
+  }
   if (m_limits.fsync_backing) {
     const int fd = handle->inode->fd;
-    if ((datasync ? ::fdatasync(fd) : ::fsync(fd)) != 0) return -errno;
+    if ((datasync ? ::fdatasync(fd) : ::fsync(fd)) != 0) {
+      return -errno;
+    }
   }
   return 0;
 }
@@ -672,15 +898,23 @@ int Engine::fsync(Handle* handle, bool datasync) {
 int Engine::fsyncdir(const char* path) {
   std::unique_lock lock(m_mutex);
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc;
+  }
   ++m_dir_fsyncs;
-  if (const int rc = wait_hold(lock); rc != 0) return rc;
+  if (const int rc = wait_hold(lock); rc != 0) {
+    return rc;
+  }
   struct stat st {};
-  if (::fstatat(m_root_fd, rel.c_str(), &st, 0) != 0) return -errno;
+  if (::fstatat(m_root_fd, rel.c_str(), &st, 0) != 0) {
+    return -errno;
+  }
   make_dir_durable(st.st_ino);
   if (m_limits.fsync_backing) {
     const int fd = ::openat(m_root_fd, rel.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -errno;
+    if (fd < 0) {
+      return -errno;
+    }
     const int rc = ::fsync(fd) == 0 ? 0 : -errno;
     ::close(fd);
     return rc;
@@ -691,7 +925,9 @@ int Engine::fsyncdir(const char* path) {
 int Engine::opendir(const char* path, int* fd) {
   std::lock_guard lock(m_mutex);
   std::string rel;
-  if (const int rc = resolve(path, rel); rc != 0) return rc;
+  if (const int rc = resolve(path, rel); rc != 0) {
+    return rc;
+  }
   *fd = ::openat(m_root_fd, rel.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   return *fd < 0 ? -errno : 0;
 }
@@ -702,13 +938,21 @@ int Engine::releasedir(int fd) {
 
 int Engine::fsyncdir_fd(int fd) {
   std::unique_lock lock(m_mutex);
-  if (m_cut) return -EIO;
+  if (m_cut) {
+    return -EIO;
+  }
   ++m_dir_fsyncs;
-  if (const int rc = wait_hold(lock); rc != 0) return rc;
+  if (const int rc = wait_hold(lock); rc != 0) {
+    return rc;
+  }
   struct stat st {};
-  if (::fstat(fd, &st) != 0) return -errno;
+  if (::fstat(fd, &st) != 0) {
+    return -errno;
+  }
   make_dir_durable(st.st_ino);
-  if (m_limits.fsync_backing && ::fsync(fd) != 0) return -errno;
+  if (m_limits.fsync_backing && ::fsync(fd) != 0) {
+    return -errno;
+  }
   return 0;
 }
 
@@ -720,7 +964,9 @@ void Engine::make_dir_durable(std::uint64_t dir_ino) {
 }
 
 void Engine::make_durable(std::vector<DirOp>::iterator first, std::vector<DirOp>::iterator last) {
-  for (auto it = first; it != last; ++it) discard_trash(it->trash);
+  for (auto it = first; it != last; ++it) {
+    discard_trash(it->trash);
+  }
   m_log.erase(first, last);
 }
 
@@ -728,7 +974,9 @@ void Engine::make_durable(std::vector<DirOp>::iterator first, std::vector<DirOp>
 
 void Engine::sync_all() {
   std::lock_guard lock(m_mutex);
-  if (m_cut) return;
+  if (m_cut) {
+    return;
+  }
   for (auto it = m_inodes.begin(); it != m_inodes.end();) {
     Inode& inode = *it->second;
     if (const int rc = flush_inode(inode); rc != 0) {
@@ -743,14 +991,18 @@ void Engine::sync_all() {
     }
   }
   make_durable(m_log.begin(), m_log.end());
-  if (m_limits.fsync_backing) ::syncfs(m_root_fd);
+  if (m_limits.fsync_backing) {
+    ::syncfs(m_root_fd);
+  }
 }
 
 bool Engine::undo(const DirOp& op) {
   switch (op.kind) {
     case DirOp::Kind::create: {
       struct stat st {};
-      if (::fstatat(m_root_fd, op.path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+      if (::fstatat(m_root_fd, op.path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        return false;
+      }
       if (S_ISDIR(st.st_mode)) {
         // Entries made durable in it (fsync of this directory) go with it, as fsck would take
         // them away from an unreachable directory.
@@ -768,7 +1020,9 @@ bool Engine::undo(const DirOp& op) {
           0) {
         return false;
       }
-      if (op.trash.empty()) return true;
+      if (op.trash.empty()) {
+        return true;
+      }
       return ::renameat2(m_trash_fd, op.trash.c_str(), m_root_fd, op.path2.c_str(),
                          RENAME_NOREPLACE) == 0;
     }
@@ -781,7 +1035,9 @@ bool Engine::undo(const DirOp& op) {
 
 std::string Engine::cut(CutMode mode, std::optional<std::uint64_t> seed) {
   std::lock_guard lock(m_mutex);
-  if (m_cut) return "already-cut";
+  if (m_cut) {
+    return "already-cut";
+  }
   m_cut = true;
   m_hold_cv.notify_all();
   const std::uint64_t used_seed =
@@ -791,14 +1047,18 @@ std::string Engine::cut(CutMode mode, std::optional<std::uint64_t> seed) {
   std::uint64_t landed_bytes = 0;
   for (auto& [ino, inode] : m_inodes) {
     std::vector<DataOp> landed;
-    if (mode == CutMode::torn) landed = torn_landing(inode->overlay.ops());
+    if (mode == CutMode::torn) {
+      landed = torn_landing(inode->overlay.ops());
+    }
     if (mode == CutMode::reorder && !inode->overlay.empty()) {
       // One generator per file, seeded by the seed and the file's current backing path, so a
       // seed replays the same choice for the same files and writes in another run.
       std::mt19937_64 rng(used_seed ^ std::hash<std::string>{}(backing_path_of(inode->fd)));
       landed = reorder_landing(inode->overlay.ops(), rng);
     }
-    for (const auto& op : landed) landed_bytes += op.bytes.size();
+    for (const auto& op : landed) {
+      landed_bytes += op.bytes.size();
+    }
     landed_ops += landed.size();
     if (const int rc = apply_ops(inode->fd, landed); rc != 0) {
       std::cerr << "powercutfs: cut: cannot land writes on inode " << ino << ": "
@@ -823,7 +1083,9 @@ std::string Engine::cut(CutMode mode, std::optional<std::uint64_t> seed) {
   }
   std::ostringstream out;
   out << "mode=" << (mode == CutMode::clean ? "clean" : mode == CutMode::torn ? "torn" : "reorder");
-  if (mode == CutMode::reorder) out << " seed=" << used_seed;
+  if (mode == CutMode::reorder) {
+    out << " seed=" << used_seed;
+  }
   out << " dropped_bytes=" << dropped - std::min(dropped, landed_bytes)
       << " landed_writes=" << landed_ops << " landed_bytes=" << landed_bytes
       << " undone_dir_ops=" << undone << " undo_conflicts=" << m_undo_conflicts;
@@ -847,7 +1109,9 @@ Stats Engine::stats() const {
   Stats s;
   s.pending_bytes = m_pending_bytes;
   for (const auto& [ino, inode] : m_inodes) {
-    if (!inode->overlay.empty()) ++s.pending_files;
+    if (!inode->overlay.empty()) {
+      ++s.pending_files;
+    }
   }
   s.pending_dir_ops = m_log.size();
   s.fsyncs = m_fsyncs;

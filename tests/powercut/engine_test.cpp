@@ -34,7 +34,9 @@ std::string logical(const FileOverlay& overlay, const std::string& durable) {
 std::string landed(std::string file, const std::vector<DataOp>& ops) {
   for (const auto& op : ops) {
     if (op.kind == DataOp::Kind::write) {
-      if (file.size() < op.end()) file.resize(op.end(), '\0');
+      if (file.size() < op.end()) {
+        file.resize(op.end(), '\0');
+      }
       file.replace(op.offset, op.bytes.size(), op.bytes);
     } else {
       file.resize(op.offset, '\0');
@@ -112,16 +114,22 @@ TEST(FileOverlayTest, TornLandingOfAOneSectorWriteIsNothing) {
 
 TEST(FileOverlayTest, ReorderLandingIsASeededSubsetInOrder) {
   FileOverlay overlay;
-  for (int i = 0; i < 64; ++i) overlay.write(static_cast<std::uint64_t>(i) * 10, std::to_string(i));
+  for (int i = 0; i < 64; ++i) {
+    overlay.write(static_cast<std::uint64_t>(i) * 10, std::to_string(i));
+  }
   std::mt19937_64 rng1(7);
   std::mt19937_64 rng2(7);
   const auto a = reorder_landing(overlay.ops(), rng1);
   const auto b = reorder_landing(overlay.ops(), rng2);
   ASSERT_EQ(a.size(), b.size());
-  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].offset, b[i].offset);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].offset, b[i].offset);
+  }
   EXPECT_GT(a.size(), 0u);
   EXPECT_LT(a.size(), 64u);
-  for (std::size_t i = 1; i < a.size(); ++i) EXPECT_LT(a[i - 1].offset, a[i].offset);
+  for (std::size_t i = 1; i < a.size(); ++i) {
+    EXPECT_LT(a[i - 1].offset, a[i].offset);
+  }
 }
 
 // Random writes and truncates against a plain string: every read of the overlay, at random
@@ -141,7 +149,9 @@ TEST(FileOverlayTest, RandomOpsMatchAPlainStringModel) {
         const std::size_t offset = rng() % 80;
         const std::string bytes(1 + rng() % 24, static_cast<char>('a' + step % 26));
         overlay.write(offset, bytes);
-        if (model.size() < offset + bytes.size()) model.resize(offset + bytes.size(), '\0');
+        if (model.size() < offset + bytes.size()) {
+          model.resize(offset + bytes.size(), '\0');
+        }
         model.replace(offset, bytes.size(), bytes);
       }
       ASSERT_EQ(overlay.size(durable.size()), model.size()) << round << "/" << step;
@@ -170,7 +180,9 @@ class ScratchDir {
     std::string pattern =
         (fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") / "powercut-engine-XXXXXX")
             .string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp " + pattern);
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      throw std::runtime_error("mkdtemp " + pattern);
+    }
     m_path = pattern;
   }
   ~ScratchDir() {
@@ -363,7 +375,9 @@ TEST_F(EngineTest, HeldFsyncWaitsUntilReleasedAndACutFailsIt) {
   e.hold_fsync(true);
   std::atomic<int> rc{1};
   std::thread t([&] { rc = e.fsync(h, false); });
-  while (e.stats().held_fsyncs == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (e.stats().held_fsyncs == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   EXPECT_EQ(rc.load(), 1);
   e.hold_fsync(false);
   t.join();
@@ -373,7 +387,9 @@ TEST_F(EngineTest, HeldFsyncWaitsUntilReleasedAndACutFailsIt) {
   write(e, h, "more", 4);
   e.hold_fsync(true);
   std::thread t2([&] { rc = e.fsync(h, false); });
-  while (e.stats().held_fsyncs == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (e.stats().held_fsyncs == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   e.cut(CutMode::clean);
   t2.join();
   EXPECT_EQ(rc.load(), -EIO);

@@ -59,9 +59,13 @@ std::filesystem::path make_run_dir() {
 // Detaches whatever is mounted at path (a dead or busy FUSE mount): umount2(MNT_DETACH), then
 // fusermount3 -u -z. Returns true when path is no mount point afterwards.
 bool force_unmount(const std::filesystem::path& path) {
-  if (!is_mount_point(path)) return true;
+  if (!is_mount_point(path)) {
+    return true;
+  }
   ::umount2(path.c_str(), MNT_DETACH);
-  if (!is_mount_point(path)) return true;
+  if (!is_mount_point(path)) {
+    return true;
+  }
   const std::string cmd = "fusermount3 -u -z '" + path.string() + "' >/dev/null 2>&1";
   (void)!std::system(cmd.c_str());
   return !is_mount_point(path);
@@ -78,8 +82,12 @@ bool is_mount_point(const std::filesystem::path& path) {
   while (std::getline(in, line)) {
     std::istringstream fields(line);
     std::string id, parent, devno, root, mount_point;
-    if (!(fields >> id >> parent >> devno >> root >> mount_point)) continue;
-    if (unescape_mountinfo(mount_point) == want) return true;
+    if (!(fields >> id >> parent >> devno >> root >> mount_point)) {
+      continue;
+    }
+    if (unescape_mountinfo(mount_point) == want) {
+      return true;
+    }
   }
   return false;
 }
@@ -139,7 +147,9 @@ void PowerCutFs::mount() {
     if (std::filesystem::exists(m_socket) && is_mount_point(m_mount_dir)) {
       try {
         const auto answer = command("stats");
-        if (answer.rfind("ok ", 0) == 0) return;
+        if (answer.rfind("ok ", 0) == 0) {
+          return;
+        }
         last_error = answer;
       } catch (const std::exception& e) {
         last_error = e.what();
@@ -172,8 +182,12 @@ void PowerCutFs::unmount() {
 
 void PowerCutFs::cut(CutMode mode) {
   std::string line = "cut";
-  if (mode == CutMode::torn) line += " torn";
-  if (mode == CutMode::reorder) line += " reorder";
+  if (mode == CutMode::torn) {
+    line += " torn";
+  }
+  if (mode == CutMode::reorder) {
+    line += " reorder";
+  }
   cut_with(line);
 }
 
@@ -209,7 +223,9 @@ std::string PowerCutFs::stats_json() {
 
 std::string PowerCutFs::command(const std::string& line) {
   common::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) throw std::runtime_error("PowerCutFs: socket: " + std::string(strerror(errno)));
+  if (fd.get() < 0) {
+    throw std::runtime_error("PowerCutFs: socket: " + std::string(strerror(errno)));
+  }
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   const auto path = m_socket.string();
@@ -234,11 +250,17 @@ std::string PowerCutFs::command(const std::string& line) {
     }
     pollfd p{fd.get(), POLLIN, 0};
     const int r = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) continue;
+    if (r < 0 && errno == EINTR) {
+      continue;
+    }
+    if (r <= 0) {
+      continue;
+    }
     char buf[4096];
     const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
     if (n <= 0) {
       throw std::runtime_error("PowerCutFs: control channel closed before answering '" + line +
                                "'");

@@ -96,13 +96,17 @@ int op_truncate(const char* path, off_t size, fuse_file_info* fi) {
 int op_open(const char* path, fuse_file_info* fi) {
   Engine::Handle* handle = nullptr;
   const int rc = engine().open(path, fi->flags, &handle);
-  if (rc == 0) fi->fh = reinterpret_cast<std::uint64_t>(handle);
+  if (rc == 0) {
+    fi->fh = reinterpret_cast<std::uint64_t>(handle);
+  }
   return rc;
 }
 int op_create(const char* path, mode_t mode, fuse_file_info* fi) {
   Engine::Handle* handle = nullptr;
   const int rc = engine().create(path, mode, fi->flags, &handle);
-  if (rc == 0) fi->fh = reinterpret_cast<std::uint64_t>(handle);
+  if (rc == 0) {
+    fi->fh = reinterpret_cast<std::uint64_t>(handle);
+  }
   return rc;
 }
 int op_read(const char* /*path*/, char* buf, size_t size, off_t offset, fuse_file_info* fi) {
@@ -126,13 +130,17 @@ int op_readdir(const char* path, void* buf, fuse_fill_dir_t filler, off_t /*offs
     return filler(buf, name, &st, 0, static_cast<fuse_fill_dir_flags>(0)) == 0;
   };
   // With nullpath_ok FUSE passes no path when the directory is open: list it by descriptor.
-  if (fi != nullptr) return engine().readdir_fd(static_cast<int>(fi->fh), fill);
+  if (fi != nullptr) {
+    return engine().readdir_fd(static_cast<int>(fi->fh), fill);
+  }
   return engine().readdir(path, fill);
 }
 int op_opendir(const char* path, fuse_file_info* fi) {
   int fd = -1;
   const int rc = engine().opendir(path, &fd);
-  if (rc == 0) fi->fh = static_cast<std::uint64_t>(fd);
+  if (rc == 0) {
+    fi->fh = static_cast<std::uint64_t>(fd);
+  }
   return rc;
 }
 int op_releasedir(const char* /*path*/, fuse_file_info* fi) {
@@ -196,8 +204,12 @@ std::string stats_line(const pos::powercut::Stats& s) {
 std::string handle_command(const std::string& line) {
   std::istringstream in(line);
   std::vector<std::string> words;
-  for (std::string w; in >> w;) words.push_back(w);
-  if (words.empty()) return "error empty command";
+  for (std::string w; in >> w;) {
+    words.push_back(w);
+  }
+  if (words.empty()) {
+    return "error empty command";
+  }
   const std::string& cmd = words[0];
   if (cmd == "cut") {
     CutMode mode = CutMode::clean;
@@ -215,7 +227,9 @@ std::string handle_command(const std::string& line) {
       try {
         std::size_t used = 0;
         seed = std::stoull(words[2], &used);
-        if (used != words[2].size()) throw std::invalid_argument("trailing characters");
+        if (used != words[2].size()) {
+          throw std::invalid_argument("trailing characters");
+        }
       } catch (const std::exception&) {
         return "error bad seed: " + words[2];
       }
@@ -227,7 +241,9 @@ std::string handle_command(const std::string& line) {
     return "ok " + summary;
   }
   if (cmd == "sync" && words.size() == 1) {
-    if (engine().stats().cut) return "error already cut: remount";
+    if (engine().stats().cut) {
+      return "error already cut: remount";
+    }
     engine().sync_all();
     return "ok";
   }
@@ -235,7 +251,9 @@ std::string handle_command(const std::string& line) {
     engine().hold_fsync(words[1] == "on");
     return "ok hold-fsync " + words[1];
   }
-  if (cmd == "stats" && words.size() == 1) return "ok " + stats_line(engine().stats());
+  if (cmd == "stats" && words.size() == 1) {
+    return "ok " + stats_line(engine().stats());
+  }
   return "error unknown command: " + line +
          " (cut [clean|torn|reorder [SEED]], sync, hold-fsync on|off, stats)";
 }
@@ -254,25 +272,39 @@ void serve_connection(int fd) {
   for (;;) {
     pollfd p{fd, POLLIN, 0};
     const int ready = ::poll(&p, 1, 200);
-    if (g_stop_control) return;
-    if (ready < 0) continue;  // EINTR
+    if (g_stop_control) {
+      return;
+    }
+    if (ready < 0) {
+      continue;  // EINTR
+    }
     if (ready == 0) {
       idle_ms += 200;
-      if (idle_ms >= k_idle_limit_ms) return;
+      if (idle_ms >= k_idle_limit_ms) {
+        return;
+      }
       continue;
     }
     idle_ms = 0;
     const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return;
+    }
     buf.append(chunk, static_cast<std::size_t>(n));
     std::size_t nl;
     while ((nl = buf.find('\n')) != std::string::npos) {
       std::string line = buf.substr(0, nl);
       buf.erase(0, nl + 1);
-      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (!line.empty() && line.back() == '\r') {
+        line.pop_back();
+      }
       const std::string answer = handle_command(line) + "\n";
-      if (::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL) < 0) return;
+      if (::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL) < 0) {
+        return;
+      }
     }
     if (buf.size() > k_max_line) {
       const std::string answer = "error line longer than 4096 bytes\n";
@@ -286,9 +318,13 @@ void serve_connection(int fd) {
 void control_loop(int listen_fd) {
   while (!g_stop_control) {
     pollfd p{listen_fd, POLLIN, 0};
-    if (::poll(&p, 1, 200) <= 0) continue;
+    if (::poll(&p, 1, 200) <= 0) {
+      continue;
+    }
     const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
+    if (fd < 0) {
+      continue;
+    }
     serve_connection(fd);
     ::close(fd);
   }
@@ -308,7 +344,9 @@ int listen_control(const std::string& path) {
   if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       ::listen(fd, 8) != 0) {
     std::cerr << "powercutfs: cannot listen on " << path << ": " << std::strerror(errno) << "\n";
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0) {
+      ::close(fd);
+    }
     return -1;
   }
   return fd;
@@ -335,7 +373,9 @@ int main(int argc, char** argv) {
       limits.fsync_backing = true;
       continue;
     }
-    if (i + 1 >= argc) return usage("missing value after " + arg);
+    if (i + 1 >= argc) {
+      return usage("missing value after " + arg);
+    }
     const std::string value = argv[++i];
     try {
       if (arg == "--backing") {
@@ -381,7 +421,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> fuse_argv_s = {
       "powercutfs", "-o", "fsname=powercutfs,subtype=powercutfs,allow_other,default_permissions"};
   std::vector<char*> fuse_argv;
-  for (auto& s : fuse_argv_s) fuse_argv.push_back(s.data());
+  for (auto& s : fuse_argv_s) {
+    fuse_argv.push_back(s.data());
+  }
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(fuse_argv.size()), fuse_argv.data());
   fuse* fs = fuse_new(&args, &ops, sizeof ops, nullptr);
   fuse_opt_free_args(&args);

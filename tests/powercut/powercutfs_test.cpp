@@ -33,7 +33,9 @@ using namespace std::chrono_literals;
 void write_file(const fs::path& path, const std::string& data, bool fsync_it, off_t offset = 0,
                 int extra_flags = 0) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | extra_flags, 0644);
-  if (fd < 0) throw std::runtime_error("open " + path.string() + ": " + std::strerror(errno));
+  if (fd < 0) {
+    throw std::runtime_error("open " + path.string() + ": " + std::strerror(errno));
+  }
   if (::pwrite(fd, data.data(), data.size(), offset) != static_cast<ssize_t>(data.size())) {
     ::close(fd);
     throw std::runtime_error("pwrite " + path.string() + ": " + std::strerror(errno));
@@ -47,16 +49,22 @@ void write_file(const fs::path& path, const std::string& data, bool fsync_it, of
 
 void fsync_path(const fs::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error("open " + path.string() + ": " + std::strerror(errno));
+  if (fd < 0) {
+    throw std::runtime_error("open " + path.string() + ": " + std::strerror(errno));
+  }
   const int rc = ::fsync(fd);
   const int err = errno;
   ::close(fd);
-  if (rc != 0) throw std::runtime_error("fsync " + path.string() + ": " + std::strerror(err));
+  if (rc != 0) {
+    throw std::runtime_error("fsync " + path.string() + ": " + std::strerror(err));
+  }
 }
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return "<missing>";
+  if (!in) {
+    return "<missing>";
+  }
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
@@ -68,7 +76,9 @@ class PowerCutFsTest : public ::testing::Test {
     m_fs = std::make_unique<PowerCutFs>(m_dir.path() / "backing", m_dir.path() / "mnt");
   }
   void TearDown() override {
-    if (HasFailure() && m_fs) std::cerr << "powercutfs log:\n" << m_fs->log_text();
+    if (HasFailure() && m_fs) {
+      std::cerr << "powercutfs log:\n" << m_fs->log_text();
+    }
   }
   fs::path mnt(const std::string& name) const { return m_fs->mount_dir() / name; }
   fs::path backing(const std::string& name) const { return m_dir.path() / "backing" / name; }
@@ -249,7 +259,9 @@ TEST_F(PowerCutFsTest, ProcessKilledWhileHeldInFsyncLosesThatWrite) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     const int fd = ::open(mnt("f").c_str(), O_WRONLY);
-    if (fd < 0 || ::pwrite(fd, "after!", 6, 0) != 6) ::_exit(1);
+    if (fd < 0 || ::pwrite(fd, "after!", 6, 0) != 6) {
+      ::_exit(1);
+    }
     ::fsync(fd);
     ::_exit(0);
   }
@@ -279,9 +291,13 @@ TEST_F(PowerCutFsTest, SqliteWalCommitsSurviveACut) {
     ::close(pipe_fds[0]);
     sqlite3* h = nullptr;
     auto exec = [&](const char* sql) {
-      if (sqlite3_exec(h, sql, nullptr, nullptr, nullptr) != SQLITE_OK) ::_exit(2);
+      if (sqlite3_exec(h, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+        ::_exit(2);
+      }
     };
-    if (sqlite3_open(db.c_str(), &h) != SQLITE_OK) ::_exit(1);
+    if (sqlite3_open(db.c_str(), &h) != SQLITE_OK) {
+      ::_exit(1);
+    }
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=FULL");
     exec("CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)");
@@ -387,7 +403,9 @@ TEST_F(PowerCutFsTest, SqliteWalReaderInAnotherProcessSeesCommits) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     sqlite3* w = nullptr;
-    if (sqlite3_open(db.c_str(), &w) != SQLITE_OK) ::_exit(1);
+    if (sqlite3_open(db.c_str(), &w) != SQLITE_OK) {
+      ::_exit(1);
+    }
     sqlite3_busy_timeout(w, 5000);
     for (int i = 0; i < 200; ++i) {
       if (sqlite3_exec(w, "INSERT INTO t VALUES (1)", nullptr, nullptr, nullptr) != SQLITE_OK) {

@@ -29,7 +29,9 @@ std::vector<std::string> read_lines(const fs::path& path) {
     throw std::runtime_error("MosquittoBroker: cannot read the production config " + path.string());
   }
   std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  for (std::string line; std::getline(in, line);) {
+    lines.push_back(line);
+  }
   return lines;
 }
 
@@ -56,7 +58,9 @@ std::string render_acl(const MosquittoOptions& options) {
   std::vector<std::string> collector_topics;
   int users_seen = 0;
   for (const auto& line : read_lines(file)) {
-    if (line.empty() || line.front() == '#') continue;
+    if (line.empty() || line.front() == '#') {
+      continue;
+    }
     const auto key = directive(line);
     if (key == "user") {
       ++users_seen;
@@ -74,10 +78,14 @@ std::string render_acl(const MosquittoOptions& options) {
                              " needs pattern lines and a user block with topic lines");
   }
   std::string out = "# rendered by pos::test::MosquittoBroker from " + file.string() + "\n";
-  for (const auto& line : patterns) out += line + "\n";
+  for (const auto& line : patterns) {
+    out += line + "\n";
+  }
   for (const auto& user : options.collector_users) {
     out += "\nuser " + user + "\n";
-    for (const auto& line : collector_topics) out += line + "\n";
+    for (const auto& line : collector_topics) {
+      out += line + "\n";
+    }
   }
   return out;
 }
@@ -115,7 +123,9 @@ void MosquittoBroker::write_config(const BrokerTls& tls) {
     const fs::path acl_path = m_dir.path() / "acl";
     std::ofstream acl(acl_path);
     acl << render_acl(m_options);
-    if (!acl) throw std::runtime_error("MosquittoBroker: cannot write " + acl_path.string());
+    if (!acl) {
+      throw std::runtime_error("MosquittoBroker: cannot write " + acl_path.string());
+    }
     acl_line = "acl_file " + acl_path.string();
   }
   const std::map<std::string, std::string, std::less<>> replacements = {
@@ -139,10 +149,14 @@ void MosquittoBroker::write_config(const BrokerTls& tls) {
       conf += line + "\n";
     } else if (const auto it = replacements.find(key); it != replacements.end()) {
       ++seen[it->first];
-      if (!it->second.empty()) conf += it->second + "\n";
+      if (!it->second.empty()) {
+        conf += it->second + "\n";
+      }
     } else if (key == "log_dest") {
       // Production logs to a file under /var/log; the tests keep the broker's stderr.
-      if (!log_dest_written) conf += "log_dest stderr\n";
+      if (!log_dest_written) {
+        conf += "log_dest stderr\n";
+      }
       log_dest_written = true;
     } else {
       conf += line + "\n";
@@ -162,11 +176,15 @@ void MosquittoBroker::write_config(const BrokerTls& tls) {
   conf += m_options.extra_config + "\n";
   std::ofstream out(m_config_path);
   out << conf;
-  if (!out) throw std::runtime_error("MosquittoBroker: cannot write " + m_config_path.string());
+  if (!out) {
+    throw std::runtime_error("MosquittoBroker: cannot write " + m_config_path.string());
+  }
 }
 
 void MosquittoBroker::start() {
-  if (running()) return;
+  if (running()) {
+    return;
+  }
   m_process = std::make_unique<ChildProcess>(
       std::vector<std::string>{m_exe.string(), "-c", m_config_path.string()}, m_log_path);
   const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -176,7 +194,9 @@ void MosquittoBroker::start() {
       throw std::runtime_error("MosquittoBroker: mosquitto exited with " + std::to_string(status) +
                                "; log:\n" + read_text_file(m_log_path));
     }
-    if (wait_for_tcp(m_port, 100ms)) return;
+    if (wait_for_tcp(m_port, 100ms)) {
+      return;
+    }
   }
   m_process->kill9();
   throw std::runtime_error("MosquittoBroker: port " + std::to_string(m_port) +
@@ -184,12 +204,16 @@ void MosquittoBroker::start() {
 }
 
 void MosquittoBroker::stop(std::chrono::milliseconds deadline) {
-  if (m_process) m_process->terminate(deadline);
+  if (m_process) {
+    m_process->terminate(deadline);
+  }
   m_process.reset();
 }
 
 void MosquittoBroker::kill9() {
-  if (m_process) m_process->kill9();
+  if (m_process) {
+    m_process->kill9();
+  }
   m_process.reset();
 }
 
@@ -240,7 +264,9 @@ void MosquittoBroker::append_acl_and_reload(const std::string& lines) {
   {
     std::ofstream acl(acl_path, std::ios::app);
     acl << "\n" << lines << "\n";
-    if (!acl) throw std::runtime_error("MosquittoBroker: cannot append to " + acl_path.string());
+    if (!acl) {
+      throw std::runtime_error("MosquittoBroker: cannot append to " + acl_path.string());
+    }
   }
   const auto reloads = [this] {
     const std::string log = read_text_file(m_log_path);

@@ -21,12 +21,18 @@ bool topic_matches(std::string_view filter, std::string_view topic) {
   while (true) {
     const auto fslash = filter.find('/');
     const auto flevel = filter.substr(0, fslash);
-    if (flevel == "#") return true;
+    if (flevel == "#") {
+      return true;
+    }
     const auto tslash = topic.find('/');
     const auto tlevel = topic.substr(0, tslash);
-    if (flevel != "+" && flevel != tlevel) return false;
+    if (flevel != "+" && flevel != tlevel) {
+      return false;
+    }
     if (fslash == std::string_view::npos || tslash == std::string_view::npos) {
-      if (fslash == std::string_view::npos && tslash == std::string_view::npos) return true;
+      if (fslash == std::string_view::npos && tslash == std::string_view::npos) {
+        return true;
+      }
       // "a/#" also matches "a".
       return tslash == std::string_view::npos && filter.substr(fslash + 1) == "#";
     }
@@ -98,7 +104,9 @@ bool TestMqttClient::connect() {
 
 void TestMqttClient::disconnect() {
   try {
-    if (m_client->is_connected()) m_client->disconnect()->wait_for(m_options.timeout);
+    if (m_client->is_connected()) {
+      m_client->disconnect()->wait_for(m_options.timeout);
+    }
   } catch (...) {
   }
 }
@@ -135,7 +143,9 @@ int TestMqttClient::publish(const std::string& topic, std::string_view payload, 
     }
     return tok->get_reason_code();
   } catch (const mqtt::exception& e) {
-    if (e.get_reason_code() >= 0x80) return e.get_reason_code();
+    if (e.get_reason_code() >= 0x80) {
+      return e.get_reason_code();
+    }
     throw std::runtime_error("TestMqttClient: publish to " + topic + ": " + describe(e));
   }
 }
@@ -143,7 +153,9 @@ int TestMqttClient::publish(const std::string& topic, std::string_view payload, 
 void TestMqttClient::on_message(MqttMessage message) {
   {
     std::lock_guard lock(m_mutex);
-    if (m_messages.size() >= max_buffered_messages) m_messages.pop_front();
+    if (m_messages.size() >= max_buffered_messages) {
+      m_messages.pop_front();
+    }
     m_messages.push_back(std::move(message));
   }
   m_cv.notify_all();
@@ -163,7 +175,9 @@ std::vector<MqttMessage> TestMqttClient::wait_for_messages(
   std::unique_lock lock(m_mutex);
   const auto matching = [&] {
     std::size_t n = 0;
-    for (const auto& m : m_messages) n += predicate(m) ? 1 : 0;
+    for (const auto& m : m_messages) {
+      n += predicate(m) ? 1 : 0;
+    }
     return n;
   };
   m_cv.wait_for(lock, timeout, [&] { return matching() >= count; });

@@ -16,7 +16,9 @@ namespace fs = std::filesystem;
 std::string subject(std::string_view common_name) {
   std::string out = "/CN=";
   for (const char c : common_name) {
-    if (c == '/' || c == '\\') out += '\\';
+    if (c == '/' || c == '\\') {
+      out += '\\';
+    }
     out += c;
   }
   return out;
@@ -54,7 +56,9 @@ TestPki::TestPki(fs::path dir) : m_dir(std::move(dir)) {
 
 CertKey TestPki::issue_client(std::string_view common_name) {
   std::string stem = "client-";
-  for (const char c : common_name) stem += c == '/' ? '_' : c;
+  for (const char c : common_name) {
+    stem += c == '/' ? '_' : c;
+  }
   return issue(common_name, stem,
                "basicConstraints=critical,CA:FALSE\n"
                "keyUsage=critical,digitalSignature\n"
@@ -69,7 +73,9 @@ CertKey TestPki::issue(std::string_view common_name, const std::string& file_ste
   {
     std::ofstream f(ext);
     f << extensions;
-    if (!f) throw std::runtime_error("TestPki: cannot write " + ext.string());
+    if (!f) {
+      throw std::runtime_error("TestPki: cannot write " + ext.string());
+    }
   }
   run_openssl({"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
                out.key.string()});
@@ -92,7 +98,9 @@ void TestPki::run_openssl(const std::vector<std::string>& args) {
   const int status = child.wait();
   if (status != 0) {
     std::string cmd;
-    for (const auto& a : argv) cmd += a + " ";
+    for (const auto& a : argv) {
+      cmd += a + " ";
+    }
     throw std::runtime_error("TestPki: `" + cmd + "` exited with " + std::to_string(status) + ": " +
                              read_text_file(log));
   }

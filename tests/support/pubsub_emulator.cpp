@@ -31,7 +31,9 @@ std::string path_of(std::string_view project, std::string_view kind, std::string
 
 std::string string_field(const json::object& obj, std::string_view key) {
   const auto* v = obj.if_contains(key);
-  if (v == nullptr || !v->is_string()) return {};
+  if (v == nullptr || !v->is_string()) {
+    return {};
+  }
   return std::string(v->get_string());
 }
 
@@ -52,7 +54,9 @@ std::string base64_encode(std::string_view in) {
   }
   if (const std::size_t rest = in.size() - i; rest > 0) {
     unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    if (rest == 2) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    if (rest == 2) {
+      v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    }
     out += b64_alphabet[(v >> 18) & 63];
     out += b64_alphabet[(v >> 12) & 63];
     out += rest == 2 ? b64_alphabet[(v >> 6) & 63] : '=';
@@ -67,13 +71,17 @@ std::string base64_decode(std::string_view in) {
   for (std::size_t i = 0; i < b64_alphabet.size(); ++i) {
     table[static_cast<unsigned char>(b64_alphabet[i])] = static_cast<int>(i);
   }
-  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  while (!in.empty() && in.back() == '=') {
+    in.remove_suffix(1);
+  }
   std::string out;
   unsigned acc = 0;
   int bits = 0;
   for (const char c : in) {
     const int v = table[static_cast<unsigned char>(c)];
-    if (v < 0) throw std::runtime_error("base64_decode: invalid character");
+    if (v < 0) {
+      throw std::runtime_error("base64_decode: invalid character");
+    }
     acc = (acc << 6) | static_cast<unsigned>(v);
     bits += 6;
     if (bits >= 8) {
@@ -101,7 +109,9 @@ PubSubEmulator::PubSubEmulator() : m_dir("pos-pubsub") {
 PubSubEmulator::~PubSubEmulator() = default;
 
 void PubSubEmulator::start() {
-  if (running()) return;
+  if (running()) {
+    return;
+  }
   m_process = std::make_unique<ChildProcess>(
       std::vector<std::string>{pubsub_emulator_path, "--host=127.0.0.1",
                                "--port=" + std::to_string(m_port)},
@@ -116,7 +126,9 @@ void PubSubEmulator::start() {
     }
     if (wait_for_tcp(m_port, 200ms)) {
       try {
-        if (request("GET", "/v1/projects/test-project/topics", "").status == 200) return;
+        if (request("GET", "/v1/projects/test-project/topics", "").status == 200) {
+          return;
+        }
       } catch (const std::exception& e) {
         last_error = e.what();
       }
@@ -129,12 +141,16 @@ void PubSubEmulator::start() {
 }
 
 void PubSubEmulator::stop(std::chrono::milliseconds deadline) {
-  if (m_process) m_process->terminate(deadline);
+  if (m_process) {
+    m_process->terminate(deadline);
+  }
   m_process.reset();
 }
 
 void PubSubEmulator::kill9() {
-  if (m_process) m_process->kill9();
+  if (m_process) {
+    m_process->kill9();
+  }
   m_process.reset();
 }
 
@@ -213,15 +229,21 @@ std::string PubSubEmulator::publish(std::string_view project, std::string_view t
                                     const std::map<std::string, std::string>& attributes,
                                     std::string_view ordering_key) {
   json::object attrs;
-  for (const auto& [k, v] : attributes) attrs[k] = v;
+  for (const auto& [k, v] : attributes) {
+    attrs[k] = v;
+  }
   json::object message{{"data", base64_encode(data)}, {"attributes", std::move(attrs)}};
-  if (!ordering_key.empty()) message["orderingKey"] = ordering_key;
+  if (!ordering_key.empty()) {
+    message["orderingKey"] = ordering_key;
+  }
   const json::object body{{"messages", json::array{std::move(message)}}};
   const auto reply =
       checked("POST", path_of(project, "topics", topic) + ":publish", json::serialize(body));
   const auto parsed = json::parse(reply.body);
   const auto& ids = parsed.at("messageIds").as_array();
-  if (ids.empty()) throw std::runtime_error("PubSubEmulator: publish returned no message id");
+  if (ids.empty()) {
+    throw std::runtime_error("PubSubEmulator: publish returned no message id");
+  }
   return std::string(ids.at(0).as_string());
 }
 
@@ -233,7 +255,9 @@ std::vector<PubSubMessage> PubSubEmulator::pull(std::string_view project,
   std::vector<PubSubMessage> out;
   const auto parsed = json::parse(reply.body);
   const auto* received = parsed.as_object().if_contains("receivedMessages");
-  if (received == nullptr) return out;
+  if (received == nullptr) {
+    return out;
+  }
   for (const auto& item : received->as_array()) {
     const auto& obj = item.as_object();
     const auto& msg = obj.at("message").as_object();
@@ -254,9 +278,13 @@ std::vector<PubSubMessage> PubSubEmulator::pull(std::string_view project,
 
 void PubSubEmulator::acknowledge(std::string_view project, std::string_view subscription,
                                  const std::vector<std::string>& ack_ids) {
-  if (ack_ids.empty()) return;
+  if (ack_ids.empty()) {
+    return;
+  }
   json::array ids;
-  for (const auto& id : ack_ids) ids.emplace_back(id);
+  for (const auto& id : ack_ids) {
+    ids.emplace_back(id);
+  }
   const json::object body{{"ackIds", std::move(ids)}};
   checked("POST", path_of(project, "subscriptions", subscription) + ":acknowledge",
           json::serialize(body));
@@ -276,8 +304,12 @@ std::vector<PubSubMessage> PubSubEmulator::pull_all(std::string_view project,
       out.push_back(std::move(m));
     }
     acknowledge(project, subscription, ack_ids);
-    if (out.size() >= expected_count || std::chrono::steady_clock::now() >= deadline) break;
-    if (batch.empty()) std::this_thread::sleep_for(100ms);
+    if (out.size() >= expected_count || std::chrono::steady_clock::now() >= deadline) {
+      break;
+    }
+    if (batch.empty()) {
+      std::this_thread::sleep_for(100ms);
+    }
   }
   return out;
 }

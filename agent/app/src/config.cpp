@@ -64,7 +64,7 @@ AgentConfig read(common::ConfigReader& r) {
   } else if (card_numbers == "mask") {
     in.card_numbers = CardNumberPolicy::mask;
   } else {
-    r.fail("ingest.card_numbers", "must be \"reject\" or \"mask\" (got \"" + card_numbers + "\")");
+    r.fail("ingest.card_numbers", R"(must be "reject" or "mask" (got ")" + card_numbers + "\")");
   }
   in.spool_poll = std::chrono::milliseconds(r.get_int("ingest.spool_poll_ms", 1000, 10, 3'600'000));
   in.spool_settle =

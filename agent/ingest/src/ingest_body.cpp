@@ -18,7 +18,9 @@ constexpr std::string_view k_whitespace = " \t\r\n";
 
 std::string_view trim(std::string_view s) {
   const auto first = s.find_first_not_of(k_whitespace);
-  if (first == std::string_view::npos) return {};
+  if (first == std::string_view::npos) {
+    return {};
+  }
   const auto last = s.find_last_not_of(k_whitespace);
   return s.substr(first, last - first + 1);
 }
@@ -42,7 +44,9 @@ std::string more_than(const IngestBodyLimits& limits) {
 // `first_line` into "body: invalid JSON at line L, column C: reason".
 std::string json_error(std::string_view message, std::string_view text, std::size_t first_line) {
   std::string_view reason = message;
-  if (reason.starts_with("body: ")) reason.remove_prefix(6);
+  if (reason.starts_with("body: ")) {
+    reason.remove_prefix(6);
+  }
   constexpr std::string_view k_invalid = "invalid JSON (";
   constexpr std::string_view k_offset = ") at offset ";
   const auto at = reason.rfind(k_offset);
@@ -76,13 +80,17 @@ json::storage_ptr body_pool(std::size_t body_bytes) {
 // Adds the stored size of each valid event to `stored`.
 Result<protocol::PosEvent> validate_value(json::value value, const protocol::EventOwner& owner,
                                           const IngestBodyLimits& limits, std::uint64_t& stored) {
-  if (!value.is_object()) return fail("event: must be a JSON object");
+  if (!value.is_object()) {
+    return fail("event: must be a JSON object");
+  }
   // Before anything else sees the event: a card number must never be stored, logged or sent.
   if (auto guarded = guard_card_numbers(value.get_object(), limits.card_numbers); !guarded) {
     return fail(std::move(guarded).error());
   }
   auto event = protocol::validate_pos_event(std::move(value.get_object()), owner, limits.event);
-  if (!event) return event;
+  if (!event) {
+    return event;
+  }
   // The same per-event limit for every body form, on the form the collector will parse.
   const protocol::JsonMeasure measure = protocol::measure_event(*event);
   if (auto fits = protocol::check_event_size(measure, limits.event); !fits) {
@@ -94,7 +102,9 @@ Result<protocol::PosEvent> validate_value(json::value value, const protocol::Eve
 
 // A body whose events can never fit into the whole buffer would be refused `full` forever.
 std::optional<BodyError> check_stored(std::uint64_t stored, const IngestBodyLimits& limits) {
-  if (limits.max_stored_bytes == 0 || stored <= limits.max_stored_bytes) return std::nullopt;
+  if (limits.max_stored_bytes == 0 || stored <= limits.max_stored_bytes) {
+    return std::nullopt;
+  }
   std::string message = "events take at least " + std::to_string(stored) +
                         " bytes as stored, more than the whole buffer holds";
   message += " (buffer.max_bytes = " + std::to_string(limits.max_stored_bytes) + ")";
@@ -110,9 +120,15 @@ void for_each_line(std::string_view text, Fn&& fn) {
     const auto newline = text.find('\n');
     std::string_view line = text.substr(0, newline);
     text = newline == std::string_view::npos ? std::string_view{} : text.substr(newline + 1);
-    if (line.ends_with('\r')) line.remove_suffix(1);
-    if (trim(line).empty()) continue;
-    if (!fn(line_number, line)) return;
+    if (line.ends_with('\r')) {
+      line.remove_suffix(1);
+    }
+    if (trim(line).empty()) {
+      continue;
+    }
+    if (!fn(line_number, line)) {
+      return;
+    }
   }
 }
 
@@ -126,7 +142,9 @@ Result<std::vector<BodyItem>, BodyError> parse_ndjson(std::string_view text,
   }
   std::size_t count = 0;
   for_each_line(text, [&](std::size_t, std::string_view) { return ++count <= limits.max_events; });
-  if (count > limits.max_events) return body_error(413, more_than(limits));
+  if (count > limits.max_events) {
+    return body_error(413, more_than(limits));
+  }
 
   std::vector<BodyItem> items;
   items.reserve(count);
@@ -164,8 +182,12 @@ Result<std::vector<BodyItem>, BodyError> parse_ndjson(std::string_view text,
     items.push_back({line_number, validate_value(std::move(*value), owner, limits, stored)});
     return true;
   });
-  if (!whole) whole = check_stored(stored, limits);
-  if (whole) return Result<std::vector<BodyItem>, BodyError>::failure(std::move(*whole));
+  if (!whole) {
+    whole = check_stored(stored, limits);
+  }
+  if (whole) {
+    return Result<std::vector<BodyItem>, BodyError>::failure(std::move(*whole));
+  }
   return items;
 }
 
@@ -183,7 +205,9 @@ Result<std::vector<BodyItem>, BodyError> parse_json_body(std::string_view body,
   std::vector<protocol::DuplicateKey> duplicates;
   auto parsed =
       protocol::parse_json_bounded(body, body_limits, body_pool(body.size()), &duplicates);
-  if (!parsed) return body_error(400, json_error(parsed.error().message, body, 1));
+  if (!parsed) {
+    return body_error(400, json_error(parsed.error().message, body, 1));
+  }
   auto duplicate = duplicates.begin();
   std::uint64_t stored = 0;
   auto validate = [&](std::size_t element, json::value value) -> Result<protocol::PosEvent> {
@@ -205,7 +229,9 @@ Result<std::vector<BodyItem>, BodyError> parse_json_body(std::string_view body,
     return body_error(400, "body: must be a JSON object or an array of objects");
   }
   auto& array = parsed->get_array();
-  if (array.size() > limits.max_events) return body_error(413, more_than(limits));
+  if (array.size() > limits.max_events) {
+    return body_error(413, more_than(limits));
+  }
   items.reserve(array.size());
   for (std::size_t i = 0; i < array.size(); ++i) {
     items.push_back({0, validate(i, std::move(array[i]))});
@@ -245,14 +271,20 @@ Result<BodyFormat, BodyError> body_format(std::string_view content_type) {
     const auto param = trim(params.substr(0, next));
     params = next == std::string_view::npos ? std::string_view{} : params.substr(next + 1);
     const auto equals = param.find('=');
-    if (equals == std::string_view::npos) continue;
-    if (lower(trim(param.substr(0, equals))) != "charset") continue;
+    if (equals == std::string_view::npos) {
+      continue;
+    }
+    if (lower(trim(param.substr(0, equals))) != "charset") {
+      continue;
+    }
     auto value = trim(param.substr(equals + 1));
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
       value = value.substr(1, value.size() - 2);
     }
     const auto charset = lower(value);
-    if (charset != "utf-8" && charset != "utf8") return unsupported("charset must be utf-8");
+    if (charset != "utf-8" && charset != "utf8") {
+      return unsupported("charset must be utf-8");
+    }
   }
   return format;
 }
@@ -262,8 +294,12 @@ Result<std::vector<BodyItem>, BodyError> parse_ingest_body(std::string_view cont
                                                            const protocol::EventOwner& owner,
                                                            const IngestBodyLimits& limits) {
   auto format = body_format(content_type);
-  if (!format) return Result<std::vector<BodyItem>, BodyError>::failure(format.error());
-  if (*format == BodyFormat::ndjson) return parse_ndjson(body, owner, limits, true);
+  if (!format) {
+    return Result<std::vector<BodyItem>, BodyError>::failure(format.error());
+  }
+  if (*format == BodyFormat::ndjson) {
+    return parse_ndjson(body, owner, limits, true);
+  }
   return parse_json_body(body, owner, limits);
 }
 

@@ -69,18 +69,20 @@ HttpResponse results_response(const std::vector<Outcome>& outcomes) {
   out.append(",\"results\":[");
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const auto& outcome = outcomes[i];
-    if (i > 0) out.push_back(',');
+    if (i > 0) {
+      out.push_back(',');
+    }
     out.append("{\"index\":");
     append_number(out, i);
     switch (outcome.kind) {
       case Outcome::Kind::accepted:
-        out.append(",\"status\":\"accepted\",\"event_id\":\"").append(outcome.text).append("\"}");
+        out.append(R"(,"status":"accepted","event_id":")").append(outcome.text).append("\"}");
         break;
       case Outcome::Kind::duplicate:
-        out.append(",\"status\":\"duplicate\",\"event_id\":\"").append(outcome.text).append("\"}");
+        out.append(R"(,"status":"duplicate","event_id":")").append(outcome.text).append("\"}");
         break;
       case Outcome::Kind::rejected:
-        out.append(",\"status\":\"rejected\",\"error\":")
+        out.append(R"(,"status":"rejected","error":)")
             .append(json::serialize(json::string(outcome.text)))
             .append("}");
         break;
@@ -134,12 +136,12 @@ IngestService::IngestService(Outbox& outbox, std::string store_id, std::string t
       m_counters(std::make_shared<Counters>()) {}
 
 HttpServer::Handler IngestService::handler() {
-  return [this](HttpRequest request, HttpServer::Respond respond) {
-    handle(std::move(request), std::move(respond));
+  return [this](const HttpRequest& request, HttpServer::Respond respond) {
+    handle(request, std::move(respond));
   };
 }
 
-void IngestService::handle(HttpRequest request, HttpServer::Respond respond) {
+void IngestService::handle(const HttpRequest& request, HttpServer::Respond respond) {
   m_counters->requests.fetch_add(1);
   std::string_view path = request.target;
   path = path.substr(0, path.find('?'));
@@ -148,7 +150,7 @@ void IngestService::handle(HttpRequest request, HttpServer::Respond respond) {
       respond(method_not_allowed("POST"));
       return;
     }
-    post_events(std::move(request), std::move(respond));
+    post_events(request, std::move(respond));
     return;
   }
   const std::function<HttpResponse()>* route = nullptr;
@@ -170,7 +172,7 @@ void IngestService::handle(HttpRequest request, HttpServer::Respond respond) {
   respond((*route)());
 }
 
-void IngestService::post_events(HttpRequest request, HttpServer::Respond respond) {
+void IngestService::post_events(const HttpRequest& request, HttpServer::Respond respond) {
   const protocol::EventOwner owner{m_store_id, m_till_id};
   auto parsed = parse_ingest_body(request.content_type, request.body, owner, m_limits);
   if (!parsed) {

@@ -37,7 +37,9 @@ class SpoolDirStream {
  public:
   explicit SpoolDirStream(int dir_fd) {
     const int fd = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) return;
+    if (fd < 0) {
+      return;
+    }
     m_dir = ::fdopendir(fd);
     if (m_dir == nullptr) {
       ::close(fd);
@@ -48,7 +50,9 @@ class SpoolDirStream {
   SpoolDirStream(const SpoolDirStream&) = delete;
   SpoolDirStream& operator=(const SpoolDirStream&) = delete;
   ~SpoolDirStream() {
-    if (m_dir != nullptr) ::closedir(m_dir);
+    if (m_dir != nullptr) {
+      ::closedir(m_dir);
+    }
   }
   bool ok() const noexcept { return m_dir != nullptr; }
   // The next name other than . and .., or nullopt at the end (or on an error: errno set).
@@ -57,9 +61,13 @@ class SpoolDirStream {
       errno = 0;
       // readdir is safe on a stream that no other thread uses.
       const dirent* entry = ::readdir(m_dir);  // NOLINT(concurrency-mt-unsafe)
-      if (entry == nullptr) return std::nullopt;
+      if (entry == nullptr) {
+        return std::nullopt;
+      }
       const std::string_view name = entry->d_name;
-      if (name != "." && name != "..") return std::string(name);
+      if (name != "." && name != "..") {
+        return std::string(name);
+      }
     }
   }
 
@@ -78,11 +86,21 @@ std::int64_t spool_now_ns() {
 }
 
 std::string_view spool_entry_kind(mode_t mode) {
-  if (S_ISLNK(mode)) return "a symbolic link";
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  if (S_ISLNK(mode)) {
+    return "a symbolic link";
+  }
+  if (S_ISDIR(mode)) {
+    return "a directory";
+  }
+  if (S_ISFIFO(mode)) {
+    return "a FIFO";
+  }
+  if (S_ISSOCK(mode)) {
+    return "a socket";
+  }
+  if (S_ISCHR(mode) || S_ISBLK(mode)) {
+    return "a device";
+  }
   return "not a regular file";
 }
 
@@ -167,15 +185,21 @@ struct SpoolWatcher::State : std::enable_shared_from_this<SpoolWatcher::State> {
 };
 
 void SpoolWatcher::State::schedule(std::chrono::milliseconds delay) {
-  if (stopped) return;
+  if (stopped) {
+    return;
+  }
   timer.expires_after(delay);
   timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    if (!ec) self->tick();
+    if (!ec) {
+      self->tick();
+    }
   });
 }
 
 void SpoolWatcher::State::tick() {
-  if (stopped || busy) return;
+  if (stopped || busy) {
+    return;
+  }
   if (std::chrono::steady_clock::now() >= next_prune) {
     prune_done();
     next_prune = std::chrono::steady_clock::now() + options.done_prune_interval;
@@ -216,9 +240,13 @@ std::optional<std::string> SpoolWatcher::State::scan() {
       }
       break;
     }
-    if (name->front() == '.' || !name->ends_with(".ndjson")) continue;
+    if (name->front() == '.' || !name->ends_with(".ndjson")) {
+      continue;
+    }
     struct stat st {};
-    if (::fstatat(dir_fd.get(), name->c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (::fstatat(dir_fd.get(), name->c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      continue;
+    }
     Seen current;
     current.size = static_cast<std::uint64_t>(st.st_size);
     current.mtime_ns = spool_time_ns(st.st_mtim);
@@ -227,7 +255,9 @@ std::optional<std::string> SpoolWatcher::State::scan() {
     const bool stable = previous != seen.end() && previous->second.size == current.size &&
                         previous->second.mtime_ns == current.mtime_ns &&
                         previous->second.mode == current.mode;
-    if (stable) current.skip = previous->second.skip;
+    if (stable) {
+      current.skip = previous->second.skip;
+    }
     if (stable && !current.skip && current.mtime_ns <= settled_before &&
         (!ready || *name < *ready)) {
       ready = *name;
@@ -278,13 +308,17 @@ bool SpoolWatcher::State::process(const std::string& name) {
   std::size_t got = 0;
   while (got < text.size()) {
     const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
     if (n < 0) {
       spdlog::warn("spool: reading {}: {}; retrying later", name, spool_errno_text(errno));
       seen.erase(name);
       return false;
     }
-    if (n == 0) break;
+    if (n == 0) {
+      break;
+    }
     got += static_cast<std::size_t>(n);
   }
   if (got != expected.size) {
@@ -359,7 +393,9 @@ void SpoolWatcher::State::on_appended(const std::string& name,
                                       Result<std::vector<AppendResult>, AppendError> result) {
   if (!result) {
     const auto& error = result.error();
-    if (error.kind == AppendError::Kind::shutting_down) return;
+    if (error.kind == AppendError::Kind::shutting_down) {
+      return;
+    }
     append_retries.fetch_add(1);
     if (error.kind == AppendError::Kind::io) {
       spdlog::warn("spool: storing {} failed, will retry: {}", name, error.message);
@@ -373,14 +409,18 @@ void SpoolWatcher::State::on_appended(const std::string& name,
   for (const auto& r : *result) {
     (r.status == AppendResult::Status::accepted ? events_accepted : events_duplicate).fetch_add(1);
   }
-  if (stopped) return;  // the file stays; a later run re-reads it and finds duplicates
+  if (stopped) {
+    return;  // the file stays; a later run re-reads it and finds duplicates
+  }
   move_to_done(name);
   files_done.fetch_add(1);
   schedule(std::chrono::milliseconds(0));
 }
 
 void SpoolWatcher::State::move_to_done(const std::string& name) {
-  if (!move_to(name, done_fd.get(), "done")) return;
+  if (!move_to(name, done_fd.get(), "done")) {
+    return;
+  }
   // done/ keeps it for the retention, counted from now (a rename keeps the POS's mtime).
   const timespec now[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
   if (::utimensat(done_fd.get(), name.c_str(), now, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -394,7 +434,9 @@ bool SpoolWatcher::State::move_to(const std::string& name, int subdir_fd, std::s
   if (::renameat(dir_fd.get(), name.c_str(), subdir_fd, name.c_str()) != 0) {
     spdlog::error("spool: cannot move {} to {}/: {}; ignoring it until it changes", name, subdir,
                   spool_errno_text(errno));
-    if (auto it = seen.find(name); it != seen.end()) it->second.skip = true;
+    if (auto it = seen.find(name); it != seen.end()) {
+      it->second.skip = true;
+    }
     return false;
   }
   seen.erase(name);
@@ -423,18 +465,28 @@ bool SpoolWatcher::State::write_report(const std::string& name, const std::strin
   }
   auto failed = [&](std::string_view what) {
     spdlog::error("spool: cannot write failed/{}: {}: {}", report, what, spool_errno_text(errno));
-    if (fd) ::unlinkat(failed_fd.get(), temp.c_str(), 0);
+    if (fd) {
+      ::unlinkat(failed_fd.get(), temp.c_str(), 0);
+    }
     return false;
   };
-  if (!fd) return failed("create");
+  if (!fd) {
+    return failed("create");
+  }
   std::size_t written = 0;
   while (written < text.size()) {
     const ssize_t n = ::write(fd.get(), text.data() + written, text.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return failed("write");
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return failed("write");
+    }
     written += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd.get()) != 0) return failed("fsync");
+  if (::fsync(fd.get()) != 0) {
+    return failed("fsync");
+  }
   if (::renameat(failed_fd.get(), temp.c_str(), failed_fd.get(), report.c_str()) != 0) {
     return failed("rename");
   }
@@ -466,10 +518,16 @@ void SpoolWatcher::State::prune_done() {
   std::size_t pruned = 0;
   while (pruned < options.max_pruned_per_pass) {
     const auto name = dir.next();
-    if (!name) break;
+    if (!name) {
+      break;
+    }
     struct stat st {};
-    if (::fstatat(done_fd.get(), name->c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    if (S_ISDIR(st.st_mode) || spool_time_ns(st.st_mtim) > cutoff) continue;
+    if (::fstatat(done_fd.get(), name->c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      continue;
+    }
+    if (S_ISDIR(st.st_mode) || spool_time_ns(st.st_mtim) > cutoff) {
+      continue;
+    }
     if (::unlinkat(done_fd.get(), name->c_str(), 0) != 0) {
       spdlog::warn("spool: cannot prune done/{}: {}", *name, spool_errno_text(errno));
       continue;
@@ -501,11 +559,17 @@ Status SpoolWatcher::start() {
   }
   // The spool directory itself is the operator's choice and may be a link; nothing below it is.
   common::UniqueFd dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir) return fail(directory.string() + ": " + spool_errno_text(errno));
+  if (!dir) {
+    return fail(directory.string() + ": " + spool_errno_text(errno));
+  }
   auto done = open_spool_subdir(dir.get(), "done", (directory / "done").string());
-  if (!done) return fail(done.error());
+  if (!done) {
+    return fail(done.error());
+  }
   auto failed = open_spool_subdir(dir.get(), "failed", (directory / "failed").string());
-  if (!failed) return fail(failed.error());
+  if (!failed) {
+    return fail(failed.error());
+  }
   state.dir_fd = std::move(dir);
   state.done_fd = std::move(*done);
   state.failed_fd = std::move(*failed);

@@ -376,6 +376,7 @@ void SqliteOutbox::append(std::vector<protocol::PosEvent> pos_events, AppendDone
     }
   }
   if (refused) {
+    // NOLINTNEXTLINE(bugprone-use-after-move): done was moved above only if nothing was refused.
     boost::asio::post(impl.executor, [done = std::move(done), error = std::move(*refused)] {
       done(AppendOutcome::failure(error));
     });
@@ -446,8 +447,11 @@ void SqliteOutbox::acknowledge(std::uint64_t through_seq, std::function<void(Sta
     }
   }
   if (answer) {
+    // done was moved above only if there is no answer.
+    // NOLINTBEGIN(bugprone-use-after-move)
     boost::asio::post(impl.executor,
                       [done = std::move(done), status = std::move(*answer)] { done(status); });
+    // NOLINTEND(bugprone-use-after-move)
   } else {
     impl.wake.notify_one();
   }
@@ -468,6 +472,7 @@ void SqliteOutbox::renew_epoch(std::uint64_t keep_through,
     }
   }
   if (refused) {
+    // NOLINTNEXTLINE(bugprone-use-after-move): done was moved above only if nothing was refused.
     boost::asio::post(impl.executor, [done = std::move(done), error = std::move(*refused)] {
       done(Result<std::uint64_t>::failure(error));
     });

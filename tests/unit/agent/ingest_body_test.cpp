@@ -154,7 +154,9 @@ TEST(IngestBody, TooManyEventsIs413) {
 
 TEST(IngestBody, DefaultLimitIs1000Events) {
   std::string ndjson;
-  for (int i = 0; i < 1001; ++i) ndjson += "{}\n";
+  for (int i = 0; i < 1001; ++i) {
+    ndjson += "{}\n";
+  }
   auto items = parse("application/x-ndjson", ndjson);
   ASSERT_FALSE(items);
   EXPECT_EQ(items.error().status, 413);
@@ -222,7 +224,9 @@ TEST(IngestBody, LimitAppliesToTheStoredFormOfAnNdjsonLine) {
   limits.event.max_bytes = 4096;
   std::string event = sale("N");
   std::string numbers = R"(,"x":[)";
-  while (event.size() + numbers.size() + 6 < 4000) numbers += "1.5,";
+  while (event.size() + numbers.size() + 6 < 4000) {
+    numbers += "1.5,";
+  }
   numbers += "1.5]}";
   event = event.substr(0, event.size() - 1) + numbers;
   ASSERT_LE(event.size(), 4096u);
@@ -243,7 +247,9 @@ TEST(IngestBody, LimitAppliesToTheStoredFormOfAnNdjsonLine) {
 TEST(IngestBody, TooDeepSingleObjectIsRejected) {
   std::string deep = sale("D");
   std::string nest;
-  for (std::size_t i = 0; i < protocol::max_event_depth; ++i) nest += R"({"n":)";
+  for (std::size_t i = 0; i < protocol::max_event_depth; ++i) {
+    nest += R"({"n":)";
+  }
   nest += "1" + std::string(protocol::max_event_depth, '}');  // 17 levels with the event
   deep = deep.substr(0, deep.size() - 1) + R"(,"deep":)" + nest + "}";
   auto items = parse("application/json", deep);

@@ -63,9 +63,13 @@ class Client {
   Reply send(const std::string& method, const std::string& target, const std::string& body = {},
              const std::string& content_type = "application/json") {
     http::request<http::string_body> request(http::string_to_verb(method), target, 11);
-    if (request.method() == http::verb::unknown) request.method_string(method);
+    if (request.method() == http::verb::unknown) {
+      request.method_string(method);
+    }
     request.set(http::field::host, "127.0.0.1");
-    if (!content_type.empty()) request.set(http::field::content_type, content_type);
+    if (!content_type.empty()) {
+      request.set(http::field::content_type, content_type);
+    }
     request.body() = body;
     request.prepare_payload();
     http::write(m_socket, request);
@@ -95,7 +99,9 @@ class Client {
   /// True when the server closed the connection (EOF or reset) within 3 s.
   bool closed_by_server() {
     pollfd fd{m_socket.native_handle(), POLLIN, 0};
-    if (::poll(&fd, 1, 3000) != 1) return false;
+    if (::poll(&fd, 1, 3000) != 1) {
+      return false;
+    }
     char byte = 0;
     beast::error_code ec;
     m_socket.read_some(net::buffer(&byte, 1), ec);
@@ -129,7 +135,9 @@ class IngestServerTest : public ::testing::Test {
     m_server.reset();
     m_work.reset();
     m_io.stop();
-    if (m_thread.joinable()) m_thread.join();
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
   }
 
   static IngestRoutes routes() {
@@ -309,7 +317,9 @@ TEST_F(IngestServerTest, OversizeBodyIs413WithoutReadingIt) {
     EXPECT_TRUE(client.closed_by_server());
   }
   std::string big = "[";
-  for (int i = 0; big.size() < 8192; ++i) big += (i ? "," : "") + sale("B" + std::to_string(i));
+  for (int i = 0; big.size() < 8192; ++i) {
+    big += (i ? "," : "") + sale("B" + std::to_string(i));
+  }
   big += "]";
   EXPECT_EQ(post(port(), big).status, 413);
   EXPECT_EQ(m_outbox.stats().last_seq, 0u);
@@ -370,7 +380,9 @@ TEST_F(IngestServerTest, ThirtyTwoConcurrentClientsGetConsistentAnswers) {
       replies[c] = post(port(), body);
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads) {
+    t.join();
+  }
   std::set<std::string> event_ids;
   std::string shared_id;
   int shared_accepted = 0;
@@ -385,8 +397,12 @@ TEST_F(IngestServerTest, ThirtyTwoConcurrentClientsGetConsistentAnswers) {
       EXPECT_TRUE(event_ids.insert(std::string(results[i].at("event_id").as_string())).second);
     }
     const auto& shared = results[k_each];
-    if (shared.at("status") == "accepted") ++shared_accepted;
-    if (shared_id.empty()) shared_id = std::string(shared.at("event_id").as_string());
+    if (shared.at("status") == "accepted") {
+      ++shared_accepted;
+    }
+    if (shared_id.empty()) {
+      shared_id = std::string(shared.at("event_id").as_string());
+    }
     EXPECT_EQ(shared.at("event_id").as_string(), shared_id);
   }
   EXPECT_EQ(shared_accepted, 1);
@@ -434,7 +450,9 @@ class HttpServerTest : public ::testing::Test {
     m_servers.clear();
     m_work.reset();
     m_io.stop();
-    if (m_thread.joinable()) m_thread.join();
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
   }
   HttpServer& make(HttpServer::Handler handler, HttpLimits limits = {},
                    std::string listen = "127.0.0.1:0") {

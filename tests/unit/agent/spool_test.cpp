@@ -65,7 +65,9 @@ class SpoolTest : public ::testing::Test {
   void TearDown() override {
     m_work.reset();
     m_io.stop();
-    if (m_thread.joinable()) m_thread.join();
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
     m_spool.reset();
     std::error_code ec;
     fs::remove_all(m_dir, ec);

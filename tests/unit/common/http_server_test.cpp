@@ -72,7 +72,9 @@ class RawClient {
                 std::string_view body = "") {
     std::string text = std::string(method) + " / HTTP/1.1\r\nHost: " + std::string(host) + "\r\n" +
                        std::string(extra);
-    if (!body.empty()) text += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    if (!body.empty()) {
+      text += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    }
     text += "\r\n" + std::string(body);
     write(text);
     return read(method == "HEAD");
@@ -81,7 +83,9 @@ class RawClient {
   /// True when the server closed the connection (EOF or reset) within `within`.
   bool closed_by_server(std::chrono::milliseconds within = 3000ms) {
     pollfd fd{m_socket.native_handle(), POLLIN, 0};
-    if (::poll(&fd, 1, static_cast<int>(within.count())) != 1) return false;
+    if (::poll(&fd, 1, static_cast<int>(within.count())) != 1) {
+      return false;
+    }
     char byte = 0;
     beast::error_code ec;
     m_socket.read_some(net::buffer(&byte, 1), ec);
@@ -100,7 +104,9 @@ class HttpServerProtectionTest : public ::testing::Test {
     m_server.reset();
     m_work.reset();
     m_io.stop();
-    if (m_thread.joinable()) m_thread.join();
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
   }
 
   void start(HttpLimits limits = {}, HttpAccess access = {}, HttpServer::Handler handler = hello) {
@@ -245,7 +251,9 @@ TEST_F(HttpServerProtectionTest, IdleConnectionsAtTheLimitDoNotLockOutANewClient
   start(limits);
   // Fill every slot: silent connections, a half-sent request head, idle keep-alive ones.
   std::vector<std::unique_ptr<RawClient>> holders;
-  for (int i = 0; i < 5; ++i) holders.push_back(std::make_unique<RawClient>(port()));
+  for (int i = 0; i < 5; ++i) {
+    holders.push_back(std::make_unique<RawClient>(port()));
+  }
   holders.push_back(std::make_unique<RawClient>(port()));
   holders.back()->write("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n");
   for (int i = 0; i < 2; ++i) {
@@ -274,7 +282,9 @@ TEST_F(HttpServerProtectionTest, RequestsInProgressAreNeverEvicted) {
   });
   RawClient first(port());
   RawClient second(port());
-  for (auto* client : {&first, &second}) client->write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  for (auto* client : {&first, &second}) {
+    client->write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  }
   ASSERT_TRUE(pos::test::wait_until(
       [&] {
         std::lock_guard lock(mutex);
@@ -285,7 +295,9 @@ TEST_F(HttpServerProtectionTest, RequestsInProgressAreNeverEvicted) {
   EXPECT_TRUE(third.closed_by_server());
   {
     std::lock_guard lock(mutex);
-    for (auto& respond : held) respond(HttpResponse{200, "text/plain", "late", {}});
+    for (auto& respond : held) {
+      respond(HttpResponse{200, "text/plain", "late", {}});
+    }
     held.clear();
   }
   EXPECT_EQ(first.read().body, "late");

@@ -15,7 +15,9 @@ class TempDir {
  public:
   TempDir() {
     std::string tmpl = (std::filesystem::temp_directory_path() / "posctl-test-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    if (mkdtemp(tmpl.data()) == nullptr) {
+      throw std::runtime_error("mkdtemp failed");
+    }
     m_path = tmpl;
   }
   ~TempDir() {
@@ -33,7 +35,9 @@ class TempDir {
 // Permission bits of a file (st_mode & 07777).
 inline unsigned mode_of(const std::filesystem::path& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) throw std::runtime_error("stat " + path.string());
+  if (::stat(path.c_str(), &st) != 0) {
+    throw std::runtime_error("stat " + path.string());
+  }
   return st.st_mode & 07777U;
 }
 

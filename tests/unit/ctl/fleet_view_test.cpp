@@ -49,7 +49,9 @@ constexpr std::int64_t now_ms = 1'795'341'600'000;  // 2026-11-22T10:00:00Z
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
+  for (std::string line; std::getline(in, line);) {
+    out.push_back(line);
+  }
   return out;
 }
 
@@ -74,7 +76,9 @@ TEST(FleetView, ProblemsComeFirstGroupedByStore) {
   const auto snapshot = parse_fleet(fixture);
   ASSERT_TRUE(snapshot);
   std::vector<std::string> order;
-  for (const auto& t : order_for_display(*snapshot)) order.push_back(t.store_id + "/" + t.till_id);
+  for (const auto& t : order_for_display(*snapshot)) {
+    order.push_back(t.store_id + "/" + t.till_id);
+  }
   // S01 has a critical alert, S02 an offline till, S04 a stale one, S03 is healthy; inside S01
   // the alerting T2 comes before the healthy T1.
   EXPECT_EQ(order,

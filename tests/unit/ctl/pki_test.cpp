@@ -30,10 +30,14 @@ using KeyPtr = common::ossl::Pkey;
 template <class T, class Read>
 T read_pem(const fs::path& path, Read read) {
   FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) throw std::runtime_error("cannot open " + path.string());
+  if (f == nullptr) {
+    throw std::runtime_error("cannot open " + path.string());
+  }
   T out(read(f, nullptr, nullptr, nullptr));
   std::fclose(f);
-  if (!out) throw std::runtime_error("cannot parse " + path.string());
+  if (!out) {
+    throw std::runtime_error("cannot parse " + path.string());
+  }
   return out;
 }
 CertPtr read_cert(const fs::path& p) {
@@ -79,7 +83,9 @@ int verify(X509* ca, X509* cert, int purpose, X509_CRL* crl = nullptr) {
   common::ossl::StoreCtx ctx(X509_STORE_CTX_new());
   EXPECT_EQ(X509_STORE_CTX_init(ctx.get(), store.get(), cert, nullptr), 1);
   EXPECT_EQ(X509_STORE_CTX_set_purpose(ctx.get(), purpose), 1);
-  if (X509_verify_cert(ctx.get()) == 1) return X509_V_OK;
+  if (X509_verify_cert(ctx.get()) == 1) {
+    return X509_V_OK;
+  }
   return X509_STORE_CTX_get_error(ctx.get());
 }
 
@@ -90,14 +96,20 @@ class PkiTest : public ::testing::Test {
   }
   CertificateAuthority open() {
     auto ca = CertificateAuthority::open(m_ca_dir);
-    if (!ca) throw std::runtime_error(ca.error().message);
+    if (!ca) {
+      throw std::runtime_error(ca.error().message);
+    }
     return std::move(*ca);
   }
   IssuedFiles issue(const Result<LeafRequest>& request, bool force = false) {
-    if (!request) throw std::runtime_error(request.error().message);
+    if (!request) {
+      throw std::runtime_error(request.error().message);
+    }
     auto ca = open();
     auto issued = ca.issue(*request, m_out, force);
-    if (!issued) throw std::runtime_error(issued.error().message);
+    if (!issued) {
+      throw std::runtime_error(issued.error().message);
+    }
     return *issued;
   }
 

@@ -23,7 +23,7 @@ class ConfigReader {
   /// Parses text; `source_name` stands for the file name in messages; relative paths resolve
   /// against `base_dir`.
   static ConfigReader from_string(std::string_view text, std::string source_name,
-                                  std::string base_dir = ".");
+                                  const std::string& base_dir = ".");
 
   ~ConfigReader();
   ConfigReader(ConfigReader&&) noexcept;

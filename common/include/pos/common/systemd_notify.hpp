@@ -26,7 +26,7 @@ class ServiceNotifier {
  public:
   /// Reads $NOTIFY_SOCKET and, through sd_watchdog_enabled(3), $WATCHDOG_USEC/$WATCHDOG_PID of
   /// this process (a watchdog of another process, or a malformed value, is logged and ignored).
-  ServiceNotifier(boost::asio::any_io_executor executor, std::function<bool()> healthy);
+  ServiceNotifier(const boost::asio::any_io_executor& executor, std::function<bool()> healthy);
 
   ServiceNotifier(const ServiceNotifier&) = delete;
   ServiceNotifier& operator=(const ServiceNotifier&) = delete;

@@ -34,6 +34,7 @@ struct StoreLayout {
 struct TillRef {
   std::string store_id;
   std::string till_id;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>.
   friend auto operator<=>(const TillRef&, const TillRef&) = default;
 };
 

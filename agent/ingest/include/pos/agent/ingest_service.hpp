@@ -53,7 +53,7 @@ class IngestService {
                 IngestRetryAfter retry_after = {});
 
   /// The HttpServer handler. Never throws except std::bad_alloc.
-  void handle(common::HttpRequest request, common::HttpServer::Respond respond);
+  void handle(const common::HttpRequest& request, common::HttpServer::Respond respond);
 
   /// A handler bound to this service (which must outlive the server using it).
   common::HttpServer::Handler handler();
@@ -63,7 +63,7 @@ class IngestService {
 
  private:
   struct Counters;
-  void post_events(common::HttpRequest request, common::HttpServer::Respond respond);
+  void post_events(const common::HttpRequest& request, common::HttpServer::Respond respond);
 
   Outbox& m_outbox;
   std::string m_store_id;
