@@ -29,7 +29,7 @@ AgentConfig read(common::ConfigReader& r) {
   if (auto endpoint = common::parse_listen_endpoint(in.listen); !endpoint) {
     r.fail("ingest.listen", endpoint.error().message);
   }
-  in.spool_dir = r.get_path("ingest.spool_dir", "");
+  in.spool_dir = r.get_path("ingest.spool_dir", in.spool_dir);
   in.max_events_per_request = static_cast<std::size_t>(
       r.get_int("ingest.max_events_per_request",
                 static_cast<std::int64_t>(in.max_events_per_request), 1, max_i64));
@@ -40,7 +40,8 @@ AgentConfig read(common::ConfigReader& r) {
                std::to_string(in.max_events_per_request) + ")");
   }
   in.max_request_bytes = static_cast<std::size_t>(
-      r.get_int("ingest.max_request_bytes", 4LL * 1024 * 1024, 1024, 256LL * 1024 * 1024));
+      r.get_int("ingest.max_request_bytes", static_cast<std::int64_t>(in.max_request_bytes), 1024,
+                256LL * 1024 * 1024));
   in.max_event_bytes = static_cast<std::size_t>(r.get_int(
       "ingest.max_event_bytes", static_cast<std::int64_t>(in.max_event_bytes), 1024, max_i64));
   if (in.max_event_bytes > protocol::max_event_bytes) {
@@ -49,8 +50,8 @@ AgentConfig read(common::ConfigReader& r) {
                                          ", the collector's per-event limit (got " +
                                          std::to_string(in.max_event_bytes) + ")");
   }
-  in.max_connections =
-      static_cast<std::size_t>(r.get_int("ingest.max_connections", 256, 1, 10'000));
+  in.max_connections = static_cast<std::size_t>(r.get_int(
+      "ingest.max_connections", static_cast<std::int64_t>(in.max_connections), 1, 10'000));
   in.allowed_origins = r.get_string_list("ingest.allowed_origins", in.allowed_origins);
   for (const auto& origin : in.allowed_origins) {
     if (auto ok = common::check_allowed_origin(origin); !ok) {
@@ -66,49 +67,55 @@ AgentConfig read(common::ConfigReader& r) {
   } else {
     r.fail("ingest.card_numbers", R"(must be "reject" or "mask" (got ")" + card_numbers + "\")");
   }
-  in.spool_poll = std::chrono::milliseconds(r.get_int("ingest.spool_poll_ms", 1000, 10, 3'600'000));
-  in.spool_settle =
-      std::chrono::milliseconds(r.get_int("ingest.spool_settle_ms", 2000, 0, 3'600'000));
+  in.spool_poll = std::chrono::milliseconds(
+      r.get_int("ingest.spool_poll_ms", in.spool_poll.count(), 10, 3'600'000));
+  in.spool_settle = std::chrono::milliseconds(
+      r.get_int("ingest.spool_settle_ms", in.spool_settle.count(), 0, 3'600'000));
 
-  c.buffer.max_bytes = static_cast<std::uint64_t>(
-      r.get_int("buffer.max_bytes", 2LL * 1024 * 1024 * 1024, 1024LL * 1024, max_i64));
-  c.buffer.retention = std::chrono::hours(r.get_int("buffer.retention_hours", 72, 0, 24 * 3650));
+  c.buffer.max_bytes = static_cast<std::uint64_t>(r.get_int(
+      "buffer.max_bytes", static_cast<std::int64_t>(c.buffer.max_bytes), 1024LL * 1024, max_i64));
+  c.buffer.retention = std::chrono::hours(
+      r.get_int("buffer.retention_hours", c.buffer.retention.count(), 0, 24 * 3650));
 
   c.mqtt = common::read_mqtt_settings(r, "posagent-" + c.store_id + "-" + c.till_id);
 
   auto& f = c.forward;
-  f.dictionary_file = r.get_existing_file("forward.dictionary_file", "");
-  f.zstd_level = static_cast<int>(r.get_int("forward.zstd_level", 3, 1, 19));
-  f.batch_max_events =
-      static_cast<std::size_t>(r.get_int("forward.batch_max_events", 1000, 1, 10'000));
+  f.dictionary_file = r.get_existing_file("forward.dictionary_file", f.dictionary_file);
+  f.zstd_level = static_cast<int>(r.get_int("forward.zstd_level", f.zstd_level, 1, 19));
+  f.batch_max_events = static_cast<std::size_t>(r.get_int(
+      "forward.batch_max_events", static_cast<std::int64_t>(f.batch_max_events), 1, 10'000));
   f.batch_max_bytes = static_cast<std::size_t>(
-      r.get_int("forward.batch_max_bytes", 1024LL * 1024, 4096, 8LL * 1024 * 1024));
-  f.batch_delay = std::chrono::milliseconds(r.get_int("forward.batch_delay_ms", 20, 0, 10'000));
-  f.window_batches = static_cast<std::size_t>(r.get_int("forward.window_batches", 8, 1, 64));
-  f.ack_timeout =
-      std::chrono::milliseconds(r.get_int("forward.ack_timeout_ms", 10'000, 100, 600'000));
-  f.ack_timeout_max =
-      std::chrono::milliseconds(r.get_int("forward.ack_timeout_max_ms", 120'000, 100, 3'600'000));
+      r.get_int("forward.batch_max_bytes", static_cast<std::int64_t>(f.batch_max_bytes), 4096,
+                8LL * 1024 * 1024));
+  f.batch_delay = std::chrono::milliseconds(
+      r.get_int("forward.batch_delay_ms", f.batch_delay.count(), 0, 10'000));
+  f.window_batches = static_cast<std::size_t>(
+      r.get_int("forward.window_batches", static_cast<std::int64_t>(f.window_batches), 1, 64));
+  f.ack_timeout = std::chrono::milliseconds(
+      r.get_int("forward.ack_timeout_ms", f.ack_timeout.count(), 100, 600'000));
+  f.ack_timeout_max = std::chrono::milliseconds(
+      r.get_int("forward.ack_timeout_max_ms", f.ack_timeout_max.count(), 100, 3'600'000));
   if (f.ack_timeout_max < f.ack_timeout) {
     r.fail("forward.ack_timeout_max_ms", "must be >= forward.ack_timeout_ms");
   }
-  f.reconnect_initial =
-      std::chrono::milliseconds(r.get_int("forward.reconnect_initial_ms", 500, 10, 600'000));
-  f.reconnect_max =
-      std::chrono::milliseconds(r.get_int("forward.reconnect_max_ms", 60'000, 10, 3'600'000));
+  f.reconnect_initial = std::chrono::milliseconds(
+      r.get_int("forward.reconnect_initial_ms", f.reconnect_initial.count(), 10, 600'000));
+  f.reconnect_max = std::chrono::milliseconds(
+      r.get_int("forward.reconnect_max_ms", f.reconnect_max.count(), 10, 3'600'000));
   if (f.reconnect_max < f.reconnect_initial) {
     r.fail("forward.reconnect_max_ms", "must be >= forward.reconnect_initial_ms");
   }
-  f.heartbeat = std::chrono::seconds(r.get_int("forward.heartbeat_s", 30, 1, 3600));
-  f.rate_limit_kbps =
-      static_cast<std::uint64_t>(r.get_int("forward.rate_limit_kbps", 0, 0, 10'000'000));
-  f.rate_limit_schedule = r.get_string_list("forward.rate_limit_schedule", {});
+  f.heartbeat =
+      std::chrono::seconds(r.get_int("forward.heartbeat_s", f.heartbeat.count(), 1, 3600));
+  f.rate_limit_kbps = static_cast<std::uint64_t>(r.get_int(
+      "forward.rate_limit_kbps", static_cast<std::int64_t>(f.rate_limit_kbps), 0, 10'000'000));
+  f.rate_limit_schedule = r.get_string_list("forward.rate_limit_schedule", f.rate_limit_schedule);
   if (auto schedule = parse_schedule(f.rate_limit_schedule); !schedule) {
     r.fail("forward.rate_limit_schedule", schedule.error().message);
   }
 
-  c.shutdown.drain_timeout =
-      std::chrono::milliseconds(r.get_int("shutdown.drain_timeout_ms", 3000, 0, 60'000));
+  c.shutdown.drain_timeout = std::chrono::milliseconds(
+      r.get_int("shutdown.drain_timeout_ms", c.shutdown.drain_timeout.count(), 0, 60'000));
 
   r.reject_unknown_keys();
   return c;

@@ -32,10 +32,10 @@ CollectorConfig read(common::ConfigReader& r) {
   if (!protocol::is_valid_id(m.share_group)) {
     r.fail("mqtt.share_group", "must match [A-Za-z0-9_-]{1,32}");
   }
-  m.reconnect_initial =
-      std::chrono::milliseconds(r.get_int("mqtt.reconnect_initial_ms", 500, 10, 600'000));
-  m.reconnect_max =
-      std::chrono::milliseconds(r.get_int("mqtt.reconnect_max_ms", 30'000, 10, 3'600'000));
+  m.reconnect_initial = std::chrono::milliseconds(
+      r.get_int("mqtt.reconnect_initial_ms", m.reconnect_initial.count(), 10, 600'000));
+  m.reconnect_max = std::chrono::milliseconds(
+      r.get_int("mqtt.reconnect_max_ms", m.reconnect_max.count(), 10, 3'600'000));
   if (m.reconnect_max < m.reconnect_initial) {
     r.fail("mqtt.reconnect_max_ms", "must be >= mqtt.reconnect_initial_ms");
   }
@@ -45,23 +45,25 @@ CollectorConfig read(common::ConfigReader& r) {
   if (s.type != "pubsub" && s.type != "file") {
     r.fail("sink.type", "must be pubsub or file (got " + s.type + ")");
   }
-  s.project = r.get_string("sink.project", "");
+  s.project = r.get_string("sink.project", s.project);
   s.topic = r.get_string("sink.topic", s.topic);
   s.dead_letter_topic = r.get_string("sink.dead_letter_topic", s.dead_letter_topic);
   s.ordering = r.get_bool("sink.ordering", s.ordering);
-  s.path = r.get_path("sink.path", "");
-  s.credentials_file = r.get_path("sink.credentials_file", "");
-  s.emulator_host = r.get_string("sink.emulator_host", "");
+  s.path = r.get_path("sink.path", s.path);
+  s.credentials_file = r.get_path("sink.credentials_file", s.credentials_file);
+  s.emulator_host = r.get_string("sink.emulator_host", s.emulator_host);
   s.endpoint = r.get_string("sink.endpoint", s.endpoint);
   if (auto ok = check_pubsub_endpoint(s.endpoint); !ok) {
     r.fail("sink.endpoint", ok.error().message);
   }
-  s.max_pending_bytes = static_cast<std::size_t>(r.get_int(
-      "sink.max_pending_bytes", 256LL * 1024 * 1024, 1024 * 1024, 64LL * 1024 * 1024 * 1024));
+  s.max_pending_bytes = static_cast<std::size_t>(
+      r.get_int("sink.max_pending_bytes", static_cast<std::int64_t>(s.max_pending_bytes),
+                1024 * 1024, 64LL * 1024 * 1024 * 1024));
   s.key_bytes_per_second = static_cast<std::size_t>(
-      r.get_int("sink.key_bytes_per_second", 900 * 1024, 0, 1024LL * 1024 * 1024));
-  s.max_requests_in_flight =
-      static_cast<std::size_t>(r.get_int("sink.max_requests_in_flight", 16, 1, 256));
+      r.get_int("sink.key_bytes_per_second", static_cast<std::int64_t>(s.key_bytes_per_second), 0,
+                1024LL * 1024 * 1024));
+  s.max_requests_in_flight = static_cast<std::size_t>(r.get_int(
+      "sink.max_requests_in_flight", static_cast<std::int64_t>(s.max_requests_in_flight), 1, 256));
   if (s.type == "pubsub") {
     if (s.project.empty()) {
       r.fail("sink.project", "is required with sink.type = \"pubsub\"");
@@ -74,13 +76,13 @@ CollectorConfig read(common::ConfigReader& r) {
       }
     }
     if (!s.credentials_file.empty()) {
-      r.get_existing_file("sink.credentials_file", "");
+      r.get_existing_file("sink.credentials_file", s.credentials_file);
     }
   } else if (s.path.empty()) {
     r.fail("sink.path", "is required with sink.type = \"file\"");
   }
 
-  c.dictionaries.dir = r.get_path("dictionaries.dir", "");
+  c.dictionaries.dir = r.get_path("dictionaries.dir", c.dictionaries.dir);
   if (!c.dictionaries.dir.empty()) {
     std::error_code ec;
     if (!std::filesystem::is_directory(c.dictionaries.dir, ec)) {
@@ -90,13 +92,16 @@ CollectorConfig read(common::ConfigReader& r) {
 
   auto& l = c.limits;
   l.max_batch_bytes = static_cast<std::size_t>(
-      r.get_int("limits.max_batch_bytes", 8LL * 1024 * 1024, 4096, 256LL * 1024 * 1024));
-  l.max_raw_bytes = static_cast<std::size_t>(
-      r.get_int("limits.max_raw_bytes", 32LL * 1024 * 1024, 4096, 1024LL * 1024 * 1024));
-  l.max_events_per_batch =
-      static_cast<std::uint32_t>(r.get_int("limits.max_events_per_batch", 10'000, 1, 1'000'000));
-  l.max_pending_batches =
-      static_cast<std::size_t>(r.get_int("limits.max_pending_batches", 1024, 1, 1'000'000));
+      r.get_int("limits.max_batch_bytes", static_cast<std::int64_t>(l.max_batch_bytes), 4096,
+                256LL * 1024 * 1024));
+  l.max_raw_bytes = static_cast<std::size_t>(r.get_int("limits.max_raw_bytes",
+                                                       static_cast<std::int64_t>(l.max_raw_bytes),
+                                                       4096, 1024LL * 1024 * 1024));
+  l.max_events_per_batch = static_cast<std::uint32_t>(
+      r.get_int("limits.max_events_per_batch", l.max_events_per_batch, 1, 1'000'000));
+  l.max_pending_batches = static_cast<std::size_t>(
+      r.get_int("limits.max_pending_batches", static_cast<std::int64_t>(l.max_pending_batches), 1,
+                1'000'000));
 
   c.marks.type = r.get_string("marks.type", c.marks.type);
   c.marks.dsn = r.get_string("marks.dsn", c.marks.dsn);
@@ -112,11 +117,14 @@ CollectorConfig read(common::ConfigReader& r) {
   c.marks.max_epochs_per_till = static_cast<std::size_t>(
       r.get_int("marks.max_epochs_per_till", static_cast<std::int64_t>(c.marks.max_epochs_per_till),
                 2, 1000));
-  c.marks.epoch_retention = std::chrono::hours(
-      24 * r.get_int("marks.epoch_retention_days", c.marks.epoch_retention.count() / 24, 1, 3650));
+  c.marks.epoch_retention = std::chrono::days(r.get_int(
+      "marks.epoch_retention_days",
+      std::chrono::duration_cast<std::chrono::days>(c.marks.epoch_retention).count(), 1, 3650));
 
-  c.fleet.stale_after = std::chrono::seconds(r.get_int("fleet.stale_after_s", 90, 1, 86'400));
-  c.fleet.max_tills = static_cast<std::size_t>(r.get_int("fleet.max_tills", 10'000, 1, 1'000'000));
+  c.fleet.stale_after = std::chrono::seconds(
+      r.get_int("fleet.stale_after_s", c.fleet.stale_after.count(), 1, 86'400));
+  c.fleet.max_tills = static_cast<std::size_t>(
+      r.get_int("fleet.max_tills", static_cast<std::int64_t>(c.fleet.max_tills), 1, 1'000'000));
 
   c.http.listen = r.get_string("http.listen", c.http.listen);
   if (auto endpoint = common::parse_listen_endpoint(c.http.listen); !endpoint) {
@@ -136,11 +144,15 @@ CollectorConfig read(common::ConfigReader& r) {
   }
 
   auto& a = c.alerts;
-  a.offline = std::chrono::minutes(r.get_int("alerts.offline_minutes", 5, 1, 7 * 24 * 60));
-  a.backlog_age = std::chrono::minutes(r.get_int("alerts.backlog_age_minutes", 15, 1, 7 * 24 * 60));
-  a.clock_skew = std::chrono::seconds(r.get_int("alerts.clock_skew_seconds", 120, 1, 86'400));
-  a.rejected_rising_window = std::chrono::minutes(
-      r.get_int("alerts.rejected_rising_window_minutes", 10, 1, max_rejected_window_minutes));
+  a.offline =
+      std::chrono::minutes(r.get_int("alerts.offline_minutes", a.offline.count(), 1, 7 * 24 * 60));
+  a.backlog_age = std::chrono::minutes(
+      r.get_int("alerts.backlog_age_minutes", a.backlog_age.count(), 1, 7 * 24 * 60));
+  a.clock_skew =
+      std::chrono::seconds(r.get_int("alerts.clock_skew_seconds", a.clock_skew.count(), 1, 86'400));
+  a.rejected_rising_window = std::chrono::minutes(r.get_int("alerts.rejected_rising_window_minutes",
+                                                            a.rejected_rising_window.count(), 1,
+                                                            max_rejected_window_minutes));
   a.epoch_renewed = std::chrono::hours(
       r.get_int("alerts.database_rolled_back_hours", a.epoch_renewed.count(), 1, 24 * 365));
 
@@ -151,24 +163,29 @@ CollectorConfig read(common::ConfigReader& r) {
   } else {
     k.utc_offset = *offset;
   }
-  k.latest_transactions =
-      static_cast<std::size_t>(r.get_int("kpis.latest_transactions", 50, 1, 1000));
-  k.max_stores = static_cast<std::size_t>(r.get_int("kpis.max_stores", 1000, 1, 100'000));
-  k.max_categories = static_cast<std::size_t>(r.get_int("kpis.max_categories", 200, 1, 10'000));
-  k.currency = r.get_string("kpis.currency", "");
+  k.latest_transactions = static_cast<std::size_t>(r.get_int(
+      "kpis.latest_transactions", static_cast<std::int64_t>(k.latest_transactions), 1, 1000));
+  k.max_stores = static_cast<std::size_t>(
+      r.get_int("kpis.max_stores", static_cast<std::int64_t>(k.max_stores), 1, 100'000));
+  k.max_categories = static_cast<std::size_t>(
+      r.get_int("kpis.max_categories", static_cast<std::int64_t>(k.max_categories), 1, 10'000));
+  k.currency = r.get_string("kpis.currency", k.currency);
   if (!k.currency.empty() &&
       (k.currency.size() != 3 || !std::all_of(k.currency.begin(), k.currency.end(),
                                               [](char ch) { return ch >= 'A' && ch <= 'Z'; }))) {
     r.fail("kpis.currency", "must be empty or an ISO 4217 code like \"IDR\"");
   }
-  k.snapshot_interval = std::chrono::seconds(r.get_int("kpis.snapshot_interval_s", 5, 1, 3600));
-  k.latency_window =
-      std::chrono::milliseconds(r.get_int("kpis.latency_window_s", 60, 1, 3600) * 1000);
-  k.latency_max_samples =
-      static_cast<std::size_t>(r.get_int("kpis.latency_max_samples", 100'000, 100, 10'000'000));
+  k.snapshot_interval = std::chrono::seconds(
+      r.get_int("kpis.snapshot_interval_s", k.snapshot_interval.count(), 1, 3600));
+  k.latency_window = std::chrono::seconds(r.get_int(
+      "kpis.latency_window_s",
+      std::chrono::duration_cast<std::chrono::seconds>(k.latency_window).count(), 1, 3600));
+  k.latency_max_samples = static_cast<std::size_t>(
+      r.get_int("kpis.latency_max_samples", static_cast<std::int64_t>(k.latency_max_samples), 100,
+                10'000'000));
 
-  c.shutdown.drain_timeout =
-      std::chrono::milliseconds(r.get_int("shutdown.drain_timeout_ms", 5000, 0, 600'000));
+  c.shutdown.drain_timeout = std::chrono::milliseconds(
+      r.get_int("shutdown.drain_timeout_ms", c.shutdown.drain_timeout.count(), 0, 600'000));
 
   r.reject_unknown_keys();
   return c;

@@ -102,7 +102,7 @@ struct CollectorConfig {
     std::size_t max_categories = 200;
     std::string currency;  ///< empty: the first currency counted each day
     std::chrono::seconds snapshot_interval{5};
-    std::chrono::milliseconds latency_window{60'000};
+    std::chrono::milliseconds latency_window{60'000};  ///< config in seconds
     std::size_t latency_max_samples = 100'000;
     bool operator==(const Kpis&) const = default;
   } kpis;
