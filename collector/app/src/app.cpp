@@ -170,7 +170,7 @@ class Collector {
                          .stopping = [this] { return m_stopping; }}),
         m_http(
             m_io.get_executor(), config.http.listen, common::HttpLimits{},
-            [this](common::HttpRequest request, common::HttpServer::Respond respond) {
+            [this](const common::HttpRequest& request, const common::HttpServer::Respond& respond) {
               respond(m_api.handle(request));
             },
             "http.listen",
@@ -259,7 +259,7 @@ class Collector {
     options.path = std::filesystem::path(m_config.data_dir) / "fleet.db";
     options.import_from = std::filesystem::path(m_config.data_dir) / "collector.db";
     options.max_rows = m_config.fleet.max_tills;
-    return startup(FleetStore::open(std::move(options)), "data_dir");
+    return startup(FleetStore::open(options), "data_dir");
   }
 
   protocol::DictionaryLookup dictionary_lookup() const {

@@ -106,7 +106,7 @@ CollectorConfig read(common::ConfigReader& r) {
   c.marks.type = r.get_string("marks.type", c.marks.type);
   c.marks.dsn = r.get_string("marks.dsn", c.marks.dsn);
   if (c.marks.type != "sqlite" && c.marks.type != "postgres") {
-    r.fail("marks.type", "must be \"sqlite\" or \"postgres\" (got \"" + c.marks.type + "\")");
+    r.fail("marks.type", R"(must be "sqlite" or "postgres" (got ")" + c.marks.type + "\")");
   }
   if (c.marks.type == "postgres" && c.marks.dsn.empty()) {
     r.fail("marks.dsn", "is required with marks.type = \"postgres\" (postgresql://...)");

@@ -20,7 +20,9 @@ json::value time_or_null(std::int64_t ms) {
   if (ms <= 0) {
     return nullptr;
   }
-  return json::value(protocol::format_rfc3339_utc_ms(ms));
+  // Not `return {...}`: a braced json::value is an array.
+  return json::value(  // NOLINT(modernize-return-braced-init-list)
+      protocol::format_rfc3339_utc_ms(ms));
 }
 
 std::uint64_t get_u64(const json::object& o, std::string_view key) {

@@ -69,7 +69,7 @@ void import_rows(FleetStore::Db& db, const std::filesystem::path& from) {
 
 }  // namespace
 
-Result<std::unique_ptr<FleetStore>> FleetStore::open(FleetStoreOptions options) {
+Result<std::unique_ptr<FleetStore>> FleetStore::open(const FleetStoreOptions& options) {
   auto db = std::make_unique<Db>();
   db->path = options.path;
   common::DatabaseOptions database;
@@ -127,7 +127,7 @@ FleetStore::FleetStore(std::unique_ptr<Db> db, std::vector<FleetRecord> loaded,
     : m_db(std::move(db)),
       m_loaded(std::move(loaded)),
       m_max_rows(max_rows),
-      m_writer("fleet store", [this](Rows rows) { return write(std::move(rows)); }) {}
+      m_writer("fleet store", [this](const Rows& rows) { return write(rows); }) {}
 
 FleetStore::~FleetStore() {
   stop();
@@ -149,7 +149,7 @@ void FleetStore::save(std::vector<FleetRecord> rows) {
   });
 }
 
-Status FleetStore::write(Rows rows) {
+Status FleetStore::write(const Rows& rows) {
   auto txn = Transaction::begin(m_db->db);
   if (!txn) {
     return fail(m_db->prefixed(txn.error()));

@@ -506,7 +506,9 @@ Status SalesKpis::restore(std::string_view snapshot) {
   }
   if (const auto* rows = doc.if_contains("latest"); rows != nullptr && rows->is_array()) {
     // Oldest first, so that the arrival order of equal times is kept.
-    for (const auto& row : std::views::reverse(rows->get_array())) {
+    const auto& latest = rows->get_array();
+    for (auto it = latest.rbegin(); it != latest.rend(); ++it) {  // NOLINT(modernize-loop-convert)
+      const auto& row = *it;
       const auto* r = row.if_array();
       if (r == nullptr || r->size() != 10 || !(*r)[0].is_int64() || !(*r)[7].is_int64() ||
           !(*r)[8].is_int64()) {

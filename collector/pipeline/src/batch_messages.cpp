@@ -24,7 +24,7 @@ std::string event_data(const protocol::StampedEvent& event, std::string_view lin
   std::string out;
   out.reserve(line.size() + collected_at.size() + 48);
   out.append(line.substr(0, brace));
-  out.append(",\"collected_at\":\"").append(collected_at).append("\",\"schema_version\":1");
+  out.append(R"(,"collected_at":")").append(collected_at).append(R"(","schema_version":1)");
   out.append(line.substr(brace));
   return out;
 }

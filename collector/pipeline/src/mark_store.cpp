@@ -263,6 +263,7 @@ void MarkStore::commit(MarkKey key, std::uint64_t through_seq, Done done) {
     }
   }
   if (!refused.empty()) {
+    // NOLINTNEXTLINE(bugprone-use-after-move): `done` was moved only when the request was queued
     boost::asio::post(impl.executor, [done = std::move(done), refused] { done(fail(refused)); });
     return;
   }

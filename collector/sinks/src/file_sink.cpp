@@ -96,13 +96,21 @@ void append_line(std::string& out, Destination destination, const OutMessage& me
   for (std::size_t i = 0; i < attributes.size(); ++i) {
     const std::string& key = attributes[i].first;
     bool seen = false;
-    for (std::size_t j = 0; j < i && !seen; ++j) seen = attributes[j].first == key;
-    if (seen) continue;
+    for (std::size_t j = 0; j < i && !seen; ++j) {
+      seen = attributes[j].first == key;
+    }
+    if (seen) {
+      continue;
+    }
     const std::string* value = &attributes[i].second;
     for (std::size_t j = i + 1; j < attributes.size(); ++j) {
-      if (attributes[j].first == key) value = &attributes[j].second;
+      if (attributes[j].first == key) {
+        value = &attributes[j].second;
+      }
     }
-    if (!first) out.push_back(',');
+    if (!first) {
+      out.push_back(',');
+    }
     first = false;
     protocol::append_json_string(out, key);
     out.push_back(':');
@@ -128,7 +136,9 @@ void append_line(std::string& out, Destination destination, const OutMessage& me
 
 std::size_t data_bytes(const std::vector<OutMessage>& messages) {
   std::size_t bytes = 0;
-  for (const auto& message : messages) bytes += message.data.size();
+  for (const auto& message : messages) {
+    bytes += message.data.size();
+  }
   return bytes;
 }
 
@@ -185,7 +195,9 @@ FileSink::FileSink(asio::any_io_executor executor, FileSinkConfig config)
     throw std::runtime_error("file sink: cannot create " + m_impl->config.dir.string() + ": " +
                              ec.message());
   }
-  if (m_impl->config.max_file_bytes == 0) m_impl->config.max_file_bytes = 1;
+  if (m_impl->config.max_file_bytes == 0) {
+    m_impl->config.max_file_bytes = 1;
+  }
   // At most a flush and the stop's completion wait at a time.
   m_impl->worker = std::make_unique<common::WorkerThread>("file sink", 4);
 }
@@ -229,14 +241,22 @@ Status FileSink::Impl::write_group(std::vector<Call>& group) {
         }
         buffer.erase(0, line_start);
         if (fd) {
-          if (auto synced = sync_file(); !synced) return synced;
+          if (auto synced = sync_file(); !synced) {
+            return synced;
+          }
         }
-        if (auto opened = open_next(); !opened) return opened;
+        if (auto opened = open_next(); !opened) {
+          return opened;
+        }
       }
     }
-    if (auto written = write_out(buffer); !written) return written;
+    if (auto written = write_out(buffer); !written) {
+      return written;
+    }
   }
-  if (fd) return sync_file();
+  if (fd) {
+    return sync_file();
+  }
   return {};
 }
 
@@ -245,7 +265,9 @@ Status FileSink::Impl::write_out(std::string_view bytes) {
   while (done < bytes.size()) {
     const ssize_t n = ::write(fd->get(), bytes.data() + done, bytes.size() - done);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        continue;
+      }
       return fail("file sink: write " + path.string() + ": " + errno_text(errno));
     }
     done += static_cast<std::size_t>(n);
@@ -266,7 +288,9 @@ Status FileSink::Impl::open_next() {
   size = 0;
   path = config.dir / file_name(counter++);
   const int opened = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
-  if (opened < 0) return fail("file sink: open " + path.string() + ": " + errno_text(errno));
+  if (opened < 0) {
+    return fail("file sink: open " + path.string() + ": " + errno_text(errno));
+  }
   fd.emplace(opened);
   {
     std::lock_guard lock(files_mutex);
@@ -308,7 +332,9 @@ void FileSink::stop(std::chrono::milliseconds, std::function<void()> stopped) {
   Impl& impl = *m_impl;
   const bool again = std::exchange(impl.stop_called, true);
   if (again) {
-    if (stopped) asio::post(impl.executor, std::move(stopped));
+    if (stopped) {
+      asio::post(impl.executor, std::move(stopped));
+    }
     return;
   }
   if (stopped) {

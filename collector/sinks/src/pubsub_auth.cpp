@@ -27,7 +27,9 @@ using MdCtxPtr = common::ossl::MdCtx;
 std::string openssl_error(std::string_view what) {
   const unsigned long code = ERR_get_error();
   ERR_clear_error();
-  if (code == 0) return std::string(what);
+  if (code == 0) {
+    return std::string(what);
+  }
   char buffer[256];
   ERR_error_string_n(code, buffer, sizeof buffer);
   return std::string(what) + ": " + buffer;
@@ -89,13 +91,19 @@ class CachingTokenSource : public TokenSource,
       return;
     }
     m_waiters.push_back(std::move(done));
-    if (m_waiters.size() > 1) return;
+    if (m_waiters.size() > 1) {
+      return;
+    }
     const auto requested_at = std::chrono::steady_clock::now();
     auto call = make_call();
-    if (!call) return complete(fail(call.error()));
+    if (!call) {
+      return complete(fail(call.error()));
+    }
     m_client->request(std::move(*call),
                       [weak = weak_from_this(), requested_at](Result<HttpReply> reply) {
-                        if (auto self = weak.lock()) self->fetched(std::move(reply), requested_at);
+                        if (auto self = weak.lock()) {
+                          self->fetched(std::move(reply), requested_at);
+                        }
                       });
   }
 
@@ -111,19 +119,23 @@ class CachingTokenSource : public TokenSource,
 
  private:
   void fetched(Result<HttpReply> reply, std::chrono::steady_clock::time_point requested_at) {
-    if (!reply) return complete(fail(what() + ": " + reply.error().message));
+    if (!reply) {
+      return complete(fail(what() + ": " + reply.error().message));
+    }
     if (reply->status != 200) {
       return complete(
           fail(what() + ": HTTP " + std::to_string(reply->status) + ": " + truncated(reply->body)));
     }
     auto token = parse_token_response(reply->body);
-    if (!token) return complete(fail(what() + ": " + token.error().message));
+    if (!token) {
+      return complete(fail(what() + ": " + token.error().message));
+    }
     m_token = token->token;
     m_expires_at = requested_at + token->expires_in;
     complete(std::string("Bearer ") + token->token);
   }
 
-  void complete(Result<std::string> result) {
+  void complete(const Result<std::string>& result) {
     auto waiters = std::move(m_waiters);
     m_waiters.clear();
     for (auto& done : waiters) {
@@ -150,7 +162,9 @@ class ServiceAccountAuth final : public CachingTokenSource {
  protected:
   Result<HttpCall> make_call() override {
     auto assertion = build_jwt_assertion(m_key, static_cast<std::int64_t>(std::time(nullptr)));
-    if (!assertion) return fail(what() + ": " + assertion.error().message);
+    if (!assertion) {
+      return fail(what() + ": " + assertion.error().message);
+    }
     HttpCall call;
     call.target = m_target;
     call.content_type = "application/x-www-form-urlencoded";
@@ -193,7 +207,9 @@ class MetadataAuth final : public CachingTokenSource {
 Result<ServiceAccountKey> parse_service_account_key(std::string_view text) {
   boost::system::error_code ec;
   const json::value value = json::parse(text, ec);
-  if (ec || !value.is_object()) return fail("service-account key: not a JSON object");
+  if (ec || !value.is_object()) {
+    return fail("service-account key: not a JSON object");
+  }
   const auto& object = value.as_object();
   if (const auto type = text_or_empty(object, "type"); type != "service_account") {
     return fail("service-account key: \"type\" is '" + type + "', expected 'service_account'");
@@ -202,21 +218,37 @@ Result<ServiceAccountKey> parse_service_account_key(std::string_view text) {
   key.client_email = text_or_empty(object, "client_email");
   key.private_key_pem = text_or_empty(object, "private_key");
   key.private_key_id = text_or_empty(object, "private_key_id");
-  if (auto uri = text_or_empty(object, "token_uri"); !uri.empty()) key.token_uri = std::move(uri);
-  if (key.client_email.empty()) return fail("service-account key: \"client_email\" is missing");
-  if (key.private_key_pem.empty()) return fail("service-account key: \"private_key\" is missing");
+  if (auto uri = text_or_empty(object, "token_uri"); !uri.empty()) {
+    key.token_uri = std::move(uri);
+  }
+  if (key.client_email.empty()) {
+    return fail("service-account key: \"client_email\" is missing");
+  }
+  if (key.private_key_pem.empty()) {
+    return fail("service-account key: \"private_key\" is missing");
+  }
   return key;
 }
 
 Result<std::string> rs256_sign(std::string_view private_key_pem, std::string_view data) {
-  if (private_key_pem.size() > INT_MAX) return fail("private key: too large");
+  if (private_key_pem.size() > INT_MAX) {
+    return fail("private key: too large");
+  }
   BioPtr bio(BIO_new_mem_buf(private_key_pem.data(), static_cast<int>(private_key_pem.size())));
-  if (!bio) return fail(openssl_error("private key: BIO_new_mem_buf"));
+  if (!bio) {
+    return fail(openssl_error("private key: BIO_new_mem_buf"));
+  }
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  if (!key) return fail(openssl_error("private key: not a PEM private key"));
-  if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_RSA) return fail("private key: not an RSA key");
+  if (!key) {
+    return fail(openssl_error("private key: not a PEM private key"));
+  }
+  if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_RSA) {
+    return fail("private key: not an RSA key");
+  }
   MdCtxPtr ctx(EVP_MD_CTX_new());
-  if (!ctx) return fail(openssl_error("EVP_MD_CTX_new"));
+  if (!ctx) {
+    return fail(openssl_error("EVP_MD_CTX_new"));
+  }
   if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1) {
     return fail(openssl_error("EVP_DigestSignInit"));
   }
@@ -237,7 +269,9 @@ Result<std::string> rs256_sign(std::string_view private_key_pem, std::string_vie
 Result<std::string> build_jwt_assertion(const ServiceAccountKey& key, std::int64_t now_unix_s,
                                         std::string_view scope) {
   json::object header{{"alg", "RS256"}, {"typ", "JWT"}};
-  if (!key.private_key_id.empty()) header["kid"] = key.private_key_id;
+  if (!key.private_key_id.empty()) {
+    header["kid"] = key.private_key_id;
+  }
   const json::object claims{{"iss", key.client_email},
                             {"scope", scope},
                             {"aud", key.token_uri},
@@ -246,14 +280,18 @@ Result<std::string> build_jwt_assertion(const ServiceAccountKey& key, std::int64
   std::string signing_input =
       base64url_encode(json::serialize(header)) + "." + base64url_encode(json::serialize(claims));
   auto signature = rs256_sign(key.private_key_pem, signing_input);
-  if (!signature) return fail("jwt for " + key.client_email + ": " + signature.error().message);
+  if (!signature) {
+    return fail("jwt for " + key.client_email + ": " + signature.error().message);
+  }
   return signing_input + "." + base64url_encode(*signature);
 }
 
 Result<AccessToken> parse_token_response(std::string_view body) {
   boost::system::error_code ec;
   const json::value value = json::parse(body, ec);
-  if (ec || !value.is_object()) return fail("token response: not a JSON object");
+  if (ec || !value.is_object()) {
+    return fail("token response: not a JSON object");
+  }
   const auto& object = value.as_object();
   AccessToken token;
   token.token = text_or_empty(object, "access_token");
@@ -262,9 +300,13 @@ Result<AccessToken> parse_token_response(std::string_view body) {
                 text_or_empty(object, "error_description") + ")");
   }
   const json::value* expires = object.if_contains("expires_in");
-  if (expires == nullptr || !expires->is_number()) return fail("token response: no expires_in");
+  if (expires == nullptr || !expires->is_number()) {
+    return fail("token response: no expires_in");
+  }
   const double seconds = expires->to_number<double>(ec);
-  if (ec || seconds <= 0 || seconds > 86400.0 * 7) return fail("token response: bad expires_in");
+  if (ec || seconds <= 0 || seconds > 86400.0 * 7) {
+    return fail("token response: bad expires_in");
+  }
   token.expires_in = std::chrono::seconds(static_cast<std::int64_t>(seconds));
   return token;
 }
@@ -324,7 +366,9 @@ Result<std::shared_ptr<TokenSource>> make_service_account_auth(
     asio::any_io_executor executor, ServiceAccountKey key, std::shared_ptr<asio::ssl::context> tls,
     std::chrono::seconds refresh_margin) {
   auto url = parse_url(key.token_uri);
-  if (!url) return fail("service-account key: token_uri: " + url.error().message);
+  if (!url) {
+    return fail("service-account key: token_uri: " + url.error().message);
+  }
   auto client = std::make_shared<HttpClient>(executor, url->origin, std::move(tls), 1,
                                              std::chrono::seconds(30), 64 * 1024);
   return std::shared_ptr<TokenSource>(
@@ -337,7 +381,9 @@ Result<std::shared_ptr<TokenSource>> make_metadata_auth(asio::any_io_executor ex
                                                         std::chrono::seconds refresh_margin) {
   auto origin =
       host.find(':') == std::string::npos ? parse_host_port(host + ":80") : parse_host_port(host);
-  if (!origin) return fail("metadata server: " + origin.error().message);
+  if (!origin) {
+    return fail("metadata server: " + origin.error().message);
+  }
   auto client = std::make_shared<HttpClient>(executor, std::move(*origin), nullptr, 1,
                                              std::chrono::seconds(10), 64 * 1024);
   return std::shared_ptr<TokenSource>(std::make_shared<MetadataAuth>(

@@ -27,13 +27,17 @@ std::string base64_with(std::string_view in, const char* alphabet, bool pad) {
     const unsigned v = byte(i) << 16;
     out += alphabet[(v >> 18) & 63];
     out += alphabet[(v >> 12) & 63];
-    if (pad) out += "==";
+    if (pad) {
+      out += "==";
+    }
   } else if (rest == 2) {
     const unsigned v = (byte(i) << 16) | (byte(i + 1) << 8);
     out += alphabet[(v >> 18) & 63];
     out += alphabet[(v >> 12) & 63];
     out += alphabet[(v >> 6) & 63];
-    if (pad) out += '=';
+    if (pad) {
+      out += '=';
+    }
   }
   return out;
 }
@@ -53,16 +57,22 @@ std::string encode_message(const OutMessage& message, bool with_ordering_key) {
   out["data"] = base64_encode(message.data);
   if (!message.attributes.empty()) {
     json::object attributes;
-    for (const auto& [key, value] : message.attributes) attributes[key] = value;
+    for (const auto& [key, value] : message.attributes) {
+      attributes[key] = value;
+    }
     out["attributes"] = std::move(attributes);
   }
-  if (with_ordering_key && !message.ordering_key.empty()) out["orderingKey"] = message.ordering_key;
+  if (with_ordering_key && !message.ordering_key.empty()) {
+    out["orderingKey"] = message.ordering_key;
+  }
   return json::serialize(out);
 }
 
 std::size_t message_billing_bytes(const OutMessage& message) {
   std::size_t bytes = message.data.size() + message.ordering_key.size();
-  for (const auto& [key, value] : message.attributes) bytes += key.size() + value.size();
+  for (const auto& [key, value] : message.attributes) {
+    bytes += key.size() + value.size();
+  }
   return bytes;
 }
 
@@ -71,7 +81,9 @@ bool batch_full(std::size_t count, std::size_t body_bytes, const BatchLimits& li
 }
 
 Outcome classify_status(unsigned status) {
-  if (status >= 200 && status < 300) return Outcome::ok;
+  if (status >= 200 && status < 300) {
+    return Outcome::ok;
+  }
   if (status == 401 || status == 408 || status == 409 || status == 429 || status == 499 ||
       status >= 500) {
     return Outcome::retryable;
@@ -82,9 +94,13 @@ Outcome classify_status(unsigned status) {
 Result<std::size_t> parse_publish_response(std::string_view body) {
   boost::system::error_code ec;
   const json::value value = json::parse(body, ec);
-  if (ec || !value.is_object()) return fail("publish response: not a JSON object");
+  if (ec || !value.is_object()) {
+    return fail("publish response: not a JSON object");
+  }
   const json::value* ids = value.as_object().if_contains("messageIds");
-  if (ids == nullptr || !ids->is_array()) return fail("publish response: no messageIds array");
+  if (ids == nullptr || !ids->is_array()) {
+    return fail("publish response: no messageIds array");
+  }
   return ids->as_array().size();
 }
 
@@ -101,17 +117,29 @@ std::string publish_error(std::string_view topic_path, unsigned status, std::str
       }
     }
   }
-  if (detail.empty()) detail = std::string(body);
-  if (detail.size() > max_body) detail = detail.substr(0, max_body) + "...";
+  if (detail.empty()) {
+    detail = std::string(body);
+  }
+  if (detail.size() > max_body) {
+    detail = detail.substr(0, max_body) + "...";
+  }
   std::string out = "publish to " + std::string(topic_path) + ": HTTP " + std::to_string(status);
-  if (status == 404) out += ": topic " + std::string(topic_path) + " does not exist";
-  if (status == 403) out += ": permission denied";
-  if (!detail.empty()) out += ": " + detail;
+  if (status == 404) {
+    out += ": topic " + std::string(topic_path) + " does not exist";
+  }
+  if (status == 403) {
+    out += ": permission denied";
+  }
+  if (!detail.empty()) {
+    out += ": " + detail;
+  }
   return out;
 }
 
 std::chrono::nanoseconds pacing_interval(std::size_t bytes, std::size_t bytes_per_second) {
-  if (bytes_per_second == 0) return std::chrono::nanoseconds(0);
+  if (bytes_per_second == 0) {
+    return std::chrono::nanoseconds(0);
+  }
   const long double seconds = static_cast<long double>(bytes) / bytes_per_second;
   return std::chrono::nanoseconds(static_cast<std::int64_t>(seconds * 1e9L));
 }

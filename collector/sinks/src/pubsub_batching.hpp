@@ -40,9 +40,13 @@ std::size_t batch_count(const Range& items, const BatchLimits& limits, SizeOf si
   std::size_t count = 0;
   std::size_t bytes = publish_body_overhead;
   for (const auto& item : items) {
-    if (count == limits.max_messages) break;
+    if (count == limits.max_messages) {
+      break;
+    }
     const std::size_t add = size_of(item) + (count > 0 ? 1 : 0);
-    if (count > 0 && bytes + add > limits.max_bytes) break;
+    if (count > 0 && bytes + add > limits.max_bytes) {
+      break;
+    }
     bytes += add;
     ++count;
   }

@@ -40,22 +40,31 @@ Result<Origin> split_authority(std::string_view authority, bool tls, std::string
   std::string_view port;
   if (!authority.empty() && authority.front() == '[') {
     const auto close = authority.find(']');
-    if (close == std::string_view::npos) return fail(std::string(what) + ": unclosed '['");
+    if (close == std::string_view::npos) {
+      return fail(std::string(what) + ": unclosed '['");
+    }
     host = authority.substr(1, close - 1);
     const auto rest = authority.substr(close + 1);
     if (!rest.empty()) {
-      if (rest.front() != ':') return fail(std::string(what) + ": expected ':' after ']'");
+      if (rest.front() != ':') {
+        return fail(std::string(what) + ": expected ':' after ']'");
+      }
       port = rest.substr(1);
     }
   } else if (const auto colon = authority.rfind(':'); colon != std::string_view::npos) {
     host = authority.substr(0, colon);
     port = authority.substr(colon + 1);
-    if (port.empty()) return fail(std::string(what) + ": empty port");
+    if (port.empty()) {
+      return fail(std::string(what) + ": empty port");
+    }
   }
-  if (host.empty()) return fail(std::string(what) + ": empty host");
+  if (host.empty()) {
+    return fail(std::string(what) + ": empty host");
+  }
   if (!port.empty()) {
-    if (!valid_port(port))
+    if (!valid_port(port)) {
       return fail(std::string(what) + ": bad port '" + std::string(port) + "'");
+    }
     origin.port = std::string(port);
   }
   origin.host = std::string(host);
@@ -77,7 +86,9 @@ Result<Url> parse_url(std::string_view url) {
   }
   const auto slash = rest.find('/');
   auto origin = split_authority(rest.substr(0, slash), tls, "url '" + std::string(url) + "'");
-  if (!origin) return fail(origin.error());
+  if (!origin) {
+    return fail(origin.error());
+  }
   Url out;
   out.origin = std::move(*origin);
   out.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
@@ -130,7 +141,9 @@ class HttpClient::Connection : public std::enable_shared_from_this<Connection> {
     m_request.set(http::field::host,
                   default_port ? m_origin.host : m_origin.host + ":" + m_origin.port);
     m_request.set(http::field::user_agent, "poscollector");
-    for (const auto& [name, value] : call.headers) m_request.set(name, value);
+    for (const auto& [name, value] : call.headers) {
+      m_request.set(name, value);
+    }
     if (call.post) {
       m_request.set(http::field::content_type, call.content_type);
       m_request.body() = call.body;
@@ -156,20 +169,26 @@ class HttpClient::Connection : public std::enable_shared_from_this<Connection> {
   beast::tcp_stream& lowest() { return m_tls ? beast::get_lowest_layer(*m_tls) : *m_plain; }
 
   void resolve() {
-    m_resolver.async_resolve(
-        m_origin.host, m_origin.port,
-        [self = shared_from_this()](boost::system::error_code ec, tcp::resolver::results_type r) {
-          if (ec) return self->failed("resolve", ec, false);
-          self->lowest().expires_after(self->m_timeout);
-          self->lowest().async_connect(
-              r, [self](boost::system::error_code ec2, const tcp::endpoint&) {
-                if (ec2) return self->failed("connect", ec2, false);
-                self->lowest().socket().set_option(tcp::no_delay(true), ec2);
-                if (self->m_tls) return self->handshake();
-                self->m_connected = true;
-                self->write();
-              });
-        });
+    m_resolver.async_resolve(m_origin.host, m_origin.port,
+                             [self = shared_from_this()](boost::system::error_code ec,
+                                                         const tcp::resolver::results_type& r) {
+                               if (ec) {
+                                 return self->failed("resolve", ec, false);
+                               }
+                               self->lowest().expires_after(self->m_timeout);
+                               self->lowest().async_connect(
+                                   r, [self](boost::system::error_code ec2, const tcp::endpoint&) {
+                                     if (ec2) {
+                                       return self->failed("connect", ec2, false);
+                                     }
+                                     self->lowest().socket().set_option(tcp::no_delay(true), ec2);
+                                     if (self->m_tls) {
+                                       return self->handshake();
+                                     }
+                                     self->m_connected = true;
+                                     self->write();
+                                   });
+                             });
   }
 
   void handshake() {
@@ -180,7 +199,9 @@ class HttpClient::Connection : public std::enable_shared_from_this<Connection> {
     lowest().expires_after(m_timeout);
     m_tls->async_handshake(asio::ssl::stream_base::client,
                            [self = shared_from_this()](boost::system::error_code ec) {
-                             if (ec) return self->failed("tls handshake", ec, false);
+                             if (ec) {
+                               return self->failed("tls handshake", ec, false);
+                             }
                              self->m_connected = true;
                              self->write();
                            });
@@ -189,7 +210,9 @@ class HttpClient::Connection : public std::enable_shared_from_this<Connection> {
   void write() {
     lowest().expires_after(m_timeout);
     auto on_write = [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-      if (ec) return self->failed("write", ec, false);
+      if (ec) {
+        return self->failed("write", ec, false);
+      }
       self->read();
     };
     if (m_tls) {
@@ -202,10 +225,14 @@ class HttpClient::Connection : public std::enable_shared_from_this<Connection> {
   void read() {
     lowest().expires_after(m_timeout);
     auto on_read = [self = shared_from_this()](boost::system::error_code ec, std::size_t bytes) {
-      if (ec) return self->failed("read", ec, bytes > 0 || self->m_parser->got_some());
+      if (ec) {
+        return self->failed("read", ec, bytes > 0 || self->m_parser->got_some());
+      }
       auto response = self->m_parser->release();
       const bool keep_alive = response.keep_alive();
-      if (!keep_alive) self->close();
+      if (!keep_alive) {
+        self->close();
+      }
       self->m_request.body().clear();
       auto callback = std::move(self->m_callback);
       callback(HttpReply{response.result_int(), std::move(response.body())}, true, keep_alive);
@@ -258,7 +285,7 @@ void HttpClient::request(HttpCall call, Done done) {
   if (!m_idle.empty()) {
     auto connection = std::move(m_idle.back());
     m_idle.pop_back();
-    start(std::move(connection), std::move(pending), true);
+    start(connection, std::move(pending), true);
   } else if (m_open < m_max_connections) {
     ++m_open;
     start(std::make_shared<Connection>(m_executor, m_origin, m_tls), std::move(pending), false);
@@ -267,7 +294,8 @@ void HttpClient::request(HttpCall call, Done done) {
   }
 }
 
-void HttpClient::start(std::shared_ptr<Connection> connection, Pending pending, bool reused) {
+void HttpClient::start(const std::shared_ptr<Connection>& connection, Pending pending,
+                       bool reused) {
   std::erase_if(m_busy, [](const auto& weak) { return weak.expired(); });
   m_busy.push_back(connection);
   auto shared = std::make_shared<Pending>(std::move(pending));
@@ -312,13 +340,19 @@ void HttpClient::finished(const std::shared_ptr<Connection>& connection) {
 }
 
 void HttpClient::shutdown() {
-  if (m_shutdown) return;
+  if (m_shutdown) {
+    return;
+  }
   m_shutdown = true;
-  for (auto& connection : m_idle) connection->close();
+  for (auto& connection : m_idle) {
+    connection->close();
+  }
   m_open -= m_idle.size();
   m_idle.clear();
   for (auto& weak : m_busy) {
-    if (auto connection = weak.lock()) connection->close();
+    if (auto connection = weak.lock()) {
+      connection->close();
+    }
   }
   m_busy.clear();
   auto waiting = std::move(m_waiting);

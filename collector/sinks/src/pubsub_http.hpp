@@ -79,7 +79,7 @@ class HttpClient final : public HttpSender, public std::enable_shared_from_this<
   HttpClient(boost::asio::any_io_executor executor, Origin origin,
              std::shared_ptr<boost::asio::ssl::context> tls, std::size_t max_connections,
              std::chrono::milliseconds timeout, std::size_t max_response_bytes = 4 * 1024 * 1024);
-  ~HttpClient();
+  ~HttpClient() override;
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
@@ -97,7 +97,7 @@ class HttpClient final : public HttpSender, public std::enable_shared_from_this<
     HttpCall call;
     Done done;
   };
-  void start(std::shared_ptr<Connection> connection, Pending pending, bool reused);
+  void start(const std::shared_ptr<Connection>& connection, Pending pending, bool reused);
   void finished(const std::shared_ptr<Connection>& connection);
 
   boost::asio::any_io_executor m_executor;

@@ -5,20 +5,20 @@
 namespace pos::collector::detail {
 namespace asio = boost::asio;
 
-void finish_queued_call(QueuedCall& call, Status status) {
+void finish_queued_call(QueuedCall& call, const Status& status) {
   if (call.finished) {
     return;
   }
   call.finished = true;
   if (call.on_outcome) {
     auto on_outcome = std::move(call.on_outcome);
-    on_outcome(std::move(status));
+    on_outcome(status);
   }
 }
 
 struct KeyedQueues::Queue {
-  Queue(asio::any_io_executor executor, Destination d, std::string k)
-      : destination(d), key(std::move(k)), timer(std::move(executor)) {}
+  Queue(const asio::any_io_executor& executor, Destination d, std::string k)
+      : destination(d), key(std::move(k)), timer(executor) {}
   Destination destination;
   std::string key;
   std::deque<QueuedMessage> messages;
@@ -38,9 +38,7 @@ struct KeyedQueues::Batch {
 
 KeyedQueues::KeyedQueues(asio::any_io_executor executor, QueueConfig config,
                          std::shared_ptr<BatchPublisher> publisher)
-    : m_executor(std::move(executor)),
-      m_config(std::move(config)),
-      m_publisher(std::move(publisher)) {
+    : m_executor(std::move(executor)), m_config(config), m_publisher(std::move(publisher)) {
   m_config.max_requests_in_flight = std::max<std::size_t>(1, m_config.max_requests_in_flight);
 }
 
@@ -157,14 +155,14 @@ void KeyedQueues::send_batch(Queue& queue) {
   ++queue.in_flight;
   ++m_in_flight;
   m_publisher->publish(queue.destination, std::move(body), count,
-                       [self = shared_from_this(), batch](Status status) {
+                       [self = shared_from_this(), batch](const Status& status) {
                          if (!self->m_shutdown) {
-                           self->on_result(batch, std::move(status));
+                           self->on_result(batch, status);
                          }
                        });
 }
 
-void KeyedQueues::on_result(const std::shared_ptr<Batch>& batch, Status status) {
+void KeyedQueues::on_result(const std::shared_ptr<Batch>& batch, const Status& status) {
   Queue& queue = *batch->queue;
   if (status) {
     for (QueuedMessage& message : batch->messages) {

@@ -37,7 +37,7 @@ struct QueuedCall {
 };
 
 /// Marks `call` finished and runs its on_outcome with `status`; no-op when already finished.
-void finish_queued_call(QueuedCall& call, Status status);
+void finish_queued_call(QueuedCall& call, const Status& status);
 
 /// One encoded message (encode_message()) of a call.
 struct QueuedMessage {
@@ -99,7 +99,7 @@ class KeyedQueues final : public std::enable_shared_from_this<KeyedQueues> {
   void arm(Queue& queue, Clock::time_point deadline);
   void pump();
   void send_batch(Queue& queue);
-  void on_result(const std::shared_ptr<Batch>& batch, Status status);
+  void on_result(const std::shared_ptr<Batch>& batch, const Status& status);
   void drop(QueuedMessage& message);
   void release(Queue& queue);
 

@@ -315,7 +315,9 @@ std::string PubSubSink::endpoint() const {
 // http:// only to this machine, because the OAuth2 token travels with every request.
 Status check_pubsub_endpoint(std::string_view endpoint) {
   auto url = detail::parse_url(endpoint);
-  if (!url) return fail(url.error().message);
+  if (!url) {
+    return fail(url.error().message);
+  }
   if (url->target != "/" || endpoint.ends_with("/")) {
     return fail("'" + std::string(endpoint) + "': give scheme://host[:port] only, no path");
   }

@@ -41,7 +41,7 @@ class FleetStore {
   /// Opens or creates the file, imports an older collector's rows if there are none yet, and
   /// reads the newest max_rows rows. Fails naming the path when the file cannot be opened or is
   /// not a database of this schema (a failed import is only logged).
-  static Result<std::unique_ptr<FleetStore>> open(FleetStoreOptions options);
+  static Result<std::unique_ptr<FleetStore>> open(const FleetStoreOptions& options);
   /// Calls stop().
   ~FleetStore();
   FleetStore(const FleetStore&) = delete;
@@ -68,7 +68,7 @@ class FleetStore {
  private:
   using Rows = std::map<std::pair<std::string, std::string>, FleetRecord>;
   FleetStore(std::unique_ptr<Db> db, std::vector<FleetRecord> loaded, std::size_t max_rows);
-  Status write(Rows rows);
+  Status write(const Rows& rows);
 
   std::unique_ptr<Db> m_db;  ///< the writer's only, after open
   std::vector<FleetRecord> m_loaded;
