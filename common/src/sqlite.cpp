@@ -309,9 +309,11 @@ Result<OpenedDatabase> open_database(const std::filesystem::path& path,
   if (!journal) {
     return prefixed(journal.error());
   }
-  if (auto stepped = journal->step(); !stepped) {
+  const auto stepped = journal->step();
+  if (!stepped) {
     return prefixed(stepped.error());
-  } else if (*stepped != Statement::Step::row || journal->column_text(0) != "wal") {
+  }
+  if (*stepped != Statement::Step::row || journal->column_text(0) != "wal") {
     return fail(where + "cannot switch to WAL journal mode");
   }
   journal->reset();
