@@ -15,7 +15,6 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
-#include <bit>
 #include <charconv>
 #include <cstdint>
 #include <functional>
@@ -28,10 +27,13 @@
 #include <utility>
 #include <vector>
 
+#include "mark_columns.hpp"
 #include "pos/collector/mark_store.hpp"
 
 namespace pos::collector {
 namespace {
+
+using mark_columns::to_db;
 
 constexpr int marks_schema_version = 1;
 /// pg_advisory_xact_lock key of the schema migration ("posmarks" in ASCII).
@@ -48,10 +50,6 @@ struct ResultDeleter {
 };
 /// One libpq result (PQclear on destruction). Move-only.
 using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
-
-std::int64_t to_db(std::uint64_t value) {
-  return std::bit_cast<std::int64_t>(value);
-}
 
 /// libpq's message without its trailing newline.
 std::string trimmed(const char* message) {
@@ -274,7 +272,7 @@ Result<std::vector<StoredMark>> PostgresMarkBackend::load() {
       return fail(error("pos_marks: a row with a bad number"));
     }
     out.push_back(StoredMark{MarkKey{PQgetvalue(rows->get(), i, 0), PQgetvalue(rows->get(), i, 1),
-                                     std::bit_cast<std::uint64_t>(*epoch)},
+                                     mark_columns::from_db(*epoch)},
                              static_cast<std::uint64_t>(*seq), *updated});
   }
   return out;

@@ -8,14 +8,17 @@
 //   FleetStore), may still be present; it is only read once, by FleetStore, to import its rows.
 // WAL, synchronous=FULL: every commit fsyncs.
 
-#include <bit>
 #include <utility>
 
+#include "mark_columns.hpp"
 #include "pos/collector/mark_store.hpp"
 #include "pos/common/sqlite.hpp"
 
 namespace pos::collector {
 namespace {
+
+using mark_columns::from_db;
+using mark_columns::to_db;
 
 using common::Database;
 using common::SqliteError;
@@ -34,13 +37,6 @@ CREATE TABLE IF NOT EXISTS marks(
   updated_ms INTEGER NOT NULL,
   PRIMARY KEY (store_id, till_id, epoch)) WITHOUT ROWID;
 )sql";
-
-std::int64_t to_db(std::uint64_t value) {
-  return std::bit_cast<std::int64_t>(value);
-}
-std::uint64_t from_db(std::int64_t value) {
-  return std::bit_cast<std::uint64_t>(value);
-}
 
 class SqliteMarkBackend final : public MarkBackend {
  public:

@@ -14,6 +14,7 @@
 #include "pos/common/clock.hpp"
 #include "pos/protocol/batch.hpp"
 #include "pos/protocol/event.hpp"
+#include "support/wait.hpp"
 
 namespace pos::collector::test {
 
@@ -89,19 +90,12 @@ inline std::string encode(std::uint64_t epoch, std::uint64_t first,
 }
 
 /// Runs the io loop until `done()` holds (true) or the timeout passes (false); other threads
-/// (the MarkStore writer) may post work meanwhile.
+/// (the MarkStore writer) may post work meanwhile. The one implementation is
+/// tests/support/wait.hpp's.
 inline bool run_until(boost::asio::io_context& io, const std::function<bool()>& done,
                       std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    io.restart();
-    io.poll();
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return false;
+  return static_cast<bool>(pos::test::run_until(io, done, timeout, "the test's condition",
+                                                std::chrono::milliseconds(1)));
 }
 
 /// Runs the io loop for `duration` (to show that something does NOT happen).
