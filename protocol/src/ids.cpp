@@ -10,6 +10,18 @@ constexpr std::size_t k_max_id_length = 32;
 // How till_key() writes a '-' of the store id; never part of an id.
 constexpr char k_store_dash = '.';
 
+constexpr std::uint64_t k_fnv_offset_basis = 0xcbf29ce484222325ULL;
+constexpr std::uint64_t k_fnv_prime = 0x100000001b3ULL;
+
+// FNV-1a over `data`, continuing from `hash`.
+std::uint64_t fnv1a_continue(std::uint64_t hash, std::string_view data) noexcept {
+  for (const char c : data) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= k_fnv_prime;
+  }
+  return hash;
+}
+
 int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') {
     return c - '0';
@@ -79,6 +91,15 @@ Result<std::uint64_t> parse_epoch(std::string_view text) {
     epoch = (epoch << 4) | static_cast<std::uint64_t>(v);
   }
   return epoch;
+}
+
+std::uint64_t fnv1a_64(std::string_view data) noexcept {
+  return fnv1a_continue(k_fnv_offset_basis, data);
+}
+
+std::uint64_t till_hash(std::string_view store_id, std::string_view till_id) noexcept {
+  // fnv1a_64("{store}/{till}") without building the string.
+  return fnv1a_continue(fnv1a_continue(fnv1a_continue(k_fnv_offset_basis, store_id), "/"), till_id);
 }
 
 std::string till_key(std::string_view store_id, std::string_view till_id) {

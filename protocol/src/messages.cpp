@@ -18,11 +18,11 @@ constexpr std::size_t k_max_ack_bytes = 1024;
 constexpr std::size_t k_max_status_bytes = std::size_t{64} * 1024;
 constexpr std::size_t k_max_depth = 16;
 
-constexpr std::string_view k_known[] = {"state",          "agent_version",   "sent_at",
-                                        "backlog_events", "backlog_bytes",   "oldest_unacked_at",
-                                        "last_ack_at",    "ingested_total",  "rejected_total",
-                                        "db_bytes",       "disk_free_bytes", "epoch",
-                                        "acked_through",  "epoch_renewals",  "epoch_renewed_at"};
+constexpr std::string_view k_known[] = {
+    "state",          "agent_version",     "sent_at",          "backlog_events",
+    "backlog_bytes",  "oldest_unacked_at", "last_ack_at",      "ingested_total",
+    "rejected_total", "db_bytes",          "disk_free_bytes",  "epoch",
+    "acked_through",  "epoch_renewals",    "epoch_renewed_at", "broker"};
 
 bool read_uint(const json::value& v, std::uint64_t& out) noexcept {
   if (v.is_uint64()) {
@@ -94,7 +94,7 @@ Status read_timestamp(const json::value& v, std::string_view key, bool nullable_
 
 std::string encode_ack(const Ack& ack) {
   return R"({"epoch":")" + format_epoch(ack.epoch) + R"(","through_seq":)" +
-         std::to_string(ack.through_seq) + "}";
+         std::to_string(ack.through_seq) + (ack.resend ? R"(,"resend":true})" : "}");
 }
 
 Result<Ack> parse_ack(std::string_view text) {
@@ -126,6 +126,12 @@ Result<Ack> parse_ack(std::string_view text) {
   if (!read_uint(*v, ack.through_seq)) {
     return fail("ack.through_seq: must be an integer >= 0");
   }
+  if (v = obj.if_contains("resend"); v != nullptr) {
+    if (!v->is_bool()) {
+      return fail("ack.resend: must be true or false");
+    }
+    ack.resend = v->get_bool();
+  }
   return ack;
 }
 
@@ -152,6 +158,9 @@ json::object status_to_json(const AgentStatus& status) {
   if (status.epoch_renewals) {
     obj.emplace("epoch_renewals", *status.epoch_renewals);
     obj.emplace("epoch_renewed_at", nullable(status.epoch_renewed_at));
+  }
+  if (status.broker) {
+    obj.emplace("broker", *status.broker);
   }
   for (const auto& kv : status.extra) {
     if (!is_known(kv.key())) {
@@ -236,6 +245,11 @@ Result<AgentStatus> parse_status(std::string_view text) {
       if (auto s = read_timestamp(value, key, true, status.epoch_renewed_at); !s) {
         return fail(s.error());
       }
+    } else if (key == "broker") {
+      if (!value.is_string()) {
+        return fail("status.broker: must be a string");
+      }
+      status.broker.emplace(value.get_string().data(), value.get_string().size());
     } else if (std::uint64_t* counter = counter_field(status, key); counter != nullptr) {
       if (!read_uint(value, *counter)) {
         return fail("status." + std::string(key) + ": must be an integer >= 0");

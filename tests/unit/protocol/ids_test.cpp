@@ -154,5 +154,19 @@ TEST(Ids, LegacyEventIds) {
   EXPECT_FALSE(is_event_id_of("A-B-C-0000000000000008-1", "A-B", "C", 7, 1));
 }
 
+// FNV-1a 64 reference values (the algorithm's published test vectors): the hash must never
+// change, or tills would move to other brokers after an upgrade.
+TEST(Ids, Fnv1a64KnownValues) {
+  EXPECT_EQ(fnv1a_64(""), 0xcbf29ce484222325ULL);
+  EXPECT_EQ(fnv1a_64("a"), 0xaf63dc4c8601ec8cULL);
+  EXPECT_EQ(fnv1a_64("foobar"), 0x85944171f73967e8ULL);
+}
+
+TEST(Ids, TillHashIsFnv1aOfStoreSlashTill) {
+  EXPECT_EQ(till_hash("S07", "T1"), fnv1a_64("S07/T1"));
+  EXPECT_NE(till_hash("S07", "T1"), till_hash("S07", "T2"));
+  EXPECT_NE(till_hash("S0", "7T1"), till_hash("S07", "T1"));
+}
+
 }  // namespace
 }  // namespace pos::protocol

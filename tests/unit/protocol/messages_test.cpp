@@ -28,6 +28,40 @@ TEST(Ack, AcceptsUppercaseEpochAndUnknownFields) {
   EXPECT_EQ(*ack, (Ack{0x0123456789abcdefULL, 7}));
 }
 
+TEST(Ack, ResendFlagIsWrittenOnlyWhenSetAndRoundTrips) {
+  EXPECT_EQ(encode_ack({0x0123456789abcdefULL, 42, true}),
+            R"({"epoch":"0123456789abcdef","through_seq":42,"resend":true})");
+  // Without the flag the ack is byte for byte what collectors sent before it existed.
+  EXPECT_EQ(encode_ack({0x0123456789abcdefULL, 42, false}),
+            R"({"epoch":"0123456789abcdef","through_seq":42})");
+  for (const Ack ack : {Ack{1, 0, true}, Ack{~0ULL, ~0ULL, true}, Ack{7, 9, false}}) {
+    const auto back = parse_ack(encode_ack(ack));
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(*back, ack);
+  }
+}
+
+TEST(Ack, MissingOrFalseResendIsAPlainAck) {
+  auto ack = parse_ack(R"({"epoch":"0123456789abcdef","through_seq":7})");
+  ASSERT_TRUE(ack.has_value()) << ack.error().message;
+  EXPECT_FALSE(ack->resend);
+  ack = parse_ack(R"({"epoch":"0123456789abcdef","through_seq":7,"resend":false})");
+  ASSERT_TRUE(ack.has_value()) << ack.error().message;
+  EXPECT_FALSE(ack->resend);
+  ack = parse_ack(R"({"resend":true,"x":{"y":[]},"through_seq":7,"epoch":"0123456789abcdef"})");
+  ASSERT_TRUE(ack.has_value()) << ack.error().message;
+  EXPECT_TRUE(ack->resend);
+  EXPECT_EQ(*ack, (Ack{0x0123456789abcdefULL, 7, true}));
+}
+
+// What agents before the resend flag see of an ack that carries it: an unknown field, ignored.
+TEST(Ack, ResendFieldIsAnUnknownFieldToOlderDecoders) {
+  const auto ack = parse_ack(R"({"epoch":"0123456789abcdef","through_seq":7,"resend":true})");
+  ASSERT_TRUE(ack.has_value()) << ack.error().message;
+  EXPECT_EQ(ack->epoch, 0x0123456789abcdefULL);
+  EXPECT_EQ(ack->through_seq, 7U);
+}
+
 TEST(Ack, BadInput) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"", "ack: invalid JSON (incomplete JSON) at offset 0"},
@@ -43,6 +77,12 @@ TEST(Ack, BadInput) {
        "ack.through_seq: must be an integer >= 0"},
       {R"({"epoch":"0123456789abcdef","through_seq":"5"})",
        "ack.through_seq: must be an integer >= 0"},
+      {R"({"epoch":"0123456789abcdef","through_seq":1,"resend":1})",
+       "ack.resend: must be true or false"},
+      {R"({"epoch":"0123456789abcdef","through_seq":1,"resend":"true"})",
+       "ack.resend: must be true or false"},
+      {R"({"epoch":"0123456789abcdef","through_seq":1,"resend":null})",
+       "ack.resend: must be true or false"},
       {R"({"epoch":"0123456789abcdef","through_seq":1,"pad":")" + std::string(1000, 'x') + "\"}",
        "ack: larger than the limit of 1024 bytes"},
   };
@@ -68,7 +108,8 @@ AgentStatus full_status() {
   s.disk_free_bytes = ~0ULL;
   s.epoch = 0x3f2a9c4e8d1b7a60ULL;
   s.acked_through = 1234;
-  s.extra["broker"] = "connected";
+  s.broker = "ssl://broker-b.example:8883";
+  s.extra["uplink"] = "4g";
   s.extra["queue"] = json::object{{"a", 1}};
   return s;
 }
@@ -87,6 +128,7 @@ void expect_equal(const AgentStatus& a, const AgentStatus& b) {
   EXPECT_EQ(a.disk_free_bytes, b.disk_free_bytes);
   EXPECT_EQ(a.epoch, b.epoch);
   EXPECT_EQ(a.acked_through, b.acked_through);
+  EXPECT_EQ(a.broker, b.broker);
   EXPECT_EQ(a.extra, b.extra);
 }
 
@@ -95,7 +137,7 @@ TEST(Status, JsonHasAllSpecFields) {
   for (std::string_view key :
        {"state", "agent_version", "sent_at", "backlog_events", "backlog_bytes", "oldest_unacked_at",
         "last_ack_at", "ingested_total", "rejected_total", "db_bytes", "disk_free_bytes", "broker",
-        "queue"}) {
+        "uplink", "queue"}) {
     EXPECT_TRUE(obj.contains(key)) << key;
   }
   EXPECT_EQ(obj.at("state"), "online");
@@ -103,6 +145,16 @@ TEST(Status, JsonHasAllSpecFields) {
   EXPECT_EQ(obj.at("oldest_unacked_at"), "2026-11-22T03:10:00.000Z");
   EXPECT_EQ(obj.at("epoch"), "3f2a9c4e8d1b7a60");
   EXPECT_EQ(obj.at("acked_through"), 1234);
+  EXPECT_EQ(obj.at("broker"), "ssl://broker-b.example:8883");
+}
+
+TEST(Status, BrokerIsOptional) {
+  AgentStatus s = full_status();
+  s.broker.reset();
+  EXPECT_FALSE(status_to_json(s).contains("broker"));
+  const auto back = parse_status(encode_status(s));
+  ASSERT_TRUE(back.has_value()) << back.error().message;
+  EXPECT_FALSE(back->broker.has_value());
 }
 
 TEST(Status, EpochAndAckedThroughAreOptional) {
@@ -171,6 +223,8 @@ TEST(Status, BadInput) {
       {R"({"state":"online","epoch":"xyz"})", "status.epoch: must be 16 hex digits"},
       {R"({"state":"online","epoch":7})", "status.epoch: must be 16 hex digits"},
       {R"({"state":"online","acked_through":-3})", "status.acked_through: must be an integer >= 0"},
+      {R"({"state":"online","broker":5})", "status.broker: must be a string"},
+      {R"({"state":"online","broker":null})", "status.broker: must be a string"},
       {R"({"state":"online","x":")" + std::string(70000, 'x') + "\"}",
        "status: larger than the limit of 65536 bytes"},
   };

@@ -22,6 +22,16 @@ std::string format_epoch(std::uint64_t epoch);
 /// Parses exactly 16 hex digits (either case). Fails with a message naming the rule.
 Result<std::uint64_t> parse_epoch(std::string_view text);
 
+/// FNV-1a, 64 bit (offset basis 0xcbf29ce484222325, prime 0x100000001b3) of the bytes of `data`.
+/// Fixed forever: values derived from it (till_hash) must not change across releases.
+std::uint64_t fnv1a_64(std::string_view data) noexcept;
+
+/// A till's stable hash: fnv1a_64 of `{store_id}/{till_id}` (the two ids joined by one '/').
+/// The same on every platform and in every release. An agent with several brokers starts at
+/// broker `till_hash % count` of its list (common::till_broker_order), so that a fleet's tills
+/// spread over the brokers; a collector can compute where a till starts with it.
+std::uint64_t till_hash(std::string_view store_id, std::string_view till_id) noexcept;
+
 /// "{store}-{till}" with every '-' of the store id written as '.' (ids never contain '.'): the
 /// first '-' always ends the store part, so different (store, till) pairs always give different
 /// keys ("A-B"/"C" gives "A.B-C", "A"/"B-C" gives "A-B-C"). For a store id without '-' it is

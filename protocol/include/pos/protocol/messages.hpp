@@ -16,14 +16,22 @@ namespace pos::protocol {
 struct Ack {
   std::uint64_t epoch = 0;
   std::uint64_t through_seq = 0;
+  /// "Resend everything after through_seq now": the collector that now serves this till (after
+  /// a broker or collector failover) has nothing of it in flight beyond through_seq, so waiting
+  /// for the agent's ack timeout would only delay. An agent applies the ack as usual, then goes
+  /// back to through_seq + 1 at once. Agents older than the flag ignore it (an unknown field) and
+  /// resend at their ack timeout as before.
+  bool resend = false;
   friend bool operator==(const Ack&, const Ack&) = default;
 };
 
-/// `{"epoch":"<16 hex>","through_seq":N}`.
+/// `{"epoch":"<16 hex>","through_seq":N}`, followed by `,"resend":true` when the flag is set
+/// (without it, byte for byte the ack of collectors before the flag existed).
 std::string encode_ack(const Ack& ack);
 
 /// Parses an ack (bounded: at most 1 KiB). Errors name the field: `ack.epoch: must be 16 hex
-/// digits`, `ack.through_seq: must be an integer >= 0`. Unknown fields are ignored.
+/// digits`, `ack.through_seq: must be an integer >= 0`, `ack.resend: must be true or false`. A
+/// missing `resend` is false. Unknown fields are ignored.
 Result<Ack> parse_ack(std::string_view text);
 
 enum class AgentState { online, offline };
@@ -53,7 +61,11 @@ struct AgentStatus {
   /// Absent from older agents and from the last will.
   std::optional<std::uint64_t> epoch_renewals;
   std::optional<std::string> epoch_renewed_at;  ///< RFC 3339
-  boost::json::object extra;                    ///< further fields, passed through
+  /// The URI of the broker the agent is connected to (the one this message went through; an
+  /// agent with several brokers fails over between them). Absent from older agents, from the
+  /// last will and while not connected.
+  std::optional<std::string> broker;
+  boost::json::object extra;  ///< further fields, passed through
 };
 
 /// The status as a JSON object (all SPEC fields, then `extra`).
