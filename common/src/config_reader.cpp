@@ -175,6 +175,32 @@ std::vector<std::string> ConfigReader::get_string_list(std::string_view key,
   return out;
 }
 
+std::vector<std::string> ConfigReader::require_string_or_list(std::string_view key,
+                                                              bool& was_array) {
+  auto node = m_impl->find(key);
+  if (!node) {
+    m_impl->fail(key, "is required");
+  }
+  const auto* array = node.as_array();
+  was_array = array != nullptr;
+  if (array == nullptr) {
+    if (node.as_string() == nullptr) {
+      m_impl->fail(key, "must be a string or an array of strings");
+    }
+    return {require_string(key)};
+  }
+  std::vector<std::string> out;
+  out.reserve(array->size());
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    const auto* s = array->get(i)->as_string();
+    if (s == nullptr) {
+      m_impl->fail(std::string(key) + "[" + std::to_string(i) + "]", "must be a string");
+    }
+    out.push_back(s->get());
+  }
+  return out;
+}
+
 std::string ConfigReader::get_path(std::string_view key, std::string fallback) {
   std::string value = get_string(key, std::move(fallback));
   if (value.empty()) {
@@ -229,11 +255,12 @@ void ConfigReader::reject_unknown_keys() const {
 
 MqttSettings read_mqtt_settings(ConfigReader& r, const std::string& default_client_id) {
   MqttSettings m;
-  m.uri = r.require_string("mqtt.uri");
-  const bool tls = uses_tls(m);
-  if (!tls && !m.uri.starts_with("mqtt://") && !m.uri.starts_with("tcp://")) {
-    r.fail("mqtt.uri", "must start with ssl:// (or mqtt:// without TLS)");
+  bool array = false;
+  m.uris = r.require_string_or_list("mqtt.uri", array);
+  if (const auto problem = check_mqtt_uris(m.uris)) {
+    r.fail(mqtt_uri_key(*problem, array), problem->message);
   }
+  const bool tls = uses_tls(m);
   m.topic_prefix = r.get_string("mqtt.topic_prefix", m.topic_prefix);
   if (auto ok = protocol::check_topic_prefix(m.topic_prefix); !ok) {
     r.fail("mqtt.topic_prefix", ok.error().message);

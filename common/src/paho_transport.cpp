@@ -5,6 +5,7 @@
 #include <mqtt/create_options.h>
 #include <mqtt/properties.h>
 #include <mqtt/ssl_options.h>
+#include <mqtt/string_collection.h>
 #include <mqtt/will_options.h>
 #include <spdlog/spdlog.h>
 
@@ -48,7 +49,8 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
         if (reason >= mqtt::ReasonCode::UNSPECIFIED_ERROR) {
           m_impl.post_completion(m_op, op_id(token), describe(token));
         } else {
-          m_impl.post_completion(m_op, op_id(token), std::nullopt);
+          m_impl.post_completion(m_op, op_id(token), std::nullopt,
+                                 m_op == Op::connect ? server_of(token) : std::string());
         }
       } catch (...) {
       }
@@ -61,6 +63,16 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
     }
 
    private:
+    // The broker this connect reached (one of serverURIs). Paho marks the token complete before
+    // it calls the listener, so the response is there without waiting.
+    static std::string server_of(const mqtt::token& token) {
+      try {
+        return token.get_connect_response().get_server_uri();
+      } catch (const std::exception&) {
+        return {};
+      }
+    }
+
     Impl& m_impl;
     Op m_op;
   };
@@ -69,10 +81,12 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
       : executor(std::move(executor_)), options(std::move(options_)) {}
 
   /// Called from Paho threads: copies and posts only.
-  void post_completion(Op op, std::uintptr_t id, std::optional<std::string> error) {
-    boost::asio::post(executor, [weak = weak_from_this(), op, id, error = std::move(error)] {
+  void post_completion(Op op, std::uintptr_t id, std::optional<std::string> error,
+                       std::string server_uri = {}) {
+    boost::asio::post(executor, [weak = weak_from_this(), op, id, error = std::move(error),
+                                 server_uri = std::move(server_uri)]() mutable {
       if (auto self = weak.lock()) {
-        self->complete(op, id, error);
+        self->complete(op, id, error, std::move(server_uri));
       }
     });
   }
@@ -86,7 +100,8 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
-  void complete(Op op, std::uintptr_t id, const std::optional<std::string>& error) {
+  void complete(Op op, std::uintptr_t id, const std::optional<std::string>& error,
+                std::string server_uri = {}) {
     switch (op) {
       case Op::connect:
         if (!connecting) {
@@ -99,6 +114,9 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
           }
         } else {
           connected = true;
+          // Paho reports the URI as listed; with one broker it is that one in any case.
+          server = server_uri.empty() && options.mqtt.uris.size() == 1 ? options.mqtt.uris.front()
+                                                                       : std::move(server_uri);
           if (handlers.on_connected) {
             handlers.on_connected();
           }
@@ -132,6 +150,7 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     connected = false;
+    server.clear();
     if (handlers.on_disconnected) {
       handlers.on_disconnected(cause.empty() ? std::string("connection lost") : cause);
     }
@@ -193,6 +212,7 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
   bool connecting = false;
   bool connected = false;
   bool disconnecting = false;
+  std::string server;  ///< the broker of the current connection
   std::uintptr_t next_op = 0;
   std::unordered_map<std::uintptr_t, std::function<void(Status)>> pending;
   std::function<void()> disconnect_done;
@@ -205,10 +225,10 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
 
 PahoTransport::PahoTransport(boost::asio::any_io_executor executor, PahoTransportOptions options) {
   const auto& settings = options.mqtt;
-  const bool tls = uses_tls(settings);
-  if (!tls && !settings.uri.starts_with("mqtt://") && !settings.uri.starts_with("tcp://")) {
-    throw StartupError("mqtt.uri: must start with ssl://, mqtts://, mqtt:// or tcp://");
+  if (const auto problem = check_mqtt_uris(settings.uris)) {
+    throw StartupError(mqtt_uri_key(*problem, settings.uris.size() > 1) + ": " + problem->message);
   }
+  const bool tls = uses_tls(settings);
   if (settings.client_id.empty()) {
     throw StartupError("mqtt.client_id: must not be empty");
   }
@@ -251,8 +271,13 @@ PahoTransport::PahoTransport(boost::asio::any_io_executor executor, PahoTranspor
   // Paho C++ 1.2.0 does not re-point the C struct at the properties when connect_options is
   // copied or moved: set them on the object that lives as long as the client.
   impl.connect_options.set_properties(std::move(properties));
+  if (m.uris.size() > 1) {
+    // Paho's serverURIs: each connect tries them in this order and takes the first that answers
+    // (each with connect_timeout); the URI given to the client below is then not used.
+    impl.connect_options.set_servers(mqtt::string_collection::create(m.uris));
+  }
   try {
-    impl.client = std::make_unique<mqtt::async_client>(m.uri, m.client_id,
+    impl.client = std::make_unique<mqtt::async_client>(m.uris.front(), m.client_id,
                                                        mqtt::create_options(MQTTVERSION_5));
   } catch (const mqtt::exception& e) {
     throw StartupError("mqtt.uri: " + std::string(e.what()));
@@ -335,6 +360,7 @@ void PahoTransport::disconnect(std::chrono::milliseconds timeout, std::function<
   impl.connecting = false;
   const bool was_connected = impl.connected;
   impl.connected = false;
+  impl.server.clear();
   if (!was_connected) {
     impl.post_guarded([done = std::move(done)](Impl&) {
       if (done) {
@@ -355,6 +381,10 @@ void PahoTransport::disconnect(std::chrono::milliseconds timeout, std::function<
 
 bool PahoTransport::is_connected() const {
   return m_impl->connected;
+}
+
+std::string PahoTransport::connected_uri() const {
+  return m_impl->connected ? m_impl->server : std::string();
 }
 
 }  // namespace pos::common

@@ -469,6 +469,9 @@ TEST_F(AgentBinaryTest, RunAndCheckConfigAgreeOnUnusableSettings) {
       {"ca.toml", tls(garbage, till.cert, till.key), "mqtt.ca_file"},
       {"key.toml", tls(s_pki->ca_cert(), till.cert, garbage), "mqtt.key_file"},
       {"other-key.toml", tls(s_pki->ca_cert(), till.cert, other.key), "does not belong"},
+      {"brokers.toml",
+       ids + "[mqtt]\nuri = [\"" + s_broker->uri() + "\", \"mqtt://127.0.0.1:1\"]\n",
+       "mqtt.uri[1]: is plain but mqtt.uri[0] uses TLS"},
   };
   for (const auto& [name, text, key] : cases) {
     std::ofstream(dir / name) << text;

@@ -161,7 +161,7 @@ class AgentForwardingTest : public ::testing::Test {
 
   PahoTransportOptions transport_options(const std::string& ca_file = {}) const {
     PahoTransportOptions t;
-    t.mqtt.uri = m_broker.uri();
+    t.mqtt.uris = {m_broker.uri()};
     t.mqtt.client_id = "posagent-S01-T1";
     t.mqtt.ca_file = ca_file.empty() ? m_pki.ca_cert().string() : ca_file;
     t.mqtt.cert_file = m_till_cert.cert.string();

@@ -48,6 +48,8 @@ class FakeTransport final : public common::Transport {
   /// Publishes made while connected, in order (failed ones included).
   std::vector<Publish> publishes;
   std::vector<std::string> subscriptions;
+  /// What connected_uri() answers while connected.
+  std::string uri = "mqtt://fake-broker:1883";
   int connect_calls = 0;
   int disconnect_calls = 0;
 
@@ -109,6 +111,7 @@ class FakeTransport final : public common::Transport {
   }
 
   bool is_connected() const override { return m_connected; }
+  std::string connected_uri() const override { return m_connected ? uri : std::string(); }
 
   /// The connection drops (keepalive timeout, broker restart).
   void drop(std::string reason = "connection lost") {

@@ -138,9 +138,11 @@ class Agent {
     const auto stats = m_outbox->stats();
     spdlog::info(
         "posagent {} started: till {}/{}, epoch {}, last seq {}, acked through {}, "
-        "ingest on {}",
+        "ingest on {}, brokers in order {}",
         version(), m_config.store_id, m_config.till_id, protocol::format_epoch(stats.epoch),
-        stats.last_seq, stats.acked_through, m_config.ingest.listen);
+        stats.last_seq, stats.acked_through, m_config.ingest.listen,
+        common::describe_uris(
+            common::till_broker_order(m_config.mqtt.uris, m_config.store_id, m_config.till_id)));
     m_systemd.ready("ingest on " + m_config.ingest.listen);
     m_io.run();
     m_outbox->stop();
@@ -208,6 +210,9 @@ class Agent {
   PahoTransportOptions transport_options() const {
     PahoTransportOptions options;
     options.mqtt = m_config.mqtt;
+    // Tills spread over the brokers: each starts at its own place in the list (docs/agent.md).
+    options.mqtt.uris =
+        common::till_broker_order(m_config.mqtt.uris, m_config.store_id, m_config.till_id);
     // Every ack must answer a batch of this connection (Forwarder: restored databases).
     options.clean_start = true;
     options.will_topic =
@@ -263,11 +268,13 @@ class Agent {
     }
     const auto fwd = m_forwarder.stats();
     s.broker_connected = fwd.connected;
+    s.broker = fwd.broker;
     s.batches_sent_total = fwd.batches_sent;
     s.events_sent_total = fwd.events_sent;
     s.bytes_sent_total = fwd.bytes_sent;
     s.raw_bytes_sent_total = fwd.raw_bytes_sent;
     s.resends_total = fwd.resends;
+    s.resend_requests_total = fwd.resend_requests;
     s.ack_timeout_ms = fwd.ack_timeout_ms;
     s.acks_received_total = fwd.acks_received;
     s.reconnects_total = fwd.reconnects;

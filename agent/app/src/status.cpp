@@ -45,6 +45,9 @@ protocol::AgentStatus make_status(const AgentSnapshot& s, protocol::AgentState s
   status.acked_through = s.outbox.acked_through;
   status.epoch_renewals = s.outbox.epoch_renewals;
   status.epoch_renewed_at = rfc3339(s.outbox.epoch_renewed_ms);
+  if (!s.broker.empty()) {
+    status.broker = s.broker;
+  }
   return status;
 }
 
@@ -53,6 +56,9 @@ std::string status_document(const AgentSnapshot& s) {
   doc["store_id"] = s.store_id;
   doc["till_id"] = s.till_id;
   doc["broker_connected"] = s.broker_connected;
+  if (s.broker.empty()) {
+    doc["broker"] = nullptr;
+  }
   doc["last_seq"] = s.outbox.last_seq;
   if (s.outbox.previous_epoch != 0) {
     doc["previous_epoch"] = protocol::format_epoch(s.outbox.previous_epoch);
@@ -118,6 +124,9 @@ std::string metrics_text(const AgentSnapshot& s) {
   metric(out, "raw_bytes_sent_total", "counter", "Batch payload bytes before compression",
          d(s.raw_bytes_sent_total));
   metric(out, "resends_total", "counter", "Go-back-N resends", d(s.resends_total));
+  metric(out, "resend_requests_total", "counter",
+         "Acks with the resend flag (a collector took the till over) that made the agent resend",
+         d(s.resend_requests_total));
   metric(out, "ack_timeout_seconds", "gauge",
          "Ack timeout now in force (adapted to the acks' pace, floor forward.ack_timeout_ms)",
          static_cast<double>(s.ack_timeout_ms) / 1000.0);
@@ -146,7 +155,10 @@ std::string human_summary(const boost::json::object& status) {
   std::ostringstream out;
   out << "till          " << text("store_id") << '/' << text("till_id") << "  (agent "
       << text("agent_version") << ", epoch " << text("epoch") << ")\n"
-      << "broker        " << (text("broker_connected") == "true" ? "connected" : "NOT connected")
+      << "broker        "
+      << (text("broker_connected") == "true"
+              ? "connected" + (text("broker") == "-" ? std::string() : " to " + text("broker"))
+              : std::string("NOT connected"))
       << '\n'
       << "backlog       " << text("backlog_events") << " events, " << text("backlog_bytes")
       << " bytes, oldest unacked " << text("oldest_unacked_at") << " (age "

@@ -35,4 +35,11 @@ void AckTimeout::on_timeout() noexcept {
   m_current = m_current > m_ceiling / 2 ? m_ceiling : m_current * 2;
 }
 
+void AckTimeout::reset() noexcept {
+  m_current = m_floor;
+  m_have_sample = false;
+  m_srtt_ms = 0;
+  m_rttvar_ms = 0;
+}
+
 }  // namespace pos::agent

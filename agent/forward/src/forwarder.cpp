@@ -161,14 +161,16 @@ void Forwarder::on_connected() {
     }
   });
   m_known_last = std::max(m_known_last, m_outbox.stats().last_seq);
+  auto broker = m_transport.connected_uri();
+  with_stats([&](ForwarderStats& s) { s.broker = broker; });
   // The highest seq the collector can legitimately hold: stored before this run started, or
   // sent by it. An empty database has a fresh epoch (SqliteOutbox::open).
   m_check_limit = m_highest_sent;
   m_mark_checked = m_check_limit == 0;
   m_probe_sent = false;
   with_stats([&](ForwarderStats& s) { s.mark_checked = m_mark_checked; });
-  spdlog::info("forwarder: connected; acked through seq {}, last seq {}", m_acked_through,
-               m_known_last);
+  spdlog::info("forwarder: connected to {}; acked through seq {}, last seq {}",
+               broker.empty() ? std::string("the broker") : broker, m_acked_through, m_known_last);
   m_transport.subscribe(m_ack_topic, guarded([this](const Status& status) {
                           if (!status) {
                             spdlog::warn("forwarder: subscribe to {} failed: {}", m_ack_topic,
@@ -194,6 +196,7 @@ void Forwarder::on_disconnected(const std::string& reason) {
       const auto delay = m_backoff.next_delay();
       with_stats([&](ForwarderStats& s) {
         s.connected = false;
+        s.broker.clear();
         if (!was_online) {
           ++s.connect_failures;
         }
@@ -208,12 +211,18 @@ void Forwarder::on_disconnected(const std::string& reason) {
       break;
     }
     case State::stopping:
-      with_stats([](ForwarderStats& s) { s.connected = false; });
+      with_stats([](ForwarderStats& s) {
+        s.connected = false;
+        s.broker.clear();
+      });
       spdlog::warn("forwarder: connection lost while stopping ({})", reason);
       finish_stop();
       break;
     default:
-      with_stats([](ForwarderStats& s) { s.connected = false; });
+      with_stats([](ForwarderStats& s) {
+        s.connected = false;
+        s.broker.clear();
+      });
       break;
   }
 }
@@ -260,14 +269,19 @@ void Forwarder::on_ack(const std::string& payload) {
                  protocol::format_epoch(m_epoch), ack->through_seq);
   }
   if (ack->through_seq <= m_acked_through) {
-    spdlog::debug("forwarder: ignoring old ack through {} (acked through {})", ack->through_seq,
-                  m_acked_through);
-    ignore();
+    const bool resend = ack->resend && m_state == State::online;
+    if (!resend) {
+      spdlog::debug("forwarder: ignoring old ack through {} (acked through {})", ack->through_seq,
+                    m_acked_through);
+      ignore();
+    }
     // A probe (the acknowledged event re-sent) is answered this way: it is done.
     while (!m_inflight.empty() && m_inflight.front().last_seq <= m_acked_through) {
       m_inflight.pop_front();
     }
-    if (m_state == State::online) {
+    if (resend) {
+      resend_requested(ack->through_seq);
+    } else if (m_state == State::online) {
       arm_ack_timer();
       pump();
     } else if (m_inflight.empty()) {
@@ -318,8 +332,22 @@ void Forwarder::on_ack(const std::string& payload) {
     }
     return;
   }
+  if (ack->resend) {
+    resend_requested(through);
+    return;
+  }
   arm_ack_timer();
   pump();
+}
+
+// The collector that now serves this till has nothing of it in flight beyond `through`: what
+// the ack timeout would do later, now, and the pace learnt from the previous collector's acks
+// no longer applies.
+void Forwarder::resend_requested(std::uint64_t through) {
+  spdlog::info("forwarder: the collector asks for everything after seq {} again", through);
+  with_stats([](ForwarderStats& s) { ++s.resend_requests; });
+  m_ack_timeout.reset();
+  go_back_n("resend requested");
 }
 
 void Forwarder::renew_epoch(const std::string& why) {
@@ -701,7 +729,10 @@ void Forwarder::finish_stop() {
 void Forwarder::disconnect_now() {
   m_transport.disconnect(m_options.disconnect_timeout, guarded([this] {
                            m_state = State::stopped;
-                           with_stats([](ForwarderStats& s) { s.connected = false; });
+                           with_stats([](ForwarderStats& s) {
+                             s.connected = false;
+                             s.broker.clear();
+                           });
                            spdlog::info("forwarder: stopped; acked through seq {}",
                                         m_acked_through);
                            if (m_stop_done) {

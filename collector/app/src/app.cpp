@@ -119,6 +119,14 @@ CollectorConfig load_checked_config(const std::string& config_path) {
     make_sink(io.get_executor(), config);
   }
   common::check_mqtt_files(config.mqtt);
+  // TODO(high availability, collector side): take batches from every broker listed (SPEC). Until
+  // then a list is refused rather than served as a failover list, which would leave the tills on
+  // the other brokers without a collector.
+  if (config.mqtt.uris.size() > 1) {
+    throw common::StartupError(
+        "mqtt.uri: this collector takes batches from one broker only; give one URI (got " +
+        std::to_string(config.mqtt.uris.size()) + ")");
+  }
   return config;
 }
 
@@ -212,10 +220,11 @@ class Collector {
     spdlog::info(
         "poscollector {} started: id {}, broker {}, sink {}, {} mark(s), {} till(s), "
         "http on {}",
-        version(), m_config.collector_id, m_config.mqtt.uri, m_config.sink.type, m_marks->size(),
-        m_fleet.size(), m_config.http.listen);
+        version(), m_config.collector_id, common::describe_uris(m_config.mqtt.uris),
+        m_config.sink.type, m_marks->size(), m_fleet.size(), m_config.http.listen);
     m_transport.connect();
-    m_systemd.ready("http on " + m_config.http.listen + ", broker " + m_config.mqtt.uri);
+    m_systemd.ready("http on " + m_config.http.listen + ", broker " +
+                    common::describe_uris(m_config.mqtt.uris));
     m_io.run();
     m_live.stop();
     m_fleet_store->save(m_fleet.take_dirty(m_clock.now_unix_ms()));
@@ -288,8 +297,8 @@ class Collector {
     }
     m_backoff.reset();
     m_subscribed = 0;
-    spdlog::info("connected to {}; subscribing to {} and {}", m_config.mqtt.uri, m_batch_filter,
-                 m_status_filter);
+    spdlog::info("connected to {}; subscribing to {} and {}", m_transport.connected_uri(),
+                 m_batch_filter, m_status_filter);
     for (const auto& filter : {m_batch_filter, m_status_filter}) {
       m_transport.subscribe(filter, [this, filter](const Status& status) {
         if (!status) {
@@ -307,7 +316,8 @@ class Collector {
       return;
     }
     const auto delay = m_backoff.next_delay();
-    spdlog::warn("broker {}: {}; reconnecting in {} ms", m_config.mqtt.uri, reason, delay.count());
+    spdlog::warn("broker {}: {}; reconnecting in {} ms", common::describe_uris(m_config.mqtt.uris),
+                 reason, delay.count());
     m_reconnect_timer.expires_after(delay);
     m_reconnect_timer.async_wait([this](boost::system::error_code ec) {
       if (!ec && !m_stopping) {

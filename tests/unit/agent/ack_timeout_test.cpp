@@ -71,5 +71,18 @@ TEST(AckTimeoutTest, RejectsAZeroFloorOrACeilingBelowIt) {
   EXPECT_NO_THROW(AckTimeout(10s, 10s));
 }
 
+TEST(AckTimeoutTest, ResetGoesBackToTheFloorAndForgetsThePace) {
+  AckTimeout timeout(10s, 120s);
+  for (int i = 0; i < 20; ++i) {
+    timeout.on_sample(30s);
+  }
+  timeout.on_timeout();
+  ASSERT_GT(timeout.current(), 30s);
+  timeout.reset();
+  EXPECT_EQ(timeout.current(), 10s);
+  timeout.on_sample(16s);  // a first sample again: srtt 16 s, rttvar 8 s
+  EXPECT_EQ(timeout.current(), 48s);
+}
+
 }  // namespace
 }  // namespace pos::agent::test

@@ -171,7 +171,88 @@ data_dir = "d"
 [mqtt]
 uri = "http://b"
 )",
-               "mqtt.uri: must start with ssl://");
+               "mqtt.uri: must start with ssl://, mqtts://, mqtt:// or tcp://");
+}
+
+// SPEC: `[mqtt] uri` is a string or an array of URIs (brokers to fail over between, in order).
+TEST_F(AgentConfigTest, UriIsAStringOrAnArrayOfBrokers) {
+  std::string text = minimal();
+  const std::string line = "uri = \"ssl://broker.example:8883\"";
+  const auto with_uri = [&](const std::string& uri) {
+    std::string t = text;
+    return t.replace(t.find(line), line.size(), "uri = " + uri);
+  };
+  EXPECT_EQ(parse_agent_config(text, base()).mqtt.uris,
+            std::vector<std::string>{"ssl://broker.example:8883"});
+  EXPECT_EQ(parse_agent_config(with_uri(R"(["ssl://a.example:8883"])"), base()).mqtt.uris,
+            std::vector<std::string>{"ssl://a.example:8883"});
+  const auto two = parse_agent_config(
+      with_uri("[\n  \"ssl://a.example:8883\",\n  \"mqtts://b.example:8883\",\n]"), base());
+  EXPECT_EQ(two.mqtt.uris,
+            (std::vector<std::string>{"ssl://a.example:8883", "mqtts://b.example:8883"}));
+  EXPECT_TRUE(common::uses_tls(two.mqtt));
+  EXPECT_EQ(two.mqtt.ca_file, (m_dir / "ca.pem").string());
+  std::vector<std::string> sixteen;
+  std::string array = "[";
+  for (int i = 0; i < 16; ++i) {
+    sixteen.push_back("ssl://b" + std::to_string(i) + ".example:8883");
+    array += (i == 0 ? "\"" : ", \"") + sixteen.back() + "\"";
+  }
+  EXPECT_EQ(parse_agent_config(with_uri(array + "]"), base()).mqtt.uris, sixteen);
+  const auto plain = parse_agent_config(R"(store_id = "S07"
+till_id = "T1"
+data_dir = "d"
+[mqtt]
+uri = ["mqtt://127.0.0.1:1883", "tcp://127.0.0.1:1884"]
+)",
+                                        base());
+  EXPECT_EQ(plain.mqtt.uris,
+            (std::vector<std::string>{"mqtt://127.0.0.1:1883", "tcp://127.0.0.1:1884"}));
+  EXPECT_FALSE(common::uses_tls(plain.mqtt));
+}
+
+TEST_F(AgentConfigTest, UriErrorsNameTheKeyOrTheEntry) {
+  const std::string text = minimal();
+  const std::string line = "uri = \"ssl://broker.example:8883\"";
+  std::string seventeen = "[";
+  for (int i = 0; i < 17; ++i) {
+    seventeen += (i == 0 ? "\"ssl://b" : ", \"ssl://b") + std::to_string(i) + ".example:8883\"";
+  }
+  seventeen += "]";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[]", "mqtt.uri: must name at least one broker"},
+      {seventeen, "mqtt.uri: at most 16 brokers (got 17)"},
+      {"5", "mqtt.uri: must be a string or an array of strings"},
+      {R"("")", "mqtt.uri: must not be empty"},
+      {R"("http://b.example")", "mqtt.uri: must start with ssl://, mqtts://, mqtt:// or tcp://"},
+      {R"("ssl://")", "mqtt.uri: must name a host after ssl://"},
+      {R"(["ssl://a.example:8883", 5])", "mqtt.uri[1]: must be a string"},
+      {R"([["ssl://a.example:8883"]])", "mqtt.uri[0]: must be a string"},
+      {R"(["ssl://a.example:8883", ""])", "mqtt.uri[1]: must not be empty"},
+      {R"(["ssl://a.example:8883", "ws://b.example:8080"])",
+       "mqtt.uri[1]: must start with ssl://, mqtts://, mqtt:// or tcp://"},
+      {R"(["broker.example:8883"])",
+       "mqtt.uri[0]: must start with ssl://, mqtts://, mqtt:// or tcp://"},
+      {R"(["ssl://a.example:8883", "ssl://:8883"])", "mqtt.uri[1]: must name a host after ssl://"},
+      {R"(["ssl://a.example:8883", "ssl://b.example:8883", "ssl://a.example:8883"])",
+       "mqtt.uri[2]: is listed twice (also mqtt.uri[0])"},
+      {R"(["ssl://a.example:8883", "mqtt://b.example:1883"])",
+       "mqtt.uri[1]: is plain but mqtt.uri[0] uses TLS: all brokers must use TLS (ssl://, "
+       "mqtts://) or none (mqtt://, tcp://)"},
+      {R"(["tcp://a.example:1883", "mqtts://b.example:8883"])",
+       "mqtt.uri[1]: uses TLS but mqtt.uri[0] is plain: all brokers must use TLS (ssl://, "
+       "mqtts://) or none (mqtt://, tcp://)"},
+  };
+  for (const auto& [uri, expected] : cases) {
+    std::string t = text;
+    t.replace(t.find(line), line.size(), "uri = " + uri);
+    try {
+      parse_agent_config(t, base());
+      ADD_FAILURE() << "accepted uri = " << uri;
+    } catch (const common::StartupError& e) {
+      EXPECT_EQ(std::string(e.what()), "config: " + expected) << "uri = " << uri;
+    }
+  }
 }
 
 TEST_F(AgentConfigTest, PlainMqttNeedsNoCertificates) {
@@ -226,7 +307,7 @@ TEST(AgentConfigDefaults, ReaderFallbacksAreTheStructDefaults) {
   expected.store_id = "S07";
   expected.till_id = "T1";
   expected.data_dir = "/var/lib/posagent";
-  expected.mqtt.uri = "mqtt://broker.example:1883";
+  expected.mqtt.uris = {"mqtt://broker.example:1883"};
   expected.mqtt.client_id = "posagent-S07-T1";
   EXPECT_TRUE(parsed == expected) << "a reader fallback in agent/app/src/config.cpp differs from "
                                      "agent/app/include/pos/agent/config.hpp";

@@ -116,6 +116,15 @@ class ForwarderTest : public ::testing::Test {
     poll();
   }
 
+  /// An ack with `"resend": true`, written out (not encode_ack) so that the test also shows what
+  /// a forwarder makes of the JSON a collector sends.
+  void resend_ack(std::uint64_t through, std::optional<std::uint64_t> epoch = std::nullopt) {
+    transport.inject(forwarder->ack_topic(),
+                     R"({"epoch":")" + protocol::format_epoch(epoch.value_or(outbox.epoch())) +
+                         R"(","through_seq":)" + std::to_string(through) + R"(,"resend":true})");
+    poll();
+  }
+
   boost::asio::io_context io;
   FakeOutbox outbox{io.get_executor()};
   FakeTransport transport{io.get_executor(), FakeTransport::Initially::disconnected};
@@ -137,6 +146,12 @@ TEST_F(ForwarderTest, ConnectsSubscribesAndPublishesRetainedStatus) {
   EXPECT_TRUE(status[0].retained);
   EXPECT_EQ(status[0].payload, R"({"state":"online"})");
   EXPECT_TRUE(forwarder->stats().connected);
+  EXPECT_EQ(forwarder->stats().broker, "mqtt://fake-broker:1883");
+  transport.fail_connects = 1000;
+  transport.drop();
+  poll();
+  EXPECT_FALSE(forwarder->stats().connected);
+  EXPECT_EQ(forwarder->stats().broker, "");
 }
 
 TEST_F(ForwarderTest, BatchesAreContiguousAndBoundedByCount) {
@@ -263,6 +278,82 @@ TEST_F(ForwarderTest, AckTimeoutResendsFromFirstUnacked) {
   EXPECT_EQ(sent[2].count, 10U);
   EXPECT_EQ(sent[3].first_seq, 16U);
   EXPECT_EQ(forwarder->stats().resends, 1U);
+}
+
+// A collector that took the till over (failover) has nothing in flight beyond its mark: the
+// resend flag makes the forwarder go back to the mark at once instead of after the ack timeout.
+TEST_F(ForwarderTest, ResendAckAppliesTheAckThenResendsTheUnackedBatchesAtOnce) {
+  add_events(40);
+  start();
+  run_for(20ms);
+  ASSERT_EQ(batches().size(), 2U);  // 1-10 and 11-20: the window is full
+  resend_ack(5);
+  EXPECT_EQ(outbox.acked_through(), 5U);
+  ASSERT_TRUE(run_until([&] { return batches().size() >= 4; }, "two batches resent"));
+  const auto sent = batches();
+  ASSERT_EQ(sent.size(), 4U);
+  EXPECT_EQ(sent[2].first_seq, 6U);
+  EXPECT_EQ(sent[2].count, 10U);
+  EXPECT_EQ(sent[3].first_seq, 16U);
+  const auto stats = forwarder->stats();
+  EXPECT_EQ(stats.resends, 1U);
+  EXPECT_EQ(stats.acks_received, 1U);
+  EXPECT_EQ(stats.acked_through, 5U);
+}
+
+TEST_F(ForwarderTest, PlainDuplicateAckResendsNothingAResendAckAtTheMarkDoes) {
+  add_events(40);
+  start();
+  run_for(20ms);
+  ack(10);
+  run_for(20ms);
+  ASSERT_EQ(batches().size(), 3U);  // 1-10, 11-20, 21-30
+  ack(10);                          // a plain duplicate: nothing happens before the ack timeout
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().acks_ignored >= 1; }, "ack ignored"));
+  run_for(20ms);
+  EXPECT_EQ(batches().size(), 3U);
+  EXPECT_EQ(forwarder->stats().resends, 0U);
+  resend_ack(10);  // the same mark, with the flag: 11-20 and 21-30 again, now
+  ASSERT_TRUE(run_until([&] { return batches().size() >= 5; }, "two batches resent"));
+  const auto sent = batches();
+  ASSERT_EQ(sent.size(), 5U);
+  EXPECT_EQ(sent[3].first_seq, 11U);
+  EXPECT_EQ(sent[4].first_seq, 21U);
+  EXPECT_EQ(forwarder->stats().resends, 1U);
+  EXPECT_EQ(outbox.acked_through(), 10U);
+}
+
+TEST_F(ForwarderTest, ResendAckOfAnotherEpochOrBeyondTheLastSeqSentIsIgnored) {
+  start();
+  add_events(40);  // after start: 20 is the last seq sent
+  run_for(20ms);
+  ASSERT_EQ(batches().size(), 2U);
+  const auto ignored = forwarder->stats().acks_ignored;
+  resend_ack(5, outbox.epoch() + 1);
+  resend_ack(21);  // beyond the last seq sent (20)
+  ASSERT_TRUE(
+      run_until([&] { return forwarder->stats().acks_ignored >= ignored + 2; }, "2 acks ignored"));
+  run_for(20ms);
+  EXPECT_EQ(batches().size(), 2U);
+  EXPECT_EQ(forwarder->stats().resends, 0U);
+  EXPECT_EQ(outbox.acked_through(), 0U);
+}
+
+TEST_F(ForwarderTest, ResendAckResetsTheAdaptedAckTimeoutToTheFloor) {
+  options.ack_timeout = 50ms;
+  options.ack_timeout_max = 10s;
+  add_events(20);
+  start();
+  // No acks: each expiry doubles the timeout (50, 100, 200 ms).
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().resends >= 2; }, "two ack timeouts"));
+  ASSERT_GE(forwarder->stats().ack_timeout_ms, 200);
+  const auto sent_before = batches().size();
+  resend_ack(0);
+  EXPECT_EQ(forwarder->stats().ack_timeout_ms, 50);
+  EXPECT_EQ(forwarder->stats().resends, 3U);
+  const auto sent = batches();
+  ASSERT_GT(sent.size(), sent_before) << "resent at once, not after the ack timeout";
+  EXPECT_EQ(sent[sent_before].first_seq, 1U);
 }
 
 TEST_F(ForwarderTest, SlowButSteadyAcksRaiseTheAckTimeoutInsteadOfResendingEveryRound) {

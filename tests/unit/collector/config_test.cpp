@@ -74,6 +74,28 @@ listen = "127.0.0.1:0"
   EXPECT_FALSE(c.sink.ordering);
 }
 
+// SPEC: an array of URIs = take batches from every broker listed. The shared reader gives the
+// list (its errors are tested with the agent's configuration).
+TEST(CollectorConfigTest, UriMayBeAnArrayOfBrokers) {
+  const auto c = parse_collector_config(R"(collector_id = "c"
+data_dir = "/x"
+[mqtt]
+uri = ["mqtt://a.example:1883", "tcp://b.example:1883"]
+[sink]
+type = "file"
+path = "/out"
+)");
+  EXPECT_EQ(c.mqtt.uris,
+            (std::vector<std::string>{"mqtt://a.example:1883", "tcp://b.example:1883"}));
+  EXPECT_NE(error_of(R"(collector_id = "c"
+data_dir = "/x"
+[mqtt]
+uri = ["mqtt://a.example:1883", "mqtt://a.example:1883"]
+)")
+                .find("mqtt.uri[1]: is listed twice (also mqtt.uri[0])"),
+            std::string::npos);
+}
+
 TEST(CollectorConfigTest, ErrorsNameTheKey) {
   EXPECT_NE(error_of(test::k_minimal_collector_config + "[limits]\nmax_batch_byts = 5\n")
                 .find("limits.max_batch_byts"),
@@ -225,7 +247,7 @@ TEST(CollectorConfigDefaults, ReaderFallbacksAreTheStructDefaults) {
   CollectorConfig expected;
   expected.collector_id = "collector-1";
   expected.data_dir = "/var/lib/poscollector";
-  expected.mqtt.uri = "mqtt://broker.example:1883";
+  expected.mqtt.uris = {"mqtt://broker.example:1883"};
   expected.mqtt.client_id = "collector-1";
   expected.sink.project = "fastyle-prod";
   EXPECT_TRUE(parsed.mqtt == expected.mqtt) << "[mqtt]";

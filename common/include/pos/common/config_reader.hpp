@@ -35,6 +35,11 @@ class ConfigReader {
                        std::int64_t max);
   bool get_bool(std::string_view key, bool fallback);
   std::vector<std::string> get_string_list(std::string_view key, std::vector<std::string> fallback);
+  /// A required key that is a string or an array of strings. A string gives a one-element list
+  /// (it must not be empty); an array gives its elements in order (possibly none: the caller
+  /// decides). `was_array` tells which form was written. Errors name the key (`is required`,
+  /// `must be a string or an array of strings`) or the element (`mqtt.uri[1]: must be a string`).
+  std::vector<std::string> require_string_or_list(std::string_view key, bool& was_array);
   /// A path; relative ones are resolved against the config file's directory. Empty stays empty.
   std::string get_path(std::string_view key, std::string fallback);
   std::string require_path(std::string_view key);
@@ -58,7 +63,8 @@ class ConfigReader {
 };
 
 /// Reads the `[mqtt]` keys both programs share into MqttSettings, whose defaults are the only
-/// ones: mqtt.uri (required; ssl:// or mqtts://, or mqtt:// or tcp:// without TLS),
+/// ones: mqtt.uri (required; a string or an array of strings, checked by check_mqtt_uris: ssl://
+/// or mqtts://, or mqtt:// or tcp:// without TLS; errors name the element, `mqtt.uri[1]: ...`),
 /// mqtt.topic_prefix (checked as a topic prefix), mqtt.ca_file, mqtt.cert_file and mqtt.key_file
 /// (required and checked to exist with TLS; check_mqtt_files checks their contents),
 /// mqtt.client_id (1 to 128 characters, default `default_client_id`), mqtt.keepalive_s,

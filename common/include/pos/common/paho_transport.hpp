@@ -13,7 +13,11 @@
 namespace pos::common {
 
 struct PahoTransportOptions {
-  MqttSettings mqtt;  ///< the broker, our identity and the session's timing (topic_prefix unused)
+  /// The brokers, our identity and the session's timing (topic_prefix unused). With more than
+  /// one URI, each connect tries them in the order given (Paho's serverURIs: the first that
+  /// answers, each attempt bounded by connect_timeout) and starts from the first again at the
+  /// next connect; the caller puts them in its order (the agent: till_broker_order).
+  MqttSettings mqtt;
   /// Discard the broker's session at each connect (MQTT 5 clean start): nothing queued while
   /// offline is delivered. The agent uses it so that every ack answers this connection's batches.
   bool clean_start = false;
@@ -27,7 +31,8 @@ struct PahoTransportOptions {
 /// destruction are dropped.
 class PahoTransport final : public Transport {
  public:
-  /// Throws StartupError for a bad uri, an empty client id or (TLS) a missing file option.
+  /// Throws StartupError for a bad uri list (check_mqtt_uris, naming `mqtt.uri[i]`), an empty
+  /// client id or (TLS) a missing file option.
   PahoTransport(boost::asio::any_io_executor executor, PahoTransportOptions options);
   ~PahoTransport() override;
   PahoTransport(const PahoTransport&) = delete;
@@ -40,6 +45,7 @@ class PahoTransport final : public Transport {
   void subscribe(std::string topic_filter, std::function<void(Status)> done) override;
   void disconnect(std::chrono::milliseconds timeout, std::function<void()> done) override;
   bool is_connected() const override;
+  std::string connected_uri() const override;
 
  private:
   struct Impl;

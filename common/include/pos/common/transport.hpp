@@ -44,6 +44,10 @@ class Transport {
   virtual void disconnect(std::chrono::milliseconds timeout, std::function<void()> done) = 0;
 
   virtual bool is_connected() const = 0;
+
+  /// The URI of the broker of the current connection (one of several the implementation may try,
+  /// as given to it); empty while not connected.
+  virtual std::string connected_uri() const = 0;
 };
 
 }  // namespace pos::common

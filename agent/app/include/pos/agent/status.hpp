@@ -20,6 +20,7 @@ struct AgentSnapshot {
   std::string till_id;
   OutboxStats outbox;
   bool broker_connected = false;
+  std::string broker;  ///< URI of the broker connected to; empty while not connected
   std::uint64_t ingest_requests_total = 0;
   std::uint64_t ingested_total = 0;     ///< events accepted since start
   std::uint64_t rejected_total = 0;     ///< events rejected since start
@@ -30,7 +31,8 @@ struct AgentSnapshot {
   std::uint64_t bytes_sent_total = 0;      ///< compressed batch bytes published
   std::uint64_t raw_bytes_sent_total = 0;  ///< payload bytes before compression
   std::uint64_t resends_total = 0;
-  std::int64_t ack_timeout_ms = 0;  ///< the forwarder's adapted ack timeout
+  std::uint64_t resend_requests_total = 0;  ///< acks with the resend flag that made it rewind
+  std::int64_t ack_timeout_ms = 0;          ///< the forwarder's adapted ack timeout
   std::uint64_t acks_received_total = 0;
   std::uint64_t reconnects_total = 0;
   std::uint64_t disk_free_bytes = 0;
@@ -44,7 +46,8 @@ struct AgentSnapshot {
 protocol::AgentStatus make_status(const AgentSnapshot& snapshot, protocol::AgentState state);
 
 /// GET /v1/status: the status message's fields plus `store_id`, `till_id`, `epoch`,
-/// `broker_connected`, `last_seq`, `acked_through`, `oldest_unacked_age_s`.
+/// `broker_connected`, `broker` (null while not connected), `last_seq`, `acked_through`,
+/// `oldest_unacked_age_s`.
 std::string status_document(const AgentSnapshot& snapshot);
 
 /// GET /metrics in Prometheus text format (names prefixed `posagent_`).

@@ -29,6 +29,10 @@ class AckTimeout {
   /// The timer expired: back off (double, capped at the ceiling) until the next sample.
   void on_timeout() noexcept;
 
+  /// Starts over: the floor, and no samples (the acks now come from elsewhere, e.g. a collector
+  /// that took the till over and asked for a resend; the old pace says nothing about it).
+  void reset() noexcept;
+
  private:
   Duration m_floor;
   Duration m_ceiling;

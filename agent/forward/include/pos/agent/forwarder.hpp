@@ -1,7 +1,7 @@
 #pragma once
 // The forwarding state machine: reads the outbox in seq order, sends zstd batches over the
 // transport with a window of unacknowledged batches, frees them on cumulative acks and resends
-// from the first unacknowledged seq (go-back-N) on ack timeout or reconnect.
+// from the first unacknowledged seq (go-back-N) on ack timeout, reconnect or a resend request.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -51,14 +51,18 @@ struct ForwarderOptions {
 /// Counters for status and metrics.
 struct ForwarderStats {
   bool connected = false;
-  std::uint64_t batches_sent = 0;    ///< resent batches included
-  std::uint64_t events_sent = 0;     ///< resent events included
-  std::uint64_t bytes_sent = 0;      ///< encoded (compressed) batch bytes
-  std::uint64_t raw_bytes_sent = 0;  ///< payload bytes before compression
-  std::uint64_t resends = 0;         ///< go-back-N rewinds
-  std::uint64_t acks_received = 0;   ///< acks that advanced the mark
-  std::uint64_t acks_ignored = 0;    ///< duplicate, out-of-order, other-epoch, bad or beyond-sent
-  std::uint64_t reconnects = 0;      ///< successful connects after the first
+  /// The URI of the broker of the current connection (Transport::connected_uri); empty while
+  /// not connected.
+  std::string broker;
+  std::uint64_t batches_sent = 0;     ///< resent batches included
+  std::uint64_t events_sent = 0;      ///< resent events included
+  std::uint64_t bytes_sent = 0;       ///< encoded (compressed) batch bytes
+  std::uint64_t raw_bytes_sent = 0;   ///< payload bytes before compression
+  std::uint64_t resends = 0;          ///< go-back-N rewinds
+  std::uint64_t resend_requests = 0;  ///< acks with the resend flag that made the forwarder rewind
+  std::uint64_t acks_received = 0;    ///< acks that advanced the mark
+  std::uint64_t acks_ignored = 0;     ///< duplicate, out-of-order, other-epoch, bad or beyond-sent
+  std::uint64_t reconnects = 0;       ///< successful connects after the first
   /// Moves to a new epoch because the collector acknowledged seqs this database does not hold.
   std::uint64_t epoch_renewals = 0;
   /// True once this connection learned that the collector's mark is not ahead of the database.
@@ -77,7 +81,11 @@ struct ForwarderStats {
 /// Runs on one executor (the agent's io_context); every method must be called from it, except
 /// stats(), which is thread-safe. An ack is applied only when it is for our epoch, above the acked
 /// mark and not beyond the highest seq sent (events stored before start() count as sent: the
-/// previous run may have sent them); anything else is ignored.
+/// previous run may have sent them); anything else is ignored. An ack of our epoch, not beyond
+/// the highest seq sent, with the resend flag (protocol::Ack::resend) is applied as usual, and
+/// then, while online, the forwarder goes back to the first unacknowledged seq at once (as the
+/// ack timeout would) and resets the adapted ack timeout to its floor; this holds also when its
+/// through_seq is at or below the acked mark.
 ///
 /// Restored or rolled-back databases: after each connect the forwarder sends nothing above L, the
 /// highest seq the collector can legitimately hold (stored before start() or sent since), until an
@@ -146,6 +154,7 @@ class Forwarder {
   void on_disconnected(const std::string& reason);
   void on_message(TransportMessage message);
   void on_ack(const std::string& payload);
+  void resend_requested(std::uint64_t through);
   void on_commit(std::uint64_t last_seq);
   bool build_probe();
   void renew_epoch(const std::string& why);
