@@ -5,7 +5,6 @@
 #include <mqtt/create_options.h>
 #include <mqtt/properties.h>
 #include <mqtt/ssl_options.h>
-#include <mqtt/string_collection.h>
 #include <mqtt/will_options.h>
 #include <spdlog/spdlog.h>
 
@@ -13,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 #include "pos/common/startup_error.hpp"
 
@@ -49,8 +49,7 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
         if (reason >= mqtt::ReasonCode::UNSPECIFIED_ERROR) {
           m_impl.post_completion(m_op, op_id(token), describe(token));
         } else {
-          m_impl.post_completion(m_op, op_id(token), std::nullopt,
-                                 m_op == Op::connect ? server_of(token) : std::string());
+          m_impl.post_completion(m_op, op_id(token), std::nullopt);
         }
       } catch (...) {
       }
@@ -63,16 +62,6 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
     }
 
    private:
-    // The broker this connect reached (one of serverURIs). Paho marks the token complete before
-    // it calls the listener, so the response is there without waiting.
-    static std::string server_of(const mqtt::token& token) {
-      try {
-        return token.get_connect_response().get_server_uri();
-      } catch (const std::exception&) {
-        return {};
-      }
-    }
-
     Impl& m_impl;
     Op m_op;
   };
@@ -81,12 +70,10 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
       : executor(std::move(executor_)), options(std::move(options_)) {}
 
   /// Called from Paho threads: copies and posts only.
-  void post_completion(Op op, std::uintptr_t id, std::optional<std::string> error,
-                       std::string server_uri = {}) {
-    boost::asio::post(executor, [weak = weak_from_this(), op, id, error = std::move(error),
-                                 server_uri = std::move(server_uri)]() mutable {
+  void post_completion(Op op, std::uintptr_t id, std::optional<std::string> error) {
+    boost::asio::post(executor, [weak = weak_from_this(), op, id, error = std::move(error)] {
       if (auto self = weak.lock()) {
-        self->complete(op, id, error, std::move(server_uri));
+        self->complete(op, id, error);
       }
     });
   }
@@ -100,23 +87,39 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
-  void complete(Op op, std::uintptr_t id, const std::optional<std::string>& error,
-                std::string server_uri = {}) {
+  /// Starts the connect attempt to broker `index` of this round.
+  void attempt(std::size_t index) {
+    active = index;
+    const auto id = ++connect_id;
+    try {
+      clients[index]->connect(connect_options, op_context(id), connect_listener);
+    } catch (const std::exception& e) {
+      post_completion(Op::connect, id, std::string(e.what()));
+    }
+  }
+
+  void complete(Op op, std::uintptr_t id, const std::optional<std::string>& error) {
     switch (op) {
       case Op::connect:
-        if (!connecting) {
+        if (!connecting || id != connect_id) {
           return;
         }
-        connecting = false;
         if (error) {
+          const auto& uri = options.mqtt.uris[active];
+          round_errors += (round_errors.empty() ? "" : "; ") +
+                          (clients.size() > 1 ? uri + ": " : std::string()) + *error;
+          if (active + 1 < clients.size()) {
+            spdlog::debug("mqtt: {}: {}; trying {}", uri, *error, options.mqtt.uris[active + 1]);
+            attempt(active + 1);
+            return;
+          }
+          connecting = false;
           if (handlers.on_disconnected) {
-            handlers.on_disconnected(*error);
+            handlers.on_disconnected(round_errors);
           }
         } else {
+          connecting = false;
           connected = true;
-          // Paho reports the URI as listed; with one broker it is that one in any case.
-          server = server_uri.empty() && options.mqtt.uris.size() == 1 ? options.mqtt.uris.front()
-                                                                       : std::move(server_uri);
           if (handlers.on_connected) {
             handlers.on_connected();
           }
@@ -145,12 +148,11 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  void lost(const std::string& cause) {
-    if (!connected || disconnecting) {
+  void lost(std::size_t index, const std::string& cause) {
+    if (!connected || disconnecting || index != active) {
       return;
     }
     connected = false;
-    server.clear();
     if (handlers.on_disconnected) {
       handlers.on_disconnected(cause.empty() ? std::string("connection lost") : cause);
     }
@@ -164,46 +166,53 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
-  void install_callbacks() {
+  /// Callbacks of client `index`; what a client other than the active one reports (a late
+  /// message or loss from the broker before a failover) is dropped.
+  void install_callbacks(std::size_t index) {
     const auto weak = weak_from_this();
     auto executor_copy = executor;
-    client->set_connection_lost_handler([weak, executor_copy](const std::string& cause) {
+    auto& client = *clients[index];
+    client.set_connection_lost_handler([weak, executor_copy, index](const std::string& cause) {
       try {
-        boost::asio::post(executor_copy, [weak, cause] {
+        boost::asio::post(executor_copy, [weak, cause, index] {
           if (auto self = weak.lock()) {
-            self->lost(cause);
+            self->lost(index, cause);
           }
         });
       } catch (...) {
       }
     });
-    client->set_disconnected_handler([weak, executor_copy](const mqtt::properties&,
-                                                           mqtt::ReasonCode reason) {
+    client.set_disconnected_handler([weak, executor_copy, index](const mqtt::properties&,
+                                                                 mqtt::ReasonCode reason) {
       try {
         std::string cause = "broker sent DISCONNECT: " + mqtt::exception::reason_code_str(reason);
-        boost::asio::post(executor_copy, [weak, cause = std::move(cause)] {
+        boost::asio::post(executor_copy, [weak, cause = std::move(cause), index] {
           if (auto self = weak.lock()) {
-            self->lost(cause);
+            self->lost(index, cause);
           }
         });
       } catch (...) {
       }
     });
-    client->set_message_callback([weak, executor_copy](const mqtt::const_message_ptr& message) {
-      try {
-        if (!message) {
-          return;
-        }
-        TransportMessage copy{message->get_topic(), message->get_payload_str()};
-        boost::asio::post(executor_copy, [weak, copy = std::move(copy)]() mutable {
-          if (auto self = weak.lock(); self && self->handlers.on_message) {
-            self->handlers.on_message(std::move(copy));
+    client.set_message_callback(
+        [weak, executor_copy, index](const mqtt::const_message_ptr& message) {
+          try {
+            if (!message) {
+              return;
+            }
+            TransportMessage copy{message->get_topic(), message->get_payload_str()};
+            boost::asio::post(executor_copy, [weak, copy = std::move(copy), index]() mutable {
+              if (auto self = weak.lock();
+                  self && self->connected && self->active == index && self->handlers.on_message) {
+                self->handlers.on_message(std::move(copy));
+              }
+            });
+          } catch (...) {
           }
         });
-      } catch (...) {
-      }
-    });
   }
+
+  mqtt::async_client& client() { return *clients[active]; }
 
   boost::asio::any_io_executor executor;
   PahoTransportOptions options;
@@ -212,15 +221,18 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
   bool connecting = false;
   bool connected = false;
   bool disconnecting = false;
-  std::string server;  ///< the broker of the current connection
+  std::size_t active = 0;  ///< the broker (index into options.mqtt.uris) of the attempt or session
+  std::uintptr_t connect_id = 0;  ///< of the attempt in progress: older completions are stale
+  std::string round_errors;       ///< why each broker of this connect round failed
   std::uintptr_t next_op = 0;
   std::unordered_map<std::uintptr_t, std::function<void(Status)>> pending;
   std::function<void()> disconnect_done;
   Listener connect_listener{*this, Op::connect};
   Listener operation_listener{*this, Op::operation};
   Listener disconnect_listener{*this, Op::disconnect};
-  /// Declared last: destroyed first, so no Paho callback can reach the listeners above after.
-  std::unique_ptr<mqtt::async_client> client;
+  /// One client per broker, in options.mqtt.uris order. Declared last: destroyed first, so no
+  /// Paho callback can reach the listeners above after.
+  std::vector<std::unique_ptr<mqtt::async_client>> clients;
 };
 
 PahoTransport::PahoTransport(boost::asio::any_io_executor executor, PahoTransportOptions options) {
@@ -271,25 +283,27 @@ PahoTransport::PahoTransport(boost::asio::any_io_executor executor, PahoTranspor
   // Paho C++ 1.2.0 does not re-point the C struct at the properties when connect_options is
   // copied or moved: set them on the object that lives as long as the client.
   impl.connect_options.set_properties(std::move(properties));
-  if (m.uris.size() > 1) {
-    // Paho's serverURIs: each connect tries them in this order and takes the first that answers
-    // (each with connect_timeout); the URI given to the client below is then not used.
-    impl.connect_options.set_servers(mqtt::string_collection::create(m.uris));
+  // Our own rotation rather than Paho's serverURIs: Paho C 1.3.12 reports a wrong entry as the
+  // broker it reached after a failover, and the agent must know where it is.
+  for (std::size_t i = 0; i < m.uris.size(); ++i) {
+    try {
+      impl.clients.push_back(std::make_unique<mqtt::async_client>(
+          m.uris[i], m.client_id, mqtt::create_options(MQTTVERSION_5)));
+    } catch (const mqtt::exception& e) {
+      throw StartupError((m.uris.size() > 1 ? "mqtt.uri[" + std::to_string(i) + "]" : "mqtt.uri") +
+                         ": " + std::string(e.what()));
+    }
+    impl.install_callbacks(i);
   }
-  try {
-    impl.client = std::make_unique<mqtt::async_client>(m.uris.front(), m.client_id,
-                                                       mqtt::create_options(MQTTVERSION_5));
-  } catch (const mqtt::exception& e) {
-    throw StartupError("mqtt.uri: " + std::string(e.what()));
-  }
-  impl.install_callbacks();
 }
 
 PahoTransport::~PahoTransport() {
-  if (m_impl && m_impl->client) {
-    try {
-      m_impl->client->disable_callbacks();
-    } catch (...) {
+  if (m_impl) {
+    for (auto& client : m_impl->clients) {
+      try {
+        client->disable_callbacks();
+      } catch (...) {
+      }
     }
   }
 }
@@ -305,19 +319,8 @@ void PahoTransport::connect() {
   }
   impl.connecting = true;
   impl.disconnecting = false;
-  try {
-    impl.client->connect(impl.connect_options, nullptr, impl.connect_listener);
-  } catch (const std::exception& e) {
-    std::string reason = e.what();
-    impl.post_guarded([reason](Impl& self) {
-      if (self.connecting) {
-        self.connecting = false;
-        if (self.handlers.on_disconnected) {
-          self.handlers.on_disconnected(reason);
-        }
-      }
-    });
-  }
+  impl.round_errors.clear();
+  impl.attempt(0);
 }
 
 void PahoTransport::publish(std::string topic, std::string payload, bool retained,
@@ -331,7 +334,7 @@ void PahoTransport::publish(std::string topic, std::string payload, bool retaine
   impl.pending.emplace(id, std::move(done));
   try {
     auto message = mqtt::make_message(std::move(topic), std::move(payload), 1, retained);
-    impl.client->publish(message, op_context(id), impl.operation_listener);
+    impl.client().publish(message, op_context(id), impl.operation_listener);
   } catch (const std::exception& e) {
     auto node = impl.pending.extract(id);
     impl.fail_later(std::move(node.mapped()), std::string("publish: ") + e.what());
@@ -347,7 +350,7 @@ void PahoTransport::subscribe(std::string topic_filter, std::function<void(Statu
   const auto id = ++impl.next_op;
   impl.pending.emplace(id, std::move(done));
   try {
-    impl.client->subscribe(topic_filter, 1, op_context(id), impl.operation_listener);
+    impl.client().subscribe(topic_filter, 1, op_context(id), impl.operation_listener);
   } catch (const std::exception& e) {
     auto node = impl.pending.extract(id);
     impl.fail_later(std::move(node.mapped()), std::string("subscribe: ") + e.what());
@@ -360,7 +363,6 @@ void PahoTransport::disconnect(std::chrono::milliseconds timeout, std::function<
   impl.connecting = false;
   const bool was_connected = impl.connected;
   impl.connected = false;
-  impl.server.clear();
   if (!was_connected) {
     impl.post_guarded([done = std::move(done)](Impl&) {
       if (done) {
@@ -372,7 +374,7 @@ void PahoTransport::disconnect(std::chrono::milliseconds timeout, std::function<
   impl.disconnect_done = std::move(done);
   spdlog::debug("mqtt: disconnecting");
   try {
-    impl.client->disconnect(static_cast<int>(timeout.count()), nullptr, impl.disconnect_listener);
+    impl.client().disconnect(static_cast<int>(timeout.count()), nullptr, impl.disconnect_listener);
   } catch (const std::exception& e) {
     spdlog::debug("mqtt: disconnect: {}", e.what());
     impl.post_guarded([](Impl& self) { self.complete(Impl::Op::disconnect, 0, std::nullopt); });
@@ -384,7 +386,7 @@ bool PahoTransport::is_connected() const {
 }
 
 std::string PahoTransport::connected_uri() const {
-  return m_impl->connected ? m_impl->server : std::string();
+  return m_impl->connected ? m_impl->options.mqtt.uris[m_impl->active] : std::string();
 }
 
 }  // namespace pos::common

@@ -49,7 +49,9 @@ void expect_same_startup_error(const std::string& binary, const std::filesystem:
 
 /// A posagent process for one till: writes its config (extra TOML appended per section) and
 /// certificate into `dir`, starts `posagent run`, waits for /healthz. The data directory is
-/// `dir/data` unless `data_dir` is given (e.g. on another file system). Not thread-safe.
+/// `dir/data` unless `data_dir` is given (e.g. on another file system). `broker_uri` is one URI,
+/// or a TOML array of quoted URIs (starting with `[`), written into `[mqtt] uri` as it is.
+/// Not thread-safe.
 class AgentProcess {
  public:
   AgentProcess(std::filesystem::path dir, TestPki& pki, std::string broker_uri,

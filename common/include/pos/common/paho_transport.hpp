@@ -14,9 +14,11 @@ namespace pos::common {
 
 struct PahoTransportOptions {
   /// The brokers, our identity and the session's timing (topic_prefix unused). With more than
-  /// one URI, each connect tries them in the order given (Paho's serverURIs: the first that
-  /// answers, each attempt bounded by connect_timeout) and starts from the first again at the
-  /// next connect; the caller puts them in its order (the agent: till_broker_order).
+  /// one URI, each connect() is a round through them in the order given: the first broker that
+  /// accepts wins (each attempt bounded by connect_timeout), a refusal moves on to the next at
+  /// once, and on_disconnected reports only when every one failed (naming each). The next
+  /// round starts at the first again. The caller puts them in its order (the agent:
+  /// till_broker_order). One Paho client per broker, all with the same client id.
   MqttSettings mqtt;
   /// Discard the broker's session at each connect (MQTT 5 clean start): nothing queued while
   /// offline is delivered. The agent uses it so that every ack answers this connection's batches.
