@@ -94,7 +94,7 @@ Status read_timestamp(const json::value& v, std::string_view key, bool nullable_
 
 std::string encode_ack(const Ack& ack) {
   return R"({"epoch":")" + format_epoch(ack.epoch) + R"(","through_seq":)" +
-         std::to_string(ack.through_seq) + "}";
+         std::to_string(ack.through_seq) + (ack.resend ? R"(,"resend":true})" : "}");
 }
 
 Result<Ack> parse_ack(std::string_view text) {

@@ -16,6 +16,8 @@ namespace pos::protocol {
 struct Ack {
   std::uint64_t epoch = 0;
   std::uint64_t through_seq = 0;
+  /// The collector that now owns the till asks it to resend everything after through_seq now.
+  bool resend = false;
   friend bool operator==(const Ack&, const Ack&) = default;
 };
 
