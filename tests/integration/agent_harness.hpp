@@ -50,6 +50,13 @@ void expect_same_startup_error(const std::string& binary, const std::filesystem:
 /// A posagent process for one till: writes its config (extra TOML appended per section) and
 /// certificate into `dir`, starts `posagent run`, waits for /healthz. The data directory is
 /// `dir/data` unless `data_dir` is given (e.g. on another file system). Not thread-safe.
+/// A TOML value for `[mqtt] uri`: `uri` quoted, or as is when it is already an array literal
+/// (`["ssl://a:1", "ssl://b:2"]`).
+std::string toml_uri_value(const std::string& uri);
+
+/// `["u1", "u2"]`.
+std::string toml_uri_array(const std::vector<std::string>& uris);
+
 class AgentProcess {
  public:
   AgentProcess(std::filesystem::path dir, TestPki& pki, std::string broker_uri,
