@@ -1,5 +1,7 @@
 #include "e2e_harness.hpp"
 
+#include <gtest/gtest.h>
+
 #include <sys/mount.h>
 
 #include <boost/json/parse.hpp>
@@ -47,7 +49,7 @@ std::optional<double> metric_value(const std::string& text, const std::string& n
   return std::nullopt;
 }
 
-std::vector<TillOptions> layout_tills() {
+std::vector<TillOptions> layout_tills(std::size_t count) {
   TempDir dir("pos-e2e-layout");
   const auto out = dir.path() / "layout.txt";
   ChildProcess possim({POSSIM_BIN, "layout"}, out);
@@ -70,13 +72,13 @@ std::vector<TillOptions> layout_tills() {
     }
   }
   for (const auto& [id, ids] : stores) {
-    if (tills.size() < 4 && !tills.empty() && id != tills[0].store && id.rfind("WH", 0) != 0 &&
+    if (tills.size() < count && !tills.empty() && id != tills[0].store && id.rfind("WH", 0) != 0 &&
         !ids.empty()) {
       tills.push_back({id, ids[0]});
     }
   }
-  if (tills.size() < 4) {
-    throw std::runtime_error("possim layout has no store with tills T1 and T2 plus two more:\n" +
+  if (tills.size() < count) {
+    throw std::runtime_error("possim layout has no store with tills T1 and T2 plus enough more:\n" +
                              read_text_file(out));
   }
   return tills;
@@ -84,11 +86,18 @@ std::vector<TillOptions> layout_tills() {
 
 Till::Till(const std::filesystem::path& dir, TestPki& pki, const MosquittoBroker& broker,
            TillOptions options)
+    : Till(dir, pki, options.mqtt_via_proxy ? std::to_string(broker.port()) : broker.uri(),
+           std::move(options)) {}
+
+Till::Till(const std::filesystem::path& dir, TestPki& pki, const std::string& broker_uri,
+           TillOptions options)
     : m_options(std::move(options)),
       m_dir(dir),
-      m_proxy(m_options.mqtt_via_proxy ? std::make_unique<TcpProxy>(broker.port()) : nullptr),
-      m_agent(dir, pki,
-              m_proxy ? "ssl://localhost:" + std::to_string(m_proxy->port()) : broker.uri(),
+      // With a proxy, `broker_uri` is the broker's port (the proxy's target).
+      m_proxy(m_options.mqtt_via_proxy
+                  ? std::make_unique<TcpProxy>(static_cast<std::uint16_t>(std::stoi(broker_uri)))
+                  : nullptr),
+      m_agent(dir, pki, m_proxy ? "ssl://localhost:" + std::to_string(m_proxy->port()) : broker_uri,
               m_options.store, m_options.till, "", "",
               m_options.mqtt_keepalive_s > 0
                   ? "keepalive_s = " + std::to_string(m_options.mqtt_keepalive_s) + "\n"
@@ -191,20 +200,43 @@ E2eSystem::E2eSystem(SystemOptions options)
     : m_options(std::move(options)), m_started(std::chrono::steady_clock::now()) {
   std::filesystem::create_directories(m_dir.path() / "pki");
   m_pki = std::make_unique<TestPki>(m_dir.path() / "pki");
-  m_broker = std::make_unique<MosquittoBroker>(*m_pki);
+  std::vector<std::string> uris;
+  MosquittoOptions broker_options;
+  for (std::size_t i = 1; i < m_options.collectors; ++i) {
+    broker_options.collector_users.push_back("collector-" + std::to_string(i + 1));
+  }
+  for (std::size_t i = 0; i < std::max<std::size_t>(m_options.brokers, 1); ++i) {
+    m_brokers.push_back(std::make_unique<MosquittoBroker>(*m_pki, broker_options));
+    uris.push_back(m_brokers.back()->uri());
+  }
   m_emulator = std::make_unique<PubSubEmulator>();
   create_pubsub_resources(*m_emulator);
   if (m_options.sink_via_proxy) {
     m_sink_proxy = std::make_unique<TcpProxy>(m_emulator->port());
   }
-  m_collector = std::make_unique<CollectorProcess>(
-      m_dir.path() / "collector", *m_pki, m_broker->uri(),
-      m_sink_proxy ? m_sink_proxy->host_port() : m_emulator->host_port(),
-      m_options.collector_data_dir);
-  m_collector->start();
+  std::string collector_toml = m_options.extra_collector_toml;
+  if (m_options.postgres_marks) {
+    m_postgres = std::make_unique<PostgresServer>();
+    collector_toml += "\n[marks]\ntype = \"postgres\"\ndsn = \"" + m_postgres->dsn() + "\"\n";
+  } else if (m_options.collectors > 1) {
+    throw std::logic_error("E2eSystem: several collectors need postgres_marks");
+  }
+  const std::string collector_uri = uris.size() == 1 ? uris.front() : toml_uri_array(uris);
+  for (std::size_t i = 0; i < std::max<std::size_t>(m_options.collectors, 1); ++i) {
+    const std::string id = "collector-" + std::to_string(i + 1);
+    m_collectors.push_back(std::make_unique<CollectorProcess>(
+        m_dir.path() / id, *m_pki, collector_uri,
+        m_sink_proxy ? m_sink_proxy->host_port() : m_emulator->host_port(),
+        i == 0 ? m_options.collector_data_dir : std::filesystem::path{}, id, collector_toml));
+    m_collectors.back()->start();
+  }
   for (const auto& t : m_options.tills) {
-    m_tills.push_back(std::make_unique<Till>(m_dir.path() / ("till-" + t.store + "-" + t.till),
-                                             *m_pki, *m_broker, t));
+    const auto dir = m_dir.path() / ("till-" + t.store + "-" + t.till);
+    if (t.all_brokers && !t.mqtt_via_proxy) {
+      m_tills.push_back(std::make_unique<Till>(dir, *m_pki, toml_uri_array(uris), t));
+    } else {
+      m_tills.push_back(std::make_unique<Till>(dir, *m_pki, *m_brokers.front(), t));
+    }
     m_tills.back()->start();
   }
   m_accepted_log = m_dir.path() / "accepted.ndjson";
@@ -246,8 +278,8 @@ std::size_t E2eSystem::accepted_so_far() const {
   return lines;
 }
 
-std::string E2eSystem::collector_metrics() const {
-  const auto reply = http_request(m_collector->port(), "GET", "/metrics", "", "", 2s);
+std::string E2eSystem::collector_metrics(std::size_t index) const {
+  const auto reply = http_request(m_collectors.at(index)->port(), "GET", "/metrics", "", "", 2s);
   return reply.status == 200 ? reply.body : std::string();
 }
 
@@ -268,12 +300,17 @@ bool E2eSystem::drained(std::string& state) {
               << number("last_seq") << ", acked_through " << number("acked_through") << "); ";
     }
   }
-  const auto metrics = collector_metrics();
-  const auto batches = metric_value(metrics, "poscollector_pending_batches");
-  const auto bytes = metric_value(metrics, "poscollector_sink_pending_bytes");
-  if (!batches || !bytes || *batches != 0 || *bytes != 0) {
-    pending << "collector: pending batches " << (batches ? *batches : -1) << ", sink bytes "
-            << (bytes ? *bytes : -1);
+  for (std::size_t i = 0; i < m_collectors.size(); ++i) {
+    if (!m_collectors[i]->running()) {
+      continue;  // a killed collector holds nothing: its batches are resent to the others
+    }
+    const auto metrics = collector_metrics(i);
+    const auto batches = metric_value(metrics, "poscollector_pending_batches");
+    const auto bytes = metric_value(metrics, "poscollector_sink_pending_bytes");
+    if (!batches || !bytes || *batches != 0 || *bytes != 0) {
+      pending << "collector-" << i + 1 << ": pending batches " << (batches ? *batches : -1)
+              << ", sink bytes " << (bytes ? *bytes : -1) << "; ";
+    }
   }
   state = pending.str();
   return state.empty();
@@ -312,15 +349,34 @@ RunResult E2eSystem::finish(const std::string& scenario, std::chrono::seconds dr
   return result;
 }
 
+// The common end: every accepted event exactly once (duplicates only when allowed), in order,
+// as sent; possim stopped cleanly; the system drained.
+void expect_promise_kept(E2eSystem& system, const RunResult& result, bool allow_duplicates) {
+  EXPECT_TRUE(result.possim_stopped_on_sigterm) << "possim did not exit within 15 s of SIGTERM:\n"
+                                                << result.possim_summary;
+  EXPECT_EQ(result.possim_exit, 0) << "possim did not stop cleanly:\n" << result.possim_summary;
+  EXPECT_TRUE(result.drained) << "backlogs did not drain: " << result.drain_state;
+  EXPECT_GT(result.report.accepted, 200U) << "too little load went through:\n"
+                                          << result.possim_summary;
+  EXPECT_TRUE(result.report.ok(allow_duplicates))
+      << result.report.counts() << '\n'
+      << result.report.findings() << system.diagnostics();
+}
+
 std::string E2eSystem::diagnostics() const {
   std::ostringstream out;
   out << "--- test dir " << m_dir.path() << " (POS_KEEP_TEST_DIRS=1 keeps it)\n";
-  out << "--- collector log\n" << tail(m_collector->log()) << '\n';
+  for (std::size_t i = 0; i < m_collectors.size(); ++i) {
+    out << "--- collector-" << i + 1 << " log\n"
+        << tail(m_collectors[i]->log(), m_collectors.size() > 1 ? 2500 : 4000) << '\n';
+  }
   for (const auto& till : m_tills) {
     out << "--- posagent " << till->name() << " log\n" << tail(till->log(), 2500) << '\n';
   }
   out << "--- possim output\n" << tail(read_text_file(m_dir.path() / "possim.log"), 1500) << '\n';
-  out << "--- mosquitto log\n" << tail(read_text_file(m_broker->log_path()), 1500) << '\n';
+  for (const auto& broker : m_brokers) {
+    out << "--- mosquitto log\n" << tail(read_text_file(broker->log_path()), 1500) << '\n';
+  }
   return out.str();
 }
 

@@ -15,6 +15,7 @@
 
 #include "integration/collector_harness.hpp"
 #include "subscription_checker.hpp"
+#include "support/postgres.hpp"
 #include "tcp_proxy.hpp"
 
 namespace pos::test {
@@ -30,17 +31,27 @@ struct TillOptions {
   std::filesystem::path
       data_dir{};  // non-empty: the agent's data_dir (default: under the till's dir)
   std::string extra_ingest_toml{};  // lines added to the agent's [ingest] section
+  // Several brokers: the agent's [mqtt] uri is the array of every broker (failover order, the
+  // agent rotates it per till); empty: the first broker only.
+  bool all_brokers = false;
 };
 
-// Four tills of possim's default layout (`possim layout`, which possim checks its agents
-// against): two tills of the first store that has two, and the first till of the next two
-// stores. Throws std::runtime_error when possim cannot be run or the layout is too small.
-std::vector<TillOptions> layout_tills();
+// `count` (at least 3) tills of possim's default layout (`possim layout`, which possim checks
+// its agents against): two tills of the first store that has two, and the first till of the
+// next stores. Throws std::runtime_error when possim cannot be run or the layout is too small.
+std::vector<TillOptions> layout_tills(std::size_t count = 4);
 
 struct SystemOptions {
   std::vector<TillOptions> tills = layout_tills();
   bool sink_via_proxy = false;  // the collector reaches the emulator through a TcpProxy
-  std::filesystem::path collector_data_dir{};  // non-empty: the collector's data_dir
+  std::filesystem::path collector_data_dir{};  // non-empty: the (first) collector's data_dir
+  // The central tier: independent brokers (each collector takes batches from all of them) and
+  // collectors. More than one collector needs postgres_marks.
+  std::size_t brokers = 1;
+  std::size_t collectors = 1;
+  // A real PostgreSQL server for the marks and the partition leases ([marks] type = "postgres").
+  bool postgres_marks = false;
+  std::string extra_collector_toml{};  // added to every collector's config (tables)
 };
 
 // One posagent process with its config (written by AgentProcess), optionally behind a proxy, on a
@@ -51,6 +62,9 @@ class Till {
   // Writes the config and certificate under `dir`; mounts the tmpfs when asked. Throws
   // std::runtime_error when the mount fails.
   Till(const std::filesystem::path& dir, TestPki& pki, const MosquittoBroker& broker,
+       TillOptions options);
+  // The same with the agent's `[mqtt] uri` given (one uri or a TOML array literal).
+  Till(const std::filesystem::path& dir, TestPki& pki, const std::string& broker_uri,
        TillOptions options);
   ~Till();
   Till(const Till&) = delete;
@@ -115,9 +129,13 @@ class E2eSystem {
   E2eSystem& operator=(const E2eSystem&) = delete;
 
   TestPki& pki() { return *m_pki; }
-  MosquittoBroker& broker() { return *m_broker; }
+  MosquittoBroker& broker(std::size_t index = 0) { return *m_brokers.at(index); }
+  std::size_t broker_count() const { return m_brokers.size(); }
   PubSubEmulator& emulator() { return *m_emulator; }
-  CollectorProcess& collector() { return *m_collector; }
+  CollectorProcess& collector(std::size_t index = 0) { return *m_collectors.at(index); }
+  std::size_t collector_count() const { return m_collectors.size(); }
+  // Present with postgres_marks.
+  PostgresServer& postgres() { return *m_postgres; }
   TcpProxy* sink_proxy() { return m_sink_proxy.get(); }
   Till& till(std::size_t index) { return *m_tills.at(index); }
   std::size_t till_count() const { return m_tills.size(); }
@@ -132,8 +150,8 @@ class E2eSystem {
                    std::chrono::seconds drain_timeout = std::chrono::seconds(120));
   // Number of events possim has logged as accepted so far (lines in the accepted log).
   std::size_t accepted_so_far() const;
-  // The collector's Prometheus text; empty when it does not answer.
-  std::string collector_metrics() const;
+  // A collector's Prometheus text; empty when it does not answer.
+  std::string collector_metrics(std::size_t index = 0) const;
   // True when every till reports backlog 0 and the collector has nothing pending; else fills
   // `state` with what is still pending.
   bool drained(std::string& state);
@@ -145,14 +163,20 @@ class E2eSystem {
   std::chrono::steady_clock::time_point m_started;
   TempDir m_dir{"pos-e2e"};
   std::unique_ptr<TestPki> m_pki;
-  std::unique_ptr<MosquittoBroker> m_broker;
+  std::vector<std::unique_ptr<MosquittoBroker>> m_brokers;
   std::unique_ptr<PubSubEmulator> m_emulator;
+  std::unique_ptr<PostgresServer> m_postgres;
   std::unique_ptr<TcpProxy> m_sink_proxy;
-  std::unique_ptr<CollectorProcess> m_collector;
+  std::vector<std::unique_ptr<CollectorProcess>> m_collectors;
   std::vector<std::unique_ptr<Till>> m_tills;
   std::filesystem::path m_accepted_log;
   std::optional<ChildProcess> m_possim;
 };
+
+// The common end of a scenario, as gtest expectations: every accepted event exactly once
+// (duplicates only when allowed), in per-till order, as sent; possim stopped cleanly; the system
+// drained.
+void expect_promise_kept(E2eSystem& system, const RunResult& result, bool allow_duplicates);
 
 // A Prometheus sample's value from exposition text (first line starting with `name `); nullopt
 // when absent.

@@ -75,20 +75,6 @@ bool broker_connected(Till& till) {
   return v && v->is_bool() && v->as_bool();
 }
 
-// The common end: every accepted event exactly once (duplicates only when allowed), in order,
-// as sent; possim stopped cleanly; the system drained.
-void expect_promise_kept(E2eSystem& system, const RunResult& result, bool allow_duplicates) {
-  EXPECT_TRUE(result.possim_stopped_on_sigterm) << "possim did not exit within 15 s of SIGTERM:\n"
-                                                << result.possim_summary;
-  EXPECT_EQ(result.possim_exit, 0) << "possim did not stop cleanly:\n" << result.possim_summary;
-  EXPECT_TRUE(result.drained) << "backlogs did not drain: " << result.drain_state;
-  EXPECT_GT(result.report.accepted, 200U) << "too little load went through:\n"
-                                          << result.possim_summary;
-  EXPECT_TRUE(result.report.ok(allow_duplicates))
-      << result.report.counts() << '\n'
-      << result.report.findings() << system.diagnostics();
-}
-
 // Kills one or two tills' agents with SIGKILL in the middle of the load and restarts them.
 TEST(E2E_SUITE, AgentKillNineLosesNothing) {
   E2eSystem system;

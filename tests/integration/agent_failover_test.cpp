@@ -216,8 +216,7 @@ TEST(AgentFailover, StartsAtItsPlaceInTheListAndFailsOverToTheOtherBrokerOnKill9
   TwoBrokerCollector collector(brokers, pki);
   ASSERT_TRUE(wait_until([&] { return collector.subscribed(0) && collector.subscribed(1); }, 10s,
                          "the collector on both brokers"));
-  AgentProcess agent(dir.path() / "till", pki, "[\"" + a.uri() + "\", \"" + b.uri() + "\"]", "S01",
-                     till);
+  AgentProcess agent(dir.path() / "till", pki, toml_uri_array({a.uri(), b.uri()}), "S01", till);
   agent.start();
   const auto port = agent.port();
 

@@ -122,6 +122,18 @@ void expect_same_startup_error(const std::string& binary, const std::filesystem:
   }
 }
 
+std::string toml_uri_value(const std::string& uri) {
+  return uri.starts_with("[") ? uri : "\"" + uri + "\"";
+}
+
+std::string toml_uri_array(const std::vector<std::string>& uris) {
+  std::string out = "[";
+  for (const auto& uri : uris) {
+    out += (out.size() > 1 ? ", \"" : "\"") + uri + "\"";
+  }
+  return out + "]";
+}
+
 AgentProcess::AgentProcess(std::filesystem::path dir, TestPki& pki, std::string broker_uri,
                            std::string store, std::string till, std::string extra_forward_toml,
                            std::string extra_top_toml, std::string extra_mqtt_toml,
@@ -136,10 +148,9 @@ AgentProcess::AgentProcess(std::filesystem::path dir, TestPki& pki, std::string 
   out << "store_id = \"" << store << "\"\ntill_id = \"" << till << "\"\ndata_dir = \""
       << m_data_dir.string() << "\"\nlog_level = \"debug\"\n"
       << extra_top_toml << "\n[ingest]\nlisten = \"127.0.0.1:" << m_port << "\"\n"
-      << extra_ingest_toml
-      << "\n[mqtt]\nuri = " << (broker_uri.starts_with("[") ? broker_uri : "\"" + broker_uri + "\"")
-      << "\nca_file = \"" << pki.ca_cert().string() << "\"\ncert_file = \"" << cert.cert.string()
-      << "\"\nkey_file = \"" << cert.key.string() << "\"\n"
+      << extra_ingest_toml << "\n[mqtt]\nuri = " << toml_uri_value(broker_uri) << "\nca_file = \""
+      << pki.ca_cert().string() << "\"\ncert_file = \"" << cert.cert.string() << "\"\nkey_file = \""
+      << cert.key.string() << "\"\n"
       << extra_mqtt_toml << "\n[forward]\nreconnect_initial_ms = 100\nreconnect_max_ms = 1000\n"
       << "ack_timeout_ms = 2000\nheartbeat_s = 5\n"
       << extra_forward_toml << "\n[shutdown]\ndrain_timeout_ms = 1000\n";

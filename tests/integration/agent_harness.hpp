@@ -47,10 +47,17 @@ std::string sale_event(const std::string& pos_event_id, const std::string& store
 void expect_same_startup_error(const std::string& binary, const std::filesystem::path& config,
                                const std::string& fragment);
 
+/// A TOML value for `[mqtt] uri`: `uri` quoted, or as is when it is already an array literal
+/// (`["ssl://a:1", "ssl://b:2"]`).
+std::string toml_uri_value(const std::string& uri);
+
+/// `["u1", "u2"]`.
+std::string toml_uri_array(const std::vector<std::string>& uris);
+
 /// A posagent process for one till: writes its config (extra TOML appended per section) and
 /// certificate into `dir`, starts `posagent run`, waits for /healthz. The data directory is
 /// `dir/data` unless `data_dir` is given (e.g. on another file system). `broker_uri` is one URI,
-/// or a TOML array of quoted URIs (starting with `[`), written into `[mqtt] uri` as it is.
+/// or a TOML array of quoted URIs (toml_uri_array), written into `[mqtt] uri` by toml_uri_value.
 /// Not thread-safe.
 class AgentProcess {
  public:

@@ -18,22 +18,25 @@ void create_pubsub_resources(PubSubEmulator& emulator) {
 }
 
 CollectorProcess::CollectorProcess(std::filesystem::path dir, TestPki& pki, std::string broker_uri,
-                                   std::string emulator_host_port, std::filesystem::path data_dir)
+                                   std::string emulator_host_port, std::filesystem::path data_dir,
+                                   std::string collector_id, std::string extra_toml)
     : m_dir(std::move(dir)),
       m_config(m_dir / "poscollector.toml"),
       m_emulator(std::move(emulator_host_port)),
       m_port(free_tcp_port()) {
   std::filesystem::create_directories(m_dir);
-  const auto cert = pki.issue_client(collector_common_name);
+  // The production broker config makes the certificate's CN the client id: one per collector.
+  const auto cert = pki.issue_client(collector_id);
   std::ofstream out(m_config);
-  out << "collector_id = \"collector-1\"\ndata_dir = \""
+  out << "collector_id = \"" << collector_id << "\"\ndata_dir = \""
       << (data_dir.empty() ? m_dir / "data" : data_dir).string() << "\"\n"
-      << "[mqtt]\nuri = \"" << broker_uri << "\"\ntopic_prefix = \"pos/v1\"\n"
+      << "[mqtt]\nuri = " << toml_uri_value(broker_uri) << "\ntopic_prefix = \"pos/v1\"\n"
       << "share_group = \"pos-collectors\"\nca_file = \"" << pki.ca_cert().string()
       << "\"\ncert_file = \"" << cert.cert.string() << "\"\nkey_file = \"" << cert.key.string()
       << "\"\n[sink]\ntype = \"pubsub\"\nproject = \"" << test_project << "\"\ntopic = \""
       << events_topic << "\"\ndead_letter_topic = \"" << dlq_topic << "\"\nordering = true\n"
-      << "[http]\nlisten = \"127.0.0.1:" << m_port << "\"\n";
+      << "[http]\nlisten = \"127.0.0.1:" << m_port << "\"\n"
+      << extra_toml;
 }
 
 ChildProcess start_collector(const std::filesystem::path& config, const std::filesystem::path& log,

@@ -38,8 +38,11 @@ ChildProcess start_collector(const std::filesystem::path& config, const std::fil
 /// log are in `dir`; the data directory is `dir/data` unless `data_dir` is given.
 class CollectorProcess {
  public:
+  /// `broker_uri`: one uri or a TOML array literal (toml_uri_array); `extra_toml`: tables added
+  /// at the end (e.g. a `[marks]` section).
   CollectorProcess(std::filesystem::path dir, TestPki& pki, std::string broker_uri,
-                   std::string emulator_host_port, std::filesystem::path data_dir = {});
+                   std::string emulator_host_port, std::filesystem::path data_dir = {},
+                   std::string collector_id = "collector-1", std::string extra_toml = "");
   void start(std::chrono::milliseconds timeout = std::chrono::seconds(20));
   int kill9();
   int terminate(std::chrono::milliseconds deadline = std::chrono::seconds(10));

@@ -765,10 +765,6 @@ TEST(CollectorCommandLine, RunAndCheckConfigAgreeOnUnusableFiles) {
       {"credentials.toml",
        plain + "[sink]\nproject = \"fastyle-test\"\ncredentials_file = \"key.json\"\n", "key.json"},
       {"certificate.toml", tls(dir.path() / "garbage.pem"), "mqtt.cert_file"},
-      // Until the collector takes batches from every broker listed (SPEC), a list is refused.
-      {"brokers.toml",
-       head + "uri = [\"mqtt://127.0.0.1:1\", \"mqtt://127.0.0.1:2\"]\n" + file_sink,
-       "mqtt.uri: this collector takes batches from one broker only"},
   };
   for (const auto& [name, text, key] : cases) {
     std::ofstream(dir.path() / name) << text;

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <unordered_map>
 
+#include "broker_set.hpp"
 #include "pos/collector/alerts.hpp"
 #include "pos/collector/batch_processor.hpp"
 #include "pos/collector/config.hpp"
@@ -20,6 +21,7 @@
 #include "pos/collector/fleet.hpp"
 #include "pos/collector/fleet_store.hpp"
 #include "pos/collector/http_api.hpp"
+#include "pos/collector/leases.hpp"
 #include "pos/collector/live_view.hpp"
 #include "pos/collector/mark_store.hpp"
 #include "pos/collector/pubsub_sink.hpp"
@@ -119,20 +121,66 @@ CollectorConfig load_checked_config(const std::string& config_path) {
     make_sink(io.get_executor(), config);
   }
   common::check_mqtt_files(config.mqtt);
-  // TODO(high availability, collector side): take batches from every broker listed (SPEC). Until
-  // then a list is refused rather than served as a failover list, which would leave the tills on
-  // the other brokers without a collector.
-  if (config.mqtt.uris.size() > 1) {
-    throw common::StartupError(
-        "mqtt.uri: this collector takes batches from one broker only; give one URI (got " +
-        std::to_string(config.mqtt.uris.size()) + ")");
-  }
   return config;
 }
 
-common::PahoTransportOptions transport_options(const CollectorConfig& config) {
-  common::PahoTransportOptions o;
-  o.mqtt = config.mqtt;
+/// Every broker listed in `[mqtt] uri`.
+std::vector<std::string> broker_uris(const CollectorConfig& config) {
+  return config.mqtt.uris;
+}
+
+/// The brokers for log lines: "ssl://a:8883, ssl://b:8883".
+std::string broker_list(const CollectorConfig& config) {
+  std::string out;
+  for (const auto& uri : broker_uris(config)) {
+    out += (out.empty() ? "" : ", ") + uri;
+  }
+  return out;
+}
+
+/// The brokers to take batches from. One collector: a persistent session and the shared
+/// subscription (SPEC), so that a restart misses nothing the broker queued. Several collectors
+/// ([marks] type = "postgres"): every collector subscribes to every batch and keeps those of the
+/// tills it owns, with no session kept across connections: a dead collector's session would
+/// otherwise have the broker queue every batch for it (docs/collector.md, "Several collectors").
+BrokerSetOptions broker_options(const CollectorConfig& config, const std::string& batch_filter) {
+  const bool cluster = config.marks.type == "postgres";
+  BrokerSetOptions o;
+  for (const auto& uri : broker_uris(config)) {
+    common::PahoTransportOptions t;
+    t.mqtt = config.mqtt;
+    t.mqtt.uris = {uri};
+    if (cluster) {
+      t.clean_start = true;
+      t.mqtt.session_expiry = std::chrono::seconds(0);
+    }
+    o.brokers.push_back(std::move(t));
+  }
+  o.topic_prefix = config.mqtt.topic_prefix;
+  o.filters = {batch_filter, config.mqtt.topic_prefix + "/+/+/status"};
+  o.reconnect_initial = config.mqtt.reconnect_initial;
+  o.reconnect_max = config.mqtt.reconnect_max;
+  return o;
+}
+
+/// The batch subscription: shared with one collector, plain with several (see broker_options).
+std::string batch_filter(const CollectorConfig& config) {
+  if (config.marks.type == "postgres") {
+    return config.mqtt.topic_prefix + "/+/+/batch";
+  }
+  auto shared =
+      protocol::shared_batch_subscription(config.mqtt.share_group, config.mqtt.topic_prefix);
+  if (!shared) {
+    throw common::StartupError("mqtt.share_group: " + shared.error().message);
+  }
+  return *shared;
+}
+
+LeaseManagerOptions lease_options(const CollectorConfig& config) {
+  LeaseManagerOptions o;
+  o.ttl = config.marks.lease_ttl;
+  o.renew_interval = config.marks.lease_renew;
+  o.safety_margin = std::min(o.safety_margin, config.marks.lease_ttl / 4);
   return o;
 }
 
@@ -159,6 +207,7 @@ class Collector {
       : m_config(config),
         m_signals(m_io, SIGTERM, SIGINT),
         m_dictionaries(load_dictionaries(config.dictionaries.dir)),
+        m_leases(open_leases()),
         m_marks(open_marks()),
         m_fleet_store(open_fleet_store()),
         m_fleet(FleetOptions{config.fleet.stale_after, config.fleet.max_tills}),
@@ -167,15 +216,19 @@ class Collector {
                               config.alerts.epoch_renewed}),
         m_sink(make_sink(m_io.get_executor(), config)),
         m_live(m_io.get_executor(), m_clock, live_view_options(config)),
-        m_transport(m_io.get_executor(), transport_options(config)),
-        m_backoff(config.mqtt.reconnect_initial, config.mqtt.reconnect_max),
-        m_processor(m_io.get_executor(), *m_sink, *m_marks, m_transport, {&m_fleet, &m_live},
-                    m_clock, dictionary_lookup(), processor_options()),
+        m_brokers(m_io.get_executor(), broker_options(config, batch_filter(config))),
+        m_processor(m_io.get_executor(), *m_sink, *m_marks, m_brokers, {&m_fleet, &m_live}, m_clock,
+                    dictionary_lookup(), processor_options()),
         m_api(m_processor, *m_marks, *m_sink, m_fleet, m_alerts, m_live, m_clock,
               HttpProbes{.healthy = [this] { return healthy(); },
-                         .broker_connected =
-                             [this] { return m_transport.is_connected() && m_subscribed >= 2; },
-                         .stopping = [this] { return m_stopping; }}),
+                         .broker_connected = [this] { return m_brokers.is_connected(); },
+                         .stopping = [this] { return m_stopping; },
+                         .leases = [this]() -> std::optional<LeaseStats> {
+                           if (!m_leases) {
+                             return std::nullopt;
+                           }
+                           return m_leases->stats();
+                         }}),
         m_http(
             m_io.get_executor(), config.http.listen, common::HttpLimits{},
             [this](const common::HttpRequest& request, const common::HttpServer::Respond& respond) {
@@ -183,26 +236,28 @@ class Collector {
             },
             "http.listen",
             common::HttpAccess{config.http.allowed_hosts, config.http.allowed_origins}),
-        m_reconnect_timer(m_io),
         m_fleet_timer(m_io),
         m_alert_timer(m_io),
         m_prune_timer(m_io),
         m_deadline(m_io),
         m_systemd(m_io.get_executor(), [this] { return healthy(); }) {
     m_fleet.load(m_fleet_store->loaded());
-    m_batch_filter = startup(
-        protocol::shared_batch_subscription(config.mqtt.share_group, config.mqtt.topic_prefix),
-        "mqtt.share_group");
-    m_status_filter = config.mqtt.topic_prefix + "/+/+/status";
+    if (m_leases) {
+      m_leases->set_hooks({
+          .adopt = [this](const std::vector<StoredMark>& marks) { m_marks->adopt(marks); },
+          .busy = [this](std::uint32_t partition) { return m_processor.partition_busy(partition); },
+          .acquired = [this](const std::vector<StoredMark>& marks) { request_resends(marks); },
+      });
+    }
   }
 
   int run() {
     if (auto started = m_http.start(); !started) {
       throw std::runtime_error(started.error().message);
     }
-    m_transport.set_handlers({
-        .on_connected = [this] { on_connected(); },
-        .on_disconnected = [this](const std::string& reason) { on_disconnected(reason); },
+    m_brokers.set_handlers({
+        .on_connected = {},
+        .on_disconnected = {},
         .on_message =
             [this](common::TransportMessage message) {
               m_processor.handle_message(std::move(message));
@@ -220,11 +275,13 @@ class Collector {
     spdlog::info(
         "poscollector {} started: id {}, broker {}, sink {}, {} mark(s), {} till(s), "
         "http on {}",
-        version(), m_config.collector_id, common::describe_uris(m_config.mqtt.uris),
-        m_config.sink.type, m_marks->size(), m_fleet.size(), m_config.http.listen);
-    m_transport.connect();
-    m_systemd.ready("http on " + m_config.http.listen + ", broker " +
-                    common::describe_uris(m_config.mqtt.uris));
+        version(), m_config.collector_id, broker_list(m_config), m_config.sink.type,
+        m_marks->size(), m_fleet.size(), m_config.http.listen);
+    if (m_leases) {
+      m_leases->start();
+    }
+    m_brokers.connect();
+    m_systemd.ready("http on " + m_config.http.listen + ", broker " + broker_list(m_config));
     m_io.run();
     m_live.stop();
     m_fleet_store->save(m_fleet.take_dirty(m_clock.now_unix_ms()));
@@ -245,6 +302,33 @@ class Collector {
     return std::move(result).value();
   }
 
+  /// Several collectors: the partition leases, in the database of the marks.
+  std::unique_ptr<LeaseManager> open_leases() {
+    if (m_config.marks.type != "postgres") {
+      return nullptr;
+    }
+    auto store = startup(
+        open_postgres_leases(m_config.marks.dsn, m_config.collector_id, m_config.marks.lease_ttl),
+        "marks.dsn");
+    return std::make_unique<LeaseManager>(m_io.get_executor(), std::move(store), m_clock,
+                                          lease_options(m_config));
+  }
+
+  /// Asks each till of newly taken partitions to resend what is past its mark now, rather than
+  /// after its ack timeout: one request per till, for its newest epoch.
+  void request_resends(const std::vector<StoredMark>& marks) {
+    std::unordered_map<std::string, const StoredMark*> newest;
+    for (const auto& mark : marks) {
+      auto& slot = newest[mark.key.store_id + "/" + mark.key.till_id];
+      if (slot == nullptr || mark.updated_ms > slot->updated_ms) {
+        slot = &mark;
+      }
+    }
+    for (const auto& [till, mark] : newest) {
+      m_processor.request_resend(*mark);
+    }
+  }
+
   std::unique_ptr<MarkStore> open_marks() {
     // Durably: a power cut must not take the new directory, and the marks in it, away.
     if (auto created = common::create_directories_durably(m_config.data_dir); !created) {
@@ -252,6 +336,7 @@ class Collector {
     }
     MarkStoreOptions options;
     options.path = std::filesystem::path(m_config.data_dir) / "collector.db";
+    options.ownership = m_leases.get();
     if (m_config.marks.type == "postgres") {
       // Not a configuration error: the server may be down for now (exit 1, systemd retries).
       auto backend = startup(open_postgres_marks(m_config.marks.dsn), "marks.dsn");
@@ -288,42 +373,8 @@ class Collector {
     o.max_pending_bytes = m_config.sink.max_pending_bytes;
     o.max_epochs_per_till = m_config.marks.max_epochs_per_till;
     o.epoch_retention = m_config.marks.epoch_retention;
+    o.ownership = m_leases.get();
     return o;
-  }
-
-  void on_connected() {
-    if (m_stopping) {
-      return;
-    }
-    m_backoff.reset();
-    m_subscribed = 0;
-    spdlog::info("connected to {}; subscribing to {} and {}", m_transport.connected_uri(),
-                 m_batch_filter, m_status_filter);
-    for (const auto& filter : {m_batch_filter, m_status_filter}) {
-      m_transport.subscribe(filter, [this, filter](const Status& status) {
-        if (!status) {
-          spdlog::error("subscribe {}: {}", filter, status.error().message);
-          return;
-        }
-        ++m_subscribed;
-      });
-    }
-  }
-
-  void on_disconnected(const std::string& reason) {
-    m_subscribed = 0;
-    if (m_stopping) {
-      return;
-    }
-    const auto delay = m_backoff.next_delay();
-    spdlog::warn("broker {}: {}; reconnecting in {} ms", common::describe_uris(m_config.mqtt.uris),
-                 reason, delay.count());
-    m_reconnect_timer.expires_after(delay);
-    m_reconnect_timer.async_wait([this](boost::system::error_code ec) {
-      if (!ec && !m_stopping) {
-        m_transport.connect();
-      }
-    });
   }
 
   void schedule_fleet_save() {
@@ -378,7 +429,6 @@ class Collector {
     m_systemd.stopping("draining batches in flight");
     m_processor.stop_intake();
     m_http.stop();
-    m_reconnect_timer.cancel();
     m_processor.when_idle([this] { finish(true); });
     m_deadline.expires_after(m_config.shutdown.drain_timeout);
     m_deadline.async_wait([this](boost::system::error_code ec) {
@@ -410,7 +460,16 @@ class Collector {
           m_processor.pending_batches());
     }
     m_sink->stop(std::chrono::milliseconds(1000), [this] {
-      m_transport.disconnect(std::chrono::milliseconds(2000), [this] { m_io.stop(); });
+      // Hand the partitions back first: the other collectors take the tills over at once
+      // instead of after the leases' ttl.
+      auto disconnect = [this] {
+        m_brokers.disconnect(std::chrono::milliseconds(2000), [this] { m_io.stop(); });
+      };
+      if (m_leases) {
+        m_leases->stop(disconnect);
+      } else {
+        disconnect();
+      }
     });
     m_deadline.expires_after(std::chrono::seconds(5));
     m_deadline.async_wait([this](boost::system::error_code ec) {
@@ -426,26 +485,22 @@ class Collector {
   common::SystemClock m_clock;
   asio::signal_set m_signals;
   Dictionaries m_dictionaries;
+  std::unique_ptr<LeaseManager> m_leases;
   std::unique_ptr<MarkStore> m_marks;
   std::unique_ptr<FleetStore> m_fleet_store;
   FleetState m_fleet;
   AlertTracker m_alerts;
   std::unique_ptr<Sink> m_sink;
   LiveView m_live;
-  common::PahoTransport m_transport;
-  common::ExponentialBackoff m_backoff;
+  BrokerSet m_brokers;
   BatchProcessor m_processor;
   HttpApi m_api;
   common::HttpServer m_http;
-  asio::steady_timer m_reconnect_timer;
   asio::steady_timer m_fleet_timer;
   asio::steady_timer m_alert_timer;
   asio::steady_timer m_prune_timer;
   asio::steady_timer m_deadline;
   common::ServiceNotifier m_systemd;
-  std::string m_batch_filter;
-  std::string m_status_filter;
-  int m_subscribed = 0;
   bool m_stopping = false;
   bool m_finishing = false;
 };

@@ -114,6 +114,13 @@ CollectorConfig read(common::ConfigReader& r) {
   if (c.marks.type == "sqlite" && !c.marks.dsn.empty()) {
     r.fail("marks.dsn", "is only used with marks.type = \"postgres\"");
   }
+  c.marks.lease_ttl = std::chrono::milliseconds(
+      r.get_int("marks.lease_ttl_ms", c.marks.lease_ttl.count(), 2000, 600'000));
+  c.marks.lease_renew = std::chrono::milliseconds(
+      r.get_int("marks.lease_renew_ms", c.marks.lease_renew.count(), 100, 200'000));
+  if (c.marks.lease_renew * 3 > c.marks.lease_ttl) {
+    r.fail("marks.lease_renew_ms", "must be at most a third of marks.lease_ttl_ms");
+  }
   c.marks.max_epochs_per_till = static_cast<std::size_t>(
       r.get_int("marks.max_epochs_per_till", static_cast<std::int64_t>(c.marks.max_epochs_per_till),
                 2, 1000));

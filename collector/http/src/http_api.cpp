@@ -15,7 +15,30 @@ std::string target_path(const std::string& target) {
 }
 
 /// The batch processor's counters and gauges.
+void append_lease_metrics(common::PrometheusWriter& metrics, const LeaseStats& s) {
+  metrics.gauge("partitions_owned", "Till partitions this collector holds and publishes.",
+                static_cast<double>(s.owned));
+  metrics.gauge("partitions_releasing", "Partitions being handed back once idle.",
+                static_cast<double>(s.releasing));
+  metrics.gauge("live_collectors", "Collectors with a live heartbeat in the lease table.",
+                static_cast<double>(s.live_collectors));
+  metrics.gauge("leases_healthy", "1 while the last lease round succeeded.", s.healthy ? 1 : 0);
+  metrics.counter("lease_rounds_total", "Lease rounds run.", s.rounds);
+  metrics.counter("lease_round_failures_total", "Lease rounds that failed.", s.round_failures);
+  metrics.counter("partitions_acquired_total", "Partitions taken.", s.acquired);
+  metrics.counter("partitions_released_total", "Partitions handed back.", s.released);
+  metrics.counter("partitions_lost_total", "Partitions found taken over by another collector.",
+                  s.lost);
+}
+
 void append_pipeline_metrics(common::PrometheusWriter& metrics, const BatchStats& s) {
+  metrics.counter("batches_not_owned_total",
+                  "Batches of tills another collector owns: not published, not acked.",
+                  s.batches_not_owned);
+  metrics.counter("commits_fenced_total",
+                  "Mark commits refused because the lease was lost: not acked.", s.commits_fenced);
+  metrics.counter("resends_requested_total", "Resend requests sent to tills taken over.",
+                  s.resends_requested);
   metrics.counter("batches_received_total", "Batch messages received.", s.batches_received);
   metrics.counter("batches_acked_total", "Batches published, committed and acknowledged.",
                   s.batches_acked);
@@ -89,6 +112,10 @@ std::optional<std::string> HttpApi::not_ready() const {
   }
   if (!m_sink.healthy()) {
     return "sink not healthy";
+  }
+  if (const auto leases = m_probes.leases ? m_probes.leases() : std::nullopt;
+      leases && !leases->healthy) {
+    return "lease store unreachable: taking no till over";
   }
   return std::nullopt;
 }
@@ -169,6 +196,12 @@ std::string HttpApi::metrics_text() {
       "intake_paused",
       "1 while a mark commit failed and none succeeded since: no batch is published or acked.",
       m_processor.commits_paused() ? 1 : 0);
+  if (const auto leases = m_probes.leases ? m_probes.leases() : std::nullopt) {
+    append_lease_metrics(metrics, *leases);
+    metrics.counter("marks_fenced_off_total",
+                    "Mark commits refused: the till's lease had been taken over.",
+                    m_marks.stats().fenced_off);
+  }
   metrics.family("tills", "Known tills by state.", "gauge");
   for (const auto& [state, count] : m_fleet.count_by_state(m_clock.now_unix_ms())) {
     metrics.sample("tills", {{"state", to_string(state)}}, count);

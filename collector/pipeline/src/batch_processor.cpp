@@ -337,6 +337,70 @@ bool BatchProcessor::admit_epoch(const protocol::TillTopic& topic, std::uint64_t
   return true;
 }
 
+bool BatchProcessor::admit_owner(const protocol::TillTopic& topic) {
+  const auto fence = m_options.ownership->fence_for(topic.store_id, topic.till_id);
+  if (!fence) {
+    ++m_stats.batches_not_owned;
+    return false;
+  }
+  std::string till;
+  till.append(topic.store_id).append("/").append(topic.till_id);
+  const auto it = m_tenure.find(till);
+  if (it != m_tenure.end() && it->second == fence->token) {
+    return true;
+  }
+  // The first batch under this lease: what is held of the till may be stale (another collector
+  // may have published and committed since), so its streams start again from the marks, which
+  // the LeaseManager refreshed from the shared database before it admitted the partition. Work
+  // still in flight from an earlier lease must finish first.
+  const auto of_till = [&](const MarkKey& key) {
+    return key.store_id == topic.store_id && key.till_id == topic.till_id;
+  };
+  for (const auto& [key, stream] : m_streams) {
+    if (of_till(key) && epoch_busy(key)) {
+      ++m_stats.batches_dropped_busy;
+      return false;
+    }
+  }
+  std::erase_if(m_streams, [&](const auto& entry) { return of_till(entry.first); });
+  m_till_epochs.erase(till);
+  if (it == m_tenure.end() && m_tenure.size() >= m_options.max_streams) {
+    m_tenure.clear();  // every till starts again from the marks at its next batch
+  }
+  m_tenure[till] = fence->token;
+  return true;
+}
+
+bool BatchProcessor::partition_busy(std::uint32_t partition) const {
+  for (const auto& [key, stream] : m_streams) {
+    if ((!stream->pending.empty() || stream->commits_outstanding != 0) &&
+        partition_of(key.store_id, key.till_id) == partition) {
+      return true;
+    }
+  }
+  return std::ranges::any_of(m_failed_commits, [partition](const auto& entry) {
+    return partition_of(entry.first.store_id, entry.first.till_id) == partition;
+  });
+}
+
+void BatchProcessor::request_resend(const StoredMark& mark) {
+  auto topic = protocol::make_topic(m_options.topic_prefix, mark.key.store_id, mark.key.till_id,
+                                    protocol::TopicKind::ack);
+  if (!topic) {
+    return;
+  }
+  ++m_stats.resends_requested;
+  protocol::Ack ack{mark.key.epoch, mark.through_seq};
+  ack.resend = true;
+  m_transport.publish(std::move(*topic), protocol::encode_ack(ack), false,
+                      [store = mark.key.store_id, till = mark.key.till_id](const Status& status) {
+                        if (!status) {
+                          spdlog::debug("resend request to {}/{} not delivered: {}", store, till,
+                                        status.error().message);
+                        }
+                      });
+}
+
 std::size_t BatchProcessor::prune_idle_epochs() {
   ++m_stats.prune_passes;
   const std::int64_t now_ms = m_clock.now_unix_ms();
@@ -345,8 +409,9 @@ std::size_t BatchProcessor::prune_idle_epochs() {
       std::chrono::duration_cast<std::chrono::milliseconds>(m_options.epoch_retention).count();
   std::vector<MarkKey> prune;
   for (auto& key : m_marks.committed_before(cutoff)) {
-    if (epoch_busy(key)) {
-      continue;
+    if (epoch_busy(key) || (m_options.ownership != nullptr &&
+                            !m_options.ownership->fence_for(key.store_id, key.till_id))) {
+      continue;  // in use, or another collector's till
     }
     const auto& uses = epochs_of(key.store_id, key.till_id);
     const auto self = std::ranges::find(uses, key.epoch, &EpochUse::epoch);
@@ -365,6 +430,9 @@ void BatchProcessor::handle_batch(const protocol::TillTopic& topic, const std::s
   ++m_stats.batches_received;
   if (m_intake_stopped) {
     ++m_stats.batches_dropped_stopping;
+    return;
+  }
+  if (m_options.ownership != nullptr && !admit_owner(topic)) {
     return;
   }
   const std::int64_t now_ms = m_clock.now_unix_ms();
@@ -618,6 +686,11 @@ void BatchProcessor::on_committed(const MarkKey& key, std::uint64_t through_seq,
   if (stream != nullptr) {
     --stream->commits_outstanding;
   }
+  if (!status && lost_lease(key)) {
+    drop_lost_stream(key, through_seq, status);
+    check_idle();
+    return;
+  }
   if (!status) {
     ++m_stats.commit_failures;
     auto& failed = m_failed_commits[key];
@@ -673,6 +746,34 @@ void BatchProcessor::on_committed(const MarkKey& key, std::uint64_t through_seq,
             .count());
   }
   check_idle();
+}
+
+bool BatchProcessor::lost_lease(const MarkKey& key) const {
+  if (m_options.ownership == nullptr) {
+    return false;
+  }
+  const auto fence = m_options.ownership->fence_for(key.store_id, key.till_id);
+  const auto tenure = m_tenure.find(key.store_id + "/" + key.till_id);
+  return !fence || tenure == m_tenure.end() || tenure->second != fence->token;
+}
+
+void BatchProcessor::drop_lost_stream(const MarkKey& key, std::uint64_t through_seq,
+                                      const Status& status) {
+  ++m_stats.commits_fenced;
+  spdlog::warn(
+      "{}/{} epoch {}: not acknowledging through {}: this collector no longer owns the till ({}); "
+      "its new owner publishes what the agent resends",
+      key.store_id, key.till_id, protocol::format_epoch(key.epoch), through_seq,
+      status.error().message);
+  m_failed_commits.erase(key);
+  if (auto it = m_streams.find(key); it != m_streams.end()) {
+    for (auto& pending : it->second->pending) {
+      release_digests(pending);
+    }
+    m_pending_total -= it->second->pending.size();
+    m_streams.erase(it);
+  }
+  m_tenure.erase(key.store_id + "/" + key.till_id);
 }
 
 void BatchProcessor::retry_commits_later() {

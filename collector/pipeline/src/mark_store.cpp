@@ -27,6 +27,7 @@ namespace {
 struct CommitRequest {
   MarkKey key;
   std::uint64_t through_seq = 0;
+  Fence fence;
   MarkStore::Done done;
 };
 
@@ -106,6 +107,7 @@ struct MarkStore::Impl {
   std::atomic<std::uint64_t> marks_committed{0};
   std::atomic<std::uint64_t> marks_deleted{0};
   std::atomic<std::uint64_t> failures{0};
+  std::atomic<std::uint64_t> fenced_off{0};
   std::atomic<std::size_t> queued{0};
   std::atomic<bool> healthy{true};
 };
@@ -137,15 +139,22 @@ void MarkStore::Impl::write_group(std::vector<CommitRequest>& group,
   std::vector<MarkWrite> writes;
   writes.reserve(group.size());
   for (const auto& request : group) {
-    writes.push_back(MarkWrite{request.key, request.through_seq});
+    writes.push_back(MarkWrite{request.key, request.through_seq, request.fence});
   }
-  Status outcome = backend->write(writes, deleting, now_ms);
-  if (outcome) {
+  auto written = backend->write(writes, deleting, now_ms);
+  Status outcome;
+  std::vector<bool> fenced(group.size(), false);
+  if (written) {
     transactions.fetch_add(1);
-    marks_committed.fetch_add(group.size());
+    marks_committed.fetch_add(group.size() - written->size());
     marks_deleted.fetch_add(deleting.size());
+    fenced_off.fetch_add(written->size());
+    for (const std::size_t index : *written) {
+      fenced.at(index) = true;
+    }
     healthy = true;
   } else {
+    outcome = fail(written.error());
     failures.fetch_add(1);
     healthy = false;
     spdlog::error("{}", outcome.error().message);
@@ -153,13 +162,20 @@ void MarkStore::Impl::write_group(std::vector<CommitRequest>& group,
   if (group.empty()) {
     return;
   }
-  boost::asio::post(executor, [marks = marks, group = std::move(group), outcome, now_ms]() mutable {
-    for (auto& request : group) {
-      if (outcome) {
+  boost::asio::post(executor, [marks = marks, group = std::move(group), outcome, now_ms,
+                               fenced = std::move(fenced)]() mutable {
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      auto& request = group[i];
+      Status result = outcome;
+      if (outcome && fenced[i]) {
+        result =
+            fail("mark store: lease lost: partition " + std::to_string(request.fence.partition) +
+                 " is no longer held under token " + std::to_string(request.fence.token));
+      } else if (outcome) {
         marks->raise(request.key, request.through_seq, now_ms);
       }
       if (request.done) {
-        request.done(outcome);
+        request.done(result);
       }
     }
   });
@@ -251,14 +267,24 @@ void MarkStore::forget(std::vector<MarkKey> keys) {
 void MarkStore::commit(MarkKey key, std::uint64_t through_seq, Done done) {
   auto& impl = *m_impl;
   std::string refused;
-  {
+  Fence fence;
+  if (impl.options.ownership != nullptr) {
+    const auto owned = impl.options.ownership->fence_for(key.store_id, key.till_id);
+    if (owned) {
+      fence = *owned;
+    } else {
+      refused = "mark store: lease lost: " + key.store_id + "/" + key.till_id +
+                " is not owned by this collector";
+    }
+  }
+  if (refused.empty()) {
     std::lock_guard lock(impl.mutex);
     if (impl.stopping) {
       refused = "mark store: stopped";
     } else if (impl.commits.size() >= impl.options.max_queued_commits) {
       refused = "mark store: queue full";
     } else {
-      impl.commits.push_back(CommitRequest{std::move(key), through_seq, std::move(done)});
+      impl.commits.push_back(CommitRequest{std::move(key), through_seq, fence, std::move(done)});
       impl.queued = impl.commits.size();
     }
   }
@@ -268,6 +294,12 @@ void MarkStore::commit(MarkKey key, std::uint64_t through_seq, Done done) {
     return;
   }
   impl.wake.notify_one();
+}
+
+void MarkStore::adopt(const std::vector<StoredMark>& marks) {
+  for (const auto& stored : marks) {
+    m_impl->marks->raise(stored.key, stored.through_seq, stored.updated_ms);
+  }
 }
 
 std::size_t MarkStore::size() const noexcept {
@@ -280,6 +312,7 @@ MarkStoreStats MarkStore::stats() const {
   s.marks_committed = m_impl->marks_committed.load();
   s.marks_deleted = m_impl->marks_deleted.load();
   s.failures = m_impl->failures.load();
+  s.fenced_off = m_impl->fenced_off.load();
   s.queued = m_impl->queued.load();
   s.healthy = m_impl->healthy.load();
   return s;

@@ -44,8 +44,10 @@ class SqliteMarkBackend final : public MarkBackend {
 
   Status open(int busy_timeout_ms);
   Result<std::vector<StoredMark>> load() override;
-  Status write(const std::vector<MarkWrite>& writes, const std::vector<MarkKey>& deletes,
-               std::int64_t now_ms) override;
+  /// Fences are not checked: SQLite marks are never shared.
+  Result<std::vector<std::size_t>> write(const std::vector<MarkWrite>& writes,
+                                         const std::vector<MarkKey>& deletes,
+                                         std::int64_t now_ms) override;
   std::string describe() const override { return "mark store " + m_path.string(); }
 
  private:
@@ -144,12 +146,13 @@ SqliteResult<void> SqliteMarkBackend::write_all(const std::vector<MarkWrite>& wr
   return txn->commit();
 }
 
-Status SqliteMarkBackend::write(const std::vector<MarkWrite>& writes,
-                                const std::vector<MarkKey>& deletes, std::int64_t now_ms) {
+Result<std::vector<std::size_t>> SqliteMarkBackend::write(const std::vector<MarkWrite>& writes,
+                                                          const std::vector<MarkKey>& deletes,
+                                                          std::int64_t now_ms) {
   if (auto written = write_all(writes, deletes, now_ms); !written) {
     return fail(prefixed(written.error()));
   }
-  return {};
+  return std::vector<std::size_t>{};
 }
 
 }  // namespace

@@ -58,7 +58,8 @@ class HttpApiTest : public ::testing::Test {
                 m_clock,
                 HttpProbes{.healthy = [this] { return m_healthy; },
                            .broker_connected = [this] { return m_connected; },
-                           .stopping = [this] { return m_stopping; }}};
+                           .stopping = [this] { return m_stopping; },
+                           .leases = {}}};
 };
 
 TEST_F(HttpApiTest, OnlyGetAndHeadAreAllowed) {

@@ -59,10 +59,13 @@ struct CollectorConfig {
   } limits;
 
   struct Marks {  ///< dedup marks (batch_processor.hpp, docs/collector.md "Epochs")
-    /// SPEC: "sqlite" (the only store this release has) or "postgres" (refused at startup until
-    /// the shared store exists); `dsn` must be empty with sqlite.
+    /// SPEC: "sqlite" (one collector) or "postgres" (marks shared by several collectors, each
+    /// till owned by one at a time through partition leases); `dsn` must be empty with sqlite.
     std::string type = "sqlite";
     std::string dsn;
+    /// postgres: a partition lease's life, and how often leases are renewed (leases.hpp).
+    std::chrono::milliseconds lease_ttl{5000};
+    std::chrono::milliseconds lease_renew{1000};
     std::size_t max_epochs_per_till = 8;
     std::chrono::hours epoch_retention{30 * 24};  ///< config in days
     bool operator==(const Marks&) const = default;

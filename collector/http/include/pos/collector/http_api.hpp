@@ -10,6 +10,7 @@
 #include "pos/collector/alerts.hpp"
 #include "pos/collector/batch_processor.hpp"
 #include "pos/collector/fleet.hpp"
+#include "pos/collector/leases.hpp"
 #include "pos/collector/live_view.hpp"
 #include "pos/collector/mark_store.hpp"
 #include "pos/collector/sink.hpp"
@@ -26,6 +27,8 @@ struct HttpProbes {
   std::function<bool()> broker_connected;
   /// True from SIGTERM on.
   std::function<bool()> stopping;
+  /// Several collectors: the partition leases' state; empty (or nullopt) with one collector.
+  std::function<std::optional<LeaseStats>()> leases;
 };
 
 /// Answers the collector's HTTP requests from its components. Every component must outlive the

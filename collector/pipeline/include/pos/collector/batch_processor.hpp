@@ -18,6 +18,7 @@
 
 #include "pos/collector/batch_messages.hpp"
 #include "pos/collector/mark_store.hpp"
+#include "pos/collector/ownership.hpp"
 #include "pos/collector/pipeline_observer.hpp"
 #include "pos/collector/sink.hpp"
 #include "pos/common/backoff.hpp"
@@ -54,6 +55,10 @@ struct BatchProcessorOptions {
   /// An epoch with no batch for this long is pruned (its mark deleted) by prune_idle_epochs(),
   /// except a till's newest epoch.
   std::chrono::milliseconds epoch_retention = std::chrono::hours(30 * 24);
+  /// Several collectors: only batches of tills this collector owns now are taken (others are
+  /// dropped unacked, counted in batches_not_owned), and a till taken over is started again from
+  /// the shared marks. nullptr: one collector, every till is ours. Must outlive the processor.
+  const Ownership* ownership = nullptr;
 };
 
 /// Upper bounds (seconds) of the publish latency histogram; the last bucket is +Inf.
@@ -76,6 +81,13 @@ struct BatchStats {
   std::uint64_t batches_dropped_paused = 0;
   std::uint64_t batches_dead_lettered = 0;  ///< whole batch dead-lettered (then acked)
   std::uint64_t batches_invalid = 0;        ///< bad topic or header: dead-lettered, no ack possible
+  /// Several collectors: batches of tills another collector owns (or nobody yet): not published,
+  /// not acked.
+  std::uint64_t batches_not_owned = 0;
+  /// Mark commits refused because the till's lease was lost meanwhile: not acked (the new owner
+  /// publishes the batches again: counted duplicates downstream).
+  std::uint64_t commits_fenced = 0;
+  std::uint64_t resends_requested = 0;  ///< acks with resend sent to tills taken over
   /// Streams whose mark was raised to the acked_through reported in the till's status (the
   /// mark was missing or behind: see docs/collector.md, "Recovering a mark from the till").
   std::uint64_t marks_adopted = 0;
@@ -145,6 +157,14 @@ class BatchProcessor {
 
   /// Batches submitted to the sink and not yet acked (or failed).
   std::size_t pending_batches() const noexcept { return m_pending_total; }
+
+  /// True while a till of `partition` has batches in the sink, commits outstanding or a failed
+  /// commit (its lease must not be handed back yet).
+  bool partition_busy(std::uint32_t partition) const;
+
+  /// Asks the till of `mark` (just taken over) to resend everything after the mark now, instead
+  /// of after its ack timeout: an ack of the mark with "resend": true.
+  void request_resend(const StoredMark& mark);
   const BatchStats& stats() const noexcept { return m_stats; }
 
  private:
@@ -194,6 +214,10 @@ class BatchProcessor {
     bool retrying = false;
   };
   void retry_commits_later();
+  /// Several collectors: the till's lease is gone, or is a newer one than its streams'.
+  bool lost_lease(const MarkKey& key) const;
+  /// A commit refused because the lease was lost: the stream is dropped (not acked, not retried).
+  void drop_lost_stream(const MarkKey& key, std::uint64_t through_seq, const Status& status);
   /// A till's epochs: each with the time of its last batch (or commit, for epochs read from the
   /// MarkStore). Built from the MarkStore at a till's first batch, then kept here.
   struct EpochUse {
@@ -253,6 +277,12 @@ class BatchProcessor {
     std::uint64_t acked_through = 0;
   };
   std::unordered_map<std::string, ReportedAck> m_reported;  ///< by "{store}/{till}"
+  /// Several collectors: the lease token under which each till's streams were built, by
+  /// "{store}/{till}". A batch under another token starts the till again from the marks.
+  std::unordered_map<std::string, std::uint64_t> m_tenure;
+  /// False when the batch must be dropped: the till is not ours, or was taken over and still has
+  /// work in flight from before.
+  bool admit_owner(const protocol::TillTopic& topic);
   std::size_t m_digest_bytes = 0;  ///< held by pending batches for the observers
   std::int64_t m_last_refusal_log_ms = 0;
   bool m_intake_stopped = false;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "pos/collector/ownership.hpp"
 #include "pos/common/clock.hpp"
 #include "pos/protocol/result.hpp"
 
@@ -42,6 +43,7 @@ struct StoredMark {
 struct MarkWrite {
   MarkKey key;
   std::uint64_t through_seq = 0;
+  Fence fence;  ///< token 0: unfenced (single collector)
 };
 
 /// The database under a MarkStore: the seam between its group-commit writer and an engine. Used
@@ -53,9 +55,12 @@ class MarkBackend {
   virtual Result<std::vector<StoredMark>> load() = 0;
   /// In ONE durable transaction: raises the mark of each of `writes` (never lowers one; a key may
   /// appear more than once), deletes `deletes`, sets updated_ms = `now_ms` on what it wrote.
-  /// Fails naming the database; a later call may succeed (a lost connection is re-made then).
-  virtual Status write(const std::vector<MarkWrite>& writes, const std::vector<MarkKey>& deletes,
-                       std::int64_t now_ms) = 0;
+  /// A write with a fence whose token is no longer its partition's (another collector took the
+  /// partition) is not made: returns the indexes of those writes, in order. Fails naming the
+  /// database; a later call may succeed (a lost connection is re-made then).
+  virtual Result<std::vector<std::size_t>> write(const std::vector<MarkWrite>& writes,
+                                                 const std::vector<MarkKey>& deletes,
+                                                 std::int64_t now_ms) = 0;
   /// Names the database for log lines, e.g. "mark store /var/lib/poscollector/collector.db".
   virtual std::string describe() const = 0;
 };
@@ -66,9 +71,10 @@ Result<std::unique_ptr<MarkBackend>> open_sqlite_marks(const std::filesystem::pa
                                                        int busy_timeout_ms = 5000);
 
 /// The PostgreSQL database at `dsn` (a libpq connection string or postgresql:// URI); the
-/// schema is created or migrated at open, under an advisory lock so collectors starting together
-/// do not race. Fails naming the server (never the password) when it cannot be reached, refuses
-/// the login, or has a newer schema.
+/// schema (marks and partition leases) is created or migrated at open, under an advisory lock so
+/// collectors starting together do not race. Fenced writes are checked against the leases
+/// (lease_store.hpp). Fails naming the server (never the password) when it cannot be reached,
+/// refuses the login, or has a newer schema.
 Result<std::unique_ptr<MarkBackend>> open_postgres_marks(const std::string& dsn);
 
 struct MarkStoreOptions {
@@ -79,6 +85,9 @@ struct MarkStoreOptions {
   std::chrono::microseconds group_window{2000};
   std::size_t max_queued_commits = 100'000;  ///< beyond it commit() fails at once
   int busy_timeout_ms = 5000;
+  /// Several collectors: commit() takes each mark's fence from here at the call, and fails at once
+  /// for a till this collector does not own. nullptr: unfenced. Must outlive the store.
+  const Ownership* ownership = nullptr;
 };
 
 /// Counters, readable from any thread.
@@ -87,6 +96,7 @@ struct MarkStoreStats {
   std::uint64_t marks_committed = 0;
   std::uint64_t marks_deleted = 0;
   std::uint64_t failures = 0;
+  std::uint64_t fenced_off = 0;  ///< marks not written: their partition's lease was taken over
   std::size_t queued = 0;
   bool healthy = true;  ///< false after a failed transaction until the next good one
 };
@@ -153,13 +163,18 @@ class MarkStore final : public Marks {
 
   /// Durably raises the mark of `key` to `through_seq` (never lowers it). `done(ok)` runs after
   /// the transaction holding it committed and mark() returns the new value; `done(error)` when
-  /// the queue is full, the store is stopped or SQLite failed.
+  /// the queue is full, the store is stopped, the database failed, or (with an Ownership) the
+  /// till is not ours or its lease was taken over before the write ("lease lost").
   void commit(MarkKey key, std::uint64_t through_seq, Done done) override;
 
   std::vector<EpochMark> epochs(const std::string& store_id,
                                 const std::string& till_id) const override;
   std::vector<MarkKey> committed_before(std::int64_t cutoff_ms) const override;
   void forget(std::vector<MarkKey> keys) override;
+
+  /// Raises the in-memory marks to `marks` (never lowers one): what another collector committed
+  /// for tills this one has just taken over, read from the shared database. Executor thread.
+  void adopt(const std::vector<StoredMark>& marks);
 
   /// Number of marks in memory.
   std::size_t size() const noexcept;
