@@ -11,16 +11,19 @@
 namespace pos::common {
 namespace {
 
-const std::vector<std::string> k_three = {"ssl://a:8883", "ssl://b:8883", "ssl://c:8883"};
+std::vector<std::string> three_brokers() {
+  return {"ssl://a:8883", "ssl://b:8883", "ssl://c:8883"};
+}
 
 TEST(TillBrokerOrder, RotatesTheListToTheTillsHashAndWraps) {
+  const auto brokers = three_brokers();
   const auto start = protocol::till_hash("S07", "T1") % 3;
-  const auto order = till_broker_order(k_three, "S07", "T1");
+  const auto order = till_broker_order(brokers, "S07", "T1");
   ASSERT_EQ(order.size(), 3U);
   for (std::size_t i = 0; i < 3; ++i) {
-    EXPECT_EQ(order[i], k_three[(start + i) % 3]) << i;
+    EXPECT_EQ(order[i], brokers[(start + i) % 3]) << i;
   }
-  EXPECT_EQ(till_broker_order(k_three, "S07", "T1"), order) << "stable";
+  EXPECT_EQ(till_broker_order(brokers, "S07", "T1"), order) << "stable";
   EXPECT_EQ(till_broker_order({"ssl://a:8883"}, "S07", "T1"),
             std::vector<std::string>{"ssl://a:8883"});
   EXPECT_TRUE(till_broker_order({}, "S07", "T1").empty());
@@ -29,13 +32,14 @@ TEST(TillBrokerOrder, RotatesTheListToTheTillsHashAndWraps) {
 // The fleet: 20 branches and a warehouse, up to 8 tills each. Every broker is the first choice of
 // about a third of them.
 TEST(TillBrokerOrder, SpreadsAFleetOverTheBrokers) {
+  const auto brokers = three_brokers();
   std::map<std::string, int> first;
   int tills = 0;
   for (int store = 1; store <= 21; ++store) {
     const std::string store_id =
         store == 21 ? "WH01" : "S" + std::string(store < 10 ? "0" : "") + std::to_string(store);
     for (int till = 1; till <= 8; ++till) {
-      ++first[till_broker_order(k_three, store_id, "T" + std::to_string(till)).front()];
+      ++first[till_broker_order(brokers, store_id, "T" + std::to_string(till)).front()];
       ++tills;
     }
   }
@@ -47,7 +51,7 @@ TEST(TillBrokerOrder, SpreadsAFleetOverTheBrokers) {
 }
 
 TEST(MqttUris, ChecksAndTls) {
-  EXPECT_FALSE(check_mqtt_uris(k_three));
+  EXPECT_FALSE(check_mqtt_uris(three_brokers()));
   EXPECT_FALSE(check_mqtt_uris({"mqtt://a:1883", "tcp://b:1883"}));
   const auto problem = check_mqtt_uris({"ssl://a:8883", "mqtt://b:1883"});
   ASSERT_TRUE(problem);
