@@ -136,7 +136,14 @@ class HeldPublisher final : public BatchPublisher {
     held.push_back(
         {destination, std::move(body), count, std::move(done), std::chrono::steady_clock::now()});
   }
-  void shutdown() override { ++shutdowns; }
+  /// As the contract says: outstanding requests are abandoned (their `done` never runs, and
+  /// what it holds, such as the queues' own shared_ptr, is released).
+  void shutdown() override {
+    ++shutdowns;
+    for (auto& request : held) {
+      request.done = nullptr;
+    }
+  }
 
   /// Answers request `i` (once).
   void complete(std::size_t i, Status status = Status{}) {
