@@ -113,9 +113,9 @@ SystemOptions ha_options() {
   SystemOptions options;
   options.tills = layout_tills(8);
   for (auto& till : options.tills) {
-    till.all_brokers = false;  // TEMP
+    till.all_brokers = true;
   }
-  options.brokers = 1;  // TEMP
+  options.brokers = 2;
   options.collectors = 3;
   options.postgres_marks = true;
   return options;
@@ -176,7 +176,11 @@ TEST(E2eHa, CollectorKillsAndAFrozenCollectorLoseNothing) {
   const auto result = system.finish("HA: 3 collector kills and a 60 s freeze");
   const auto times = collected_times(result.messages);
   for (const auto& [what, at] : faults) {
-    report_failover(what, at, times);
+    const double p99 = report_failover(what, at, times);
+    // Not a benchmark (docs/benchmarks.md has the figures): a bound far above them that only a
+    // till stuck with a dead or frozen owner can break (a frozen collector's open transaction
+    // once held its partitions for the whole freeze: 93 s).
+    EXPECT_LT(p99, 30.0) << what << ": tills did not move to another collector";
   }
   std::cout << "[ ha       ] duplicates: " << result.report.duplicates
             << " (allowed: batches published by a collector that died or froze before its "

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include <boost/asio/post.hpp>
 
 #include "pos/protocol/topics.hpp"
@@ -11,7 +13,7 @@
 namespace pos::collector {
 
 struct BrokerSet::Broker {
-  Broker(boost::asio::any_io_executor executor, common::PahoTransportOptions options,
+  Broker(const boost::asio::any_io_executor& executor, common::PahoTransportOptions options,
          std::chrono::milliseconds initial, std::chrono::milliseconds max)
       : uri(options.mqtt.uris.empty() ? std::string() : options.mqtt.uris.front()),
         transport(executor, std::move(options)),
@@ -173,17 +175,16 @@ void BrokerSet::publish(std::string topic, std::string payload, bool retained,
 }
 
 void BrokerSet::subscribe(std::string topic_filter, std::function<void(Status)> done) {
-  m_options.filters.push_back(topic_filter);
-  bool answered = false;
   for (auto& broker : m_brokers) {
     if (!broker->transport.is_connected()) {
       continue;
     }
+    // The first connected broker answers; the others subscribe silently.
     broker->transport.subscribe(
-        topic_filter, answered ? std::function<void(Status)>([](Status) {}) : std::move(done));
-    answered = true;
+        topic_filter, done ? std::exchange(done, {}) : [](const Status&) {});
   }
-  if (!answered) {
+  m_options.filters.push_back(std::move(topic_filter));
+  if (done) {
     boost::asio::post(m_executor, [done = std::move(done)] { done(Status{}); });
   }
 }

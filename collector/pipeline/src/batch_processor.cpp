@@ -687,7 +687,10 @@ void BatchProcessor::on_committed(const MarkKey& key, std::uint64_t through_seq,
     --stream->commits_outstanding;
   }
   if (!status && lost_lease(key)) {
+    // A failed mark of a till that is no longer ours is not retried: its new owner publishes
+    // what the agent resends. If it was the last one, intake resumes.
     drop_lost_stream(key, through_seq, status);
+    resume_if_no_failed_commit();
     check_idle();
     return;
   }
@@ -737,6 +740,11 @@ void BatchProcessor::on_committed(const MarkKey& key, std::uint64_t through_seq,
                 TillCounts{.published = published, .rejected = rejected});
   });
   send_ack(key, through_seq);
+  resume_if_no_failed_commit();
+  check_idle();
+}
+
+void BatchProcessor::resume_if_no_failed_commit() {
   if (m_commits_paused && m_failed_commits.empty()) {
     m_commits_paused = false;
     m_commit_backoff.reset();
@@ -745,7 +753,6 @@ void BatchProcessor::on_committed(const MarkKey& key, std::uint64_t through_seq,
         std::chrono::duration_cast<std::chrono::milliseconds>(m_clock.now_steady() - m_paused_since)
             .count());
   }
-  check_idle();
 }
 
 bool BatchProcessor::lost_lease(const MarkKey& key) const {

@@ -94,9 +94,15 @@ Session::Session(std::string dsn, std::string describe, std::string application_
 Status Session::connect() {
   // The DSN is expanded as the database name; the keywords after it override what it says.
   // client_min_messages: no NOTICE lines ("relation ... already exists") on stderr.
+  // idle_in_transaction_session_timeout: our transactions send their statements back to back, so
+  // a session idle inside one belongs to a collector that froze or lost its link mid-transaction.
+  // The server ends it, releasing its locks on pos_partitions (a mark commit's FOR SHARE, a lease
+  // round's UPDATE), which would otherwise keep the other collectors from taking its tills over
+  // for as long as it stays frozen (found by the 60 s SIGSTOP scenario of tests/e2e/ha_test.cpp).
   const char* keywords[] = {"dbname", "connect_timeout", "application_name", "options", nullptr};
-  const char* values[] = {m_dsn.c_str(), "5", m_application_name.c_str(),
-                          "-c client_min_messages=warning", nullptr};
+  const char* values[] = {
+      m_dsn.c_str(), "5", m_application_name.c_str(),
+      "-c client_min_messages=warning -c idle_in_transaction_session_timeout=2000", nullptr};
   m_conn.reset(PQconnectdbParams(keywords, values, 1));
   if (!m_conn) {
     return fail(error("out of memory"));

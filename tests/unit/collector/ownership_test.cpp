@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "collector_test_support.hpp"
+#include "fake_marks.hpp"
 #include "fake_sink.hpp"
 #include "pos/collector/batch_processor.hpp"
 #include "pos/collector/leases.hpp"
@@ -275,6 +276,34 @@ TEST_F(ProcessorOwnershipTest, ACommitAfterTheLeaseWasLostIsDroppedNotRetried) {
   EXPECT_EQ(m_processor->pending_batches(), 0U);
   EXPECT_TRUE(acks().empty());
   EXPECT_EQ(m_marks->mark({"S07", "T1", epoch}), 0U);
+}
+
+// PostgreSQL goes away: a commit fails and intake pauses while the failed mark is retried. The
+// lease then runs out: the retried mark is dropped, not retried forever, and intake resumes
+// (it stayed paused for good before: found by tests/e2e/ha_test.cpp's PostgreSQL restart).
+TEST(ProcessorOwnershipPauseTest, IntakeResumesWhenThePausingMarkIsNoLongerOurs) {
+  boost::asio::io_context io;
+  pos::test::FakeClock clock(pos::test::FakeClock::default_unix_ms,
+                             pos::test::FakeClock::Steady::real);
+  SettableOwnership ownership;
+  ownership.fences["S07/T1"] = Fence{67, 1};
+  test::FakeSink sink{io.get_executor()};
+  pos::test::FakeTransport transport{io.get_executor()};
+  test::FakeMarks marks{io.get_executor()};
+  marks.fail_commits = true;
+  BatchProcessorOptions options;
+  options.ownership = &ownership;
+  options.commit_retry_initial = 10ms;
+  options.commit_retry_max = 20ms;
+  BatchProcessor processor(io.get_executor(), sink, marks, transport, {}, clock,
+                           protocol::DictionaryLookup{}, options);
+  processor.handle_message(
+      {"pos/v1/S07/T1/batch", encode(epoch, 1, lines_for("S07", "T1", epoch, 1, 3))});
+  ASSERT_TRUE(test::run_until(io, [&] { return processor.commits_paused(); }));
+  ownership.fences.erase("S07/T1");
+  ASSERT_TRUE(test::run_until(io, [&] { return !processor.commits_paused(); }));
+  EXPECT_EQ(processor.stats().commits_fenced, 1U);
+  EXPECT_TRUE(transport.publishes.empty()) << "nothing acked";
 }
 
 TEST_F(ProcessorOwnershipTest, AResendRequestIsAnAckOfTheMarkWithResend) {

@@ -214,6 +214,8 @@ class BatchProcessor {
     bool retrying = false;
   };
   void retry_commits_later();
+  /// Ends the pause of intake once no failed mark is left.
+  void resume_if_no_failed_commit();
   /// Several collectors: the till's lease is gone, or is a newer one than its streams'.
   bool lost_lease(const MarkKey& key) const;
   /// A commit refused because the lease was lost: the stream is dropped (not acked, not retried).
