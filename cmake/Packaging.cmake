@@ -68,6 +68,10 @@ publishes every event to Google Cloud Pub/Sub and only then acknowledges them. S
 view and the ops dashboard. Includes posctl, the operator tool."
   GECOS "Fastyle POS collector"
   STATE_WARNING "the duplicate marks and the fleet view are lost")
+# The Prometheus scrape config and alerting rules, as examples (docs/operations.md, "Prometheus").
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/prometheus/prometheus.yml
+              ${PROJECT_SOURCE_DIR}/packaging/prometheus/poscollector.rules.yml
+        DESTINATION share/doc/poscollector/examples/prometheus COMPONENT poscollector)
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME fastyle-pos)

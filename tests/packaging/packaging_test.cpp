@@ -397,6 +397,13 @@ TEST(DebPackageTest, FilesConffilesAndMaintainerScripts) {
     if (package == "poscollector" && have_posctl) {
       expected.insert("-rwxr-xr-x root/root ./usr/bin/posctl");
     }
+    if (package == "poscollector") {
+      for (const char* file : {"prometheus.yml", "poscollector.rules.yml"}) {
+        expected.insert(
+            std::string("-rw-r--r-- root/root ./usr/share/doc/poscollector/examples/prometheus/") +
+            file);
+      }
+    }
     EXPECT_EQ(deb_files(deb), expected);
 
     const TempDir control("pos-deb-control");

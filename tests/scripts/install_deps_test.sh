@@ -18,7 +18,7 @@ fail() {
 }
 
 # A fresh fake machine in $tmp/case-N. Packages listed in FAKE_MISSING are not installed; java is
-# on PATH unless NO_JAVA=1; the system mosquitto service is active when MOSQUITTO_ACTIVE=1.
+# on PATH unless NO_JAVA=1; the system services listed in ACTIVE_SERVICES are active.
 case_n=0
 new_machine() {
   case_n=$((case_n + 1))
@@ -42,7 +42,7 @@ EOF
   cat >"$fakebin/systemctl" <<EOF
 #!$(command -v bash)
 echo "systemctl \$*" >>"$machine/calls"
-if [ "\$1" = is-active ]; then [ "\${MOSQUITTO_ACTIVE:-0}" = 1 ]; exit; fi
+if [ "\$1" = is-active ]; then [[ " \${ACTIVE_SERVICES:-} " == *" \${@: -1} "* ]]; exit; fi
 EOF
   # The installed playwright-core version equals the pinned one: nothing to do for npm.
   printf '#!%s\necho 1.0.0\n' "$(command -v bash)" >"$fakebin/node"
@@ -61,7 +61,7 @@ run_script() {
   rc=0
   env -i PATH="$fakebin" HOME="$machine" TMPDIR="$machine" \
     POS_PUBSUB_EMULATOR="${EMULATOR:-$machine/emulator/cloud-pubsub-emulator}" \
-    FAKE_MISSING="${FAKE_MISSING:-}" MOSQUITTO_ACTIVE="${MOSQUITTO_ACTIVE:-0}" \
+    FAKE_MISSING="${FAKE_MISSING:-}" ACTIVE_SERVICES="${ACTIVE_SERVICES:-}" \
     "$fakebin/bash" "$script" "$@" >"$machine/stdout" 2>"$machine/stderr" || rc=$?
   err=$(cat "$machine/stderr")
 }
@@ -126,16 +126,24 @@ expect_no_call "$c" "systemctl"
 
 c="mosquitto just installed, its service started"
 new_machine
-FAKE_MISSING=mosquitto MOSQUITTO_ACTIVE=1 run_script
+FAKE_MISSING=mosquitto ACTIVE_SERVICES=mosquitto run_script
 expect_rc "$c" 0
 expect_call "$c" "apt-get install -y -qq --no-install-recommends mosquitto"
 expect_call "$c" "systemctl disable --now mosquitto"
 expect_err "$c" "stopping and disabling the system mosquitto service"
 expect_err "$c" "systemctl enable --now mosquitto"
 
+c="prometheus just installed, its service started"
+new_machine
+FAKE_MISSING="prometheus" ACTIVE_SERVICES="mosquitto prometheus" run_script
+expect_rc "$c" 0
+expect_call "$c" "systemctl disable --now prometheus"
+expect_no_call "$c" "systemctl disable --now mosquitto"
+expect_err "$c" "stopping and disabling the system prometheus service"
+
 c="mosquitto installed before, its service running"
 new_machine
-FAKE_MISSING=jq MOSQUITTO_ACTIVE=1 run_script
+FAKE_MISSING=jq ACTIVE_SERVICES=mosquitto run_script
 expect_rc "$c" 0
 expect_call "$c" "apt-get install -y -qq --no-install-recommends jq"
 expect_no_call "$c" "systemctl disable"

@@ -191,6 +191,8 @@ std::string HttpApi::metrics_text() {
                 m_sink.healthy() ? 1 : 0);
   metrics.gauge("broker_connected", "1 while connected and subscribed.",
                 m_probes.broker_connected() ? 1 : 0);
+  metrics.gauge("ready", "1 while GET /readyz answers 200 (the reason is in its body).",
+                not_ready() ? 0 : 1);
   metrics.gauge("marks", "Dedup marks in memory.", static_cast<double>(m_marks.size()));
   metrics.gauge(
       "intake_paused",

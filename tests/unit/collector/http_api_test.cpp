@@ -89,6 +89,15 @@ TEST_F(HttpApiTest, ReadyzNamesTheFirstReasonInOrder) {
   EXPECT_EQ(response.body, "stopping\n");
 }
 
+TEST_F(HttpApiTest, TheReadyGaugeFollowsReadyz) {
+  EXPECT_NE(get("/metrics").body.find("\nposcollector_ready 1\n"), std::string::npos);
+  m_sink.fake_healthy = false;
+  EXPECT_NE(get("/metrics").body.find("\nposcollector_ready 0\n"), std::string::npos);
+  m_sink.fake_healthy = true;
+  m_connected = false;
+  EXPECT_NE(get("/metrics").body.find("\nposcollector_ready 0\n"), std::string::npos);
+}
+
 TEST_F(HttpApiTest, HealthzFollowsTheProbe) {
   EXPECT_EQ(get("/healthz").status, 200);
   m_healthy = false;
