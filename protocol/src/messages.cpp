@@ -18,11 +18,12 @@ constexpr std::size_t k_max_ack_bytes = 1024;
 constexpr std::size_t k_max_status_bytes = std::size_t{64} * 1024;
 constexpr std::size_t k_max_depth = 16;
 
-constexpr std::string_view k_known[] = {
-    "state",          "agent_version",     "sent_at",          "backlog_events",
-    "backlog_bytes",  "oldest_unacked_at", "last_ack_at",      "ingested_total",
-    "rejected_total", "db_bytes",          "disk_free_bytes",  "epoch",
-    "acked_through",  "epoch_renewals",    "epoch_renewed_at", "broker"};
+constexpr std::string_view k_known[] = {"state",          "agent_version",   "sent_at",
+                                        "backlog_events", "backlog_bytes",   "oldest_unacked_at",
+                                        "last_ack_at",    "ingested_total",  "rejected_total",
+                                        "db_bytes",       "disk_free_bytes", "epoch",
+                                        "acked_through",  "epoch_renewals",  "epoch_renewed_at",
+                                        "broker",         "cert_not_after"};
 
 bool read_uint(const json::value& v, std::uint64_t& out) noexcept {
   if (v.is_uint64()) {
@@ -162,6 +163,9 @@ json::object status_to_json(const AgentStatus& status) {
   if (status.broker) {
     obj.emplace("broker", *status.broker);
   }
+  if (status.cert_not_after) {
+    obj.emplace("cert_not_after", *status.cert_not_after);
+  }
   for (const auto& kv : status.extra) {
     if (!is_known(kv.key())) {
       obj.emplace(kv.key(), kv.value());
@@ -243,6 +247,10 @@ Result<AgentStatus> parse_status(std::string_view text) {
       status.epoch_renewals = renewals;
     } else if (key == "epoch_renewed_at") {
       if (auto s = read_timestamp(value, key, true, status.epoch_renewed_at); !s) {
+        return fail(s.error());
+      }
+    } else if (key == "cert_not_after") {
+      if (auto s = read_timestamp(value, key, false, status.cert_not_after); !s) {
         return fail(s.error());
       }
     } else if (key == "broker") {

@@ -1,8 +1,10 @@
 // The packaged Prometheus setup (packaging/prometheus) against real processes: Debian's
 // prometheus server, with the packaged scrape config (intervals shortened to 1 s, the target
 // pointed at the test's collector) and the packaged rules, scrapes a real poscollector; a real
-// posagent stops (it publishes its offline status), the collector raises till_offline after
-// [alerts] offline_minutes, and FastyleTillOffline fires in Prometheus for that till.
+// posagent reports its certificate's expiry (the collector raises cert_expiry: the test sets
+// [alerts] cert_expiry_days far ahead) and FastyleTillCertificateExpiry fires; then the agent
+// stops (it publishes its offline status), the collector raises till_offline after
+// [alerts] offline_minutes, and FastyleTillOffline fires for that till.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -14,6 +16,8 @@
 
 #include "agent_harness.hpp"
 #include "collector_harness.hpp"
+#include "pos/common/certificate_expiry.hpp"
+#include "pos/protocol/event.hpp"
 #include "support/mosquitto.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
@@ -116,7 +120,7 @@ class PrometheusServer {
   ChildProcess m_process;
 };
 
-TEST(PrometheusTest, ThePackagedRulesFireTillOfflineForARealTillThatStopped) {
+TEST(PrometheusTest, ThePackagedRulesFireCertificateExpiryAndTillOfflineForARealTill) {
   if (!find_executable("prometheus")) {
     FAIL() << "prometheus is missing: install the Debian package 'prometheus' "
               "(./scripts/install-deps does)";
@@ -129,7 +133,8 @@ TEST(PrometheusTest, ThePackagedRulesFireTillOfflineForARealTillThatStopped) {
   PubSubEmulator emulator;
   create_pubsub_resources(emulator);
   CollectorProcess collector(dir.path() / "collector", pki, broker.uri(), emulator.host_port(), {},
-                             "collector-1", "[alerts]\noffline_minutes = 1\n");
+                             "collector-1",
+                             "[alerts]\noffline_minutes = 1\ncert_expiry_days = 3650\n");
   collector.start();
   AgentProcess agent(dir.path() / "agent", pki, broker.uri(), "S07", "T1");
   agent.start();
@@ -148,6 +153,28 @@ TEST(PrometheusTest, ThePackagedRulesFireTillOfflineForARealTillThatStopped) {
   EXPECT_TRUE(prometheus.alerts("FastyleTillOffline", "firing").empty());
   EXPECT_TRUE(prometheus.alerts("FastyleTillOffline", "pending").empty());
   EXPECT_TRUE(prometheus.alerts("FastyleCollectorNotReady", "pending").empty());
+
+  // The agent's status carries its certificate's notAfter; the collector shows it and alerts.
+  const auto agent_status = json::parse(http_request(agent.port(), "GET", "/v1/status").body);
+  // AgentProcess had TestPki issue the till's certificate: files "client-" + the CN with '/' as '_'.
+  const auto not_after_ms = common::certificate_not_after_ms(pki.dir() / "client-S07_T1.crt");
+  ASSERT_TRUE(not_after_ms) << not_after_ms.error().message;
+  const std::string expected_not_after = protocol::format_rfc3339_utc_ms(*not_after_ms);
+  EXPECT_EQ(agent_status.at("cert_not_after").as_string(), expected_not_after);
+  const auto fleet = json::parse(http_request(collector.port(), "GET", "/v1/fleet").body);
+  const auto& row = fleet.at("tills").as_array().at(0).as_object();
+  EXPECT_EQ(row.at("cert_not_after").as_string(), expected_not_after);
+  EXPECT_GE(row.at("cert_days_left").as_int64(), 360);
+  ASSERT_TRUE(wait_until(
+      [&] { return !prometheus.alerts("FastyleTillCertificateExpiry", "firing").empty(); }, 30s,
+      "FastyleTillCertificateExpiry to fire", 250ms));
+  EXPECT_EQ(prometheus.alerts("FastyleTillCertificateExpiry", "firing")
+                .front()
+                .at("labels")
+                .as_object()
+                .at("till_id")
+                .as_string(),
+            "T1");
 
   ASSERT_EQ(agent.terminate(), 0) << agent.log();
   ASSERT_TRUE(wait_until([&] { return fleet_says("offline"); }, 30s, "the till offline", 100ms));

@@ -44,8 +44,10 @@ TestPki::TestPki(fs::path dir) : m_dir(std::move(dir)) {
   run_openssl({"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
                m_ca.key.string()});
   restrict_key(m_ca.key);
+  // Valid a year: the collector's cert_expiry alert (30 days ahead by default) stays quiet in
+  // tests that do not ask for it.
   run_openssl({"req", "-x509", "-new", "-key", m_ca.key.string(), "-subj", subject("pos test CA"),
-               "-days", "30", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+               "-days", "365", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
                "keyUsage=critical,keyCertSign,cRLSign", "-out", m_ca.cert.string()});
   m_server = issue("localhost", "server",
                    "basicConstraints=critical,CA:FALSE\n"
@@ -84,7 +86,7 @@ CertKey TestPki::issue(std::string_view common_name, const std::string& file_ste
                csr.string()});
   run_openssl({"x509", "-req", "-in", csr.string(), "-CA", m_ca.cert.string(), "-CAkey",
                m_ca.key.string(), "-CAcreateserial", "-CAserial", (m_dir / "ca.srl").string(),
-               "-days", "30", "-sha256", "-extfile", ext.string(), "-out", out.cert.string()});
+               "-days", "365", "-sha256", "-extfile", ext.string(), "-out", out.cert.string()});
   return out;
 }
 

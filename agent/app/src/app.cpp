@@ -23,6 +23,7 @@
 #include "pos/agent/status.hpp"
 #include "pos/agent/upload_limiter.hpp"
 #include "pos/common/backoff.hpp"
+#include "pos/common/certificate_expiry.hpp"
 #include "pos/common/clock.hpp"
 #include "pos/common/durable_directory.hpp"
 #include "pos/common/http_get.hpp"
@@ -106,6 +107,9 @@ class Agent {
                     forwarder_options()),
         m_deadline(m_io),
         m_systemd(m_io.get_executor(), [this] { return healthy(); }) {
+    if (!config.mqtt.cert_file.empty()) {
+      m_cert_expiry.emplace(config.mqtt.cert_file);
+    }
     if (!config.ingest.spool_dir.empty()) {
       SpoolOptions spool;
       spool.directory = config.ingest.spool_dir;
@@ -279,6 +283,9 @@ class Agent {
     s.acks_received_total = fwd.acks_received;
     s.reconnects_total = fwd.reconnects;
     s.disk_free_bytes = disk_free_bytes(m_config.data_dir);
+    if (m_cert_expiry) {
+      s.cert_not_after_ms = m_cert_expiry->not_after_ms();
+    }
     return s;
   }
 
@@ -322,6 +329,8 @@ class Agent {
   Forwarder m_forwarder;
   asio::steady_timer m_deadline;
   common::ServiceNotifier m_systemd;
+  /// The client certificate's expiry for the status (read again when the file is renewed).
+  mutable std::optional<common::CertificateExpiry> m_cert_expiry;
 };
 
 }  // namespace

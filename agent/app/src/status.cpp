@@ -48,6 +48,7 @@ protocol::AgentStatus make_status(const AgentSnapshot& s, protocol::AgentState s
   if (!s.broker.empty()) {
     status.broker = s.broker;
   }
+  status.cert_not_after = rfc3339(s.cert_not_after_ms);
   return status;
 }
 
@@ -135,6 +136,11 @@ std::string metrics_text(const AgentSnapshot& s) {
   metric(out, "reconnects_total", "counter", "Broker reconnects", d(s.reconnects_total));
   metric(out, "broker_connected", "gauge", "1 when connected to the broker",
          s.broker_connected ? 1.0 : 0.0);
+  if (s.cert_not_after_ms) {
+    metric(out, "certificate_expiry_timestamp_seconds", "gauge",
+           "notAfter of the MQTT client certificate (Unix time)",
+           static_cast<double>(*s.cert_not_after_ms) / 1000.0);
+  }
   metric(out, "db_bytes", "gauge", "SQLite database and WAL size", d(s.outbox.db_bytes));
   metric(out, "disk_free_bytes", "gauge", "Free bytes on the data directory's file system",
          d(s.disk_free_bytes));

@@ -162,6 +162,8 @@ CollectorConfig read(common::ConfigReader& r) {
                                                             max_rejected_window_minutes));
   a.epoch_renewed = std::chrono::hours(
       r.get_int("alerts.database_rolled_back_hours", a.epoch_renewed.count(), 1, 24 * 365));
+  a.cert_expiry =
+      std::chrono::days(r.get_int("alerts.cert_expiry_days", a.cert_expiry.count(), 1, 3650));
 
   auto& k = c.kpis;
   k.timezone = r.get_string("kpis.timezone", k.timezone);

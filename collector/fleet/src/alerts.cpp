@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "pos/common/prometheus_text.hpp"
+#include "pos/protocol/event.hpp"
 
 namespace pos::collector {
 namespace {
@@ -63,6 +64,8 @@ std::string_view to_string(AlertRule rule) noexcept {
       return "rejected_rising";
     case AlertRule::database_rolled_back:
       return "database_rolled_back";
+    case AlertRule::cert_expiry:
+      return "cert_expiry";
   }
   return "till_offline";
 }
@@ -145,13 +148,38 @@ std::optional<FleetAlert> check_database_rolled_back(const TillView& till, std::
                     *till.epoch_renewed_ms);
 }
 
+std::optional<FleetAlert> check_cert_expiry(const TillView& till, std::int64_t now_ms,
+                                            const AlertOptions& options) {
+  if (!till.cert_not_after_ms) {
+    return std::nullopt;
+  }
+  const std::int64_t not_after = *till.cert_not_after_ms;
+  const std::int64_t ahead =
+      std::chrono::duration_cast<std::chrono::milliseconds>(options.cert_expiry).count();
+  if (not_after - now_ms > ahead) {
+    return std::nullopt;
+  }
+  const std::string date = protocol::format_rfc3339_utc_ms(not_after).substr(0, 10);
+  if (not_after <= now_ms) {
+    return make_alert(till, AlertRule::cert_expiry, "critical",
+                      "client certificate expired " + human_duration(now_ms - not_after) +
+                          " ago (" + date + "): the till cannot connect; renew it",
+                      not_after - ahead);
+  }
+  return make_alert(till, AlertRule::cert_expiry, "warning",
+                    "client certificate expires in " + human_duration(not_after - now_ms) + " (" +
+                        date + "); renew it",
+                    not_after - ahead);
+}
+
 std::vector<FleetAlert> evaluate_till(const TillView& till, TillState state, std::int64_t now_ms,
                                       const AlertOptions& options) {
   std::vector<FleetAlert> out;
   for (auto& alert :
        {check_offline(till, state, now_ms, options), check_backlog_age(till, now_ms, options),
         check_clock_skew(till, state, options), check_rejected_rising(till, now_ms, options),
-        check_database_rolled_back(till, now_ms, options)}) {
+        check_database_rolled_back(till, now_ms, options),
+        check_cert_expiry(till, now_ms, options)}) {
     if (alert) {
       out.push_back(*alert);
     }

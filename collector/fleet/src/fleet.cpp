@@ -70,6 +70,7 @@ const PersistedField persisted_fields[] = {
     {"gaps_total", &TillView::gaps_total},
     {"epoch_renewals", &TillView::epoch_renewals},
     {"epoch_renewed_ms", &TillView::epoch_renewed_ms},
+    {"cert_not_after_ms", &TillView::cert_not_after_ms},
     {"epoch", &TillView::epoch},
     {"epoch_started_ms", &TillView::epoch_started_ms},
     {"epochs_total", &TillView::epochs_total},
@@ -211,6 +212,9 @@ void FleetState::on_status(const std::string& store_id, const std::string& till_
       till->epoch_renewed_ms = protocol::parse_rfc3339_ms(*status.epoch_renewed_at);
     }
   }
+  if (status.cert_not_after) {
+    till->cert_not_after_ms = protocol::parse_rfc3339_ms(*status.cert_not_after);
+  }
   till->backlog_events = status.backlog_events;
   till->oldest_unacked_ms.reset();
   if (status.oldest_unacked_at) {
@@ -315,6 +319,15 @@ std::string FleetState::to_json(std::int64_t now_ms, const std::vector<FleetAler
     row["epoch_started_at"] = time_or_null(till.epoch_started_ms);
     row["epochs_total"] = till.epochs_total;
     row["epochs_refused_total"] = till.epochs_refused_total;
+    row["cert_not_after"] = time_or_null(till.cert_not_after_ms.value_or(0));
+    if (till.cert_not_after_ms) {
+      // Whole days, rounded down; negative once expired.
+      const std::int64_t left_ms = *till.cert_not_after_ms - now_ms;
+      row["cert_days_left"] =
+          left_ms >= 0 ? left_ms / 86'400'000 : -((-left_ms + 86'399'999) / 86'400'000);
+    } else {
+      row["cert_days_left"] = nullptr;
+    }
     if (till.clock_skew_ms) {
       row["clock_skew_s"] = static_cast<double>(*till.clock_skew_ms) / 1000.0;
     } else {

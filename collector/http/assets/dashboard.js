@@ -16,6 +16,7 @@
     clock_skew: 'clock skew',
     rejected_rising: 'rejects rising',
     database_rolled_back: 'disk rolled back',
+    cert_expiry: 'certificate expiring',
   };
 
   const optional = {

@@ -164,6 +164,63 @@ TEST_F(AlertRulesTest, RejectedRisingHoldsForTheWindowAfterTheLastGrowth) {
   EXPECT_FALSE(has(k_alerts_t0 + 13 * minute + 1, "rejected_rising"));
 }
 
+TEST_F(AlertRulesTest, CertExpiryWarnsWithinTheThresholdAndIsCriticalOnceExpired) {
+  constexpr std::int64_t day = 24 * 60 * minute;
+  const std::int64_t not_after = k_alerts_t0 + 40 * day;
+  auto status = status_sent_at(k_alerts_t0);
+  status.cert_not_after = protocol::format_rfc3339_utc_ms(not_after);
+  fleet.on_status("S01", "T1", status, k_alerts_t0);
+  const auto with_options = [&](std::int64_t now_ms) {
+    return check_cert_expiry(*fleet.find("S01", "T1"), now_ms, options());
+  };
+  EXPECT_FALSE(with_options(not_after - 30 * day - 1));
+  const auto warning = with_options(not_after - 30 * day);
+  ASSERT_TRUE(warning);
+  EXPECT_EQ(warning->rule, "cert_expiry");
+  EXPECT_EQ(warning->severity, "warning");
+  EXPECT_EQ(warning->since_ms, not_after - 30 * day);
+  EXPECT_NE(warning->message.find("expires in 30 d 0 h"), std::string::npos) << warning->message;
+  EXPECT_NE(warning->message.find(protocol::format_rfc3339_utc_ms(not_after).substr(0, 10)),
+            std::string::npos)
+      << warning->message;
+  EXPECT_EQ(with_options(not_after - 1)->severity, "warning");
+  const auto expired = with_options(not_after);
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(expired->severity, "critical");
+  EXPECT_NE(expired->message.find("expired"), std::string::npos) << expired->message;
+
+  // A renewed certificate (a later notAfter in the next status) clears it.
+  status.cert_not_after = protocol::format_rfc3339_utc_ms(not_after + 365 * day);
+  fleet.on_status("S01", "T1", status, not_after);
+  EXPECT_FALSE(with_options(not_after));
+  // The last will carries no notAfter: the last one reported is kept.
+  fleet.on_status("S01", "T1", offline_will(), not_after + 1);
+  EXPECT_EQ(fleet.find("S01", "T1")->cert_not_after_ms, not_after + 365 * day);
+}
+
+TEST_F(AlertRulesTest, NoCertificateInTheStatusNoCertExpiry) {
+  fleet.on_status("S01", "T1", status_sent_at(k_alerts_t0), k_alerts_t0);
+  EXPECT_FALSE(has(k_alerts_t0 + 10'000 * minute, "cert_expiry"));
+}
+
+TEST(AlertTrackerTest, FleetJsonShowsTheCertificateExpiry) {
+  FleetState fleet;
+  auto status = status_sent_at(k_alerts_t0);
+  status.cert_not_after = protocol::format_rfc3339_utc_ms(k_alerts_t0 + 3 * 86'400'000 + 5);
+  fleet.on_status("S01", "T1", status, k_alerts_t0);
+  fleet.on_status("S01", "T2", status_sent_at(k_alerts_t0), k_alerts_t0);
+  const auto doc = json::parse(fleet.to_json(k_alerts_t0)).as_object();
+  const auto& t1 = doc.at("tills").as_array()[0].as_object();
+  EXPECT_EQ(t1.at("cert_not_after").as_string(),
+            protocol::format_rfc3339_utc_ms(k_alerts_t0 + 3 * 86'400'000 + 5));
+  EXPECT_EQ(t1.at("cert_days_left").as_int64(), 3);
+  const auto& t2 = doc.at("tills").as_array()[1].as_object();
+  EXPECT_TRUE(t2.at("cert_not_after").is_null());
+  EXPECT_TRUE(t2.at("cert_days_left").is_null());
+  const auto later = json::parse(fleet.to_json(k_alerts_t0 + 4 * 86'400'000)).as_object();
+  EXPECT_EQ(later.at("tills").as_array()[0].at("cert_days_left").as_int64(), -1);
+}
+
 TEST(RejectedHistoryTest, BucketsAreBoundedPerTill) {
   FleetState fleet;
   for (std::int64_t i = 0; i < 200; ++i) {
@@ -279,14 +336,17 @@ TEST(AlertConfigTest, DefaultsAndOverrides) {
   EXPECT_EQ(defaults.alerts.backlog_age, std::chrono::minutes(15));
   EXPECT_EQ(defaults.alerts.clock_skew, std::chrono::seconds(120));
   EXPECT_EQ(defaults.alerts.rejected_rising_window, std::chrono::minutes(10));
+  EXPECT_EQ(defaults.alerts.cert_expiry, std::chrono::days(30));
   const auto c = parse_collector_config(test::k_minimal_collector_config +
                                         "[alerts]\noffline_minutes = 2\nbacklog_age_minutes = 30\n"
                                         "clock_skew_seconds = 5\n"
-                                        "rejected_rising_window_minutes = 60\n");
+                                        "rejected_rising_window_minutes = 60\n"
+                                        "cert_expiry_days = 60\n");
   EXPECT_EQ(c.alerts.offline, std::chrono::minutes(2));
   EXPECT_EQ(c.alerts.backlog_age, std::chrono::minutes(30));
   EXPECT_EQ(c.alerts.clock_skew, std::chrono::seconds(5));
   EXPECT_EQ(c.alerts.rejected_rising_window, std::chrono::minutes(60));
+  EXPECT_EQ(c.alerts.cert_expiry, std::chrono::days(60));
 }
 
 TEST(AlertConfigTest, BadValuesNameTheKey) {
@@ -297,6 +357,8 @@ TEST(AlertConfigTest, BadValuesNameTheKey) {
            {"clock_skew_seconds = 86401\n", "alerts.clock_skew_seconds"},
            {"rejected_rising_window_minutes = 61\n", "alerts.rejected_rising_window_minutes"},
            {"offline_minuts = 5\n", "alerts.offline_minuts"},
+           {"cert_expiry_days = 0\n", "alerts.cert_expiry_days"},
+           {"cert_expiry_days = 3651\n", "alerts.cert_expiry_days"},
        }) {
     const auto error = config_error(text);
     EXPECT_NE(error.find(key), std::string::npos) << text << " -> " << error;

@@ -109,6 +109,7 @@ AgentStatus full_status() {
   s.epoch = 0x3f2a9c4e8d1b7a60ULL;
   s.acked_through = 1234;
   s.broker = "ssl://broker-b.example:8883";
+  s.cert_not_after = "2029-02-24T10:00:00Z";
   s.extra["uplink"] = "4g";
   s.extra["queue"] = json::object{{"a", 1}};
   return s;
@@ -129,6 +130,7 @@ void expect_equal(const AgentStatus& a, const AgentStatus& b) {
   EXPECT_EQ(a.epoch, b.epoch);
   EXPECT_EQ(a.acked_through, b.acked_through);
   EXPECT_EQ(a.broker, b.broker);
+  EXPECT_EQ(a.cert_not_after, b.cert_not_after);
   EXPECT_EQ(a.extra, b.extra);
 }
 
@@ -146,6 +148,16 @@ TEST(Status, JsonHasAllSpecFields) {
   EXPECT_EQ(obj.at("epoch"), "3f2a9c4e8d1b7a60");
   EXPECT_EQ(obj.at("acked_through"), 1234);
   EXPECT_EQ(obj.at("broker"), "ssl://broker-b.example:8883");
+  EXPECT_EQ(obj.at("cert_not_after"), "2029-02-24T10:00:00Z");
+}
+
+TEST(Status, CertNotAfterIsOptional) {
+  AgentStatus s = full_status();
+  s.cert_not_after.reset();
+  EXPECT_FALSE(status_to_json(s).contains("cert_not_after"));
+  const auto back = parse_status(encode_status(s));
+  ASSERT_TRUE(back.has_value()) << back.error().message;
+  EXPECT_FALSE(back->cert_not_after.has_value());
 }
 
 TEST(Status, BrokerIsOptional) {
@@ -225,6 +237,10 @@ TEST(Status, BadInput) {
       {R"({"state":"online","acked_through":-3})", "status.acked_through: must be an integer >= 0"},
       {R"({"state":"online","broker":5})", "status.broker: must be a string"},
       {R"({"state":"online","broker":null})", "status.broker: must be a string"},
+      {R"({"state":"online","cert_not_after":"soon"})",
+       "status.cert_not_after: must be an RFC 3339 date-time"},
+      {R"({"state":"online","cert_not_after":null})",
+       "status.cert_not_after: must be an RFC 3339 date-time"},
       {R"({"state":"online","x":")" + std::string(70000, 'x') + "\"}",
        "status: larger than the limit of 65536 bytes"},
   };

@@ -65,6 +65,10 @@ struct AgentStatus {
   /// agent with several brokers fails over between them). Absent from older agents, from the
   /// last will and while not connected.
   std::optional<std::string> broker;
+  /// When the till's MQTT client certificate expires (RFC 3339, its notAfter), read from the
+  /// certificate file the agent uses now. Absent from older agents, from the last will and when
+  /// the agent has no certificate.
+  std::optional<std::string> cert_not_after;
   boost::json::object extra;  ///< further fields, passed through
 };
 

@@ -40,6 +40,8 @@ struct AgentSnapshot {
   std::uint64_t spool_files_failed_total = 0;   ///< spool files moved to failed/
   std::uint64_t spool_files_refused_total = 0;  ///< of those: not regular files (links, ...)
   std::uint64_t spool_done_pruned_total = 0;    ///< files deleted from done/ after retention
+  /// notAfter of the MQTT client certificate (Unix ms); empty without TLS or when unreadable.
+  std::optional<std::int64_t> cert_not_after_ms;
 };
 
 /// The SPEC status message for this snapshot (`state` online or offline).

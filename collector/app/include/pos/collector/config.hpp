@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pos/collector/alerts.hpp"
 #include "pos/collector/pubsub_sink.hpp"
 #include "pos/common/mqtt_settings.hpp"
 
@@ -88,14 +89,7 @@ struct CollectorConfig {
     bool operator==(const Http&) const = default;
   } http;
 
-  struct Alerts {  ///< thresholds of the alert rules (alerts.hpp, docs/dashboard.md)
-    std::chrono::minutes offline{5};
-    std::chrono::minutes backlog_age{15};
-    std::chrono::seconds clock_skew{120};
-    std::chrono::minutes rejected_rising_window{10};
-    std::chrono::hours epoch_renewed{24};
-    bool operator==(const Alerts&) const = default;
-  } alerts;
+  AlertOptions alerts;  ///< thresholds of the alert rules (alerts.hpp, docs/dashboard.md)
 
   struct Kpis {  ///< the live sales view and /v1/stats latency (live_view.hpp, docs/collector.md)
     std::string timezone = "+07:00";  ///< fixed UTC offset of the stores' day

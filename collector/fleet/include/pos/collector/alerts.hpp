@@ -25,7 +25,9 @@ struct AlertOptions {
   std::chrono::seconds clock_skew{120};  ///< |receive time - status sent_at| larger: clock_skew
   std::chrono::minutes rejected_rising_window{10};  ///< rejected_total grew within: rejected_rising
   std::chrono::hours epoch_renewed{
-      24};  ///< the till renewed its epoch within: database_rolled_back
+      24};                            ///< the till renewed its epoch within: database_rolled_back
+  std::chrono::days cert_expiry{30};  ///< the till's certificate expires within: cert_expiry
+  bool operator==(const AlertOptions&) const = default;
 };
 
 enum class AlertRule {
@@ -33,13 +35,14 @@ enum class AlertRule {
   backlog_age,
   clock_skew,
   rejected_rising,
-  database_rolled_back
+  database_rolled_back,
+  cert_expiry
 };
 
 /// Every rule, in the order they are evaluated and listed.
-inline constexpr std::array<AlertRule, 5> all_alert_rules{
-    AlertRule::till_offline, AlertRule::backlog_age, AlertRule::clock_skew,
-    AlertRule::rejected_rising, AlertRule::database_rolled_back};
+inline constexpr std::array<AlertRule, 6> all_alert_rules{
+    AlertRule::till_offline,    AlertRule::backlog_age,          AlertRule::clock_skew,
+    AlertRule::rejected_rising, AlertRule::database_rolled_back, AlertRule::cert_expiry};
 
 /// The rule's name as used in JSON, metrics and docs ("till_offline", ...).
 std::string_view to_string(AlertRule rule) noexcept;
@@ -71,6 +74,12 @@ std::optional<FleetAlert> check_rejected_rising(const TillView& till, std::int64
 /// `since`: the renewal.
 std::optional<FleetAlert> check_database_rolled_back(const TillView& till, std::int64_t now_ms,
                                                      const AlertOptions& options);
+
+/// cert_expiry: the till's MQTT client certificate (notAfter from its status) expires within
+/// `options.cert_expiry` (warning) or has expired (critical: the till cannot connect any more).
+/// `since`: notAfter minus the threshold.
+std::optional<FleetAlert> check_cert_expiry(const TillView& till, std::int64_t now_ms,
+                                            const AlertOptions& options);
 
 /// Every rule for one till, in all_alert_rules order.
 std::vector<FleetAlert> evaluate_till(const TillView& till, TillState state, std::int64_t now_ms,

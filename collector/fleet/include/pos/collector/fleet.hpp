@@ -67,6 +67,8 @@ struct TillView {
   /// ahead of it (restored or rolled-back disk), and when it last did.
   std::uint64_t epoch_renewals = 0;
   std::optional<std::int64_t> epoch_renewed_ms;
+  /// From the status: when the till's MQTT client certificate expires (its notAfter).
+  std::optional<std::int64_t> cert_not_after_ms;
   /// Collector receive time minus the status' sent_at, for the last two statuses that carried a
   /// parseable sent_at (newest first); positive: the till's clock is behind. In memory only.
   std::optional<std::int64_t> clock_skew_ms;
