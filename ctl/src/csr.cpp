@@ -112,14 +112,14 @@ Result<TillCsr> check_till_csr(std::string_view pem) {
   }
   const auto slash = cn->find('/');
   if (slash == std::string::npos) {
-    return fail("the CSR's CN \"" + *cn + "\" is not a till name \"{store}/{till}\"");
+    return fail("the CSR's CN \"" + *cn + R"(" is not a till name "{store}/{till}")");
   }
   TillCsr out;
   out.store_id = cn->substr(0, slash);
   out.till_id = cn->substr(slash + 1);
   if (!protocol::check_id("store", out.store_id) || !protocol::check_id("till", out.till_id)) {
     return fail("the CSR's CN \"" + *cn +
-                "\" is not a till name \"{store}/{till}\" (ids match [A-Za-z0-9_-]{1,32})");
+                R"(" is not a till name "{store}/{till}" (ids match [A-Za-z0-9_-]{1,32}))");
   }
   out.common_name = std::move(*cn);
   out.key_type = std::move(*key_type);
