@@ -267,7 +267,7 @@ int enroll(const std::string& config_path, const std::string& csr_out, bool forc
       << "next: copy only the CSR to the CA machine and run\n"
       << "  posctl pki sign --dir CA_DIR --csr " << request.csr_file.filename().string()
       << " --store " << request.store_id << " --till " << request.till_id << " --out "
-      << fs::path(config.mqtt.cert_file).filename().string() << "\n"
+      << protocol::till_key(request.store_id, request.till_id) << ".crt\n"
       << "then copy the certificate back to " << config.mqtt.cert_file
       << " (and the CA's ca.crt to "
       << (config.mqtt.ca_file.empty() ? std::string("mqtt.ca_file") : config.mqtt.ca_file)
