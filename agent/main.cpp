@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "pos/agent/app.hpp"
+#include "pos/agent/enroll.hpp"
 
 int main(int argc, char** argv) {
   CLI::App cli{"posagent: durable POS event buffer and forwarder for one till"};
@@ -15,6 +16,18 @@ int main(int argc, char** argv) {
   run->add_option("--config", config_path, "TOML configuration file")->required();
   auto* check = cli.add_subcommand("check-config", "check a configuration file and exit");
   check->add_option("--config", config_path, "TOML configuration file")->required();
+  std::string csr_out;
+  bool force = false;
+  auto* enroll = cli.add_subcommand(
+      "enroll", "create this till's key (0600) and a CSR for posctl pki sign; the key stays here");
+  enroll
+      ->add_option("--config", config_path,
+                   "TOML configuration file (store_id, till_id, "
+                   "mqtt.cert_file, mqtt.key_file)")
+      ->required();
+  enroll->add_option("--csr-out", csr_out, "where to write the CSR (default <mqtt.cert_file>.csr)");
+  enroll->add_flag("--force", force,
+                   "replace an existing key (its certificate stops working: re-sign)");
   std::string url = "http://127.0.0.1:8411";
   auto* status = cli.add_subcommand("status", "print a running agent's status");
   status->add_option("--url", url, "the agent's ingest API base URL");
@@ -34,6 +47,9 @@ int main(int argc, char** argv) {
   }
   if (check->parsed()) {
     return pos::agent::check_config(config_path);
+  }
+  if (enroll->parsed()) {
+    return pos::agent::enroll(config_path, csr_out, force, std::cout, std::cerr);
   }
   if (status->parsed()) {
     return pos::agent::print_status(url);

@@ -50,6 +50,19 @@ int main(int argc, char** argv) {
   issue_broker->add_option("--ip", ips, "IP address (repeatable)");
   add_issue(issue_broker);
 
+  SignArgs sign_args;
+  auto* sign = pki->add_subcommand(
+      "sign", "till certificate for a CSR made on the till (posagent enroll); the key stays there");
+  sign->add_option("--dir", sign_args.dir, "the CA directory")->required();
+  sign->add_option("--csr", sign_args.csr, "the till's PEM CSR")->required();
+  sign->add_option("--out", sign_args.out,
+                   "certificate file (default DIR/issued/{store}-{till}.crt)");
+  sign->add_option("--days", sign_args.days, "validity in days")->capture_default_str();
+  sign->add_option("--store", sign_args.store, "refuse unless the CSR's CN names this store");
+  sign->add_option("--till", sign_args.till, "refuse unless the CSR's CN names this till");
+  sign->add_flag("--force", sign_args.force,
+                 "sign although this CN has a valid certificate (rotation)");
+
   bool as_json = false;
   auto* list = pki->add_subcommand("list", "list issued certificates");
   add_dir(list);
@@ -107,6 +120,9 @@ int main(int argc, char** argv) {
   }
   if (issue_broker->parsed()) {
     return pki_issue(broker_request(dns, ips, days), issue_args, out, err);
+  }
+  if (sign->parsed()) {
+    return pki_sign(sign_args, out, err);
   }
   if (list->parsed()) {
     return pki_list(dir, as_json, out, err);

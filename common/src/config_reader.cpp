@@ -253,7 +253,8 @@ void ConfigReader::reject_unknown_keys() const {
                      list);
 }
 
-MqttSettings read_mqtt_settings(ConfigReader& r, const std::string& default_client_id) {
+MqttSettings read_mqtt_settings(ConfigReader& r, const std::string& default_client_id,
+                                bool tls_files_exist) {
   MqttSettings m;
   bool array = false;
   m.uris = r.require_string_or_list("mqtt.uri", array);
@@ -272,7 +273,7 @@ MqttSettings read_mqtt_settings(ConfigReader& r, const std::string& default_clie
       if (r.get_string(key, "").empty()) {
         r.fail(key, "is required with an ssl:// uri");
       }
-      *path = r.get_existing_file(key, "");
+      *path = tls_files_exist ? r.get_existing_file(key, "") : r.get_path(key, "");
     }
   } else {
     m.ca_file = r.get_path("mqtt.ca_file", m.ca_file);

@@ -10,6 +10,7 @@
 
 #include "files.hpp"
 #include "pos/common/http_get.hpp"
+#include "pos/ctl/csr.hpp"
 #include "pos/ctl/fleet_view.hpp"
 #include "pos/protocol/dictionary.hpp"
 
@@ -22,6 +23,8 @@ namespace fs = std::filesystem;
 constexpr std::size_t max_samples_bytes = std::size_t{1024} * 1024 * 1024;
 // A CRL this close to its nextUpdate gets a warning from `pki list`.
 constexpr std::int64_t crl_warning_s = 7 * 86400;
+// Largest CSR file pki sign reads (check_till_csr refuses more than 64 KiB of text anyway).
+constexpr std::size_t max_csr_file_bytes = std::size_t{1024} * 1024;
 
 int failed(std::ostream& err, const Error& error, int code = exit_failure) {
   err << "posctl: " << error.message << "\n";
@@ -78,6 +81,58 @@ int pki_issue(const Result<LeafRequest>& request, const IssueArgs& args, std::os
       << r.serial << ", valid until " << format_utc(r.not_after) << "\n"
       << "  " << issued->cert.string() << "\n"
       << "  " << issued->key.string() << " (0600)\n";
+  if (issued->clamped_to_ca) {
+    err << "posctl: warning: the validity was cut to the CA's own expiry "
+        << format_utc(ca->ca_not_after()) << "\n";
+  }
+  return exit_ok;
+}
+
+int pki_sign(const SignArgs& args, std::ostream& out, std::ostream& err) {
+  if (args.store.empty() != args.till.empty()) {
+    return failed(err, Error{"--store and --till go together"}, exit_usage);
+  }
+  auto pem = files::read(args.csr, max_csr_file_bytes);
+  if (!pem) {
+    return failed(err, pem.error());
+  }
+  auto csr = check_till_csr(*pem);
+  if (!csr) {
+    return failed(err, Error{args.csr.string() + ": " + csr.error().message}, exit_usage);
+  }
+  if (!args.store.empty() && (csr->store_id != args.store || csr->till_id != args.till)) {
+    return failed(err,
+                  Error{args.csr.string() + ": the CSR is for till \"" + csr->common_name +
+                        "\" but --store/--till name \"" + args.store + "/" + args.till +
+                        "\"; refusing to sign"},
+                  exit_usage);
+  }
+  auto request = till_request(csr->store_id, csr->till_id, args.days);
+  if (!request) {
+    return failed(err, request.error(), exit_usage);
+  }
+  auto ca = CertificateAuthority::open(args.dir);
+  if (!ca) {
+    return failed(err, ca.error());
+  }
+  fs::path cert_path = args.out;
+  if (cert_path.empty()) {
+    const fs::path issued = args.dir / "issued";
+    if (auto s = files::make_private_dir(issued, false); !s) {
+      return failed(err, s.error());
+    }
+    cert_path = issued / (request->file_stem + ".crt");
+  }
+  auto issued = ca->issue_for_key(*request, csr->public_key_der, cert_path, args.force);
+  if (!issued) {
+    return failed(err, issued.error());
+  }
+  const auto& r = issued->record;
+  out << "signed till certificate CN \"" << r.common_name << "\" (" << csr->key_type
+      << " key from the CSR) serial " << r.serial << ", valid until " << format_utc(r.not_after)
+      << "\n"
+      << "  " << issued->cert.string() << "\n"
+      << "copy it (and ca.crt) to the till as its mqtt.cert_file; the key never left the till\n";
   if (issued->clamped_to_ca) {
     err << "posctl: warning: the validity was cut to the CA's own expiry "
         << format_utc(ca->ca_not_after()) << "\n";

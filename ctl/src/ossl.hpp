@@ -21,6 +21,7 @@ using common::ossl::Bio;
 using common::ossl::Cert;
 using common::ossl::Crl;
 using common::ossl::Pkey;
+using common::ossl::Req;
 
 /// "<what>: <OpenSSL error queue>" (the queue is emptied). Call right after a failed OpenSSL call.
 Error error(std::string_view what);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <charconv>
 #include <ctime>
+#include <limits>
 #include <utility>
 
 #include "files.hpp"
@@ -264,6 +265,13 @@ struct CertificateAuthority::Impl {
   std::vector<CertRecord> records;
 
   Status save_index() const { return files::replace(paths.index(), format_index(records), 0600); }
+
+  struct Signed {
+    std::string cert_pem;
+    CertRecord record;
+    bool clamped_to_ca = false;
+  };
+  Result<Signed> sign_leaf(const LeafRequest& request, EVP_PKEY* key, bool force);
 };
 
 CertificateAuthority::CertificateAuthority(std::unique_ptr<Impl> impl) noexcept
@@ -418,18 +426,19 @@ Result<CertificateAuthority> CertificateAuthority::open_locked(const fs::path& d
   return CertificateAuthority(std::move(impl));
 }
 
-Result<IssuedFiles> CertificateAuthority::issue(const LeafRequest& request, const fs::path& out_dir,
-                                                bool force) {
-  Impl& ca = *m_impl;
+// Signs a leaf certificate for `key` (the subject's public key, private part not needed) and
+// records it: index line and serials/<SERIAL>.pem. Applies the CN rule (force) and the CA's expiry.
+Result<CertificateAuthority::Impl::Signed> CertificateAuthority::Impl::sign_leaf(
+    const LeafRequest& request, EVP_PKEY* key, bool force) {
   if (auto s = check_days(request.days); !s) {
     return fail(s.error());
   }
   const std::int64_t now = now_s();
-  if (now >= ca.ca_not_after) {
-    return fail("the CA expired on " + format_utc(ca.ca_not_after) + "; create a new CA");
+  if (now >= ca_not_after) {
+    return fail("the CA expired on " + format_utc(ca_not_after) + "; create a new CA");
   }
   if (!force) {
-    for (const auto& r : ca.records) {
+    for (const auto& r : records) {
       if (r.common_name == request.common_name && r.valid_at(now)) {
         return fail("CN \"" + request.common_name + "\" already has a valid certificate (serial " +
                     r.serial + ", expires " + format_utc(r.not_after) +
@@ -438,13 +447,13 @@ Result<IssuedFiles> CertificateAuthority::issue(const LeafRequest& request, cons
       }
     }
   }
-  IssuedFiles out;
+  Signed out;
   CertSpec spec;
   spec.common_name = request.common_name;
   spec.not_before = now - backdate_s;
   spec.not_after = now + static_cast<std::int64_t>(request.days) * day_s;
-  if (spec.not_after > ca.ca_not_after) {
-    spec.not_after = ca.ca_not_after;
+  if (spec.not_after > ca_not_after) {
+    spec.not_after = ca_not_after;
     out.clamped_to_ca = true;
   }
   spec.extensions = {
@@ -464,14 +473,10 @@ Result<IssuedFiles> CertificateAuthority::issue(const LeafRequest& request, cons
     spec.extensions.emplace_back(NID_subject_alt_name, san);
   }
 
-  auto key = ossl::generate_p256_key();
-  if (!key) {
-    return fail(key.error());
-  }
   ossl::Cert cert;
   std::string serial;
   for (int attempt = 0; attempt < 4 && serial.empty(); ++attempt) {
-    auto made = make_cert(spec, key->get(), ca.ca_cert.get(), ca.ca_key.get());
+    auto made = make_cert(spec, key, ca_cert.get(), ca_key.get());
     if (!made) {
       return fail(made.error());
     }
@@ -479,7 +484,7 @@ Result<IssuedFiles> CertificateAuthority::issue(const LeafRequest& request, cons
     if (!hex) {
       return fail(hex.error());
     }
-    const bool taken = std::any_of(ca.records.begin(), ca.records.end(),
+    const bool taken = std::any_of(records.begin(), records.end(),
                                    [&](const CertRecord& r) { return r.serial == *hex; });
     if (!taken) {
       serial = std::move(*hex);
@@ -489,26 +494,42 @@ Result<IssuedFiles> CertificateAuthority::issue(const LeafRequest& request, cons
   if (serial.empty()) {
     return fail("could not draw an unused serial number");
   }
-  auto key_pem = ossl::private_key_pem(key->get());
-  if (!key_pem) {
-    return fail(key_pem.error());
-  }
   auto cert_pem = ossl::cert_pem(cert.get());
   if (!cert_pem) {
     return fail(cert_pem.error());
   }
-
+  out.cert_pem = std::move(*cert_pem);
   out.record =
       CertRecord{serial,         request.kind, request.common_name,          spec.not_before,
                  spec.not_after, std::nullopt, RevocationReason::unspecified};
-  if (auto s = files::write_new(ca.paths.serials() / (serial + ".pem"), *cert_pem, 0644); !s) {
+  if (auto s = files::write_new(paths.serials() / (serial + ".pem"), out.cert_pem, 0644); !s) {
     return fail(s.error());
   }
-  ca.records.push_back(out.record);
-  if (auto s = ca.save_index(); !s) {
-    ca.records.pop_back();
+  records.push_back(out.record);
+  if (auto s = save_index(); !s) {
+    records.pop_back();
     return fail(s.error());
   }
+  return out;
+}
+
+Result<IssuedFiles> CertificateAuthority::issue(const LeafRequest& request, const fs::path& out_dir,
+                                                bool force) {
+  auto key = ossl::generate_p256_key();
+  if (!key) {
+    return fail(key.error());
+  }
+  auto key_pem = ossl::private_key_pem(key->get());
+  if (!key_pem) {
+    return fail(key_pem.error());
+  }
+  auto signed_cert = m_impl->sign_leaf(request, key->get(), force);
+  if (!signed_cert) {
+    return fail(signed_cert.error());
+  }
+  IssuedFiles out;
+  out.record = signed_cert->record;
+  out.clamped_to_ca = signed_cert->clamped_to_ca;
   // Keys are 0600 themselves; an existing output directory may be shared (e.g. --out .).
   if (auto s = files::make_private_dir(out_dir, false); !s) {
     return fail(s.error());
@@ -518,7 +539,42 @@ Result<IssuedFiles> CertificateAuthority::issue(const LeafRequest& request, cons
   if (auto s = files::replace(out.key, *key_pem, 0600); !s) {
     return fail(s.error());
   }
-  if (auto s = files::replace(out.cert, *cert_pem, 0644); !s) {
+  if (auto s = files::replace(out.cert, signed_cert->cert_pem, 0644); !s) {
+    return fail(s.error());
+  }
+  return out;
+}
+
+Result<IssuedFiles> CertificateAuthority::issue_for_key(const LeafRequest& request,
+                                                        std::string_view public_key_der,
+                                                        const fs::path& cert_path, bool force) {
+  if (public_key_der.size() > static_cast<std::size_t>(std::numeric_limits<long>::max())) {
+    return fail("public key too large");
+  }
+  const auto* der = reinterpret_cast<const unsigned char*>(public_key_der.data());
+  ossl::Pkey key(d2i_PUBKEY(
+      nullptr, &der, static_cast<long>(public_key_der.size())));  // NOLINT(google-runtime-int)
+  if (!key) {
+    return fail(ossl::error("the subject's public key"));
+  }
+  if (cert_path.filename().empty()) {
+    return fail("--out \"" + cert_path.string() + "\": not a file name");
+  }
+  // Fail before signing when the certificate could not be written anyway.
+  const fs::path parent = cert_path.parent_path().empty() ? fs::path(".") : cert_path.parent_path();
+  std::error_code ec;
+  if (!fs::is_directory(parent, ec)) {
+    return fail(parent.string() + ": no such directory (for " + cert_path.string() + ")");
+  }
+  auto signed_cert = m_impl->sign_leaf(request, key.get(), force);
+  if (!signed_cert) {
+    return fail(signed_cert.error());
+  }
+  IssuedFiles out;
+  out.record = signed_cert->record;
+  out.clamped_to_ca = signed_cert->clamped_to_ca;
+  out.cert = cert_path;
+  if (auto s = files::replace(out.cert, signed_cert->cert_pem, 0644); !s) {
     return fail(s.error());
   }
   return out;

@@ -40,8 +40,8 @@ to every marked block (and to the packaged configurations the test installs), in
 For docs/operations.md the test also does what the runbook says in prose: the package's config
 (packaging/*.toml) is installed under etc/ with its paths rooted and the broker URI pointing at a
 closed port (no broker: `posagent status` then says `broker NOT connected`), and the runbook's
-"copy the credentials to the till" is a symlink in the working directory to each file the CA will
-issue.
+"copy the credentials" (the CSR from the till to the CA, the CA's and the collector's files to
+their machines) is a symlink in the working directory to each file enroll and the CA will write.
 """
 
 import argparse
@@ -66,6 +66,10 @@ FENCE = re.compile(r"^(\s*)(```+)\s*(sh|bash|console|shell)?\s*$")
 DEFAULT_PORTS = {"agent": 8411, "collector": 8412, "broker": 1883}
 
 STAND_INS = {
+    # The runbook enrolls as root; here the test's user owns etc/posagent (no posagent user).
+    "sudo posagent enroll --config /etc/posagent/posagent.toml":
+        "posagent enroll --config /etc/posagent/posagent.toml",
+    "sudo chown posagent /etc/posagent/till.key": "true",
     "sudo systemctl enable --now posagent": (
         "posagent run --config /etc/posagent/posagent.toml >posagent.log 2>&1 &\n"
         "for _ in $(seq 300); do curl -fs -o /dev/null http://127.0.0.1:8411/healthz && break;"
@@ -173,8 +177,9 @@ def check_packaged_defaults(source: Path) -> None:
 
 
 def install_runbook_system(source: Path, root: Path, work: Path, ports: dict) -> None:
-    """What docs/operations.md does in prose: the packages' configs, edited as step 4 says, and
-    the credentials copied from the CA machine (symlinks that resolve once the CA issued them)."""
+    """What docs/operations.md does in prose: the packages' configs, edited as its steps say, and
+    the files copied between the till and the CA machine (symlinks that resolve once enroll and
+    the CA wrote them)."""
     closed = free_port()
     for name in ("posagent", "poscollector"):
         conf = (source / "packaging" / f"{name}.toml").read_text()
@@ -187,8 +192,7 @@ def install_runbook_system(source: Path, root: Path, work: Path, ports: dict) ->
         (root / "var" / "lib" / name).mkdir()
     ca = root / "srv" / "fastyle-ca"
     for link, target in (("ca.crt", ca / "ca.crt"),
-                         ("S07-T1.crt", ca / "issued" / "S07-T1.crt"),
-                         ("S07-T1.key", ca / "issued" / "S07-T1.key"),
+                         ("till.pem.csr", root / "etc" / "posagent" / "till.pem.csr"),
                          ("collector-1.crt", ca / "issued" / "collector-1.crt"),
                          ("collector-1.key", ca / "issued" / "collector-1.key")):
         (work / link).symlink_to(target)

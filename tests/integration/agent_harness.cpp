@@ -201,6 +201,17 @@ AckingCollector::AckingCollector(const MosquittoBroker& broker, TestPki& pki, st
   m_thread = std::thread([this] { loop(); });
 }
 
+AckingCollector::AckingCollector(const MosquittoBroker& broker,
+                                 const std::filesystem::path& ca_file, CertKey collector_cert,
+                                 std::string prefix)
+    : m_prefix(std::move(prefix)),
+      m_client(TestMqttClientOptions{broker.uri(), "acking-collector", ca_file,
+                                     std::move(collector_cert)}) {
+  m_client.connect();
+  m_client.subscribe(m_prefix + "/+/+/batch", 1);
+  m_thread = std::thread([this] { loop(); });
+}
+
 AckingCollector::~AckingCollector() {
   m_stop = true;
   m_thread.join();

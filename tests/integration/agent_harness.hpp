@@ -105,6 +105,9 @@ struct ReceivedTill {
 class AckingCollector {
  public:
   AckingCollector(const MosquittoBroker& broker, TestPki& pki, std::string prefix = "pos/v1");
+  /// Same, with a collector certificate from elsewhere (e.g. one posctl issued).
+  AckingCollector(const MosquittoBroker& broker, const std::filesystem::path& ca_file,
+                  CertKey collector_cert, std::string prefix = "pos/v1");
   ~AckingCollector();
 
   void set_acking(bool on) { m_acking = on; }

@@ -3,6 +3,7 @@
 // topics, and a revoked till cannot connect once the broker has the new CRL. Also `posctl fleet`
 // against a real poscollector and `posctl train-dictionary`.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -41,11 +42,12 @@ std::string quoted(const std::string& arg) {
   return out + "'";
 }
 
-// Runs posctl with `args`; stdout and stderr are captured separately.
-PosctlRun posctl(const TempDir& dir, const std::vector<std::string>& args) {
+// Runs `binary` with `args`; stdout and stderr are captured separately.
+PosctlRun run_binary(const TempDir& dir, const std::string& binary,
+                     const std::vector<std::string>& args) {
   static int counter = 0;
-  const std::string stem = (dir.path() / ("posctl-" + std::to_string(++counter))).string();
-  std::string command = "exec " + quoted(POSCTL_BIN);
+  const std::string stem = (dir.path() / ("run-" + std::to_string(++counter))).string();
+  std::string command = "exec " + quoted(binary);
   for (const auto& a : args) {
     command += " " + quoted(a);
   }
@@ -56,6 +58,11 @@ PosctlRun posctl(const TempDir& dir, const std::vector<std::string>& args) {
   run.out = read_text_file(stem + ".out");
   run.err = read_text_file(stem + ".err");
   return run;
+}
+
+// Runs posctl with `args`.
+PosctlRun posctl(const TempDir& dir, const std::vector<std::string>& args) {
+  return run_binary(dir, POSCTL_BIN, args);
 }
 
 class PosctlBrokerTest : public ::testing::Test {
@@ -255,6 +262,107 @@ TEST_F(PosctlBrokerTest, DrainCertificateWorksBesideTheLiveTill) {
   drain.disconnect();
   live.disconnect();
   collector.disconnect();
+}
+
+// Keys are born on the till (issue 14): `posagent enroll` makes the key (0600) and a CSR, only
+// the CSR goes to the CA machine, `posctl pki sign` certifies it, the certificate comes back, and
+// the real agent with that key is accepted by the production broker and gets its batches acked.
+// The till's key is never in the CA directory or the transfer directory.
+TEST_F(PosctlBrokerTest, EnrolledTillConnectsAndItsBatchesAreAcked) {
+  const fs::path till_dir = m_tmp.path() / "till";
+  const fs::path transfer = m_tmp.path() / "transfer";  // what travels between the machines
+  fs::create_directories(till_dir / "tls");
+  fs::create_directories(transfer);
+  fs::permissions(till_dir / "tls", fs::perms::owner_all);
+  fs::copy_file(m_ca / "ca.crt", till_dir / "tls" / "ca.crt");
+  const fs::path config = till_dir / "posagent.toml";
+  const fs::path key = till_dir / "tls" / "posagent.key";
+  const fs::path cert = till_dir / "tls" / "posagent.crt";
+  const std::uint16_t port = free_tcp_port();
+  {
+    std::ofstream out(config);
+    out << "store_id = \"S07\"\ntill_id = \"T3\"\ndata_dir = \"" << (till_dir / "data").string()
+        << "\"\nlog_level = \"debug\"\n[ingest]\nlisten = \"127.0.0.1:" << port
+        << "\"\n[mqtt]\nuri = \"" << m_broker->uri() << "\"\nca_file = \"tls/ca.crt\"\n"
+        << "cert_file = \"tls/posagent.crt\"\nkey_file = \"tls/posagent.key\"\n"
+        << "[forward]\nreconnect_initial_ms = 100\nreconnect_max_ms = 1000\n"
+        << "ack_timeout_ms = 2000\nheartbeat_s = 5\n[shutdown]\ndrain_timeout_ms = 1000\n";
+  }
+
+  // Before enrolling, the agent cannot start: its key and certificate do not exist.
+  EXPECT_EQ(run_binary(m_tmp, POSAGENT_BIN, {"check-config", "--config", config.string()}).code, 2);
+  const PosctlRun enrolled =
+      run_binary(m_tmp, POSAGENT_BIN, {"enroll", "--config", config.string()});
+  ASSERT_EQ(enrolled.code, 0) << enrolled.err;
+  EXPECT_NE(enrolled.out.find("posctl pki sign"), std::string::npos) << enrolled.out;
+  struct stat key_stat {};
+  ASSERT_EQ(::stat(key.c_str(), &key_stat), 0);
+  EXPECT_EQ(key_stat.st_mode & 07777U, 0600U);
+  const fs::path csr = till_dir / "tls" / "posagent.crt.csr";
+  ASSERT_TRUE(fs::exists(csr));
+  const std::string key_pem = read_text_file(key);
+  ASSERT_NE(key_pem.find("PRIVATE KEY"), std::string::npos);
+  const PosctlRun again = run_binary(m_tmp, POSAGENT_BIN, {"enroll", "--config", config.string()});
+  EXPECT_EQ(again.code, 2);
+  EXPECT_NE(again.err.find("already exists"), std::string::npos) << again.err;
+  EXPECT_EQ(read_text_file(key), key_pem);
+
+  fs::copy_file(csr, transfer / "S07-T3.csr");
+  const std::string dir = m_ca.string();
+  const PosctlRun mismatch =
+      posctl(m_tmp, {"pki", "sign", "--dir", dir, "--csr", (transfer / "S07-T3.csr").string(),
+                     "--store", "S07", "--till", "T4"});
+  EXPECT_EQ(mismatch.code, 2);
+  EXPECT_NE(mismatch.err.find("S07/T4"), std::string::npos) << mismatch.err;
+  const PosctlRun signed_run = posctl(
+      m_tmp, {"pki", "sign", "--dir", dir, "--csr", (transfer / "S07-T3.csr").string(), "--store",
+              "S07", "--till", "T3", "--out", (transfer / "posagent.crt").string()});
+  ASSERT_EQ(signed_run.code, 0) << signed_run.err;
+  const PosctlRun listed = posctl(m_tmp, {"pki", "list", "--dir", dir});
+  EXPECT_NE(listed.out.find("S07/T3"), std::string::npos) << listed.out;
+  fs::copy_file(transfer / "posagent.crt", cert);
+
+  // The key stayed on the till: no file on the CA side holds it.
+  for (const auto& root : {m_ca, transfer}) {
+    for (const auto& entry : fs::recursive_directory_iterator(root)) {
+      if (entry.is_regular_file()) {
+        EXPECT_EQ(read_text_file(entry.path()).find(key_pem), std::string::npos)
+            << entry.path() << " holds the till's key";
+      }
+    }
+  }
+  EXPECT_FALSE(fs::exists(m_issued / "S07-T3.key"));
+
+  const PosctlRun checked =
+      run_binary(m_tmp, POSAGENT_BIN, {"check-config", "--config", config.string()});
+  ASSERT_EQ(checked.code, 0) << checked.out << checked.err;
+
+  AckingCollector collector(*m_broker, m_ca / "ca.crt", issued("collector-1"));
+  ChildProcess agent({POSAGENT_BIN, "run", "--config", config.string()}, till_dir / "run.log");
+  ASSERT_TRUE(
+      wait_until([&] { return http_request(port, "GET", "/healthz", "", "", 500ms).status == 200; },
+                 15s, "the enrolled agent's /healthz"))
+      << read_text_file(till_dir / "run.log");
+  for (int i = 1; i <= 3; ++i) {
+    const auto reply = http_request(port, "POST", "/v1/events", "application/json",
+                                    sale_event("enrolled-" + std::to_string(i), "S07", "T3"));
+    ASSERT_EQ(reply.status, 200) << reply.body;
+  }
+  EXPECT_TRUE(collector.wait_for_mark("S07", "T3", 3, 15s)) << read_text_file(till_dir / "run.log");
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const auto status = http_request(port, "GET", "/v1/status");
+        if (status.status != 200) {
+          return false;
+        }
+        const auto doc = boost::json::parse(status.body).as_object();
+        const auto* acked = doc.if_contains("acked_through");
+        return doc.at("broker_connected").as_bool() && acked != nullptr &&
+               acked->to_number<int>() == 3;
+      },
+      15s, "the enrolled agent connected with seq 3 acked"))
+      << http_request(port, "GET", "/v1/status").body;
+  EXPECT_EQ(agent.terminate(), 0) << read_text_file(till_dir / "run.log");
 }
 
 TEST_F(PosctlBrokerTest, ClientsWithoutAFleetCertificateAreRefused) {

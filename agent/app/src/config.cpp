@@ -14,7 +14,7 @@ namespace {
 
 constexpr std::int64_t max_i64 = std::numeric_limits<std::int64_t>::max();
 
-AgentConfig read(common::ConfigReader& r) {
+AgentConfig read(common::ConfigReader& r, bool tls_files_exist) {
   AgentConfig c;
   c.store_id = r.require_id("store_id");
   c.till_id = r.require_id("till_id");
@@ -77,7 +77,8 @@ AgentConfig read(common::ConfigReader& r) {
   c.buffer.retention = std::chrono::hours(
       r.get_int("buffer.retention_hours", c.buffer.retention.count(), 0, 24 * 3650));
 
-  c.mqtt = common::read_mqtt_settings(r, "posagent-" + c.store_id + "-" + c.till_id);
+  c.mqtt =
+      common::read_mqtt_settings(r, "posagent-" + c.store_id + "-" + c.till_id, tls_files_exist);
 
   auto& f = c.forward;
   f.dictionary_file = r.get_existing_file("forward.dictionary_file", f.dictionary_file);
@@ -125,12 +126,17 @@ AgentConfig read(common::ConfigReader& r) {
 
 AgentConfig load_agent_config(const std::string& path) {
   auto reader = common::ConfigReader::from_file(path);
-  return read(reader);
+  return read(reader, true);
+}
+
+AgentConfig load_agent_config_for_enroll(const std::string& path) {
+  auto reader = common::ConfigReader::from_file(path);
+  return read(reader, false);
 }
 
 AgentConfig parse_agent_config(std::string_view text, const std::string& base_dir) {
   auto reader = common::ConfigReader::from_string(text, "config", base_dir);
-  return read(reader);
+  return read(reader, true);
 }
 
 }  // namespace pos::agent

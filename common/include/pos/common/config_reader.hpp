@@ -69,6 +69,9 @@ class ConfigReader {
 /// (required and checked to exist with TLS; check_mqtt_files checks their contents),
 /// mqtt.client_id (1 to 128 characters, default `default_client_id`), mqtt.keepalive_s,
 /// mqtt.session_expiry_s and mqtt.connect_timeout_s. Throws StartupError naming the key.
-MqttSettings read_mqtt_settings(ConfigReader& reader, const std::string& default_client_id);
+/// With `tls_files_exist` false the three TLS files are still required with TLS but need not
+/// exist yet (posagent enroll, which is about to create the key).
+MqttSettings read_mqtt_settings(ConfigReader& reader, const std::string& default_client_id,
+                                bool tls_files_exist = true);
 
 }  // namespace pos::common

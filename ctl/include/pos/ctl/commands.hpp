@@ -34,6 +34,22 @@ struct IssueArgs {
 int pki_issue(const Result<LeafRequest>& request, const IssueArgs& args, std::ostream& out,
               std::ostream& err);
 
+/// Arguments of `posctl pki sign`.
+struct SignArgs {
+  std::filesystem::path dir;
+  std::filesystem::path csr;  ///< the till's PEM CSR (posagent enroll)
+  std::filesystem::path out;  ///< the certificate file; empty: DIR/issued/{till_key}.crt
+  int days = default_leaf_days;
+  std::string store;  ///< when set (with till), the CSR's CN must be "{store}/{till}"
+  std::string till;
+  bool force = false;
+};
+
+/// `posctl pki sign`: checks the CSR (check_till_csr), that it names --store/--till when given,
+/// and issues a till certificate for its key exactly like issue-till would (extensions of the CSR
+/// ignored). A bad CSR or argument is a usage error (2), an unreadable file or a CA failure 1.
+int pki_sign(const SignArgs& args, std::ostream& out, std::ostream& err);
+
 /// `posctl pki list`: a table, or a JSON array with --json.
 int pki_list(const std::filesystem::path& dir, bool as_json, std::ostream& out, std::ostream& err);
 

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pos/ctl/cert_index.hpp"
@@ -126,6 +127,14 @@ class CertificateAuthority {
   /// it can always be revoked. notAfter never exceeds the CA's.
   Result<IssuedFiles> issue(const LeafRequest& request, const std::filesystem::path& out_dir,
                             bool force);
+
+  /// Like issue(), but for a key the CA never sees (posctl pki sign: the till made it and sent a
+  /// CSR): certifies `public_key_der` (DER SubjectPublicKeyInfo, already checked by
+  /// check_till_csr) with exactly the extensions issue() would give `request`, records it, and
+  /// writes the certificate to `cert_path` (0644, atomically; its directory must exist).
+  /// IssuedFiles::key stays empty.
+  Result<IssuedFiles> issue_for_key(const LeafRequest& request, std::string_view public_key_der,
+                                    const std::filesystem::path& cert_path, bool force);
 
   /// Marks the certificate with this serial revoked and rewrites the CRL (crl_days). Fails when
   /// the serial is unknown or already revoked.

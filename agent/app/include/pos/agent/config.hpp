@@ -79,7 +79,11 @@ struct AgentConfig {
 /// (unknown keys, wrong types, out-of-range values, invalid ids, missing TLS files for ssl://).
 AgentConfig load_agent_config(const std::string& path);
 
-/// Same, from text (tests); relative paths resolve against `base_dir`.
+/// Same, except that mqtt.ca_file, mqtt.cert_file and mqtt.key_file need not exist yet
+/// (posagent enroll creates the key and the CSR for the certificate).
+AgentConfig load_agent_config_for_enroll(const std::string& path);
+
+/// Same as load_agent_config, from text (tests); relative paths resolve against `base_dir`.
 AgentConfig parse_agent_config(std::string_view text, const std::string& base_dir = ".");
 
 }  // namespace pos::agent
