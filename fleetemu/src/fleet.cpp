@@ -126,7 +126,7 @@ Status Fleet::prepare() {
   std::uniform_real_distribution<double> phase(0.0, 1.0);
   m_tills.reserve(o.tills);
   for (std::uint32_t i = 0; i < o.tills; ++i) {
-    auto name = till_name(i, o.tills_per_store);
+    auto name = till_name(o.first_till + i, o.tills_per_store);
     Till& till = m_tills.emplace_back(name, o.window, Pacer(o.rate_per_till, {}, phase(m_rng)));
     till.phase = phase(m_rng);
     till.epoch = m_rng() | 1;

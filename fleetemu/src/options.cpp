@@ -142,6 +142,7 @@ Result<Command> parse_run(const std::vector<std::string>& args, std::size_t from
          return {};
        }},
       {"--tills", uint_setter("--tills", o.tills, 1, 100'000)},
+      {"--first-till", uint_setter("--first-till", o.first_till, 0, 1'000'000)},
       {"--tills-per-store", uint_setter("--tills-per-store", o.tills_per_store, 1, 1000)},
       {"--rate",
        [&rate](const std::string& v) -> Status {
@@ -214,6 +215,7 @@ Result<Command> parse_pki(const std::vector<std::string>& args, std::size_t from
       {"--ca-key", string_setter("--ca-key", o.ca_key)},
       {"--out", string_setter("--out", o.out_dir)},
       {"--tills", uint_setter("--tills", o.tills, 1, 100'000)},
+      {"--first-till", uint_setter("--first-till", o.first_till, 0, 1'000'000)},
       {"--tills-per-store", uint_setter("--tills-per-store", o.tills_per_store, 1, 1000)},
       {"--days", uint_setter("--days", o.days, 1, 3650)},
   };
@@ -237,13 +239,16 @@ Result<Command> parse_pki(const std::vector<std::string>& args, std::size_t from
 std::string usage() {
   return R"(usage:
   posfleet run --broker URI [--broker URI ...] --ca FILE --pki-dir DIR [options]
-  posfleet pki --ca-cert FILE --ca-key FILE --out DIR [--tills N] [--tills-per-store N] [--days N]
+  posfleet pki --ca-cert FILE --ca-key FILE --out DIR [--tills N] [--first-till N]
+               [--tills-per-store N] [--days N]
 
 run options (defaults in brackets):
   --broker URI[,URI]     broker(s); tills spread over them like agents (till_broker_order)
   --ca FILE              CA of the broker's certificate (ssl:// only)
   --pki-dir DIR          {store}-{till}.crt/.key per till, e.g. from `posfleet pki`
   --tills N              emulated tills [10]; named S001/T1.. S001/T{per-store}, S002/T1, ...
+  --first-till N         index of this process's first till [0]: several posfleet processes
+                         each take their own range (--first-till 0, 2500, ... with --tills 2500)
   --tills-per-store N    [10]
   --rate R               events/s per till [1]
   --total-rate R         events/s over the fleet (instead of --rate)

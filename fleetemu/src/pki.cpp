@@ -154,7 +154,7 @@ Result<std::uint32_t> issue_till_certificates(const PkiOptions& options) {
     return fail("--out: " + options.out_dir + ": " + ec.message());
   }
   for (std::uint32_t i = 0; i < options.tills; ++i) {
-    const auto name = till_name(i, options.tills_per_store);
+    const auto name = till_name(options.first_till + i, options.tills_per_store);
     auto issued =
         issue_one(name.store_id + "/" + name.till_id, ca.get(), ca_key.get(), options.days);
     if (!issued) {

@@ -10,6 +10,7 @@
 //          --perf collector|mosquitto|posfleet (perf record -g 10 s, 5 s into the offering)
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -95,23 +96,70 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-/// utime + stime of a process (all threads), in seconds; 0 when it is gone.
-double cpu_seconds(pid_t pid) {
+/// Process group and utime + stime (all threads, seconds) of a process; cpu 0 when it is gone.
+struct ProcStat {
+  pid_t pgrp = -1;
+  double cpu = 0;
+};
+ProcStat proc_stat(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string text((std::istreambuf_iterator<char>(in)), {});
   const auto close = text.rfind(')');
   if (close == std::string::npos) {
-    return 0;
+    return {};
   }
   std::istringstream fields(text.substr(close + 2));
+  std::string state;
+  pid_t ppid = 0;
+  ProcStat out;
+  fields >> state >> ppid >> out.pgrp;
   std::string skip;
-  for (int i = 3; i < 14; ++i) {
+  for (int i = 6; i < 14; ++i) {
     fields >> skip;
   }
   double utime = 0;
   double stime = 0;
   fields >> utime >> stime;
-  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  out.cpu = (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return out;
+}
+
+double cpu_seconds(pid_t pid) {
+  return proc_stat(pid).cpu;
+}
+
+/// The CPU of every live process in process group `pgrp` (PostgreSQL: postmaster and backends).
+double group_cpu_seconds(pid_t pgrp) {
+  double total = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const auto name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    const auto stat = proc_stat(static_cast<pid_t>(std::stol(name)));
+    if (stat.pgrp == pgrp) {
+      total += stat.cpu;
+    }
+  }
+  return total;
+}
+
+/// The process group of the postgres server listening on `port` (found by its command line).
+pid_t postgres_group(std::uint16_t port) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const auto name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find("bin/postgres ") != std::string::npos &&
+        cmdline.find("-p " + std::to_string(port) + " ") != std::string::npos) {
+      return proc_stat(static_cast<pid_t>(std::stol(name))).pgrp;
+    }
+  }
+  return -1;
 }
 
 /// A /proc/PID/status field in MiB (VmHWM, VmRSS).
@@ -129,6 +177,7 @@ double status_mib(pid_t pid, const std::string& field) {
 struct Watched {
   std::string name;
   pid_t pid;
+  bool group = false;  ///< pid is a process group: sum its processes' CPU
   double cpu_start = 0;
   double cpu_end = 0;
   double hwm_mib = 0;
@@ -188,8 +237,11 @@ int run(const Options& o) {
   for (std::uint32_t i = 0; i < collectors; ++i) {
     watched.push_back({"poscollector-" + std::to_string(i + 1), running[i]->pid()});
   }
+  if (pg) {
+    watched.push_back({"postgres", postgres_group(pg->port()), true});
+  }
   for (auto& w : watched) {
-    w.cpu_start = cpu_seconds(w.pid);
+    w.cpu_start = w.group ? group_cpu_seconds(w.pid) : cpu_seconds(w.pid);
   }
   const auto log = dir.path() / "posfleet.log";
   const auto started = Clock::now();
@@ -214,7 +266,7 @@ int run(const Options& o) {
   // Sample while posfleet runs: its peak RSS and the others' CPU just before it exits.
   while (fleet.running()) {
     for (auto& w : watched) {
-      const double cpu = cpu_seconds(w.pid);
+      const double cpu = w.group ? group_cpu_seconds(w.pid) : cpu_seconds(w.pid);
       if (cpu > 0) {
         w.cpu_end = cpu;
         w.hwm_mib = std::max(w.hwm_mib, status_mib(w.pid, "VmHWM"));

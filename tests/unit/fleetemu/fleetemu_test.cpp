@@ -178,6 +178,10 @@ TEST(CommandLine, RunDefaultsAndValues) {
   EXPECT_EQ(o.json_file, "out.json");
   EXPECT_TRUE(o.quiet);
   EXPECT_EQ(o.window, 4U);
+  EXPECT_EQ(o.first_till, 0U);
+  auto second = parse({"run", "--broker", "tcp://a:1", "--tills", "10", "--first-till", "2500"});
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(std::get<RunOptions>(*second).first_till, 2500U);
   auto plain = parse({"--broker", "tcp://localhost:1883"});  // `run` may be left out
   ASSERT_TRUE(plain) << plain.error().message;
   EXPECT_TRUE(std::holds_alternative<RunOptions>(*plain));

@@ -19,7 +19,8 @@ struct RunOptions {
   std::string ca_file;               ///< --ca: CA of the broker certificate (TLS only)
   std::string pki_dir;               ///< --pki-dir: {till_key}.crt/.key per till (TLS only)
   std::string topic_prefix = "pos/v1";
-  std::uint32_t tills = 10;            ///< --tills
+  std::uint32_t tills = 10;      ///< --tills
+  std::uint32_t first_till = 0;  ///< --first-till: index of the first till (several processes)
   std::uint32_t tills_per_store = 10;  ///< --tills-per-store: S001/T1..T10, S002/T1..
   double rate_per_till = 1.0;          ///< events/s per till (--rate, or --total-rate / tills)
   std::uint32_t batch_events = 100;    ///< --batch-events: at most this many events per batch
@@ -43,6 +44,7 @@ struct PkiOptions {
   std::string ca_key;   ///< --ca-key, required
   std::string out_dir;  ///< --out, required; created when missing
   std::uint32_t tills = 10;
+  std::uint32_t first_till = 0;
   std::uint32_t tills_per_store = 10;
   int days = 30;
 };
