@@ -98,6 +98,7 @@ Options parse(int argc, char** argv) {
 
 /// Process group and utime + stime (all threads, seconds) of a process; cpu 0 when it is gone.
 struct ProcStat {
+  pid_t ppid = -1;
   pid_t pgrp = -1;
   double cpu = 0;
 };
@@ -110,9 +111,8 @@ ProcStat proc_stat(pid_t pid) {
   }
   std::istringstream fields(text.substr(close + 2));
   std::string state;
-  pid_t ppid = 0;
   ProcStat out;
-  fields >> state >> ppid >> out.pgrp;
+  fields >> state >> out.ppid >> out.pgrp;
   std::string skip;
   for (int i = 6; i < 14; ++i) {
     fields >> skip;
@@ -128,23 +128,24 @@ double cpu_seconds(pid_t pid) {
   return proc_stat(pid).cpu;
 }
 
-/// The CPU of every live process in process group `pgrp` (PostgreSQL: postmaster and backends).
-double group_cpu_seconds(pid_t pgrp) {
+/// The CPU of a process and its live children (PostgreSQL: the postmaster and its backends).
+double group_cpu_seconds(pid_t parent) {
   double total = 0;
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const auto name = entry.path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
       continue;
     }
-    const auto stat = proc_stat(static_cast<pid_t>(std::stol(name)));
-    if (stat.pgrp == pgrp) {
+    const auto pid = static_cast<pid_t>(std::stol(name));
+    const auto stat = proc_stat(pid);
+    if (pid == parent || stat.ppid == parent) {
       total += stat.cpu;
     }
   }
   return total;
 }
 
-/// The process group of the postgres server listening on `port` (found by its command line).
+/// The postmaster listening on `port` (found by its command line), -1 when none.
 pid_t postgres_group(std::uint16_t port) {
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const auto name = entry.path().filename().string();
@@ -154,9 +155,10 @@ pid_t postgres_group(std::uint16_t port) {
     std::ifstream in(entry.path() / "cmdline");
     std::string cmdline((std::istreambuf_iterator<char>(in)), {});
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (cmdline.find("bin/postgres ") != std::string::npos &&
+    if (cmdline.starts_with("/") && cmdline.find("bin/postgres ") != std::string::npos &&
+        cmdline.find("bin/postgres ") < cmdline.find(' ') + 1 &&
         cmdline.find("-p " + std::to_string(port) + " ") != std::string::npos) {
-      return proc_stat(static_cast<pid_t>(std::stol(name))).pgrp;
+      return static_cast<pid_t>(std::stol(name));
     }
   }
   return -1;
@@ -177,7 +179,7 @@ double status_mib(pid_t pid, const std::string& field) {
 struct Watched {
   std::string name;
   pid_t pid;
-  bool group = false;  ///< pid is a process group: sum its processes' CPU
+  bool group = false;  ///< add the CPU of pid's children
   double cpu_start = 0;
   double cpu_end = 0;
   double hwm_mib = 0;
