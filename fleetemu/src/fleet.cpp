@@ -175,7 +175,7 @@ Status Fleet::prepare() {
     till.transport->set_handlers(common::Transport::Handlers{
         [this, index] { on_connected(index); },
         [this, index](const std::string& reason) { on_disconnected(index, reason); },
-        [this, index](common::TransportMessage m) { on_message(index, m); }});
+        [this, index](const common::TransportMessage& m) { on_message(index, m); }});
   }
   return {};
 }
@@ -200,7 +200,7 @@ void Fleet::on_connected(std::size_t index) {
   }
   till.state = Till::State::subscribing;
   till.failures_in_row = 0;
-  till.transport->subscribe(till.ack_topic, [this, index](Status s) {
+  till.transport->subscribe(till.ack_topic, [this, index](const Status& s) {
     Till& t = m_tills[index];
     if (t.state != Till::State::subscribing) {
       return;
@@ -283,7 +283,7 @@ void Fleet::on_message(std::size_t index, const common::TransportMessage& messag
 }
 
 void Fleet::publish_batch(Till& till, std::string message) {
-  till.transport->publish(till.batch_topic, std::move(message), false, [this](Status s) {
+  till.transport->publish(till.batch_topic, std::move(message), false, [this](const Status& s) {
     if (!s) {
       ++m_summary.publish_failures;  // the ack timeout sends it again
     }
@@ -327,7 +327,8 @@ void Fleet::publish_status(Till& till, bool online) {
   s.acked_through = till.ledger.acked_through();
   s.broker = till.transport->connected_uri();
   till.last_status = Clock::now();
-  till.transport->publish(till.status_topic, protocol::encode_status(s), true, [](Status) {});
+  till.transport->publish(till.status_topic, protocol::encode_status(s), true,
+                          [](const Status&) {});
 }
 
 void Fleet::serve(Till& till, Clock::time_point now, bool offering) {
@@ -466,8 +467,9 @@ Summary Fleet::run() {
   // Connecting ends when every till is connected, or at this deadline (then the run starts with
   // the tills that made it; the others keep trying).
   m_phase_deadline =
-      m_start +
-      std::chrono::seconds(static_cast<std::int64_t>(m_tills.size() / m_options.connect_rate) + 30);
+      m_start + std::chrono::seconds(static_cast<std::int64_t>(static_cast<double>(m_tills.size()) /
+                                                               m_options.connect_rate) +
+                                     30);
   on_tick();
   m_io.run();
 

@@ -39,10 +39,10 @@ std::size_t LatencyHistogram::bucket_of(std::uint64_t us) noexcept {
   if (us < sub_buckets) {
     return static_cast<std::size_t>(us);
   }
-  const int msb = std::bit_width(us) - 1;  // >= 5
-  const int shift = msb - 5;               // log2(sub_buckets) = 5
-  const std::size_t octave = static_cast<std::size_t>(msb - 4);
-  const std::size_t sub = static_cast<std::size_t>((us >> shift) - sub_buckets);
+  const auto msb = static_cast<int>(std::bit_width(us)) - 1;  // >= 5
+  const int shift = msb - 5;                                  // log2(sub_buckets) = 5
+  const auto octave = static_cast<std::size_t>(msb - 4);
+  const auto sub = static_cast<std::size_t>((us >> shift) - sub_buckets);
   return std::min(octave * sub_buckets + sub, sub_buckets * octaves - 1);
 }
 
