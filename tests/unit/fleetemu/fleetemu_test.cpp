@@ -2,6 +2,10 @@
 // histogram and the command line.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <variant>
 
 #include "pos/fleetemu/batch_source.hpp"
@@ -75,6 +79,44 @@ TEST(BatchSource, EveryMixedEventValidates) {
     const auto text = mix.next_event();
     EXPECT_TRUE(protocol::parse_pos_event(text)) << text;
   }
+}
+
+TEST(BatchSource, TrainedDictionaryGivesDictionaryBatches) {
+  auto plain = BatchSource::create(5, 256, "");
+  ASSERT_TRUE(plain) << plain.error().message;
+  std::vector<std::string> samples;
+  for (std::uint64_t till = 0; till < 8; ++till) {
+    auto lines = plain->lines("S001", "T" + std::to_string(till + 1), 0xabcdULL, 1, 400, till,
+                              "2026-12-05T23:00:00.000Z");
+    samples.insert(samples.end(), lines.begin(), lines.end());
+  }
+  protocol::TrainOptions train;
+  train.dictionary_bytes = 8 * 1024;
+  train.dictionary_id = 4242;
+  auto trained = protocol::train_dictionary(samples, train);
+  ASSERT_TRUE(trained) << trained.error().message;
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("fleetemu-dict-" + std::to_string(::getpid()) + ".zdict");
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << *trained;
+  }
+  auto source = BatchSource::create(5, 256, path.string());
+  std::filesystem::remove(path);
+  ASSERT_TRUE(source) << source.error().message;
+  EXPECT_EQ(source->dictionary_id(), 4242U);
+  auto message = source->batch("S002", "T1", 7, 1, 3, 0, "2026-12-05T23:00:00.000Z");
+  ASSERT_TRUE(message) << message.error().message;
+  auto dictionary = protocol::Dictionary::load(*trained);
+  ASSERT_TRUE(dictionary);
+  protocol::BatchDecoder decoder({}, [&](std::uint32_t id) {
+    return id == 4242 ? *dictionary : std::shared_ptr<const protocol::Dictionary>();
+  });
+  auto batch = decoder.decode(*message);
+  ASSERT_TRUE(batch) << batch.error().message;
+  EXPECT_EQ(batch->header.codec, protocol::Codec::zstd_dictionary);
+  EXPECT_EQ(batch->header.dictionary_id, 4242U);
+  EXPECT_EQ(batch->lines.size(), 3U);
 }
 
 TEST(BatchSource, MissingDictionaryNamesTheOption) {
