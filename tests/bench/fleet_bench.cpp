@@ -8,6 +8,7 @@
 //   fleet_bench marks sqlite|postgres [options]   one collector, saturating load
 // options: --tills N --rate R --total-rate R --duration S --batch-events N --connect-rate R
 //          --perf collector|mosquitto|posfleet (perf record -g 10 s, 5 s into the offering)
+//          --processes P (posfleet processes, each with its own --first-till range)
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,13 +38,14 @@ struct Options {
   std::string batch_events = "100";
   std::string connect_rate = "250";
   std::string perf;
+  std::uint32_t processes = 1;
 };
 
 [[noreturn]] void usage(const std::string& message) {
   std::cerr << "fleet_bench: " << message
             << "\nusage: fleet_bench tills N | collectors 1..3 | marks sqlite|postgres\n"
                "       [--tills N] [--rate R | --total-rate R] [--duration S] [--batch-events N]\n"
-               "       [--connect-rate R] [--perf collector|mosquitto|posfleet]\n";
+               "       [--connect-rate R] [--perf collector|mosquitto|posfleet] [--processes P]\n";
   std::exit(2);
 }
 
@@ -74,6 +76,8 @@ Options parse(int argc, char** argv) {
       o.connect_rate = v;
     } else if (name == "--perf") {
       o.perf = v;
+    } else if (name == "--processes") {
+      o.processes = static_cast<std::uint32_t>(std::stoul(v));
     } else {
       usage(name + ": unknown option");
     }
@@ -226,14 +230,26 @@ int run(const Options& o) {
     std::this_thread::sleep_for(8s);  // partitions spread over the live collectors
   }
 
-  auto args = posfleet_run_args(broker.uri(), pki, dir.path() / "fleet-pki");
-  args.insert(args.end(), {"--tills", std::to_string(o.tills), "--duration",
-                           std::to_string(o.duration), "--batch-events", o.batch_events,
-                           "--connect-rate", o.connect_rate, "--drain-timeout", "60"});
-  if (!o.rate.empty()) {
-    args.insert(args.end(), {"--rate", o.rate});
-  } else {
-    args.insert(args.end(), {"--total-rate", o.total_rate});
+  // Each posfleet process takes its own range of tills (--first-till).
+  const std::uint32_t processes = std::max<std::uint32_t>(1, std::min(o.processes, o.tills));
+  std::vector<std::vector<std::string>> process_args;
+  for (std::uint32_t p = 0; p < processes; ++p) {
+    const std::uint32_t first = o.tills / processes * p;
+    const std::uint32_t count = p + 1 == processes ? o.tills - first : o.tills / processes;
+    auto args = posfleet_run_args(broker.uri(), pki, dir.path() / "fleet-pki");
+    args.insert(
+        args.end(),
+        {"--tills", std::to_string(count), "--first-till", std::to_string(first), "--duration",
+         std::to_string(o.duration), "--batch-events", o.batch_events, "--connect-rate",
+         std::to_string(std::stod(o.connect_rate) / static_cast<double>(processes)),
+         "--drain-timeout", "60", "--seed", std::to_string(p + 1)});
+    if (!o.rate.empty()) {
+      args.insert(args.end(), {"--rate", o.rate});
+    } else {
+      args.insert(args.end(), {"--total-rate", std::to_string(std::stod(o.total_rate) * count /
+                                                              static_cast<double>(o.tills))});
+    }
+    process_args.push_back(std::move(args));
   }
   std::vector<Watched> watched{{"mosquitto", broker.pid()}};
   for (std::uint32_t i = 0; i < collectors; ++i) {
@@ -245,13 +261,19 @@ int run(const Options& o) {
   for (auto& w : watched) {
     w.cpu_start = w.group ? group_cpu_seconds(w.pid) : cpu_seconds(w.pid);
   }
-  const auto log = dir.path() / "posfleet.log";
   const auto started = Clock::now();
-  auto fleet = start_posfleet(args, log);
-  watched.push_back({"posfleet", fleet.pid()});
+  std::vector<ChildProcess> fleets;
+  std::vector<std::filesystem::path> logs;
+  for (std::uint32_t p = 0; p < processes; ++p) {
+    logs.push_back(dir.path() / ("posfleet-" + std::to_string(p + 1) + ".log"));
+    fleets.push_back(start_posfleet(process_args[p], logs.back()));
+    watched.push_back(
+        {processes == 1 ? std::string("posfleet") : "posfleet-" + std::to_string(p + 1),
+         fleets.back().pid()});
+  }
   std::optional<ChildProcess> perf;
   if (!o.perf.empty()) {
-    pid_t target = fleet.pid();
+    pid_t target = fleets.front().pid();
     if (o.perf == "collector") {
       target = running[0]->pid();
     } else if (o.perf == "mosquitto") {
@@ -266,7 +288,14 @@ int run(const Options& o) {
         dir.path() / "perf.log");
   }
   // Sample while posfleet runs: its peak RSS and the others' CPU just before it exits.
-  while (fleet.running()) {
+  const auto any_running = [&fleets] {
+    bool any = false;
+    for (auto& f : fleets) {
+      any = f.running() || any;
+    }
+    return any;
+  };
+  while (any_running()) {
     for (auto& w : watched) {
       const double cpu = w.group ? group_cpu_seconds(w.pid) : cpu_seconds(w.pid);
       if (cpu > 0) {
@@ -276,17 +305,45 @@ int run(const Options& o) {
     }
     std::this_thread::sleep_for(200ms);
   }
-  const int code = fleet.wait();
+  int code = 0;
+  for (auto& f : fleets) {
+    code = std::max(code, f.wait());
+  }
   const double wall = std::chrono::duration<double>(Clock::now() - started).count();
   if (perf) {
     perf->wait();
   }
-  std::cout << read_text_file(log);
+  // Every process's summary, then the fleet's: sums, and the worst of the maxima and quantiles
+  // (a process's p99 is not the fleet's p99; the largest is an upper bound of it).
+  std::map<std::string, double> summary;
+  std::vector<std::map<std::string, double>> summaries;
+  for (std::uint32_t p = 0; p < processes; ++p) {
+    if (processes > 1) {
+      std::cout << "-- posfleet-" << p + 1 << "\n";
+    }
+    std::cout << read_text_file(logs[p]);
+    summaries.push_back(read_fleet_summary(logs[p]));
+    for (const auto& [name, value] : summaries.back()) {
+      const bool worst =
+          name.starts_with("ack_latency") || name == "connect_time_s" || name == "duration_s";
+      summary[name] = worst ? std::max(summary[name], value) : summary[name] + value;
+    }
+  }
+  if (processes > 1) {
+    std::cout << "-- all " << processes << " posfleet processes (sums; latency and times: the "
+              << "largest of the processes)\n";
+    for (const auto& [name, value] : summary) {
+      std::cout << name << " " << value << "\n";
+    }
+  }
   std::cout << "posfleet_exit " << code << "\nwall_s " << wall << "\n";
-  const auto summary = read_fleet_summary(log);
-  for (const auto& w : watched) {
-    const double cpu = w.name == "posfleet" && summary.contains("cpu_s") ? summary.at("cpu_s")
-                                                                         : w.cpu_end - w.cpu_start;
+  for (std::size_t i = 0; i < watched.size(); ++i) {
+    const auto& w = watched[i];
+    const std::size_t fleet_index = i + processes - watched.size();
+    const bool is_fleet = i + processes >= watched.size();
+    const double cpu = is_fleet && summaries[fleet_index].contains("cpu_s")
+                           ? summaries[fleet_index].at("cpu_s")
+                           : w.cpu_end - w.cpu_start;
     std::printf("cpu_%s_s %.1f (%.0f%% of one core over %.0f s)  peak_rss_%s_mib %.1f\n",
                 w.name.c_str(), cpu, 100.0 * cpu / wall, wall, w.name.c_str(), w.hwm_mib);
   }
