@@ -140,6 +140,43 @@ void Forwarder::connect() {
   m_transport.connect();
 }
 
+void Forwarder::renew_connection(const std::string& reason) {
+  switch (m_state) {
+    case State::waiting_retry:
+      spdlog::info("forwarder: {}: connecting now", reason);
+      disarm(m_retry_timer);
+      m_backoff.reset();
+      connect();
+      return;
+    case State::connecting:
+      spdlog::info("forwarder: {}: renewing the connection once this attempt ends", reason);
+      m_renew_after_connect = reason;
+      return;
+    case State::online:
+      break;
+    default:
+      return;
+  }
+  spdlog::info("forwarder: {}: reconnecting", reason);
+  ++m_generation;
+  m_pending.reset();
+  disarm(m_batch_timer);
+  disarm(m_limiter_timer);
+  disarm(m_ack_timer);
+  disarm(m_read_retry_timer);
+  m_state = State::renewing;
+  with_stats([](ForwarderStats& s) {
+    s.connected = false;
+    s.broker.clear();
+  });
+  m_transport.disconnect(m_options.disconnect_timeout, guarded([this] {
+                           if (m_state == State::renewing) {
+                             m_backoff.reset();
+                             connect();
+                           }
+                         }));
+}
+
 void Forwarder::on_retry_timer() {
   if (m_state == State::waiting_retry) {
     connect();
@@ -179,6 +216,10 @@ void Forwarder::on_connected() {
                         }));
   publish_status();
   go_back_n("connected");
+  if (m_renew_after_connect) {
+    // The files changed while this connection was being made with the old ones.
+    renew_connection(*std::exchange(m_renew_after_connect, std::nullopt));
+  }
 }
 
 void Forwarder::on_disconnected(const std::string& reason) {
@@ -186,6 +227,7 @@ void Forwarder::on_disconnected(const std::string& reason) {
     case State::connecting:
     case State::online: {
       const bool was_online = m_state == State::online;
+      m_renew_after_connect.reset();  // the next attempt reads the files anew
       ++m_generation;
       m_pending.reset();
       disarm(m_batch_timer);

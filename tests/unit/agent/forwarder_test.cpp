@@ -550,6 +550,63 @@ TEST_F(ForwarderTest, NoEventToProbeWithRenewsTheEpochBeforeSendingNewEvents) {
 
 // Unacknowledged events up to the limit are the probe themselves; the limit on a reconnect is
 // the highest seq sent, so events stored while offline wait for the mark again.
+// A renewed certificate: a clean disconnect (no offline status), an immediate connect (no
+// backoff) and a resend of what is unacknowledged.
+TEST_F(ForwarderTest, RenewConnectionReconnectsAtOnceAndResendsTheUnacknowledged) {
+  add_events(25);
+  start();
+  run_for(20ms);
+  ack(10);
+  run_for(20ms);
+  ASSERT_EQ(batches().size(), 3U);  // 1-10 (acked), 11-20, 21-25
+  const auto connects = transport.connect_calls;
+  forwarder->renew_connection("TLS files changed");
+  ASSERT_TRUE(run_until([&] { return transport.connect_calls == connects + 1; }, "reconnect"));
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }, "connected"));
+  EXPECT_EQ(transport.disconnect_calls, 1);
+  EXPECT_EQ(backoff.next_calls, 0) << "no backoff delay";
+  run_for(20ms);
+  const auto sent = batches();
+  ASSERT_EQ(sent.size(), 5U);
+  EXPECT_EQ(sent[3].first_seq, 11U);
+  EXPECT_EQ(sent[4].first_seq, 21U);
+  EXPECT_EQ(forwarder->stats().reconnects, 1U);
+  for (const auto& status : transport.on_topic(forwarder->status_topic())) {
+    EXPECT_EQ(status.payload, R"({"state":"online"})") << "no offline status on a renewal";
+  }
+  ack(25);
+  run_for(20ms);
+  EXPECT_EQ(outbox.acked_through(), 25U);
+}
+
+TEST_F(ForwarderTest, RenewConnectionWhileWaitingToRetryConnectsAtOnce) {
+  add_events(3);
+  transport.fail_connects = 1;
+  start();
+  ASSERT_TRUE(run_until([&] { return backoff.next_calls == 1; }, "the first connect failed"));
+  EXPECT_FALSE(forwarder->stats().connected);
+  forwarder->renew_connection("TLS files changed");
+  poll();
+  EXPECT_EQ(transport.connect_calls, 2) << "not after the backoff delay";
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }, "connected"));
+}
+
+TEST_F(ForwarderTest, RenewConnectionWhileConnectingRenewsOnceConnected) {
+  add_events(3);
+  transport.hold_connect = true;
+  start();
+  poll();
+  ASSERT_EQ(transport.connect_calls, 1);
+  forwarder->renew_connection("TLS files changed");
+  poll();
+  EXPECT_EQ(transport.disconnect_calls, 0);
+  transport.hold_connect = false;
+  transport.finish_connect();
+  ASSERT_TRUE(run_until([&] { return transport.connect_calls == 2; }, "the renewal's connect"));
+  EXPECT_EQ(transport.disconnect_calls, 1);
+  ASSERT_TRUE(run_until([&] { return forwarder->stats().connected; }, "connected"));
+}
+
 TEST_F(ForwarderTest, ReconnectChecksTheMarkAgainBeforeSendingEventsStoredOffline) {
   add_events(4);
   start();

@@ -116,6 +116,13 @@ class Forwarder {
   /// Takes at most drain_timeout + 2 * disconnect_timeout (plus the transport's own bound).
   void stop(std::chrono::milliseconds drain_timeout, std::function<void()> done);
 
+  /// Starts a new connection now (the TLS files changed: a renewed certificate): online, it
+  /// disconnects cleanly (no last will; the retained status stays online) and connects again at
+  /// once, then resends what is unacknowledged (go-back-N, as after any reconnect: the collector
+  /// drops what it already has); waiting to retry, it connects at once. While connecting, the
+  /// new connection follows the attempt in flight. Does nothing while stopping or stopped.
+  void renew_connection(const std::string& reason);
+
   ForwarderStats stats() const;
 
   const std::string& batch_topic() const noexcept { return m_batch_topic; }
@@ -123,7 +130,16 @@ class Forwarder {
   const std::string& status_topic() const noexcept { return m_status_topic; }
 
  private:
-  enum class State { idle, connecting, waiting_retry, online, stopping, disconnecting, stopped };
+  enum class State {
+    idle,
+    connecting,
+    waiting_retry,
+    online,
+    renewing,  ///< renew_connection: disconnecting in order to connect again at once
+    stopping,
+    disconnecting,
+    stopped
+  };
   struct InFlight {
     std::uint64_t first_seq = 0;
     std::uint64_t last_seq = 0;
@@ -211,6 +227,8 @@ class Forwarder {
   bool m_probe_sent = false;
   bool m_renewing = false;
   std::uint64_t m_generation = 0;
+  /// renew_connection while connecting: the reason, to renew once connected.
+  std::optional<std::string> m_renew_after_connect;
   std::uint64_t m_next_id = 0;
   bool m_pump_posted = false;
   std::chrono::steady_clock::time_point m_last_progress{};
