@@ -60,4 +60,32 @@ std::optional<std::int64_t> CertificateExpiry::not_after_ms() {
   return m_not_after_ms;
 }
 
+FileChangeWatch::FileChangeWatch(std::vector<std::filesystem::path> paths)
+    : m_paths(std::move(paths)) {
+  for (const auto& path : m_paths) {
+    m_seen.push_back(look(path));
+  }
+}
+
+FileChangeWatch::Seen FileChangeWatch::look(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return {};
+  }
+  return {static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+          static_cast<std::int64_t>(st.st_size)};
+}
+
+bool FileChangeWatch::poll() {
+  bool changed = false;
+  for (std::size_t i = 0; i < m_paths.size(); ++i) {
+    const Seen now = look(m_paths[i]);
+    if (!(now == m_seen[i])) {
+      m_seen[i] = now;
+      changed = true;
+    }
+  }
+  return changed;
+}
+
 }  // namespace pos::common

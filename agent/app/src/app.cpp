@@ -41,6 +41,9 @@
 namespace pos::agent {
 namespace {
 
+/// How often the TLS files are checked for a renewal (docs/operations.md, "Rotate certificates").
+constexpr std::chrono::seconds tls_poll_interval{5};
+
 namespace asio = boost::asio;
 
 constexpr std::size_t max_status_bytes = std::size_t{1024} * 1024;
@@ -109,6 +112,8 @@ class Agent {
         m_systemd(m_io.get_executor(), [this] { return healthy(); }) {
     if (!config.mqtt.cert_file.empty()) {
       m_cert_expiry.emplace(config.mqtt.cert_file);
+      m_tls_watch.emplace(std::vector<std::filesystem::path>{
+          config.mqtt.ca_file, config.mqtt.cert_file, config.mqtt.key_file});
     }
     if (!config.ingest.spool_dir.empty()) {
       SpoolOptions spool;
@@ -134,6 +139,7 @@ class Agent {
       }
     }
     m_forwarder.start();
+    watch_tls_files();
     m_signals.async_wait([this](boost::system::error_code ec, int signal) {
       if (!ec) {
         shutdown(signal);
@@ -289,12 +295,41 @@ class Agent {
     return s;
   }
 
+  /// Every tls_poll_interval: when the TLS files changed and form a usable set (the certificate
+  /// matches the key, every file parses), the forwarder renews its connection with them. A
+  /// half-written renewal (new certificate, old key) is logged and waited out: the next change
+  /// is checked again. The current connection is kept meanwhile.
+  void watch_tls_files() {
+    if (!m_tls_watch) {
+      return;
+    }
+    m_tls_timer.expires_after(tls_poll_interval);
+    m_tls_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) {
+        return;
+      }
+      if (m_tls_watch->poll()) {
+        try {
+          common::check_mqtt_files(m_config.mqtt);
+          m_forwarder.renew_connection("the TLS files changed on disk");
+        } catch (const std::exception& e) {
+          spdlog::warn(
+              "the TLS files changed but are not usable (yet): {}; keeping the current "
+              "connection",
+              e.what());
+        }
+      }
+      watch_tls_files();
+    });
+  }
+
   /// SIGTERM: stop intake, let the forwarder drain within the deadline, then stop the loop.
   void shutdown(int signal) {
     spdlog::info("signal {}: stopping intake, draining for at most {} ms", signal,
                  m_config.shutdown.drain_timeout.count());
     m_systemd.stopping("draining outstanding batches");
     m_http.stop();
+    m_tls_timer.cancel();
     if (m_spool) {
       m_spool->stop();
     }
@@ -331,6 +366,10 @@ class Agent {
   common::ServiceNotifier m_systemd;
   /// The client certificate's expiry for the status (read again when the file is renewed).
   mutable std::optional<common::CertificateExpiry> m_cert_expiry;
+  /// With TLS: the CA, certificate and key files, polled every tls_poll_interval; a usable
+  /// change (a renewed certificate) renews the broker connection without a restart.
+  std::optional<common::FileChangeWatch> m_tls_watch;
+  asio::steady_timer m_tls_timer{m_io};
 };
 
 }  // namespace
