@@ -156,7 +156,8 @@ TEST(PrometheusTest, ThePackagedRulesFireCertificateExpiryAndTillOfflineForAReal
 
   // The agent's status carries its certificate's notAfter; the collector shows it and alerts.
   const auto agent_status = json::parse(http_request(agent.port(), "GET", "/v1/status").body);
-  // AgentProcess had TestPki issue the till's certificate: files "client-" + the CN with '/' as '_'.
+  // AgentProcess had TestPki issue the till's certificate: files "client-" + the CN with '/' as
+  // '_'.
   const auto not_after_ms = common::certificate_not_after_ms(pki.dir() / "client-S07_T1.crt");
   ASSERT_TRUE(not_after_ms) << not_after_ms.error().message;
   const std::string expected_not_after = protocol::format_rfc3339_utc_ms(*not_after_ms);
