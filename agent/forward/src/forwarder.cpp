@@ -158,12 +158,7 @@ void Forwarder::renew_connection(const std::string& reason) {
       return;
   }
   spdlog::info("forwarder: {}: reconnecting", reason);
-  ++m_generation;
-  m_pending.reset();
-  disarm(m_batch_timer);
-  disarm(m_limiter_timer);
-  disarm(m_ack_timer);
-  disarm(m_read_retry_timer);
+  drop_connection_state();
   m_state = State::renewing;
   with_stats([](ForwarderStats& s) {
     s.connected = false;
@@ -175,6 +170,15 @@ void Forwarder::renew_connection(const std::string& reason) {
                              connect();
                            }
                          }));
+}
+
+void Forwarder::drop_connection_state() {
+  ++m_generation;
+  m_pending.reset();
+  disarm(m_batch_timer);
+  disarm(m_limiter_timer);
+  disarm(m_ack_timer);
+  disarm(m_read_retry_timer);
 }
 
 void Forwarder::on_retry_timer() {
@@ -228,12 +232,7 @@ void Forwarder::on_disconnected(const std::string& reason) {
     case State::online: {
       const bool was_online = m_state == State::online;
       m_renew_after_connect.reset();  // the next attempt reads the files anew
-      ++m_generation;
-      m_pending.reset();
-      disarm(m_batch_timer);
-      disarm(m_limiter_timer);
-      disarm(m_ack_timer);
-      disarm(m_read_retry_timer);
+      drop_connection_state();
       m_state = State::waiting_retry;
       const auto delay = m_backoff.next_delay();
       with_stats([&](ForwarderStats& s) {

@@ -166,6 +166,9 @@ class Forwarder {
   void disarm(Timer& timer);
 
   void connect();
+  /// The connection ended (lost or renewed): callbacks of it are ignored from now on, the batch
+  /// being built and the timers that belong to a connection are dropped.
+  void drop_connection_state();
   void on_connected();
   void on_disconnected(const std::string& reason);
   void on_message(TransportMessage message);
