@@ -1,7 +1,6 @@
 #include "pos/common/certificate_expiry.hpp"
 
 #include <openssl/pem.h>
-#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -31,33 +30,6 @@ Result<std::int64_t> certificate_not_after_ms(const std::filesystem::path& path)
     return fail(path.string() + ": the certificate's notAfter cannot be read");
   }
   return static_cast<std::int64_t>(timegm(&tm)) * 1000;
-}
-
-CertificateExpiry::CertificateExpiry(std::filesystem::path path) : m_path(std::move(path)) {}
-
-std::optional<std::int64_t> CertificateExpiry::not_after_ms() {
-  struct stat st {};
-  std::int64_t mtime_ns = 0;
-  std::int64_t size = -1;
-  if (::stat(m_path.c_str(), &st) == 0) {
-    mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-    size = static_cast<std::int64_t>(st.st_size);
-  }
-  const std::lock_guard lock(m_mutex);
-  if (m_read && mtime_ns == m_mtime_ns && size == m_size) {
-    return m_not_after_ms;
-  }
-  m_read = true;
-  m_mtime_ns = mtime_ns;
-  m_size = size;
-  auto not_after = certificate_not_after_ms(m_path);
-  if (!not_after) {
-    spdlog::warn("certificate expiry unknown: {}", not_after.error().message);
-    m_not_after_ms.reset();
-  } else {
-    m_not_after_ms = *not_after;
-  }
-  return m_not_after_ms;
 }
 
 FileChangeWatch::FileChangeWatch(std::vector<std::filesystem::path> paths)

@@ -15,6 +15,8 @@
 #include <string>
 
 #include "agent_harness.hpp"
+#include "pos/common/certificate_expiry.hpp"
+#include "pos/protocol/event.hpp"
 #include "support/mosquitto.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
@@ -89,6 +91,11 @@ TEST(AgentTlsRenewal, ARenewedCertificateFromANewCaIsUsedWithoutARestart) {
       << agent.log();
   EXPECT_NE(agent.log().find("TLS files changed on disk: reconnecting"), std::string::npos)
       << agent.log();
+  const auto renewed_not_after = common::certificate_not_after_ms(renewed.cert);
+  ASSERT_TRUE(renewed_not_after) << renewed_not_after.error().message;
+  EXPECT_EQ(agent_status(agent).at("cert_not_after").as_string(),
+            protocol::format_rfc3339_utc_ms(*renewed_not_after))
+      << "the status reports the certificate in use";
   post_events(agent.port(), 6, 5);
   ASSERT_TRUE(collector->wait_for_mark("S07", "T1", 10, 20s));
 

@@ -111,7 +111,7 @@ class Agent {
         m_deadline(m_io),
         m_systemd(m_io.get_executor(), [this] { return healthy(); }) {
     if (!config.mqtt.cert_file.empty()) {
-      m_cert_expiry.emplace(config.mqtt.cert_file);
+      read_cert_expiry();
       m_tls_watch.emplace(std::vector<std::filesystem::path>{
           config.mqtt.ca_file, config.mqtt.cert_file, config.mqtt.key_file});
     }
@@ -289,9 +289,7 @@ class Agent {
     s.acks_received_total = fwd.acks_received;
     s.reconnects_total = fwd.reconnects;
     s.disk_free_bytes = disk_free_bytes(m_config.data_dir);
-    if (m_cert_expiry) {
-      s.cert_not_after_ms = m_cert_expiry->not_after_ms();
-    }
+    s.cert_not_after_ms = m_cert_not_after_ms;
     return s;
   }
 
@@ -311,6 +309,7 @@ class Agent {
       if (m_tls_watch->poll()) {
         try {
           common::check_mqtt_files(m_config.mqtt);
+          read_cert_expiry();
           m_forwarder.renew_connection("the TLS files changed on disk");
         } catch (const std::exception& e) {
           spdlog::warn(
@@ -321,6 +320,17 @@ class Agent {
       }
       watch_tls_files();
     });
+  }
+
+  /// The notAfter of the certificate in [mqtt] cert_file, for the status and metrics.
+  void read_cert_expiry() {
+    auto not_after = common::certificate_not_after_ms(m_config.mqtt.cert_file);
+    if (!not_after) {
+      spdlog::warn("certificate expiry unknown: {}", not_after.error().message);
+      m_cert_not_after_ms.reset();
+      return;
+    }
+    m_cert_not_after_ms = *not_after;
   }
 
   /// SIGTERM: stop intake, let the forwarder drain within the deadline, then stop the loop.
@@ -364,8 +374,8 @@ class Agent {
   Forwarder m_forwarder;
   asio::steady_timer m_deadline;
   common::ServiceNotifier m_systemd;
-  /// The client certificate's expiry for the status (read again when the file is renewed).
-  mutable std::optional<common::CertificateExpiry> m_cert_expiry;
+  /// The expiry of the client certificate in use: read at start and when a renewal is picked up.
+  std::optional<std::int64_t> m_cert_not_after_ms;
   /// With TLS: the CA, certificate and key files, polled every tls_poll_interval; a usable
   /// change (a renewed certificate) renews the broker connection without a restart.
   std::optional<common::FileChangeWatch> m_tls_watch;

@@ -70,15 +70,17 @@ TEST_F(CertificateExpiryTest, ErrorsNameTheFileAndTheProblem) {
   EXPECT_EQ(junk.error().message, (m_dir / "junk.pem").string() + ": not a PEM certificate");
 }
 
-TEST_F(CertificateExpiryTest, ARenewedFileIsReadAgainAnUnchangedOneIsNot) {
+TEST_F(CertificateExpiryTest, TheWatchSeesARenewalAndNotAnUnchangedFile) {
   const auto path = m_dir / "till.pem";
+  const auto key = m_dir / "till.key";
   write_certificate(path, 1'893'456'000);
-  CertificateExpiry expiry(path);
-  EXPECT_EQ(expiry.not_after_ms(), std::optional<std::int64_t>(1'893'456'000'000));
+  std::ofstream(key) << "key";
+  FileChangeWatch watch({path, key});
+  EXPECT_FALSE(watch.poll());
 
-  // The same mtime and size: the cached value, even though the content changed (proves the
-  // cache; a real renewal changes the mtime).
-  // (An ECDSA signature's length varies: draw until the new file has the old one's size.)
+  // The same mtime and size: no change seen, even though the content changed (a real renewal
+  // changes the mtime). (An ECDSA signature's length varies: draw until the new file has the old
+  // one's size.)
   const auto mtime = fs::last_write_time(path);
   const auto size = fs::file_size(path);
   const auto other = m_dir / "other.pem";
@@ -91,15 +93,29 @@ TEST_F(CertificateExpiryTest, ARenewedFileIsReadAgainAnUnchangedOneIsNot) {
   ASSERT_EQ(fs::file_size(other), size);
   fs::rename(other, path);
   fs::last_write_time(path, mtime);
-  EXPECT_EQ(expiry.not_after_ms(), std::optional<std::int64_t>(1'893'456'000'000));
+  EXPECT_FALSE(watch.poll());
 
   fs::last_write_time(path, mtime + std::chrono::seconds(5));
-  EXPECT_EQ(expiry.not_after_ms(), std::optional<std::int64_t>(1'893'456'001'000));
+  EXPECT_TRUE(watch.poll());
+  EXPECT_FALSE(watch.poll()) << "seen once";
+  {
+    const auto renewed = certificate_not_after_ms(path);
+    ASSERT_TRUE(renewed);
+    EXPECT_EQ(*renewed, 1'893'456'001'000);
+  }
 
   fs::remove(path);
-  EXPECT_EQ(expiry.not_after_ms(), std::nullopt);
+  EXPECT_TRUE(watch.poll());
   write_certificate(path, 1'924'992'000);  // renewed: 2031-01-01
-  EXPECT_EQ(expiry.not_after_ms(), std::optional<std::int64_t>(1'924'992'000'000));
+  EXPECT_TRUE(watch.poll());
+  {
+    const auto renewed = certificate_not_after_ms(path);
+    ASSERT_TRUE(renewed);
+    EXPECT_EQ(*renewed, 1'924'992'000'000);
+  }
+
+  std::ofstream(key) << "a new key";  // any file of the set
+  EXPECT_TRUE(watch.poll());
 }
 
 }  // namespace

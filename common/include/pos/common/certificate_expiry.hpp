@@ -1,11 +1,10 @@
 #pragma once
-// When a PEM certificate file expires (its notAfter), re-read only when the file changed, so that
-// a renewed certificate is reported without a restart.
+// When a PEM certificate file expires (its notAfter), and a watch that notices when files (a
+// renewed certificate and key) changed on disk.
 
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
-#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -16,25 +15,6 @@ namespace pos::common {
 /// The notAfter of the first certificate in the PEM file at `path`, in Unix milliseconds.
 /// Fails with "<path>: cannot read: <reason>" or "<path>: not a PEM certificate". Thread-safe.
 Result<std::int64_t> certificate_not_after_ms(const std::filesystem::path& path);
-
-/// Caches certificate_not_after_ms of one file, keyed by the file's modification time and size.
-/// Thread-safe.
-class CertificateExpiry {
- public:
-  explicit CertificateExpiry(std::filesystem::path path);
-
-  /// The notAfter of the file as it is now (read again when its mtime or size changed); nothing
-  /// when the file cannot be read or holds no certificate (logged once per change of the file).
-  std::optional<std::int64_t> not_after_ms();
-
- private:
-  std::filesystem::path m_path;
-  std::mutex m_mutex;
-  std::optional<std::int64_t> m_not_after_ms;
-  bool m_read = false;
-  std::int64_t m_mtime_ns = 0;
-  std::int64_t m_size = -1;
-};
 
 /// Notices when any of a set of files (the TLS files: ca_file, cert_file, key_file) changed on
 /// disk since the last poll, by modification time and size. Not thread-safe.
