@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <random>
 #include <system_error>
 #include <utility>
 
@@ -17,88 +16,7 @@ std::string errno_text(int err) {
   return std::generic_category().message(err);
 }
 
-Status write_all_and_sync(common::UniqueFd& fd, std::string_view data,
-                          const std::filesystem::path& path) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd.get(), data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return fail(path.string() + ": write: " + errno_text(errno));
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  if (::fsync(fd.get()) != 0) {
-    return fail(path.string() + ": fsync: " + errno_text(errno));
-  }
-  if (::close(fd.release()) != 0) {
-    return fail(path.string() + ": close: " + errno_text(errno));
-  }
-  return {};
-}
-
-Status create_and_write(const std::filesystem::path& path, std::string_view data, mode_t mode) {
-  // O_EXCL: the file is ours and has `mode` (within the umask) from its first byte. fchmod
-  // only restores bits a restrictive umask removed; it never widens beyond `mode`.
-  common::UniqueFd fd(
-      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
-  if (!fd) {
-    const int err = errno;
-    if (err == EEXIST) {
-      return fail(path.string() + ": exists already; refusing to overwrite it");
-    }
-    return fail(path.string() + ": cannot create: " + errno_text(err));
-  }
-  if (::fchmod(fd.get(), mode) != 0) {
-    const int err = errno;
-    ::unlink(path.c_str());
-    return fail(path.string() + ": fchmod: " + errno_text(err));
-  }
-  auto written = write_all_and_sync(fd, data, path);
-  if (!written) {
-    ::unlink(path.c_str());
-  }
-  return written;
-}
-
-Status sync_dir(const std::filesystem::path& dir) {
-  common::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd || ::fsync(fd.get()) != 0) {
-    return fail(dir.string() + ": fsync of the directory: " + errno_text(errno));
-  }
-  return {};
-}
-
-std::filesystem::path parent_of(const std::filesystem::path& path) {
-  return path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-}
-
 }  // namespace
-
-Status write_new(const std::filesystem::path& path, std::string_view data, mode_t mode) {
-  auto written = create_and_write(path, data, mode);
-  if (!written) {
-    return written;
-  }
-  return sync_dir(parent_of(path));
-}
-
-Status replace(const std::filesystem::path& path, std::string_view data, mode_t mode) {
-  std::random_device rd;
-  const auto tmp = std::filesystem::path(path.string() + ".tmp-" + std::to_string(::getpid()) +
-                                         "-" + std::to_string(rd()));
-  auto written = create_and_write(tmp, data, mode);
-  if (!written) {
-    return written;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return fail(path.string() + ": rename: " + errno_text(err));
-  }
-  return sync_dir(parent_of(path));
-}
 
 Result<std::string> read(const std::filesystem::path& path, std::size_t max_bytes) {
   common::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -128,7 +46,7 @@ Result<std::string> read(const std::filesystem::path& path, std::size_t max_byte
 
 Status make_private_dir(const std::filesystem::path& path, bool require_private) {
   if (::mkdir(path.c_str(), 0700) == 0) {
-    return sync_dir(parent_of(path));
+    return common::files::sync_parent_dir(path);
   }
   if (errno != EEXIST) {
     return fail(path.string() + ": cannot create: " + errno_text(errno));

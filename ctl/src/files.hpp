@@ -1,7 +1,6 @@
 #pragma once
-// File writing for the CA: files created with their final mode (keys 0600 from the first byte,
-// O_CREAT|O_EXCL, never chmod afterwards), fsynced, replaced atomically by rename. Private to
-// pos::ctl.
+// Files of the CA: writing (common/files.hpp: final mode from the first byte, fsynced, put in
+// place atomically), bounded reads, private directories and the CA's lock. Private to pos::ctl.
 
 #include <sys/types.h>
 
@@ -9,19 +8,14 @@
 #include <string>
 #include <string_view>
 
+#include "pos/common/files.hpp"
 #include "pos/common/unique_fd.hpp"
 #include "pos/protocol/result.hpp"
 
 namespace pos::ctl::files {
 
-/// Creates `path` (which must not exist) with `mode`, writes `data` and fsyncs it. Fails naming
-/// the path when it exists or cannot be written (a partly written file is removed).
-Status write_new(const std::filesystem::path& path, std::string_view data, mode_t mode);
-
-/// Writes `data` to a fresh temporary file next to `path` (created with `mode`), fsyncs it and
-/// renames it over `path`, then fsyncs the directory: readers see the old or the new file, never
-/// a partial one.
-Status replace(const std::filesystem::path& path, std::string_view data, mode_t mode);
+using common::files::replace;
+using common::files::write_new;
 
 /// Reads a whole file of at most max_bytes; the error names the path.
 Result<std::string> read(const std::filesystem::path& path, std::size_t max_bytes);

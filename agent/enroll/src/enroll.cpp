@@ -11,12 +11,11 @@
 #include <cerrno>
 #include <cstring>
 #include <ostream>
-#include <random>
 
 #include "pos/agent/config.hpp"
+#include "pos/common/files.hpp"
 #include "pos/common/openssl_handles.hpp"
 #include "pos/common/startup_error.hpp"
-#include "pos/common/unique_fd.hpp"
 #include "pos/protocol/ids.hpp"
 
 namespace pos::agent {
@@ -32,95 +31,35 @@ Enrolled usage_error(std::string message) {
 Enrolled io_error(std::string message) {
   return Enrolled::failure(EnrollError{false, std::move(message)});
 }
-std::string os_error(const fs::path& path, std::string_view what) {
-  return path.string() + ": " + std::string(what) + ": " + std::strerror(errno);
-}
 std::string ssl_error(std::string_view what) {
   const auto queue = ossl::error_queue();
   return std::string(what) + (queue.empty() ? "" : ": " + queue);
 }
 
-// Removes a temporary file when it goes, unless released.
-class TempFile {
- public:
-  explicit TempFile(fs::path path) : m_path(std::move(path)) {}
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (!m_path.empty()) {
-      ::unlink(m_path.c_str());
-    }
-  }
-  void release() { m_path.clear(); }
-
- private:
-  fs::path m_path;
-};
-
-fs::path temp_name(const fs::path& path) {
-  std::random_device random;
-  return path.parent_path() / ("." + path.filename().string() + ".tmp" + std::to_string(random()));
+std::string key_exists(const fs::path& path) {
+  return path.string() +
+         " already exists; refusing to overwrite a key (--force replaces it, and the certificate "
+         "for the old key stops working)";
 }
 
-// Writes `data` to a fresh file next to `path` (O_EXCL, `mode` from the start) and fsyncs it;
-// returns its name. Fails with an I/O message naming the file.
-Result<fs::path> write_temp(const fs::path& path, std::string_view data, mode_t mode) {
-  const fs::path temp = temp_name(path);
-  common::UniqueFd fd(
-      ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
-  if (!fd) {
-    return fail(os_error(temp, "cannot create"));
-  }
-  TempFile guard(temp);
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return fail(os_error(temp, "write failed"));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0) {
-    return fail(os_error(temp, "fsync failed"));
-  }
-  guard.release();
-  return temp;
-}
-
-void sync_dir(const fs::path& file) {
-  const fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
-  const common::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd) {
-    ::fsync(fd.get());
-  }
-}
-
-// Puts `data` at `path` with `mode`: linked (never overwriting) or, with `replace`, renamed over.
+// Puts `data` at `path` with `mode`: never overwriting (common::files::write_new) or, with
+// `replace`, renamed over the old file.
 Result<bool, EnrollError> install(const fs::path& path, std::string_view data, mode_t mode,
                                   bool replace) {
   using Installed = Result<bool, EnrollError>;
-  auto temp = write_temp(path, data, mode);
-  if (!temp) {
-    return Installed::failure(EnrollError{false, temp.error().message});
-  }
-  TempFile guard(*temp);
   if (replace) {
-    if (::rename(temp->c_str(), path.c_str()) != 0) {
-      return Installed::failure(EnrollError{false, os_error(path, "cannot replace")});
+    if (auto s = common::files::replace(path, data, mode); !s) {
+      return Installed::failure(EnrollError{false, s.error().message});
     }
-    guard.release();
-  } else if (::link(temp->c_str(), path.c_str()) != 0) {
-    if (errno == EEXIST) {
-      return Installed::failure(EnrollError{
-          true, path.string() + " already exists; refusing to overwrite a key (--force replaces "
-                                "it, and the certificate for the old key stops working)"});
-    }
-    return Installed::failure(EnrollError{false, os_error(path, "cannot create")});
+    return true;
   }
-  sync_dir(path);
+  if (auto s = common::files::write_new(path, data, mode); !s) {
+    std::error_code ec;
+    if (fs::symlink_status(path, ec).type() != fs::file_type::not_found) {
+      return Installed::failure(EnrollError{true, key_exists(path)});
+    }
+    return Installed::failure(EnrollError{false, s.error().message});
+  }
   return true;
 }
 
@@ -202,9 +141,7 @@ Result<std::string, EnrollError> enroll_till(const EnrollRequest& request) {
   std::error_code ec;
   if (!request.force &&
       fs::symlink_status(request.key_file, ec).type() != fs::file_type::not_found) {
-    return usage_error(request.key_file.string() +
-                       " already exists; refusing to overwrite a key (--force replaces it, and "
-                       "the certificate for the old key stops working)");
+    return usage_error(key_exists(request.key_file));
   }
   auto key = generate_key();
   if (!key) {
