@@ -659,6 +659,18 @@ void append_canonical_members(std::string& out, std::span<MergedMember> members,
   out.push_back('}');
 }
 
+bool read_uint(const boost::json::value& v, std::uint64_t& out) noexcept {
+  if (v.is_uint64()) {
+    out = v.get_uint64();
+    return true;
+  }
+  if (v.is_int64() && v.get_int64() >= 0) {
+    out = static_cast<std::uint64_t>(v.get_int64());
+    return true;
+  }
+  return false;
+}
+
 }  // namespace detail
 
 Result<json::value> parse_json_bounded(std::string_view text, const EventLimits& limits,

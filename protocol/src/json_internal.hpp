@@ -24,6 +24,9 @@ Result<boost::json::value> parse_json(std::string_view text, std::size_t max_byt
                                       boost::json::storage_ptr storage = {},
                                       std::vector<DuplicateKey>* duplicates = nullptr);
 
+/// Reads a non-negative integer (stored as uint64 or int64) into `out`; false otherwise.
+bool read_uint(const boost::json::value& v, std::uint64_t& out) noexcept;
+
 /// Appends the canonical form (see to_canonical_json) of `value` to `out`.
 void append_canonical(std::string& out, const boost::json::value& value);
 

@@ -25,18 +25,6 @@ constexpr std::string_view k_known[] = {"state",          "agent_version",   "se
                                         "acked_through",  "epoch_renewals",  "epoch_renewed_at",
                                         "broker",         "cert_not_after"};
 
-bool read_uint(const json::value& v, std::uint64_t& out) noexcept {
-  if (v.is_uint64()) {
-    out = v.get_uint64();
-    return true;
-  }
-  if (v.is_int64() && v.get_int64() >= 0) {
-    out = static_cast<std::uint64_t>(v.get_int64());
-    return true;
-  }
-  return false;
-}
-
 std::uint64_t* counter_field(AgentStatus& status, std::string_view key) noexcept {
   if (key == "backlog_events") {
     return &status.backlog_events;
@@ -95,7 +83,8 @@ Status read_timestamp(const json::value& v, std::string_view key, bool nullable_
 
 std::string encode_ack(const Ack& ack) {
   return R"({"epoch":")" + format_epoch(ack.epoch) + R"(","through_seq":)" +
-         std::to_string(ack.through_seq) + (ack.resend ? R"(,"resend":true})" : "}");
+         std::to_string(ack.through_seq) + (ack.resend ? R"(,"resend":true)" : "") +
+         (ack.replay ? R"(,"replay":true})" : "}");
 }
 
 Result<Ack> parse_ack(std::string_view text) {
@@ -124,7 +113,7 @@ Result<Ack> parse_ack(std::string_view text) {
   if (v == nullptr) {
     return fail("ack.through_seq: is required");
   }
-  if (!read_uint(*v, ack.through_seq)) {
+  if (!detail::read_uint(*v, ack.through_seq)) {
     return fail("ack.through_seq: must be an integer >= 0");
   }
   if (v = obj.if_contains("resend"); v != nullptr) {
@@ -132,6 +121,12 @@ Result<Ack> parse_ack(std::string_view text) {
       return fail("ack.resend: must be true or false");
     }
     ack.resend = v->get_bool();
+  }
+  if (v = obj.if_contains("replay"); v != nullptr) {
+    if (!v->is_bool()) {
+      return fail("ack.replay: must be true or false");
+    }
+    ack.replay = v->get_bool();
   }
   return ack;
 }
@@ -235,13 +230,13 @@ Result<AgentStatus> parse_status(std::string_view text) {
       status.epoch = *epoch;
     } else if (key == "acked_through") {
       std::uint64_t acked = 0;
-      if (!read_uint(value, acked)) {
+      if (!detail::read_uint(value, acked)) {
         return fail("status.acked_through: must be an integer >= 0");
       }
       status.acked_through = acked;
     } else if (key == "epoch_renewals") {
       std::uint64_t renewals = 0;
-      if (!read_uint(value, renewals)) {
+      if (!detail::read_uint(value, renewals)) {
         return fail("status.epoch_renewals: must be an integer >= 0");
       }
       status.epoch_renewals = renewals;
@@ -259,7 +254,7 @@ Result<AgentStatus> parse_status(std::string_view text) {
       }
       status.broker.emplace(value.get_string().data(), value.get_string().size());
     } else if (std::uint64_t* counter = counter_field(status, key); counter != nullptr) {
-      if (!read_uint(value, *counter)) {
+      if (!detail::read_uint(value, *counter)) {
         return fail("status." + std::string(key) + ": must be an integer >= 0");
       }
     } else {

@@ -11,7 +11,8 @@ namespace {
 constexpr std::size_t k_max_prefix = 128;
 
 bool parse_kind(std::string_view text, TopicKind& kind) noexcept {
-  for (TopicKind k : {TopicKind::batch, TopicKind::ack, TopicKind::status}) {
+  for (TopicKind k :
+       {TopicKind::batch, TopicKind::ack, TopicKind::status, TopicKind::replay, TopicKind::cmd}) {
     if (text == to_string(k)) {
       kind = k;
       return true;
@@ -30,6 +31,10 @@ std::string_view to_string(TopicKind kind) noexcept {
       return "ack";
     case TopicKind::status:
       return "status";
+    case TopicKind::replay:
+      return "replay";
+    case TopicKind::cmd:
+      return "cmd";
   }
   return "batch";
 }
@@ -96,14 +101,17 @@ Result<TillTopic> parse_topic(std::string_view prefix, std::string_view topic) {
   }
   if (!parse_kind(levels[2], out.kind)) {
     return fail("topic: unknown kind '" + std::string(levels[2]) +
-                "' (must be one of batch, ack, status)");
+                "' (must be one of batch, ack, status, replay, cmd)");
   }
   out.store_id.assign(levels[0]);
   out.till_id.assign(levels[1]);
   return out;
 }
 
-Result<std::string> shared_batch_subscription(std::string_view group, std::string_view prefix) {
+namespace {
+
+Result<std::string> shared_subscription(std::string_view group, std::string_view prefix,
+                                        TopicKind kind) {
   if (auto s = check_id("share_group", group); !s) {
     return fail(s.error());
   }
@@ -111,8 +119,18 @@ Result<std::string> shared_batch_subscription(std::string_view group, std::strin
     return fail(s.error());
   }
   std::string out = "$share/";
-  out.append(group).append(1, '/').append(prefix).append("/+/+/batch");
+  out.append(group).append(1, '/').append(prefix).append("/+/+/").append(to_string(kind));
   return out;
+}
+
+}  // namespace
+
+Result<std::string> shared_batch_subscription(std::string_view group, std::string_view prefix) {
+  return shared_subscription(group, prefix, TopicKind::batch);
+}
+
+Result<std::string> shared_replay_subscription(std::string_view group, std::string_view prefix) {
+  return shared_subscription(group, prefix, TopicKind::replay);
 }
 
 }  // namespace pos::protocol

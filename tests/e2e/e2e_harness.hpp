@@ -140,6 +140,8 @@ class E2eSystem {
   Till& till(std::size_t index) { return *m_tills.at(index); }
   std::size_t till_count() const { return m_tills.size(); }
   const std::filesystem::path& dir() const { return m_dir.path(); }
+  // possim's log of the events the agents accepted (read_accepted_log).
+  const std::filesystem::path& accepted_log() const { return m_accepted_log; }
 
   // Starts possim on every till at `events_per_s` in total. Throws when possim cannot start.
   void start_load(double events_per_s, std::uint64_t seed = 1);

@@ -104,6 +104,9 @@ class Agent {
         m_transport(m_io.get_executor(), transport_options()),
         m_backoff(config.forward.reconnect_initial, config.forward.reconnect_max),
         m_limiter(make_limiter(config)),
+        m_replayer(m_io.get_executor(), *m_outbox, m_transport, m_clock,
+                   protocol::BatchEncoder(config.forward.zstd_level, load_dictionary(config)),
+                   replayer_options()),
         m_forwarder(m_io.get_executor(), *m_outbox, m_transport, m_backoff, m_clock,
                     m_limiter.get(),
                     protocol::BatchEncoder(config.forward.zstd_level, load_dictionary(config)),
@@ -138,6 +141,7 @@ class Agent {
         throw std::runtime_error("ingest.spool_dir: " + watching.error().message);
       }
     }
+    m_forwarder.set_replayer(m_replayer);
     m_forwarder.start();
     watch_tls_files();
     m_signals.async_wait([this](boost::system::error_code ec, int signal) {
@@ -255,6 +259,19 @@ class Agent {
     return o;
   }
 
+  ReplayerOptions replayer_options() const {
+    const auto& f = m_config.forward;
+    ReplayerOptions o;
+    o.store_id = m_config.store_id;
+    o.till_id = m_config.till_id;
+    o.topic_prefix = m_config.mqtt.topic_prefix;
+    o.batch_max_events = f.batch_max_events;
+    o.batch_max_bytes = f.batch_max_bytes;
+    o.ack_timeout = f.ack_timeout;
+    o.state_file = std::filesystem::path(m_config.data_dir) / "replays.json";
+    return o;
+  }
+
   AgentSnapshot snapshot() const {
     AgentSnapshot s;
     s.now_ms = m_clock.now_unix_ms();
@@ -290,6 +307,8 @@ class Agent {
     s.reconnects_total = fwd.reconnects;
     s.disk_free_bytes = disk_free_bytes(m_config.data_dir);
     s.cert_not_after_ms = m_cert_not_after_ms;
+    s.replay = m_replayer.progress();
+    s.replay_stats = m_replayer.stats();
     return s;
   }
 
@@ -371,6 +390,7 @@ class Agent {
   PahoTransport m_transport;
   common::ExponentialBackoff m_backoff;
   std::unique_ptr<UploadLimiter> m_limiter;
+  Replayer m_replayer;
   Forwarder m_forwarder;
   asio::steady_timer m_deadline;
   common::ServiceNotifier m_systemd;

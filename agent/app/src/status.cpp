@@ -49,6 +49,9 @@ protocol::AgentStatus make_status(const AgentSnapshot& s, protocol::AgentState s
     status.broker = s.broker;
   }
   status.cert_not_after = rfc3339(s.cert_not_after_ms);
+  if (s.replay) {
+    status.extra["replay"] = protocol::replay_progress_to_json(*s.replay);
+  }
   return status;
 }
 
@@ -141,6 +144,15 @@ std::string metrics_text(const AgentSnapshot& s) {
            "notAfter of the MQTT client certificate (Unix time)",
            static_cast<double>(*s.cert_not_after_ms) / 1000.0);
   }
+  metric(out, "replay_commands_total", "counter",
+         "Replay commands received (repeated and invalid ones included)",
+         d(s.replay_stats.commands));
+  metric(out, "replays_refused_total", "counter", "Replays refused or stopped",
+         d(s.replay_stats.refused));
+  metric(out, "replays_completed_total", "counter", "Replays done", d(s.replay_stats.completed));
+  metric(out, "replay_events_total", "counter",
+         "Events a collector acknowledged as published again by a replay",
+         d(s.replay_stats.events_replayed));
   metric(out, "db_bytes", "gauge", "SQLite database and WAL size", d(s.outbox.db_bytes));
   metric(out, "disk_free_bytes", "gauge", "Free bytes on the data directory's file system",
          d(s.disk_free_bytes));

@@ -179,6 +179,9 @@ void Forwarder::drop_connection_state() {
   disarm(m_limiter_timer);
   disarm(m_ack_timer);
   disarm(m_read_retry_timer);
+  if (m_replayer != nullptr) {
+    m_replayer->on_disconnected();
+  }
 }
 
 void Forwarder::on_retry_timer() {
@@ -218,6 +221,9 @@ void Forwarder::on_connected() {
                                          status.error().message);
                           }
                         }));
+  if (m_replayer != nullptr) {
+    m_replayer->on_connected();
+  }
   publish_status();
   go_back_n("connected");
   if (m_renew_after_connect) {
@@ -271,6 +277,8 @@ void Forwarder::on_disconnected(const std::string& reason) {
 void Forwarder::on_message(TransportMessage message) {
   if (message.topic == m_ack_topic) {
     on_ack(message.payload);
+  } else if (m_replayer != nullptr && message.topic == m_replayer->command_topic()) {
+    m_replayer->on_command(message.payload);
   } else {
     spdlog::debug("forwarder: ignoring message on {}", message.topic);
   }
@@ -285,6 +293,13 @@ void Forwarder::on_ack(const std::string& payload) {
   if (!ack) {
     spdlog::warn("forwarder: bad ack: {}", ack.error().message);
     ignore();
+    return;
+  }
+  if (ack->replay) {
+    // Says nothing about the normal stream (docs/replay.md).
+    if (m_replayer != nullptr && m_state == State::online) {
+      m_replayer->on_ack(*ack);
+    }
     return;
   }
   if (ack->epoch != m_epoch) {
@@ -696,6 +711,15 @@ void Forwarder::on_heartbeat() {
   if (m_state != State::disconnecting && m_state != State::stopped) {
     arm(m_heartbeat_timer, m_options.heartbeat, &Forwarder::on_heartbeat);
   }
+}
+
+void Forwarder::set_replayer(Replayer& replayer) {
+  m_replayer = &replayer;
+  replayer.set_progress_listener(guarded([this] {
+    if (m_state == State::online) {
+      publish_status();
+    }
+  }));
 }
 
 void Forwarder::publish_status() {

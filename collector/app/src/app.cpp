@@ -25,6 +25,10 @@
 #include "pos/collector/live_view.hpp"
 #include "pos/collector/mark_store.hpp"
 #include "pos/collector/pubsub_sink.hpp"
+#include "pos/collector/replay_api.hpp"
+#include "pos/collector/replay_metrics.hpp"
+#include "pos/collector/replay_processor.hpp"
+#include "pos/collector/replay_tracker.hpp"
 #include "pos/common/backoff.hpp"
 #include "pos/common/clock.hpp"
 #include "pos/common/durable_directory.hpp"
@@ -33,6 +37,8 @@
 #include "pos/common/mqtt_settings.hpp"
 #include "pos/common/paho_transport.hpp"
 #include "pos/common/program.hpp"
+#include "pos/common/prometheus_text.hpp"
+#include "pos/common/startup_error.hpp"
 #include "pos/common/systemd_notify.hpp"
 #include "pos/protocol/dictionary.hpp"
 #include "pos/protocol/topics.hpp"
@@ -138,6 +144,16 @@ std::string broker_list(const CollectorConfig& config) {
   return out;
 }
 
+/// The replay subscription, shared or plain like the batch subscription (docs/replay.md).
+std::string replay_filter(const CollectorConfig& config) {
+  if (config.marks.type == "postgres") {
+    return config.mqtt.topic_prefix + "/+/+/replay";
+  }
+  return common::startup_value(
+      protocol::shared_replay_subscription(config.mqtt.share_group, config.mqtt.topic_prefix),
+      "mqtt.share_group");
+}
+
 /// The brokers to take batches from. One collector: a persistent session and the shared
 /// subscription (SPEC), so that a restart misses nothing the broker queued. Several collectors
 /// ([marks] type = "postgres"): every collector subscribes to every batch and keeps those of the
@@ -157,7 +173,7 @@ BrokerSetOptions broker_options(const CollectorConfig& config, const std::string
     o.brokers.push_back(std::move(t));
   }
   o.topic_prefix = config.mqtt.topic_prefix;
-  o.filters = {batch_filter, config.mqtt.topic_prefix + "/+/+/status"};
+  o.filters = {batch_filter, config.mqtt.topic_prefix + "/+/+/status", replay_filter(config)};
   o.reconnect_initial = config.mqtt.reconnect_initial;
   o.reconnect_max = config.mqtt.reconnect_max;
   return o;
@@ -215,8 +231,12 @@ class Collector {
         m_sink(make_sink(m_io.get_executor(), config)),
         m_live(m_io.get_executor(), m_clock, live_view_options(config)),
         m_brokers(m_io.get_executor(), broker_options(config, batch_filter(config))),
-        m_processor(m_io.get_executor(), *m_sink, *m_marks, m_brokers, {&m_fleet, &m_live}, m_clock,
-                    dictionary_lookup(), processor_options()),
+        m_processor(m_io.get_executor(), *m_sink, *m_marks, m_brokers,
+                    {&m_fleet, &m_live, &m_replay_tracker}, m_clock, dictionary_lookup(),
+                    processor_options()),
+        m_replay_processor(m_io.get_executor(), *m_sink, m_brokers, m_clock, dictionary_lookup(),
+                           replay_options()),
+        m_replay_api(m_replay_tracker, m_brokers, m_clock, config.mqtt.topic_prefix),
         m_api(m_processor, *m_marks, *m_sink, m_fleet, m_alerts, m_live, m_clock,
               HttpProbes{.healthy = [this] { return healthy(); },
                          .broker_connected = [this] { return m_brokers.is_connected(); },
@@ -226,10 +246,19 @@ class Collector {
                              return std::nullopt;
                            }
                            return m_leases->stats();
-                         }}),
+                         },
+                         .extra_metrics =
+                             [this](common::PrometheusWriter& metrics) {
+                               append_replay_metrics(metrics, m_replay_processor.stats(),
+                                                     m_replay_tracker);
+                             }}),
         m_http(
             m_io.get_executor(), config.http.listen, common::HttpLimits{},
             [this](const common::HttpRequest& request, const common::HttpServer::Respond& respond) {
+              if (ReplayApi::handles(request.target)) {
+                respond(m_replay_api.handle(request));
+                return;
+              }
               respond(m_api.handle(request));
             },
             "http.listen",
@@ -258,6 +287,11 @@ class Collector {
         .on_disconnected = {},
         .on_message =
             [this](common::TransportMessage message) {
+              if (auto topic = protocol::parse_topic(m_config.mqtt.topic_prefix, message.topic);
+                  topic && topic->kind == protocol::TopicKind::replay) {
+                m_replay_processor.handle_batch(*topic, message.payload);
+                return;
+              }
               m_processor.handle_message(std::move(message));
             },
     });
@@ -372,6 +406,17 @@ class Collector {
     o.max_epochs_per_till = m_config.marks.max_epochs_per_till;
     o.epoch_retention = m_config.marks.epoch_retention;
     o.ownership = m_leases.get();
+    return o;
+  }
+
+  ReplayProcessorOptions replay_options() const {
+    const BatchProcessorOptions batches = processor_options();
+    ReplayProcessorOptions o;
+    o.topic_prefix = batches.topic_prefix;
+    o.limits = batches.limits;
+    o.event_limits = batches.event_limits;
+    o.max_dead_letter_bytes = batches.max_dead_letter_bytes;
+    o.ownership = batches.ownership;
     return o;
   }
 
@@ -491,7 +536,10 @@ class Collector {
   std::unique_ptr<Sink> m_sink;
   LiveView m_live;
   BrokerSet m_brokers;
+  ReplayTracker m_replay_tracker;
   BatchProcessor m_processor;
+  ReplayProcessor m_replay_processor;
+  ReplayApi m_replay_api;
   HttpApi m_api;
   common::HttpServer m_http;
   asio::steady_timer m_fleet_timer;

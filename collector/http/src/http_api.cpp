@@ -208,6 +208,9 @@ std::string HttpApi::metrics_text() {
   for (const auto& [state, count] : m_fleet.count_by_state(m_clock.now_unix_ms())) {
     metrics.sample("tills", {{"state", to_string(state)}}, count);
   }
+  if (m_probes.extra_metrics) {
+    m_probes.extra_metrics(metrics);
+  }
   out << alerts_metrics_text(m_alerts.active());
   m_live.append_metrics(out, s);
   return out.str();

@@ -139,6 +139,8 @@ void BatchProcessor::handle_message(common::TransportMessage message) {
         handle_status(*topic, message.payload);
         return;
       case protocol::TopicKind::ack:
+      case protocol::TopicKind::replay:  // ReplayProcessor's (docs/replay.md)
+      case protocol::TopicKind::cmd:
         return;
     }
   } catch (const std::exception& e) {

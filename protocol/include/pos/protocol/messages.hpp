@@ -22,16 +22,20 @@ struct Ack {
   /// back to through_seq + 1 at once. Agents older than the flag ignore it (an unknown field) and
   /// resend at their ack timeout as before.
   bool resend = false;
+  /// An ack of a replayed batch (topic `replay`, docs/replay.md): every event of that epoch with
+  /// seq <= through_seq of the replay in progress is published again. Says nothing about the
+  /// normal stream; an agent applies it only to its replay.
+  bool replay = false;
   friend bool operator==(const Ack&, const Ack&) = default;
 };
 
-/// `{"epoch":"<16 hex>","through_seq":N}`, followed by `,"resend":true` when the flag is set
-/// (without it, byte for byte the ack of collectors before the flag existed).
+/// `{"epoch":"<16 hex>","through_seq":N}`, followed by `,"resend":true` and `,"replay":true` when
+/// the flags are set (without them, byte for byte the ack of collectors before the flags existed).
 std::string encode_ack(const Ack& ack);
 
 /// Parses an ack (bounded: at most 1 KiB). Errors name the field: `ack.epoch: must be 16 hex
 /// digits`, `ack.through_seq: must be an integer >= 0`, `ack.resend: must be true or false`. A
-/// missing `resend` is false. Unknown fields are ignored.
+/// missing `resend` or `replay` is false. Unknown fields are ignored.
 Result<Ack> parse_ack(std::string_view text);
 
 enum class AgentState { online, offline };

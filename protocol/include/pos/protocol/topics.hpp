@@ -1,5 +1,7 @@
 #pragma once
-// MQTT topic names (SPEC "MQTT"): `{prefix}/{store}/{till}/{batch|ack|status}`.
+// MQTT topic names (SPEC "MQTT"): `{prefix}/{store}/{till}/{batch|ack|status}`, and the replay
+// topics `replay` (agent to collector: re-sent batches) and `cmd` (collector to agent: commands);
+// see docs/replay.md.
 
 #include <string>
 #include <string_view>
@@ -8,9 +10,9 @@
 
 namespace pos::protocol {
 
-enum class TopicKind { batch, ack, status };
+enum class TopicKind { batch, ack, status, replay, cmd };
 
-/// "batch", "ack" or "status".
+/// "batch", "ack", "status", "replay" or "cmd".
 std::string_view to_string(TopicKind kind) noexcept;
 
 struct TillTopic {
@@ -34,5 +36,8 @@ Result<TillTopic> parse_topic(std::string_view prefix, std::string_view topic);
 /// `$share/{group}/{prefix}/+/+/batch`: the collectors' shared subscription. `group` must be a
 /// valid id.
 Result<std::string> shared_batch_subscription(std::string_view group, std::string_view prefix);
+
+/// `$share/{group}/{prefix}/+/+/replay`: the collectors' shared subscription to replayed batches.
+Result<std::string> shared_replay_subscription(std::string_view group, std::string_view prefix);
 
 }  // namespace pos::protocol

@@ -9,6 +9,7 @@
 #include <boost/json/object.hpp>
 
 #include "pos/agent/outbox.hpp"
+#include "pos/agent/replayer.hpp"
 #include "pos/protocol/messages.hpp"
 
 namespace pos::agent {
@@ -42,6 +43,9 @@ struct AgentSnapshot {
   std::uint64_t spool_done_pruned_total = 0;    ///< files deleted from done/ after retention
   /// notAfter of the MQTT client certificate (Unix ms); empty without TLS or when unreadable.
   std::optional<std::int64_t> cert_not_after_ms;
+  /// The latest replay (docs/replay.md), reported in the status as `replay`; its counters.
+  std::optional<protocol::ReplayProgress> replay;
+  ReplayerStats replay_stats;
 };
 
 /// The SPEC status message for this snapshot (`state` online or offline).

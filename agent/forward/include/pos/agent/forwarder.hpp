@@ -17,6 +17,7 @@
 
 #include "pos/agent/ack_timeout.hpp"
 #include "pos/agent/outbox.hpp"
+#include "pos/agent/replayer.hpp"
 #include "pos/agent/transport.hpp"
 #include "pos/agent/upload_limiter.hpp"
 #include "pos/common/backoff.hpp"
@@ -123,6 +124,10 @@ class Forwarder {
   /// new connection follows the attempt in flight. Does nothing while stopping or stopped.
   void renew_connection(const std::string& reason);
 
+  /// Hands replay commands and replay acks to `replayer` and tells it of each connection; its
+  /// progress is published with the status. Before start(); `replayer` must outlive the
+  /// Forwarder.
+  void set_replayer(Replayer& replayer);
   ForwarderStats stats() const;
 
   const std::string& batch_topic() const noexcept { return m_batch_topic; }
@@ -206,6 +211,7 @@ class Forwarder {
   common::Backoff& m_backoff;
   const common::Clock& m_clock;
   UploadLimiter* m_limiter;
+  Replayer* m_replayer = nullptr;
   protocol::BatchEncoder m_encoder;
   ForwarderOptions m_options;
   std::string m_batch_topic;

@@ -16,6 +16,7 @@
 #include "pos/collector/sink.hpp"
 #include "pos/common/clock.hpp"
 #include "pos/common/http_server.hpp"
+#include "pos/common/prometheus_text.hpp"
 
 namespace pos::collector {
 
@@ -29,6 +30,8 @@ struct HttpProbes {
   std::function<bool()> stopping;
   /// Several collectors: the partition leases' state; empty (or nullopt) with one collector.
   std::function<std::optional<LeaseStats>()> leases;
+  /// Appends further families (other subsystems' metrics) to /metrics; may be empty.
+  std::function<void(common::PrometheusWriter&)> extra_metrics;
 };
 
 /// Answers the collector's HTTP requests from its components. Every component must outlive the

@@ -1,0 +1,214 @@
+#include "pos/collector/replay_api.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <charconv>
+#include <cstdio>
+
+#include "pos/protocol/event.hpp"
+#include "pos/protocol/ids.hpp"
+#include "pos/protocol/topics.hpp"
+
+namespace pos::collector {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::string_view k_path = "/v1/replays";
+constexpr std::size_t k_max_body = 4096;
+constexpr std::size_t k_max_limit = 1000;
+
+common::HttpResponse json_response(int status, const json::object& body) {
+  return common::HttpResponse{status, "application/json", json::serialize(body) + '\n', {}};
+}
+
+common::HttpResponse error(int status, const std::string& message) {
+  json::object body;
+  body.emplace("error", message);
+  return json_response(status, body);
+}
+
+/// "S07/T1" into store and till.
+Status split_till(std::string_view text, std::string& store_id, std::string& till_id) {
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos) {
+    return fail("till: must be STORE/TILL");
+  }
+  store_id.assign(text.substr(0, slash));
+  till_id.assign(text.substr(slash + 1));
+  if (!protocol::is_valid_id(store_id) || !protocol::is_valid_id(till_id)) {
+    return fail("till: must be STORE/TILL, each [A-Za-z0-9_-]{1,32}");
+  }
+  return {};
+}
+
+/// The value of query parameter `name` in `target` ("%2F" decoded to '/'), or empty.
+std::string query_param(std::string_view target, std::string_view name) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) {
+    return {};
+  }
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) != name || eq == std::string_view::npos) {
+      continue;
+    }
+    std::string value;
+    const std::string_view raw = pair.substr(eq + 1);
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '%' && (raw.substr(i + 1, 2) == "2F" || raw.substr(i + 1, 2) == "2f")) {
+        value += '/';
+        i += 2;
+      } else {
+        value += raw[i];
+      }
+    }
+    return value;
+  }
+  return {};
+}
+
+/// The id of a request without one: derived from till and range, so that repeating the request
+/// (a retry, a second operator) asks for the same replay.
+std::string derived_id(const std::string& store_id, const std::string& till_id,
+                       const protocol::ReplayCommand& c) {
+  const std::string range = c.from_seq
+                                ? std::to_string(*c.from_seq) + '-' + std::to_string(*c.to_seq)
+                                : std::to_string(*c.from_ms) + '-' + std::to_string(*c.to_ms);
+  const std::uint64_t hash = protocol::till_hash(store_id + '/' + till_id, range);
+  char hex[17] = {};
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  return std::string("r") + (c.from_seq ? "s" : "t") + hex;
+}
+
+}  // namespace
+
+ReplayApi::ReplayApi(ReplayTracker& tracker, common::Transport& transport,
+                     const common::Clock& clock, std::string topic_prefix)
+    : m_tracker(tracker),
+      m_transport(transport),
+      m_clock(clock),
+      m_topic_prefix(std::move(topic_prefix)) {}
+
+bool ReplayApi::handles(std::string_view target) noexcept {
+  const std::string_view path = target.substr(0, target.find('?'));
+  return path == k_path;
+}
+
+common::HttpResponse ReplayApi::handle(const common::HttpRequest& request) {
+  if (request.method == "POST") {
+    return post(request);
+  }
+  if (request.method == "GET" || request.method == "HEAD") {
+    return get(request);
+  }
+  auto response = error(405, "method not allowed: use GET or POST");
+  response.headers.emplace_back("Allow", "GET, HEAD, POST");
+  return response;
+}
+
+common::HttpResponse ReplayApi::post(const common::HttpRequest& request) {
+  if (request.content_type.rfind("application/json", 0) != 0) {
+    return error(415, "Content-Type must be application/json");
+  }
+  if (request.body.size() > k_max_body) {
+    return error(413, "body over 4096 bytes");
+  }
+  boost::system::error_code ec;
+  const json::value doc = json::parse(request.body, ec);
+  if (ec || !doc.is_object()) {
+    return error(400, "body: must be a JSON object");
+  }
+  const json::object& obj = doc.get_object();
+  for (const auto& kv : obj) {
+    const std::string_view key = kv.key();
+    if (key != "till" && key != "id" && key != "from_seq" && key != "to_seq" && key != "from" &&
+        key != "to") {
+      return error(400, std::string(key) + ": unknown field");
+    }
+  }
+  const json::value* till = obj.if_contains("till");
+  if (till == nullptr || !till->is_string()) {
+    return error(400, "till: is required (STORE/TILL)");
+  }
+  std::string store_id;
+  std::string till_id;
+  if (auto s = split_till(till->get_string(), store_id, till_id); !s) {
+    return error(400, s.error().message);
+  }
+  // The till's parser checks the rest, so that both sides agree on what a command is.
+  json::object command = obj;
+  command.erase("till");
+  command["type"] = "replay";
+  if (!command.contains("id")) {
+    command["id"] = "placeholder";
+  }
+  auto parsed = protocol::parse_replay_command(json::serialize(command));
+  if (!parsed) {
+    std::string message = parsed.error().message;
+    if (message.rfind("replay.", 0) == 0) {
+      message.erase(0, 7);
+    }
+    return error(400, message);
+  }
+  if (!obj.contains("id")) {
+    parsed->id = derived_id(store_id, till_id, *parsed);
+  }
+  parsed->epoch = m_tracker.epoch_of(store_id, till_id);
+  if (const ReplayEntry* known = m_tracker.find(store_id, till_id, parsed->id);
+      known != nullptr && known->progress) {
+    // Already answered by the till: nothing to send again.
+    return json_response(200, replay_entry_to_json(*known));
+  }
+  if (!m_transport.is_connected()) {
+    return error(503, "not connected to a broker: the command cannot be sent now");
+  }
+  if (auto s = m_tracker.record_request(store_id, till_id, *parsed, m_clock.now_unix_ms()); !s) {
+    return error(503, s.error().message);
+  }
+  auto topic = protocol::make_topic(m_topic_prefix, store_id, till_id, protocol::TopicKind::cmd);
+  if (!topic) {
+    return error(400, topic.error().message);
+  }
+  spdlog::info("replay {}: asking {}/{} to replay ({})", parsed->id, store_id, till_id,
+               protocol::encode_replay_command(*parsed));
+  // Retained: a till offline now gets it when it connects; the till ignores an id it has seen.
+  m_transport.publish(*topic, protocol::encode_replay_command(*parsed), true,
+                      [id = parsed->id](const Status& status) {
+                        if (!status) {
+                          spdlog::warn("replay {}: command not delivered to the broker: {}", id,
+                                       status.error().message);
+                        }
+                      });
+  return json_response(202, replay_entry_to_json(*m_tracker.find(store_id, till_id, parsed->id)));
+}
+
+common::HttpResponse ReplayApi::get(const common::HttpRequest& request) const {
+  std::string store_id;
+  std::string till_id;
+  if (const std::string till = query_param(request.target, "till"); !till.empty()) {
+    if (auto s = split_till(till, store_id, till_id); !s) {
+      return error(400, s.error().message);
+    }
+  }
+  std::size_t limit = 100;
+  if (const std::string text = query_param(request.target, "limit"); !text.empty()) {
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
+    if (ec != std::errc() || end != text.data() + text.size() || limit == 0 ||
+        limit > k_max_limit) {
+      return error(400, "limit: must be an integer 1-1000");
+    }
+  }
+  json::object body;
+  body.emplace("replays", m_tracker.to_json(store_id, till_id, limit));
+  body.emplace("total", m_tracker.size());
+  return json_response(200, body);
+}
+
+}  // namespace pos::collector
