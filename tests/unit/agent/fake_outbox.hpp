@@ -27,6 +27,8 @@ class FakeOutbox final : public Outbox {
   std::optional<AppendError> fail_next_append;
   /// When set, append fails with `full` once the backlog reaches this many events.
   std::optional<std::uint64_t> max_backlog_events;
+  /// Event `seq` is stored as received at seq * received_at_step_ms (UNIX ms).
+  std::int64_t received_at_step_ms = 0;
 
   void append(std::vector<protocol::PosEvent> events, AppendDone done) override {
     std::vector<AppendResult> results;
@@ -55,7 +57,8 @@ class FakeOutbox final : public Outbox {
         }
         const std::uint64_t seq = m_events.size() + 1;
         protocol::AgentStamp stamp{m_store_id, m_till_id, m_epoch, seq, "2026-11-22T03:00:00.000Z"};
-        m_events.push_back({seq, protocol::make_payload_line(event, stamp), 0});
+        m_events.push_back({seq, protocol::make_payload_line(event, stamp),
+                            static_cast<std::int64_t>(seq) * received_at_step_ms});
         m_by_pos_id.emplace(event.pos_event_id(), seq);
         results.push_back({AppendResult::Status::accepted, event_id(seq), seq});
       }

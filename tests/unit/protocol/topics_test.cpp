@@ -13,10 +13,13 @@ TEST(Topics, KindNames) {
   EXPECT_EQ(to_string(TopicKind::batch), "batch");
   EXPECT_EQ(to_string(TopicKind::ack), "ack");
   EXPECT_EQ(to_string(TopicKind::status), "status");
+  EXPECT_EQ(to_string(TopicKind::replay), "replay");
+  EXPECT_EQ(to_string(TopicKind::cmd), "cmd");
 }
 
 TEST(Topics, BuildAndParse) {
-  for (TopicKind kind : {TopicKind::batch, TopicKind::ack, TopicKind::status}) {
+  for (TopicKind kind :
+       {TopicKind::batch, TopicKind::ack, TopicKind::status, TopicKind::replay, TopicKind::cmd}) {
     const auto topic = make_topic("pos/v1", "S07", "T1", kind);
     ASSERT_TRUE(topic.has_value()) << topic.error().message;
     EXPECT_EQ(*topic, "pos/v1/S07/T1/" + std::string(to_string(kind)));
@@ -80,9 +83,11 @@ TEST(Topics, ParseRejectsBadTopics) {
       {"xpos/v1/S07/T1/batch", "topic: not under the prefix pos/v1"},
       {"pos/v1/S07/batch", shape},
       {"pos/v1/S07/T1/batch/x", shape},
-      {"pos/v1/S07/T1/foo", "topic: unknown kind 'foo' (must be one of batch, ack, status)"},
-      {"pos/v1/S07/T1/", "topic: unknown kind '' (must be one of batch, ack, status)"},
-      {"pos/v1/S07/T1/Batch", "topic: unknown kind 'Batch' (must be one of batch, ack, status)"},
+      {"pos/v1/S07/T1/foo",
+       "topic: unknown kind 'foo' (must be one of batch, ack, status, replay, cmd)"},
+      {"pos/v1/S07/T1/", "topic: unknown kind '' (must be one of batch, ack, status, replay, cmd)"},
+      {"pos/v1/S07/T1/Batch",
+       "topic: unknown kind 'Batch' (must be one of batch, ack, status, replay, cmd)"},
       {"pos/v1/S+7/T1/batch", "topic store_id: must match [A-Za-z0-9_-]{1,32}"},
       {"pos/v1//T1/batch", "topic store_id: must match [A-Za-z0-9_-]{1,32}"},
       {"pos/v1/S07/#/batch", "topic till_id: must match [A-Za-z0-9_-]{1,32}"},
