@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "pos/ctl/commands.hpp"
+#include "pos/ctl/replay.hpp"
 
 int main(int argc, char** argv) {
   using namespace pos::ctl;
@@ -92,6 +93,21 @@ int main(int argc, char** argv) {
   fleet_cmd->add_flag("--json", as_json, "print the collector's JSON as it is");
   fleet_cmd->add_option("--watch", watch_s, "redraw every N seconds")->check(CLI::Range(1, 86400));
 
+  ReplayArgs replay_args;
+  auto* replay_cmd =
+      cli.add_subcommand("replay", "make a till re-send a range it still holds (docs/replay.md)");
+  replay_cmd->add_option("--url", replay_args.url, "the collector's HTTP base URL")
+      ->capture_default_str();
+  replay_cmd->add_option("--till", replay_args.till, "STORE/TILL")->required();
+  replay_cmd->add_option("--from", replay_args.from, "first received_at (RFC 3339), with --to");
+  replay_cmd->add_option("--to", replay_args.to, "last received_at (RFC 3339), inclusive");
+  replay_cmd->add_option("--from-seq", replay_args.from_seq, "first seq, with --to-seq");
+  replay_cmd->add_option("--to-seq", replay_args.to_seq, "last seq, inclusive");
+  replay_cmd->add_option("--id", replay_args.id,
+                         "replay id (default: derived from till and range, so a repeat is the "
+                         "same replay)");
+  replay_cmd->add_flag("--wait", replay_args.wait, "follow the progress until done or refused");
+
   TrainArgs train;
   auto* train_cmd = cli.add_subcommand("train-dictionary", "train a zstd dictionary from events");
   train_cmd->add_option("--samples", train.samples, "NDJSON file of sample events")->required();
@@ -135,6 +151,9 @@ int main(int argc, char** argv) {
   }
   if (fleet_cmd->parsed()) {
     return fleet(url, as_json, watch_s, out, err);
+  }
+  if (replay_cmd->parsed()) {
+    return replay(replay_args, out, err);
   }
   if (train_cmd->parsed()) {
     return train_dictionary(train, out, err);

@@ -47,8 +47,9 @@ Result<HttpEndpoint> parse_http_base_url(std::string_view url) {
   return e;
 }
 
-Result<std::string> http_get(const std::string& base_url, const std::string& target,
+Result<HttpAnswer> http_call(const std::string& base_url, const HttpCall& call,
                              std::size_t body_limit, std::chrono::milliseconds timeout) {
+  const std::string& target = call.target;
   namespace beast = boost::beast;
   namespace http = beast::http;
   auto endpoint = parse_http_base_url(base_url);
@@ -61,9 +62,17 @@ Result<std::string> http_get(const std::string& base_url, const std::string& tar
   boost::asio::ip::tcp::resolver resolver(io);
   beast::tcp_stream stream(io);
   beast::flat_buffer buffer;
-  http::request<http::empty_body> request(http::verb::get, target, 11);
+  http::request<http::string_body> request(http::string_to_verb(call.method), target, 11);
+  if (request.method() == http::verb::unknown) {
+    return fail("HTTP method " + call.method + ": unknown");
+  }
   request.set(http::field::host, endpoint->host);
   request.set(http::field::accept, "application/json");
+  if (!call.content_type.empty()) {
+    request.set(http::field::content_type, call.content_type);
+  }
+  request.body() = call.body;
+  request.prepare_payload();
   http::response_parser<http::string_body> parser;
   parser.body_limit(body_limit);
   beast::error_code result;
@@ -110,10 +119,19 @@ Result<std::string> http_get(const std::string& base_url, const std::string& tar
     return fail(where + ": " + step + ": " + result.message());
   }
   auto response = parser.release();
-  if (response.result() != http::status::ok) {
-    return fail(where + " answered HTTP " + std::to_string(response.result_int()));
+  return HttpAnswer{static_cast<int>(response.result_int()), std::move(response.body())};
+}
+
+Result<std::string> http_get(const std::string& base_url, const std::string& target,
+                             std::size_t body_limit, std::chrono::milliseconds timeout) {
+  auto answer = http_call(base_url, HttpCall{"GET", target, {}, {}}, body_limit, timeout);
+  if (!answer) {
+    return fail(answer.error());
   }
-  return std::move(response.body());
+  if (answer->status != 200) {
+    return fail(base_url + target + " answered HTTP " + std::to_string(answer->status));
+  }
+  return std::move(answer->body);
 }
 
 }  // namespace pos::common
