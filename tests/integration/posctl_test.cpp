@@ -162,6 +162,47 @@ TEST_F(PosctlBrokerTest, TillPublishesOnlyAsItself) {
   collector.disconnect();
 }
 
+// Replay (docs/replay.md): a till may send its own replayed batches, never a command; only a
+// collector writes a till's command topic, and only that till reads it.
+TEST_F(PosctlBrokerTest, CommandTopicIsWrittenOnlyByCollectorsAndReadOnlyByItsTill) {
+  auto collector = client("collector-1", issued("collector-1"));
+  collector.connect();
+  collector.subscribe("$share/pos-collectors/pos/v1/+/+/replay");
+  auto other_till = client("S07-T2", issued("S07-T2"));
+  other_till.connect();
+  other_till.subscribe("pos/v1/S07/T2/cmd");
+
+  auto till = client("S07-T1", issued("S07-T1"));
+  till.connect();
+  EXPECT_EQ(till.publish("pos/v1/S07/T1/replay", "replayed"), 0);
+  EXPECT_GE(till.publish("pos/v1/S07/T1/cmd", R"({"forged":1})", 1, true), 0x80);
+  EXPECT_GE(till.publish("pos/v1/S07/T2/cmd", R"({"forged":2})", 1, true), 0x80);
+  EXPECT_GE(till.publish("pos/v1/S07/T2/replay", "someone else's"), 0x80);
+  const auto replayed = collector.wait_for_messages("pos/v1/+/+/replay", 1, 5s);
+  ASSERT_EQ(replayed.size(), 1U);
+  EXPECT_EQ(replayed[0].topic, "pos/v1/S07/T1/replay");
+
+  EXPECT_EQ(collector.publish("pos/v1/S07/T2/cmd", R"({"type":"replay","id":"r2"})", 1, true), 0);
+  // The forged command, sent before, would have arrived first.
+  const auto commands = other_till.wait_for_messages("pos/v1/S07/T2/cmd", 1, 5s);
+  ASSERT_EQ(commands.size(), 1U);
+  EXPECT_EQ(commands[0].payload, R"({"type":"replay","id":"r2"})");
+  // Retained for a till that subscribes later, but never for another till.
+  auto late = client("S07-T2", issued("S07-T2"));
+  other_till.disconnect();
+  late.connect();
+  late.subscribe("pos/v1/S07/T2/cmd");
+  till.subscribe("pos/v1/S07/T2/cmd");
+  EXPECT_EQ(late.wait_for_messages("pos/v1/S07/T2/cmd", 1, 5s).size(), 1U);
+  EXPECT_TRUE(till.wait_for_messages("pos/v1/S07/T2/cmd", 1, 500ms).empty());
+  // A till's own command topic holds no forged retained message either.
+  till.subscribe("pos/v1/S07/T1/cmd");
+  EXPECT_TRUE(till.wait_for_messages("pos/v1/S07/T1/cmd", 1, 500ms).empty());
+  late.disconnect();
+  till.disconnect();
+  collector.disconnect();
+}
+
 // Publishes with `client`, or answers -1 when the connection is gone (a client whose session
 // was taken over).
 int publish_or_lost(TestMqttClient& client, const std::string& topic, const std::string& payload) {
