@@ -123,6 +123,13 @@ void FakeTill::send_raw(const std::string& payload) {
   }
 }
 
+void FakeTill::send_status(const std::string& json) {
+  const int rc = m_client.publish("pos/v1/" + m_store + "/" + m_till + "/status", json, 1, true);
+  if (rc != 0) {
+    throw std::runtime_error("FakeTill: status refused, reason " + std::to_string(rc));
+  }
+}
+
 std::uint64_t FakeTill::wait_ack(std::uint64_t epoch, std::uint64_t at_least,
                                  std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

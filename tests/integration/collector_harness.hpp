@@ -73,6 +73,8 @@ class FakeTill {
   void send(std::uint64_t epoch, std::uint64_t first_seq, std::uint32_t count,
             const std::string& id_prefix = "ev");
   void send_raw(const std::string& payload);
+  /// Publishes `json` as the till's retained status message.
+  void send_status(const std::string& json);
   /// The highest through_seq acked for `epoch` within `timeout` (0 when none arrived).
   std::uint64_t wait_ack(std::uint64_t epoch, std::uint64_t at_least,
                          std::chrono::milliseconds timeout);

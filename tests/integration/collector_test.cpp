@@ -98,6 +98,54 @@ TEST_F(CollectorTest, HttpAnswersOnlyItsOwnHostNamesAndNoForeignOrigin) {
   EXPECT_NE(head.headers.at("Content-Length"), "0");
 }
 
+// The optional health topic: each alert transition is published to it as it happens.
+TEST(CollectorHealthTopic, AlertTransitionsArePublishedToTheHealthTopic) {
+  TempDir dir{"collector-health"};
+  std::filesystem::create_directories(dir.path() / "pki");
+  TestPki pki(dir.path() / "pki");
+  MosquittoBroker broker(pki);
+  PubSubEmulator emulator;
+  create_pubsub_resources(emulator);
+  emulator.create_topic(test_project, "pos-health");
+  emulator.create_subscription(test_project, "pos-health-sub", "pos-health", true);
+  CollectorProcess collector(dir.path() / "collector", pki, broker.uri(), emulator.host_port(), {},
+                             "collector-1", "[health]\ntopic = \"pos-health\"\n");
+  collector.start();
+  FakeTill till(broker, pki, "S01", "T1");
+  const auto status = [](std::int64_t sent_at_ms) {
+    return R"({"state":"online","agent_version":"0.1.0","sent_at":")" +
+           protocol::format_rfc3339_utc_ms(sent_at_ms) +
+           R"(","backlog_events":0,"backlog_bytes":0,"oldest_unacked_at":null,)"
+           R"("last_ack_at":null,"ingested_total":0,"rejected_total":0,"db_bytes":0,)"
+           R"("disk_free_bytes":1000000000})";
+  };
+  const auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  // A till clock an hour behind, twice running: clock_skew.
+  till.send_status(status(now_ms() - 3'600'000));
+  till.send_status(status(now_ms() - 3'600'000));
+  auto raised = emulator.pull_all(test_project, "pos-health-sub", 1, 20s);
+  ASSERT_EQ(raised.size(), 1U) << collector.log();
+  EXPECT_EQ(raised[0].attributes["transition"], "raised");
+  EXPECT_EQ(raised[0].attributes["rule"], "clock_skew");
+  EXPECT_EQ(raised[0].attributes["store_id"], "S01");
+  const auto data = boost::json::parse(raised[0].data).as_object();
+  EXPECT_EQ(data.at("kind").as_string(), "alert");
+  EXPECT_EQ(data.at("collector_id").as_string(), "collector-1");
+  // The clock corrected: cleared.
+  till.send_status(status(now_ms()));
+  till.send_status(status(now_ms()));
+  auto cleared = emulator.pull_all(test_project, "pos-health-sub", 1, 20s);
+  ASSERT_EQ(cleared.size(), 1U) << collector.log();
+  EXPECT_EQ(cleared[0].attributes["transition"], "cleared");
+  EXPECT_EQ(cleared[0].attributes["rule"], "clock_skew");
+  const auto metrics = http_request(collector.port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("poscollector_health_messages_total 2"), std::string::npos) << metrics;
+}
+
 TEST_F(CollectorTest, SeveralTillsArriveOnceInPerTillOrderWithAttributes) {
   std::vector<std::unique_ptr<FakeTill>> tills;
   for (const char* till : {"T1", "T2"}) {

@@ -20,6 +20,7 @@
 #include "pos/collector/file_sink.hpp"
 #include "pos/collector/fleet.hpp"
 #include "pos/collector/fleet_store.hpp"
+#include "pos/collector/health_messages.hpp"
 #include "pos/collector/http_api.hpp"
 #include "pos/collector/leases.hpp"
 #include "pos/collector/live_view.hpp"
@@ -95,6 +96,7 @@ std::unique_ptr<Sink> make_configured_sink(asio::any_io_executor executor,
   p.project = s.project;
   p.topic = s.topic;
   p.dead_letter_topic = s.dead_letter_topic;
+  p.health_topic = config.health.topic;
   p.ordering = s.ordering;
   p.emulator_host = s.emulator_host;
   p.endpoint = s.endpoint;
@@ -251,6 +253,13 @@ class Collector {
                              [this](common::PrometheusWriter& metrics) {
                                append_replay_metrics(metrics, m_replay_processor.stats(),
                                                      m_replay_tracker);
+                               metrics.counter("health_messages_total",
+                                               "Alert transitions published to the health topic.",
+                                               m_health_published);
+                               metrics.counter(
+                                   "health_message_failures_total",
+                                   "Alert transitions the health topic refused (not retried).",
+                                   m_health_failed);
                              }}),
         m_http(
             m_io.get_executor(), config.http.listen, common::HttpLimits{},
@@ -269,6 +278,10 @@ class Collector {
         m_deadline(m_io),
         m_systemd(m_io.get_executor(), [this] { return healthy(); }) {
     m_fleet.load(m_fleet_store->loaded());
+    if (!config.health.topic.empty()) {
+      m_alerts.set_change_listener(
+          [this](const AlertTracker::Changes& changes) { publish_health(changes); });
+    }
     if (m_leases) {
       m_leases->set_hooks({
           .adopt = [this](const std::vector<StoredMark>& marks) { m_marks->adopt(marks); },
@@ -407,6 +420,22 @@ class Collector {
     o.epoch_retention = m_config.marks.epoch_retention;
     o.ownership = m_leases.get();
     return o;
+  }
+
+  /// The optional health topic: every alert transition, as it happens (docs/dashboard.md).
+  void publish_health(const AlertTracker::Changes& changes) {
+    auto messages =
+        alert_transition_messages(changes, m_config.collector_id, m_clock.now_unix_ms());
+    const std::size_t count = messages.size();
+    m_sink->publish(Destination::health, std::move(messages), [this, count](const Status& status) {
+      if (status) {
+        m_health_published += count;
+        return;
+      }
+      m_health_failed += count;
+      spdlog::warn("health topic: {} alert transition(s) not published: {}", count,
+                   status.error().message);
+    });
   }
 
   ReplayProcessorOptions replay_options() const {
@@ -549,6 +578,8 @@ class Collector {
   common::ServiceNotifier m_systemd;
   bool m_stopping = false;
   bool m_finishing = false;
+  std::uint64_t m_health_published = 0;
+  std::uint64_t m_health_failed = 0;
 };
 
 }  // namespace

@@ -150,6 +150,11 @@ CollectorConfig read(common::ConfigReader& r) {
     }
   }
 
+  c.health.topic = r.get_string("health.topic", c.health.topic);
+  if (!c.health.topic.empty() && (c.health.topic.size() < 3 || c.health.topic.size() > 255)) {
+    r.fail("health.topic", "must be empty or 3 to 255 characters");
+  }
+
   auto& a = c.alerts;
   a.offline =
       std::chrono::minutes(r.get_int("alerts.offline_minutes", a.offline.count(), 1, 7 * 24 * 60));

@@ -209,6 +209,9 @@ AlertTracker::Changes AlertTracker::update(const FleetState& fleet, std::int64_t
     }
   }
   m_active = std::move(next);
+  if (m_listener && (!changes.raised.empty() || !changes.cleared.empty())) {
+    m_listener(changes);
+  }
   return changes;
 }
 

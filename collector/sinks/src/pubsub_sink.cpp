@@ -22,8 +22,28 @@ namespace pos::collector {
 namespace asio = boost::asio;
 
 std::string_view to_string(Destination destination) noexcept {
-  return destination == Destination::events ? "events" : "dead_letter";
+  switch (destination) {
+    case Destination::events:
+      return "events";
+    case Destination::dead_letter:
+      return "dead_letter";
+    case Destination::health:
+      return "health";
+  }
+  return "events";
 }
+
+namespace {
+
+/// projects/{project}/topics/{the destination's topic}; empty when it has none.
+std::string topic_path_of(const PubSubConfig& config, Destination destination) {
+  const std::string& topic = destination == Destination::events        ? config.topic
+                             : destination == Destination::dead_letter ? config.dead_letter_topic
+                                                                       : config.health_topic;
+  return topic.empty() ? std::string() : "projects/" + config.project + "/topics/" + topic;
+}
+
+}  // namespace
 
 namespace {
 
@@ -59,8 +79,7 @@ struct PubSubSink::Impl : std::enable_shared_from_this<PubSubSink::Impl> {
   void hard_stop();
 
   std::string topic_path(Destination destination) const {
-    return "projects/" + m_config.project + "/topics/" +
-           (destination == Destination::events ? m_config.topic : m_config.dead_letter_topic);
+    return topic_path_of(m_config, destination);
   }
 
   void finish_call(const std::shared_ptr<SinkCall>& call, Status status);
@@ -151,11 +170,7 @@ void PubSubSink::Impl::init() {
   m_auth = std::make_shared<detail::AuthorizedSender>(std::move(tokens), std::move(http));
   m_retry = std::make_shared<detail::PublishRetrier>(
       m_executor, m_auth,
-      [project = m_config.project, topic = m_config.topic,
-       dead_letter = m_config.dead_letter_topic](Destination destination) {
-        return "projects/" + project + "/topics/" +
-               (destination == Destination::events ? topic : dead_letter);
-      },
+      [config = m_config](Destination destination) { return topic_path_of(config, destination); },
       [initial = m_config.retry_initial, cap = m_config.retry_cap,
        seeds = std::make_shared<std::mt19937_64>(std::random_device{}())]() {
         return std::make_unique<common::ExponentialBackoff>(initial, cap, (*seeds)());
@@ -167,6 +182,12 @@ void PubSubSink::Impl::publish(Destination destination, std::vector<OutMessage> 
                                Done done) {
   if (m_stopping) {
     asio::post(m_executor, [done = std::move(done)] { done(fail("sink stopped")); });
+    return;
+  }
+  if (topic_path(destination).empty()) {
+    asio::post(m_executor, [done = std::move(done), destination] {
+      done(fail("no topic configured for " + std::string(to_string(destination))));
+    });
     return;
   }
   auto call = std::make_shared<SinkCall>();

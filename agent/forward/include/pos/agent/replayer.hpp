@@ -112,7 +112,6 @@ class Replayer {
   bool m_online = false;
   std::uint64_t m_generation = 0;  ///< connection and send generation: stale callbacks ignored
   std::optional<InFlight> m_in_flight;
-  std::uint64_t m_next_seq = 0;
   boost::asio::steady_timer m_ack_timer;
   mutable std::mutex m_mutex;  ///< guards m_history and m_stats (read by progress(), stats())
   std::deque<protocol::ReplayProgress> m_history;  ///< newest first; front may be running

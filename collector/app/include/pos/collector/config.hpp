@@ -91,6 +91,13 @@ struct CollectorConfig {
 
   AlertOptions alerts;  ///< thresholds of the alert rules (alerts.hpp, docs/dashboard.md)
 
+  struct Health {  ///< the optional health topic (docs/dashboard.md, "Health topic")
+    /// Pub/Sub topic id that gets every alert transition (raised, cleared); empty: none. With
+    /// the file sink the transitions go to its files (destination "health").
+    std::string topic;
+    bool operator==(const Health&) const = default;
+  } health;
+
   struct Kpis {  ///< the live sales view and /v1/stats latency (live_view.hpp, docs/collector.md)
     std::string timezone = "+07:00";  ///< fixed UTC offset of the stores' day
     std::chrono::minutes utc_offset{7 * 60};

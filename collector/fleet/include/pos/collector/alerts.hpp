@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -107,11 +108,18 @@ class AlertTracker {
   std::size_t size() const noexcept { return m_active.size(); }
   const AlertOptions& options() const noexcept { return m_options; }
 
+  /// Told, at the end of each update() that raised or cleared something, what it did (the
+  /// health topic). Must not throw.
+  void set_change_listener(std::function<void(const Changes&)> listener) {
+    m_listener = std::move(listener);
+  }
+
  private:
   using Key = std::tuple<std::string, std::string, std::size_t>;  ///< store, till, rule index
 
   AlertOptions m_options;
   std::map<Key, FleetAlert> m_active;
+  std::function<void(const Changes&)> m_listener;
 };
 
 /// Logs what `changes` raised (warning) and cleared (info), one line each.

@@ -14,10 +14,11 @@
 
 namespace pos::collector {
 
-/// Which output a message goes to: the events topic or the dead-letter topic.
-enum class Destination { events, dead_letter };
+/// Which output a message goes to: the events topic, the dead-letter topic, or the health topic
+/// (alert transitions, when one is configured).
+enum class Destination { events, dead_letter, health };
 
-/// "events" or "dead_letter".
+/// "events", "dead_letter" or "health".
 std::string_view to_string(Destination destination) noexcept;
 
 /// One message to publish. `ordering_key` groups messages whose completions (and, with ordering

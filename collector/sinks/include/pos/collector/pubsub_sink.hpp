@@ -26,6 +26,7 @@ struct PubSubConfig {
   std::string project;            ///< e.g. "fastyle-prod"
   std::string topic;              ///< events topic id (not the full path)
   std::string dead_letter_topic;  ///< dead-letter topic id
+  std::string health_topic;       ///< alert transitions' topic id; empty: none (see Destination)
   bool ordering = true;           ///< send ordering keys; one request in flight per key
   /// "host:port" of the emulator (plain HTTP, no auth). Empty: PUBSUB_EMULATOR_HOST, read once at
   /// construction; when that is unset too, `endpoint` with OAuth2.
