@@ -27,10 +27,10 @@ struct ExportRange {
 
 /// The command line's range options as given (unset: not given).
 struct ExportRangeOptions {
-  std::optional<std::string> from;  ///< --from, RFC 3339
-  std::optional<std::string> to;    ///< --to, RFC 3339
-  std::optional<std::string> from_seq;
-  std::optional<std::string> to_seq;
+  std::optional<std::string> from = {};  ///< --from, RFC 3339
+  std::optional<std::string> to = {};    ///< --to, RFC 3339
+  std::optional<std::string> from_seq = {};
+  std::optional<std::string> to_seq = {};
 };
 
 /// Checks the options: exactly one form (--from/--to or --from-seq/--to-seq, both bounds given),
