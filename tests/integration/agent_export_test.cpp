@@ -26,6 +26,7 @@ struct FileState {
   bool operator==(const FileState&) const = default;
 };
 
+// NOLINTNEXTLINE(readability-identifier-naming): the name GoogleTest looks up
 void PrintTo(const FileState& state, std::ostream* os) {
   *os << state.bytes.size() << " bytes, mtime " << state.mtime.time_since_epoch().count();
 }

@@ -45,6 +45,7 @@ struct FileState {
   bool operator==(const FileState&) const = default;
 };
 
+// NOLINTNEXTLINE(readability-identifier-naming): the name GoogleTest looks up
 void PrintTo(const FileState& state, std::ostream* os) {
   *os << state.bytes.size() << " bytes, mtime " << state.mtime.time_since_epoch().count();
 }
@@ -152,7 +153,7 @@ class ExportTest : public ::testing::Test {
   }
 
   fs::path write_config(const std::string& store = "S01") const {
-    const auto path = m_dir / ("till-" + store + ".toml");
+    auto path = m_dir / ("till-" + store + ".toml");
     std::ofstream(path) << "store_id = \"" << store << "\"\ntill_id = \"T1\"\ndata_dir = \""
                         << data_dir().string() << "\"\n[mqtt]\nuri = \"mqtt://127.0.0.1:1\"\n";
     return path;
