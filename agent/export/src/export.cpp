@@ -192,6 +192,24 @@ Result<Database, std::string> open_read_only(const fs::path& path) {
   return std::move(*db);
 }
 
+/// True when `file` would be created in `dir` or below it (symbolic links resolved).
+bool inside(const fs::path& file, const fs::path& dir) {
+  std::error_code ec;
+  const auto target = fs::weakly_canonical(fs::absolute(file, ec), ec);
+  if (ec) {
+    return false;
+  }
+  for (auto at = target.parent_path(); !at.empty(); at = at.parent_path()) {
+    if (fs::equivalent(at, dir, ec)) {
+      return true;
+    }
+    if (at == at.root_path()) {
+      break;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<ExportRange> parse_export_range(const ExportRangeOptions& options) {
@@ -347,14 +365,10 @@ int export_command(const std::string& config_path, const ExportRangeOptions& ran
   }
   const fs::path data_dir(config.data_dir);
   const fs::path db_path = data_dir / "outbox.db";
-  if (!out_path.empty()) {
-    std::error_code ec;
-    const auto out_dir = fs::weakly_canonical(fs::absolute(out_path, ec).parent_path(), ec);
-    if (!ec && fs::equivalent(out_dir, data_dir, ec)) {
-      err << "posagent export: --out " << out_path
-          << " is in data_dir; export never writes there: choose another directory\n";
-      return exit_usage;
-    }
+  if (!out_path.empty() && inside(out_path, data_dir)) {
+    err << "posagent export: --out " << out_path
+        << " is in data_dir; export never writes there: choose another directory\n";
+    return exit_usage;
   }
 
   std::optional<common::files::StagedFile> file;

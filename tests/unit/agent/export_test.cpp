@@ -365,6 +365,12 @@ TEST_F(ExportTest, CommandWritesTheFileWholeAndChangesNothingInDataDir) {
       command({.from_seq = "1", .to_seq = "2"}, (data_dir() / "x.ndjson").string());
   EXPECT_EQ(code, 2);
   EXPECT_NE(err.find("is in data_dir; export never writes there"), std::string::npos) << err;
+  fs::create_directories(data_dir() / "sub");
+  std::tie(code, out, err) = command({.from_seq = "1", .to_seq = "2"},
+                                     (m_dir / "data" / "sub" / ".." / "sub" / "x.ndjson").string());
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(err.find("is in data_dir; export never writes there"), std::string::npos) << err;
+  fs::remove(data_dir() / "sub");
 
   // Another till's configuration.
   std::tie(code, out, err) = command({.from_seq = "1", .to_seq = "2"}, "", "S02");
