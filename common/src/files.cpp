@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "pos/common/unique_fd.hpp"
 
@@ -18,7 +19,7 @@ std::string errno_text(int err) {
   return std::generic_category().message(err);
 }
 
-Status write_all_and_sync(UniqueFd& fd, std::string_view data, const std::filesystem::path& path) {
+Status write_all(const UniqueFd& fd, std::string_view data, const std::filesystem::path& path) {
   while (!data.empty()) {
     const ssize_t n = ::write(fd.get(), data.data(), data.size());
     if (n < 0) {
@@ -28,6 +29,13 @@ Status write_all_and_sync(UniqueFd& fd, std::string_view data, const std::filesy
       return fail(path.string() + ": write: " + errno_text(errno));
     }
     data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+Status write_all_and_sync(UniqueFd& fd, std::string_view data, const std::filesystem::path& path) {
+  if (auto written = write_all(fd, data, path); !written) {
+    return written;
   }
   if (::fsync(fd.get()) != 0) {
     return fail(path.string() + ": fsync: " + errno_text(errno));
@@ -106,6 +114,80 @@ Status sync_parent_dir(const std::filesystem::path& path) {
     return fail(dir.string() + ": fsync of the directory: " + errno_text(errno));
   }
   return {};
+}
+
+// --- StagedFile ---
+
+Result<StagedFile> StagedFile::create(const std::filesystem::path& path, mode_t mode) {
+  auto temp = temp_name(path);
+  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
+  if (!fd) {
+    return fail(temp.string() + ": cannot create: " + errno_text(errno));
+  }
+  return StagedFile(path, std::move(temp), std::move(fd));
+}
+
+StagedFile::StagedFile(std::filesystem::path path, std::filesystem::path temp, UniqueFd fd)
+    : m_path(std::move(path)), m_temp(std::move(temp)), m_fd(std::move(fd)) {
+  m_buffer.reserve(buffer_bytes);
+}
+
+StagedFile::StagedFile(StagedFile&& other) noexcept
+    : m_path(std::move(other.m_path)),
+      m_temp(std::exchange(other.m_temp, {})),
+      m_fd(std::move(other.m_fd)),
+      m_buffer(std::move(other.m_buffer)) {}
+
+StagedFile::~StagedFile() {
+  if (!m_temp.empty()) {
+    ::unlink(m_temp.c_str());
+  }
+}
+
+Status StagedFile::write(std::string_view data) {
+  if (m_temp.empty()) {
+    return fail(m_path.string() + ": write after commit");
+  }
+  if (m_buffer.size() + data.size() > buffer_bytes) {
+    if (auto flushed = flush(); !flushed) {
+      return flushed;
+    }
+    if (data.size() > buffer_bytes) {
+      return write_all(m_fd, data, m_temp);
+    }
+  }
+  m_buffer.append(data);
+  return {};
+}
+
+Status StagedFile::flush() {
+  auto written = write_all(m_fd, m_buffer, m_temp);
+  m_buffer.clear();
+  return written;
+}
+
+Status StagedFile::commit() {
+  if (m_temp.empty()) {
+    return fail(m_path.string() + ": already committed");
+  }
+  const auto temp = std::exchange(m_temp, {});
+  const auto give_up = [&](Status failed) {
+    ::unlink(temp.c_str());
+    return failed;
+  };
+  if (auto flushed = flush(); !flushed) {
+    return give_up(std::move(flushed));
+  }
+  if (::fsync(m_fd.get()) != 0) {
+    return give_up(fail(temp.string() + ": fsync: " + errno_text(errno)));
+  }
+  if (::close(m_fd.release()) != 0) {
+    return give_up(fail(temp.string() + ": close: " + errno_text(errno)));
+  }
+  if (::rename(temp.c_str(), m_path.c_str()) != 0) {
+    return give_up(fail(m_path.string() + ": rename: " + errno_text(errno)));
+  }
+  return sync_parent_dir(m_path);
 }
 
 }  // namespace pos::common::files

@@ -39,6 +39,28 @@ int to_int_length(std::size_t size) {
                                                                           : static_cast<int>(size);
 }
 
+// `path` as a SQLite file: URI (absolute, with `%`, `?` and `#` percent-encoded).
+std::string file_uri(const std::filesystem::path& path) {
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(path, ec);
+  if (ec) {
+    absolute = path;
+  }
+  std::string uri = "file:";
+  for (const char c : absolute.string()) {
+    if (c == '%' || c == '?' || c == '#') {
+      constexpr std::string_view hex = "0123456789ABCDEF";
+      const auto byte = static_cast<unsigned char>(c);
+      uri += '%';
+      uri += hex[byte >> 4];
+      uri += hex[byte & 0xf];
+    } else {
+      uri += c;
+    }
+  }
+  return uri;
+}
+
 }  // namespace
 
 bool SqliteError::is_full() const noexcept {
@@ -67,9 +89,14 @@ SqliteResult<Database> Database::open(const std::filesystem::path& path,
       flags |= SQLITE_OPEN_CREATE;
     }
   }
+  std::string name = path.string();
+  if (options.read_only && options.immutable) {
+    flags |= SQLITE_OPEN_URI;
+    name = file_uri(path) + "?mode=ro&immutable=1";
+  }
   sqlite3* raw = nullptr;
   const std::string operation = "sqlite open " + path.string();
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  const int rc = sqlite3_open_v2(name.c_str(), &raw, flags, nullptr);
   Database db(raw);  // closes the handle SQLite allocates even when opening failed
   if (rc != SQLITE_OK) {
     return failed<Database>(error_from(raw, rc, operation));

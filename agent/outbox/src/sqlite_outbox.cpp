@@ -16,6 +16,8 @@
 //          at most ack_mark_interval longer than the retention.
 // The store/till ids are recorded at creation; opening with others fails (stored payload lines
 // carry them, and the collector checks them against the topic).
+// `posagent export` (agent/export/src/export.cpp) reads meta and events with its own read-only
+// connection: a schema change must keep it in step.
 // Duplicates are detected while the original row exists, i.e. until its retention has passed.
 //
 // Connections: the write connection belongs to the writer thread (journal_mode=WAL,

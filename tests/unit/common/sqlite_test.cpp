@@ -274,5 +274,32 @@ TEST_F(OpenDatabaseTest, AFailedCreateLeavesNoSchemaBehind) {
   EXPECT_EQ(query(reopened->db, "SELECT count(*) FROM sqlite_master WHERE name = 'half'"), 0);
 }
 
+// posagent export reads a stopped agent's WAL database this way: nothing is created beside it,
+// also in a directory whose name has URI special characters.
+TEST_F(SqliteTest, ImmutableReadOnlyCreatesNoWalOrShmFile) {
+  const auto dir = m_dir / "till 50% #1?";
+  fs::create_directories(dir);
+  {
+    auto db = Database::open(dir / "t.db", {});
+    ASSERT_TRUE(db) << db.error().message;
+    ASSERT_TRUE(db->exec("PRAGMA journal_mode = WAL; CREATE TABLE t(a); INSERT INTO t VALUES (7)"));
+  }
+  ASSERT_FALSE(fs::exists(dir / "t.db-wal"));
+  auto db = Database::open(dir / "t.db", {.read_only = true, .create = false, .immutable = true});
+  ASSERT_TRUE(db) << db.error().message;
+  auto select = db->prepare("SELECT a FROM t");
+  ASSERT_TRUE(select) << select.error().message;
+  ASSERT_TRUE(select->step());
+  EXPECT_EQ(select->column_int64(0), 7);
+  select->reset();
+  EXPECT_FALSE(db->exec("INSERT INTO t VALUES (8)"));
+  EXPECT_FALSE(fs::exists(dir / "t.db-wal"));
+  EXPECT_FALSE(fs::exists(dir / "t.db-shm"));
+  auto missing =
+      Database::open(dir / "none.db", {.read_only = true, .create = false, .immutable = true});
+  EXPECT_FALSE(missing);
+  EXPECT_FALSE(fs::exists(dir / "none.db"));
+}
+
 }  // namespace
 }  // namespace pos::common

@@ -42,6 +42,9 @@ struct OpenOptions {
   bool read_only = false;
   bool create = true;          ///< create the file when missing (ignored when read_only)
   int busy_timeout_ms = 5000;  ///< how long a locked database is retried before SQLITE_BUSY
+  /// With read_only: open as immutable (URI `immutable=1`): no locks, and no -wal or -shm file is
+  /// read or created. Only for a file no process writes while it is open.
+  bool immutable = false;
 };
 
 class Statement;
