@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -128,6 +129,37 @@ TEST(FleetScaleBrowserTest, FiveThousandTillsOneOfflineShownFirstStoresCollapsed
   measure(collector.port(), "/v1/fleet?problem=true&limit=200");
   measure(collector.port(), "/v1/fleet?store=S042&limit=1000");
   measure(collector.port(), "/v1/fleet?q=S04&limit=200");
+
+  // The parameters over real HTTP: every till once over the pages of the largest size, the
+  // offline one first; a bad parameter is 400 naming it.
+  std::set<std::string> paged;
+  std::string first_row;
+  std::string cursor;
+  int pages = 0;
+  do {
+    const auto page = json::parse(http_request(collector.port(), "GET",
+                                               "/v1/fleet?limit=1000" +
+                                                   (cursor.empty() ? "" : "&cursor=" + cursor))
+                                      .body)
+                          .as_object();
+    for (const auto& till : page.at("tills").as_array()) {
+      const auto id = std::string(till.at("store_id").as_string()) + "/" +
+                      std::string(till.at("till_id").as_string());
+      first_row = first_row.empty() ? id : first_row;
+      paged.insert(id);
+    }
+    cursor = page.at("next").is_null() ? "" : std::string(page.at("next").as_string());
+    ++pages;
+  } while (!cursor.empty() && pages < 10);
+  EXPECT_EQ(pages, 5);
+  EXPECT_EQ(paged.size(), fleet_tills);
+  EXPECT_EQ(first_row, offline_till);
+  const auto bad = http_request(collector.port(), "GET", "/v1/fleet?state=gone");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body.rfind("bad parameter: state: ", 0), 0U) << bad.body;
+  const auto searched =
+      json::parse(http_request(collector.port(), "GET", "/v1/fleet?q=s042%2Ft1&limit=5").body);
+  EXPECT_EQ(searched.at("matched").as_int64(), 2) << "S042/T1 and S042/T10";
 
   const fs::path artifacts = POS_BROWSER_ARTIFACT_DIR;
   fs::create_directories(artifacts);
