@@ -26,6 +26,8 @@ class FileSinkCollector {
   int kill9();
   int terminate();
   pid_t pid() const noexcept { return m_process ? m_process->pid() : -1; }
+  /// The HTTP port of its [http] listen.
+  std::uint16_t port() const noexcept { return m_port; }
   std::string log() const;
 
  private:

@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "fleet_json.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
 
@@ -276,66 +277,73 @@ TillState FleetState::state_of(const TillView& till, std::int64_t now_ms) const 
   return TillState::online;
 }
 
+json::object fleet_alert_json(const FleetAlert& alert) {
+  return json::object{{"rule", alert.rule},         {"severity", alert.severity},
+                      {"store_id", alert.store_id}, {"till_id", alert.till_id},
+                      {"message", alert.message},   {"since", time_or_null(alert.since_ms)}};
+}
+
+json::object till_row_json(const TillView& till, TillState state, std::int64_t now_ms,
+                           json::array rules) {
+  json::object row;
+  row["store_id"] = till.store_id;
+  row["till_id"] = till.till_id;
+  row["state"] = to_string(state);
+  row["last_seen"] = time_or_null(till.last_seen_ms);
+  row["agent_version"] =
+      till.agent_version.empty() ? json::value(nullptr) : json::value(till.agent_version);
+  row["backlog_events"] = till.backlog_events;
+  if (till.oldest_unacked_ms) {
+    row["oldest_unacked_age_s"] =
+        std::max<std::int64_t>(0, (now_ms - *till.oldest_unacked_ms) / 1000);
+  } else {
+    row["oldest_unacked_age_s"] = nullptr;
+  }
+  row["last_ack_at"] = time_or_null(till.last_ack_ms);
+  row["published_total"] = till.published_total;
+  row["duplicates_total"] = till.duplicates_total;
+  row["rejected_total"] = till.rejected_total;
+  row["gaps_total"] = till.gaps_total;
+  row["epoch_renewals"] = till.epoch_renewals;
+  row["epoch_renewed_at"] = time_or_null(till.epoch_renewed_ms.value_or(0));
+  row["last_batch_at"] = time_or_null(till.last_batch_ms);
+  row["epoch"] = till.epochs_total == 0 ? json::value(nullptr)
+                                        : json::value(protocol::format_epoch(till.epoch));
+  row["epoch_started_at"] = time_or_null(till.epoch_started_ms);
+  row["epochs_total"] = till.epochs_total;
+  row["epochs_refused_total"] = till.epochs_refused_total;
+  row["cert_not_after"] = time_or_null(till.cert_not_after_ms.value_or(0));
+  if (till.cert_not_after_ms) {
+    // Whole days, rounded down; negative once expired.
+    const std::int64_t left_ms = *till.cert_not_after_ms - now_ms;
+    row["cert_days_left"] =
+        left_ms >= 0 ? left_ms / 86'400'000 : -((-left_ms + 86'399'999) / 86'400'000);
+  } else {
+    row["cert_days_left"] = nullptr;
+  }
+  if (till.clock_skew_ms) {
+    row["clock_skew_s"] = static_cast<double>(*till.clock_skew_ms) / 1000.0;
+  } else {
+    row["clock_skew_s"] = nullptr;
+  }
+  row["alerts"] = std::move(rules);
+  return row;
+}
+
 std::string FleetState::to_json(std::int64_t now_ms, const std::vector<FleetAlert>& alerts) const {
   std::map<std::pair<std::string, std::string>, json::array> rules_by_till;
   json::array alert_rows;
   alert_rows.reserve(alerts.size());
   for (const auto& alert : alerts) {
     rules_by_till[{alert.store_id, alert.till_id}].emplace_back(alert.rule);
-    alert_rows.emplace_back(json::object{{"rule", alert.rule},
-                                         {"severity", alert.severity},
-                                         {"store_id", alert.store_id},
-                                         {"till_id", alert.till_id},
-                                         {"message", alert.message},
-                                         {"since", time_or_null(alert.since_ms)}});
+    alert_rows.emplace_back(fleet_alert_json(alert));
   }
   json::array tills;
   tills.reserve(m_tills.size());
   for (const auto& [key, till] : m_tills) {
-    json::object row;
-    row["store_id"] = till.store_id;
-    row["till_id"] = till.till_id;
-    row["state"] = to_string(state_of(till, now_ms));
-    row["last_seen"] = time_or_null(till.last_seen_ms);
-    row["agent_version"] =
-        till.agent_version.empty() ? json::value(nullptr) : json::value(till.agent_version);
-    row["backlog_events"] = till.backlog_events;
-    if (till.oldest_unacked_ms) {
-      row["oldest_unacked_age_s"] =
-          std::max<std::int64_t>(0, (now_ms - *till.oldest_unacked_ms) / 1000);
-    } else {
-      row["oldest_unacked_age_s"] = nullptr;
-    }
-    row["last_ack_at"] = time_or_null(till.last_ack_ms);
-    row["published_total"] = till.published_total;
-    row["duplicates_total"] = till.duplicates_total;
-    row["rejected_total"] = till.rejected_total;
-    row["gaps_total"] = till.gaps_total;
-    row["epoch_renewals"] = till.epoch_renewals;
-    row["epoch_renewed_at"] = time_or_null(till.epoch_renewed_ms.value_or(0));
-    row["last_batch_at"] = time_or_null(till.last_batch_ms);
-    row["epoch"] = till.epochs_total == 0 ? json::value(nullptr)
-                                          : json::value(protocol::format_epoch(till.epoch));
-    row["epoch_started_at"] = time_or_null(till.epoch_started_ms);
-    row["epochs_total"] = till.epochs_total;
-    row["epochs_refused_total"] = till.epochs_refused_total;
-    row["cert_not_after"] = time_or_null(till.cert_not_after_ms.value_or(0));
-    if (till.cert_not_after_ms) {
-      // Whole days, rounded down; negative once expired.
-      const std::int64_t left_ms = *till.cert_not_after_ms - now_ms;
-      row["cert_days_left"] =
-          left_ms >= 0 ? left_ms / 86'400'000 : -((-left_ms + 86'399'999) / 86'400'000);
-    } else {
-      row["cert_days_left"] = nullptr;
-    }
-    if (till.clock_skew_ms) {
-      row["clock_skew_s"] = static_cast<double>(*till.clock_skew_ms) / 1000.0;
-    } else {
-      row["clock_skew_s"] = nullptr;
-    }
     const auto rules = rules_by_till.find(key);
-    row["alerts"] = rules == rules_by_till.end() ? json::array{} : rules->second;
-    tills.emplace_back(std::move(row));
+    tills.emplace_back(till_row_json(till, state_of(till, now_ms), now_ms,
+                                     rules == rules_by_till.end() ? json::array{} : rules->second));
   }
   json::object doc;
   doc["generated_at"] = protocol::format_rfc3339_utc_ms(now_ms);

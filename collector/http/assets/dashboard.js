@@ -116,14 +116,16 @@
   }
 
   async function refresh() {
+    if (refreshing) {
+      refreshAgain = true;
+      return;
+    }
+    refreshing = true;
+    clearTimeout(refreshTimer);
     const now = Date.now();
     const optionalDone = Promise.all(Object.keys(optional).map((p) => refreshOptional(p, now)));
     try {
-      const result = await getJson('/v1/fleet');
-      if (result.missing || !result.data || !Array.isArray(result.data.tills)) {
-        throw new Error('/v1/fleet: unexpected answer');
-      }
-      fleet = result.data;
+      fleet = await fetchFleet();
       lastSuccess = Date.now();
       failingSince = 0;
       lastError = '';
@@ -133,7 +135,164 @@
     }
     await optionalDone;
     render();
-    setTimeout(refresh, REFRESH_MS);
+    refreshing = false;
+    if (refreshAgain) {
+      refreshAgain = false;
+      refresh();
+    } else {
+      refreshTimer = setTimeout(refresh, REFRESH_MS);
+    }
+  }
+
+  // ---- large fleets (docs/dashboard.md, "Large fleets") ----
+  // Up to FULL_FLEET_MAX tills every row is shown, as always. Above, healthy stores collapse to one
+  // line each (from /v1/fleet/summary) and only problem tills, the stores the operator expanded
+  // and the filter's matches are fetched (paged /v1/fleet): a few KB per refresh, not every row.
+  const FULL_FLEET_MAX = 20;
+  const ROWS_PAGE = 200; // problem tills or filter matches fetched per refresh
+  const STORE_PAGE = 1000; // /v1/fleet's largest page: every till of an expanded store
+  const FILTER_DELAY_MS = 250;
+  let summary = null;
+  let shown = null; // { mode: 'all' | 'problems' | 'filter', matched, listed }
+  let refreshing = false;
+  let refreshAgain = false;
+  let refreshTimer = null;
+  let filterTimer = null;
+  const expanded = new Set();
+  const filter = { q: '', state: '', alert: '' };
+
+  function fleetPath(params) {
+    const query = new URLSearchParams();
+    for (const [name, value] of Object.entries(params)) if (value) query.set(name, String(value));
+    return `/v1/fleet?${query}`;
+  }
+
+  // What one GET /v1/fleet used to give: the rows to show (tills), the alerts for the panel
+  // (the summary's, critical first) and the alerts of the rows shown (rowAlerts).
+  async function fetchFleet() {
+    const s = await getJson('/v1/fleet/summary');
+    if (s.missing || !s.data || !Array.isArray(s.data.stores)) throw new Error('/v1/fleet/summary: unexpected answer');
+    const paths = [];
+    let mode = 'problems';
+    if (filter.q || filter.state || filter.alert) {
+      mode = 'filter';
+      paths.push(fleetPath({ q: filter.q, state: filter.state, alert: filter.alert, limit: ROWS_PAGE }));
+    } else if (s.data.tills <= FULL_FLEET_MAX) {
+      mode = 'all';
+      paths.push('/v1/fleet');
+    } else {
+      paths.push(fleetPath({ problem: 'true', limit: ROWS_PAGE }));
+      for (const store of expanded) paths.push(fleetPath({ store, limit: STORE_PAGE }));
+    }
+    const pages = await Promise.all(paths.map((p) => getJson(p)));
+    const rows = new Map();
+    const rowAlerts = new Map();
+    for (const page of pages) {
+      if (page.missing || !page.data || !Array.isArray(page.data.tills)) throw new Error('/v1/fleet: unexpected answer');
+      for (const till of page.data.tills) rows.set(`${till.store_id}\u0000${till.till_id}`, till);
+      for (const a of page.data.alerts || []) rowAlerts.set(`${a.store_id}\u0000${a.till_id}\u0000${a.rule}`, a);
+    }
+    const first = pages[0].data;
+    summary = s.data;
+    shown = { mode, matched: typeof first.matched === 'number' ? first.matched : first.tills.length, listed: first.tills.length };
+    return { generated_at: first.generated_at, tills: [...rows.values()], alerts: s.data.alerts || [], rowAlerts: [...rowAlerts.values()] };
+  }
+
+  function storeLine(store) {
+    return summary && Array.isArray(summary.stores) ? summary.stores.find((s) => s.store_id === store) : undefined;
+  }
+
+  function storeTillsText(store, listed) {
+    const line = shown && shown.mode === 'problems' ? storeLine(store) : undefined;
+    if (!line || line.tills === listed) return `${listed} till${listed === 1 ? '' : 's'}`;
+    return `${listed} of ${line.tills} tills shown`;
+  }
+
+  function storeToggle(store) {
+    const open = expanded.has(store);
+    const button = el('button', 'store-toggle', `Store ${store}`);
+    button.type = 'button';
+    button.setAttribute('aria-expanded', String(open));
+    button.title = open ? 'Show only the tills that need attention' : 'Show every till of this store';
+    button.addEventListener('click', () => {
+      if (open) expanded.delete(store);
+      else expanded.add(store);
+      refresh();
+    });
+    return button;
+  }
+
+  // One line per store that has no row shown (healthy, not expanded): "Store S001 10/10 online".
+  function appendCollapsedStores(table, listedStores) {
+    if (!shown || shown.mode !== 'problems' || !summary) return 0;
+    let count = 0;
+    for (const line of summary.stores) {
+      if (listedStores.has(line.store_id)) continue;
+      const body = el('tbody', 'store-collapsed');
+      body.dataset.store = line.store_id;
+      const head = el('tr', 'store-row');
+      const th = el('th');
+      th.colSpan = 12;
+      th.scope = 'rowgroup';
+      const healthy = line.online === line.tills;
+      th.append(storeToggle(line.store_id),
+        el('span', `store-note${healthy ? ' ok' : ''}`, `${int(line.online)}/${int(line.tills)} online`));
+      head.append(th);
+      body.append(head);
+      table.append(body);
+      count += 1;
+    }
+    // Healthy stores, collapsed or expanded, in store order after every store with a problem.
+    const healthy = [...table.tBodies].filter((b) => b.classList.contains('store-collapsed') || b.dataset.rank === '3');
+    healthy.sort((a, b) => (a.dataset.store < b.dataset.store ? -1 : a.dataset.store > b.dataset.store ? 1 : 0));
+    for (const body of healthy) table.append(body);
+    return count;
+  }
+
+  function renderFleetNote() {
+    const note = $('fleet-note');
+    let text = '';
+    if (shown && shown.mode === 'filter') {
+      text = shown.matched === 0 ? 'No till matches the filter.'
+        : `${int(shown.matched)} till${shown.matched === 1 ? '' : 's'} match` +
+          (shown.matched > shown.listed ? `; the first ${int(shown.listed)} are shown: narrow the filter.` : '.');
+    } else if (shown && shown.mode === 'problems' && summary) {
+      const problems = summary.counts ? summary.counts.problem : 0;
+      text = `${int(summary.tills)} tills in ${int(summary.stores.length)} stores; ` +
+        `${int(problems)} need${problems === 1 ? 's' : ''} attention` +
+        (problems > shown.listed ? ` (the first ${int(shown.listed)} are listed: use the filter)` : '') +
+        '. Click a store to show its tills.';
+    }
+    note.textContent = text;
+    note.hidden = !text;
+  }
+
+  function setUpFilter() {
+    const form = $('fleet-filter');
+    if (!form) return;
+    const alertSelect = $('fleet-alert');
+    for (const [rule, label] of Object.entries(RULE_LABELS)) {
+      const option = el('option', '', label);
+      option.value = rule;
+      alertSelect.append(option);
+    }
+    const apply = () => {
+      filter.q = $('fleet-search').value.trim();
+      filter.state = $('fleet-state').value;
+      filter.alert = alertSelect.value;
+      refresh();
+    };
+    $('fleet-search').addEventListener('input', () => {
+      clearTimeout(filterTimer);
+      filterTimer = setTimeout(apply, FILTER_DELAY_MS);
+    });
+    $('fleet-state').addEventListener('change', apply);
+    alertSelect.addEventListener('change', apply);
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      apply();
+    });
+    form.addEventListener('reset', () => setTimeout(apply, 0));
   }
 
   // ---- rendering ----
@@ -144,7 +303,7 @@
     const alerts = Array.isArray(fleet.alerts) ? fleet.alerts : [];
     renderTiles(fleet.tills, alerts);
     renderAlerts(alerts, nowMs);
-    renderFleet(fleet.tills, alerts, nowMs);
+    renderFleet(fleet.tills, Array.isArray(fleet.rowAlerts) ? fleet.rowAlerts : alerts, nowMs);
     renderSales(optional['/v1/kpis'].data);
   }
 
@@ -183,6 +342,13 @@
       duplicates += Number(till.duplicates_total) || 0;
       backlog += Number(till.backlog_events) || 0;
     }
+    const alertTotal = summary && typeof summary.alerts_total === 'number' ? summary.alerts_total : alerts.length;
+    if (summary && summary.counts) {
+      Object.assign(count, { online: summary.counts.online, offline: summary.counts.offline, stale: summary.counts.stale });
+      published = Number(summary.published_total) || 0;
+      duplicates = Number(summary.duplicates_total) || 0;
+      backlog = Number(summary.backlog_events) || 0;
+    }
     const stats = optional['/v1/stats'].data;
     if (stats) {
       if (typeof stats.events_published === 'number') published = stats.events_published;
@@ -193,7 +359,7 @@
       tile('Tills online', int(count.online), 'ok'),
       tile('Tills offline', int(count.offline), count.offline ? 'bad' : ''),
       tile('Tills stale', int(count.stale), count.stale ? 'warn' : ''),
-      tile('Active alerts', int(alerts.length), alerts.length ? (critical ? 'bad' : 'warn') : ''),
+      tile('Active alerts', int(alertTotal), alertTotal ? (critical ? 'bad' : 'warn') : ''),
       tile('Events published', int(published)),
       tile('Duplicates dropped', int(duplicates)),
       tile('Backlog (events)', int(backlog), backlog ? 'warn' : ''),
@@ -224,6 +390,9 @@
       return li;
     });
     if (!items.length) items.push(el('li', 'none', 'No active alerts.'));
+    if (summary && summary.alerts_total > alerts.length) {
+      items.push(el('li', 'more', `…and ${int(summary.alerts_total - alerts.length)} more: filter the tills by alert below.`));
+    }
     $('alerts').replaceChildren(...items);
   }
 
@@ -260,13 +429,15 @@
     for (const group of groups) {
       const body = el('tbody');
       body.dataset.store = group.store;
+      body.dataset.rank = String(group.rank);
       const head = el('tr', 'store-row');
-      const th = el('th', '', `Store ${group.store}`);
-      th.colSpan = 11;
+      const th = el('th', '', shown && shown.mode === 'problems' ? '' : `Store ${group.store}`);
+      th.colSpan = 12;
       th.scope = 'rowgroup';
       const problems = group.rows.filter((r) => r.rank < 3).length;
+      if (shown && shown.mode === 'problems') th.append(storeToggle(group.store));
       th.append(el('span', 'store-note',
-        `${group.rows.length} till${group.rows.length === 1 ? '' : 's'}` +
+        `${storeTillsText(group.store, group.rows.length)}` +
         (problems ? `, ${problems} need${problems === 1 ? 's' : ''} attention` : '')));
       head.append(th);
       body.append(head);
@@ -275,7 +446,9 @@
       }
       table.append(body);
     }
-    $('fleet-empty').hidden = tills.length > 0;
+    const collapsed = appendCollapsedStores(table, new Set(groups.map((g) => g.store)));
+    $('fleet-empty').hidden = tills.length > 0 || collapsed > 0 || (shown && shown.mode === 'filter');
+    renderFleetNote();
   }
 
   function tillRow(till, own, rank, nowMs) {
@@ -391,5 +564,6 @@
     $('latest-body').replaceChildren(...rows);
   }
 
+  setUpFilter();
   refresh();
 })();

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "pos/collector/dashboard.hpp"
+#include "pos/collector/fleet_query.hpp"
 #include "pos/collector/pipeline_stats.hpp"
 #include "pos/common/prometheus_text.hpp"
 
@@ -125,9 +126,8 @@ common::HttpResponse HttpApi::handle(const common::HttpRequest& request) {
   if (request.method != "GET" && request.method != "HEAD") {
     return {405, "text/plain", "method not allowed\n", {{"Allow", "GET, HEAD"}}};
   }
-  if (path == "/v1/fleet") {
-    update_alerts();
-    return json_response(m_fleet.to_json(m_clock.now_unix_ms(), m_alerts.active()));
+  if (path == "/v1/fleet" || path == "/v1/fleet/summary") {
+    return fleet_response(path, request.target);
   }
   if (path == "/v1/kpis") {
     return json_response(m_live.kpis_json());
@@ -170,6 +170,30 @@ common::HttpResponse HttpApi::handle(const common::HttpRequest& request) {
     return *std::move(page);
   }
   return {404, "text/plain", "not found\n", {}};
+}
+
+common::HttpResponse HttpApi::fleet_response(const std::string& path, const std::string& target) {
+  const auto question = target.find('?');
+  const std::string_view query = question == std::string::npos
+                                     ? std::string_view{}
+                                     : std::string_view(target).substr(question + 1);
+  update_alerts();
+  const std::int64_t now_ms = m_clock.now_unix_ms();
+  if (path == "/v1/fleet/summary") {
+    if (!query.empty()) {
+      return {400, "text/plain", "/v1/fleet/summary takes no parameters\n", {}};
+    }
+    return json_response(fleet_summary_json(m_fleet, m_alerts.active(), now_ms));
+  }
+  if (query.empty()) {
+    // No parameter: every row, as SPEC "Collector HTTP" defines it for existing clients.
+    return json_response(m_fleet.to_json(now_ms, m_alerts.active()));
+  }
+  auto parsed = parse_fleet_query(query);
+  if (!parsed) {
+    return {400, "text/plain", "bad parameter: " + parsed.error().message + "\n", {}};
+  }
+  return json_response(fleet_page_json(m_fleet, m_alerts.active(), *parsed, now_ms));
 }
 
 std::string HttpApi::metrics_text() {

@@ -129,5 +129,35 @@ TEST_F(HttpApiTest, FleetStatsAndMetricsShowWhatThePipelineSaw) {
   EXPECT_NE(metrics.body.find("# TYPE poscollector_kpi_events_total counter\n"), std::string::npos);
 }
 
+TEST_F(HttpApiTest, FleetParametersPageTheRowsAndABadOneIs400NamingIt) {
+  for (const char* till : {"T1", "T2", "T3"}) {
+    m_processor.handle_message({std::string("pos/v1/S07/") + till + "/batch",
+                                test::encode(epoch, 1, test::lines_for("S07", till, epoch, 1, 1))});
+  }
+  ASSERT_TRUE(test::run_until(m_io, [&] { return m_processor.stats().batches_acked == 3; }));
+
+  const auto all = boost::json::parse(get("/v1/fleet").body).as_object();
+  EXPECT_EQ(all.at("tills").as_array().size(), 3U);
+  EXPECT_FALSE(all.contains("next")) << "no parameter: every row, the SPEC shape only";
+
+  const auto page = boost::json::parse(get("/v1/fleet?store=S07&limit=2").body).as_object();
+  ASSERT_EQ(page.at("tills").as_array().size(), 2U);
+  EXPECT_EQ(page.at("matched").as_int64(), 3);
+  EXPECT_EQ(page.at("next").as_string(), "3.S07.T2");
+  const auto rest = boost::json::parse(get("/v1/fleet?store=S07&limit=2&cursor=3.S07.T2").body);
+  EXPECT_EQ(rest.at("tills").as_array().size(), 1U);
+  EXPECT_TRUE(rest.at("next").is_null());
+
+  const auto bad = get("/v1/fleet?limit=5000");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body, "bad parameter: limit: must be an integer in 1..1000 (got \"5000\")\n");
+  EXPECT_EQ(get("/v1/fleet?color=red").status, 400);
+
+  const auto summary = boost::json::parse(get("/v1/fleet/summary").body).as_object();
+  EXPECT_EQ(summary.at("tills").as_int64(), 3);
+  EXPECT_EQ(summary.at("stores").as_array()[0].at("online").as_int64(), 3);
+  EXPECT_EQ(get("/v1/fleet/summary?store=S07").status, 400);
+}
+
 }  // namespace
 }  // namespace pos::collector

@@ -57,6 +57,10 @@ class HttpApi {
   std::string metrics_text();
 
  private:
+  /// GET /v1/fleet (every row without a query; a filtered page with one, 400 for a bad
+  /// parameter) and GET /v1/fleet/summary.
+  common::HttpResponse fleet_response(const std::string& path, const std::string& target);
+
   const BatchProcessor& m_processor;
   const MarkStore& m_marks;
   const Sink& m_sink;
