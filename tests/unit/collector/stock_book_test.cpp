@@ -265,6 +265,17 @@ TEST(StockBookTest, SnapshotRoundTripKeepsFiguresCategoriesAndSince) {
   EXPECT_EQ(bounded.stats().items_dropped, 1U);
 }
 
+TEST(StockBookTest, SnapshotEscapesSkusThatNeedIt) {
+  StockBook book;
+  const std::string odd = "Q\"1\\\t\xc3\xa9";
+  book.add(Sale{{{.sku = odd, .category = "caf\xc3\xa9 \"x\"", .qty = 1}}}.facts("S01"), stock_t0);
+  book.add(stock("S01", odd, 3), stock_t0);
+  StockBook restored;
+  const auto done = restored.restore(book.snapshot());
+  ASSERT_TRUE(done) << done.error().message << "\n" << book.snapshot();
+  EXPECT_EQ(inventory(restored).at("items"), inventory(book).at("items"));
+}
+
 }  // namespace
 }  // namespace pos::collector
 
