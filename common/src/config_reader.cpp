@@ -100,6 +100,29 @@ ConfigReader ConfigReader::from_string(std::string_view text, std::string source
   return ConfigReader(std::move(impl));
 }
 
+std::vector<std::string> ConfigReader::table_keys(std::string_view key) {
+  auto node = m_impl->find(key);
+  if (!node) {
+    return {};
+  }
+  const auto* table = node.as_table();
+  if (table == nullptr) {
+    m_impl->fail(key, "must be a table");
+  }
+  std::vector<std::string> names;
+  for (const auto& [name, value] : *table) {
+    const std::string path = std::string(key) + "." + Impl::key_name(name.str());
+    if (Impl::key_name(name.str()) != name.str()) {
+      m_impl->fail(path, "name must be a bare key of [A-Za-z0-9_-]");
+    }
+    if (value.is_table()) {
+      m_impl->fail(path, "must not be a table");
+    }
+    names.emplace_back(name.str());
+  }
+  return names;
+}
+
 std::string ConfigReader::get_string(std::string_view key, std::string fallback) {
   auto node = m_impl->find(key);
   if (!node) {

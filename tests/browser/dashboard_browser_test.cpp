@@ -1,7 +1,8 @@
 // The fleet dashboard in a real headless browser: a real mosquitto (TLS, client certificates), a
 // real poscollector (file sink) and three real posagents in two stores; dashboard_check.js drives
 // Debian's chromium through playwright-core and tells this test, through files in a shared
-// directory, when to stop an agent and when to stop the collector.
+// directory, when to stop an agent and when to stop the collector. Two of S01/T1's events are
+// stock changes, one of which leaves an item low: the stock panel must show it.
 
 #include <gtest/gtest.h>
 
@@ -78,6 +79,13 @@ std::map<std::string, std::int64_t> published_by_till(std::uint16_t port) {
   return out;
 }
 
+/// A stock_change as the POS sends it.
+std::string stock_event(const std::string& pos_event_id, const std::string& sku, int delta) {
+  return R"({"type":"stock_change","pos_event_id":")" + pos_event_id +
+         R"(","occurred_at":"2026-11-22T10:15:03.120+07:00","sku":")" + sku +
+         R"(","location":"floor","delta":)" + std::to_string(delta) + R"(,"reason":"receipt"})";
+}
+
 bool wait_for_file(const fs::path& path, ChildProcess& browser, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -126,8 +134,13 @@ TEST(DashboardBrowserTest, ShowsEveryTillAndAStoppedTillGoesOfflineWithoutReload
   for (std::size_t i = 0; i < tills.size(); ++i) {
     for (int n = 0; n < events_per_till; ++n) {
       const auto id = std::string("br-") + tills[i].store + tills[i].till + "-" + std::to_string(n);
-      const auto reply = http_request(agents[i]->port(), "POST", "/v1/events", "application/json",
-                                      sale_event(id, tills[i].store, tills[i].till));
+      // S01/T1's last two events: TOP-9 well stocked, DRS-9 at 2 (low at the default 5).
+      const bool stock = i == 0 && n >= events_per_till - 2;
+      const auto body = !stock                     ? sale_event(id, tills[i].store, tills[i].till)
+                        : n == events_per_till - 2 ? stock_event(id, "TOP-9-M-BLK", 40)
+                                                   : stock_event(id, "DRS-9-S-RED", 2);
+      const auto reply =
+          http_request(agents[i]->port(), "POST", "/v1/events", "application/json", body);
       ASSERT_EQ(reply.status, 200) << reply.body;
     }
   }
@@ -177,9 +190,9 @@ TEST(DashboardBrowserTest, ShowsEveryTillAndAStoppedTillGoesOfflineWithoutReload
   const std::string output = read_text_file(browser_log);
   std::cout << output;
   EXPECT_EQ(status, 0) << output;
-  for (const char* shot :
-       {"dashboard-desktop.png", "dashboard-phone.png", "dashboard-phone-full.png",
-        "dashboard-desktop-offline.png", "dashboard-disconnected.png"}) {
+  for (const char* shot : {"dashboard-desktop.png", "dashboard-stock.png", "dashboard-phone.png",
+                           "dashboard-phone-full.png", "dashboard-desktop-offline.png",
+                           "dashboard-disconnected.png"}) {
     EXPECT_TRUE(fs::exists(artifacts / shot) && fs::file_size(artifacts / shot) > 10'000)
         << artifacts / shot;
     std::cout << "screenshot: " << (artifacts / shot).string() << '\n';

@@ -50,13 +50,14 @@ async function handshake(request, answer, timeoutMs) {
   }
 }
 
-// Console errors and page errors, by phase. A 404 for an optional endpoint (/v1/kpis, /v1/stats on
+// Console errors and page errors, by phase. A 404 for an optional endpoint (/v1/kpis, /v1/stats,
+// /v1/inventory on
 // a collector that does not have it yet) is expected and not an error of the page.
 function watch(page, name, errors) {
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
     const where = (msg.location() && msg.location().url) || '';
-    const optional404 = /status of 404/.test(msg.text()) && /\/v1\/(kpis|stats)$/.test(where);
+    const optional404 = /status of 404/.test(msg.text()) && /\/v1\/(kpis|stats|inventory)(\?.*)?$/.test(where);
     if (!optional404) errors.push(`${name} console: ${msg.text()} (${where})`);
   });
   page.on('pageerror', (err) => errors.push(`${name} page error: ${err.message}`));
@@ -107,8 +108,19 @@ async function main() {
       check(cells[7] === '5', `${id}: published ${cells[7]}, expected 5 (${cells.join(' | ')})`);
     }
     check(await desktop.isHidden('#connection'), 'connection warning shown while connected');
+    // The stock panel: S01's DRS-9 is low (2 <= the default threshold 5), listed with its alert.
+    await desktop.waitForSelector('#stock-body tr.stock-low', { timeout: 15000 });
+    const lowRows = await desktop.$$eval('#stock-body tr', (trs) => trs.map((tr) => tr.textContent));
+    check(lowRows.length === 1 && lowRows[0].includes('DRS-9-S-RED') && lowRows[0].includes('S01'),
+      `stock panel low items: ${lowRows.join(' | ')}`);
+    const stockAlerts = await desktop.textContent('#stock-alerts');
+    check(/S01 \/ DRS-9-S-RED/.test(stockAlerts) && /low stock/.test(stockAlerts),
+      `stock alerts: ${stockAlerts}`);
+    check(/2 items tracked · 1 low/.test(await desktop.textContent('#stock-summary')),
+      'stock summary');
     await desktop.screenshot({ path: path.join(args.artifacts, 'dashboard-desktop.png'), fullPage: true });
-    log('desktop: every till online');
+    await (await desktop.$('#stock')).screenshot({ path: path.join(args.artifacts, 'dashboard-stock.png') });
+    log('desktop: every till online, the stock panel shows the low item');
 
     // Phone: the table collapses to labelled cards.
     const phoneContext = await browser.newContext({

@@ -22,6 +22,7 @@
 #include "pos/collector/fleet_store.hpp"
 #include "pos/collector/health_messages.hpp"
 #include "pos/collector/http_api.hpp"
+#include "pos/collector/inventory_view.hpp"
 #include "pos/collector/leases.hpp"
 #include "pos/collector/live_view.hpp"
 #include "pos/collector/mark_store.hpp"
@@ -218,6 +219,17 @@ LiveViewOptions live_view_options(const CollectorConfig& config) {
   return o;
 }
 
+/// The options from the `[stock]` section; snapshots go to `{data_dir}/inventory.db`.
+InventoryViewOptions inventory_options(const CollectorConfig& config) {
+  InventoryViewOptions o;
+  o.book.thresholds = config.stock.thresholds;
+  o.book.max_items = config.stock.max_items;
+  o.book.max_skus = config.stock.max_items;
+  o.snapshot_path = std::filesystem::path(config.data_dir) / "inventory.db";
+  o.snapshot_interval = config.stock.snapshot_interval;
+  return o;
+}
+
 /// Every component of a running collector, in construction order (destroyed in reverse).
 class Collector {
  public:
@@ -232,10 +244,11 @@ class Collector {
         m_alerts(config.alerts),
         m_sink(make_sink(m_io.get_executor(), config)),
         m_live(m_io.get_executor(), m_clock, live_view_options(config)),
+        m_inventory(m_io.get_executor(), m_clock, inventory_options(config)),
         m_brokers(m_io.get_executor(), broker_options(config, batch_filter(config))),
         m_processor(m_io.get_executor(), *m_sink, *m_marks, m_brokers,
-                    {&m_fleet, &m_live, &m_replay_tracker}, m_clock, dictionary_lookup(),
-                    processor_options()),
+                    {&m_fleet, &m_live, &m_inventory, &m_replay_tracker}, m_clock,
+                    dictionary_lookup(), processor_options()),
         m_replay_processor(m_io.get_executor(), *m_sink, m_brokers, m_clock, dictionary_lookup(),
                            replay_options()),
         m_replay_api(m_replay_tracker, m_brokers, m_clock, config.mqtt.topic_prefix),
@@ -278,6 +291,7 @@ class Collector {
         m_deadline(m_io),
         m_systemd(m_io.get_executor(), [this] { return healthy(); }) {
     m_fleet.load(m_fleet_store->loaded());
+    m_api.set_inventory(&m_inventory);
     if (!config.health.topic.empty()) {
       m_alerts.set_change_listener(
           [this](const AlertTracker::Changes& changes) { publish_health(changes); });
@@ -317,6 +331,7 @@ class Collector {
     schedule_alerts();
     schedule_epoch_pruning(std::chrono::seconds(10));
     m_live.start();
+    m_inventory.start();
     spdlog::info(
         "poscollector {} started: id {}, broker {}, sink {}, {} mark(s), {} till(s), "
         "http on {}",
@@ -329,6 +344,7 @@ class Collector {
     m_systemd.ready("http on " + m_config.http.listen + ", broker " + broker_list(m_config));
     m_io.run();
     m_live.stop();
+    m_inventory.stop();
     m_fleet_store->save(m_fleet.take_dirty(m_clock.now_unix_ms()));
     m_fleet_store->stop();
     m_marks->stop();
@@ -564,6 +580,7 @@ class Collector {
   AlertTracker m_alerts;
   std::unique_ptr<Sink> m_sink;
   LiveView m_live;
+  InventoryView m_inventory;
   BrokerSet m_brokers;
   ReplayTracker m_replay_tracker;
   BatchProcessor m_processor;

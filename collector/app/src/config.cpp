@@ -17,6 +17,22 @@ namespace {
 /// The fleet keeps about an hour of rejected-growth history (fleet.hpp max_rejected_buckets).
 constexpr std::int64_t max_rejected_window_minutes = 60;
 
+/// `[stock]`: low_threshold, [stock.categories] (category = threshold), max_items,
+/// snapshot_interval_s.
+void read_stock(common::ConfigReader& r, CollectorConfig::Stock& s) {
+  constexpr std::int64_t max_threshold = 1'000'000'000;
+  s.thresholds.low_default =
+      r.get_int("stock.low_threshold", s.thresholds.low_default, 0, max_threshold);
+  for (const auto& category : r.table_keys("stock.categories")) {
+    s.thresholds.categories[category] =
+        r.get_int("stock.categories." + category, s.thresholds.low_default, 0, max_threshold);
+  }
+  s.max_items = static_cast<std::size_t>(
+      r.get_int("stock.max_items", static_cast<std::int64_t>(s.max_items), 1, 50'000'000));
+  s.snapshot_interval = std::chrono::seconds(
+      r.get_int("stock.snapshot_interval_s", s.snapshot_interval.count(), 1, 3600));
+}
+
 CollectorConfig read(common::ConfigReader& r) {
   CollectorConfig c;
   c.collector_id = r.require_id("collector_id");
@@ -197,6 +213,8 @@ CollectorConfig read(common::ConfigReader& r) {
   k.latency_max_samples = static_cast<std::size_t>(
       r.get_int("kpis.latency_max_samples", static_cast<std::int64_t>(k.latency_max_samples), 100,
                 10'000'000));
+
+  read_stock(r, c.stock);
 
   c.shutdown.drain_timeout = std::chrono::milliseconds(
       r.get_int("shutdown.drain_timeout_ms", c.shutdown.drain_timeout.count(), 0, 600'000));

@@ -9,6 +9,9 @@
   // only this often.
   const OPTIONAL_RETRY_MS = 60000;
 
+  // The stock panel lists the low items only (GET /v1/inventory filters and bounds them).
+  const STOCK_PATH = '/v1/inventory?low=1&limit=50';
+
   const STATE_RANK = { offline: 0, stale: 1, online: 3 };
   const RULE_LABELS = {
     till_offline: 'offline',
@@ -22,6 +25,7 @@
   const optional = {
     '/v1/stats': { data: null, missingUntil: 0 },
     '/v1/kpis': { data: null, missingUntil: 0 },
+    [STOCK_PATH]: { data: null, missingUntil: 0 },
   };
   let fleet = null;
   let lastSuccess = 0;
@@ -305,6 +309,7 @@
     renderAlerts(alerts, nowMs);
     renderFleet(fleet.tills, Array.isArray(fleet.rowAlerts) ? fleet.rowAlerts : alerts, nowMs);
     renderSales(optional['/v1/kpis'].data);
+    renderStock(optional[STOCK_PATH].data, nowMs);
   }
 
   function renderConnection() {
@@ -562,6 +567,54 @@
       return tr;
     });
     $('latest-body').replaceChildren(...rows);
+  }
+
+  // Low-stock alerts look like the fleet's; the table lists the low items (worst first).
+  function renderStock(inventory, nowMs) {
+    const section = $('stock');
+    if (!inventory || !Array.isArray(inventory.items)) {
+      section.hidden = true;
+      return;
+    }
+    section.hidden = false;
+    const low = Number(inventory.low_items_total) || 0;
+    $('stock-summary').textContent =
+      `${int(inventory.items_total)} items tracked · ${int(low)} low` +
+      (inventory.truncated ? ` (first ${inventory.items.length} shown)` : '');
+    const alerts = Array.isArray(inventory.alerts) ? inventory.alerts : [];
+    const sorted = [...alerts].sort(
+      (a, b) => (a.severity === 'critical' ? 0 : 1) - (b.severity === 'critical' ? 0 : 1) ||
+        String(a.store_id).localeCompare(String(b.store_id)) ||
+        String(a.sku).localeCompare(String(b.sku)));
+    const items = sorted.map((a) => {
+      const li = el('li', a.severity === 'critical' ? 'critical' : 'warning');
+      li.append(
+        el('span', 'where', `${a.store_id} / ${a.sku}`),
+        el('span', `badge ${a.severity === 'critical' ? 'critical' : ''}`,
+          a.severity === 'critical' ? 'out of stock' : 'low stock'),
+        el('span', 'message', a.message),
+        el('span', 'since', `since ${ago(a.since, nowMs)}`));
+      return li;
+    });
+    if (!items.length) items.push(el('li', 'none', 'No item is low on stock.'));
+    $('stock-alerts').replaceChildren(...items);
+    const rows = [...inventory.items]
+      .sort((a, b) => (Number(a.on_hand) - Number(a.threshold)) - (Number(b.on_hand) - Number(b.threshold)))
+      .map((i) => {
+        const tr = el('tr', i.low ? 'stock-low' : '');
+        tr.append(
+          cell('td', 'Store', i.store_id),
+          cell('td', 'SKU', i.sku),
+          cell('td', 'Category', i.category || '–'),
+          cell('td', 'On hand', int(i.on_hand), 'num'),
+          cell('td', 'Floor', int(i.floor), 'num'),
+          cell('td', 'Backroom', int(i.backroom), 'num'),
+          cell('td', 'Warehouse', int(i.warehouse), 'num'),
+          cell('td', 'Threshold', int(i.threshold), 'num'),
+          cell('td', 'Low since', i.low_since ? ago(i.low_since, nowMs) : '–'));
+        return tr;
+      });
+    $('stock-body').replaceChildren(...rows);
   }
 
   setUpFilter();

@@ -11,6 +11,40 @@ namespace {
 
 namespace json = boost::json;
 
+/// The stock fields of a stock_change event (the agent validated them against SPEC; checked
+/// again here since the facts feed figures).
+Status read_stock_facts(const json::object& event, StockFacts& out) {
+  const auto sku = detail::string_member(event, "sku");
+  if (!sku || sku->empty()) {
+    return fail("sku: missing");
+  }
+  out.sku = *sku;
+  const auto location = detail::string_member(event, "location");
+  if (location == "floor") {
+    out.location = StockLocation::floor;
+  } else if (location == "backroom") {
+    out.location = StockLocation::backroom;
+  } else if (location == "warehouse") {
+    out.location = StockLocation::warehouse;
+  } else {
+    return fail("location: missing or not floor, backroom or warehouse");
+  }
+  const auto delta = detail::int64_member(event, "delta");
+  if (!delta || *delta == 0) {
+    return fail("delta: not a non-zero integer");
+  }
+  out.delta = *delta;
+  if (event.contains("on_hand_after")) {
+    const auto after = detail::int64_member(event, "on_hand_after");
+    if (!after || *after < 0) {
+      return fail("on_hand_after: not an integer >= 0");
+    }
+    out.on_hand_after = *after;
+  }
+  out.category = detail::string_member(event, "category").value_or("");
+  return {};
+}
+
 }  // namespace
 
 EventReader::EventReader() : m_resource(m_buffer.data(), m_buffer.size()) {}
@@ -62,6 +96,9 @@ Result<EventFacts> extract_event_facts(const json::object& event, std::vector<Sa
   }
   facts.pos_event_id = detail::string_member(event, "pos_event_id").value_or("");
   if (facts.kind == EventKind::stock_change) {
+    if (auto stock = read_stock_facts(event, facts.stock); !stock) {
+      return fail(stock.error());
+    }
     return facts;
   }
   if (facts.store_id.empty()) {
@@ -105,6 +142,7 @@ Result<EventFacts> extract_event_facts(const json::object& event, std::vector<Sa
     }
     const auto& line = value.get_object();
     SaleLineFacts out;
+    out.sku = detail::string_member(line, "sku").value_or("");
     const auto category = detail::string_member(line, "category");
     if (!category) {
       return bad("category", "missing");
@@ -133,12 +171,20 @@ Result<EventFacts> extract_event_facts(const json::object& event, std::vector<Sa
 }
 
 EventDigest::EventDigest(const EventFacts& facts)
-    : m_kind(facts.kind), m_occurred_ms(facts.occurred_ms), m_received_ms(facts.received_ms) {
+    : m_kind(facts.kind),
+      m_occurred_ms(facts.occurred_ms),
+      m_received_ms(facts.received_ms),
+      m_stock_location(facts.stock.location),
+      m_replay(facts.replay),
+      m_has_on_hand_after(facts.stock.on_hand_after.has_value()),
+      m_stock_delta(facts.stock.delta),
+      m_on_hand_after(facts.stock.on_hand_after.value_or(0)) {
   std::size_t size = facts.event_id.size() + facts.store_id.size() + facts.till_id.size() +
                      facts.pos_event_id.size() + facts.occurred_at.size() + facts.currency.size() +
-                     facts.customer_type.size();
+                     facts.customer_type.size() + facts.stock.sku.size() +
+                     facts.stock.category.size();
   for (const auto& line : facts.lines) {
-    size += line.category.size();
+    size += line.sku.size() + line.category.size();
   }
   m_text.reserve(size);
   m_event_id = keep(facts.event_id);
@@ -148,9 +194,11 @@ EventDigest::EventDigest(const EventFacts& facts)
   m_occurred_at = keep(facts.occurred_at);
   m_currency = keep(facts.currency);
   m_customer_type = keep(facts.customer_type);
+  m_stock_sku = keep(facts.stock.sku);
+  m_stock_category = keep(facts.stock.category);
   m_lines.reserve(facts.lines.size());
   for (const auto& line : facts.lines) {
-    m_lines.push_back(Line{keep(line.category), line.qty, line.unit_price_minor,
+    m_lines.push_back(Line{keep(line.sku), keep(line.category), line.qty, line.unit_price_minor,
                            line.unit_cost_minor, line.discount_minor});
   }
 }
@@ -170,8 +218,9 @@ EventFacts EventDigest::facts(std::vector<SaleLineFacts>& lines) const {
   lines.clear();
   lines.reserve(m_lines.size());
   for (const auto& line : m_lines) {
-    lines.push_back(SaleLineFacts{view(line.category), line.qty, line.unit_price_minor,
-                                  line.unit_cost_minor, line.discount_minor});
+    lines.push_back(SaleLineFacts{view(line.sku), view(line.category), line.qty,
+                                  line.unit_price_minor, line.unit_cost_minor,
+                                  line.discount_minor});
   }
   EventFacts facts;
   facts.kind = m_kind;
@@ -185,6 +234,14 @@ EventFacts EventDigest::facts(std::vector<SaleLineFacts>& lines) const {
   facts.occurred_ms = m_occurred_ms;
   facts.received_ms = m_received_ms;
   facts.lines = lines;
+  facts.stock.sku = view(m_stock_sku);
+  facts.stock.category = view(m_stock_category);
+  facts.stock.location = m_stock_location;
+  facts.stock.delta = m_stock_delta;
+  if (m_has_on_hand_after) {
+    facts.stock.on_hand_after = m_on_hand_after;
+  }
+  facts.replay = m_replay;
   return facts;
 }
 

@@ -279,6 +279,7 @@ TEST(CollectorConfigDefaults, PackagedExampleStatesExactlyTheDefaults) {
   EXPECT_TRUE(packaged.http == defaults.http) << "[http] of " << path;
   EXPECT_TRUE(packaged.alerts == defaults.alerts) << "[alerts] of " << path;
   EXPECT_TRUE(packaged.kpis == defaults.kpis) << "[kpis] of " << path;
+  EXPECT_TRUE(packaged.stock == defaults.stock) << "[stock] of " << path;
   EXPECT_TRUE(packaged.shutdown == defaults.shutdown) << "[shutdown] of " << path;
   EXPECT_TRUE(packaged == defaults) << path;
 }
@@ -296,6 +297,54 @@ TEST(CollectorConfigDefaults, SpecMarksKeysAreAcceptedAndPostgresNeedsADsn) {
   EXPECT_NE(error_of(base + "[marks]\ntype = \"redis\"\n").find("marks.type: must be"),
             std::string::npos);
   EXPECT_NE(error_of(base + "[marks]\ndsn = \"postgresql://c@db/pos\"\n").find("marks.dsn:"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace pos::collector
+
+namespace pos::collector {
+namespace {
+
+TEST(CollectorConfigStock, ThresholdsPerCategoryBoundAndErrorsNamingTheKey) {
+  const auto defaults = parse_collector_config(test::k_minimal_collector_config);
+  EXPECT_EQ(defaults.stock.thresholds.low_default, 5);
+  EXPECT_TRUE(defaults.stock.thresholds.categories.empty());
+  EXPECT_EQ(defaults.stock.max_items, 200'000U);
+  const auto c = parse_collector_config(test::k_minimal_collector_config + R"(
+[stock]
+low_threshold = 4
+max_items = 1000
+snapshot_interval_s = 2
+[stock.categories]
+dresses = 2
+accessories = 12
+)");
+  EXPECT_EQ(c.stock.thresholds.low_default, 4);
+  EXPECT_EQ(c.stock.thresholds.of("dresses"), 2);
+  EXPECT_EQ(c.stock.thresholds.of("accessories"), 12);
+  EXPECT_EQ(c.stock.thresholds.of("tops"), 4);
+  EXPECT_EQ(c.stock.max_items, 1000U);
+  EXPECT_EQ(c.stock.snapshot_interval, std::chrono::seconds(2));
+  const auto error_text = [](const std::string& text) {
+    try {
+      parse_collector_config(text);
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_text(test::k_minimal_collector_config + "[stock]\nlow_threshold = -1\n")
+                .find("stock.low_threshold"),
+            std::string::npos);
+  EXPECT_NE(error_text(test::k_minimal_collector_config + "[stock.categories]\ntops = \"x\"\n")
+                .find("stock.categories.tops"),
+            std::string::npos);
+  EXPECT_NE(error_text(test::k_minimal_collector_config + "[stock.categories]\n\"t shirts\" = 3\n")
+                .find("stock.categories"),
+            std::string::npos);
+  EXPECT_NE(error_text(test::k_minimal_collector_config + "[stock]\nmax_items = 0\n")
+                .find("stock.max_items"),
             std::string::npos);
 }
 

@@ -83,3 +83,67 @@ TEST(ExtractEventFactsTest, TakesTheStampFromApartWhenGiven) {
 
 }  // namespace
 }  // namespace pos::collector
+
+namespace pos::collector {
+namespace {
+
+TEST(StockFactsTest, StockFieldsAreReadAndKeptByTheDigest) {
+  const StampFacts stamp{"WH01-T1-00000000000000aa-4", "WH01", "T1", "2026-11-22T03:15:04.000Z"};
+  const auto event = boost::json::parse(R"({"type":"stock_change","pos_event_id":"mv-1",
+    "occurred_at":"2026-11-22T10:15:03.120+07:00","sku":"TOP-1","location":"warehouse",
+    "delta":-3,"reason":"transfer_out","on_hand_after":17,"category":"tops"})")
+                         .as_object();
+  std::vector<SaleLineFacts> lines;
+  const auto facts = extract_event_facts(event, lines, stamp);
+  ASSERT_TRUE(facts) << facts.error().message;
+  EventDigest digest(*facts);
+  const EventFacts kept = EventDigest(digest).facts(lines);
+  EXPECT_EQ(kept.kind, EventKind::stock_change);
+  EXPECT_EQ(kept.store_id, "WH01");
+  EXPECT_EQ(kept.stock.sku, "TOP-1");
+  EXPECT_EQ(kept.stock.category, "tops");
+  EXPECT_EQ(kept.stock.location, StockLocation::warehouse);
+  EXPECT_EQ(kept.stock.delta, -3);
+  EXPECT_EQ(kept.stock.on_hand_after, std::optional<std::int64_t>(17));
+  EXPECT_FALSE(kept.replay);
+
+  auto without = event;
+  without.erase("on_hand_after");
+  without.erase("category");
+  const auto plain = extract_event_facts(without, lines, stamp);
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(EventDigest(*plain).facts(lines).stock.on_hand_after.has_value());
+
+  EventFacts replayed = *plain;
+  replayed.replay = true;
+  EXPECT_TRUE(EventDigest(replayed).facts(lines).replay);
+
+  for (const auto& [field, value, message] :
+       {std::tuple<const char*, boost::json::value, const char*>{"delta", 0,
+                                                                 "delta: not a non-zero integer"},
+        {"location", "shelf", "location: missing or not floor, backroom or warehouse"},
+        {"on_hand_after", -1, "on_hand_after: not an integer >= 0"},
+        {"sku", "", "sku: missing"}}) {
+    auto bad = event;
+    bad[field] = value;
+    const auto refused = extract_event_facts(bad, lines, stamp);
+    ASSERT_FALSE(refused) << field;
+    EXPECT_EQ(refused.error().message, message);
+  }
+}
+
+TEST(StockFactsTest, SaleLinesCarryTheirSku) {
+  test::Published sale;
+  sale.lines = {test::Line{"tops", 1, 7, 2, 0}};
+  EventReader reader;
+  const auto read = reader.read(test::published_json(sale));
+  ASSERT_TRUE(read) << read.error().message;
+  std::vector<SaleLineFacts> lines;
+  const auto kept = EventDigest(*read).facts(lines);
+  ASSERT_EQ(kept.lines.size(), 1U);
+  EXPECT_EQ(kept.lines[0].sku, "SKU-0");
+  EXPECT_EQ(kept.lines[0].category, "tops");
+}
+
+}  // namespace
+}  // namespace pos::collector

@@ -47,6 +47,11 @@ class ConfigReader {
   /// A path (as get_path) that, when not empty, must name an existing regular file.
   std::string get_existing_file(std::string_view key, std::string fallback);
 
+  /// The key names of the table at `key` (e.g. `stock.categories`), in document order; none when
+  /// it is absent. Its values are read with the getters (`stock.categories.tops`); a name that is
+  /// not a bare TOML key ([A-Za-z0-9_-]) fails naming it, so is a value that is a table.
+  std::vector<std::string> table_keys(std::string_view key);
+
   /// A required store, till or collector id: [A-Za-z0-9_-]{1,32}.
   std::string require_id(std::string_view key);
 

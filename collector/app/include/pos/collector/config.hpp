@@ -11,6 +11,7 @@
 
 #include "pos/collector/alerts.hpp"
 #include "pos/collector/pubsub_sink.hpp"
+#include "pos/collector/stock_book.hpp"
 #include "pos/common/mqtt_settings.hpp"
 
 namespace pos::collector {
@@ -110,6 +111,13 @@ struct CollectorConfig {
     std::size_t latency_max_samples = 100'000;
     bool operator==(const Kpis&) const = default;
   } kpis;
+
+  struct Stock {  ///< the live stock book (stock_book.hpp, docs/collector.md "Live stock")
+    StockThresholds thresholds;  ///< low_threshold and [stock.categories]
+    std::size_t max_items = 200'000;
+    std::chrono::seconds snapshot_interval{5};
+    bool operator==(const Stock&) const = default;
+  } stock;
 
   struct Shutdown {
     std::chrono::milliseconds drain_timeout{5000};

@@ -1,7 +1,7 @@
 #pragma once
 // The collector's HTTP API (SPEC "Collector HTTP"): GET /v1/fleet, /v1/kpis, /v1/stats,
-// /metrics, /healthz, /readyz and the dashboard's files. Routes and handlers only: the server is
-// common::HttpServer, the components are owned by the composition root.
+// /v1/inventory, /metrics, /healthz, /readyz and the dashboard's files. Routes and handlers only:
+// the server is common::HttpServer, the components are owned by the composition root.
 
 #include <functional>
 #include <optional>
@@ -10,6 +10,7 @@
 #include "pos/collector/alerts.hpp"
 #include "pos/collector/batch_processor.hpp"
 #include "pos/collector/fleet.hpp"
+#include "pos/collector/inventory_view.hpp"
 #include "pos/collector/leases.hpp"
 #include "pos/collector/live_view.hpp"
 #include "pos/collector/mark_store.hpp"
@@ -56,6 +57,10 @@ class HttpApi {
   /// The /metrics document.
   std::string metrics_text();
 
+  /// Serves GET /v1/inventory and adds the stock metrics from `inventory` (which must outlive
+  /// the API); without one, /v1/inventory answers 404.
+  void set_inventory(const InventoryView* inventory) noexcept { m_inventory = inventory; }
+
  private:
   /// GET /v1/fleet (every row without a query; a filtered page with one, 400 for a bad
   /// parameter) and GET /v1/fleet/summary.
@@ -69,6 +74,12 @@ class HttpApi {
   LiveView& m_live;
   const common::Clock& m_clock;
   HttpProbes m_probes;
+  const InventoryView* m_inventory = nullptr;
 };
+
+/// The StockQuery of a GET /v1/inventory target: `store`, `category` (percent-decoded), `low`
+/// (1, true, 0 or false) and `limit` (1-10000, default 500). Fails naming the parameter (`limit:
+/// not an integer 1-10000`, `colour: unknown parameter`).
+Result<StockQuery> parse_inventory_query(const std::string& target);
 
 }  // namespace pos::collector

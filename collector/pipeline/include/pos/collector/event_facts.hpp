@@ -23,6 +23,7 @@ enum class EventKind { sale, return_event, stock_change };
 
 /// One sale or return line as far as the KPIs need it.
 struct SaleLineFacts {
+  std::string_view sku;  ///< empty when the line has none (the stock book learns sku -> category)
   std::string_view category;
   std::int64_t qty = 0;
   std::int64_t unit_price_minor = 0;
@@ -30,9 +31,22 @@ struct SaleLineFacts {
   std::int64_t discount_minor = 0;
 };
 
-/// What the live view reads of one published event. The views point into whatever produced them
-/// (an EventReader until its next read, an EventDigest, a JSON object). For stock changes only
-/// `kind`, `received_ms` and the ids present are filled.
+/// Where a stock change happened (SPEC `location`).
+enum class StockLocation : std::uint8_t { floor, backroom, warehouse };
+
+/// What the stock book reads of a stock_change event (SPEC): `sku`, `location`, `delta`, the
+/// optional `on_hand_after`, and the optional extra `category` (empty when absent).
+struct StockFacts {
+  std::string_view sku;
+  std::string_view category;
+  StockLocation location = StockLocation::floor;
+  std::int64_t delta = 0;
+  std::optional<std::int64_t> on_hand_after;
+};
+
+/// What the live views read of one published event. The views point into whatever produced them
+/// (an EventReader until its next read, an EventDigest, a JSON object). For stock changes
+/// `kind`, `received_ms`, the ids present and `stock` are filled.
 struct EventFacts {
   EventKind kind = EventKind::sale;
   std::string_view event_id;
@@ -45,6 +59,10 @@ struct EventFacts {
   std::int64_t occurred_ms = 0;
   std::int64_t received_ms = 0;  ///< the agent's `received_at`
   std::span<const SaleLineFacts> lines;
+  StockFacts stock;  ///< stock_change only
+  /// Published again on an operator's request (a replayed range): views that count must skip it.
+  /// Set by the pipeline once replays exist; false until then.
+  bool replay = false;
 };
 
 /// The agent's stamp of an event held apart from its object (protocol::StampedEvent).
@@ -58,8 +76,8 @@ struct StampFacts {
 /// Extracts EventFacts from an event object. The stamp fields come from `stamp` when given, else
 /// from the object (a published event carries them). Line facts are written to `lines` (cleared
 /// first); the result views `event`, `stamp`'s strings and `lines`. Fails naming the field
-/// (`received_at: missing or not RFC 3339`, `lines[2].qty: not an integer >= 1`). Never throws
-/// except std::bad_alloc.
+/// (`received_at: missing or not RFC 3339`, `lines[2].qty: not an integer >= 1`, `delta: not a
+/// non-zero integer`). Never throws except std::bad_alloc.
 Result<EventFacts> extract_event_facts(const boost::json::object& event,
                                        std::vector<SaleLineFacts>& lines,
                                        const std::optional<StampFacts>& stamp = std::nullopt);
@@ -103,6 +121,7 @@ class EventDigest {
     std::uint32_t size = 0;
   };
   struct Line {
+    Span sku;
     Span category;
     std::int64_t qty = 0;
     std::int64_t unit_price_minor = 0;
@@ -120,6 +139,12 @@ class EventDigest {
       m_customer_type;
   std::int64_t m_occurred_ms = 0;
   std::int64_t m_received_ms = 0;
+  Span m_stock_sku, m_stock_category;
+  StockLocation m_stock_location = StockLocation::floor;
+  bool m_replay = false;
+  bool m_has_on_hand_after = false;
+  std::int64_t m_stock_delta = 0;
+  std::int64_t m_on_hand_after = 0;
 };
 
 }  // namespace pos::collector

@@ -1,0 +1,120 @@
+#include "pos/collector/inventory_view.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "pos/common/prometheus_text.hpp"
+
+namespace pos::collector {
+
+InventoryView::InventoryView(const boost::asio::any_io_executor& executor,
+                             const common::Clock& clock, InventoryViewOptions options)
+    : m_clock(clock), m_options(std::move(options)), m_book(m_options.book), m_timer(executor) {
+  if (m_options.snapshot_path.empty()) {
+    return;
+  }
+  auto store = KpiSnapshotStore::open(m_options.snapshot_path);
+  if (!store) {
+    spdlog::error("live stock: not persisted ({}); it restarts empty with the collector",
+                  store.error().message);
+    return;
+  }
+  m_store = std::move(*store);
+  if (const auto& loaded = m_store->loaded()) {
+    if (auto restored = m_book.restore(*loaded); !restored) {
+      spdlog::warn("live stock: stored {}; starting empty", restored.error().message);
+    } else {
+      spdlog::info("live stock: restored {} item(s), {} low", m_book.size(), m_book.low_items());
+    }
+  }
+  m_saved_version = m_book.version();
+}
+
+InventoryView::~InventoryView() {
+  stop();
+}
+
+void InventoryView::start() {
+  schedule_snapshot();
+}
+
+void InventoryView::schedule_snapshot() {
+  if (!m_store) {
+    return;
+  }
+  m_timer.expires_after(m_options.snapshot_interval);
+  m_timer.async_wait([this](boost::system::error_code ec) {
+    if (ec || m_stopped) {
+      return;
+    }
+    try {
+      save_snapshot();
+    } catch (const std::exception& e) {
+      spdlog::error("live stock: snapshot failed: {}", e.what());
+    }
+    schedule_snapshot();
+  });
+}
+
+void InventoryView::save_snapshot() {
+  if (m_store && m_book.version() != m_saved_version) {
+    m_store->save(m_book.snapshot(), m_clock.now_unix_ms());
+    m_saved_version = m_book.version();
+  }
+}
+
+void InventoryView::stop() {
+  if (m_stopped) {
+    return;
+  }
+  m_stopped = true;
+  m_timer.cancel();
+  if (m_store) {
+    try {
+      save_snapshot();
+    } catch (const std::exception& e) {
+      spdlog::error("live stock: final snapshot failed: {}", e.what());
+    }
+    m_store->stop();
+  }
+}
+
+void InventoryView::on_events_published(std::span<const std::optional<EventDigest>> digests) {
+  try {
+    const std::int64_t now_ms = m_clock.now_unix_ms();
+    for (const auto& digest : digests) {
+      if (digest) {
+        m_book.add(digest->facts(m_lines), now_ms);
+      }
+    }
+  } catch (const std::exception& e) {
+    ++m_observer_errors;
+    spdlog::error("live stock: observing a publish failed: {}", e.what());
+  }
+}
+
+void InventoryView::set_thresholds(StockThresholds thresholds) {
+  m_book.set_thresholds(std::move(thresholds), m_clock.now_unix_ms());
+  spdlog::info("live stock: thresholds set, {} item(s) low", m_book.low_items());
+}
+
+std::string InventoryView::inventory_json(const StockQuery& query) const {
+  return m_book.to_json(query, m_clock.now_unix_ms());
+}
+
+void InventoryView::append_metrics(std::ostream& out) const {
+  m_book.append_metrics(out, m_options.max_alert_series);
+  common::PrometheusWriter metrics(out, "poscollector_");
+  metrics.counter("stock_observer_errors_total",
+                  "Exceptions caught while counting published events into the stock book.",
+                  m_observer_errors);
+  if (m_store) {
+    metrics.counter("stock_snapshots_total", "Stock snapshots written to inventory.db.",
+                    m_store->saved());
+    metrics.counter("stock_snapshot_failures_total", "Stock snapshots that could not be written.",
+                    m_store->failures());
+  }
+}
+
+}  // namespace pos::collector
