@@ -22,6 +22,7 @@
 #include "pos/protocol/batch.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
+#include "support/mqtt_client.hpp"
 #include "support/postgres.hpp"
 #include "support/seed.hpp"
 #include "support/wait.hpp"
@@ -481,9 +482,22 @@ TEST_F(CollectorTest, LostMarkDatabaseIsRecoveredFromTheTillsStatus) {
         http_request(agent.port(), "POST", "/v1/events", "application/x-ndjson", body);
     ASSERT_EQ(reply.status, 200) << reply.body;
   };
+  // The precondition of the recovery: the till's retained status reports acked_through 20 (a
+  // status goes out every 5 s in the harness). Waited for, not slept for.
+  test::TestMqttClient watcher(
+      test::TestMqttClientOptions{m_broker->uri(), "status-watcher", m_pki->ca_cert(),
+                                  m_pki->issue_client(test::observer_common_name)});
+  watcher.connect();
+  watcher.subscribe("pos/v1/S09/T1/status", 1);
   post("before-", 20);
   ASSERT_EQ(pull_events(20, 30s).size(), 20U) << m_collector->log();
-  std::this_thread::sleep_for(7s);  // a status (every 5 s in the harness) reports acked 20
+  const auto acked_20 = watcher.wait_for_messages(
+      [](const test::MqttMessage& m) {
+        return m.payload.find("\"acked_through\":20") != std::string::npos;
+      },
+      1, 20s);
+  ASSERT_EQ(acked_20.size(), 1U) << "no status with acked_through 20";
+  watcher.disconnect();
   ASSERT_EQ(m_collector->terminate(), 0);
   const auto data = m_dir.path() / "collector" / "data";
   for (const char* name : {"collector.db", "collector.db-wal", "collector.db-shm"}) {
