@@ -78,7 +78,7 @@ TEST_F(CollectorTest, HttpAnswersOnlyItsOwnHostNamesAndNoForeignOrigin) {
   m_collector->start();
   const auto port = m_collector->port();
   const auto get = [&](const std::string& target,
-                       std::vector<std::pair<std::string, std::string>> headers) {
+                       const std::vector<std::pair<std::string, std::string>>& headers) {
     return http_request(port, "GET", target, "", "", 10s, headers);
   };
   EXPECT_EQ(get("/v1/fleet", {}).status, 200);
@@ -128,11 +128,12 @@ TEST_F(CollectorTest, SeveralTillsArriveOnceInPerTillOrderWithAttributes) {
     EXPECT_EQ(m.attributes.at("store_id"), store);
     EXPECT_EQ(m.attributes.at("till_id"), till);
     EXPECT_EQ(m.attributes.at("schema_version"), "1");
-    EXPECT_EQ(m.ordering_key, store + "/" + till);
+    EXPECT_EQ(m.ordering_key, std::string(store).append("/").append(till));
     EXPECT_EQ(event.at("schema_version").as_int64(), 1);
     EXPECT_TRUE(event.contains("collected_at"));
     EXPECT_EQ(event.at("pos_event_id").as_string(),
-              "ev-" + store + "-" + till + "-" + std::to_string(seq));
+              std::string("ev-").append(store).append("-").append(till).append("-").append(
+                  std::to_string(seq)));
     EXPECT_EQ(event.at("lines").as_array().size(), 2U);
     auto& last = last_seq[m.ordering_key];
     EXPECT_EQ(seq, last + 1) << "out of order for " << m.ordering_key;
@@ -761,7 +762,7 @@ TEST(CollectorCommandLine, RunAndCheckConfigAgreeOnUnusableFiles) {
   const auto collector = pki.issue_client(collector_common_name);
   std::filesystem::create_directories(dir.path() / "dicts");
   std::ofstream(dir.path() / "dicts" / "corrupt.dict") << "not a zstd dictionary";
-  std::ofstream(dir.path() / "key.json") << "{\"type\": \"not a service account\"}";
+  std::ofstream(dir.path() / "key.json") << R"({"type": "not a service account"})";
   std::ofstream(dir.path() / "garbage.pem") << "not a certificate\n";
   const std::string head = "collector_id = \"collector-1\"\ndata_dir = \"" +
                            (dir.path() / "data").string() + "\"\n[mqtt]\n";

@@ -23,8 +23,8 @@ using test::run_for;
 using test::run_until;
 
 constexpr std::uint64_t epoch = 0x1122334455667788ULL;
-const std::string batch_topic = "pos/v1/S07/T1/batch";
-const std::string ack_topic = "pos/v1/S07/T1/ack";
+constexpr std::string_view batch_topic = "pos/v1/S07/T1/batch";
+constexpr std::string_view ack_topic = "pos/v1/S07/T1/ack";
 
 /// Keeps every digest the pipeline reports published, in order.
 struct PublishedDigests final : PipelineObserver {
@@ -38,7 +38,7 @@ class BatchProcessorTest : public ::testing::Test {
  protected:
   void SetUp() override { open(); }
 
-  void open(BatchProcessorOptions options = {}) {
+  void open(const BatchProcessorOptions& options = {}) {
     m_processor.reset();
     m_marks.reset();
     MarkStoreOptions mark_options;
@@ -51,8 +51,8 @@ class BatchProcessorTest : public ::testing::Test {
                                          m_clock, protocol::DictionaryLookup{}, options);
   }
 
-  void send(const std::string& payload, const std::string& topic = batch_topic) {
-    m_processor->handle_message({topic, payload});
+  void send(const std::string& payload, std::string_view topic = batch_topic) {
+    m_processor->handle_message({std::string(topic), payload});
   }
 
   std::vector<protocol::Ack> acks() const {
@@ -408,7 +408,7 @@ TEST_F(BatchProcessorTest, PoisonBatchesAreDeadLetteredAndAcked) {
     EXPECT_EQ(acks().back(), (protocol::Ack{epoch, next + covered - 1}));
     next += covered;
   };
-  poison("truncated frame", [](std::string b) { return b.substr(0, b.size() - 5); });
+  poison("truncated frame", [](const std::string& b) { return b.substr(0, b.size() - 5); });
   poison("zip-bomb raw_len", [](std::string b) {
     const std::uint32_t huge = 0xF0000000U;
     return patched(std::move(b), 32, &huge, 4);
@@ -697,7 +697,9 @@ class BatchProcessorCommitFailureTest : public ::testing::Test {
         m_clock, protocol::DictionaryLookup{}, options);
   }
 
-  void send(const std::string& payload) { m_processor->handle_message({batch_topic, payload}); }
+  void send(const std::string& payload) {
+    m_processor->handle_message({std::string(batch_topic), payload});
+  }
 
   std::vector<protocol::Ack> acks() const {
     std::vector<protocol::Ack> out;
