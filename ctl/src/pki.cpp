@@ -51,94 +51,6 @@ Status check_days(int days) {
   return {};
 }
 
-Status set_time(ASN1_TIME* field, std::int64_t unix_seconds, std::string_view what) {
-  if (ASN1_TIME_set(field, static_cast<time_t>(unix_seconds)) == nullptr) {
-    return fail(ossl::error(what));
-  }
-  return {};
-}
-
-Status add_cn(X509_NAME* name, const std::string& common_name) {
-  const auto* bytes = reinterpret_cast<const unsigned char*>(common_name.c_str());
-  if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, bytes, -1, -1, 0) != 1) {
-    return fail(ossl::error("subject CN \"" + common_name + "\""));
-  }
-  return {};
-}
-
-// Adds one extension given in OpenSSL's config syntax ("critical,CA:TRUE"). The context names
-// the issuer and subject for the key identifiers.
-Status add_ext(X509* cert, X509* issuer, int nid, const std::string& value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
-  if (ext == nullptr) {
-    return fail(ossl::error(std::string(OBJ_nid2sn(nid)) + "=" + value));
-  }
-  const int ok = X509_add_ext(cert, ext, -1);
-  X509_EXTENSION_free(ext);
-  if (ok != 1) {
-    return fail(ossl::error(std::string("adding ") + OBJ_nid2sn(nid)));
-  }
-  return {};
-}
-
-struct CertSpec {
-  std::string common_name;
-  std::int64_t not_before = 0;
-  std::int64_t not_after = 0;
-  std::vector<std::pair<int, std::string>> extensions;  // nid, config value
-};
-
-// Builds and signs a certificate for `key`. With issuer == nullptr it is self-signed.
-Result<ossl::Cert> make_cert(const CertSpec& spec, EVP_PKEY* key, X509* issuer,
-                             EVP_PKEY* issuer_key) {
-  ossl::Cert cert(X509_new());
-  if (!cert) {
-    return fail(ossl::error("X509_new"));
-  }
-  X509* x = cert.get();
-  if (X509_set_version(x, X509_VERSION_3) != 1) {
-    return fail(ossl::error("X509_set_version"));
-  }
-  auto serial = ossl::random_serial();
-  if (!serial) {
-    return fail(serial.error());
-  }
-  if (BN_to_ASN1_INTEGER(serial->get(), X509_get_serialNumber(x)) == nullptr) {
-    return fail(ossl::error("setting the serial"));
-  }
-  if (auto s = set_time(X509_getm_notBefore(x), spec.not_before, "notBefore"); !s) {
-    return fail(s.error());
-  }
-  if (auto s = set_time(X509_getm_notAfter(x), spec.not_after, "notAfter"); !s) {
-    return fail(s.error());
-  }
-  if (auto s = add_cn(X509_get_subject_name(x), spec.common_name); !s) {
-    return fail(s.error());
-  }
-  X509_NAME* issuer_name =
-      issuer == nullptr ? X509_get_subject_name(x) : X509_get_subject_name(issuer);
-  if (X509_set_issuer_name(x, issuer_name) != 1) {
-    return fail(ossl::error("X509_set_issuer_name"));
-  }
-  if (X509_set_pubkey(x, key) != 1) {
-    return fail(ossl::error("X509_set_pubkey"));
-  }
-  X509* ctx_issuer = issuer == nullptr ? x : issuer;
-  for (const auto& [nid, value] : spec.extensions) {
-    if (auto s = add_ext(x, ctx_issuer, nid, value); !s) {
-      return fail(s.error());
-    }
-  }
-  EVP_PKEY* signer = issuer_key == nullptr ? key : issuer_key;
-  if (X509_sign(x, signer, EVP_sha256()) <= 0) {
-    return fail(ossl::error("X509_sign"));
-  }
-  return cert;
-}
-
 Result<std::vector<CertRecord>> load_index(const Paths& paths) {
   auto text = files::read(paths.index(), max_index_bytes);
   if (!text) {
@@ -334,7 +246,7 @@ Status CertificateAuthority::init(const fs::path& dir, const CaOptions& options)
     return fail(key.error());
   }
   const std::int64_t now = now_s();
-  CertSpec spec;
+  ossl::CertSpec spec;
   spec.common_name = options.name;
   spec.not_before = now - backdate_s;
   spec.not_after = now + static_cast<std::int64_t>(options.days) * day_s;
@@ -342,7 +254,7 @@ Status CertificateAuthority::init(const fs::path& dir, const CaOptions& options)
                      {NID_key_usage, "critical,keyCertSign,cRLSign"},
                      {NID_subject_key_identifier, "hash"},
                      {NID_authority_key_identifier, "keyid:always"}};
-  auto cert = make_cert(spec, key->get(), nullptr, nullptr);
+  auto cert = ossl::make_cert(spec, key->get(), nullptr, nullptr);
   if (!cert) {
     return fail(cert.error());
   }
@@ -448,7 +360,7 @@ Result<CertificateAuthority::Impl::Signed> CertificateAuthority::Impl::sign_leaf
     }
   }
   Signed out;
-  CertSpec spec;
+  ossl::CertSpec spec;
   spec.common_name = request.common_name;
   spec.not_before = now - backdate_s;
   spec.not_after = now + static_cast<std::int64_t>(request.days) * day_s;
@@ -456,12 +368,8 @@ Result<CertificateAuthority::Impl::Signed> CertificateAuthority::Impl::sign_leaf
     spec.not_after = ca_not_after;
     out.clamped_to_ca = true;
   }
-  spec.extensions = {
-      {NID_basic_constraints, "critical,CA:FALSE"},
-      {NID_key_usage, "critical,digitalSignature"},
-      {NID_ext_key_usage, request.kind == CertKind::broker ? "serverAuth" : "clientAuth"},
-      {NID_subject_key_identifier, "hash"},
-      {NID_authority_key_identifier, "keyid:always"}};
+  spec.extensions =
+      ossl::leaf_extensions(request.kind == CertKind::broker ? "serverAuth" : "clientAuth");
   std::string san = join(request.dns_names, "DNS:");
   if (const auto ips = join(request.ip_addresses, "IP:"); !ips.empty()) {
     san += (san.empty() ? "" : ",") + ips;
@@ -476,7 +384,7 @@ Result<CertificateAuthority::Impl::Signed> CertificateAuthority::Impl::sign_leaf
   ossl::Cert cert;
   std::string serial;
   for (int attempt = 0; attempt < 4 && serial.empty(); ++attempt) {
-    auto made = make_cert(spec, key, ca_cert.get(), ca_key.get());
+    auto made = ossl::make_cert(spec, key, ca_cert.get(), ca_key.get());
     if (!made) {
       return fail(made.error());
     }

@@ -17,22 +17,6 @@ constexpr std::size_t k_recent_sales = 256;  // per till, candidates for returns
 constexpr std::size_t k_known_customers = 20'000;
 constexpr std::uint64_t k_existing_customers = 2'000;
 
-constexpr std::array<std::string_view, 6> k_payment_methods = {"card",    "qris",    "cash",
-                                                               "ewallet", "voucher", "other"};
-constexpr std::array<double, 6> k_payment_weights = {0.30, 0.30, 0.20, 0.15, 0.03, 0.02};
-
-template <class Weights>
-std::size_t pick_weighted(Rng& rng, const Weights& weights) {
-  double u = rng.unit();
-  for (std::size_t i = 0; i + 1 < weights.size(); ++i) {
-    if (u < weights[i]) {
-      return i;
-    }
-    u -= weights[i];
-  }
-  return weights.size() - 1;
-}
-
 void append_int(std::string& out, std::int64_t v) {
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
@@ -322,7 +306,7 @@ struct StoreGenerator::State {
       j.push_back('}');
     }
     j.append(R"(],"payment":{"method":")");
-    j.append(k_payment_methods[payment]);
+    j.append(MixConstants::payment_methods[payment]);
     j.append("\"}");
   }
 
@@ -380,7 +364,7 @@ struct StoreGenerator::State {
     }
     bool is_new = false;
     const std::uint64_t customer = pick_customer(is_new);
-    const std::size_t payment = pick_weighted(rng, k_payment_weights);
+    const std::size_t payment = pick_weighted(rng, MixConstants::payment_weights);
     GeneratedEvent e = begin(till, t, EventKind::sale);
     append_receipt_body(e.json, customer, is_new, lines, payment);
     e.json.push_back('}');

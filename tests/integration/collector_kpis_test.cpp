@@ -21,7 +21,7 @@ namespace json = boost::json;
 
 constexpr std::uint64_t epoch_a = 0x0a0a0a0a0a0a0a0aULL;
 constexpr std::uint64_t epoch_b = 0x0b0b0b0b0b0b0b0bULL;
-constexpr std::int64_t offset_ms = 7 * 3600 * 1000;  // the collector's kpis.timezone
+constexpr std::int64_t hour_ms = 3'600'000;
 constexpr std::int64_t day_ms = 86'400'000;
 
 std::int64_t now_ms() {
@@ -30,11 +30,26 @@ std::int64_t now_ms() {
       .count();
 }
 
-/// `unix_ms` as RFC 3339 in +07:00, as a till in Jakarta writes occurred_at.
+/// The collector's kpis.timezone, in whole hours: chosen when the test starts so that it is
+/// between 12:00 and 13:00 there, so "today" cannot change during the test, whatever the time of
+/// day it runs (a fixed zone would need the test to wait out local midnight).
+std::int64_t offset_hours() {
+  static const std::int64_t hours = 12 - (now_ms() % day_ms) / hour_ms;  // -11 .. +12
+  return hours;
+}
+
+/// The offset as kpis.timezone and the end of occurred_at write it: "+07:00", "-03:00".
+std::string offset_text() {
+  const std::int64_t h = offset_hours();
+  const std::int64_t a = h < 0 ? -h : h;
+  return std::string(h < 0 ? "-" : "+") + (a < 10 ? "0" : "") + std::to_string(a) + ":00";
+}
+
+/// `unix_ms` as RFC 3339 in the collector's zone, as a till there writes occurred_at.
 std::string local_time(std::int64_t unix_ms) {
-  std::string text = protocol::format_rfc3339_utc_ms(unix_ms + offset_ms);
+  std::string text = protocol::format_rfc3339_utc_ms(unix_ms + offset_hours() * hour_ms);
   text.pop_back();  // 'Z'
-  return text + "+07:00";
+  return text + offset_text();
 }
 
 struct TestLine {
@@ -107,7 +122,7 @@ class KpisCollector {
         << "\"\ncert_file = \"" << cert.cert.string() << "\"\nkey_file = \"" << cert.key.string()
         << "\"\n[sink]\ntype = \"file\"\npath = \"" << (dir / "out").string() << "\"\n"
         << "[http]\nlisten = \"127.0.0.1:" << m_port << "\"\n"
-        << "[kpis]\ntimezone = \"+07:00\"\nsnapshot_interval_s = 1\n";
+        << "[kpis]\ntimezone = \"" << offset_text() << "\"\nsnapshot_interval_s = 1\n";
   }
 
   void start() {
@@ -143,12 +158,11 @@ const json::object& row(const json::object& doc, std::string_view list, std::str
 }
 
 TEST(CollectorKpisTest, KnownEventsGiveExactFiguresPlausibleStatsAndSurviveARestart) {
-  // Today must stay today for the whole test: keep two minutes away from local midnight.
-  const std::int64_t time_of_day = (now_ms() + offset_ms) % day_ms;
-  if (time_of_day < 120'000 || time_of_day > day_ms - 120'000) {
-    const std::int64_t wait_ms = (day_ms - time_of_day + 121'000) % day_ms;
-    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
-  }
+  // Today stays today for the whole test: the collector's zone puts it around local noon.
+  SCOPED_TRACE("kpis.timezone " + offset_text());
+  const std::int64_t time_of_day = (now_ms() + offset_hours() * hour_ms) % day_ms;
+  ASSERT_GE(time_of_day, 12 * hour_ms);
+  ASSERT_LT(time_of_day, 14 * hour_ms);
 
   TempDir dir{"collector-kpis-test"};
   std::filesystem::create_directories(dir.path() / "pki");

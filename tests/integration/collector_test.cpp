@@ -22,6 +22,7 @@
 #include "pos/protocol/batch.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
+#include "support/mqtt_client.hpp"
 #include "support/postgres.hpp"
 #include "support/seed.hpp"
 #include "support/wait.hpp"
@@ -77,7 +78,7 @@ TEST_F(CollectorTest, HttpAnswersOnlyItsOwnHostNamesAndNoForeignOrigin) {
   m_collector->start();
   const auto port = m_collector->port();
   const auto get = [&](const std::string& target,
-                       std::vector<std::pair<std::string, std::string>> headers) {
+                       const std::vector<std::pair<std::string, std::string>>& headers) {
     return http_request(port, "GET", target, "", "", 10s, headers);
   };
   EXPECT_EQ(get("/v1/fleet", {}).status, 200);
@@ -175,11 +176,12 @@ TEST_F(CollectorTest, SeveralTillsArriveOnceInPerTillOrderWithAttributes) {
     EXPECT_EQ(m.attributes.at("store_id"), store);
     EXPECT_EQ(m.attributes.at("till_id"), till);
     EXPECT_EQ(m.attributes.at("schema_version"), "1");
-    EXPECT_EQ(m.ordering_key, store + "/" + till);
+    EXPECT_EQ(m.ordering_key, std::string(store).append("/").append(till));
     EXPECT_EQ(event.at("schema_version").as_int64(), 1);
     EXPECT_TRUE(event.contains("collected_at"));
     EXPECT_EQ(event.at("pos_event_id").as_string(),
-              "ev-" + store + "-" + till + "-" + std::to_string(seq));
+              std::string("ev-").append(store).append("-").append(till).append("-").append(
+                  std::to_string(seq)));
     EXPECT_EQ(event.at("lines").as_array().size(), 2U);
     auto& last = last_seq[m.ordering_key];
     EXPECT_EQ(seq, last + 1) << "out of order for " << m.ordering_key;
@@ -529,9 +531,22 @@ TEST_F(CollectorTest, LostMarkDatabaseIsRecoveredFromTheTillsStatus) {
         http_request(agent.port(), "POST", "/v1/events", "application/x-ndjson", body);
     ASSERT_EQ(reply.status, 200) << reply.body;
   };
+  // The precondition of the recovery: the till's retained status reports acked_through 20 (a
+  // status goes out every 5 s in the harness). Waited for, not slept for.
+  test::TestMqttClient watcher(
+      test::TestMqttClientOptions{m_broker->uri(), "status-watcher", m_pki->ca_cert(),
+                                  m_pki->issue_client(test::observer_common_name)});
+  watcher.connect();
+  watcher.subscribe("pos/v1/S09/T1/status", 1);
   post("before-", 20);
   ASSERT_EQ(pull_events(20, 30s).size(), 20U) << m_collector->log();
-  std::this_thread::sleep_for(7s);  // a status (every 5 s in the harness) reports acked 20
+  const auto acked_20 = watcher.wait_for_messages(
+      [](const test::MqttMessage& m) {
+        return m.payload.find("\"acked_through\":20") != std::string::npos;
+      },
+      1, 20s);
+  ASSERT_EQ(acked_20.size(), 1U) << "no status with acked_through 20";
+  watcher.disconnect();
   ASSERT_EQ(m_collector->terminate(), 0);
   const auto data = m_dir.path() / "collector" / "data";
   for (const char* name : {"collector.db", "collector.db-wal", "collector.db-shm"}) {
@@ -795,7 +810,7 @@ TEST(CollectorCommandLine, RunAndCheckConfigAgreeOnUnusableFiles) {
   const auto collector = pki.issue_client(collector_common_name);
   std::filesystem::create_directories(dir.path() / "dicts");
   std::ofstream(dir.path() / "dicts" / "corrupt.dict") << "not a zstd dictionary";
-  std::ofstream(dir.path() / "key.json") << "{\"type\": \"not a service account\"}";
+  std::ofstream(dir.path() / "key.json") << R"({"type": "not a service account"})";
   std::ofstream(dir.path() / "garbage.pem") << "not a certificate\n";
   const std::string head = "collector_id = \"collector-1\"\ndata_dir = \"" +
                            (dir.path() / "data").string() + "\"\n[mqtt]\n";

@@ -76,9 +76,14 @@ TEST_F(PosfleetTest, CollectorRestartMidRunLosesNothing) {
                            "200", "--ack-timeout-ms", "2000", "--drain-timeout", "30"});
   const auto log = m_dir.path() / "posfleet.log";
   auto fleet = start_posfleet(args, log);
-  std::this_thread::sleep_for(4s);
+  // Kill the collector mid-run, once events flow (not after a fixed time, which on a loaded
+  // machine can fall before the first batch).
+  ASSERT_TRUE(test::wait_until(
+      [&] { return std::filesystem::exists(sink) && count_sink({sink}).lines >= 500; }, 30s,
+      "500 events in the sink before the kill"))
+      << read_text_file(log) << collector.log();
   collector.kill9();
-  std::this_thread::sleep_for(2s);
+  std::this_thread::sleep_for(2s);  // the outage: posfleet's acks time out meanwhile
   collector.start();
   ASSERT_EQ(fleet.wait(), 0) << read_text_file(log) << collector.log();
   const auto summary = read_fleet_summary(log);

@@ -3,12 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -259,9 +261,17 @@ TEST_F(PossimTest, KillingTheAgentMidRunLosesNothing) {
   auto possim = start_possim({"--agent", "S01/T1=http://127.0.0.1:" + std::to_string(agent.port()),
                               "--rate", "300", "--duration", "7", "--seed", "12", "--batch", "5",
                               "--accepted-log", log_path.string(), "--stats-interval", "1"});
-  std::this_thread::sleep_for(2s);
+  // Kill the agent mid-run, once possim's events are being accepted (not after a fixed time).
+  // possim flushes its accepted log every second; a line count needs no complete last line.
+  const auto logged = [&] {
+    std::ifstream in(log_path);
+    return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
+  };
+  ASSERT_TRUE(test::wait_until([&] { return logged() >= 200; }, 30s,
+                               "200 answers in the accepted log before the kill"))
+      << read_text_file(possim.log_path());
   agent.kill9();
-  std::this_thread::sleep_for(1500ms);
+  std::this_thread::sleep_for(1500ms);  // the outage: possim retries meanwhile
   agent.start();
   ASSERT_EQ(wait_exit(possim, 40s), 0) << read_text_file(possim.log_path());
   const auto summary = summary_of(read_text_file(possim.log_path()));

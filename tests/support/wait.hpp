@@ -10,6 +10,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <cstddef>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -61,6 +62,23 @@ template <class Predicate>
     io.restart();
     io.run_for(slice);
   });
+}
+
+/// Runs the handlers of `io` that are ready, and those they make ready, until none is; returns
+/// how many ran. Timers not yet due and work on other threads are not waited for. Use it before
+/// asserting that code which runs on `io` did NOT react to what the test just handed it: unlike a
+/// timed run (io.run_for), it cannot end before the reaction had its turn on a loaded machine.
+/// `io` must not be run by another thread meanwhile.
+inline std::size_t run_ready(boost::asio::io_context& io) {
+  std::size_t total = 0;
+  for (;;) {
+    io.restart();
+    const std::size_t ran = io.poll();
+    if (ran == 0) {
+      return total;
+    }
+    total += ran;
+  }
 }
 
 }  // namespace pos::test

@@ -73,14 +73,6 @@ TEST(BatchSource, BuildsBatchesTheCollectorAccepts) {
             source->lines("S001", "T3", epoch, 11, 5, 99, "2026-12-05T23:00:00.000Z"));
 }
 
-TEST(BatchSource, EveryMixedEventValidates) {
-  EventMix mix(3);
-  for (int i = 0; i < 2000; ++i) {
-    const auto text = mix.next_event();
-    EXPECT_TRUE(protocol::parse_pos_event(text)) << text;
-  }
-}
-
 TEST(BatchSource, TrainedDictionaryGivesDictionaryBatches) {
   auto plain = BatchSource::create(5, 256, "");
   ASSERT_TRUE(plain) << plain.error().message;

@@ -1,7 +1,7 @@
 #pragma once
-// Real batches for emulated tills: a pool of realistic Fastyle POS events (validated once at
-// start), stamped per till and seq exactly as the agent stamps them, zstd-encoded (optionally with
-// a trained dictionary) by protocol::BatchEncoder.
+// Real batches for emulated tills: a pool of realistic Fastyle POS events (simulator::EventMix,
+// validated once at start), stamped per till and seq exactly as the agent stamps them,
+// zstd-encoded (optionally with a trained dictionary) by protocol::BatchEncoder.
 
 #include <cstdint>
 #include <memory>
@@ -16,27 +16,13 @@
 
 namespace pos::fleetemu {
 
-/// Generates POS event JSON (SPEC "POS events"): sales, returns and stock changes over six
-/// categories, IDR prices, 1-5 lines. Same seed, same sequence. Not thread-safe.
-class EventMix {
- public:
-  explicit EventMix(std::uint64_t seed) : m_state(seed * 0x9E3779B97F4A7C15ULL + 1) {}
-  /// The next event as the POS sends it: one JSON object, no newline.
-  std::string next_event();
-
- private:
-  std::uint64_t pick(std::uint64_t n) noexcept;
-  std::uint64_t m_state;
-  std::uint64_t m_receipt = 0;
-};
-
 /// Builds batch messages for any till. Owns the event pool and one zstd context: use one per
 /// thread. The pool is shared by every till (each till starts at its own offset), so a till's
 /// pos_event_ids repeat after pool_size events; the collector keys on event_id, which never does.
 class BatchSource {
  public:
-  /// Builds and validates `pool_size` events from EventMix(seed). Fails when an event does not
-  /// validate (a bug) or `dictionary_file` cannot be loaded.
+  /// Builds and validates `pool_size` events from simulator::EventMix(seed). Fails when an event
+  /// does not validate (a bug) or `dictionary_file` cannot be loaded.
   static Result<BatchSource> create(std::uint64_t seed, std::size_t pool_size,
                                     const std::string& dictionary_file);
 

@@ -3,6 +3,7 @@
 // so possim draws everything from this one to keep its output byte-identical across platforms.
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -72,5 +73,19 @@ class Rng {
   }
   std::uint64_t m_s[4]{};
 };
+
+/// An index into `weights` (probabilities that sum to 1) drawn with those probabilities; the last
+/// index takes whatever rounding leaves.
+template <class Weights>
+std::size_t pick_weighted(Rng& rng, const Weights& weights) {
+  double u = rng.unit();
+  for (std::size_t i = 0; i + 1 < weights.size(); ++i) {
+    if (u < weights[i]) {
+      return i;
+    }
+    u -= weights[i];
+  }
+  return weights.size() - 1;
+}
 
 }  // namespace pos::simulator

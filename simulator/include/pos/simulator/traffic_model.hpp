@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstddef>
+#include <string_view>
 #include <vector>
 
 #include "pos/simulator/layout.hpp"
@@ -26,6 +27,10 @@ struct MixConstants {
   static constexpr std::int64_t opening_ms = 10 * k_ms_per_hour;
   static constexpr std::int64_t closing_ms = 22 * k_ms_per_hour;
   static constexpr std::int64_t natural_transfer_delay_ms = 90 * 60'000;
+  /// How checkouts are paid, and the share of each method.
+  static constexpr std::array<std::string_view, 6> payment_methods = {
+      "card", "qris", "cash", "ewallet", "voucher", "other"};
+  static constexpr std::array<double, 6> payment_weights = {0.30, 0.30, 0.20, 0.15, 0.03, 0.02};
 
   /// Expected lines per sale.
   static constexpr double mean_lines() {

@@ -1,4 +1,4 @@
-#include "ossl.hpp"
+#include "pos/common/x509.hpp"
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
@@ -7,19 +7,21 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <cstdio>
 #include <fstream>
 #include <limits>
 #include <sstream>
 
-namespace pos::ctl::ossl {
+namespace pos::common::ossl {
 namespace {
 
-// Limit for the PEM files posctl reads (a CA key, a certificate, a CRL with many entries).
+// Limit for the PEM files read here (a CA key, a certificate, a CRL with many entries).
 constexpr std::size_t max_pem_bytes = std::size_t{16} * 1024 * 1024;
 
 Result<std::string> bio_contents(BIO* bio, std::string_view what) {
@@ -83,6 +85,58 @@ Result<Bio> bio_from(const std::string& text) {
   return bio;
 }
 
+// Reads the PEM file `path` and parses it with `read` (a PEM_read_bio_* call); the error names
+// the path and what the file is not.
+template <class Handle, class Read>
+Result<Handle> read_pem_file(const std::filesystem::path& path, std::string_view what, Read read) {
+  auto text = read_small_file(path);
+  if (!text) {
+    return fail(text.error());
+  }
+  auto bio = bio_from(*text);
+  if (!bio) {
+    return fail(bio.error());
+  }
+  Handle handle(read(bio->get()));
+  if (!handle) {
+    return fail(error(path.string() + ": not " + std::string(what)));
+  }
+  return handle;
+}
+
+Status set_time(ASN1_TIME* field, std::int64_t unix_seconds, std::string_view what) {
+  if (ASN1_TIME_set(field, static_cast<time_t>(unix_seconds)) == nullptr) {
+    return fail(error(what));
+  }
+  return {};
+}
+
+Status add_cn(X509_NAME* name, const std::string& common_name) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(common_name.c_str());
+  if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, bytes, -1, -1, 0) != 1) {
+    return fail(error("subject CN \"" + common_name + "\""));
+  }
+  return {};
+}
+
+// Adds one extension given in OpenSSL's config syntax ("critical,CA:TRUE"). The context names
+// the issuer and subject for the key identifiers.
+Status add_ext(X509* cert, X509* issuer, int nid, const std::string& value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+  if (ext == nullptr) {
+    return fail(error(std::string(OBJ_nid2sn(nid)) + "=" + value));
+  }
+  const int ok = X509_add_ext(cert, ext, -1);
+  X509_EXTENSION_free(ext);
+  if (ok != 1) {
+    return fail(error(std::string("adding ") + OBJ_nid2sn(nid)));
+  }
+  return {};
+}
+
 Result<std::int64_t> to_unix(const ASN1_TIME* t, std::string_view what) {
   struct tm tm {};
   if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
@@ -123,19 +177,9 @@ Result<std::string> crl_pem(X509_crl_st* crl) {
 }
 
 Result<Pkey> read_private_key(const std::filesystem::path& path) {
-  auto text = read_small_file(path);
-  if (!text) {
-    return fail(text.error());
-  }
-  auto bio = bio_from(*text);
-  if (!bio) {
-    return fail(bio.error());
-  }
-  Pkey key(PEM_read_bio_PrivateKey(bio->get(), nullptr, nullptr, nullptr));
-  if (!key) {
-    return fail(error(path.string() + ": not a PEM private key"));
-  }
-  return key;
+  return read_pem_file<Pkey>(path, "a PEM private key", [](BIO* bio) {
+    return PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  });
 }
 
 Result<Cert> parse_cert(std::string_view pem) {
@@ -152,31 +196,15 @@ Result<Cert> parse_cert(std::string_view pem) {
 }
 
 Result<Cert> read_cert(const std::filesystem::path& path) {
-  auto text = read_small_file(path);
-  if (!text) {
-    return fail(text.error());
-  }
-  auto cert = parse_cert(*text);
-  if (!cert) {
-    return fail(path.string() + ": " + cert.error().message);
-  }
-  return cert;
+  return read_pem_file<Cert>(path, "a PEM certificate", [](BIO* bio) {
+    return PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  });
 }
 
 Result<Crl> read_crl(const std::filesystem::path& path) {
-  auto text = read_small_file(path);
-  if (!text) {
-    return fail(text.error());
-  }
-  auto bio = bio_from(*text);
-  if (!bio) {
-    return fail(bio.error());
-  }
-  Crl crl(PEM_read_bio_X509_CRL(bio->get(), nullptr, nullptr, nullptr));
-  if (!crl) {
-    return fail(error(path.string() + ": not a PEM CRL"));
-  }
-  return crl;
+  return read_pem_file<Crl>(path, "a PEM CRL", [](BIO* bio) {
+    return PEM_read_bio_X509_CRL(bio, nullptr, nullptr, nullptr);
+  });
 }
 
 Result<Bignum> random_serial() {
@@ -255,4 +283,59 @@ std::string common_name(x509_st* cert) {
   return out;
 }
 
-}  // namespace pos::ctl::ossl
+std::vector<Extension> leaf_extensions(std::string_view extended_key_usage) {
+  return {{NID_basic_constraints, "critical,CA:FALSE"},
+          {NID_key_usage, "critical,digitalSignature"},
+          {NID_ext_key_usage, std::string(extended_key_usage)},
+          {NID_subject_key_identifier, "hash"},
+          {NID_authority_key_identifier, "keyid:always"}};
+}
+
+Result<Cert> make_cert(const CertSpec& spec, evp_pkey_st* key, x509_st* issuer,
+                       evp_pkey_st* issuer_key) {
+  Cert cert(X509_new());
+  if (!cert) {
+    return fail(error("X509_new"));
+  }
+  X509* x = cert.get();
+  if (X509_set_version(x, X509_VERSION_3) != 1) {
+    return fail(error("X509_set_version"));
+  }
+  auto serial = random_serial();
+  if (!serial) {
+    return fail(serial.error());
+  }
+  if (BN_to_ASN1_INTEGER(serial->get(), X509_get_serialNumber(x)) == nullptr) {
+    return fail(error("setting the serial"));
+  }
+  if (auto s = set_time(X509_getm_notBefore(x), spec.not_before, "notBefore"); !s) {
+    return fail(s.error());
+  }
+  if (auto s = set_time(X509_getm_notAfter(x), spec.not_after, "notAfter"); !s) {
+    return fail(s.error());
+  }
+  if (auto s = add_cn(X509_get_subject_name(x), spec.common_name); !s) {
+    return fail(s.error());
+  }
+  X509_NAME* issuer_name =
+      issuer == nullptr ? X509_get_subject_name(x) : X509_get_subject_name(issuer);
+  if (X509_set_issuer_name(x, issuer_name) != 1) {
+    return fail(error("X509_set_issuer_name"));
+  }
+  if (X509_set_pubkey(x, key) != 1) {
+    return fail(error("X509_set_pubkey"));
+  }
+  X509* ctx_issuer = issuer == nullptr ? x : issuer;
+  for (const auto& [nid, value] : spec.extensions) {
+    if (auto s = add_ext(x, ctx_issuer, nid, value); !s) {
+      return fail(s.error());
+    }
+  }
+  EVP_PKEY* signer = issuer_key == nullptr ? key : issuer_key;
+  if (X509_sign(x, signer, EVP_sha256()) <= 0) {
+    return fail(error("X509_sign"));
+  }
+  return cert;
+}
+
+}  // namespace pos::common::ossl
