@@ -9,6 +9,7 @@
 #include <boost/json/object.hpp>
 
 #include "pos/agent/outbox.hpp"
+#include "pos/common/config_reload.hpp"
 #include "pos/protocol/messages.hpp"
 
 namespace pos::agent {
@@ -42,6 +43,9 @@ struct AgentSnapshot {
   std::uint64_t spool_done_pruned_total = 0;    ///< files deleted from done/ after retention
   /// notAfter of the MQTT client certificate (Unix ms); empty without TLS or when unreadable.
   std::optional<std::int64_t> cert_not_after_ms;
+  std::string log_level;              ///< in force (a reload may have changed it)
+  std::uint64_t rate_limit_kbps = 0;  ///< the upload cap in force; 0: none
+  common::ReloadStats reloads;        ///< configuration reloads (SIGHUP) since start
 };
 
 /// The SPEC status message for this snapshot (`state` online or offline).
@@ -49,7 +53,8 @@ protocol::AgentStatus make_status(const AgentSnapshot& snapshot, protocol::Agent
 
 /// GET /v1/status: the status message's fields plus `store_id`, `till_id`, `epoch`,
 /// `broker_connected`, `broker` (null while not connected), `last_seq`, `acked_through`,
-/// `oldest_unacked_age_s`.
+/// `oldest_unacked_age_s`, and `config` (`log_level`, `rate_limit_kbps` in force, the reload
+/// counts by result and the last reload's `result`, `at` and `message`; docs/agent.md).
 std::string status_document(const AgentSnapshot& snapshot);
 
 /// GET /metrics in Prometheus text format (names prefixed `posagent_`).

@@ -123,6 +123,11 @@ class Forwarder {
   /// new connection follows the attempt in flight. Does nothing while stopping or stopped.
   void renew_connection(const std::string& reason);
 
+  /// The upload limiter's settings changed (a configuration reload, UploadLimiter::reconfigure):
+  /// a wait the old settings imposed ends now and the next batch asks the limiter again. Call on
+  /// the executor.
+  void upload_limit_changed();
+
   ForwarderStats stats() const;
 
   const std::string& batch_topic() const noexcept { return m_batch_topic; }
