@@ -156,6 +156,9 @@ common::HttpResponse HttpApi::handle(const common::HttpRequest& request) {
   if (path == "/metrics") {
     return {200, "text/plain; version=0.0.4", metrics_text(), {}};
   }
+  if (path == "/v1/config" && m_probes.config_document) {
+    return json_response(m_probes.config_document());
+  }
   if (path == "/healthz") {
     const bool ok = m_probes.healthy();
     return {ok ? 200 : 503, "text/plain", ok ? "ok\n" : "database not writable\n", {}};
@@ -207,6 +210,9 @@ std::string HttpApi::metrics_text() {
   metrics.family("tills", "Known tills by state.", "gauge");
   for (const auto& [state, count] : m_fleet.count_by_state(m_clock.now_unix_ms())) {
     metrics.sample("tills", {{"state", to_string(state)}}, count);
+  }
+  if (m_probes.reloads) {
+    common::append_reload_metrics(metrics, m_probes.reloads());
   }
   out << alerts_metrics_text(m_alerts.active());
   m_live.append_metrics(out, s);

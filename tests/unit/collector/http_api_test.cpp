@@ -59,7 +59,9 @@ class HttpApiTest : public ::testing::Test {
                 HttpProbes{.healthy = [this] { return m_healthy; },
                            .broker_connected = [this] { return m_connected; },
                            .stopping = [this] { return m_stopping; },
-                           .leases = {}}};
+                           .leases = {},
+                           .reloads = {},
+                           .config_document = {}}};
 };
 
 TEST_F(HttpApiTest, OnlyGetAndHeadAreAllowed) {

@@ -1,7 +1,7 @@
 #pragma once
 // The collector's HTTP API (SPEC "Collector HTTP"): GET /v1/fleet, /v1/kpis, /v1/stats,
-// /metrics, /healthz, /readyz and the dashboard's files. Routes and handlers only: the server is
-// common::HttpServer, the components are owned by the composition root.
+// /v1/config, /metrics, /healthz, /readyz and the dashboard's files. Routes and handlers only: the
+// server is common::HttpServer, the components are owned by the composition root.
 
 #include <functional>
 #include <optional>
@@ -15,6 +15,7 @@
 #include "pos/collector/mark_store.hpp"
 #include "pos/collector/sink.hpp"
 #include "pos/common/clock.hpp"
+#include "pos/common/config_reload.hpp"
 #include "pos/common/http_server.hpp"
 
 namespace pos::collector {
@@ -29,6 +30,10 @@ struct HttpProbes {
   std::function<bool()> stopping;
   /// Several collectors: the partition leases' state; empty (or nullopt) with one collector.
   std::function<std::optional<LeaseStats>()> leases;
+  /// Configuration reloads (SIGHUP) since start, for /metrics; empty: none reported.
+  std::function<common::ReloadStats()> reloads;
+  /// GET /v1/config: the live settings in force and the last reload (JSON); empty: 404.
+  std::function<std::string()> config_document;
 };
 
 /// Answers the collector's HTTP requests from its components. Every component must outlive the

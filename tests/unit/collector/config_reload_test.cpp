@@ -1,0 +1,99 @@
+// Which collector keys a configuration reload applies live and which need a restart: each row
+// changes one key of a real configuration text and checks how the diff classifies it.
+
+#include "pos/collector/config_reload.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace pos::collector {
+namespace {
+
+struct CollectorKeyCase {
+  std::string section;  ///< "" for top-level keys
+  std::string key;      ///< key within the section
+  std::string value;    ///< TOML value
+  bool live;
+};
+
+/// A valid configuration with `key = value` set in `section` (replacing the base's).
+CollectorConfig collector_config_with(const std::string& section = "", const std::string& key = "",
+                                      const std::string& value = "") {
+  std::map<std::string, std::map<std::string, std::string>> sections{
+      {"", {{"collector_id", "\"collector-1\""}, {"data_dir", "\"/var/lib/poscollector\""}}},
+      {"mqtt", {{"uri", "\"mqtt://127.0.0.1:1883\""}}},
+      {"sink", {{"project", "\"fastyle-prod\""}}}};
+  if (!key.empty()) {
+    sections[section][key] = value;
+  }
+  std::string text;
+  for (const auto& [name, keys] : sections) {
+    text += name.empty() ? "" : "[" + name + "]\n";
+    for (const auto& [k, v] : keys) {
+      text += k + " = " + v + "\n";
+    }
+  }
+  return parse_collector_config(text);
+}
+
+TEST(CollectorConfigReloadTest, KeysAreClassifiedUnderTheirTomlNames) {
+  const std::vector<CollectorKeyCase> cases{
+      {"", "log_level", "\"debug\"", true},
+      {"alerts", "offline_minutes", "1", true},
+      {"alerts", "backlog_age_minutes", "1", true},
+      {"alerts", "clock_skew_seconds", "1", true},
+      {"alerts", "rejected_rising_window_minutes", "1", true},
+      {"alerts", "database_rolled_back_hours", "1", true},
+      {"alerts", "cert_expiry_days", "7", true},
+      {"shutdown", "drain_timeout_ms", "100", true},
+      {"", "collector_id", "\"collector-2\"", false},
+      {"", "data_dir", "\"/tmp/x\"", false},
+      {"mqtt", "uri", "\"mqtt://127.0.0.1:1884\"", false},
+      {"mqtt", "topic_prefix", "\"pos/v2\"", false},
+      {"mqtt", "share_group", "\"other\"", false},
+      {"mqtt", "reconnect_max_ms", "20000", false},
+      {"sink", "topic", "\"other\"", false},
+      {"sink", "max_pending_bytes", "1048576", false},
+      {"limits", "max_batch_bytes", "1048576", false},
+      {"marks", "max_epochs_per_till", "4", false},
+      {"fleet", "stale_after_s", "30", false},
+      {"fleet", "max_tills", "10", false},
+      {"http", "listen", "\"127.0.0.1:9000\"", false},
+      {"kpis", "timezone", "\"+08:00\"", false},
+      {"kpis", "currency", "\"IDR\"", false},
+  };
+  const auto running = collector_config_with();
+  for (const auto& c : cases) {
+    const auto name = c.section.empty() ? c.key : c.section + "." + c.key;
+    SCOPED_TRACE(name);
+    const auto next = collector_config_with(c.section, c.key, c.value);
+    const auto diff = common::diff_config(collector_reload_keys(), running, next);
+    EXPECT_FALSE(diff.unlisted);
+    EXPECT_EQ(diff.live, c.live ? std::vector<std::string>{name} : std::vector<std::string>{});
+    EXPECT_EQ(diff.restart, c.live ? std::vector<std::string>{} : std::vector<std::string>{name});
+  }
+}
+
+TEST(CollectorConfigReloadTest, AlertThresholdsAreAppliedTogetherOnce) {
+  auto running = collector_config_with();
+  auto next = collector_config_with("alerts", "offline_minutes", "2");
+  next.alerts.cert_expiry = std::chrono::days(5);
+  std::vector<std::string> calls;
+  CollectorReloadTarget target{
+      .log_level = [&](const CollectorConfig&) { calls.emplace_back("log"); },
+      .alerts =
+          [&](const CollectorConfig& c) {
+            calls.push_back("alerts " + std::to_string(c.alerts.offline.count()) + " " +
+                            std::to_string(c.alerts.cert_expiry.count()));
+          },
+  };
+  common::apply_config(collector_reload_keys(), running, next, target);
+  EXPECT_EQ(calls, std::vector<std::string>{"alerts 2 5"});
+  EXPECT_EQ(running, next);
+}
+
+}  // namespace
+}  // namespace pos::collector
