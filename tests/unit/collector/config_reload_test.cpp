@@ -17,6 +17,8 @@ struct CollectorKeyCase {
   std::string key;      ///< key within the section
   std::string value;    ///< TOML value
   bool live;
+  /// A key whose default follows this one (mqtt.client_id defaults to collector_id).
+  std::string derived = "";
 };
 
 /// A valid configuration with `key = value` set in `section` (replacing the base's).
@@ -49,7 +51,7 @@ TEST(CollectorConfigReloadTest, KeysAreClassifiedUnderTheirTomlNames) {
       {"alerts", "database_rolled_back_hours", "1", true},
       {"alerts", "cert_expiry_days", "7", true},
       {"shutdown", "drain_timeout_ms", "100", true},
-      {"", "collector_id", "\"collector-2\"", false},
+      {"", "collector_id", "\"collector-2\"", false, "mqtt.client_id"},
       {"", "data_dir", "\"/tmp/x\"", false},
       {"mqtt", "uri", "\"mqtt://127.0.0.1:1884\"", false},
       {"mqtt", "topic_prefix", "\"pos/v2\"", false},
@@ -73,7 +75,14 @@ TEST(CollectorConfigReloadTest, KeysAreClassifiedUnderTheirTomlNames) {
     const auto diff = common::diff_config(collector_reload_keys(), running, next);
     EXPECT_FALSE(diff.unlisted);
     EXPECT_EQ(diff.live, c.live ? std::vector<std::string>{name} : std::vector<std::string>{});
-    EXPECT_EQ(diff.restart, c.live ? std::vector<std::string>{} : std::vector<std::string>{name});
+    std::vector<std::string> restart;
+    if (!c.live) {
+      restart.push_back(name);
+    }
+    if (!c.derived.empty()) {
+      restart.push_back(c.derived);
+    }
+    EXPECT_EQ(diff.restart, restart);
   }
 }
 
