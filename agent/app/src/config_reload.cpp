@@ -24,7 +24,7 @@ void adopt_only(Target& /*target*/, const Config& /*config*/) {}
 #define RESTART(name, member) POS_RELOAD_KEY(Config, Target, name, member, nullptr)
 
 /// One row per key; a key that becomes live gets its apply function instead of RESTART.
-const std::array reload_key_table{
+constexpr std::array reload_key_table{
     RESTART("store_id", store_id),
     RESTART("till_id", till_id),
     RESTART("data_dir", data_dir),

@@ -25,7 +25,7 @@ void adopt_only(Target& /*target*/, const Config& /*config*/) {}
 
 /// One row per key; a key that becomes live gets its apply function instead of RESTART. The
 /// `[stock]` thresholds go here as LIVE rows with their own apply function.
-const std::array collector_reload_key_table{
+constexpr std::array collector_reload_key_table{
     RESTART("collector_id", collector_id),
     RESTART("data_dir", data_dir),
     LIVE("log_level", log_level, apply_log_level),

@@ -35,12 +35,15 @@ struct ReloadKey {
 };
 
 /// A restart-only key: `POS_RELOAD_KEY(Config, Target, "name", member.path, nullptr)`; a live one
-/// names its apply function instead of nullptr.
+/// names its apply function instead of nullptr. `member` is a member path, which cannot be put in
+/// parentheses.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define POS_RELOAD_KEY(Config, Target, name, member, apply_fn)                              \
   ::pos::common::ReloadKey<Config, Target> {                                                \
     name, [](const Config& a, const Config& b) { return !(a.member == b.member); },         \
         [](Config& running, const Config& next) { running.member = next.member; }, apply_fn \
   }
+// NOLINTEND(bugprone-macro-parentheses)
 
 /// How the keys of two configurations differ.
 struct ReloadDiff {
