@@ -4,8 +4,12 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -96,6 +100,52 @@ class AgentReloadTest : public ::testing::Test {
   TempDir m_dir{"agent-reload"};
   std::unique_ptr<TestPki> m_pki;
   std::unique_ptr<MosquittoBroker> m_broker;
+};
+
+/// A bound unix datagram socket standing in for systemd's $NOTIFY_SOCKET.
+class ReloadNotifyListener {
+ public:
+  explicit ReloadNotifyListener(const std::filesystem::path& path) {
+    m_fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const auto name = path.string();
+    if (m_fd < 0 || name.size() >= sizeof address.sun_path) {
+      throw std::runtime_error("cannot create a notify socket at " + name);
+    }
+    std::memcpy(address.sun_path, name.c_str(), name.size() + 1);
+    if (::bind(m_fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {  // NOLINT
+      throw std::runtime_error("bind " + name + ": " + std::strerror(errno));
+    }
+    const timeval timeout{0, 200'000};
+    ::setsockopt(m_fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+  ~ReloadNotifyListener() { ::close(m_fd); }
+  ReloadNotifyListener(const ReloadNotifyListener&) = delete;
+  ReloadNotifyListener& operator=(const ReloadNotifyListener&) = delete;
+
+  /// The datagrams received until one starts with `prefix` (included), or until the timeout.
+  std::vector<std::string> receive_until(const std::string& prefix,
+                                         std::chrono::milliseconds timeout) {
+    std::vector<std::string> out;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::string buffer(4096, '\0');
+      const auto n = ::recv(m_fd, buffer.data(), buffer.size(), 0);
+      if (n < 0) {
+        continue;
+      }
+      buffer.resize(static_cast<std::size_t>(n));
+      out.push_back(buffer);
+      if (buffer.starts_with(prefix)) {
+        break;
+      }
+    }
+    return out;
+  }
+
+ private:
+  int m_fd = -1;
 };
 
 /// A sale whose lines carry random SKUs, so that it compresses poorly (the upload cap then has
@@ -236,6 +286,29 @@ TEST_F(AgentReloadTest, BrokenFileIsInvalidAndTheAgentKeepsRunning) {
       << metrics;
   EXPECT_TRUE(agent.running());
   EXPECT_EQ(agent.terminate(), 0);
+}
+
+// Under systemd (Type=notify, ExecReload sends SIGHUP) the agent says RELOADING=1 with
+// MONOTONIC_USEC when a reload begins and READY=1 when it is over, here for a refused one.
+TEST_F(AgentReloadTest, ReloadIsAnnouncedToSystemd) {
+  AgentProcess agent(m_dir.path() / "notify", *m_pki, m_broker->uri(), "S01", "T1");
+  const auto socket_path = m_dir.path() / "notify.sock";
+  ReloadNotifyListener systemd(socket_path);
+  ChildProcess process({POSAGENT_BIN, "run", "--config", agent.config_path().string()},
+                       m_dir.path() / "notify" / "run.log",
+                       {{"NOTIFY_SOCKET", socket_path.string()}});
+  auto messages = systemd.receive_until("READY=1", 15s);
+  ASSERT_FALSE(messages.empty()) << read_text_file(process.log_path());
+  edit_config(agent, "till_id = \"T1\"", "till_id = \"T2\"");
+  ASSERT_EQ(::kill(process.pid(), SIGHUP), 0);
+  messages = systemd.receive_until("READY=1", 15s);
+  ASSERT_EQ(messages.size(), 2U) << read_text_file(process.log_path());
+  EXPECT_TRUE(messages[0].starts_with("RELOADING=1\nMONOTONIC_USEC=")) << messages[0];
+  EXPECT_NE(messages[0].find("STATUS=reloading the configuration"), std::string::npos);
+  EXPECT_EQ(messages[1], "READY=1\nSTATUS=ingest on 127.0.0.1:" + std::to_string(agent.port()) +
+                             ", last reload refused");
+  EXPECT_TRUE(process.running());
+  EXPECT_EQ(process.terminate(), 0);
 }
 
 }  // namespace
