@@ -5,12 +5,35 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <fstream>
 #include <map>
+#include <regex>
 #include <string>
 #include <vector>
 
 namespace pos::collector {
 namespace {
+
+/// Every key of a packaged TOML file ("section.key"), commented-out keys ("# key = ...") included.
+std::vector<std::string> packaged_keys(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> keys;
+  std::string section;
+  std::string line;
+  const std::regex table(R"(^\[([a-z_]+)\])");
+  const std::regex key(R"(^(?:# )?([a-z_]+) *= )");
+  std::smatch match;
+  while (std::getline(in, line)) {
+    if (std::regex_search(line, match, table)) {
+      section = match[1];
+    } else if (std::regex_search(line, match, key)) {
+      keys.push_back(section.empty() ? std::string(match[1])
+                                     : section + "." + std::string(match[1]));
+    }
+  }
+  return keys;
+}
 
 struct CollectorKeyCase {
   std::string section;  ///< "" for top-level keys
@@ -102,6 +125,21 @@ TEST(CollectorConfigReloadTest, AlertThresholdsAreAppliedTogetherOnce) {
   common::apply_config(collector_reload_keys(), running, next, target);
   EXPECT_EQ(calls, std::vector<std::string>{"alerts 2 5"});
   EXPECT_EQ(running, next);
+}
+
+// A key added to the packaged configuration needs a row in the reload table (restart-only unless
+// it has an apply function); a missing row would refuse every reload that changes the key without
+// naming it.
+TEST(CollectorConfigReloadTest, EveryPackagedKeyHasARow) {
+  const auto keys = packaged_keys(std::string(POS_SOURCE_DIR) + "/packaging/poscollector.toml");
+  ASSERT_GT(keys.size(), 20U);
+  std::vector<std::string> rows;
+  for (const auto& row : collector_reload_keys()) {
+    rows.emplace_back(row.name);
+  }
+  for (const auto& key : keys) {
+    EXPECT_NE(std::find(rows.begin(), rows.end(), key), rows.end()) << key << " has no row";
+  }
 }
 
 }  // namespace
