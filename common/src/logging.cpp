@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <array>
+#include <stdexcept>
 
 #include "pos/common/startup_error.hpp"
 
@@ -32,6 +33,13 @@ void init_logging(std::string_view level, std::string_view key) {
   logger->set_level(spdlog::level::from_str(std::string(level)));
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(std::move(logger));
+}
+
+void set_log_level(std::string_view level) {
+  if (!is_log_level(level)) {
+    throw std::invalid_argument("log_level: must be one of trace, debug, info, warn, error, off");
+  }
+  spdlog::default_logger()->set_level(spdlog::level::from_str(std::string(level)));
 }
 
 }  // namespace pos::common

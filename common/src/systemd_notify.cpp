@@ -7,6 +7,8 @@
 #include <boost/asio/post.hpp>
 #include <cstdint>
 #include <cstdlib>
+#include <ctime>
+#include <string>
 #include <system_error>
 
 namespace pos::common {
@@ -59,6 +61,23 @@ void ServiceNotifier::ready(std::string_view status) {
 void ServiceNotifier::status(std::string_view status) {
   if (enabled()) {
     send(status_assignment(status));
+  }
+}
+
+void ServiceNotifier::reloading(std::string_view status) {
+  if (!enabled() || m_stopping) {
+    return;
+  }
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  const auto usec = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000 +
+                    static_cast<std::uint64_t>(now.tv_nsec) / 1000;
+  send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec) + "\n" + status_assignment(status));
+}
+
+void ServiceNotifier::reloaded(std::string_view status) {
+  if (enabled() && !m_stopping) {
+    send("READY=1\n" + status_assignment(status));
   }
 }
 

@@ -73,6 +73,8 @@ class AgentProcess {
   int kill9();
   int terminate(std::chrono::milliseconds deadline = std::chrono::seconds(10));
   bool running();
+  /// Process id of the running agent; -1 when none was started.
+  pid_t pid() const noexcept { return m_process ? m_process->pid() : -1; }
 
   std::uint16_t port() const noexcept { return m_port; }
   const std::filesystem::path& data_dir() const noexcept { return m_data_dir; }

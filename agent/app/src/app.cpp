@@ -1,5 +1,5 @@
 // posagent's composition root: builds every component from the configuration, wires them on one
-// io_context, and runs until SIGTERM/SIGINT.
+// io_context, and runs until SIGTERM/SIGINT; SIGHUP reloads the configuration.
 
 #include "pos/agent/app.hpp"
 
@@ -14,6 +14,7 @@
 #include <iostream>
 
 #include "pos/agent/config.hpp"
+#include "pos/agent/config_reload.hpp"
 #include "pos/agent/data_dir_lock.hpp"
 #include "pos/agent/forwarder.hpp"
 #include "pos/agent/ingest_service.hpp"
@@ -25,6 +26,7 @@
 #include "pos/common/backoff.hpp"
 #include "pos/common/certificate_expiry.hpp"
 #include "pos/common/clock.hpp"
+#include "pos/common/config_reload.hpp"
 #include "pos/common/durable_directory.hpp"
 #include "pos/common/http_get.hpp"
 #include "pos/common/http_server.hpp"
@@ -67,16 +69,19 @@ std::shared_ptr<const protocol::Dictionary> load_dictionary(const AgentConfig& c
       "forward.dictionary_file");
 }
 
-std::unique_ptr<UploadLimiter> make_limiter(const AgentConfig& config) {
-  if (config.forward.rate_limit_kbps == 0) {
-    return nullptr;
-  }
+/// The upload cap's settings (rate 0: no cap). Throws StartupError for a bad schedule.
+UploadLimiterOptions limiter_options(const AgentConfig& config) {
   UploadLimiterOptions options;
   options.rate_kbit_s = config.forward.rate_limit_kbps;
   options.schedule = common::startup_value(parse_schedule(config.forward.rate_limit_schedule),
                                            "forward.rate_limit_schedule");
   options.min_burst_bytes = config.forward.batch_max_bytes;
-  return std::make_unique<UploadLimiter>(std::move(options));
+  return options;
+}
+
+/// Always a limiter, without a cap when forward.rate_limit_kbps is 0, so that a reload can set one.
+std::unique_ptr<UploadLimiter> make_limiter(const AgentConfig& config) {
+  return std::make_unique<UploadLimiter>(limiter_options(config));
 }
 
 /// The configuration with every file and value it names checked as far as that is possible
@@ -93,9 +98,11 @@ AgentConfig load_checked_config(const std::string& config_path) {
 /// Every component of a running agent, in construction order (destroyed in reverse).
 class Agent {
  public:
-  explicit Agent(const AgentConfig& config)
+  Agent(const AgentConfig& config, std::string config_path)
       : m_config(config),
+        m_config_path(std::move(config_path)),
         m_signals(m_io, SIGTERM, SIGINT),
+        m_reload_signal(m_io, SIGHUP),
         m_lock(lock_data_dir()),
         m_outbox(open_outbox()),
         m_ingest(*m_outbox, config.store_id, config.till_id, body_limits(), routes()),
@@ -149,6 +156,7 @@ class Agent {
         shutdown(signal);
       }
     });
+    wait_for_reload();
     const auto stats = m_outbox->stats();
     spdlog::info(
         "posagent {} started: till {}/{}, epoch {}, last seq {}, acked through {}, "
@@ -309,6 +317,9 @@ class Agent {
     s.cert_not_after_ms = m_cert_not_after_ms;
     s.replay = m_replayer.progress();
     s.replay_stats = m_replayer.stats();
+    s.log_level = m_config.log_level;
+    s.rate_limit_kbps = m_limiter->rate_kbit_s();
+    s.reloads = m_reloads;
     return s;
   }
 
@@ -352,11 +363,47 @@ class Agent {
     m_cert_not_after_ms = *not_after;
   }
 
+  /// SIGHUP (`systemctl reload`): reloads the configuration on the io thread, then waits for the
+  /// next one. Not while stopping.
+  void wait_for_reload() {
+    m_reload_signal.async_wait([this](boost::system::error_code ec, int) {
+      if (ec || m_stopping) {
+        return;
+      }
+      reload();
+      wait_for_reload();
+    });
+  }
+
+  /// Reads and checks the file as at start; applies it only when every key that differs can
+  /// change live (agent_reload_keys), else keeps the running configuration (docs/agent.md).
+  void reload() {
+    spdlog::info("SIGHUP: reloading the configuration from {}", m_config_path);
+    m_systemd.reloading("reloading the configuration");
+    AgentReloadTarget target{
+        .log_level = [](const AgentConfig& c) { common::set_log_level(c.log_level); },
+        .upload_limit =
+            [this](const AgentConfig& c) {
+              m_limiter->reconfigure(limiter_options(c));
+              m_forwarder.upload_limit_changed();
+            },
+    };
+    std::string message;
+    const auto result = common::reload_config<AgentConfig, AgentReloadTarget>(
+        [this] { return load_checked_config(m_config_path); }, agent_reload_keys(), m_config,
+        target, message);
+    m_reloads.record(result, m_clock.now_unix_ms(), std::move(message));
+    m_systemd.reloaded("ingest on " + m_config.ingest.listen + ", last reload " +
+                       std::string(common::to_string(result)));
+  }
+
   /// SIGTERM: stop intake, let the forwarder drain within the deadline, then stop the loop.
   void shutdown(int signal) {
     spdlog::info("signal {}: stopping intake, draining for at most {} ms", signal,
                  m_config.shutdown.drain_timeout.count());
     m_systemd.stopping("draining outstanding batches");
+    m_stopping = true;
+    m_reload_signal.cancel();
     m_http.stop();
     m_tls_timer.cancel();
     if (m_spool) {
@@ -378,10 +425,15 @@ class Agent {
     });
   }
 
-  const AgentConfig& m_config;
+  /// The running configuration: the start's, with what reloads changed (only the live keys).
+  AgentConfig m_config;
+  std::string m_config_path;
   asio::io_context m_io{1};
   common::SystemClock m_clock;
   asio::signal_set m_signals;
+  asio::signal_set m_reload_signal;
+  common::ReloadStats m_reloads;
+  bool m_stopping = false;
   DataDirLock m_lock;  // before the outbox: held while the database is open
   std::unique_ptr<SqliteOutbox> m_outbox;
   IngestService m_ingest;
@@ -410,8 +462,8 @@ const char* version() {
 
 int run(const std::string& config_path) {
   return common::run_program("posagent", config_path, load_checked_config,
-                             [](const AgentConfig& config) {
-                               Agent agent(config);
+                             [&config_path](const AgentConfig& config) {
+                               Agent agent(config, config_path);
                                return agent.run();
                              });
 }

@@ -26,6 +26,27 @@ void metric(std::ostringstream& out, std::string_view name, std::string_view typ
   writer.sample(name, {}, value);
 }
 
+/// `config` of /v1/status: the live settings in force and what the reloads did.
+boost::json::object config_document(const AgentSnapshot& s) {
+  boost::json::object reloads;
+  for (const auto result : {common::ReloadResult::applied, common::ReloadResult::refused,
+                            common::ReloadResult::invalid}) {
+    reloads[common::to_string(result)] = s.reloads.total.at(static_cast<std::size_t>(result));
+  }
+  boost::json::object doc;
+  doc["log_level"] = s.log_level;
+  doc["rate_limit_kbps"] = s.rate_limit_kbps;
+  doc["reloads"] = std::move(reloads);
+  if (s.reloads.last) {
+    doc["last_reload"] = {{"result", common::to_string(*s.reloads.last)},
+                          {"at", protocol::format_rfc3339_utc_ms(s.reloads.last_unix_ms)},
+                          {"message", s.reloads.last_message}};
+  } else {
+    doc["last_reload"] = nullptr;
+  }
+  return doc;
+}
+
 }  // namespace
 
 protocol::AgentStatus make_status(const AgentSnapshot& s, protocol::AgentState state) {
@@ -76,6 +97,7 @@ std::string status_document(const AgentSnapshot& s) {
   doc["duplicates_total"] = s.duplicates_total;
   doc["batches_sent_total"] = s.batches_sent_total;
   doc["reconnects_total"] = s.reconnects_total;
+  doc["config"] = config_document(s);
   return boost::json::serialize(doc);
 }
 
@@ -156,6 +178,10 @@ std::string metrics_text(const AgentSnapshot& s) {
   metric(out, "db_bytes", "gauge", "SQLite database and WAL size", d(s.outbox.db_bytes));
   metric(out, "disk_free_bytes", "gauge", "Free bytes on the data directory's file system",
          d(s.disk_free_bytes));
+  metric(out, "upload_limit_kbps", "gauge",
+         "Upload cap in force (forward.rate_limit_kbps; 0: none)", d(s.rate_limit_kbps));
+  common::PrometheusWriter writer(out, "posagent_");
+  common::append_reload_metrics(writer, s.reloads);
   return out.str();
 }
 

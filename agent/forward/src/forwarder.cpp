@@ -696,6 +696,13 @@ void Forwarder::on_batch_timer() {
   pump();
 }
 
+void Forwarder::upload_limit_changed() {
+  if (m_limiter_timer.armed) {
+    disarm(m_limiter_timer);
+    schedule_pump();
+  }
+}
+
 void Forwarder::on_limiter_timer() {
   pump();
 }

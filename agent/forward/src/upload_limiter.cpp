@@ -85,10 +85,19 @@ int local_minute_of_day(std::int64_t unix_ms) {
 }
 
 UploadLimiter::UploadLimiter(UploadLimiterOptions options)
-    : m_bytes_per_s(static_cast<double>(options.rate_kbit_s) * 1000.0 / 8.0),
+    : m_rate_kbit_s(options.rate_kbit_s),
+      m_bytes_per_s(static_cast<double>(options.rate_kbit_s) * 1000.0 / 8.0),
       m_schedule(std::move(options.schedule)),
       m_capacity(std::max(static_cast<std::size_t>(m_bytes_per_s), options.min_burst_bytes)),
       m_tokens(static_cast<double>(m_capacity)) {}
+
+void UploadLimiter::reconfigure(UploadLimiterOptions options) {
+  m_rate_kbit_s = options.rate_kbit_s;
+  m_bytes_per_s = static_cast<double>(options.rate_kbit_s) * 1000.0 / 8.0;
+  m_schedule = std::move(options.schedule);
+  m_capacity = std::max(static_cast<std::size_t>(m_bytes_per_s), options.min_burst_bytes);
+  m_tokens = std::min(m_tokens, static_cast<double>(m_capacity));
+}
 
 bool UploadLimiter::active_at(int minute_of_day) const noexcept {
   if (!enabled()) {

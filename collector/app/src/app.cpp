@@ -1,5 +1,5 @@
 // poscollector's composition root: builds every component from the configuration, wires them on
-// one io_context, and runs until SIGTERM/SIGINT.
+// one io_context, and runs until SIGTERM/SIGINT; SIGHUP reloads the configuration.
 
 #include "pos/collector/app.hpp"
 
@@ -9,6 +9,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <filesystem>
 #include <iostream>
 #include <unordered_map>
@@ -17,6 +19,7 @@
 #include "pos/collector/alerts.hpp"
 #include "pos/collector/batch_processor.hpp"
 #include "pos/collector/config.hpp"
+#include "pos/collector/config_reload.hpp"
 #include "pos/collector/file_sink.hpp"
 #include "pos/collector/fleet.hpp"
 #include "pos/collector/fleet_store.hpp"
@@ -33,6 +36,7 @@
 #include "pos/collector/replay_tracker.hpp"
 #include "pos/common/backoff.hpp"
 #include "pos/common/clock.hpp"
+#include "pos/common/config_reload.hpp"
 #include "pos/common/durable_directory.hpp"
 #include "pos/common/http_server.hpp"
 #include "pos/common/logging.hpp"
@@ -43,6 +47,7 @@
 #include "pos/common/startup_error.hpp"
 #include "pos/common/systemd_notify.hpp"
 #include "pos/protocol/dictionary.hpp"
+#include "pos/protocol/event.hpp"
 #include "pos/protocol/topics.hpp"
 
 namespace pos::collector {
@@ -233,9 +238,11 @@ InventoryViewOptions inventory_options(const CollectorConfig& config) {
 /// Every component of a running collector, in construction order (destroyed in reverse).
 class Collector {
  public:
-  explicit Collector(const CollectorConfig& config)
+  Collector(const CollectorConfig& config, std::string config_path)
       : m_config(config),
+        m_config_path(std::move(config_path)),
         m_signals(m_io, SIGTERM, SIGINT),
+        m_reload_signal(m_io, SIGHUP),
         m_dictionaries(load_dictionaries(config.dictionaries.dir)),
         m_leases(open_leases()),
         m_marks(open_marks()),
@@ -273,7 +280,10 @@ class Collector {
                                    "health_message_failures_total",
                                    "Alert transitions the health topic refused (not retried).",
                                    m_health_failed);
-                             }}),
+                             },
+
+                         .reloads = [this] { return m_reloads; },
+                         .config_document = [this] { return config_document(); }}),
         m_http(
             m_io.get_executor(), config.http.listen, common::HttpLimits{},
             [this](const common::HttpRequest& request, const common::HttpServer::Respond& respond) {
@@ -327,6 +337,7 @@ class Collector {
         shutdown(signal);
       }
     });
+    wait_for_reload();
     schedule_fleet_save();
     schedule_alerts();
     schedule_epoch_pruning(std::chrono::seconds(10));
@@ -508,12 +519,77 @@ class Collector {
     return m_marks->stats().healthy && ::access(m_config.data_dir.c_str(), W_OK) == 0;
   }
 
+  /// SIGHUP (`systemctl reload`): reloads the configuration on the io thread, then waits for the
+  /// next one. Not while stopping.
+  void wait_for_reload() {
+    m_reload_signal.async_wait([this](boost::system::error_code ec, int) {
+      if (ec || m_stopping) {
+        return;
+      }
+      reload();
+      wait_for_reload();
+    });
+  }
+
+  /// Reads and checks the file as at start; applies it only when every key that differs can
+  /// change live (collector_reload_keys), else keeps the running configuration
+  /// (docs/collector.md). New alert thresholds are evaluated at once.
+  void reload() {
+    spdlog::info("SIGHUP: reloading the configuration from {}", m_config_path);
+    m_systemd.reloading("reloading the configuration");
+    CollectorReloadTarget target{
+        .log_level = [](const CollectorConfig& c) { common::set_log_level(c.log_level); },
+        .alerts =
+            [this](const CollectorConfig& c) {
+              m_alerts.set_options(c.alerts);
+              m_api.update_alerts();
+            },
+        .stock =
+            [this](const CollectorConfig& c) { m_inventory.set_thresholds(c.stock.thresholds); },
+    };
+    std::string message;
+    const auto result = common::reload_config<CollectorConfig, CollectorReloadTarget>(
+        [this] { return load_checked_config(m_config_path); }, collector_reload_keys(), m_config,
+        target, message);
+    m_reloads.record(result, m_clock.now_unix_ms(), std::move(message));
+    m_systemd.reloaded("http on " + m_config.http.listen + ", broker " + broker_list(m_config) +
+                       ", last reload " + std::string(common::to_string(result)));
+  }
+
+  /// GET /v1/config: the live settings in force and what the reloads did.
+  std::string config_document() const {
+    boost::json::object reloads;
+    for (const auto result : {common::ReloadResult::applied, common::ReloadResult::refused,
+                              common::ReloadResult::invalid}) {
+      reloads[common::to_string(result)] = m_reloads.total.at(static_cast<std::size_t>(result));
+    }
+    const auto& a = m_alerts.options();
+    boost::json::object doc;
+    doc["log_level"] = m_config.log_level;
+    doc["alerts"] = {{"offline_minutes", a.offline.count()},
+                     {"backlog_age_minutes", a.backlog_age.count()},
+                     {"clock_skew_seconds", a.clock_skew.count()},
+                     {"rejected_rising_window_minutes", a.rejected_rising_window.count()},
+                     {"database_rolled_back_hours", a.epoch_renewed.count()},
+                     {"cert_expiry_days", a.cert_expiry.count()}};
+    doc["reloads"] = std::move(reloads);
+    if (m_reloads.last) {
+      doc["last_reload"] = {{"result", common::to_string(*m_reloads.last)},
+                            {"at", protocol::format_rfc3339_utc_ms(m_reloads.last_unix_ms)},
+                            {"message", m_reloads.last_message}};
+    } else {
+      doc["last_reload"] = nullptr;
+    }
+    return boost::json::serialize(doc);
+  }
+
   /// SIGTERM: stop intake, let batches in flight finish within the deadline, then stop the sink,
   /// disconnect and stop the loop.
   void shutdown(int signal) {
     spdlog::info("signal {}: stopping intake, draining for at most {} ms", signal,
                  m_config.shutdown.drain_timeout.count());
     m_stopping = true;
+    m_reload_signal.cancel();
     m_systemd.stopping("draining batches in flight");
     m_processor.stop_intake();
     m_http.stop();
@@ -568,10 +644,14 @@ class Collector {
     });
   }
 
-  const CollectorConfig& m_config;
+  /// The running configuration: the start's, with what reloads changed (only the live keys).
+  CollectorConfig m_config;
+  std::string m_config_path;
   asio::io_context m_io{1};
   common::SystemClock m_clock;
   asio::signal_set m_signals;
+  asio::signal_set m_reload_signal;
+  common::ReloadStats m_reloads;
   Dictionaries m_dictionaries;
   std::unique_ptr<LeaseManager> m_leases;
   std::unique_ptr<MarkStore> m_marks;
@@ -607,8 +687,8 @@ const char* version() {
 
 int run(const std::string& config_path) {
   return common::run_program("poscollector", config_path, load_checked_config,
-                             [](const CollectorConfig& config) {
-                               Collector collector(config);
+                             [&config_path](const CollectorConfig& config) {
+                               Collector collector(config, config_path);
                                return collector.run();
                              });
 }

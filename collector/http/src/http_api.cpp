@@ -245,6 +245,9 @@ common::HttpResponse HttpApi::handle(const common::HttpRequest& request) {
   if (path == "/metrics") {
     return {200, "text/plain; version=0.0.4", metrics_text(), {}};
   }
+  if (path == "/v1/config" && m_probes.config_document) {
+    return json_response(m_probes.config_document());
+  }
   if (path == "/healthz") {
     const bool ok = m_probes.healthy();
     return {ok ? 200 : 503, "text/plain", ok ? "ok\n" : "database not writable\n", {}};
@@ -323,6 +326,9 @@ std::string HttpApi::metrics_text() {
   }
   if (m_probes.extra_metrics) {
     m_probes.extra_metrics(metrics);
+  }
+  if (m_probes.reloads) {
+    common::append_reload_metrics(metrics, m_probes.reloads());
   }
   out << alerts_metrics_text(m_alerts.active());
   m_live.append_metrics(out, s);

@@ -27,13 +27,13 @@ using namespace std::chrono_literals;
 using pos::test::FakeClock;
 using pos::test::FakeTransport;
 
-class NoBackoff final : public common::Backoff {
+class ReplayNoBackoff final : public common::Backoff {
  public:
   std::chrono::milliseconds next_delay() override { return 10ms; }
   void reset() override {}
 };
 
-struct SentBatch {
+struct ReplayBatch {
   std::uint64_t epoch = 0;
   std::uint64_t first_seq = 0;
   std::uint64_t last_seq = 0;
@@ -114,8 +114,8 @@ class ReplayerTest : public ::testing::Test {
     poll();
   }
 
-  std::vector<SentBatch> replay_batches() {
-    std::vector<SentBatch> out;
+  std::vector<ReplayBatch> replay_batches() {
+    std::vector<ReplayBatch> out;
     protocol::BatchDecoder decoder;
     for (const auto& p : transport.on_topic("pos/v1/S01/T1/replay")) {
       auto decoded = decoder.decode(p.payload);
@@ -139,7 +139,7 @@ class ReplayerTest : public ::testing::Test {
   FakeOutbox outbox{io.get_executor()};
   FakeTransport transport{io.get_executor(), FakeTransport::Initially::disconnected};
   FakeClock clock{FakeClock::default_unix_ms, FakeClock::Steady::real};
-  NoBackoff backoff;
+  ReplayNoBackoff backoff;
   ForwarderOptions forwarder_options;
   ReplayerOptions replayer_options;
   std::unique_ptr<Replayer> replayer;

@@ -85,6 +85,27 @@ TEST(UploadLimiter, TokenBucketPacesToTheRate) {
   EXPECT_NEAR(static_cast<double>(sent), 1'000'000.0, 20'000.0);
 }
 
+// A configuration reload: a cap switched on, changed and switched off again takes effect at the
+// next batch, with the balance cut to the new capacity.
+TEST(UploadLimiter, ReconfigureChangesTheRateAtOnce) {
+  UploadLimiter limiter({0, {}, 1000});
+  const TimePoint t0{std::chrono::seconds(100)};
+  EXPECT_EQ(limiter.delay_for(50'000, t0, 0), 0ms);
+  limiter.reconfigure({8, {}, 1000});  // 1000 bytes/s, capacity 1000
+  EXPECT_TRUE(limiter.enabled());
+  EXPECT_EQ(limiter.rate_kbit_s(), 8U);
+  EXPECT_EQ(limiter.capacity_bytes(), 1000U);
+  EXPECT_EQ(limiter.delay_for(1000, t0, 0), 0ms);
+  EXPECT_EQ(limiter.delay_for(500, t0, 0), 500ms);
+  limiter.reconfigure({80, {}, 1000});  // 10'000 bytes/s, capacity 10'000, balance kept at 0
+  EXPECT_EQ(limiter.delay_for(500, t0, 0), 50ms);
+  limiter.reconfigure({80, {DailyWindow{minute(1, 0), minute(2, 0)}}, 1000});
+  EXPECT_EQ(limiter.delay_for(500, t0, minute(3, 0)), 0ms) << "outside the new window";
+  limiter.reconfigure({0, {}, 1000});
+  EXPECT_FALSE(limiter.enabled());
+  EXPECT_EQ(limiter.delay_for(10'000'000, t0, minute(1, 30)), 0ms);
+}
+
 TEST(UploadLimiter, BurstIsAtLeastOneMaxBatch) {
   // 80 kbit/s = 10'000 bytes/s, but a 1 MiB batch must still fit the bucket.
   UploadLimiter limiter({80, {}, 1024 * 1024});

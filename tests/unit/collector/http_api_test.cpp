@@ -60,7 +60,9 @@ class HttpApiTest : public ::testing::Test {
                            .broker_connected = [this] { return m_connected; },
                            .stopping = [this] { return m_stopping; },
                            .leases = {},
-                           .extra_metrics = {}}};
+                           .extra_metrics = {},
+                           .reloads = {},
+                           .config_document = {}}};
 };
 
 TEST_F(HttpApiTest, OnlyGetAndHeadAreAllowed) {

@@ -13,7 +13,9 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -189,6 +191,29 @@ TEST(ServiceNotifierTest, WithoutWatchdogOnlyReadyAndStoppingOnAnAbstractSocket)
   notifier.stopping("bye");
   EXPECT_EQ(socket.drain(), (std::vector<std::string>{"READY=1\nSTATUS=up", "STATUS=connected",
                                                       "STOPPING=1\nSTATUS=bye"}));
+}
+
+TEST(ServiceNotifierTest, ReloadingCarriesMonotonicUsecThenReadyAgain) {
+  const FakeNotifySocket socket(false);
+  const NotifyEnvironment env(socket.name(), std::nullopt);
+  boost::asio::io_context io;
+  ServiceNotifier notifier(io.get_executor(), [] { return true; });
+  notifier.ready("up");
+  timespec before{};
+  ::clock_gettime(CLOCK_MONOTONIC, &before);
+  notifier.reloading("reloading the configuration");
+  notifier.reloaded("up");
+  const auto messages = socket.drain();
+  ASSERT_EQ(messages.size(), 3U);
+  EXPECT_EQ(messages[0], "READY=1\nSTATUS=up");
+  const std::string prefix = "RELOADING=1\nMONOTONIC_USEC=";
+  ASSERT_EQ(messages[1].rfind(prefix, 0), 0U) << messages[1];
+  const auto usec_end = messages[1].find('\n', prefix.size());
+  ASSERT_NE(usec_end, std::string::npos);
+  const auto usec = std::stoull(messages[1].substr(prefix.size(), usec_end - prefix.size()));
+  EXPECT_GE(usec, static_cast<std::uint64_t>(before.tv_sec) * 1'000'000);
+  EXPECT_EQ(messages[1].substr(usec_end + 1), "STATUS=reloading the configuration");
+  EXPECT_EQ(messages[2], "READY=1\nSTATUS=up");
 }
 
 TEST(ServiceNotifierTest, WatchdogOfAnotherProcessIsNotOurs) {

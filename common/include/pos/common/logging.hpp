@@ -13,4 +13,8 @@ void init_logging(std::string_view level, std::string_view key = "log_level");
 /// True when `level` names a spdlog level accepted by init_logging.
 bool is_log_level(std::string_view level);
 
+/// Changes the level of the logger init_logging set up (a configuration reload). `level` must
+/// pass is_log_level (else std::invalid_argument). Thread-safe.
+void set_log_level(std::string_view level);
+
 }  // namespace pos::common

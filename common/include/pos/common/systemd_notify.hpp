@@ -1,6 +1,6 @@
 #pragma once
 // The service manager's notifications through libsystemd's sd_notify(3): READY=1, STATUS=...,
-// WATCHDOG=1 and STOPPING=1 to the socket named by $NOTIFY_SOCKET. Outside systemd (no
+// WATCHDOG=1, RELOADING=1 and STOPPING=1 to the socket named by $NOTIFY_SOCKET. Outside systemd (no
 // $NOTIFY_SOCKET) everything here is a no-op.
 
 #include <boost/asio/any_io_executor.hpp>
@@ -40,6 +40,12 @@ class ServiceNotifier {
   void ready(std::string_view status);
   /// Sends a new status text.
   void status(std::string_view status);
+  /// A configuration reload begins: RELOADING=1 with MONOTONIC_USEC (CLOCK_MONOTONIC, which
+  /// Type=notify-reload requires) and the status text. Keep-alives continue.
+  void reloading(std::string_view status);
+  /// The reload is over, whatever its result: READY=1 with the status text (the keep-alive
+  /// timer is left as ready() started it).
+  void reloaded(std::string_view status);
   /// Stops the keep-alive timer and sends STOPPING=1 with the status text. Idempotent.
   void stopping(std::string_view status);
 

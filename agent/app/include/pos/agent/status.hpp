@@ -10,6 +10,7 @@
 
 #include "pos/agent/outbox.hpp"
 #include "pos/agent/replayer.hpp"
+#include "pos/common/config_reload.hpp"
 #include "pos/protocol/messages.hpp"
 
 namespace pos::agent {
@@ -46,6 +47,9 @@ struct AgentSnapshot {
   /// The latest replay (docs/replay.md), reported in the status as `replay`; its counters.
   std::optional<protocol::ReplayProgress> replay;
   ReplayerStats replay_stats;
+  std::string log_level;              ///< in force (a reload may have changed it)
+  std::uint64_t rate_limit_kbps = 0;  ///< the upload cap in force; 0: none
+  common::ReloadStats reloads;        ///< configuration reloads (SIGHUP) since start
 };
 
 /// The SPEC status message for this snapshot (`state` online or offline).
@@ -53,7 +57,8 @@ protocol::AgentStatus make_status(const AgentSnapshot& snapshot, protocol::Agent
 
 /// GET /v1/status: the status message's fields plus `store_id`, `till_id`, `epoch`,
 /// `broker_connected`, `broker` (null while not connected), `last_seq`, `acked_through`,
-/// `oldest_unacked_age_s`.
+/// `oldest_unacked_age_s`, and `config` (`log_level`, `rate_limit_kbps` in force, the reload
+/// counts by result and the last reload's `result`, `at` and `message`; docs/agent.md).
 std::string status_document(const AgentSnapshot& snapshot);
 
 /// GET /metrics in Prometheus text format (names prefixed `posagent_`).

@@ -128,6 +128,12 @@ class Forwarder {
   /// progress is published with the status. Before start(); `replayer` must outlive the
   /// Forwarder.
   void set_replayer(Replayer& replayer);
+
+  /// The upload limiter's settings changed (a configuration reload, UploadLimiter::reconfigure):
+  /// a wait the old settings imposed ends now and the next batch asks the limiter again. Call on
+  /// the executor.
+  void upload_limit_changed();
+
   ForwarderStats stats() const;
 
   const std::string& batch_topic() const noexcept { return m_batch_topic; }

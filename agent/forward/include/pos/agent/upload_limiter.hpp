@@ -47,8 +47,14 @@ class UploadLimiter {
 
   explicit UploadLimiter(UploadLimiterOptions options);
 
+  /// Takes new settings (a configuration reload): the rate, schedule and capacity change at once;
+  /// the balance is kept, cut to the new capacity.
+  void reconfigure(UploadLimiterOptions options);
+
   /// True when a rate is set.
   bool enabled() const noexcept { return m_bytes_per_s > 0; }
+  /// The rate in kbit/s (0: no cap).
+  std::uint64_t rate_kbit_s() const noexcept { return m_rate_kbit_s; }
   /// True when the cap applies at this local minute of the day.
   bool active_at(int minute_of_day) const noexcept;
   std::size_t capacity_bytes() const noexcept { return m_capacity; }
@@ -61,6 +67,7 @@ class UploadLimiter {
  private:
   void refill(TimePoint now);
 
+  std::uint64_t m_rate_kbit_s = 0;
   double m_bytes_per_s = 0;
   std::vector<DailyWindow> m_schedule;
   std::size_t m_capacity = 0;

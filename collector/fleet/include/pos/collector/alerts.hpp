@@ -107,6 +107,9 @@ class AlertTracker {
 
   std::size_t size() const noexcept { return m_active.size(); }
   const AlertOptions& options() const noexcept { return m_options; }
+  /// New thresholds (a configuration reload): the next update() evaluates with them; an alert
+  /// still active then keeps its `since`.
+  void set_options(const AlertOptions& options) { m_options = options; }
 
   /// Told, at the end of each update() that raised or cleared something, what it did (the
   /// health topic). Must not throw.

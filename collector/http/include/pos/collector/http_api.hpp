@@ -1,7 +1,8 @@
 #pragma once
 // The collector's HTTP API (SPEC "Collector HTTP"): GET /v1/fleet, /v1/kpis, /v1/stats,
-// /v1/inventory, /metrics, /healthz, /readyz and the dashboard's files. Routes and handlers only:
-// the server is common::HttpServer, the components are owned by the composition root.
+// /v1/inventory, /v1/config, /metrics, /healthz, /readyz and the dashboard's files. Routes and
+// handlers only: the server is common::HttpServer, the components are owned by the composition
+// root.
 
 #include <functional>
 #include <optional>
@@ -16,6 +17,7 @@
 #include "pos/collector/mark_store.hpp"
 #include "pos/collector/sink.hpp"
 #include "pos/common/clock.hpp"
+#include "pos/common/config_reload.hpp"
 #include "pos/common/http_server.hpp"
 #include "pos/common/prometheus_text.hpp"
 
@@ -33,6 +35,10 @@ struct HttpProbes {
   std::function<std::optional<LeaseStats>()> leases;
   /// Appends further families (other subsystems' metrics) to /metrics; may be empty.
   std::function<void(common::PrometheusWriter&)> extra_metrics;
+  /// Configuration reloads (SIGHUP) since start, for /metrics; empty: none reported.
+  std::function<common::ReloadStats()> reloads;
+  /// GET /v1/config: the live settings in force and the last reload (JSON); empty: 404.
+  std::function<std::string()> config_document;
 };
 
 /// Answers the collector's HTTP requests from its components. Every component must outlive the
