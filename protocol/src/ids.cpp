@@ -22,19 +22,6 @@ std::uint64_t fnv1a_continue(std::uint64_t hash, std::string_view data) noexcept
   return hash;
 }
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 // Appends "-{epoch as 16 hex}-{seq}".
 void append_epoch_and_seq(std::string& out, std::uint64_t epoch, std::uint64_t seq) {
   char seq_text[24];
@@ -84,7 +71,7 @@ Result<std::uint64_t> parse_epoch(std::string_view text) {
   }
   std::uint64_t epoch = 0;
   for (char c : text) {
-    const int v = hex_value(c);
+    const int v = hex_digit_value(c);
     if (v < 0) {
       return fail("epoch: must be 16 hex digits");
     }
@@ -179,6 +166,19 @@ Result<EventIdParts> parse_event_id(std::string_view event_id) {
     return bad();
   }
   return parts;
+}
+
+int hex_digit_value(char c) noexcept {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
 }
 
 }  // namespace pos::protocol

@@ -159,6 +159,18 @@ TEST(DashboardBrowserTest, ShowsEveryTillAndAStoppedTillGoesOfflineWithoutReload
   for (const auto& [till, count] : published) {
     ASSERT_EQ(count, events_per_till) << till << '\n' << collector.log();
   }
+  // A replay of S02/T1's first three events (docs/replay.md), done before the page loads: the
+  // Replays panel must show it.
+  const auto replay = http_request(collector.port(), "POST", "/v1/replays", "application/json",
+                                   R"({"till":"S02/T1","from_seq":1,"to_seq":3,"id":"shown"})");
+  ASSERT_EQ(replay.status, 202) << replay.body;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto listing = http_request(collector.port(), "GET", "/v1/replays?till=S02/T1");
+        return listing.body.find(R"("state":"done")") != std::string::npos;
+      },
+      30s, "the replay is done", 200ms))
+      << collector.log();
 
   const fs::path signals = dir.path() / "signals";
   const fs::path artifacts = POS_BROWSER_ARTIFACT_DIR;

@@ -118,6 +118,11 @@ async function main() {
       `stock alerts: ${stockAlerts}`);
     check(/2 items tracked · 1 low/.test(await desktop.textContent('#stock-summary')),
       'stock summary');
+    // The Replays panel: S02/T1's replay of seqs 1..3, done.
+    await desktop.waitForSelector('#replays-body tr', { timeout: 15000 });
+    const replayRows = await desktop.$$eval('#replays-body tr', (trs) => trs.map((tr) => tr.textContent));
+    check(replayRows.length === 1 && /S02 \/ T1/.test(replayRows[0]) && /done/.test(replayRows[0]) &&
+      /3 \/ 3 events/.test(replayRows[0]), `replays panel: ${replayRows.join(' | ')}`);
     await desktop.screenshot({ path: path.join(args.artifacts, 'dashboard-desktop.png'), fullPage: true });
     await (await desktop.$('#stock')).screenshot({ path: path.join(args.artifacts, 'dashboard-stock.png') });
     log('desktop: every till online, the stock panel shows the low item');

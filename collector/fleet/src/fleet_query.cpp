@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "fleet_json.hpp"
+#include "pos/common/url_query.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
 
@@ -18,41 +19,6 @@ namespace {
 namespace json = boost::json;
 
 using TillKey = std::pair<std::string, std::string>;
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-/// application/x-www-form-urlencoded value: %XX and '+' (a space).
-Result<std::string> url_decode(std::string_view name, std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out.push_back(' ');
-    } else if (text[i] == '%') {
-      const int high = i + 2 < text.size() ? hex_digit(text[i + 1]) : -1;
-      const int low = i + 2 < text.size() ? hex_digit(text[i + 2]) : -1;
-      if (high < 0 || low < 0) {
-        return fail(std::string(name) + ": bad percent-encoding");
-      }
-      out.push_back(static_cast<char>(high * 16 + low));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
-}
 
 std::vector<std::string_view> split_list(std::string_view text) {
   std::vector<std::string_view> out;
@@ -257,33 +223,19 @@ std::string format_cursor(const FleetCursor& cursor) {
 
 Result<FleetQuery> parse_fleet_query(std::string_view query_string) {
   FleetQuery query;
+  auto parameters = common::parse_query(query_string);
+  if (!parameters) {
+    return fail(parameters.error());
+  }
   std::set<std::string, std::less<>> seen;
-  std::size_t start = 0;
-  while (start <= query_string.size()) {
-    const auto amp = query_string.find('&', start);
-    const auto part = query_string.substr(
-        start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
-    start = amp == std::string_view::npos ? query_string.size() + 1 : amp + 1;
-    if (part.empty()) {
-      continue;
+  for (const auto& [name, value] : *parameters) {
+    if (!seen.insert(name).second) {
+      return fail(name + ": given more than once (use a comma-separated list)");
     }
-    const auto eq = part.find('=');
-    auto name = url_decode("parameter name", part.substr(0, eq));
-    if (!name) {
-      return fail(name.error());
+    if (value.empty() && name != "q") {
+      return fail(name + ": must not be empty");
     }
-    auto value =
-        url_decode(*name, eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1));
-    if (!value) {
-      return fail(value.error());
-    }
-    if (!seen.insert(*name).second) {
-      return fail(*name + ": given more than once (use a comma-separated list)");
-    }
-    if (value->empty() && *name != "q") {
-      return fail(*name + ": must not be empty");
-    }
-    if (auto ok = apply_parameter(*name, *value, query); !ok) {
+    if (auto ok = apply_parameter(name, value, query); !ok) {
       return fail(ok.error());
     }
   }

@@ -11,6 +11,8 @@
 
   // The stock panel lists the low items only (GET /v1/inventory filters and bounds them).
   const STOCK_PATH = '/v1/inventory?low=1&limit=50';
+  // Replays (docs/replay.md): the latest ones, newest first.
+  const REPLAYS_PATH = '/v1/replays?limit=20';
 
   const STATE_RANK = { offline: 0, stale: 1, online: 3 };
   const RULE_LABELS = {
@@ -26,6 +28,7 @@
     '/v1/stats': { data: null, missingUntil: 0 },
     '/v1/kpis': { data: null, missingUntil: 0 },
     [STOCK_PATH]: { data: null, missingUntil: 0 },
+    [REPLAYS_PATH]: { data: null, missingUntil: 0 },
   };
   let fleet = null;
   let lastSuccess = 0;
@@ -310,6 +313,7 @@
     renderFleet(fleet.tills, Array.isArray(fleet.rowAlerts) ? fleet.rowAlerts : alerts, nowMs);
     renderSales(optional['/v1/kpis'].data);
     renderStock(optional[STOCK_PATH].data, nowMs);
+    renderReplays(optional[REPLAYS_PATH].data, nowMs);
   }
 
   function renderConnection() {
@@ -567,6 +571,33 @@
       return tr;
     });
     $('latest-body').replaceChildren(...rows);
+  }
+
+  // Replays a till was asked for: the range, the till's progress, or why it refused.
+  function renderReplays(doc, nowMs) {
+    const section = $('replays');
+    const replays = doc && Array.isArray(doc.replays) ? doc.replays : [];
+    section.hidden = replays.length === 0;
+    if (!replays.length) return;
+    const rows = replays.map((r) => {
+      const p = r.progress || {};
+      const range = p.to_seq ? `seqs ${p.from_seq}..${p.to_seq}`
+        : r.from_seq !== undefined ? `seqs ${r.from_seq}..${r.to_seq}`
+          : r.from ? `${r.from} .. ${r.to}` : '–';
+      const total = Number(p.events_total) || 0;
+      const done = Number(p.events_replayed) || 0;
+      const tr = el('tr', r.state === 'refused' ? 'replay-refused' : '');
+      tr.append(
+        cell('td', 'Till', `${r.store_id} / ${r.till_id}`),
+        cell('td', 'Replay', r.id),
+        cell('td', 'State', r.state),
+        cell('td', 'Range', range),
+        cell('td', 'Progress', total ? `${int(done)} / ${int(total)} events` : '–', 'num'),
+        cell('td', 'Updated', r.updated_at ? ago(r.updated_at, nowMs) : '–'),
+        cell('td', 'Reason', r.error || ''));
+      return tr;
+    });
+    $('replays-body').replaceChildren(...rows);
   }
 
   // Low-stock alerts look like the fleet's; the table lists the low items (worst first).

@@ -8,47 +8,13 @@
 #include "pos/collector/fleet_query.hpp"
 #include "pos/collector/pipeline_stats.hpp"
 #include "pos/common/prometheus_text.hpp"
+#include "pos/common/url_query.hpp"
 
 namespace pos::collector {
 namespace {
 
 std::string target_path(const std::string& target) {
   return target.substr(0, target.find('?'));
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-/// A query component percent-decoded ('+' is a space); nullopt for a bad escape.
-std::optional<std::string> query_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out += ' ';
-    } else if (text[i] == '%') {
-      const int hi = i + 2 < text.size() ? hex_digit(text[i + 1]) : -1;
-      const int lo = hi >= 0 ? hex_digit(text[i + 2]) : -1;
-      if (lo < 0) {
-        return std::nullopt;
-      }
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
 }
 
 /// The batch processor's counters and gauges.
@@ -123,40 +89,30 @@ void append_pipeline_metrics(common::PrometheusWriter& metrics, const BatchStats
 
 Result<StockQuery> parse_inventory_query(const std::string& target) {
   StockQuery query;
-  const auto mark = target.find('?');
-  std::string_view rest =
-      mark == std::string::npos ? std::string_view{} : std::string_view(target).substr(mark + 1);
-  while (!rest.empty()) {
-    const auto end = rest.find('&');
-    const std::string_view pair = rest.substr(0, end);
-    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
-    if (pair.empty()) {
-      continue;
-    }
-    const auto eq = pair.find('=');
-    const std::string_view name = pair.substr(0, eq);
-    const auto value =
-        query_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
-    if (!value) {
-      return fail(std::string(name) + ": bad percent-encoding");
-    }
+  auto parameters = common::parse_query(common::query_of(target));
+  if (!parameters) {
+    return fail(parameters.error());
+  }
+  for (const auto& parameter : *parameters) {
+    const std::string& name = parameter.name;
+    const std::string& value = parameter.value;
     if (name == "store") {
-      query.store_id = *value;
+      query.store_id = value;
     } else if (name == "category") {
-      query.category = *value;
+      query.category = value;
     } else if (name == "low") {
-      if (*value == "1" || *value == "true") {
+      if (value == "1" || value == "true") {
         query.low_only = true;
-      } else if (*value == "0" || *value == "false") {
+      } else if (value == "0" || value == "false") {
         query.low_only = false;
       } else {
         return fail("low: must be 1, true, 0 or false");
       }
     } else if (name == "limit") {
       std::size_t limit = 0;
-      const auto* first = value->data();
-      const auto [ptr, ec] = std::from_chars(first, first + value->size(), limit);
-      if (ec != std::errc{} || ptr != first + value->size() || limit < 1 || limit > 10'000) {
+      const auto* first = value.data();
+      const auto [ptr, ec] = std::from_chars(first, first + value.size(), limit);
+      if (ec != std::errc{} || ptr != first + value.size() || limit < 1 || limit > 10'000) {
         return fail("limit: not an integer 1-10000");
       }
       query.limit = limit;

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "pos/common/url_query.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
 #include "pos/protocol/topics.hpp"
@@ -40,36 +41,6 @@ Status split_till(std::string_view text, std::string& store_id, std::string& til
   till_id.assign(text.substr(slash + 1));
   if (!protocol::is_valid_id(store_id) || !protocol::is_valid_id(till_id)) {
     return fail("till: must be STORE/TILL, each [A-Za-z0-9_-]{1,32}");
-  }
-  return {};
-}
-
-/// The value of query parameter `name` in `target` ("%2F" decoded to '/'), or empty.
-std::string query_param(std::string_view target, std::string_view name) {
-  const auto q = target.find('?');
-  if (q == std::string_view::npos) {
-    return {};
-  }
-  std::string_view rest = target.substr(q + 1);
-  while (!rest.empty()) {
-    const auto amp = rest.find('&');
-    const std::string_view pair = rest.substr(0, amp);
-    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-    const auto eq = pair.find('=');
-    if (pair.substr(0, eq) != name || eq == std::string_view::npos) {
-      continue;
-    }
-    std::string value;
-    const std::string_view raw = pair.substr(eq + 1);
-    for (std::size_t i = 0; i < raw.size(); ++i) {
-      if (raw[i] == '%' && (raw.substr(i + 1, 2) == "2F" || raw.substr(i + 1, 2) == "2f")) {
-        value += '/';
-        i += 2;
-      } else {
-        value += raw[i];
-      }
-    }
-    return value;
   }
   return {};
 }
@@ -190,19 +161,26 @@ common::HttpResponse ReplayApi::post(const common::HttpRequest& request) {
 }
 
 common::HttpResponse ReplayApi::get(const common::HttpRequest& request) const {
+  auto parameters = common::parse_query(common::query_of(request.target));
+  if (!parameters) {
+    return error(400, parameters.error().message);
+  }
   std::string store_id;
   std::string till_id;
-  if (const std::string till = query_param(request.target, "till"); !till.empty()) {
-    if (auto s = split_till(till, store_id, till_id); !s) {
-      return error(400, s.error().message);
-    }
-  }
   std::size_t limit = 100;
-  if (const std::string text = query_param(request.target, "limit"); !text.empty()) {
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
-    if (ec != std::errc() || end != text.data() + text.size() || limit == 0 ||
-        limit > k_max_limit) {
-      return error(400, "limit: must be an integer 1-1000");
+  for (const auto& [name, value] : *parameters) {
+    if (name == "till") {
+      if (auto s = split_till(value, store_id, till_id); !s) {
+        return error(400, s.error().message);
+      }
+    } else if (name == "limit") {
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), limit);
+      if (ec != std::errc() || end != value.data() + value.size() || limit == 0 ||
+          limit > k_max_limit) {
+        return error(400, "limit: must be an integer 1-1000");
+      }
+    } else {
+      return error(400, name.substr(0, 64) + ": unknown parameter");
     }
   }
   json::object body;

@@ -21,7 +21,7 @@ std::vector<std::string> packaged_keys(const std::string& path) {
   std::vector<std::string> keys;
   std::string section;
   std::string line;
-  const std::regex table(R"(^\[([a-z_]+)\])");
+  const std::regex table(R"(^\[([a-z_.]+)\])");
   const std::regex key(R"(^(?:# )?([a-z_]+) *= )");
   std::smatch match;
   while (std::getline(in, line)) {
@@ -162,7 +162,11 @@ TEST(CollectorConfigReloadTest, EveryPackagedKeyHasARow) {
     rows.emplace_back(row.name);
   }
   for (const auto& key : keys) {
-    EXPECT_NE(std::find(rows.begin(), rows.end(), key), rows.end()) << key << " has no row";
+    // A table of free names ([stock.categories]) is one row: the table's name.
+    const std::string table = key.substr(0, key.rfind('.'));
+    const bool has_row = std::find(rows.begin(), rows.end(), key) != rows.end() ||
+                         std::find(rows.begin(), rows.end(), table) != rows.end();
+    EXPECT_TRUE(has_row) << key << " has no row";
   }
 }
 

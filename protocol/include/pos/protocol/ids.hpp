@@ -19,6 +19,9 @@ Status check_id(std::string_view what, std::string_view id);
 /// Formats an epoch as exactly 16 lowercase hex digits.
 std::string format_epoch(std::uint64_t epoch);
 
+/// The value of one hex digit (either case), or -1 for any other character.
+int hex_digit_value(char c) noexcept;
+
 /// Parses exactly 16 hex digits (either case). Fails with a message naming the rule.
 Result<std::uint64_t> parse_epoch(std::string_view text);
 
