@@ -97,7 +97,9 @@ TEST(StockFactsTest, StockFieldsAreReadAndKeptByTheDigest) {
   const auto facts = extract_event_facts(event, lines, stamp);
   ASSERT_TRUE(facts) << facts.error().message;
   EventDigest digest(*facts);
-  const EventFacts kept = EventDigest(digest).facts(lines);
+  // The facts view the digest's strings: the digest must outlive them.
+  const EventDigest held(digest);
+  const EventFacts kept = held.facts(lines);
   EXPECT_EQ(kept.kind, EventKind::stock_change);
   EXPECT_EQ(kept.store_id, "WH01");
   EXPECT_EQ(kept.stock.sku, "TOP-1");
@@ -139,7 +141,8 @@ TEST(StockFactsTest, SaleLinesCarryTheirSku) {
   const auto read = reader.read(test::published_json(sale));
   ASSERT_TRUE(read) << read.error().message;
   std::vector<SaleLineFacts> lines;
-  const auto kept = EventDigest(*read).facts(lines);
+  const EventDigest held(*read);
+  const auto kept = held.facts(lines);
   ASSERT_EQ(kept.lines.size(), 1U);
   EXPECT_EQ(kept.lines[0].sku, "SKU-0");
   EXPECT_EQ(kept.lines[0].category, "tops");
