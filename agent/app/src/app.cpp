@@ -111,7 +111,7 @@ class Agent {
         m_transport(m_io.get_executor(), transport_options()),
         m_backoff(config.forward.reconnect_initial, config.forward.reconnect_max),
         m_limiter(make_limiter(config)),
-        m_replayer(m_io.get_executor(), *m_outbox, m_transport, m_clock,
+        m_replayer(m_io.get_executor(), *m_outbox, m_transport, m_clock, m_limiter.get(),
                    protocol::BatchEncoder(config.forward.zstd_level, load_dictionary(config)),
                    replayer_options()),
         m_forwarder(m_io.get_executor(), *m_outbox, m_transport, m_backoff, m_clock,

@@ -44,12 +44,13 @@ auto Replayer::guarded(F f) {
 }
 
 Replayer::Replayer(boost::asio::any_io_executor executor, Outbox& outbox, Transport& transport,
-                   const common::Clock& clock, protocol::BatchEncoder encoder,
-                   ReplayerOptions options)
+                   const common::Clock& clock, UploadLimiter* limiter,
+                   protocol::BatchEncoder encoder, ReplayerOptions options)
     : m_executor(std::move(executor)),
       m_outbox(outbox),
       m_transport(transport),
       m_clock(clock),
+      m_limiter(limiter),
       m_encoder(std::move(encoder)),
       m_options(std::move(options)),
       m_command_topic(replay_topic_or_throw(m_options, protocol::TopicKind::cmd)),
@@ -78,6 +79,7 @@ void Replayer::on_connected() {
 void Replayer::on_disconnected() {
   m_online = false;
   m_in_flight.reset();
+  m_waiting.reset();
   ++m_generation;
   m_ack_timer.cancel();
 }
@@ -262,20 +264,8 @@ void Replayer::pump() {
     }
     p = m_history.front();
   }
-  auto stop_with = [&](const std::string& why) {
-    {
-      std::lock_guard lock(m_mutex);
-      auto& front = m_history.front();
-      front.state = protocol::ReplayState::refused;
-      front.error = why;
-      front.updated_at = protocol::format_rfc3339_utc_ms(m_clock.now_unix_ms());
-      ++m_stats.refused;
-    }
-    spdlog::warn("replay {}: stopped: {}", p.id, why);
-    changed(true);
-  };
   if (p.epoch != m_outbox.epoch()) {
-    stop_with("the database moved to a new epoch during the replay");
+    stop_running(p.id, "the database moved to a new epoch during the replay");
     return;
   }
   const std::uint64_t next = p.replayed_through + 1;
@@ -283,22 +273,62 @@ void Replayer::pump() {
     finish_if_complete();
     return;
   }
+  if (!m_waiting || m_waiting->first_seq != next) {
+    m_waiting = next_batch(p, next);
+    if (!m_waiting) {
+      return;
+    }
+  }
+  if (m_limiter != nullptr) {
+    const auto delay = m_limiter->delay_for(m_waiting->data.size(), m_clock.now_steady(),
+                                            local_minute_of_day(m_clock.now_unix_ms()));
+    if (delay.count() > 0) {
+      pump_after(delay);
+      return;
+    }
+  }
+  Waiting batch = std::move(*m_waiting);
+  m_waiting.reset();
+  m_in_flight = InFlight{batch.first_seq, batch.last_seq};
+  const std::uint64_t generation = ++m_generation;
+  {
+    std::lock_guard lock(m_mutex);
+    ++m_stats.batches_sent;
+  }
+  m_transport.publish(
+      m_replay_topic, std::move(batch.data), false,
+      guarded([this, generation](const Status& status) { on_published(generation, status); }));
+  m_ack_timer.expires_after(m_options.ack_timeout);
+  m_ack_timer.async_wait(guarded([this, generation](const boost::system::error_code& ec) {
+    if (!ec && generation == m_generation) {
+      on_ack_timeout();
+    }
+  }));
+}
+
+void Replayer::pump_after(std::chrono::milliseconds delay) {
+  const std::uint64_t generation = m_generation;
+  m_ack_timer.expires_after(delay);
+  m_ack_timer.async_wait(guarded([this, generation](const boost::system::error_code& ec) {
+    if (!ec && generation == m_generation) {
+      pump();
+    }
+  }));
+}
+
+std::optional<Replayer::Waiting> Replayer::next_batch(const protocol::ReplayProgress& p,
+                                                      std::uint64_t next) {
   auto events = m_outbox.read_from(next, m_options.batch_max_events, m_options.batch_max_bytes);
   if (!events) {
     spdlog::warn("replay {}: reading seq {} failed: {}; retrying", p.id, next,
                  events.error().message);
-    const std::uint64_t generation = m_generation;
-    m_ack_timer.expires_after(replay_read_retry_delay);
-    m_ack_timer.async_wait(guarded([this, generation](const boost::system::error_code& ec) {
-      if (!ec && generation == m_generation) {
-        pump();
-      }
-    }));
-    return;
+    pump_after(replay_read_retry_delay);
+    return std::nullopt;
   }
   if (events->empty() || events->front().seq != next) {
-    stop_with("seq " + std::to_string(next) + " is no longer held (pruned during the replay)");
-    return;
+    stop_running(p.id,
+                 "seq " + std::to_string(next) + " is no longer held (pruned during the replay)");
+    return std::nullopt;
   }
   std::vector<std::string> lines;
   std::uint64_t last = next - 1;
@@ -311,24 +341,24 @@ void Replayer::pump() {
   }
   auto data = m_encoder.encode(p.epoch, next, lines);
   if (!data) {
-    stop_with("encoding a batch failed: " + data.error().message);
-    return;
+    stop_running(p.id, "encoding a batch failed: " + data.error().message);
+    return std::nullopt;
   }
-  m_in_flight = InFlight{next, last};
-  const std::uint64_t generation = ++m_generation;
+  return Waiting{next, last, std::move(*data)};
+}
+
+void Replayer::stop_running(const std::string& id, const std::string& why) {
   {
     std::lock_guard lock(m_mutex);
-    ++m_stats.batches_sent;
+    auto& front = m_history.front();
+    front.state = protocol::ReplayState::refused;
+    front.error = why;
+    front.updated_at = protocol::format_rfc3339_utc_ms(m_clock.now_unix_ms());
+    ++m_stats.refused;
   }
-  m_transport.publish(
-      m_replay_topic, std::move(*data), false,
-      guarded([this, generation](const Status& status) { on_published(generation, status); }));
-  m_ack_timer.expires_after(m_options.ack_timeout);
-  m_ack_timer.async_wait(guarded([this, generation](const boost::system::error_code& ec) {
-    if (!ec && generation == m_generation) {
-      on_ack_timeout();
-    }
-  }));
+  m_waiting.reset();
+  spdlog::warn("replay {}: stopped: {}", id, why);
+  changed(true);
 }
 
 void Replayer::on_published(std::uint64_t generation, const Status& status) {

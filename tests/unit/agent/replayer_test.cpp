@@ -76,8 +76,9 @@ class ReplayerTest : public ::testing::Test {
   }
 
   void start() {
-    replayer = std::make_unique<Replayer>(io.get_executor(), outbox, transport, clock,
-                                          protocol::BatchEncoder(), replayer_options);
+    replayer =
+        std::make_unique<Replayer>(io.get_executor(), outbox, transport, clock, limiter.get(),
+                                   protocol::BatchEncoder(), replayer_options);
     forwarder = std::make_unique<Forwarder>(io.get_executor(), outbox, transport, backoff, clock,
                                             nullptr, protocol::BatchEncoder(), forwarder_options);
     forwarder->set_replayer(*replayer);
@@ -142,6 +143,7 @@ class ReplayerTest : public ::testing::Test {
   ReplayNoBackoff backoff;
   ForwarderOptions forwarder_options;
   ReplayerOptions replayer_options;
+  std::unique_ptr<UploadLimiter> limiter;  ///< null: no cap
   std::unique_ptr<Replayer> replayer;
   std::unique_ptr<Forwarder> forwarder;
 
@@ -249,6 +251,20 @@ TEST_F(ReplayerTest, AnUnackedBatchIsSentAgainAfterTheAckTimeout) {
   EXPECT_EQ(batches.back().first_seq, 1U);
   replay_ack(3);
   EXPECT_EQ(progress().state, protocol::ReplayState::done);
+}
+
+TEST_F(ReplayerTest, TheUploadCapPacesReplayBatchesToo) {
+  add_acked_events(3);
+  UploadLimiterOptions cap;
+  cap.rate_kbit_s = 8;  // 1000 bytes/s
+  limiter = std::make_unique<UploadLimiter>(cap);
+  // The live stream used the whole budget just now.
+  ASSERT_EQ(limiter->delay_for(1000, std::chrono::steady_clock::now(), 0).count(), 0);
+  start();
+  command(R"({"type":"replay","id":"capped","from_seq":1,"to_seq":3})");
+  EXPECT_EQ(replayer->stats().batches_sent, 0U) << "the batch waits for the cap";
+  EXPECT_EQ(progress().state, protocol::ReplayState::running);
+  ASSERT_TRUE(run_until([&] { return replayer->stats().batches_sent == 1; }, "the capped batch"));
 }
 
 TEST_F(ReplayerTest, ABadCommandIsCountedAndIgnored) {

@@ -18,6 +18,7 @@
 
 #include "pos/agent/outbox.hpp"
 #include "pos/agent/transport.hpp"
+#include "pos/agent/upload_limiter.hpp"
 #include "pos/common/clock.hpp"
 #include "pos/protocol/batch.hpp"
 #include "pos/protocol/messages.hpp"
@@ -49,16 +50,19 @@ struct ReplayerStats {
   std::uint64_t events_replayed = 0;  ///< acknowledged by the collector
 };
 
-/// One replay at a time, one batch in flight. Runs on the agent's io executor: every method but
+/// One replay at a time, one batch in flight, paced by the same upload cap as the live stream
+/// (they share the uplink). Runs on the agent's io executor: every method but
 /// progress() and stats() (thread-safe) must be called there. The Forwarder, which owns the
 /// connection, calls on_connected / on_disconnected / on_command / on_ack. Never throws after
 /// construction.
 class Replayer {
  public:
   /// Reads state_file (a missing file is an empty history; a damaged one is logged and
-  /// replaced). A replay left `running` resumes after its last acknowledged batch.
+  /// replaced). A replay left `running` resumes after its last acknowledged batch. `limiter`
+  /// (may be null: no cap) is the Forwarder's, so that both are charged to one budget.
   Replayer(boost::asio::any_io_executor executor, Outbox& outbox, Transport& transport,
-           const common::Clock& clock, protocol::BatchEncoder encoder, ReplayerOptions options);
+           const common::Clock& clock, UploadLimiter* limiter, protocol::BatchEncoder encoder,
+           ReplayerOptions options);
   ~Replayer();
   Replayer(const Replayer&) = delete;
   Replayer& operator=(const Replayer&) = delete;
@@ -83,6 +87,12 @@ class Replayer {
     std::uint64_t first_seq = 0;
     std::uint64_t last_seq = 0;
   };
+  /// A batch encoded and waiting for the upload cap.
+  struct Waiting {
+    std::uint64_t first_seq = 0;
+    std::uint64_t last_seq = 0;
+    std::string data;
+  };
   void start(const protocol::ReplayCommand& command);
   /// Resolves the command's range to held, acknowledged seqs, or says why it cannot be replayed.
   Result<std::pair<std::uint64_t, std::uint64_t>> resolve(const protocol::ReplayCommand& command);
@@ -91,6 +101,13 @@ class Replayer {
                                                    std::uint64_t hi);
   void refuse(const std::string& id, const std::string& why);
   void pump();
+  /// pump() again after `delay` (the upload cap, a read retry), unless the connection changes.
+  void pump_after(std::chrono::milliseconds delay);
+  /// Reads and encodes the batch starting at `next`; nullopt when it cannot (a retry is
+  /// scheduled, or the replay was stopped).
+  std::optional<Waiting> next_batch(const protocol::ReplayProgress& p, std::uint64_t next);
+  /// The running replay (`id`) cannot go on: it ends refused with `why`.
+  void stop_running(const std::string& id, const std::string& why);
   void on_published(std::uint64_t generation, const Status& status);
   void on_ack_timeout();
   void finish_if_complete();
@@ -104,6 +121,7 @@ class Replayer {
   Outbox& m_outbox;
   Transport& m_transport;
   const common::Clock& m_clock;
+  UploadLimiter* m_limiter;
   protocol::BatchEncoder m_encoder;
   ReplayerOptions m_options;
   std::string m_command_topic;
@@ -112,6 +130,7 @@ class Replayer {
   bool m_online = false;
   std::uint64_t m_generation = 0;  ///< connection and send generation: stale callbacks ignored
   std::optional<InFlight> m_in_flight;
+  std::optional<Waiting> m_waiting;
   boost::asio::steady_timer m_ack_timer;
   mutable std::mutex m_mutex;  ///< guards m_history and m_stats (read by progress(), stats())
   std::deque<protocol::ReplayProgress> m_history;  ///< newest first; front may be running
