@@ -279,7 +279,16 @@ TEST_F(AgentBinaryTest, IdleConnectionsCannotLockThePosOut) {
     holders.emplace_back(io);
     holders.back().connect(endpoint);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the agent has accepted them
+  // The agent has accepted them: it is at its limit (ingest.max_connections, 256), counting this
+  // metrics request, which takes the place of an idle holder as the POST below will.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto metrics = http_request(agent.port(), "GET", "/metrics").body;
+        const std::string name = "\nposagent_ingest_connections ";
+        const auto at = metrics.find(name);
+        return at != std::string::npos && std::stoul(metrics.substr(at + name.size())) >= 256;
+      },
+      std::chrono::seconds(10), "the agent holds 256 connections", std::chrono::milliseconds(50)));
   const auto begin = std::chrono::steady_clock::now();
   const auto reply = http_request(agent.port(), "POST", "/v1/events", "application/json",
                                   sale_event("lockout-1"), std::chrono::seconds(10));

@@ -292,6 +292,7 @@ class Agent {
     s.rejected_total = ingest.events_rejected;
     s.duplicates_total = ingest.events_duplicate;
     s.unavailable_total = ingest.requests_unavailable;
+    s.ingest_connections = m_http.connection_count();
     if (m_spool) {
       const auto spool = m_spool->stats();
       s.ingested_total += spool.events_accepted;

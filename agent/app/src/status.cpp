@@ -115,6 +115,9 @@ std::string metrics_text(const AgentSnapshot& s) {
          d(s.duplicates_total));
   metric(out, "ingest_unavailable_total", "counter", "Requests answered 503",
          d(s.unavailable_total));
+  metric(out, "ingest_connections", "gauge",
+         "Open ingest HTTP connections (at ingest.max_connections a new one replaces the idlest)",
+         d(s.ingest_connections));
   metric(out, "backlog_events", "gauge", "Events not yet acknowledged", d(s.outbox.backlog_events));
   metric(out, "backlog_bytes", "gauge", "Payload bytes not yet acknowledged",
          d(s.outbox.backlog_bytes));

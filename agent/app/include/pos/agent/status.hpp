@@ -24,10 +24,11 @@ struct AgentSnapshot {
   bool broker_connected = false;
   std::string broker;  ///< URI of the broker connected to; empty while not connected
   std::uint64_t ingest_requests_total = 0;
-  std::uint64_t ingested_total = 0;     ///< events accepted since start
-  std::uint64_t rejected_total = 0;     ///< events rejected since start
-  std::uint64_t duplicates_total = 0;   ///< duplicate events since start
-  std::uint64_t unavailable_total = 0;  ///< requests answered 503
+  std::uint64_t ingested_total = 0;      ///< events accepted since start
+  std::uint64_t rejected_total = 0;      ///< events rejected since start
+  std::uint64_t duplicates_total = 0;    ///< duplicate events since start
+  std::uint64_t unavailable_total = 0;   ///< requests answered 503
+  std::uint64_t ingest_connections = 0;  ///< open ingest HTTP connections now
   std::uint64_t batches_sent_total = 0;
   std::uint64_t events_sent_total = 0;
   std::uint64_t bytes_sent_total = 0;      ///< compressed batch bytes published
