@@ -180,8 +180,4 @@ class E2eSystem {
 // drained.
 void expect_promise_kept(E2eSystem& system, const RunResult& result, bool allow_duplicates);
 
-// A Prometheus sample's value from exposition text (first line starting with `name `); nullopt
-// when absent.
-std::optional<double> metric_value(const std::string& text, const std::string& name);
-
 }  // namespace pos::test

@@ -284,9 +284,7 @@ TEST_F(AgentBinaryTest, IdleConnectionsCannotLockThePosOut) {
   ASSERT_TRUE(wait_until(
       [&] {
         const auto metrics = http_request(agent.port(), "GET", "/metrics").body;
-        const std::string name = "\nposagent_ingest_connections ";
-        const auto at = metrics.find(name);
-        return at != std::string::npos && std::stoul(metrics.substr(at + name.size())) >= 256;
+        return metric_value(metrics, "posagent_ingest_connections").value_or(0) >= 256;
       },
       std::chrono::seconds(10), "the agent holds 256 connections", std::chrono::milliseconds(50)));
   const auto begin = std::chrono::steady_clock::now();

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/metrics.hpp"
 #include "support/mosquitto.hpp"
 #include "support/mqtt_client.hpp"
 #include "support/pki.hpp"

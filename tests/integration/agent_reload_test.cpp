@@ -89,12 +89,7 @@ class AgentReloadTest : public ::testing::Test {
 
   /// The value of an unlabelled sample in GET /metrics (-1 when it is missing).
   static double metric(const AgentProcess& agent, const std::string& name) {
-    const auto text = http_request(agent.port(), "GET", "/metrics").body;
-    const auto at = text.find("\n" + name + " ");
-    if (at == std::string::npos) {
-      return -1;
-    }
-    return std::stod(text.substr(at + name.size() + 2));
+    return metric_value(http_request(agent.port(), "GET", "/metrics").body, name).value_or(-1);
   }
 
   TempDir m_dir{"agent-reload"};

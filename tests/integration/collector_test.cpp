@@ -601,11 +601,7 @@ class CollectorDiskFullTest : public CollectorTest {
 
   std::string metrics() { return http_request(m_collector->port(), "GET", "/metrics").body; }
   /// The value of an unlabelled metric, -1 when absent.
-  double metric(const std::string& name) {
-    const std::string text = metrics();
-    const auto at = text.find("\n" + name + " ");
-    return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
-  }
+  double metric(const std::string& name) { return metric_value(metrics(), name).value_or(-1); }
   ::testing::AssertionResult wait_metric(const std::string& name, double at_least,
                                          std::chrono::milliseconds timeout) {
     return wait_until([&] { return metric(name) >= at_least; }, timeout,
