@@ -42,6 +42,7 @@
 #include "pos/common/logging.hpp"
 #include "pos/common/mqtt_settings.hpp"
 #include "pos/common/paho_transport.hpp"
+#include "pos/common/periodic_task.hpp"
 #include "pos/common/program.hpp"
 #include "pos/common/prometheus_text.hpp"
 #include "pos/common/startup_error.hpp"
@@ -295,9 +296,12 @@ class Collector {
             },
             "http.listen",
             common::HttpAccess{config.http.allowed_hosts, config.http.allowed_origins}),
-        m_fleet_timer(m_io),
-        m_alert_timer(m_io),
-        m_prune_timer(m_io),
+        m_fleet_saves(m_io.get_executor(), "saving the fleet rows", fleet_save_interval,
+                      [this] { m_fleet_store->save(m_fleet.take_dirty(m_clock.now_unix_ms())); }),
+        m_alert_rounds(m_io.get_executor(), "evaluating the alert rules", alert_interval,
+                       [this] { m_api.update_alerts(); }),
+        m_epoch_pruning(m_io.get_executor(), "pruning idle epochs", epoch_prune_interval,
+                        [this] { prune_idle_epochs(); }),
         m_deadline(m_io),
         m_systemd(m_io.get_executor(), [this] { return healthy(); }) {
     m_fleet.load(m_fleet_store->loaded());
@@ -338,9 +342,9 @@ class Collector {
       }
     });
     wait_for_reload();
-    schedule_fleet_save();
-    schedule_alerts();
-    schedule_epoch_pruning(std::chrono::seconds(10));
+    m_fleet_saves.start();
+    m_alert_rounds.start();
+    m_epoch_pruning.start(std::chrono::seconds(10));  // soon after the start, then hourly
     m_live.start();
     m_inventory.start();
     spdlog::info(
@@ -476,42 +480,15 @@ class Collector {
     return o;
   }
 
-  void schedule_fleet_save() {
-    m_fleet_timer.expires_after(fleet_save_interval);
-    m_fleet_timer.async_wait([this](boost::system::error_code ec) {
-      if (ec) {
-        return;
-      }
-      m_fleet_store->save(m_fleet.take_dirty(m_clock.now_unix_ms()));
-      schedule_fleet_save();
-    });
-  }
-
-  /// Deletes the marks of epochs idle past marks.epoch_retention_days, first soon after the start,
-  /// then every epoch_prune_interval.
-  void schedule_epoch_pruning(std::chrono::steady_clock::duration delay) {
-    m_prune_timer.expires_after(delay);
-    m_prune_timer.async_wait([this](boost::system::error_code ec) {
-      if (ec || m_stopping) {
-        return;
-      }
-      if (const auto pruned = m_processor.prune_idle_epochs(); pruned > 0) {
-        spdlog::info("pruned the marks of {} epoch(s) idle for more than {} days", pruned,
-                     m_config.marks.epoch_retention.count() / 24);
-      }
-      schedule_epoch_pruning(epoch_prune_interval);
-    });
-  }
-
-  void schedule_alerts() {
-    m_alert_timer.expires_after(alert_interval);
-    m_alert_timer.async_wait([this](boost::system::error_code ec) {
-      if (ec) {
-        return;
-      }
-      m_api.update_alerts();
-      schedule_alerts();
-    });
+  /// Deletes the marks of epochs idle past marks.epoch_retention_days.
+  void prune_idle_epochs() {
+    if (m_stopping) {
+      return;
+    }
+    if (const auto pruned = m_processor.prune_idle_epochs(); pruned > 0) {
+      spdlog::info("pruned the marks of {} epoch(s) idle for more than {} days", pruned,
+                   m_config.marks.epoch_retention.count() / 24);
+    }
   }
 
   /// What /healthz answers and the systemd watchdog requires: the mark store can be written.
@@ -614,9 +591,9 @@ class Collector {
     }
     m_finishing = true;
     m_deadline.cancel();
-    m_fleet_timer.cancel();
-    m_alert_timer.cancel();
-    m_prune_timer.cancel();
+    m_fleet_saves.stop();
+    m_alert_rounds.stop();
+    m_epoch_pruning.stop();
     if (!drained) {
       spdlog::warn(
           "drain timeout: {} batch(es) still in flight are not acknowledged; the agents "
@@ -668,9 +645,9 @@ class Collector {
   ReplayApi m_replay_api;
   HttpApi m_api;
   common::HttpServer m_http;
-  asio::steady_timer m_fleet_timer;
-  asio::steady_timer m_alert_timer;
-  asio::steady_timer m_prune_timer;
+  common::PeriodicTask m_fleet_saves;
+  common::PeriodicTask m_alert_rounds;
+  common::PeriodicTask m_epoch_pruning;
   asio::steady_timer m_deadline;
   common::ServiceNotifier m_systemd;
   bool m_stopping = false;

@@ -10,7 +10,11 @@ namespace pos::collector {
 
 InventoryView::InventoryView(const boost::asio::any_io_executor& executor,
                              const common::Clock& clock, InventoryViewOptions options)
-    : m_clock(clock), m_options(std::move(options)), m_book(m_options.book), m_timer(executor) {
+    : m_clock(clock),
+      m_options(std::move(options)),
+      m_book(m_options.book),
+      m_snapshots(executor, "live stock: snapshot", m_options.snapshot_interval,
+                  [this] { save_snapshot(); }) {
   if (m_options.snapshot_path.empty()) {
     return;
   }
@@ -36,25 +40,9 @@ InventoryView::~InventoryView() {
 }
 
 void InventoryView::start() {
-  schedule_snapshot();
-}
-
-void InventoryView::schedule_snapshot() {
-  if (!m_store) {
-    return;
+  if (m_store) {
+    m_snapshots.start();
   }
-  m_timer.expires_after(m_options.snapshot_interval);
-  m_timer.async_wait([this](boost::system::error_code ec) {
-    if (ec || m_stopped) {
-      return;
-    }
-    try {
-      save_snapshot();
-    } catch (const std::exception& e) {
-      spdlog::error("live stock: snapshot failed: {}", e.what());
-    }
-    schedule_snapshot();
-  });
 }
 
 void InventoryView::save_snapshot() {
@@ -69,7 +57,7 @@ void InventoryView::stop() {
     return;
   }
   m_stopped = true;
-  m_timer.cancel();
+  m_snapshots.stop();
   if (m_store) {
     try {
       save_snapshot();

@@ -15,7 +15,8 @@ LiveView::LiveView(const boost::asio::any_io_executor& executor, const common::C
       m_started(clock.now_steady()),
       m_kpis(m_options.kpis, clock),
       m_latency(m_options.latency),
-      m_timer(executor) {
+      m_snapshots(executor, "live sales view: snapshot", m_options.snapshot_interval,
+                  [this] { save_snapshot(); }) {
   if (m_options.snapshot_path.empty()) {
     return;
   }
@@ -41,25 +42,9 @@ LiveView::~LiveView() {
 }
 
 void LiveView::start() {
-  schedule_snapshot();
-}
-
-void LiveView::schedule_snapshot() {
-  if (!m_store) {
-    return;
+  if (m_store) {
+    m_snapshots.start();
   }
-  m_timer.expires_after(m_options.snapshot_interval);
-  m_timer.async_wait([this](boost::system::error_code ec) {
-    if (ec || m_stopped) {
-      return;
-    }
-    try {
-      save_snapshot();
-    } catch (const std::exception& e) {
-      spdlog::error("live sales view: snapshot failed: {}", e.what());
-    }
-    schedule_snapshot();
-  });
 }
 
 void LiveView::save_snapshot() {
@@ -73,7 +58,7 @@ void LiveView::stop() {
     return;
   }
   m_stopped = true;
-  m_timer.cancel();
+  m_snapshots.stop();
   if (m_store) {
     try {
       save_snapshot();

@@ -4,7 +4,6 @@
 // the documents of GET /v1/inventory and its metrics. See docs/collector.md, "Live stock".
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -13,6 +12,7 @@
 #include <span>
 #include <string>
 #include <vector>
+#include "pos/common/periodic_task.hpp"
 
 #include "pos/collector/kpi_snapshot_store.hpp"
 #include "pos/collector/pipeline_observer.hpp"
@@ -64,8 +64,6 @@ class InventoryView final : public PipelineObserver {
   std::uint64_t observer_errors() const noexcept { return m_observer_errors; }
 
  private:
-  void schedule_snapshot();
-
   const common::Clock& m_clock;
   InventoryViewOptions m_options;
   StockBook m_book;
@@ -73,7 +71,7 @@ class InventoryView final : public PipelineObserver {
   std::uint64_t m_saved_version = 0;
   std::uint64_t m_observer_errors = 0;
   std::unique_ptr<KpiSnapshotStore> m_store;
-  boost::asio::steady_timer m_timer;
+  common::PeriodicTask m_snapshots;
   bool m_stopped = false;
 };
 

@@ -5,12 +5,12 @@
 // pipeline stats".
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <filesystem>
 #include <memory>
 #include <ostream>
 #include <string>
+#include "pos/common/periodic_task.hpp"
 
 #include "pos/collector/batch_processor.hpp"
 #include "pos/collector/kpi_snapshot_store.hpp"
@@ -72,8 +72,6 @@ class LiveView final : public PipelineObserver {
   const LiveViewStats& stats() const noexcept { return m_stats; }
 
  private:
-  void schedule_snapshot();
-
   const common::Clock& m_clock;
   LiveViewOptions m_options;
   std::chrono::steady_clock::time_point m_started;
@@ -82,7 +80,7 @@ class LiveView final : public PipelineObserver {
   std::vector<SaleLineFacts> m_lines;  ///< scratch for EventDigest::facts
   LiveViewStats m_stats;
   std::unique_ptr<KpiSnapshotStore> m_store;
-  boost::asio::steady_timer m_timer;
+  common::PeriodicTask m_snapshots;
   bool m_stopped = false;
 };
 
