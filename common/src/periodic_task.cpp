@@ -6,12 +6,9 @@
 
 namespace pos::common {
 
-PeriodicTask::PeriodicTask(boost::asio::any_io_executor executor, std::string what,
+PeriodicTask::PeriodicTask(const boost::asio::any_io_executor& executor, std::string what,
                            std::chrono::steady_clock::duration interval, std::function<void()> task)
-    : m_timer(std::move(executor)),
-      m_what(std::move(what)),
-      m_interval(interval),
-      m_task(std::move(task)) {}
+    : m_timer(executor), m_what(std::move(what)), m_interval(interval), m_task(std::move(task)) {}
 
 PeriodicTask::~PeriodicTask() {
   *m_alive = false;

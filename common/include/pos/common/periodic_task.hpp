@@ -16,7 +16,7 @@ namespace pos::common {
 /// called on the executor's thread; the task runs there too.
 class PeriodicTask {
  public:
-  PeriodicTask(boost::asio::any_io_executor executor, std::string what,
+  PeriodicTask(const boost::asio::any_io_executor& executor, std::string what,
                std::chrono::steady_clock::duration interval, std::function<void()> task);
   ~PeriodicTask();
   PeriodicTask(const PeriodicTask&) = delete;
