@@ -42,8 +42,9 @@ struct ReplayBatch {
 class ReplayerTest : public ::testing::Test {
  protected:
   ReplayerTest() {
-    char dir_template[] = "/tmp/pos-replayer-XXXXXX";
-    dir = ::mkdtemp(dir_template);
+    std::string dir_template =
+        (std::filesystem::temp_directory_path() / "pos-replayer-XXXXXX").string();
+    dir = ::mkdtemp(dir_template.data());
     outbox.received_at_step_ms = 1000;
     forwarder_options.store_id = "S01";
     forwarder_options.till_id = "T1";

@@ -22,7 +22,8 @@ TEST(PeriodicTask, RunsEveryIntervalAndGoesOnAfterAnException) {
     }
   });
   task.start(0ms);
-  ASSERT_TRUE(pos::test::run_until(io, [&] { return runs >= 4; }, 2s, "four runs"));
+  ASSERT_TRUE(pos::test::run_until(
+      io, [&] { return runs >= 4; }, 2s, "four runs"));
   task.stop();
   const int after_stop = runs;
   io.restart();
