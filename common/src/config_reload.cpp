@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "pos/common/prometheus_text.hpp"
+#include "pos/protocol/event.hpp"
 
 namespace pos::common {
 namespace {
@@ -95,4 +96,19 @@ void apply_failed(std::string_view error) {
 }
 
 }  // namespace reload_detail
+void append_reload_json(boost::json::object& doc, const ReloadStats& stats) {
+  boost::json::object reloads;
+  for (const auto result : {ReloadResult::applied, ReloadResult::refused, ReloadResult::invalid}) {
+    reloads[to_string(result)] = stats.total.at(static_cast<std::size_t>(result));
+  }
+  doc["reloads"] = std::move(reloads);
+  if (stats.last) {
+    doc["last_reload"] = {{"result", to_string(*stats.last)},
+                          {"at", protocol::format_rfc3339_utc_ms(stats.last_unix_ms)},
+                          {"message", stats.last_message}};
+  } else {
+    doc["last_reload"] = nullptr;
+  }
+}
+
 }  // namespace pos::common

@@ -28,22 +28,10 @@ void metric(std::ostringstream& out, std::string_view name, std::string_view typ
 
 /// `config` of /v1/status: the live settings in force and what the reloads did.
 boost::json::object config_document(const AgentSnapshot& s) {
-  boost::json::object reloads;
-  for (const auto result : {common::ReloadResult::applied, common::ReloadResult::refused,
-                            common::ReloadResult::invalid}) {
-    reloads[common::to_string(result)] = s.reloads.total.at(static_cast<std::size_t>(result));
-  }
   boost::json::object doc;
   doc["log_level"] = s.log_level;
   doc["rate_limit_kbps"] = s.rate_limit_kbps;
-  doc["reloads"] = std::move(reloads);
-  if (s.reloads.last) {
-    doc["last_reload"] = {{"result", common::to_string(*s.reloads.last)},
-                          {"at", protocol::format_rfc3339_utc_ms(s.reloads.last_unix_ms)},
-                          {"message", s.reloads.last_message}};
-  } else {
-    doc["last_reload"] = nullptr;
-  }
+  common::append_reload_json(doc, s.reloads);
   return doc;
 }
 

@@ -535,11 +535,6 @@ class Collector {
 
   /// GET /v1/config: the live settings in force and what the reloads did.
   std::string config_document() const {
-    boost::json::object reloads;
-    for (const auto result : {common::ReloadResult::applied, common::ReloadResult::refused,
-                              common::ReloadResult::invalid}) {
-      reloads[common::to_string(result)] = m_reloads.total.at(static_cast<std::size_t>(result));
-    }
     const auto& a = m_alerts.options();
     boost::json::object doc;
     doc["log_level"] = m_config.log_level;
@@ -549,14 +544,7 @@ class Collector {
                      {"rejected_rising_window_minutes", a.rejected_rising_window.count()},
                      {"database_rolled_back_hours", a.epoch_renewed.count()},
                      {"cert_expiry_days", a.cert_expiry.count()}};
-    doc["reloads"] = std::move(reloads);
-    if (m_reloads.last) {
-      doc["last_reload"] = {{"result", common::to_string(*m_reloads.last)},
-                            {"at", protocol::format_rfc3339_utc_ms(m_reloads.last_unix_ms)},
-                            {"message", m_reloads.last_message}};
-    } else {
-      doc["last_reload"] = nullptr;
-    }
+    common::append_reload_json(doc, m_reloads);
     return boost::json::serialize(doc);
   }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/json/object.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -115,6 +116,11 @@ struct ReloadStats {
 /// `{prefix}config_reloads_total{result}` for all three results (0 included) and, after the first
 /// reload, `{prefix}config_last_reload_timestamp_seconds`.
 void append_reload_metrics(PrometheusWriter& metrics, const ReloadStats& stats);
+
+/// Sets `reloads` (the count of each result) and `last_reload` (`{result, at, message}`, null
+/// before the first reload) in `doc`: the part of the agent's status `config` and the collector's
+/// `GET /v1/config` that says what the reloads did.
+void append_reload_json(boost::json::object& doc, const ReloadStats& stats);
 
 /// Runs one reload: `load` reads and checks the file as at start (throws on an invalid file: the
 /// message is logged and the result is `invalid`), then diff_config and, when applicable,
