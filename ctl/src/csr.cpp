@@ -110,17 +110,17 @@ Result<TillCsr> check_till_csr(std::string_view pem) {
   if (!cn) {
     return fail(cn.error());
   }
-  const auto slash = cn->find('/');
-  if (slash == std::string::npos) {
+  if (cn->find('/') == std::string::npos) {
     return fail("the CSR's CN \"" + *cn + R"(" is not a till name "{store}/{till}")");
   }
-  TillCsr out;
-  out.store_id = cn->substr(0, slash);
-  out.till_id = cn->substr(slash + 1);
-  if (!protocol::check_id("store", out.store_id) || !protocol::check_id("till", out.till_id)) {
+  auto name = protocol::parse_till_name(*cn);
+  if (!name) {
     return fail("the CSR's CN \"" + *cn +
                 R"(" is not a till name "{store}/{till}" (ids match [A-Za-z0-9_-]{1,32}))");
   }
+  TillCsr out;
+  out.store_id = std::move(name->store_id);
+  out.till_id = std::move(name->till_id);
   out.common_name = std::move(*cn);
   out.key_type = std::move(*key_type);
   unsigned char* der = nullptr;

@@ -6,7 +6,6 @@ namespace pos::protocol {
 
 namespace {
 
-constexpr std::size_t k_max_id_length = 32;
 // How till_key() writes a '-' of the store id; never part of an id.
 constexpr char k_store_dash = '.';
 
@@ -34,8 +33,8 @@ void append_epoch_and_seq(std::string& out, std::uint64_t epoch, std::uint64_t s
 
 }  // namespace
 
-bool is_valid_id(std::string_view id) noexcept {
-  if (id.empty() || id.size() > k_max_id_length) {
+bool is_valid_id(std::string_view id, std::size_t max_length) noexcept {
+  if (id.empty() || id.size() > max_length) {
     return false;
   }
   for (char c : id) {
@@ -46,6 +45,15 @@ bool is_valid_id(std::string_view id) noexcept {
     }
   }
   return true;
+}
+
+Result<TillName> parse_till_name(std::string_view text) {
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos || !is_valid_id(text.substr(0, slash)) ||
+      !is_valid_id(text.substr(slash + 1))) {
+    return fail("must be STORE/TILL, each [A-Za-z0-9_-]{1,32}");
+  }
+  return TillName{std::string(text.substr(0, slash)), std::string(text.substr(slash + 1))};
 }
 
 Status check_id(std::string_view what, std::string_view id) {

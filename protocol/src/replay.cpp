@@ -17,20 +17,6 @@ namespace {
 constexpr std::size_t k_max_command_bytes = 1024;
 constexpr std::size_t k_max_command_depth = 4;
 
-bool valid_replay_id(std::string_view id) noexcept {
-  if (id.empty() || id.size() > max_replay_id) {
-    return false;
-  }
-  for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-';
-    if (!ok) {
-      return false;
-    }
-  }
-  return true;
-}
-
 Status read_seq(const json::object& obj, std::string_view key, std::optional<std::uint64_t>& out) {
   const json::value* v = obj.if_contains(key);
   if (v == nullptr) {
@@ -63,7 +49,7 @@ Status read_time(const json::object& obj, std::string_view key, std::optional<st
 }  // namespace
 
 Status check_replay_command(const ReplayCommand& c) {
-  if (!valid_replay_id(c.id)) {
+  if (!is_valid_id(c.id, max_replay_id)) {
     return fail("replay.id: must match [A-Za-z0-9_-]{1,64}");
   }
   const bool by_seq = c.from_seq || c.to_seq;
@@ -209,7 +195,7 @@ Result<ReplayProgress> parse_replay_progress(const json::value& value) {
       return fail(s.error());
     }
   }
-  if (!valid_replay_id(p.id)) {
+  if (!is_valid_id(p.id, max_replay_id)) {
     return fail("status.replay.id: must match [A-Za-z0-9_-]{1,64}");
   }
   if (state == "running") {

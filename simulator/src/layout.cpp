@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "pos/protocol/ids.hpp"
 #include "pos/simulator/random.hpp"
 
 namespace pos::simulator {
@@ -9,20 +10,6 @@ namespace pos::simulator {
 namespace {
 
 constexpr int k_store_count = 20;
-
-bool is_id(std::string_view s) noexcept {
-  if (s.empty() || s.size() > 32) {
-    return false;
-  }
-  for (const char c : s) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-';
-    if (!ok) {
-      return false;
-    }
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -43,13 +30,12 @@ std::string till_id(int index) {
 }
 
 Result<TillRef> parse_till_ref(std::string_view text, std::string_view what) {
-  const auto slash = text.find('/');
-  if (slash == std::string_view::npos || !is_id(text.substr(0, slash)) ||
-      !is_id(text.substr(slash + 1))) {
+  auto name = protocol::parse_till_name(text);
+  if (!name) {
     return fail(std::string(what) + ": must be STORE/TILL such as S07/T1, got '" +
                 std::string(text) + "'");
   }
-  return TillRef{std::string(text.substr(0, slash)), std::string(text.substr(slash + 1))};
+  return TillRef{std::move(name->store_id), std::move(name->till_id)};
 }
 
 Layout::Layout(std::uint64_t layout_seed) {

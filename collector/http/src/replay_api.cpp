@@ -31,17 +31,14 @@ common::HttpResponse error(int status, const std::string& message) {
   return json_response(status, body);
 }
 
-/// "S07/T1" into store and till.
+/// "S07/T1" into store and till; the error names the field `till`.
 Status split_till(std::string_view text, std::string& store_id, std::string& till_id) {
-  const auto slash = text.find('/');
-  if (slash == std::string_view::npos) {
-    return fail("till: must be STORE/TILL");
+  auto name = protocol::parse_till_name(text);
+  if (!name) {
+    return fail("till: " + name.error().message);
   }
-  store_id.assign(text.substr(0, slash));
-  till_id.assign(text.substr(slash + 1));
-  if (!protocol::is_valid_id(store_id) || !protocol::is_valid_id(till_id)) {
-    return fail("till: must be STORE/TILL, each [A-Za-z0-9_-]{1,32}");
-  }
+  store_id = std::move(name->store_id);
+  till_id = std::move(name->till_id);
   return {};
 }
 

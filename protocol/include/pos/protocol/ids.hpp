@@ -1,6 +1,7 @@
 #pragma once
 // Identifiers shared by agent and collector: store/till ids, epochs and event ids.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -9,9 +10,22 @@
 
 namespace pos::protocol {
 
-/// True when `id` matches [A-Za-z0-9_-]{1,32}: the rule for store and till ids. Such ids can never
-/// contain the MQTT wildcards `+`, `#` or the level separator `/`.
-bool is_valid_id(std::string_view id) noexcept;
+/// The longest store or till id.
+inline constexpr std::size_t max_id_length = 32;
+
+/// True when `id` matches [A-Za-z0-9_-]{1,max_length}; with the default, the rule for store and
+/// till ids. Such ids can never contain the MQTT wildcards `+`, `#` or the level separator `/`.
+bool is_valid_id(std::string_view id, std::size_t max_length = max_id_length) noexcept;
+
+/// A till's name "{store}/{till}" (its certificate's CN, `--till S07/T1`) split in two.
+struct TillName {
+  std::string store_id;
+  std::string till_id;
+};
+
+/// Splits "{store}/{till}"; fails ("must be STORE/TILL, each [A-Za-z0-9_-]{1,32}") unless both
+/// parts are valid ids.
+Result<TillName> parse_till_name(std::string_view text);
 
 /// Checks a store or till id; the error names `what` ("store_id: must match [A-Za-z0-9_-]{1,32}").
 Status check_id(std::string_view what, std::string_view id);
