@@ -136,6 +136,10 @@ struct BatchEncoder::Impl {
   std::shared_ptr<const Dictionary> dictionary;
   detail::CCtxHandle cctx;
   std::string raw;
+  int level = 3;
+  /// The dictionary digested at small_batch_level, made at the first small batch (about 0.4 MiB
+  /// for a 16 KiB dictionary; an encoder that never sends a small batch does not pay it).
+  detail::CDictHandle small_batch_cdict;
 };
 
 BatchEncoder::BatchEncoder(int level, std::shared_ptr<const Dictionary> dictionary)
@@ -145,10 +149,12 @@ BatchEncoder::BatchEncoder(int level, std::shared_ptr<const Dictionary> dictiona
   if (!m_impl->cctx) {
     throw std::bad_alloc();
   }
+  m_impl->level = level;
   ZSTD_CCtx* c = m_impl->cctx.get();
   check_zstd(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level), "compression level");
   check_zstd(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1), "checksum flag");
   check_zstd(ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1), "content size flag");
+  // Decoders check the frame's dictionary id against the header's: it stays in the frame.
   check_zstd(ZSTD_CCtx_setParameter(c, ZSTD_c_dictIDFlag, 1), "dictionary id flag");
 }
 
@@ -218,12 +224,31 @@ Result<std::string> BatchEncoder::encode(std::uint64_t epoch, std::uint64_t firs
     raw += '\n';
   }
   ZSTD_CCtx* c = m_impl->cctx.get();
-  const auto* cdict = codec == Codec::zstd_dictionary
-                          ? static_cast<const ZSTD_CDict*>(m_impl->dictionary->compression_handle())
-                          : nullptr;
+  const bool small = raw.size() <= small_batch_max_raw_bytes && m_impl->level < small_batch_level;
+  const ZSTD_CDict* cdict = nullptr;
+  if (codec == Codec::zstd_dictionary) {
+    cdict = static_cast<const ZSTD_CDict*>(m_impl->dictionary->compression_handle());
+    if (small) {
+      // A small input is compressed with the parameters of the referenced dictionary's level.
+      if (!m_impl->small_batch_cdict) {
+        const std::string& bytes = m_impl->dictionary->bytes();
+        m_impl->small_batch_cdict.reset(
+            ZSTD_createCDict(bytes.data(), bytes.size(), small_batch_level));
+        if (!m_impl->small_batch_cdict) {
+          return fail("batch: zstd could not digest the dictionary for small batches");
+        }
+      }
+      cdict = m_impl->small_batch_cdict.get();
+    }
+  }
   std::size_t rc = ZSTD_CCtx_reset(c, ZSTD_reset_session_only);
   if (ZSTD_isError(rc)) {
     return fail(std::string("batch: zstd reset: ") + ZSTD_getErrorName(rc));
+  }
+  rc =
+      ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, small ? small_batch_level : m_impl->level);
+  if (ZSTD_isError(rc)) {
+    return fail(std::string("batch: zstd level: ") + ZSTD_getErrorName(rc));
   }
   rc = ZSTD_CCtx_refCDict(c, cdict);
   if (ZSTD_isError(rc)) {

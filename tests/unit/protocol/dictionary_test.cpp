@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <unistd.h>
+#include <zstd.h>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -73,6 +74,60 @@ TEST_F(DictionaryTest, ExplicitIdIsWritten) {
   auto dict = Dictionary::load(*bytes);
   ASSERT_TRUE(dict) << dict.error().message;
   EXPECT_EQ((*dict)->id(), 0x7a11beefu);
+}
+
+// What zstd itself makes of `raw` with the dictionary at `level`, in the frame the batch format
+// uses (checksum, content size, dictionary id).
+std::string zstd_frame(const std::string& dictionary, int level, const std::string& raw) {
+  std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  std::unique_ptr<ZSTD_CDict, decltype(&ZSTD_freeCDict)> cdict(
+      ZSTD_createCDict(dictionary.data(), dictionary.size(), level), ZSTD_freeCDict);
+  EXPECT_FALSE(ZSTD_isError(ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, level)));
+  EXPECT_FALSE(ZSTD_isError(ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1)));
+  EXPECT_FALSE(ZSTD_isError(ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_dictIDFlag, 1)));
+  EXPECT_FALSE(ZSTD_isError(ZSTD_CCtx_refCDict(cctx.get(), cdict.get())));
+  std::string out(ZSTD_compressBound(raw.size()), '\0');
+  const std::size_t n = ZSTD_compress2(cctx.get(), out.data(), out.size(), raw.data(), raw.size());
+  EXPECT_FALSE(ZSTD_isError(n));
+  out.resize(ZSTD_isError(n) ? 0 : n);
+  return out;
+}
+
+std::string joined(std::span<const std::string> lines) {
+  std::string raw;
+  for (const auto& line : lines) {
+    raw += line;
+    raw += '\n';
+  }
+  return raw;
+}
+
+// The live path: a batch of one to a few events is compressed at small_batch_level whatever the
+// configured level, a larger one at the configured level; both decode.
+TEST_F(DictionaryTest, SmallBatchesAreCompressedAtTheSmallBatchLevel) {
+  auto dict = Dictionary::load(trained());
+  ASSERT_TRUE(dict);
+  std::shared_ptr<const Dictionary> shared = *dict;
+  BatchEncoder encoder(3, shared);
+  BatchDecoder decoder(
+      {}, [shared](std::uint32_t id) { return id == shared->id() ? shared : nullptr; });
+  const auto events = generated_events(400, 7);
+  for (std::size_t count : {std::size_t{1}, events.size()}) {
+    const std::span<const std::string> batch(events.data(), count);
+    const std::string raw = joined(batch);
+    const int level = raw.size() <= small_batch_max_raw_bytes ? small_batch_level : 3;
+    ASSERT_EQ(count == 1, level == small_batch_level) << raw.size() << " raw bytes";
+    auto message = encoder.encode(1, 1, batch);
+    ASSERT_TRUE(message) << message.error().message;
+    EXPECT_EQ(message->substr(batch_header_size), zstd_frame(trained(), level, raw))
+        << count << " events: not the frame of level " << level;
+    EXPECT_NE(zstd_frame(trained(), level, raw), zstd_frame(trained(), 12 - level, raw))
+        << "levels 3 and 9 give the same bytes: the comparison above proves nothing";
+    auto decoded = decoder.decode(*message);
+    ASSERT_TRUE(decoded) << decoded.error().message;
+    EXPECT_EQ(decoded->header.dictionary_id, shared->id());
+    EXPECT_EQ(decoded->payload, raw);
+  }
 }
 
 TEST_F(DictionaryTest, CompressesSmallBatchesBetterThanPlainZstd) {

@@ -20,6 +20,12 @@ class Dictionary;
 inline constexpr std::size_t batch_header_size = 36;
 inline constexpr std::uint8_t batch_version = 1;
 
+/// Batches of at most this many raw bytes (one to a few events: the live path) are compressed at
+/// least at small_batch_level, whatever the encoder's level: there the message's size counts and
+/// its CPU does not (about 14 us instead of 2 us for one event; docs/benchmarks.md, "Codec").
+inline constexpr std::size_t small_batch_max_raw_bytes = 2048;
+inline constexpr int small_batch_level = 9;
+
 enum class Codec : std::uint8_t { none = 0, zstd = 1, zstd_dictionary = 2 };
 
 /// "none", "zstd" or "zstd-dict".
@@ -59,7 +65,9 @@ struct DecodedBatch {
 /// Compresses batches. Owns one zstd compression context; reuse one per thread. Move-only.
 class BatchEncoder {
  public:
-  /// `dictionary` may be null (plain zstd); when set it must outlive the encoder.
+  /// `dictionary` may be null (plain zstd); when set it must outlive the encoder. `level` is the
+  /// zstd level of batches over small_batch_max_raw_bytes (smaller ones: see there). Throws
+  /// std::bad_alloc when zstd cannot allocate its context, std::runtime_error on a bad level.
   explicit BatchEncoder(int level = 3, std::shared_ptr<const Dictionary> dictionary = nullptr);
   ~BatchEncoder();
   BatchEncoder(BatchEncoder&&) noexcept;
