@@ -33,6 +33,7 @@
 #include "pos/common/logging.hpp"
 #include "pos/common/mqtt_settings.hpp"
 #include "pos/common/program.hpp"
+#include "pos/common/sighup_reloader.hpp"
 #include "pos/common/systemd_notify.hpp"
 #include "pos/protocol/batch.hpp"
 #include "pos/protocol/dictionary.hpp"
@@ -102,7 +103,7 @@ class Agent {
       : m_config(config),
         m_config_path(std::move(config_path)),
         m_signals(m_io, SIGTERM, SIGINT),
-        m_reload_signal(m_io, SIGHUP),
+        m_reloader(m_io.get_executor(), m_config_path, m_clock),
         m_lock(lock_data_dir()),
         m_outbox(open_outbox()),
         m_ingest(*m_outbox, config.store_id, config.till_id, body_limits(), routes()),
@@ -156,7 +157,9 @@ class Agent {
         shutdown(signal);
       }
     });
-    wait_for_reload();
+    m_reloader.start(
+        m_systemd, [this](std::string& message) { return reload(message); },
+        [this] { return "ingest on " + m_config.ingest.listen; });
     const auto stats = m_outbox->stats();
     spdlog::info(
         "posagent {} started: till {}/{}, epoch {}, last seq {}, acked through {}, "
@@ -320,7 +323,7 @@ class Agent {
     s.replay_stats = m_replayer.stats();
     s.log_level = m_config.log_level;
     s.rate_limit_kbps = m_limiter->rate_kbit_s();
-    s.reloads = m_reloads;
+    s.reloads = m_reloader.stats();
     return s;
   }
 
@@ -364,23 +367,10 @@ class Agent {
     m_cert_not_after_ms = *not_after;
   }
 
-  /// SIGHUP (`systemctl reload`): reloads the configuration on the io thread, then waits for the
-  /// next one. Not while stopping.
-  void wait_for_reload() {
-    m_reload_signal.async_wait([this](boost::system::error_code ec, int) {
-      if (ec || m_stopping) {
-        return;
-      }
-      reload();
-      wait_for_reload();
-    });
-  }
-
-  /// Reads and checks the file as at start; applies it only when every key that differs can
-  /// change live (agent_reload_keys), else keeps the running configuration (docs/agent.md).
-  void reload() {
-    spdlog::info("SIGHUP: reloading the configuration from {}", m_config_path);
-    m_systemd.reloading("reloading the configuration");
+  /// SIGHUP (m_reloader): reads and checks the file as at start; applies it only when every key
+  /// that differs can change live (agent_reload_keys), else keeps the running configuration
+  /// (docs/agent.md).
+  common::ReloadResult reload(std::string& message) {
     AgentReloadTarget target{
         .log_level = [](const AgentConfig& c) { common::set_log_level(c.log_level); },
         .upload_limit =
@@ -389,13 +379,9 @@ class Agent {
               m_forwarder.upload_limit_changed();
             },
     };
-    std::string message;
-    const auto result = common::reload_config<AgentConfig, AgentReloadTarget>(
+    return common::reload_config<AgentConfig, AgentReloadTarget>(
         [this] { return load_checked_config(m_config_path); }, agent_reload_keys(), m_config,
         target, message);
-    m_reloads.record(result, m_clock.now_unix_ms(), std::move(message));
-    m_systemd.reloaded("ingest on " + m_config.ingest.listen + ", last reload " +
-                       std::string(common::to_string(result)));
   }
 
   /// SIGTERM: stop intake, let the forwarder drain within the deadline, then stop the loop.
@@ -403,8 +389,7 @@ class Agent {
     spdlog::info("signal {}: stopping intake, draining for at most {} ms", signal,
                  m_config.shutdown.drain_timeout.count());
     m_systemd.stopping("draining outstanding batches");
-    m_stopping = true;
-    m_reload_signal.cancel();
+    m_reloader.stop();
     m_http.stop();
     m_tls_timer.cancel();
     if (m_spool) {
@@ -432,9 +417,7 @@ class Agent {
   asio::io_context m_io{1};
   common::SystemClock m_clock;
   asio::signal_set m_signals;
-  asio::signal_set m_reload_signal;
-  common::ReloadStats m_reloads;
-  bool m_stopping = false;
+  common::SighupReloader m_reloader;
   DataDirLock m_lock;  // before the outbox: held while the database is open
   std::unique_ptr<SqliteOutbox> m_outbox;
   IngestService m_ingest;
