@@ -1,10 +1,12 @@
 #include "pos/agent/config.hpp"
 
 #include <filesystem>
+#include <ostream>
 
 #include "pos/agent/upload_limiter.hpp"
 #include "pos/common/config_reader.hpp"
 #include "pos/common/http_server.hpp"
+#include "pos/common/startup_error.hpp"
 #include "pos/protocol/ids.hpp"
 #include "pos/protocol/topics.hpp"
 
@@ -122,6 +124,16 @@ AgentConfig load_agent_config(const std::string& path) {
 AgentConfig load_agent_config_for_enroll(const std::string& path) {
   auto reader = common::ConfigReader::from_file(path);
   return read(reader, false);
+}
+
+std::optional<AgentConfig> load_agent_config_for_command(const std::string& path,
+                                                         std::ostream& err) {
+  try {
+    return load_agent_config_for_enroll(path);
+  } catch (const common::StartupError& e) {
+    err << "posagent: " << e.what() << "\n";
+    return std::nullopt;
+  }
 }
 
 AgentConfig parse_agent_config(std::string_view text, const std::string& base_dir) {
