@@ -32,6 +32,7 @@
 #include "pos/common/http_server.hpp"
 #include "pos/common/logging.hpp"
 #include "pos/common/mqtt_settings.hpp"
+#include "pos/common/periodic_task.hpp"
 #include "pos/common/program.hpp"
 #include "pos/common/sighup_reloader.hpp"
 #include "pos/common/systemd_notify.hpp"
@@ -151,7 +152,9 @@ class Agent {
     }
     m_forwarder.set_replayer(m_replayer);
     m_forwarder.start();
-    watch_tls_files();
+    if (m_tls_watch) {
+      m_tls_polls.start();
+    }
     m_signals.async_wait([this](boost::system::error_code ec, int signal) {
       if (!ec) {
         shutdown(signal);
@@ -327,33 +330,24 @@ class Agent {
     return s;
   }
 
-  /// Every tls_poll_interval: when the TLS files changed and form a usable set (the certificate
-  /// matches the key, every file parses), the forwarder renews its connection with them. A
-  /// half-written renewal (new certificate, old key) is logged and waited out: the next change
-  /// is checked again. The current connection is kept meanwhile.
-  void watch_tls_files() {
-    if (!m_tls_watch) {
+  /// Every tls_poll_interval (m_tls_polls): when the TLS files changed and form a usable set
+  /// (the certificate matches the key, every file parses), the forwarder renews its connection
+  /// with them. A half-written renewal (new certificate, old key) is logged and waited out: the
+  /// next change is checked again. The current connection is kept meanwhile.
+  void check_tls_files() {
+    if (!m_tls_watch->poll()) {
       return;
     }
-    m_tls_timer.expires_after(tls_poll_interval);
-    m_tls_timer.async_wait([this](boost::system::error_code ec) {
-      if (ec) {
-        return;
-      }
-      if (m_tls_watch->poll()) {
-        try {
-          common::check_mqtt_files(m_config.mqtt);
-          read_cert_expiry();
-          m_forwarder.renew_connection("the TLS files changed on disk");
-        } catch (const std::exception& e) {
-          spdlog::warn(
-              "the TLS files changed but are not usable (yet): {}; keeping the current "
-              "connection",
-              e.what());
-        }
-      }
-      watch_tls_files();
-    });
+    try {
+      common::check_mqtt_files(m_config.mqtt);
+      read_cert_expiry();
+      m_forwarder.renew_connection("the TLS files changed on disk");
+    } catch (const std::exception& e) {
+      spdlog::warn(
+          "the TLS files changed but are not usable (yet): {}; keeping the current "
+          "connection",
+          e.what());
+    }
   }
 
   /// The notAfter of the certificate in [mqtt] cert_file, for the status and metrics.
@@ -391,7 +385,7 @@ class Agent {
     m_systemd.stopping("draining outstanding batches");
     m_reloader.stop();
     m_http.stop();
-    m_tls_timer.cancel();
+    m_tls_polls.stop();
     if (m_spool) {
       m_spool->stop();
     }
@@ -435,7 +429,8 @@ class Agent {
   /// With TLS: the CA, certificate and key files, polled every tls_poll_interval; a usable
   /// change (a renewed certificate) renews the broker connection without a restart.
   std::optional<common::FileChangeWatch> m_tls_watch;
-  asio::steady_timer m_tls_timer{m_io};
+  common::PeriodicTask m_tls_polls{m_io.get_executor(), "checking the TLS files", tls_poll_interval,
+                                   [this] { check_tls_files(); }};
 };
 
 }  // namespace
