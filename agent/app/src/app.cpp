@@ -251,14 +251,21 @@ class Agent {
     return options;
   }
 
-  ForwarderOptions forwarder_options() {
-    const auto& f = m_config.forward;
-    ForwarderOptions o;
+  /// What the forwarder and the replayer both send batches with.
+  TillBatchOptions batch_options() const {
+    TillBatchOptions o;
     o.store_id = m_config.store_id;
     o.till_id = m_config.till_id;
     o.topic_prefix = m_config.mqtt.topic_prefix;
-    o.batch_max_events = f.batch_max_events;
-    o.batch_max_bytes = f.batch_max_bytes;
+    o.batch_max_events = m_config.forward.batch_max_events;
+    o.batch_max_bytes = m_config.forward.batch_max_bytes;
+    return o;
+  }
+
+  ForwarderOptions forwarder_options() {
+    const auto& f = m_config.forward;
+    ForwarderOptions o;
+    static_cast<TillBatchOptions&>(o) = batch_options();
     o.batch_delay = f.batch_delay;
     o.window_batches = f.window_batches;
     o.ack_timeout = f.ack_timeout;
@@ -276,11 +283,7 @@ class Agent {
   ReplayerOptions replayer_options() const {
     const auto& f = m_config.forward;
     ReplayerOptions o;
-    o.store_id = m_config.store_id;
-    o.till_id = m_config.till_id;
-    o.topic_prefix = m_config.mqtt.topic_prefix;
-    o.batch_max_events = f.batch_max_events;
-    o.batch_max_bytes = f.batch_max_bytes;
+    static_cast<TillBatchOptions&>(o) = batch_options();
     o.ack_timeout = f.ack_timeout;
     o.state_file = std::filesystem::path(m_config.data_dir) / "replays.json";
     return o;
