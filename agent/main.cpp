@@ -5,18 +5,13 @@
 #include "pos/agent/app.hpp"
 #include "pos/agent/enroll.hpp"
 #include "pos/agent/export.hpp"
+#include "pos/common/program_cli.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App cli{"posagent: durable POS event buffer and forwarder for one till"};
-  cli.require_subcommand(0, 1);
-  bool show_version = false;
-  cli.add_flag("--version", show_version, "print the version and exit");
-
-  std::string config_path;
-  auto* run = cli.add_subcommand("run", "run the agent");
-  run->add_option("--config", config_path, "TOML configuration file")->required();
-  auto* check = cli.add_subcommand("check-config", "check a configuration file and exit");
-  check->add_option("--config", config_path, "TOML configuration file")->required();
+  pos::common::ProgramCommandLine command_line(
+      "posagent: durable POS event buffer and forwarder for one till", "run the agent");
+  CLI::App& cli = command_line.cli();
+  std::string& config_path = command_line.config_path();
   std::string csr_out;
   bool force = false;
   auto* enroll = cli.add_subcommand(
@@ -46,21 +41,9 @@ int main(int argc, char** argv) {
   auto* status = cli.add_subcommand("status", "print a running agent's status");
   status->add_option("--url", url, "the agent's ingest API base URL");
 
-  try {
-    cli.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = cli.exit(e);
-    return code == 0 ? 0 : 2;
-  }
-  if (show_version) {
-    std::cout << "posagent " << pos::agent::version() << "\n";
-    return 0;
-  }
-  if (run->parsed()) {
-    return pos::agent::run(config_path);
-  }
-  if (check->parsed()) {
-    return pos::agent::check_config(config_path);
+  if (auto code = command_line.parse_and_run(argc, argv, "posagent", pos::agent::version(),
+                                             pos::agent::run, pos::agent::check_config)) {
+    return *code;
   }
   if (enroll->parsed()) {
     return pos::agent::enroll(config_path, csr_out, force, std::cout, std::cerr);
@@ -71,6 +54,5 @@ int main(int argc, char** argv) {
   if (status->parsed()) {
     return pos::agent::print_status(url);
   }
-  std::cerr << cli.help();
-  return 2;
+  return command_line.no_subcommand();
 }

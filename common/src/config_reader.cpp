@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <set>
+#include "pos/common/logging.hpp"
 #include "pos/protocol/ids.hpp"
 #include "pos/protocol/topics.hpp"
 
@@ -313,6 +314,25 @@ MqttSettings read_mqtt_settings(ConfigReader& r, const std::string& default_clie
   m.connect_timeout =
       std::chrono::seconds(r.get_int("mqtt.connect_timeout_s", m.connect_timeout.count(), 1, 300));
   return m;
+}
+
+std::string read_log_level(ConfigReader& r, std::string fallback) {
+  auto level = r.get_string("log_level", std::move(fallback));
+  if (!is_log_level(level)) {
+    r.fail("log_level", "must be one of trace, debug, info, warn, error, off");
+  }
+  return level;
+}
+
+void read_reconnect_backoff(ConfigReader& r, std::string_view section,
+                            std::chrono::milliseconds& initial, std::chrono::milliseconds& max) {
+  const std::string initial_key = std::string(section) + ".reconnect_initial_ms";
+  const std::string max_key = std::string(section) + ".reconnect_max_ms";
+  initial = std::chrono::milliseconds(r.get_int(initial_key, initial.count(), 10, 600'000));
+  max = std::chrono::milliseconds(r.get_int(max_key, max.count(), 10, 3'600'000));
+  if (max < initial) {
+    r.fail(max_key, "must be >= " + initial_key);
+  }
 }
 
 }  // namespace pos::common

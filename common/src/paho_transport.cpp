@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -155,6 +156,25 @@ struct PahoTransport::Impl : std::enable_shared_from_this<Impl> {
     connected = false;
     if (handlers.on_disconnected) {
       handlers.on_disconnected(cause.empty() ? std::string("connection lost") : cause);
+    }
+  }
+
+  /// Starts one QoS 1 operation of the active client (`what`: publish or subscribe): `call`
+  /// gets the operation's Paho context, `done` runs on the executor with the broker's answer.
+  /// Not connected, or a Paho exception, fails `done` later (`{what}: {error}`), never at once.
+  template <class Call>
+  void start_operation(std::string_view what, std::function<void(Status)> done, Call call) {
+    if (!connected) {
+      fail_later(std::move(done), "not connected");
+      return;
+    }
+    const auto id = ++next_op;
+    pending.emplace(id, std::move(done));
+    try {
+      call(op_context(id));
+    } catch (const std::exception& e) {
+      auto node = pending.extract(id);
+      fail_later(std::move(node.mapped()), std::string(what) + ": " + e.what());
     }
   }
 
@@ -326,35 +346,17 @@ void PahoTransport::connect() {
 void PahoTransport::publish(std::string topic, std::string payload, bool retained,
                             std::function<void(Status)> done) {
   auto& impl = *m_impl;
-  if (!impl.connected) {
-    impl.fail_later(std::move(done), "not connected");
-    return;
-  }
-  const auto id = ++impl.next_op;
-  impl.pending.emplace(id, std::move(done));
-  try {
+  impl.start_operation("publish", std::move(done), [&](void* context) {
     auto message = mqtt::make_message(std::move(topic), std::move(payload), 1, retained);
-    impl.client().publish(message, op_context(id), impl.operation_listener);
-  } catch (const std::exception& e) {
-    auto node = impl.pending.extract(id);
-    impl.fail_later(std::move(node.mapped()), std::string("publish: ") + e.what());
-  }
+    impl.client().publish(message, context, impl.operation_listener);
+  });
 }
 
 void PahoTransport::subscribe(std::string topic_filter, std::function<void(Status)> done) {
   auto& impl = *m_impl;
-  if (!impl.connected) {
-    impl.fail_later(std::move(done), "not connected");
-    return;
-  }
-  const auto id = ++impl.next_op;
-  impl.pending.emplace(id, std::move(done));
-  try {
-    impl.client().subscribe(topic_filter, 1, op_context(id), impl.operation_listener);
-  } catch (const std::exception& e) {
-    auto node = impl.pending.extract(id);
-    impl.fail_later(std::move(node.mapped()), std::string("subscribe: ") + e.what());
-  }
+  impl.start_operation("subscribe", std::move(done), [&](void* context) {
+    impl.client().subscribe(topic_filter, 1, context, impl.operation_listener);
+  });
 }
 
 void PahoTransport::disconnect(std::chrono::milliseconds timeout, std::function<void()> done) {

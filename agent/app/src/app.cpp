@@ -32,7 +32,9 @@
 #include "pos/common/http_server.hpp"
 #include "pos/common/logging.hpp"
 #include "pos/common/mqtt_settings.hpp"
+#include "pos/common/periodic_task.hpp"
 #include "pos/common/program.hpp"
+#include "pos/common/sighup_reloader.hpp"
 #include "pos/common/systemd_notify.hpp"
 #include "pos/protocol/batch.hpp"
 #include "pos/protocol/dictionary.hpp"
@@ -102,7 +104,7 @@ class Agent {
       : m_config(config),
         m_config_path(std::move(config_path)),
         m_signals(m_io, SIGTERM, SIGINT),
-        m_reload_signal(m_io, SIGHUP),
+        m_reloader(m_io.get_executor(), m_config_path, m_clock),
         m_lock(lock_data_dir()),
         m_outbox(open_outbox()),
         m_ingest(*m_outbox, config.store_id, config.till_id, body_limits(), routes()),
@@ -150,13 +152,17 @@ class Agent {
     }
     m_forwarder.set_replayer(m_replayer);
     m_forwarder.start();
-    watch_tls_files();
+    if (m_tls_watch) {
+      m_tls_polls.start();
+    }
     m_signals.async_wait([this](boost::system::error_code ec, int signal) {
       if (!ec) {
         shutdown(signal);
       }
     });
-    wait_for_reload();
+    m_reloader.start(
+        m_systemd, [this](std::string& message) { return reload(message); },
+        [this] { return "ingest on " + m_config.ingest.listen; });
     const auto stats = m_outbox->stats();
     spdlog::info(
         "posagent {} started: till {}/{}, epoch {}, last seq {}, acked through {}, "
@@ -245,14 +251,21 @@ class Agent {
     return options;
   }
 
-  ForwarderOptions forwarder_options() {
-    const auto& f = m_config.forward;
-    ForwarderOptions o;
+  /// What the forwarder and the replayer both send batches with.
+  TillBatchOptions batch_options() const {
+    TillBatchOptions o;
     o.store_id = m_config.store_id;
     o.till_id = m_config.till_id;
     o.topic_prefix = m_config.mqtt.topic_prefix;
-    o.batch_max_events = f.batch_max_events;
-    o.batch_max_bytes = f.batch_max_bytes;
+    o.batch_max_events = m_config.forward.batch_max_events;
+    o.batch_max_bytes = m_config.forward.batch_max_bytes;
+    return o;
+  }
+
+  ForwarderOptions forwarder_options() {
+    const auto& f = m_config.forward;
+    ForwarderOptions o;
+    static_cast<TillBatchOptions&>(o) = batch_options();
     o.batch_delay = f.batch_delay;
     o.window_batches = f.window_batches;
     o.ack_timeout = f.ack_timeout;
@@ -270,11 +283,7 @@ class Agent {
   ReplayerOptions replayer_options() const {
     const auto& f = m_config.forward;
     ReplayerOptions o;
-    o.store_id = m_config.store_id;
-    o.till_id = m_config.till_id;
-    o.topic_prefix = m_config.mqtt.topic_prefix;
-    o.batch_max_events = f.batch_max_events;
-    o.batch_max_bytes = f.batch_max_bytes;
+    static_cast<TillBatchOptions&>(o) = batch_options();
     o.ack_timeout = f.ack_timeout;
     o.state_file = std::filesystem::path(m_config.data_dir) / "replays.json";
     return o;
@@ -320,37 +329,28 @@ class Agent {
     s.replay_stats = m_replayer.stats();
     s.log_level = m_config.log_level;
     s.rate_limit_kbps = m_limiter->rate_kbit_s();
-    s.reloads = m_reloads;
+    s.reloads = m_reloader.stats();
     return s;
   }
 
-  /// Every tls_poll_interval: when the TLS files changed and form a usable set (the certificate
-  /// matches the key, every file parses), the forwarder renews its connection with them. A
-  /// half-written renewal (new certificate, old key) is logged and waited out: the next change
-  /// is checked again. The current connection is kept meanwhile.
-  void watch_tls_files() {
-    if (!m_tls_watch) {
+  /// Every tls_poll_interval (m_tls_polls): when the TLS files changed and form a usable set
+  /// (the certificate matches the key, every file parses), the forwarder renews its connection
+  /// with them. A half-written renewal (new certificate, old key) is logged and waited out: the
+  /// next change is checked again. The current connection is kept meanwhile.
+  void check_tls_files() {
+    if (!m_tls_watch->poll()) {
       return;
     }
-    m_tls_timer.expires_after(tls_poll_interval);
-    m_tls_timer.async_wait([this](boost::system::error_code ec) {
-      if (ec) {
-        return;
-      }
-      if (m_tls_watch->poll()) {
-        try {
-          common::check_mqtt_files(m_config.mqtt);
-          read_cert_expiry();
-          m_forwarder.renew_connection("the TLS files changed on disk");
-        } catch (const std::exception& e) {
-          spdlog::warn(
-              "the TLS files changed but are not usable (yet): {}; keeping the current "
-              "connection",
-              e.what());
-        }
-      }
-      watch_tls_files();
-    });
+    try {
+      common::check_mqtt_files(m_config.mqtt);
+      read_cert_expiry();
+      m_forwarder.renew_connection("the TLS files changed on disk");
+    } catch (const std::exception& e) {
+      spdlog::warn(
+          "the TLS files changed but are not usable (yet): {}; keeping the current "
+          "connection",
+          e.what());
+    }
   }
 
   /// The notAfter of the certificate in [mqtt] cert_file, for the status and metrics.
@@ -364,23 +364,10 @@ class Agent {
     m_cert_not_after_ms = *not_after;
   }
 
-  /// SIGHUP (`systemctl reload`): reloads the configuration on the io thread, then waits for the
-  /// next one. Not while stopping.
-  void wait_for_reload() {
-    m_reload_signal.async_wait([this](boost::system::error_code ec, int) {
-      if (ec || m_stopping) {
-        return;
-      }
-      reload();
-      wait_for_reload();
-    });
-  }
-
-  /// Reads and checks the file as at start; applies it only when every key that differs can
-  /// change live (agent_reload_keys), else keeps the running configuration (docs/agent.md).
-  void reload() {
-    spdlog::info("SIGHUP: reloading the configuration from {}", m_config_path);
-    m_systemd.reloading("reloading the configuration");
+  /// SIGHUP (m_reloader): reads and checks the file as at start; applies it only when every key
+  /// that differs can change live (agent_reload_keys), else keeps the running configuration
+  /// (docs/agent.md).
+  common::ReloadResult reload(std::string& message) {
     AgentReloadTarget target{
         .log_level = [](const AgentConfig& c) { common::set_log_level(c.log_level); },
         .upload_limit =
@@ -389,13 +376,9 @@ class Agent {
               m_forwarder.upload_limit_changed();
             },
     };
-    std::string message;
-    const auto result = common::reload_config<AgentConfig, AgentReloadTarget>(
+    return common::reload_config<AgentConfig, AgentReloadTarget>(
         [this] { return load_checked_config(m_config_path); }, agent_reload_keys(), m_config,
         target, message);
-    m_reloads.record(result, m_clock.now_unix_ms(), std::move(message));
-    m_systemd.reloaded("ingest on " + m_config.ingest.listen + ", last reload " +
-                       std::string(common::to_string(result)));
   }
 
   /// SIGTERM: stop intake, let the forwarder drain within the deadline, then stop the loop.
@@ -403,10 +386,9 @@ class Agent {
     spdlog::info("signal {}: stopping intake, draining for at most {} ms", signal,
                  m_config.shutdown.drain_timeout.count());
     m_systemd.stopping("draining outstanding batches");
-    m_stopping = true;
-    m_reload_signal.cancel();
+    m_reloader.stop();
     m_http.stop();
-    m_tls_timer.cancel();
+    m_tls_polls.stop();
     if (m_spool) {
       m_spool->stop();
     }
@@ -432,9 +414,7 @@ class Agent {
   asio::io_context m_io{1};
   common::SystemClock m_clock;
   asio::signal_set m_signals;
-  asio::signal_set m_reload_signal;
-  common::ReloadStats m_reloads;
-  bool m_stopping = false;
+  common::SighupReloader m_reloader;
   DataDirLock m_lock;  // before the outbox: held while the database is open
   std::unique_ptr<SqliteOutbox> m_outbox;
   IngestService m_ingest;
@@ -452,7 +432,8 @@ class Agent {
   /// With TLS: the CA, certificate and key files, polled every tls_poll_interval; a usable
   /// change (a renewed certificate) renews the broker connection without a restart.
   std::optional<common::FileChangeWatch> m_tls_watch;
-  asio::steady_timer m_tls_timer{m_io};
+  common::PeriodicTask m_tls_polls{m_io.get_executor(), "checking the TLS files", tls_poll_interval,
+                                   [this] { check_tls_files(); }};
 };
 
 }  // namespace

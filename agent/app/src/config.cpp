@@ -1,11 +1,12 @@
 #include "pos/agent/config.hpp"
 
 #include <filesystem>
+#include <ostream>
 
 #include "pos/agent/upload_limiter.hpp"
 #include "pos/common/config_reader.hpp"
 #include "pos/common/http_server.hpp"
-#include "pos/common/logging.hpp"
+#include "pos/common/startup_error.hpp"
 #include "pos/protocol/ids.hpp"
 #include "pos/protocol/topics.hpp"
 
@@ -19,10 +20,7 @@ AgentConfig read(common::ConfigReader& r, bool tls_files_exist) {
   c.store_id = r.require_id("store_id");
   c.till_id = r.require_id("till_id");
   c.data_dir = r.require_path("data_dir");
-  c.log_level = r.get_string("log_level", c.log_level);
-  if (!common::is_log_level(c.log_level)) {
-    r.fail("log_level", "must be one of trace, debug, info, warn, error, off");
-  }
+  c.log_level = common::read_log_level(r, c.log_level);
 
   auto& in = c.ingest;
   in.listen = r.get_string("ingest.listen", in.listen);
@@ -99,13 +97,7 @@ AgentConfig read(common::ConfigReader& r, bool tls_files_exist) {
   if (f.ack_timeout_max < f.ack_timeout) {
     r.fail("forward.ack_timeout_max_ms", "must be >= forward.ack_timeout_ms");
   }
-  f.reconnect_initial = std::chrono::milliseconds(
-      r.get_int("forward.reconnect_initial_ms", f.reconnect_initial.count(), 10, 600'000));
-  f.reconnect_max = std::chrono::milliseconds(
-      r.get_int("forward.reconnect_max_ms", f.reconnect_max.count(), 10, 3'600'000));
-  if (f.reconnect_max < f.reconnect_initial) {
-    r.fail("forward.reconnect_max_ms", "must be >= forward.reconnect_initial_ms");
-  }
+  common::read_reconnect_backoff(r, "forward", f.reconnect_initial, f.reconnect_max);
   f.heartbeat =
       std::chrono::seconds(r.get_int("forward.heartbeat_s", f.heartbeat.count(), 1, 3600));
   f.rate_limit_kbps = static_cast<std::uint64_t>(r.get_int(
@@ -132,6 +124,16 @@ AgentConfig load_agent_config(const std::string& path) {
 AgentConfig load_agent_config_for_enroll(const std::string& path) {
   auto reader = common::ConfigReader::from_file(path);
   return read(reader, false);
+}
+
+std::optional<AgentConfig> load_agent_config_for_command(const std::string& path,
+                                                         std::ostream& err) {
+  try {
+    return load_agent_config_for_enroll(path);
+  } catch (const common::StartupError& e) {
+    err << "posagent: " << e.what() << "\n";
+    return std::nullopt;
+  }
 }
 
 AgentConfig parse_agent_config(std::string_view text, const std::string& base_dir) {

@@ -2,22 +2,17 @@
 
 #include <array>
 
+#include "pos/common/mqtt_reload_keys.hpp"
+
 namespace pos::agent {
 namespace {
 
 using Config = AgentConfig;
 using Target = AgentReloadTarget;
 
-void apply_log_level(Target& target, const Config& config) {
-  target.log_level(config);
-}
-
 void apply_upload_limit(Target& target, const Config& config) {
   target.upload_limit(config);
 }
-
-/// A key that only the running configuration holds: it is read where it is used (at shutdown).
-void adopt_only(Target& /*target*/, const Config& /*config*/) {}
 
 // NOLINTBEGIN(bugprone-macro-parentheses): the macro's `member` is a member path, not an expression
 #define LIVE(name, member, apply) POS_RELOAD_KEY(Config, Target, name, member, apply)
@@ -28,7 +23,7 @@ constexpr std::array reload_key_table{
     RESTART("store_id", store_id),
     RESTART("till_id", till_id),
     RESTART("data_dir", data_dir),
-    LIVE("log_level", log_level, apply_log_level),
+    LIVE("log_level", log_level, (common::apply_log_level<Config, Target>)),
     RESTART("ingest.listen", ingest.listen),
     RESTART("ingest.spool_dir", ingest.spool_dir),
     RESTART("ingest.max_events_per_request", ingest.max_events_per_request),
@@ -41,15 +36,7 @@ constexpr std::array reload_key_table{
     RESTART("ingest.spool_settle_ms", ingest.spool_settle),
     RESTART("buffer.max_bytes", buffer.max_bytes),
     RESTART("buffer.retention_hours", buffer.retention),
-    RESTART("mqtt.uri", mqtt.uris),
-    RESTART("mqtt.topic_prefix", mqtt.topic_prefix),
-    RESTART("mqtt.ca_file", mqtt.ca_file),
-    RESTART("mqtt.cert_file", mqtt.cert_file),
-    RESTART("mqtt.key_file", mqtt.key_file),
-    RESTART("mqtt.client_id", mqtt.client_id),
-    RESTART("mqtt.keepalive_s", mqtt.keepalive),
-    RESTART("mqtt.session_expiry_s", mqtt.session_expiry),
-    RESTART("mqtt.connect_timeout_s", mqtt.connect_timeout),
+    POS_MQTT_RELOAD_KEYS(Config, Target),
     RESTART("forward.dictionary_file", forward.dictionary_file),
     RESTART("forward.zstd_level", forward.zstd_level),
     RESTART("forward.batch_max_events", forward.batch_max_events),
@@ -63,7 +50,7 @@ constexpr std::array reload_key_table{
     RESTART("forward.heartbeat_s", forward.heartbeat),
     LIVE("forward.rate_limit_kbps", forward.rate_limit_kbps, apply_upload_limit),
     LIVE("forward.rate_limit_schedule", forward.rate_limit_schedule, apply_upload_limit),
-    LIVE("shutdown.drain_timeout_ms", shutdown.drain_timeout, adopt_only),
+    LIVE("shutdown.drain_timeout_ms", shutdown.drain_timeout, (common::adopt_only<Config, Target>)),
 };
 
 #undef LIVE

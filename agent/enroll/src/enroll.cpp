@@ -15,7 +15,6 @@
 #include "pos/agent/config.hpp"
 #include "pos/common/files.hpp"
 #include "pos/common/openssl_handles.hpp"
-#include "pos/common/startup_error.hpp"
 #include "pos/protocol/ids.hpp"
 
 namespace pos::agent {
@@ -173,13 +172,11 @@ int enroll(const std::string& config_path, const std::string& csr_out, bool forc
            std::ostream& out, std::ostream& err) {
   constexpr int exit_failure = 1;
   constexpr int exit_usage = 2;
-  AgentConfig config;
-  try {
-    config = load_agent_config_for_enroll(config_path);
-  } catch (const common::StartupError& e) {
-    err << "posagent: " << e.what() << "\n";
+  const auto loaded = load_agent_config_for_command(config_path, err);
+  if (!loaded) {
     return exit_usage;
   }
+  const AgentConfig& config = *loaded;
   if (config.mqtt.key_file.empty() || config.mqtt.cert_file.empty()) {
     err << "posagent: " << config_path
         << ": mqtt.cert_file and mqtt.key_file must be set (where the certificate will go and "

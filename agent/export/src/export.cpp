@@ -19,7 +19,6 @@
 #include "pos/agent/config.hpp"
 #include "pos/common/files.hpp"
 #include "pos/common/sqlite.hpp"
-#include "pos/common/startup_error.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
 
@@ -356,13 +355,11 @@ int export_command(const std::string& config_path, const ExportRangeOptions& ran
     err << "posagent export: " << range.error().message << "\n";
     return exit_usage;
   }
-  AgentConfig config;
-  try {
-    config = load_agent_config_for_enroll(config_path);
-  } catch (const common::StartupError& e) {
-    err << "posagent: " << e.what() << "\n";
+  const auto loaded = load_agent_config_for_command(config_path, err);
+  if (!loaded) {
     return exit_usage;
   }
+  const AgentConfig& config = *loaded;
   const fs::path data_dir(config.data_dir);
   const fs::path db_path = data_dir / "outbox.db";
   if (!out_path.empty() && inside(out_path, data_dir)) {

@@ -45,6 +45,7 @@
 #include "pos/common/periodic_task.hpp"
 #include "pos/common/program.hpp"
 #include "pos/common/prometheus_text.hpp"
+#include "pos/common/sighup_reloader.hpp"
 #include "pos/common/startup_error.hpp"
 #include "pos/common/systemd_notify.hpp"
 #include "pos/protocol/dictionary.hpp"
@@ -243,7 +244,7 @@ class Collector {
       : m_config(config),
         m_config_path(std::move(config_path)),
         m_signals(m_io, SIGTERM, SIGINT),
-        m_reload_signal(m_io, SIGHUP),
+        m_reloader(m_io.get_executor(), m_config_path, m_clock),
         m_dictionaries(load_dictionaries(config.dictionaries.dir)),
         m_leases(open_leases()),
         m_marks(open_marks()),
@@ -283,7 +284,7 @@ class Collector {
                                    m_health_failed);
                              },
 
-                         .reloads = [this] { return m_reloads; },
+                         .reloads = [this] { return m_reloader.stats(); },
                          .config_document = [this] { return config_document(); }}),
         m_http(
             m_io.get_executor(), config.http.listen, common::HttpLimits{},
@@ -341,7 +342,9 @@ class Collector {
         shutdown(signal);
       }
     });
-    wait_for_reload();
+    m_reloader.start(
+        m_systemd, [this](std::string& message) { return reload(message); },
+        [this] { return "http on " + m_config.http.listen + ", broker " + broker_list(m_config); });
     m_fleet_saves.start();
     m_alert_rounds.start();
     m_epoch_pruning.start(std::chrono::seconds(10));  // soon after the start, then hourly
@@ -496,24 +499,10 @@ class Collector {
     return m_marks->stats().healthy && ::access(m_config.data_dir.c_str(), W_OK) == 0;
   }
 
-  /// SIGHUP (`systemctl reload`): reloads the configuration on the io thread, then waits for the
-  /// next one. Not while stopping.
-  void wait_for_reload() {
-    m_reload_signal.async_wait([this](boost::system::error_code ec, int) {
-      if (ec || m_stopping) {
-        return;
-      }
-      reload();
-      wait_for_reload();
-    });
-  }
-
-  /// Reads and checks the file as at start; applies it only when every key that differs can
-  /// change live (collector_reload_keys), else keeps the running configuration
+  /// SIGHUP (m_reloader): reads and checks the file as at start; applies it only when every key
+  /// that differs can change live (collector_reload_keys), else keeps the running configuration
   /// (docs/collector.md). New alert thresholds are evaluated at once.
-  void reload() {
-    spdlog::info("SIGHUP: reloading the configuration from {}", m_config_path);
-    m_systemd.reloading("reloading the configuration");
+  common::ReloadResult reload(std::string& message) {
     CollectorReloadTarget target{
         .log_level = [](const CollectorConfig& c) { common::set_log_level(c.log_level); },
         .alerts =
@@ -524,13 +513,9 @@ class Collector {
         .stock =
             [this](const CollectorConfig& c) { m_inventory.set_thresholds(c.stock.thresholds); },
     };
-    std::string message;
-    const auto result = common::reload_config<CollectorConfig, CollectorReloadTarget>(
+    return common::reload_config<CollectorConfig, CollectorReloadTarget>(
         [this] { return load_checked_config(m_config_path); }, collector_reload_keys(), m_config,
         target, message);
-    m_reloads.record(result, m_clock.now_unix_ms(), std::move(message));
-    m_systemd.reloaded("http on " + m_config.http.listen + ", broker " + broker_list(m_config) +
-                       ", last reload " + std::string(common::to_string(result)));
   }
 
   /// GET /v1/config: the live settings in force and what the reloads did.
@@ -544,7 +529,7 @@ class Collector {
                      {"rejected_rising_window_minutes", a.rejected_rising_window.count()},
                      {"database_rolled_back_hours", a.epoch_renewed.count()},
                      {"cert_expiry_days", a.cert_expiry.count()}};
-    common::append_reload_json(doc, m_reloads);
+    common::append_reload_json(doc, m_reloader.stats());
     return boost::json::serialize(doc);
   }
 
@@ -554,7 +539,7 @@ class Collector {
     spdlog::info("signal {}: stopping intake, draining for at most {} ms", signal,
                  m_config.shutdown.drain_timeout.count());
     m_stopping = true;
-    m_reload_signal.cancel();
+    m_reloader.stop();
     m_systemd.stopping("draining batches in flight");
     m_processor.stop_intake();
     m_http.stop();
@@ -615,8 +600,7 @@ class Collector {
   asio::io_context m_io{1};
   common::SystemClock m_clock;
   asio::signal_set m_signals;
-  asio::signal_set m_reload_signal;
-  common::ReloadStats m_reloads;
+  common::SighupReloader m_reloader;
   Dictionaries m_dictionaries;
   std::unique_ptr<LeaseManager> m_leases;
   std::unique_ptr<MarkStore> m_marks;

@@ -7,7 +7,6 @@
 #include "pos/collector/sales_kpis.hpp"
 #include "pos/common/config_reader.hpp"
 #include "pos/common/http_server.hpp"
-#include "pos/common/logging.hpp"
 #include "pos/protocol/ids.hpp"
 #include "pos/protocol/topics.hpp"
 
@@ -37,10 +36,7 @@ CollectorConfig read(common::ConfigReader& r) {
   CollectorConfig c;
   c.collector_id = r.require_id("collector_id");
   c.data_dir = r.require_path("data_dir");
-  c.log_level = r.get_string("log_level", c.log_level);
-  if (!common::is_log_level(c.log_level)) {
-    r.fail("log_level", "must be one of trace, debug, info, warn, error, off");
-  }
+  c.log_level = common::read_log_level(r, c.log_level);
 
   auto& m = c.mqtt;
   static_cast<common::MqttSettings&>(m) = common::read_mqtt_settings(r, c.collector_id);
@@ -48,13 +44,7 @@ CollectorConfig read(common::ConfigReader& r) {
   if (!protocol::is_valid_id(m.share_group)) {
     r.fail("mqtt.share_group", "must match [A-Za-z0-9_-]{1,32}");
   }
-  m.reconnect_initial = std::chrono::milliseconds(
-      r.get_int("mqtt.reconnect_initial_ms", m.reconnect_initial.count(), 10, 600'000));
-  m.reconnect_max = std::chrono::milliseconds(
-      r.get_int("mqtt.reconnect_max_ms", m.reconnect_max.count(), 10, 3'600'000));
-  if (m.reconnect_max < m.reconnect_initial) {
-    r.fail("mqtt.reconnect_max_ms", "must be >= mqtt.reconnect_initial_ms");
-  }
+  common::read_reconnect_backoff(r, "mqtt", m.reconnect_initial, m.reconnect_max);
 
   auto& s = c.sink;
   s.type = r.get_string("sink.type", s.type);

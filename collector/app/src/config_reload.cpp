@@ -2,15 +2,13 @@
 
 #include <array>
 
+#include "pos/common/mqtt_reload_keys.hpp"
+
 namespace pos::collector {
 namespace {
 
 using Config = CollectorConfig;
 using Target = CollectorReloadTarget;
-
-void apply_log_level(Target& target, const Config& config) {
-  target.log_level(config);
-}
 
 void apply_stock(Target& target, const Config& config) {
   target.stock(config);
@@ -19,9 +17,6 @@ void apply_stock(Target& target, const Config& config) {
 void apply_alerts(Target& target, const Config& config) {
   target.alerts(config);
 }
-
-/// A key that only the running configuration holds: it is read where it is used (at shutdown).
-void adopt_only(Target& /*target*/, const Config& /*config*/) {}
 
 // NOLINTBEGIN(bugprone-macro-parentheses): the macro's `member` is a member path, not an expression
 #define LIVE(name, member, apply) POS_RELOAD_KEY(Config, Target, name, member, apply)
@@ -32,16 +27,8 @@ void adopt_only(Target& /*target*/, const Config& /*config*/) {}
 constexpr std::array collector_reload_key_table{
     RESTART("collector_id", collector_id),
     RESTART("data_dir", data_dir),
-    LIVE("log_level", log_level, apply_log_level),
-    RESTART("mqtt.uri", mqtt.uris),
-    RESTART("mqtt.topic_prefix", mqtt.topic_prefix),
-    RESTART("mqtt.ca_file", mqtt.ca_file),
-    RESTART("mqtt.cert_file", mqtt.cert_file),
-    RESTART("mqtt.key_file", mqtt.key_file),
-    RESTART("mqtt.client_id", mqtt.client_id),
-    RESTART("mqtt.keepalive_s", mqtt.keepalive),
-    RESTART("mqtt.session_expiry_s", mqtt.session_expiry),
-    RESTART("mqtt.connect_timeout_s", mqtt.connect_timeout),
+    LIVE("log_level", log_level, (common::apply_log_level<Config, Target>)),
+    POS_MQTT_RELOAD_KEYS(Config, Target),
     RESTART("mqtt.share_group", mqtt.share_group),
     RESTART("mqtt.reconnect_initial_ms", mqtt.reconnect_initial),
     RESTART("mqtt.reconnect_max_ms", mqtt.reconnect_max),
@@ -93,7 +80,7 @@ constexpr std::array collector_reload_key_table{
     LIVE("stock.categories", stock.thresholds.categories, apply_stock),
     RESTART("stock.max_items", stock.max_items),
     RESTART("stock.snapshot_interval_s", stock.snapshot_interval),
-    LIVE("shutdown.drain_timeout_ms", shutdown.drain_timeout, adopt_only),
+    LIVE("shutdown.drain_timeout_ms", shutdown.drain_timeout, (common::adopt_only<Config, Target>)),
 };
 
 #undef LIVE

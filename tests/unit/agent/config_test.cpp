@@ -112,6 +112,10 @@ data_dir = "d")",
   expect_error(minimal("[ingest]\nlisten = \"localhost:8411\"\n"), "ingest.listen: ");
   expect_error(minimal("[forward]\nack_timeout_ms = 20000\nack_timeout_max_ms = 15000\n"),
                "forward.ack_timeout_max_ms: must be >= forward.ack_timeout_ms");
+  expect_error(minimal("[forward]\nreconnect_initial_ms = 5000\nreconnect_max_ms = 4000\n"),
+               "forward.reconnect_max_ms: must be >= forward.reconnect_initial_ms");
+  expect_error(minimal("[forward]\nreconnect_initial_ms = 5\n"),
+               "forward.reconnect_initial_ms: must be between 10 and 600000 (got 5)");
 }
 
 TEST_F(AgentConfigTest, QuotedDottedKeyIsUnknownNotIgnored) {

@@ -127,6 +127,20 @@ type = "file"
   EXPECT_NE(error_of(R"(collector_id = "c"
 data_dir = "/x"
 [mqtt]
+uri = "mqtt://h:1"
+reconnect_initial_ms = 5000
+reconnect_max_ms = 4000
+[sink]
+project = "p"
+)")
+                .find("mqtt.reconnect_max_ms: must be >= mqtt.reconnect_initial_ms"),
+            std::string::npos);
+  EXPECT_NE(error_of("log_level = \"loud\"\n" + test::k_minimal_collector_config)
+                .find("log_level: must be one of trace, debug, info, warn, error, off"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"(collector_id = "c"
+data_dir = "/x"
+[mqtt]
 uri = "ssl://h:1"
 [sink]
 project = "p"

@@ -3,6 +3,7 @@
 // config file, and an error naming any key that was not read (a typo is a startup error, not a
 // silently ignored setting).
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -66,6 +67,16 @@ class ConfigReader {
   explicit ConfigReader(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> m_impl;
 };
+
+/// Reads `log_level` (default `fallback`): one of trace, debug, info, warn, error, off. Throws
+/// StartupError naming the key.
+std::string read_log_level(ConfigReader& reader, std::string fallback);
+
+/// Reads a reconnect backoff: `{section}.reconnect_initial_ms` (10 ms to 10 minutes) into
+/// `initial` and `{section}.reconnect_max_ms` (10 ms to 1 hour, at least the initial delay) into
+/// `max`; their values on entry are the defaults. Throws StartupError naming the key.
+void read_reconnect_backoff(ConfigReader& reader, std::string_view section,
+                            std::chrono::milliseconds& initial, std::chrono::milliseconds& max);
 
 /// Reads the `[mqtt]` keys both programs share into MqttSettings, whose defaults are the only
 /// ones: mqtt.uri (required; a string or an array of strings, checked by check_mqtt_uris: ssl://

@@ -46,6 +46,17 @@ struct ReloadKey {
   }
 // NOLINTEND(bugprone-macro-parentheses)
 
+/// The apply function of a `log_level` row: calls `target.log_level(running)`.
+template <class Config, class Target>
+void apply_log_level(Target& target, const Config& running) {
+  target.log_level(running);
+}
+
+/// The apply function of a live key that only the running configuration holds: it is read where
+/// it is used (e.g. shutdown.drain_timeout_ms, at shutdown), so there is nothing to apply.
+template <class Config, class Target>
+void adopt_only(Target& /*target*/, const Config& /*running*/) {}
+
 /// How the keys of two configurations differ.
 struct ReloadDiff {
   std::vector<std::string> live;     ///< changed keys that can change live, in table order

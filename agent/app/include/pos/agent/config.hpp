@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <iosfwd>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,6 +84,12 @@ AgentConfig load_agent_config(const std::string& path);
 /// Same, except that mqtt.ca_file, mqtt.cert_file and mqtt.key_file need not exist yet
 /// (posagent enroll creates the key and the CSR for the certificate).
 AgentConfig load_agent_config_for_enroll(const std::string& path);
+
+/// load_agent_config_for_enroll for the subcommands that only read the configuration (enroll,
+/// export): on a StartupError prints `posagent: <message>` to `err` and returns nullopt (the
+/// caller exits 2, SPEC's usage or configuration error).
+std::optional<AgentConfig> load_agent_config_for_command(const std::string& path,
+                                                         std::ostream& err);
 
 /// Same as load_agent_config, from text (tests); relative paths resolve against `base_dir`.
 AgentConfig parse_agent_config(std::string_view text, const std::string& base_dir = ".");

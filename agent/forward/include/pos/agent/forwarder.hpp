@@ -18,6 +18,7 @@
 #include "pos/agent/ack_timeout.hpp"
 #include "pos/agent/outbox.hpp"
 #include "pos/agent/replayer.hpp"
+#include "pos/agent/till_batch_options.hpp"
 #include "pos/agent/transport.hpp"
 #include "pos/agent/upload_limiter.hpp"
 #include "pos/common/backoff.hpp"
@@ -26,12 +27,8 @@
 
 namespace pos::agent {
 
-struct ForwarderOptions {
-  std::string store_id;
-  std::string till_id;
-  std::string topic_prefix = "pos/v1";
-  std::size_t batch_max_events = 1000;
-  std::size_t batch_max_bytes = std::size_t{1024} * 1024;  ///< raw payload bytes per batch
+/// TillBatchOptions, and:
+struct ForwarderOptions : TillBatchOptions {
   /// A batch that is not full waits for more events only while its oldest event is younger.
   std::chrono::milliseconds batch_delay{20};
   std::size_t window_batches = 8;  ///< batches sent but not yet acknowledged, at most

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "pos/agent/outbox.hpp"
+#include "pos/agent/till_batch_options.hpp"
 #include "pos/agent/transport.hpp"
 #include "pos/agent/upload_limiter.hpp"
 #include "pos/common/clock.hpp"
@@ -26,12 +27,8 @@
 
 namespace pos::agent {
 
-struct ReplayerOptions {
-  std::string store_id;
-  std::string till_id;
-  std::string topic_prefix = "pos/v1";
-  std::size_t batch_max_events = 1000;
-  std::size_t batch_max_bytes = std::size_t{1024} * 1024;  ///< raw payload bytes per batch
+/// TillBatchOptions, and:
+struct ReplayerOptions : TillBatchOptions {
   /// A replay batch not acknowledged this long after it was sent is sent again.
   std::chrono::milliseconds ack_timeout{10'000};
   /// Where the replays seen (their ids and outcome) are kept across restarts, so that a command
