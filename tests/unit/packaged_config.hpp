@@ -26,9 +26,9 @@ inline std::string packaged_config_without_tls(const std::string& name) {
   }
   text.replace(at_uri, uri.size(), "mqtt://broker.example:1883");
   for (const std::string key : {"ca_file", "cert_file", "key_file"}) {
-    const auto at = text.find("\n" + key + " = ");
+    const auto at = text.find(std::string("\n").append(key).append(" = "));
     if (at == std::string::npos) {
-      throw std::runtime_error(path + ": no " + key + " line");
+      throw std::runtime_error(std::string(path).append(": no ").append(key).append(" line"));
     }
     text.erase(at + 1, text.find('\n', at + 1) - at);
   }

@@ -323,7 +323,7 @@ TEST(AlertMetricsTest, GaugePerRuleAndPerTill) {
 
 std::string config_error(const std::string& alerts_section) {
   try {
-    parse_collector_config(test::k_minimal_collector_config + "[alerts]\n" + alerts_section);
+    parse_collector_config(test::minimal_collector_config() + "[alerts]\n" + alerts_section);
   } catch (const common::StartupError& e) {
     return e.what();
   }
@@ -331,13 +331,13 @@ std::string config_error(const std::string& alerts_section) {
 }
 
 TEST(AlertConfigTest, DefaultsAndOverrides) {
-  const auto defaults = parse_collector_config(test::k_minimal_collector_config);
+  const auto defaults = parse_collector_config(test::minimal_collector_config());
   EXPECT_EQ(defaults.alerts.offline, std::chrono::minutes(5));
   EXPECT_EQ(defaults.alerts.backlog_age, std::chrono::minutes(15));
   EXPECT_EQ(defaults.alerts.clock_skew, std::chrono::seconds(120));
   EXPECT_EQ(defaults.alerts.rejected_rising_window, std::chrono::minutes(10));
   EXPECT_EQ(defaults.alerts.cert_expiry, std::chrono::days(30));
-  const auto c = parse_collector_config(test::k_minimal_collector_config +
+  const auto c = parse_collector_config(test::minimal_collector_config() +
                                         "[alerts]\noffline_minutes = 2\nbacklog_age_minutes = 30\n"
                                         "clock_skew_seconds = 5\n"
                                         "rejected_rising_window_minutes = 60\n"

@@ -19,7 +19,8 @@
 namespace pos::collector::test {
 
 /// The smallest valid poscollector config: only the keys without defaults.
-inline const std::string k_minimal_collector_config = R"(
+inline std::string minimal_collector_config() {
+  return R"(
 collector_id = "collector-1"
 data_dir = "/var/lib/poscollector"
 [mqtt]
@@ -27,6 +28,7 @@ uri = "mqtt://127.0.0.1:1883"
 [sink]
 project = "fastyle-prod"
 )";
+}
 
 class ManualClock final : public common::Clock {
  public:

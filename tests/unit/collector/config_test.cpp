@@ -21,7 +21,7 @@ std::string error_of(const std::string& text, const std::string& base = ".") {
 }
 
 TEST(CollectorConfigTest, MinimalConfigHasDefaults) {
-  const auto c = parse_collector_config(test::k_minimal_collector_config);
+  const auto c = parse_collector_config(test::minimal_collector_config());
   EXPECT_EQ(c.collector_id, "collector-1");
   EXPECT_EQ(c.data_dir, "/var/lib/poscollector");
   EXPECT_EQ(c.mqtt.topic_prefix, "pos/v1");
@@ -97,12 +97,12 @@ uri = ["mqtt://a.example:1883", "mqtt://a.example:1883"]
 }
 
 TEST(CollectorConfigTest, ErrorsNameTheKey) {
-  EXPECT_NE(error_of(test::k_minimal_collector_config + "[limits]\nmax_batch_byts = 5\n")
+  EXPECT_NE(error_of(test::minimal_collector_config() + "[limits]\nmax_batch_byts = 5\n")
                 .find("limits.max_batch_byts"),
             std::string::npos);
   EXPECT_NE(error_of("data_dir = \"/x\"\n[mqtt]\nuri = \"mqtt://h:1\"\n").find("collector_id"),
             std::string::npos);
-  EXPECT_NE(error_of(test::k_minimal_collector_config + "[fleet]\nstale_after_s = 0\n")
+  EXPECT_NE(error_of(test::minimal_collector_config() + "[fleet]\nstale_after_s = 0\n")
                 .find("fleet.stale_after_s"),
             std::string::npos);
   EXPECT_NE(error_of(R"(collector_id = "c"
@@ -121,7 +121,7 @@ type = "file"
 )")
                 .find("sink.path"),
             std::string::npos);
-  EXPECT_NE(error_of(test::k_minimal_collector_config + "[http]\nlisten = \"localhost\"\n")
+  EXPECT_NE(error_of(test::minimal_collector_config() + "[http]\nlisten = \"localhost\"\n")
                 .find("http.listen"),
             std::string::npos);
   EXPECT_NE(error_of(R"(collector_id = "c"
@@ -135,7 +135,7 @@ project = "p"
 )")
                 .find("mqtt.reconnect_max_ms: must be >= mqtt.reconnect_initial_ms"),
             std::string::npos);
-  EXPECT_NE(error_of("log_level = \"loud\"\n" + test::k_minimal_collector_config)
+  EXPECT_NE(error_of("log_level = \"loud\"\n" + test::minimal_collector_config())
                 .find("log_level: must be one of trace, debug, info, warn, error, off"),
             std::string::npos);
   EXPECT_NE(error_of(R"(collector_id = "c"
@@ -161,16 +161,16 @@ project = "p"
 
 TEST(CollectorConfigTest, QuotedDottedKeyIsUnknownNotIgnored) {
   // One top-level key named "http.listen", not [http] listen: refused by name, not ignored.
-  EXPECT_NE(error_of("\"http.listen\" = \"0.0.0.0:8412\"\n" + test::k_minimal_collector_config)
+  EXPECT_NE(error_of("\"http.listen\" = \"0.0.0.0:8412\"\n" + test::minimal_collector_config())
                 .find("unknown key \"http.listen\""),
             std::string::npos);
 }
 
 TEST(CollectorConfigTest, HttpAllowedHostsAndOriginsAreReadAndChecked) {
-  const auto defaults = parse_collector_config(test::k_minimal_collector_config);
+  const auto defaults = parse_collector_config(test::minimal_collector_config());
   EXPECT_TRUE(defaults.http.allowed_hosts.empty());
   EXPECT_TRUE(defaults.http.allowed_origins.empty());
-  const auto c = parse_collector_config(test::k_minimal_collector_config + R"(
+  const auto c = parse_collector_config(test::minimal_collector_config() + R"(
 [http]
 listen = "0.0.0.0:8412"
 allowed_hosts = ["ops.fastyle.internal", "10.20.0.5"]
@@ -178,31 +178,31 @@ allowed_origins = ["https://grafana.fastyle.internal"]
 )");
   EXPECT_EQ(c.http.allowed_hosts, (std::vector<std::string>{"ops.fastyle.internal", "10.20.0.5"}));
   EXPECT_EQ(c.http.allowed_origins, std::vector<std::string>{"https://grafana.fastyle.internal"});
-  EXPECT_NE(error_of(test::k_minimal_collector_config +
+  EXPECT_NE(error_of(test::minimal_collector_config() +
                      "[http]\nallowed_hosts = [\"ops.fastyle.internal:8412\"]\n")
                 .find("http.allowed_hosts: 'ops.fastyle.internal:8412': "),
             std::string::npos);
-  EXPECT_NE(error_of(test::k_minimal_collector_config + "[http]\nallowed_origins = [\"*\"]\n")
+  EXPECT_NE(error_of(test::minimal_collector_config() + "[http]\nallowed_origins = [\"*\"]\n")
                 .find("http.allowed_origins: '*': "),
             std::string::npos);
 }
 
 TEST(CollectorConfigTest, SinkEndpointDefaultsToTheGlobalHostAndIsChecked) {
-  EXPECT_EQ(parse_collector_config(test::k_minimal_collector_config).sink.endpoint,
+  EXPECT_EQ(parse_collector_config(test::minimal_collector_config()).sink.endpoint,
             "https://pubsub.googleapis.com");
   const auto regional =
-      parse_collector_config(test::k_minimal_collector_config +
+      parse_collector_config(test::minimal_collector_config() +
                              "endpoint = \"https://europe-west1-pubsub.googleapis.com\"\n");
   EXPECT_EQ(regional.sink.endpoint, "https://europe-west1-pubsub.googleapis.com");
   // Plain http only to this machine (a test server or a local proxy): the OAuth2 token would
   // cross the network in clear.
-  EXPECT_EQ(parse_collector_config(test::k_minimal_collector_config +
+  EXPECT_EQ(parse_collector_config(test::minimal_collector_config() +
                                    "endpoint = \"http://127.0.0.1:8681\"\n")
                 .sink.endpoint,
             "http://127.0.0.1:8681");
   for (const char* bad : {"http://pubsub.example:80", "pubsub.googleapis.com",
                           "https://pubsub.googleapis.com/v1", "ftp://x"}) {
-    EXPECT_NE(error_of(test::k_minimal_collector_config + "endpoint = \"" + bad + "\"\n")
+    EXPECT_NE(error_of(test::minimal_collector_config() + "endpoint = \"" + bad + "\"\n")
                   .find("sink.endpoint: "),
               std::string::npos)
         << bad;
@@ -230,17 +230,17 @@ TEST(CollectorConfigTest, PackagedExampleIsValid) {
 }
 
 TEST(CollectorConfigTest, MarksEpochCapAndRetention) {
-  auto c = parse_collector_config(test::k_minimal_collector_config);
+  auto c = parse_collector_config(test::minimal_collector_config());
   EXPECT_EQ(c.marks.max_epochs_per_till, 8U);
   EXPECT_EQ(c.marks.epoch_retention, std::chrono::hours(30 * 24));
-  c = parse_collector_config(test::k_minimal_collector_config +
+  c = parse_collector_config(test::minimal_collector_config() +
                              "[marks]\nmax_epochs_per_till = 3\nepoch_retention_days = 2\n");
   EXPECT_EQ(c.marks.max_epochs_per_till, 3U);
   EXPECT_EQ(c.marks.epoch_retention, std::chrono::hours(48));
-  EXPECT_NE(error_of(test::k_minimal_collector_config + "[marks]\nmax_epochs_per_till = 1\n")
+  EXPECT_NE(error_of(test::minimal_collector_config() + "[marks]\nmax_epochs_per_till = 1\n")
                 .find("marks.max_epochs_per_till"),
             std::string::npos);
-  EXPECT_NE(error_of(test::k_minimal_collector_config + "[marks]\nepoch_retention_days = 0\n")
+  EXPECT_NE(error_of(test::minimal_collector_config() + "[marks]\nepoch_retention_days = 0\n")
                 .find("marks.epoch_retention_days"),
             std::string::npos);
 }
@@ -321,11 +321,11 @@ namespace pos::collector {
 namespace {
 
 TEST(CollectorConfigStock, ThresholdsPerCategoryBoundAndErrorsNamingTheKey) {
-  const auto defaults = parse_collector_config(test::k_minimal_collector_config);
+  const auto defaults = parse_collector_config(test::minimal_collector_config());
   EXPECT_EQ(defaults.stock.thresholds.low_default, 5);
   EXPECT_TRUE(defaults.stock.thresholds.categories.empty());
   EXPECT_EQ(defaults.stock.max_items, 200'000U);
-  const auto c = parse_collector_config(test::k_minimal_collector_config + R"(
+  const auto c = parse_collector_config(test::minimal_collector_config() + R"(
 [stock]
 low_threshold = 4
 max_items = 1000
@@ -348,16 +348,16 @@ accessories = 12
     }
     return std::string("no error");
   };
-  EXPECT_NE(error_text(test::k_minimal_collector_config + "[stock]\nlow_threshold = -1\n")
+  EXPECT_NE(error_text(test::minimal_collector_config() + "[stock]\nlow_threshold = -1\n")
                 .find("stock.low_threshold"),
             std::string::npos);
-  EXPECT_NE(error_text(test::k_minimal_collector_config + "[stock.categories]\ntops = \"x\"\n")
+  EXPECT_NE(error_text(test::minimal_collector_config() + "[stock.categories]\ntops = \"x\"\n")
                 .find("stock.categories.tops"),
             std::string::npos);
-  EXPECT_NE(error_text(test::k_minimal_collector_config + "[stock.categories]\n\"t shirts\" = 3\n")
+  EXPECT_NE(error_text(test::minimal_collector_config() + "[stock.categories]\n\"t shirts\" = 3\n")
                 .find("stock.categories"),
             std::string::npos);
-  EXPECT_NE(error_text(test::k_minimal_collector_config + "[stock]\nmax_items = 0\n")
+  EXPECT_NE(error_text(test::minimal_collector_config() + "[stock]\nmax_items = 0\n")
                 .find("stock.max_items"),
             std::string::npos);
 }
