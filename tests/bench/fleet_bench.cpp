@@ -287,6 +287,7 @@ Delivery pull_delivery(PubSubEmulator& emulator, std::uint64_t expected,
       break;
     }
     std::vector<std::string> ack_ids;
+    ack_ids.reserve(batch.size());
     for (const auto& m : batch) {
       ack_ids.push_back(m.ack_id);
     }
