@@ -1,7 +1,8 @@
 // fleet_bench: scale figures with posfleet (docs/benchmarks.md, "Fleet emulator and scale").
 // Starts its own mosquitto (TLS, client certificates, the production config), 1..3 poscollector
-// processes with the file sink (SQLite or PostgreSQL marks) and posfleet, then prints posfleet's
-// summary, the CPU and memory of every process over posfleet's run, and checks the sink.
+// processes with the file sink or the pubsub sink into Google's Pub/Sub emulator (SQLite or
+// PostgreSQL marks) and posfleet, then prints posfleet's summary, the CPU and memory of every
+// process over posfleet's run, and checks the sink (the files, or a pull of the subscription).
 //
 //   fleet_bench tills N [options]          N tills against one collector (SQLite marks)
 //   fleet_bench collectors K [options]     K collectors (PostgreSQL marks, shared), saturating load
@@ -9,6 +10,7 @@
 // options: --tills N --rate R --total-rate R --duration S --batch-events N --connect-rate R
 //          --perf collector|mosquitto|posfleet (perf record -g 10 s, 5 s into the offering)
 //          --processes P (posfleet processes, each with its own --first-till range)
+//          --sink file|emulator (default file) --pull-timeout S (emulator: bound of the check)
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +20,8 @@
 #include <memory>
 #include <sstream>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "fleet_harness.hpp"
 #include "support/postgres.hpp"
@@ -27,6 +31,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+
+/// The bench's own subscription of the events topic: unordered, so that a pull of hundreds of
+/// thousands of messages is not held back per ordering key (order is not what is checked here).
+constexpr const char* bench_events_sub = "pos-events-bench";
 
 struct Options {
   std::string mode;
@@ -39,13 +47,16 @@ struct Options {
   std::string connect_rate = "250";
   std::string perf;
   std::uint32_t processes = 1;
+  std::string sink = "file";
+  int pull_timeout = 600;
 };
 
 [[noreturn]] void usage(const std::string& message) {
   std::cerr << "fleet_bench: " << message
             << "\nusage: fleet_bench tills N | collectors 1..3 | marks sqlite|postgres\n"
                "       [--tills N] [--rate R | --total-rate R] [--duration S] [--batch-events N]\n"
-               "       [--connect-rate R] [--perf collector|mosquitto|posfleet] [--processes P]\n";
+               "       [--connect-rate R] [--perf collector|mosquitto|posfleet] [--processes P]\n"
+               "       [--sink file|emulator] [--pull-timeout S]\n";
   std::exit(2);
 }
 
@@ -78,6 +89,16 @@ Options parse(int argc, char** argv) {
       o.perf = v;
     } else if (name == "--processes") {
       o.processes = static_cast<std::uint32_t>(std::stoul(v));
+    } else if (name == "--sink") {
+      if (v != "file" && v != "emulator") {
+        usage("--sink: file or emulator (got \"" + v + "\")");
+      }
+      o.sink = v;
+    } else if (name == "--pull-timeout") {
+      o.pull_timeout = std::stoi(v);
+      if (o.pull_timeout < 1) {
+        usage("--pull-timeout: at least 1 s");
+      }
     } else {
       usage(name + ": unknown option");
     }
@@ -106,9 +127,7 @@ struct ProcStat {
   pid_t pgrp = -1;
   double cpu = 0;
 };
-ProcStat proc_stat(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), {});
+ProcStat proc_stat_text(const std::string& text) {
   const auto close = text.rfind(')');
   if (close == std::string::npos) {
     return {};
@@ -126,6 +145,10 @@ ProcStat proc_stat(pid_t pid) {
   fields >> utime >> stime;
   out.cpu = (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
   return out;
+}
+ProcStat proc_stat(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  return proc_stat_text(std::string((std::istreambuf_iterator<char>(in)), {}));
 }
 
 double cpu_seconds(pid_t pid) {
@@ -180,6 +203,121 @@ double status_mib(pid_t pid, const std::string& field) {
   return 0;
 }
 
+/// CPU seconds of a process's threads by name, trailing digits, '#' and '-' dropped ("GC
+/// Thread#1" and "GC Thread#0" are "GC Thread"): where a JVM's CPU goes (GC, JIT, requests).
+std::map<std::string, double> thread_cpu_by_name(pid_t pid) {
+  std::map<std::string, double> out;
+  std::error_code ec;
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& entry : std::filesystem::directory_iterator(tasks, ec)) {
+    std::ifstream in(entry.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    const auto open = text.find('(');
+    const auto close = text.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open) {
+      continue;
+    }
+    std::string name = text.substr(open + 1, close - open - 1);
+    while (!name.empty() &&
+           std::string_view("0123456789#- ").find(name.back()) != std::string_view::npos) {
+      name.pop_back();
+    }
+    const auto stat = proc_stat_text(text);
+    out[name] += stat.cpu;
+  }
+  return out;
+}
+
+/// What a pull of the events subscription (and the dead-letter one) found.
+struct Delivery {
+  std::uint64_t messages = 0;
+  std::unordered_map<std::string, std::uint32_t> events;  ///< event_id attribute -> publishes
+  std::uint64_t redeliveries = 0;  ///< a message id seen again (the subscriber side)
+  std::uint64_t no_event_id = 0;
+  std::uint64_t dead_letters = 0;
+  bool complete = false;  ///< every acknowledged event arrived before the bound
+  double seconds = 0;
+};
+
+/// Pulls and acknowledges the events subscription until `expected` distinct events arrived and
+/// nothing more came for 2 s, or nothing came for 10 s, or `timeout`; keeps only the event ids
+/// (a run leaves hundreds of thousands of messages). Then drains the dead-letter subscription.
+Delivery pull_delivery(PubSubEmulator& emulator, std::uint64_t expected,
+                       std::chrono::seconds timeout) {
+  Delivery out;
+  std::unordered_set<std::string> message_ids;
+  const auto started = Clock::now();
+  const auto deadline = started + timeout;
+  auto last_message = started;
+  while (Clock::now() < deadline) {
+    const auto batch = emulator.pull(test_project, bench_events_sub, 1000);
+    std::vector<std::string> ack_ids;
+    ack_ids.reserve(batch.size());
+    for (const auto& m : batch) {
+      ack_ids.push_back(m.ack_id);
+      ++out.messages;
+      if (!message_ids.insert(m.message_id).second) {
+        ++out.redeliveries;
+        continue;
+      }
+      const auto id = m.attributes.find("event_id");
+      if (id == m.attributes.end()) {
+        ++out.no_event_id;
+        continue;
+      }
+      ++out.events[id->second];
+    }
+    emulator.acknowledge(test_project, bench_events_sub, ack_ids);
+    const auto now = Clock::now();
+    if (!batch.empty()) {
+      last_message = now;
+      continue;
+    }
+    const auto quiet = now - last_message;
+    if ((out.events.size() >= expected && quiet >= 2s) || quiet >= 10s) {
+      break;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  out.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  out.complete = out.events.size() >= expected;
+  for (;;) {
+    const auto batch = emulator.pull(test_project, dlq_sub, 1000);
+    if (batch.empty()) {
+      break;
+    }
+    std::vector<std::string> ack_ids;
+    ack_ids.reserve(batch.size());
+    for (const auto& m : batch) {
+      ack_ids.push_back(m.ack_id);
+    }
+    out.dead_letters += batch.size();
+    emulator.acknowledge(test_project, dlq_sub, ack_ids);
+  }
+  return out;
+}
+
+/// One poscollector of the run: the file sink, or the pubsub sink into the emulator.
+struct BenchCollector {
+  std::unique_ptr<FileSinkCollector> file;
+  std::unique_ptr<CollectorProcess> pubsub;
+  void start() {
+    if (file) {
+      file->start(60s);
+    } else {
+      pubsub->start(60s);
+    }
+  }
+  pid_t pid() const { return file ? file->pid() : pubsub->pid(); }
+  void terminate() {
+    if (file) {
+      file->terminate();
+    } else {
+      pubsub->terminate(60s);  // the sink's drain: what was acknowledged is published already
+    }
+  }
+};
+
 struct Watched {
   std::string name;
   pid_t pid;
@@ -212,19 +350,37 @@ int run(const Options& o) {
     pg = std::make_unique<PostgresServer>();
     marks = "[marks]\ntype = \"postgres\"\ndsn = \"" + pg->dsn() + "\"\n";
   }
+  // The emulator keeps every message in memory until it is pulled: the events topic gets the
+  // bench's unordered subscription, the dead-letter topic an ordinary one.
+  std::unique_ptr<PubSubEmulator> emulator;
+  if (o.sink == "emulator") {
+    emulator = std::make_unique<PubSubEmulator>();
+    emulator->create_topic(test_project, events_topic);
+    emulator->create_topic(test_project, dlq_topic);
+    emulator->create_subscription(test_project, bench_events_sub, events_topic, false);
+    emulator->create_subscription(test_project, dlq_sub, dlq_topic, false);
+  }
   const auto pki_start = Clock::now();
   issue_fleet_pki(pki, dir.path() / "fleet-pki", o.tills);
   std::cerr << "fleet_bench: " << o.tills << " till certificates in "
             << std::chrono::duration<double>(Clock::now() - pki_start).count() << " s\n";
 
-  std::vector<std::unique_ptr<FileSinkCollector>> running;
+  std::vector<BenchCollector> running;
   std::vector<std::filesystem::path> sinks;
   for (std::uint32_t i = 1; i <= collectors; ++i) {
     const auto id = "collector-" + std::to_string(i);
-    sinks.push_back(dir.path() / ("sink-" + std::to_string(i)));
-    running.push_back(std::make_unique<FileSinkCollector>(dir.path() / id, pki, broker.uri(),
-                                                          sinks.back(), id, marks));
-    running.back()->start(60s);
+    BenchCollector collector;
+    if (emulator) {
+      collector.pubsub = std::make_unique<CollectorProcess>(dir.path() / id, pki, broker.uri(),
+                                                            emulator->host_port(),
+                                                            std::filesystem::path{}, id, marks);
+    } else {
+      sinks.push_back(dir.path() / ("sink-" + std::to_string(i)));
+      collector.file = std::make_unique<FileSinkCollector>(dir.path() / id, pki, broker.uri(),
+                                                           sinks.back(), id, marks);
+    }
+    collector.start();
+    running.push_back(std::move(collector));
   }
   if (postgres && collectors > 1) {
     std::this_thread::sleep_for(8s);  // partitions spread over the live collectors
@@ -253,14 +409,19 @@ int run(const Options& o) {
   }
   std::vector<Watched> watched{{"mosquitto", broker.pid()}};
   for (std::uint32_t i = 0; i < collectors; ++i) {
-    watched.push_back({"poscollector-" + std::to_string(i + 1), running[i]->pid()});
+    watched.push_back({"poscollector-" + std::to_string(i + 1), running[i].pid()});
   }
   if (pg) {
     watched.push_back({"postgres", postgres_group(pg->port()), true});
   }
+  if (emulator) {
+    watched.push_back({"pubsub-emulator", emulator->pid()});  // the launcher execs java
+  }
   for (auto& w : watched) {
     w.cpu_start = w.group ? group_cpu_seconds(w.pid) : cpu_seconds(w.pid);
   }
+  const auto emulator_threads_start =
+      emulator ? thread_cpu_by_name(emulator->pid()) : std::map<std::string, double>{};
   const auto started = Clock::now();
   std::vector<ChildProcess> fleets;
   std::vector<std::filesystem::path> logs;
@@ -275,7 +436,7 @@ int run(const Options& o) {
   if (!o.perf.empty()) {
     pid_t target = fleets.front().pid();
     if (o.perf == "collector") {
-      target = running[0]->pid();
+      target = running[0].pid();
     } else if (o.perf == "mosquitto") {
       target = broker.pid();
     }
@@ -310,6 +471,8 @@ int run(const Options& o) {
     code = std::max(code, f.wait());
   }
   const double wall = std::chrono::duration<double>(Clock::now() - started).count();
+  const auto emulator_threads_end =
+      emulator ? thread_cpu_by_name(emulator->pid()) : std::map<std::string, double>{};
   if (perf) {
     perf->wait();
   }
@@ -347,18 +510,58 @@ int run(const Options& o) {
     std::printf("cpu_%s_s %.1f (%.0f%% of one core over %.0f s)  peak_rss_%s_mib %.1f\n",
                 w.name.c_str(), cpu, 100.0 * cpu / wall, wall, w.name.c_str(), w.hwm_mib);
   }
+  if (emulator) {
+    // Where the JVM's CPU went over the run, by thread name, largest first.
+    std::vector<std::pair<double, std::string>> threads;
+    for (const auto& [name, cpu] : emulator_threads_end) {
+      const auto before = emulator_threads_start.find(name);
+      threads.emplace_back(cpu - (before == emulator_threads_start.end() ? 0.0 : before->second),
+                           name);
+    }
+    std::sort(threads.rbegin(), threads.rend());
+    for (std::size_t i = 0; i < threads.size() && i < 8; ++i) {
+      std::printf("cpu_pubsub-emulator_thread_s %.1f %s\n", threads[i].first,
+                  threads[i].second.c_str());
+    }
+  }
   for (auto& c : running) {
-    c->terminate();
+    c.terminate();
   }
-  const auto sink = count_sink(sinks);
+  const double acked = summary.contains("events_acked") ? summary.at("events_acked") : -1;
+  std::size_t distinct = 0;
   std::uint64_t duplicates = 0;
-  for (const auto& [id, copies] : sink.events) {
-    duplicates += copies - 1;
+  std::uint64_t dead_letters = 0;
+  if (emulator) {
+    const double cpu_before = cpu_seconds(emulator->pid());
+    const auto delivery =
+        pull_delivery(*emulator, acked < 0 ? 0 : static_cast<std::uint64_t>(acked),
+                      std::chrono::seconds(o.pull_timeout));
+    distinct = delivery.events.size();
+    for (const auto& [id, copies] : delivery.events) {
+      duplicates += copies - 1;
+    }
+    dead_letters = delivery.dead_letters;
+    std::printf(
+        "subscription_messages %llu\nsubscription_redeliveries %llu\nsubscription_no_event_id "
+        "%llu\nsubscription_pull_s %.1f (%.0f messages/s; emulator %.1f CPU-s)\n"
+        "subscription_pull_complete %s\n",
+        static_cast<unsigned long long>(delivery.messages),
+        static_cast<unsigned long long>(delivery.redeliveries),
+        static_cast<unsigned long long>(delivery.no_event_id), delivery.seconds,
+        static_cast<double>(delivery.messages) / std::max(delivery.seconds, 0.001),
+        cpu_seconds(emulator->pid()) - cpu_before,
+        delivery.complete ? "yes" : "NO (bounded by --pull-timeout)");
+  } else {
+    const auto sink = count_sink(sinks);
+    distinct = sink.events.size();
+    for (const auto& [id, copies] : sink.events) {
+      duplicates += copies - 1;
+    }
+    dead_letters = sink.dead_letters;
   }
-  std::cout << "sink_events_distinct " << sink.events.size() << "\nsink_duplicates " << duplicates
-            << "\nsink_dead_letters " << sink.dead_letters << "\n";
-  const bool complete = summary.contains("events_acked") &&
-                        static_cast<double>(sink.events.size()) == summary.at("events_acked");
+  std::cout << "sink_events_distinct " << distinct << "\nsink_duplicates " << duplicates
+            << "\nsink_dead_letters " << dead_letters << "\n";
+  const bool complete = static_cast<double>(distinct) == acked;
   std::cout << "sink_matches_acked " << (complete ? "yes" : "NO") << "\n";
   return code == 0 && complete ? 0 : 1;
 }
