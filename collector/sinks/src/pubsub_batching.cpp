@@ -8,64 +8,96 @@ namespace json = boost::json;
 
 namespace {
 
-std::string base64_with(std::string_view in, const char* alphabet, bool pad) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
+constexpr std::size_t base64_length(std::size_t n, bool pad) {
+  return pad ? (n + 2) / 3 * 4 : n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
+}
+
+// Writes the base64 of `in` at `out`, which has room for base64_length(in.size(), pad) chars.
+void base64_into(std::string_view in, const char* alphabet, bool pad, char* out) {
   const auto byte = [&](std::size_t k) {
     return static_cast<unsigned>(static_cast<unsigned char>(in[k]));
   };
+  std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
     const unsigned v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
+    out[0] = alphabet[(v >> 18) & 63];
+    out[1] = alphabet[(v >> 12) & 63];
+    out[2] = alphabet[(v >> 6) & 63];
+    out[3] = alphabet[v & 63];
+    out += 4;
   }
   const std::size_t rest = in.size() - i;
-  if (rest == 1) {
-    const unsigned v = byte(i) << 16;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    if (pad) {
-      out += "==";
-    }
-  } else if (rest == 2) {
-    const unsigned v = (byte(i) << 16) | (byte(i + 1) << 8);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    if (pad) {
-      out += '=';
-    }
+  if (rest == 0) {
+    return;
   }
+  const unsigned v = (byte(i) << 16) | (rest == 2 ? byte(i + 1) << 8 : 0);
+  out[0] = alphabet[(v >> 18) & 63];
+  out[1] = alphabet[(v >> 12) & 63];
+  if (rest == 2) {
+    out[2] = alphabet[(v >> 6) & 63];
+  }
+  if (pad) {
+    out[2] = rest == 2 ? out[2] : '=';
+    out[3] = '=';
+  }
+}
+
+constexpr const char* base64_alphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_with(std::string_view in, const char* alphabet, bool pad) {
+  std::string out(base64_length(in.size(), pad), '\0');
+  base64_into(in, alphabet, pad, out.data());
   return out;
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+  out += json::serialize(json::string_view(text.data(), text.size()));
 }
 
 }  // namespace
 
 std::string base64_encode(std::string_view in) {
-  return base64_with(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", true);
+  return base64_with(in, base64_alphabet, true);
 }
 
 std::string base64url_encode(std::string_view in) {
   return base64_with(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", false);
 }
 
+// The same text as json::serialize of {"data", "attributes", "orderingKey"} in that order, written
+// directly: the base64 (most of the message) needs no escaping, so it is written in place instead
+// of being built, copied into a json::string and scanned again by the serializer.
 std::string encode_message(const OutMessage& message, bool with_ordering_key) {
-  json::object out;
-  out["data"] = base64_encode(message.data);
+  constexpr std::string_view data_prefix = R"({"data":")";
+  const std::size_t data_chars = base64_length(message.data.size(), true);
+  std::string out;
+  out.reserve(data_prefix.size() + data_chars + 64 + message_billing_bytes(message) * 2);
+  out += data_prefix;
+  const std::size_t at = out.size();
+  out.resize(at + data_chars);
+  base64_into(message.data, base64_alphabet, true, out.data() + at);
+  out += '"';
   if (!message.attributes.empty()) {
-    json::object attributes;
+    out += R"(,"attributes":{)";
+    bool first = true;
     for (const auto& [key, value] : message.attributes) {
-      attributes[key] = value;
+      if (!first) {
+        out += ',';
+      }
+      first = false;
+      append_json_string(out, key);
+      out += ':';
+      append_json_string(out, value);
     }
-    out["attributes"] = std::move(attributes);
+    out += '}';
   }
   if (with_ordering_key && !message.ordering_key.empty()) {
-    out["orderingKey"] = message.ordering_key;
+    out += R"(,"orderingKey":)";
+    append_json_string(out, message.ordering_key);
   }
-  return json::serialize(out);
+  out += '}';
+  return out;
 }
 
 std::size_t message_billing_bytes(const OutMessage& message) {

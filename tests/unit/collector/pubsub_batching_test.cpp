@@ -43,6 +43,39 @@ TEST(PubSubBatching, EncodesDataAttributesAndOrderingKey) {
   EXPECT_EQ(message_billing_bytes(message), 7u + 5u + 8u + 9u + 8u + 2u);
 }
 
+// encode_message writes its JSON by hand: it must be the very text Boost.JSON writes for the
+// same object, whatever the attributes hold (quotes, backslashes, control and non-ASCII chars) and
+// whatever the data's length modulo 3.
+TEST(PubSubBatching, EncodedMessageIsTheTextBoostJsonWrites) {
+  const auto reference = [](const OutMessage& m, bool with_ordering_key) {
+    boost::json::object out;
+    out["data"] = base64_encode(m.data);
+    if (!m.attributes.empty()) {
+      boost::json::object attributes;
+      for (const auto& [key, value] : m.attributes) {
+        attributes[key] = value;
+      }
+      out["attributes"] = std::move(attributes);
+    }
+    if (with_ordering_key && !m.ordering_key.empty()) {
+      out["orderingKey"] = m.ordering_key;
+    }
+    return boost::json::serialize(out);
+  };
+  const std::vector<OutMessage> messages = {
+      {"", {}, ""},
+      {"a", {{"k", "v"}}, "S1/T1"},
+      {"ab", {{"error", "bad \"quote\" and \\ back\nslash\t\x01"}, {"store_id", "S07"}}, "S07/T1"},
+      {"abc\n\xff\x00", {{"note", "caf\xc3\xa9 \xe2\x82\xac"}}, "k\"ey"},
+      {std::string(1000, '\x7f'), {}, "S2/T9"},
+  };
+  for (const auto& m : messages) {
+    for (bool with_key : {true, false}) {
+      EXPECT_EQ(encode_message(m, with_key), reference(m, with_key)) << m.data.size() << " bytes";
+    }
+  }
+}
+
 TEST(PubSubBatching, BatchCountRespectsMessageAndByteLimits) {
   const auto size = [](std::size_t s) { return s; };
   const BatchLimits limits{3, 100};
