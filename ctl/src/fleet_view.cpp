@@ -101,7 +101,7 @@ Status read_objects(const json::array& items, std::string_view name, std::vector
     }
     T item;
     Fields f(value.as_object(), path);
-    const Status checked = read(f, item, path);
+    Status checked = read(f, item, path);
     if (f.error()) {
       return fail(*f.error());
     }
