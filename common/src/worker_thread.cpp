@@ -8,7 +8,9 @@
 namespace pos::common {
 
 WorkerThread::WorkerThread(std::string name, std::size_t max_queued)
-    : m_name(std::move(name)), m_max_queued(max_queued), m_thread([this] { run(); }) {}
+    : m_name(std::move(name)), m_max_queued(max_queued) {
+  m_loop.start([this] { run(); });
+}
 
 WorkerThread::~WorkerThread() {
   stop();
@@ -16,20 +18,20 @@ WorkerThread::~WorkerThread() {
 
 bool WorkerThread::post(std::function<void()> job) {
   {
-    std::lock_guard lock(m_mutex);
-    if (m_stopping || m_jobs.size() >= m_max_queued) {
+    std::lock_guard lock(m_loop.mutex());
+    if (m_loop.stopping() || m_jobs.size() >= m_max_queued) {
       return false;
     }
     m_jobs.push_back(std::move(job));
   }
-  m_wake.notify_one();
+  m_loop.wake().notify_one();
   return true;
 }
 
 void WorkerThread::run() {
-  std::unique_lock lock(m_mutex);
+  std::unique_lock lock(m_loop.mutex());
   for (;;) {
-    m_wake.wait(lock, [this] { return m_stopping || !m_jobs.empty(); });
+    m_loop.wake().wait(lock, [this] { return m_loop.stopping() || !m_jobs.empty(); });
     if (m_jobs.empty()) {
       return;  // stopping with nothing left
     }
@@ -46,15 +48,7 @@ void WorkerThread::run() {
 }
 
 void WorkerThread::stop() {
-  std::lock_guard stop_lock(m_stop_mutex);
-  {
-    std::lock_guard lock(m_mutex);
-    m_stopping = true;
-  }
-  m_wake.notify_all();
-  if (m_thread.joinable()) {
-    m_thread.join();
-  }
+  m_loop.stop();
 }
 
 }  // namespace pos::common

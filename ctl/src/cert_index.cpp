@@ -7,6 +7,7 @@
 #include <charconv>
 #include <ctime>
 
+#include "pos/common/split.hpp"
 #include "pos/protocol/ids.hpp"
 
 namespace pos::ctl {
@@ -15,20 +16,6 @@ namespace {
 constexpr std::string_view index_header =
     "# posctl certificate index: status(V valid, R revoked) serial kind not_before not_after "
     "revoked_at reason common_name, tab-separated\n";
-
-std::vector<std::string_view> split_tabs(std::string_view line) {
-  std::vector<std::string_view> fields;
-  std::size_t start = 0;
-  while (true) {
-    const auto tab = line.find('\t', start);
-    fields.push_back(line.substr(start, tab == std::string_view::npos ? tab : tab - start));
-    if (tab == std::string_view::npos) {
-      break;
-    }
-    start = tab + 1;
-  }
-  return fields;
-}
 
 bool two_digits(std::string_view text, std::size_t pos, int& out) {
   const auto* first = text.data() + pos;
@@ -110,7 +97,7 @@ Result<std::vector<CertRecord>> parse_index(std::string_view text) {
       continue;
     }
     const std::string where = "index line " + std::to_string(line_no) + ": ";
-    const auto f = split_tabs(line);
+    const auto f = common::split(line, '\t');
     if (f.size() != 8) {
       return fail(where + "expected 8 tab-separated fields, found " + std::to_string(f.size()));
     }

@@ -88,6 +88,31 @@ class Fields {
   std::optional<Error> m_error;
 };
 
+// Reads each object of `items` (named `name[i]`) into one T with `read(fields, item)`, which
+// returns the first error of that item (a type error of its fields comes first).
+template <class T, class Read>
+Status read_objects(const json::array& items, std::string_view name, std::vector<T>& out,
+                    Read read) {
+  std::size_t i = 0;
+  for (const auto& value : items) {
+    const std::string path = std::string(name) + "[" + std::to_string(i++) + "]";
+    if (!value.is_object()) {
+      return fail(path + ": expected an object");
+    }
+    T item;
+    Fields f(value.as_object(), path);
+    Status checked = read(f, item, path);
+    if (f.error()) {
+      return fail(*f.error());
+    }
+    if (!checked) {
+      return checked;
+    }
+    out.push_back(std::move(item));
+  }
+  return {};
+}
+
 std::string count(const std::optional<std::uint64_t>& v) {
   return v ? std::to_string(*v) : std::string("-");
 }
@@ -129,14 +154,7 @@ Result<FleetSnapshot> parse_fleet(std::string_view text) {
   if (tills == nullptr || !tills->is_array()) {
     return fail("fleet.tills: expected an array");
   }
-  std::size_t i = 0;
-  for (const auto& item : tills->as_array()) {
-    const std::string path = "tills[" + std::to_string(i++) + "]";
-    if (!item.is_object()) {
-      return fail(path + ": expected an object");
-    }
-    FleetTill till;
-    Fields f(item.as_object(), path);
+  auto read_till = [](Fields& f, FleetTill& till, const std::string& path) -> Status {
     f.text("store_id", till.store_id);
     f.text("till_id", till.till_id);
     f.text("state", till.state);
@@ -149,36 +167,30 @@ Result<FleetSnapshot> parse_fleet(std::string_view text) {
     f.number("duplicates_total", till.duplicates_total);
     f.number("rejected_total", till.rejected_total);
     f.names("alerts", till.alerts);
-    if (f.error()) {
-      return fail(*f.error());
-    }
     if (till.store_id.empty() || till.till_id.empty()) {
       return fail(path + ": store_id and till_id are required");
     }
-    snapshot.tills.push_back(std::move(till));
+    return {};
+  };
+  if (auto read = read_objects(tills->as_array(), "tills", snapshot.tills, read_till); !read) {
+    return fail(read.error());
   }
   if (const auto* alerts = root.if_contains("alerts"); alerts != nullptr && !alerts->is_null()) {
     if (!alerts->is_array()) {
       return fail("fleet.alerts: expected an array");
     }
-    i = 0;
-    for (const auto& item : alerts->as_array()) {
-      const std::string path = "alerts[" + std::to_string(i++) + "]";
-      if (!item.is_object()) {
-        return fail(path + ": expected an object");
-      }
-      FleetAlert alert;
-      Fields f(item.as_object(), path);
+    auto read_alert = [](Fields& f, FleetAlert& alert, const std::string& /*path*/) -> Status {
       f.text("rule", alert.rule);
       f.text("severity", alert.severity);
       f.text("store_id", alert.store_id);
       f.text("till_id", alert.till_id);
       f.text("message", alert.message);
       f.time("since", alert.since_ms);
-      if (f.error()) {
-        return fail(*f.error());
-      }
-      snapshot.alerts.push_back(std::move(alert));
+      return {};
+    };
+    if (auto read = read_objects(alerts->as_array(), "alerts", snapshot.alerts, read_alert);
+        !read) {
+      return fail(read.error());
     }
   }
   return snapshot;

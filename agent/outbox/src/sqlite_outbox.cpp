@@ -335,15 +335,7 @@ SqliteOutbox::~SqliteOutbox() {
 }
 
 void SqliteOutbox::stop() {
-  std::lock_guard stop_lock(m_impl->stop_mutex);
-  {
-    std::lock_guard lock(m_impl->mutex);
-    m_impl->stopping = true;
-  }
-  m_impl->wake.notify_all();
-  if (m_impl->writer.joinable()) {
-    m_impl->writer.join();
-  }
+  m_impl->writer.stop();
 }
 
 void SqliteOutbox::append(std::vector<protocol::PosEvent> pos_events, AppendDone done) {
@@ -365,8 +357,8 @@ void SqliteOutbox::append(std::vector<protocol::PosEvent> pos_events, AppendDone
     pos_events = {};
   }
   {
-    std::lock_guard lock(impl.mutex);
-    if (impl.stopping) {
+    std::lock_guard lock(impl.writer.mutex());
+    if (impl.writer.stopping()) {
       refused = AppendError{AppendError::Kind::shutting_down, "outbox: shutting down"};
     } else if (impl.queued_events + events.size() > impl.options.max_queued_events) {
       refused = AppendError{
@@ -386,7 +378,7 @@ void SqliteOutbox::append(std::vector<protocol::PosEvent> pos_events, AppendDone
     boost::asio::post(impl.executor,
                       [done = std::move(done)] { done(std::vector<AppendResult>{}); });
   } else {
-    impl.wake.notify_one();
+    impl.writer.wake().notify_one();
   }
 }
 
@@ -433,9 +425,9 @@ void SqliteOutbox::acknowledge(std::uint64_t through_seq, std::function<void(Sta
   Impl& impl = *m_impl;
   std::optional<Status> answer;
   {
-    std::lock_guard lock(impl.mutex);
+    std::lock_guard lock(impl.writer.mutex());
     const std::uint64_t last = impl.last_seq.load();
-    if (impl.stopping) {
+    if (impl.writer.stopping()) {
       answer = fail("outbox: shutting down");
     } else if (through_seq > last) {
       answer = fail("outbox: acknowledgement through seq " + std::to_string(through_seq) +
@@ -455,7 +447,7 @@ void SqliteOutbox::acknowledge(std::uint64_t through_seq, std::function<void(Sta
                       [done = std::move(done), status = std::move(*answer)] { done(status); });
     // NOLINTEND(bugprone-use-after-move)
   } else {
-    impl.wake.notify_one();
+    impl.writer.wake().notify_one();
   }
 }
 
@@ -464,8 +456,8 @@ void SqliteOutbox::renew_epoch(std::uint64_t keep_through,
   Impl& impl = *m_impl;
   std::optional<Error> refused;
   {
-    std::lock_guard lock(impl.mutex);
-    if (impl.stopping) {
+    std::lock_guard lock(impl.writer.mutex());
+    if (impl.writer.stopping()) {
       refused = Error{"outbox: shutting down"};
     } else if (impl.renewal) {
       refused = Error{"outbox: an epoch renewal is already pending"};
@@ -479,12 +471,12 @@ void SqliteOutbox::renew_epoch(std::uint64_t keep_through,
       done(Result<std::uint64_t>::failure(error));
     });
   } else {
-    impl.wake.notify_one();
+    impl.writer.wake().notify_one();
   }
 }
 
 void SqliteOutbox::set_commit_listener(CommitListener listener) {
-  std::lock_guard lock(m_impl->mutex);
+  std::lock_guard lock(m_impl->writer.mutex());
   m_impl->listener = std::move(listener);
 }
 

@@ -6,7 +6,6 @@
 #include <atomic>
 #include <bit>
 #include <boost/asio/any_io_executor.hpp>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
@@ -15,10 +14,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "pos/agent/sqlite_outbox.hpp"
+#include "pos/common/loop_thread.hpp"
 #include "pos/common/sqlite.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
@@ -158,7 +157,7 @@ struct SqliteOutbox::Impl {
 
   Status open_database();
   void start() {
-    writer = std::thread([this] { run_writer(); });
+    writer.start([this] { run_writer(); });
   }
   void run_writer();
   void write_group(std::vector<GroupEntry>& group, std::vector<AckRequest>& acks);
@@ -194,16 +193,13 @@ struct SqliteOutbox::Impl {
   Database read_db;
   Statement read_events;
 
-  std::mutex mutex;
-  std::condition_variable wake;
+  // Under writer.mutex(); writer.stopping() refuses new requests.
   std::deque<AppendRequest> appends;
   std::size_t queued_events = 0;
   std::vector<AckRequest> acks;
   std::optional<outbox_detail::RenewRequest> renewal;
-  bool stopping = false;
   CommitListener listener;
-  std::mutex stop_mutex;
-  std::thread writer;
+  common::LoopThread writer;  ///< runs run_writer(); stopped by SqliteOutbox::stop()
 
   std::atomic<std::uint64_t> last_seq{0};
   std::atomic<std::uint64_t> acked_through{0};

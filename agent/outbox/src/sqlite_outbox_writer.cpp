@@ -18,10 +18,10 @@ using namespace outbox_detail;
 void SqliteOutbox::Impl::run_writer() {
   using steady = std::chrono::steady_clock;
   auto next_prune = steady::now();
-  std::unique_lock lock(mutex);
+  std::unique_lock lock(writer.mutex());
   for (;;) {
-    wake.wait_until(lock, next_prune, [this] {
-      return stopping || !appends.empty() || !acks.empty() || renewal.has_value();
+    writer.wake().wait_until(lock, next_prune, [this] {
+      return writer.stopping() || !appends.empty() || !acks.empty() || renewal.has_value();
     });
     if (renewal) {
       // Acknowledgements queued before the renewal are of the old epoch: apply them first.
@@ -38,7 +38,7 @@ void SqliteOutbox::Impl::run_writer() {
       continue;
     }
     if (appends.empty() && acks.empty()) {
-      if (stopping) {
+      if (writer.stopping()) {
         return;
       }
       lock.unlock();
@@ -372,7 +372,7 @@ void SqliteOutbox::Impl::run_renewal(RenewRequest request) {
   const std::uint64_t new_epoch = *renewed;
   CommitListener current_listener;
   {
-    std::lock_guard lock(mutex);
+    std::lock_guard lock(writer.mutex());
     current_listener = listener;
   }
   boost::asio::post(executor, [done = std::move(request.done), new_epoch] { done(new_epoch); });

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "fleet_json.hpp"
+#include "pos/common/split.hpp"
 #include "pos/common/url_query.hpp"
 #include "pos/protocol/event.hpp"
 #include "pos/protocol/ids.hpp"
@@ -19,19 +20,6 @@ namespace {
 namespace json = boost::json;
 
 using TillKey = std::pair<std::string, std::string>;
-
-std::vector<std::string_view> split_list(std::string_view text) {
-  std::vector<std::string_view> out;
-  std::size_t start = 0;
-  while (true) {
-    const auto comma = text.find(',', start);
-    out.push_back(text.substr(start, comma == std::string_view::npos ? comma : comma - start));
-    if (comma == std::string_view::npos) {
-      return out;
-    }
-    start = comma + 1;
-  }
-}
 
 Result<TillState> parse_state(std::string_view text) {
   for (const auto state : {TillState::online, TillState::offline, TillState::stale}) {
@@ -82,7 +70,7 @@ Status parse_alerts(std::string_view text, FleetQuery& query) {
     query.no_alert = true;
     return {};
   }
-  for (const auto name : split_list(text)) {
+  for (const auto name : common::split(text, ',')) {
     const auto* rule = std::find_if(all_alert_rules.begin(), all_alert_rules.end(),
                                     [&](AlertRule r) { return to_string(r) == name; });
     if (rule == all_alert_rules.end()) {
@@ -113,7 +101,7 @@ Status apply_parameter(std::string_view name, const std::string& value, FleetQue
     }
     (name == "store" ? query.store_id : query.till_id) = value;
   } else if (name == "state") {
-    for (const auto text : split_list(value)) {
+    for (const auto text : common::split(value, ',')) {
       auto state = parse_state(text);
       if (!state) {
         return fail(state.error());

@@ -13,19 +13,9 @@ InventoryView::InventoryView(const boost::asio::any_io_executor& executor,
     : m_clock(clock),
       m_options(std::move(options)),
       m_book(m_options.book),
-      m_snapshots(executor, "live stock: snapshot", m_options.snapshot_interval,
-                  [this] { save_snapshot(); }) {
-  if (m_options.snapshot_path.empty()) {
-    return;
-  }
-  auto store = KpiSnapshotStore::open(m_options.snapshot_path);
-  if (!store) {
-    spdlog::error("live stock: not persisted ({}); it restarts empty with the collector",
-                  store.error().message);
-    return;
-  }
-  m_store = std::move(*store);
-  if (const auto& loaded = m_store->loaded()) {
+      m_snapshots(executor, clock, "live stock", m_options.snapshot_path,
+                  m_options.snapshot_interval, [this] { save_snapshot(); }) {
+  if (const auto& loaded = m_snapshots.loaded()) {
     if (auto restored = m_book.restore(*loaded); !restored) {
       spdlog::warn("live stock: stored {}; starting empty", restored.error().message);
     } else {
@@ -40,32 +30,18 @@ InventoryView::~InventoryView() {
 }
 
 void InventoryView::start() {
-  if (m_store) {
-    m_snapshots.start();
-  }
+  m_snapshots.start();
 }
 
 void InventoryView::save_snapshot() {
-  if (m_store && m_book.version() != m_saved_version) {
-    m_store->save(m_book.snapshot(), m_clock.now_unix_ms());
+  if (m_snapshots.persisted() && m_book.version() != m_saved_version) {
+    m_snapshots.save(m_book.snapshot());
     m_saved_version = m_book.version();
   }
 }
 
 void InventoryView::stop() {
-  if (m_stopped) {
-    return;
-  }
-  m_stopped = true;
   m_snapshots.stop();
-  if (m_store) {
-    try {
-      save_snapshot();
-    } catch (const std::exception& e) {
-      spdlog::error("live stock: final snapshot failed: {}", e.what());
-    }
-    m_store->stop();
-  }
 }
 
 void InventoryView::on_events_published(std::span<const std::optional<EventDigest>> digests) {
@@ -97,11 +73,11 @@ void InventoryView::append_metrics(std::ostream& out) const {
   metrics.counter("stock_observer_errors_total",
                   "Exceptions caught while counting published events into the stock book.",
                   m_observer_errors);
-  if (m_store) {
+  if (const auto* store = m_snapshots.store()) {
     metrics.counter("stock_snapshots_total", "Stock snapshots written to inventory.db.",
-                    m_store->saved());
+                    store->saved());
     metrics.counter("stock_snapshot_failures_total", "Stock snapshots that could not be written.",
-                    m_store->failures());
+                    store->failures());
   }
 }
 

@@ -15,19 +15,9 @@ LiveView::LiveView(const boost::asio::any_io_executor& executor, const common::C
       m_started(clock.now_steady()),
       m_kpis(m_options.kpis, clock),
       m_latency(m_options.latency),
-      m_snapshots(executor, "live sales view: snapshot", m_options.snapshot_interval,
-                  [this] { save_snapshot(); }) {
-  if (m_options.snapshot_path.empty()) {
-    return;
-  }
-  auto store = KpiSnapshotStore::open(m_options.snapshot_path);
-  if (!store) {
-    spdlog::error("live sales view: not persisted ({}); it restarts empty with the collector",
-                  store.error().message);
-    return;
-  }
-  m_store = std::move(*store);
-  if (const auto& loaded = m_store->loaded()) {
+      m_snapshots(executor, clock, "live sales view", m_options.snapshot_path,
+                  m_options.snapshot_interval, [this] { save_snapshot(); }) {
+  if (const auto& loaded = m_snapshots.loaded()) {
     if (auto restored = m_kpis.restore(*loaded); !restored) {
       spdlog::info("live sales view: stored {}; starting empty", restored.error().message);
     } else {
@@ -42,31 +32,17 @@ LiveView::~LiveView() {
 }
 
 void LiveView::start() {
-  if (m_store) {
-    m_snapshots.start();
-  }
+  m_snapshots.start();
 }
 
 void LiveView::save_snapshot() {
-  if (m_store) {
-    m_store->save(m_kpis.snapshot(), m_clock.now_unix_ms());
+  if (m_snapshots.persisted()) {
+    m_snapshots.save(m_kpis.snapshot());
   }
 }
 
 void LiveView::stop() {
-  if (m_stopped) {
-    return;
-  }
-  m_stopped = true;
   m_snapshots.stop();
-  if (m_store) {
-    try {
-      save_snapshot();
-    } catch (const std::exception& e) {
-      spdlog::error("live sales view: final snapshot failed: {}", e.what());
-    }
-    m_store->stop();
-  }
 }
 
 std::string LiveView::kpis_json() {
@@ -106,12 +82,12 @@ void LiveView::append_metrics(std::ostream& out, const BatchStats& batches) {
   m_kpis.append_metrics(out);
   m_latency.append_metrics(out);
   append_batch_size_metrics(out, batches);
-  if (m_store) {
+  if (const auto* store = m_snapshots.store()) {
     common::PrometheusWriter metrics(out, "poscollector_");
     metrics.counter("kpi_snapshots_total", "Live-view snapshots written to kpis.db.",
-                    m_store->saved());
+                    store->saved());
     metrics.counter("kpi_snapshot_failures_total", "Live-view snapshots that could not be written.",
-                    m_store->failures());
+                    store->failures());
   }
 }
 

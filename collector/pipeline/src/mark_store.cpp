@@ -14,12 +14,12 @@
 
 #include <atomic>
 #include <boost/asio/post.hpp>
-#include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 #include <utility>
+
+#include "pos/common/loop_thread.hpp"
 
 namespace pos::collector {
 namespace {
@@ -95,13 +95,10 @@ struct MarkStore::Impl {
 
   std::unique_ptr<MarkBackend> backend;  // writer thread only (after open)
 
-  std::mutex mutex;
-  std::condition_variable wake;
+  // Under writer.mutex(); writer.stopping() refuses new requests.
   std::deque<CommitRequest> commits;
   std::vector<MarkKey> deletes;
-  bool stopping = false;
-  std::mutex stop_mutex;
-  std::thread writer;
+  common::LoopThread writer;  ///< runs run_writer(); stopped by MarkStore::stop()
 
   std::atomic<std::uint64_t> transactions{0};
   std::atomic<std::uint64_t> marks_committed{0};
@@ -113,14 +110,15 @@ struct MarkStore::Impl {
 };
 
 void MarkStore::Impl::run_writer() {
-  std::unique_lock lock(mutex);
+  std::unique_lock lock(writer.mutex());
   for (;;) {
-    wake.wait(lock, [this] { return stopping || !commits.empty() || !deletes.empty(); });
+    writer.wake().wait(
+        lock, [this] { return writer.stopping() || !commits.empty() || !deletes.empty(); });
     if (commits.empty() && deletes.empty()) {
       return;  // stopping with nothing left
     }
-    if (!stopping && options.group_window.count() > 0) {
-      wake.wait_for(lock, options.group_window, [this] { return stopping; });
+    if (!writer.stopping() && options.group_window.count() > 0) {
+      writer.wake().wait_for(lock, options.group_window, [this] { return writer.stopping(); });
     }
     std::vector<CommitRequest> group(std::make_move_iterator(commits.begin()),
                                      std::make_move_iterator(commits.end()));
@@ -211,7 +209,7 @@ Result<std::unique_ptr<MarkStore>> MarkStore::open(std::unique_ptr<MarkBackend> 
     impl->marks->raise(stored.key, stored.through_seq, stored.updated_ms);
   }
   Impl* raw = impl.get();
-  raw->writer = std::thread([raw] { raw->run_writer(); });
+  raw->writer.start([raw] { raw->run_writer(); });
   return std::unique_ptr<MarkStore>(new MarkStore(std::move(impl)));
 }
 
@@ -254,14 +252,14 @@ void MarkStore::forget(std::vector<MarkKey> keys) {
     impl.marks->erase(key);
   }
   {
-    std::lock_guard lock(impl.mutex);
-    if (impl.stopping) {
+    std::lock_guard lock(impl.writer.mutex());
+    if (impl.writer.stopping()) {
       return;
     }
     impl.deletes.insert(impl.deletes.end(), std::make_move_iterator(keys.begin()),
                         std::make_move_iterator(keys.end()));
   }
-  impl.wake.notify_one();
+  impl.writer.wake().notify_one();
 }
 
 void MarkStore::commit(MarkKey key, std::uint64_t through_seq, Done done) {
@@ -278,8 +276,8 @@ void MarkStore::commit(MarkKey key, std::uint64_t through_seq, Done done) {
     }
   }
   if (refused.empty()) {
-    std::lock_guard lock(impl.mutex);
-    if (impl.stopping) {
+    std::lock_guard lock(impl.writer.mutex());
+    if (impl.writer.stopping()) {
       refused = "mark store: stopped";
     } else if (impl.commits.size() >= impl.options.max_queued_commits) {
       refused = "mark store: queue full";
@@ -293,7 +291,7 @@ void MarkStore::commit(MarkKey key, std::uint64_t through_seq, Done done) {
     boost::asio::post(impl.executor, [done = std::move(done), refused] { done(fail(refused)); });
     return;
   }
-  impl.wake.notify_one();
+  impl.writer.wake().notify_one();
 }
 
 void MarkStore::adopt(const std::vector<StoredMark>& marks) {
@@ -322,15 +320,7 @@ void MarkStore::stop() {
   if (!m_impl) {
     return;
   }
-  std::lock_guard stop_lock(m_impl->stop_mutex);
-  {
-    std::lock_guard lock(m_impl->mutex);
-    m_impl->stopping = true;
-  }
-  m_impl->wake.notify_all();
-  if (m_impl->writer.joinable()) {
-    m_impl->writer.join();
-  }
+  m_impl->writer.stop();
 }
 
 }  // namespace pos::collector

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <deque>
 #include <future>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -49,6 +51,43 @@ TEST(WorkerThreadTest, AThrowingJobDoesNotStopTheWorker) {
   ASSERT_TRUE(worker.post([&] { ran = true; }));
   worker.stop();
   EXPECT_TRUE(ran);
+}
+
+TEST(LoopThreadTest, StopWakesTheLoopAndReturnsOnceItDrainedWhatWasQueued) {
+  LoopThread loop;
+  std::deque<int> queue;
+  std::vector<int> done;
+  loop.start([&] {
+    std::unique_lock lock(loop.mutex());
+    for (;;) {
+      loop.wake().wait(lock, [&] { return loop.stopping() || !queue.empty(); });
+      if (queue.empty()) {
+        return;
+      }
+      done.push_back(queue.front());
+      queue.pop_front();
+    }
+  });
+  {
+    std::lock_guard lock(loop.mutex());
+    for (int i = 0; i < 5; ++i) {
+      queue.push_back(i);  // no notify: stop() must wake the loop itself
+    }
+  }
+  loop.stop();
+  EXPECT_EQ(done, (std::vector<int>{0, 1, 2, 3, 4}));
+  {
+    std::lock_guard lock(loop.mutex());
+    EXPECT_TRUE(loop.stopping());
+  }
+  loop.stop();  // idempotent
+}
+
+TEST(LoopThreadTest, StopWithoutStartReturnsAtOnce) {
+  LoopThread loop;
+  loop.stop();
+  std::lock_guard lock(loop.mutex());
+  EXPECT_TRUE(loop.stopping());
 }
 
 }  // namespace

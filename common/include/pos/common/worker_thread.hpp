@@ -2,13 +2,12 @@
 // One background thread that runs queued jobs in order: how a component keeps blocking work (an
 // fsync, a file write) off the io thread.
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <string>
-#include <thread>
+
+#include "pos/common/loop_thread.hpp"
 
 namespace pos::common {
 
@@ -34,12 +33,8 @@ class WorkerThread {
 
   std::string m_name;
   std::size_t m_max_queued;
-  std::mutex m_mutex;
-  std::condition_variable m_wake;
-  std::deque<std::function<void()>> m_jobs;
-  bool m_stopping = false;
-  std::mutex m_stop_mutex;
-  std::thread m_thread;
+  std::deque<std::function<void()>> m_jobs;  ///< under m_loop.mutex()
+  LoopThread m_loop;                         ///< last: joined before the rest goes
 };
 
 }  // namespace pos::common

@@ -12,11 +12,10 @@
 #include <span>
 #include <string>
 #include <vector>
-#include "pos/common/periodic_task.hpp"
 
-#include "pos/collector/kpi_snapshot_store.hpp"
 #include "pos/collector/pipeline_observer.hpp"
 #include "pos/collector/stock_book.hpp"
+#include "pos/collector/view_snapshots.hpp"
 #include "pos/common/clock.hpp"
 
 namespace pos::collector {
@@ -70,9 +69,7 @@ class InventoryView final : public PipelineObserver {
   std::vector<SaleLineFacts> m_lines;  ///< scratch for EventDigest::facts
   std::uint64_t m_saved_version = 0;
   std::uint64_t m_observer_errors = 0;
-  std::unique_ptr<KpiSnapshotStore> m_store;
-  common::PeriodicTask m_snapshots;
-  bool m_stopped = false;
+  ViewSnapshots m_snapshots;  ///< last: stopped before the state it saves goes
 };
 
 }  // namespace pos::collector

@@ -10,13 +10,12 @@
 #include <memory>
 #include <ostream>
 #include <string>
-#include "pos/common/periodic_task.hpp"
 
 #include "pos/collector/batch_processor.hpp"
-#include "pos/collector/kpi_snapshot_store.hpp"
 #include "pos/collector/pipeline_observer.hpp"
 #include "pos/collector/pipeline_stats.hpp"
 #include "pos/collector/sales_kpis.hpp"
+#include "pos/collector/view_snapshots.hpp"
 
 namespace pos::collector {
 
@@ -79,9 +78,7 @@ class LiveView final : public PipelineObserver {
   EndToEndLatency m_latency;
   std::vector<SaleLineFacts> m_lines;  ///< scratch for EventDigest::facts
   LiveViewStats m_stats;
-  std::unique_ptr<KpiSnapshotStore> m_store;
-  common::PeriodicTask m_snapshots;
-  bool m_stopped = false;
+  ViewSnapshots m_snapshots;  ///< last: stopped before the state it saves goes
 };
 
 }  // namespace pos::collector
