@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 
+#include "pos/common/split.hpp"
 #include "pos/protocol/topics.hpp"
 
 namespace pos::fleetemu {
@@ -32,18 +33,6 @@ Result<double> parse_positive(const std::string& name, const std::string& text, 
                 " (got \"" + text + "\")");
   }
   return value;
-}
-
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t from = 0;
-  while (from <= text.size()) {
-    const auto comma = text.find(',', from);
-    const auto end = comma == std::string::npos ? text.size() : comma;
-    out.push_back(text.substr(from, end - from));
-    from = end + 1;
-  }
-  return out;
 }
 
 using Setter = std::function<Status(const std::string&)>;
@@ -123,11 +112,11 @@ Result<Command> parse_run(const std::vector<std::string>& args, std::size_t from
   const std::map<std::string, Setter> setters = {
       {"--broker",
        [&o](const std::string& v) -> Status {
-         for (auto& uri : split_commas(v)) {
+         for (const auto uri : common::split(v, ',')) {
            if (uri.empty()) {
              return fail("--broker: empty URI in \"" + v + "\"");
            }
-           o.brokers.push_back(std::move(uri));
+           o.brokers.emplace_back(uri);
          }
          return {};
        }},
