@@ -442,6 +442,12 @@ void FleetState::load(const std::vector<FleetRecord>& rows) {
     t.store_id = row.store_id;
     t.till_id = row.till_id;
     load_till(parsed.as_object(), t);
+    if (t.published_total != t.shared_published || t.duplicates_total != t.shared_duplicates ||
+        t.rejected_total != t.shared_rejected || t.gaps_total != t.shared_gaps ||
+        t.own_last_ack_ms != 0) {
+      // Shared again at the next round: the shared row may be behind (a stop before its round).
+      m_own_changed.emplace(row.store_id, row.till_id);
+    }
     m_tills[std::make_pair(row.store_id, row.till_id)] = std::move(t);
   }
 }

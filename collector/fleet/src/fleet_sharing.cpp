@@ -50,8 +50,18 @@ void FleetSharing::start() {
 }
 
 void FleetSharing::stop() {
+  if (m_stopped) {
+    return;
+  }
   m_stopped = true;
   m_rounds.stop();
+  // Best effort: the counts made since the last round, written by the worker before it joins
+  // (after a round in flight). Not retried; the next start shares them again.
+  m_worker.post([this, rows = m_fleet.take_own_counts(m_options.max_rows_per_round)] {
+    if (auto written = m_store->write(rows); !written) {
+      spdlog::warn("fleet sharing: the last counts were not shared: {}", written.error().message);
+    }
+  });
 }
 
 void FleetSharing::run_round() {
@@ -69,16 +79,18 @@ void FleetSharing::run_round() {
         boost::asio::post(m_executor, [this, alive, rows = std::move(rows),
                                        outcome = std::move(outcome)]() mutable {
           if (!alive.expired()) {
-            on_round(std::move(rows), std::move(outcome));
+            on_round(rows, std::move(outcome));
           }
         });
       });
   if (!queued) {
+    // Only once the worker is stopped (one round at a time never fills its queue); the next
+    // start shares every till with own counts again (FleetState::load).
     m_in_flight = false;
   }
 }
 
-void FleetSharing::on_round(std::vector<SharedTillCounts> rows, Outcome outcome) {
+void FleetSharing::on_round(const std::vector<SharedTillCounts>& rows, Outcome outcome) {
   m_in_flight = false;
   ++m_stats.rounds;
   if (!outcome.written || !outcome.others) {

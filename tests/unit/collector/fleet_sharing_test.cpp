@@ -160,10 +160,33 @@ TEST(FleetSharingTest, WritesOwnChangesReadsOthersAndPausesThroughAnOutage) {
   }
   ASSERT_TRUE(test::run_until(
       io, [&] { return sharing.stats().healthy; }, 10s, "a round succeeds again"));
-  std::lock_guard lock(store.mutex);
-  ASSERT_EQ(store.written.size(), 2U);
-  EXPECT_EQ(store.written[1].published, 5U) << "the newest own count, once";
+  {
+    std::lock_guard lock(store.mutex);
+    ASSERT_EQ(store.written.size(), 2U);
+    EXPECT_EQ(store.written[1].published, 5U) << "the newest own count, once";
+  }
   EXPECT_EQ(sharing.stats().pending, 0U);
+
+  // At stop, what was counted since the last round is written once more.
+  fleet.on_counts("S07", "T1", counts(1));
+  sharing.stop();
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        std::lock_guard lock(store.mutex);
+        return store.written.size() == 3 && store.written[2].published == 6;
+      },
+      10s, "the last counts written at stop"));
+}
+
+TEST(FleetSharingMerge, RestoredTillsWithOwnCountsAreSharedAgain) {
+  FleetState fleet;
+  fleet.on_counts("S07", "T1", counts(3));
+  fleet.apply_shared({{"S07", "T1", 50, 0, 0, 0, 0}, {"S08", "T1", 9, 0, 0, 0, 0}});
+  FleetState restored;
+  restored.load(fleet.take_dirty(t0));
+  const auto own = restored.take_own_counts(10);
+  ASSERT_EQ(own.size(), 1U) << "S08/T1 has no own counts";
+  EXPECT_EQ(own[0], (SharedTillCounts{"S07", "T1", 3, 0, 0, 0, 0}));
 }
 
 }  // namespace

@@ -135,7 +135,8 @@ class FleetState final : public PipelineObserver {
 
   /// Rows changed since the last call, for FleetStore::save; clears the changed set.
   std::vector<FleetRecord> take_dirty(std::int64_t now_ms);
-  /// Restores rows saved earlier (bad rows are skipped). Call before anything else.
+  /// Restores rows saved earlier (bad rows are skipped); tills with own counts are pending for
+  /// sharing (take_own_counts). Call before anything else.
   void load(const std::vector<FleetRecord>& rows);
 
   /// This collector's own cumulative counts of at most `limit` tills whose counts changed since

@@ -57,7 +57,8 @@ class FleetSharing {
 
   /// The first round at once, then one every interval.
   void start();
-  /// No further round (one in flight is not applied). Idempotent.
+  /// No further round (one in flight is not applied); the own counts changed since the last
+  /// round are written once more, on the worker, before it is joined (destruction). Idempotent.
   void stop();
   FleetSharingStats stats() const { return m_stats; }
 
@@ -67,7 +68,7 @@ class FleetSharing {
     Result<std::vector<SharedTillCounts>> others;
   };
   void run_round();
-  void on_round(std::vector<SharedTillCounts> rows, Outcome outcome);
+  void on_round(const std::vector<SharedTillCounts>& rows, Outcome outcome);
 
   boost::asio::any_io_executor m_executor;
   std::unique_ptr<SharedCounterStore> m_store;
