@@ -4,9 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <filesystem>
+#include <iostream>
+#include <memory>
 #include <optional>
+#include <vector>
 
 #include "collector_harness.hpp"
 #include "pos/collector/shared_counters.hpp"
@@ -79,6 +83,46 @@ TEST(FleetSharingStoreTest, OthersAreSummedPerTillAndARestartOnlyPausesIt) {
     }
   }
   EXPECT_EQ(published, 33U);
+}
+
+// The cost of a round at 5,000 tills and 3 collectors: a write of a full round (2,000 rows) and
+// a read summing the others' 10,000 rows (printed; bounded loosely so that only a missing index
+// or a per-row round trip fails it).
+TEST(FleetSharingStoreTest, ARoundAtFiveThousandTillsAndThreeCollectors) {
+  PostgresServer server;
+  std::vector<std::unique_ptr<collector::SharedCounterStore>> stores;
+  for (const char* id : {"c1", "c2", "c3"}) {
+    auto store = open_postgres_shared_counters(server.dsn(), id);
+    ASSERT_TRUE(store) << store.error().message;
+    stores.push_back(std::move(*store));
+  }
+  constexpr int tills = 5000;
+  constexpr int per_round = 2000;
+  std::vector<SharedTillCounts> rows;
+  for (int i = 0; i < tills; ++i) {
+    rows.push_back({"S" + std::to_string(i / 10), "T" + std::to_string(i % 10),
+                    static_cast<std::uint64_t>(i), 1, 0, 0, 1000});
+  }
+  for (std::size_t c = 0; c < 2; ++c) {
+    for (int first = 0; first < tills; first += per_round) {
+      const auto end = rows.begin() + std::min(tills, first + per_round);
+      ASSERT_TRUE(stores[c]->write({rows.begin() + first, end}));
+    }
+  }
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(stores[2]->write({rows.begin(), rows.begin() + per_round}));
+  const auto written = std::chrono::steady_clock::now();
+  auto others = stores[2]->read_others(10'000);
+  const auto read = std::chrono::steady_clock::now();
+  ASSERT_TRUE(others) << others.error().message;
+  EXPECT_EQ(others->size(), static_cast<std::size_t>(tills));
+  const auto ms = [](auto d) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0;
+  };
+  std::cout << "[ share    ] 5,000 tills, 3 collectors: write of " << per_round << " rows "
+            << ms(written - started) << " ms, read of the others' sums " << ms(read - written)
+            << " ms\n";
+  EXPECT_LT(read - started, 5s);
 }
 
 /// published_total of store/till in GET /v1/fleet on `port`; nullopt when absent.
