@@ -278,8 +278,14 @@ void FleetState::on_ack(const std::string& store_id, const std::string& till_id,
 std::vector<SharedTillCounts> FleetState::take_own_counts(std::size_t limit) {
   std::vector<SharedTillCounts> rows;
   rows.reserve(std::min(limit, m_own_changed.size()));
-  auto it = m_own_changed.begin();
-  while (it != m_own_changed.end() && rows.size() < limit) {
+  // Round robin: on from the last till taken, so that tills changing every round cannot keep
+  // the others waiting when more than `limit` change.
+  auto it = m_own_changed.upper_bound(m_own_cursor);
+  while (!m_own_changed.empty() && rows.size() < limit) {
+    if (it == m_own_changed.end()) {
+      it = m_own_changed.begin();
+    }
+    m_own_cursor = *it;
     const auto till = m_tills.find(*it);
     if (till != m_tills.end()) {
       const TillView& t = till->second;

@@ -73,6 +73,29 @@ TEST(FleetSharingMerge, OwnRowsAreTakenAtMostLimitARoundAndGivenBackOnFailure) {
   EXPECT_EQ(fleet.take_own_counts(10).size(), 3U);
 }
 
+// Tills that change every round cannot keep the others from being shared: rounds go round robin.
+TEST(FleetSharingMerge, BusyTillsDoNotStarveTheOthersBeyondTheCap) {
+  FleetState fleet;
+  const auto count_all = [&] {
+    for (int i = 0; i < 5; ++i) {
+      fleet.on_counts("S01", "T" + std::to_string(i), counts(1));
+    }
+  };
+  const auto take = [&] {
+    std::string tills;
+    for (const auto& row : fleet.take_own_counts(2)) {
+      tills += row.till_id + " ";
+    }
+    return tills;
+  };
+  count_all();
+  EXPECT_EQ(take(), "T0 T1 ");
+  count_all();
+  EXPECT_EQ(take(), "T2 T3 ");
+  count_all();
+  EXPECT_EQ(take(), "T4 T0 ");
+}
+
 TEST(FleetSharingMerge, SharedValuesSurviveARestartThroughTheFleetRows) {
   FleetState fleet;
   fleet.on_counts("S07", "T1", counts(10));

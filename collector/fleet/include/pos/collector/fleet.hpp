@@ -140,7 +140,8 @@ class FleetState final : public PipelineObserver {
   void load(const std::vector<FleetRecord>& rows);
 
   /// This collector's own cumulative counts of at most `limit` tills whose counts changed since
-  /// they were last taken (the others stay pending for the next call), for sharing.
+  /// they were last taken (the others stay pending; the next call goes on after the last till
+  /// taken, round robin), for sharing.
   std::vector<SharedTillCounts> take_own_counts(std::size_t limit);
   /// Tills whose own counts changed and were not taken yet.
   std::size_t own_counts_pending() const noexcept { return m_own_changed.size(); }
@@ -168,6 +169,7 @@ class FleetState final : public PipelineObserver {
   std::map<std::pair<std::string, std::string>, TillView> m_tills;
   std::set<std::pair<std::string, std::string>> m_dirty;
   std::set<std::pair<std::string, std::string>> m_own_changed;  ///< counts not yet shared
+  std::pair<std::string, std::string> m_own_cursor;  ///< the last till take_own_counts took
   std::uint64_t m_untracked = 0;
 };
 
