@@ -226,6 +226,7 @@ TEST(E2eHa, CollectorKillsAndAFrozenCollectorLoseNothing) {
             << " (allowed: batches published by a collector that died or froze before its "
                "commit)\n";
   expect_promise_kept(system, result, true);
+  expect_same_fleet_totals(system);
 }
 
 // A broker is killed with SIGKILL: its tills fail over to the other broker, where every
