@@ -58,6 +58,11 @@ TEST(FleetSharingStoreTest, OthersAreSummedPerTillAndARestartOnlyPausesIt) {
       EXPECT_EQ(row.published, 12U) << "a collector's own row is not read back";
     }
   }
+  auto own = (*c1)->read_own(100);
+  ASSERT_TRUE(own) << own.error().message;
+  ASSERT_EQ(own->size(), 2U);
+  EXPECT_EQ(own->front(), (SharedTillCounts{"S07", "T1", 12, 1, 2, 3, 2000}))
+      << "the most recently updated first";
   auto capped = (*c3)->read_others(1);
   ASSERT_TRUE(capped);
   ASSERT_EQ(capped->size(), 1U);

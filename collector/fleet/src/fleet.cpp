@@ -299,6 +299,25 @@ std::vector<SharedTillCounts> FleetState::take_own_counts(std::size_t limit) {
   return rows;
 }
 
+void FleetState::raise_own(const std::vector<SharedTillCounts>& own) {
+  const auto raise = [](std::uint64_t& total, std::uint64_t shared, std::uint64_t value) {
+    total = std::max(total, shared + value);
+  };
+  for (const auto& row : own) {
+    TillView* till = entry(row.store_id, row.till_id);
+    if (till == nullptr) {
+      continue;
+    }
+    raise(till->published_total, till->shared_published, row.published);
+    raise(till->duplicates_total, till->shared_duplicates, row.duplicates);
+    raise(till->rejected_total, till->shared_rejected, row.rejected);
+    raise(till->gaps_total, till->shared_gaps, row.gaps);
+    till->own_last_ack_ms = std::max(till->own_last_ack_ms, row.last_ack_ms);
+    till->last_ack_ms = std::max(till->last_ack_ms, row.last_ack_ms);
+    m_own_changed.emplace(row.store_id, row.till_id);
+  }
+}
+
 void FleetState::retake_own_counts(const std::vector<SharedTillCounts>& rows) {
   for (const auto& row : rows) {
     m_own_changed.emplace(row.store_id, row.till_id);

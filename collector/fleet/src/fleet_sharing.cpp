@@ -55,6 +55,9 @@ void FleetSharing::stop() {
   }
   m_stopped = true;
   m_rounds.stop();
+  if (!m_own_restored) {
+    return;  // our row may be ahead of what we hold: never lowered by a write
+  }
   // Best effort: the counts made since the last round, written by the worker before it joins
   // (after a round in flight). Not retried; the next start shares them again.
   m_worker.post([this, rows = m_fleet.take_own_counts(m_options.max_rows_per_round)] {
@@ -68,8 +71,20 @@ void FleetSharing::run_round() {
   if (m_in_flight || m_stopped) {
     return;
   }
-  auto rows = m_fleet.take_own_counts(m_options.max_rows_per_round);
   m_in_flight = true;
+  if (!m_own_restored) {
+    const bool posted = m_worker.post([this, alive = std::weak_ptr<bool>(m_alive)] {
+      auto own = m_store->read_own(m_options.max_tills_read);
+      boost::asio::post(m_executor, [this, alive, own = std::move(own)]() mutable {
+        if (!alive.expired()) {
+          on_own_read(std::move(own));
+        }
+      });
+    });
+    m_in_flight = posted;
+    return;
+  }
+  auto rows = m_fleet.take_own_counts(m_options.max_rows_per_round);
   const bool queued =
       m_worker.post([this, alive = std::weak_ptr<bool>(m_alive), rows = std::move(rows)]() mutable {
         Outcome outcome{m_store->write(rows), fail("not read")};
@@ -88,6 +103,23 @@ void FleetSharing::run_round() {
     // start shares every till with own counts again (FleetState::load).
     m_in_flight = false;
   }
+}
+
+void FleetSharing::on_own_read(Result<std::vector<SharedTillCounts>> own) {
+  m_in_flight = false;
+  ++m_stats.rounds;
+  if (!own) {
+    ++m_stats.failures;
+    if (m_stats.failures == 1) {
+      spdlog::error("fleet sharing: {} (reading our own rows back; retried every round)",
+                    own.error().message);
+    }
+    return;
+  }
+  m_own_restored = true;
+  m_stats.healthy = true;
+  m_fleet.raise_own(*own);
+  m_stats.pending = m_fleet.own_counts_pending();
 }
 
 void FleetSharing::on_round(const std::vector<SharedTillCounts>& rows, Outcome outcome) {

@@ -76,13 +76,28 @@ class PostgresSharedCounters final : public SharedCounterStore {
     return {};
   }
 
+  Result<std::vector<SharedTillCounts>> read_own(std::size_t limit) override {
+    return read_rows(
+        "SELECT store_id, till_id, published, duplicates, rejected, gaps, last_ack_ms FROM "
+        "pos_fleet_counters WHERE collector_id = $1 ORDER BY updated_at DESC, store_id, till_id "
+        "LIMIT $2",
+        limit);
+  }
+
   Result<std::vector<SharedTillCounts>> read_others(std::size_t limit) override {
-    auto rows = m_session.exec(
+    return read_rows(
         "SELECT store_id, till_id, sum(published)::bigint, sum(duplicates)::bigint, "
         "sum(rejected)::bigint, sum(gaps)::bigint, max(last_ack_ms) FROM pos_fleet_counters "
         "WHERE collector_id <> $1 GROUP BY store_id, till_id ORDER BY max(updated_at) DESC, "
         "store_id, till_id LIMIT $2",
-        {m_collector_id, std::to_string(limit)}, PGRES_TUPLES_OK);
+        limit);
+  }
+
+ private:
+  /// Rows (store_id, till_id, published, duplicates, rejected, gaps, last_ack_ms) of `sql`, whose
+  /// parameters are the collector id and `limit`.
+  Result<std::vector<SharedTillCounts>> read_rows(const std::string& sql, std::size_t limit) {
+    auto rows = m_session.exec(sql, {m_collector_id, std::to_string(limit)}, PGRES_TUPLES_OK);
     if (!rows) {
       return fail(rows.error());
     }
@@ -106,7 +121,6 @@ class PostgresSharedCounters final : public SharedCounterStore {
     return out;
   }
 
- private:
   std::string m_collector_id;
   pg::Session m_session;
 };

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <mutex>
 
@@ -124,6 +125,10 @@ class ScriptedCounterStore final : public SharedCounterStore {
     }
     return {};
   }
+  Result<std::vector<SharedTillCounts>> read_own(std::size_t /*limit*/) override {
+    std::lock_guard lock(mutex);
+    return own;
+  }
   Result<std::vector<SharedTillCounts>> read_others(std::size_t limit) override {
     std::lock_guard lock(mutex);
     limits.push_back(limit);
@@ -138,6 +143,7 @@ class ScriptedCounterStore final : public SharedCounterStore {
   bool failing = false;
   std::size_t calls = 0;
   std::vector<SharedTillCounts> written;
+  std::vector<SharedTillCounts> own;
   std::vector<SharedTillCounts> others;
   std::vector<std::size_t> limits;
 };
@@ -148,6 +154,7 @@ TEST(FleetSharingTest, WritesOwnChangesReadsOthersAndPausesThroughAnOutage) {
   auto owned = std::make_unique<ScriptedCounterStore>();
   ScriptedCounterStore& store = *owned;
   store.others = {{"S07", "T1", 40, 0, 0, 0, t0}};
+  store.own = {{"S09", "T1", 8, 0, 0, 0, t0}};  // shared before a restart that lost fleet.db
   FleetSharingOptions options;
   options.interval = 10ms;
   options.max_tills_read = 77;
@@ -159,8 +166,10 @@ TEST(FleetSharingTest, WritesOwnChangesReadsOthersAndPausesThroughAnOutage) {
       "the others' counts folded in"));
   {
     std::lock_guard lock(store.mutex);
-    ASSERT_EQ(store.written.size(), 1U);
-    EXPECT_EQ(store.written[0].published, 2U);
+    ASSERT_EQ(store.written.size(), 2U);
+    for (const auto& row : store.written) {
+      EXPECT_EQ(row.published, row.store_id == "S07" ? 2U : 8U) << row.store_id;
+    }
     EXPECT_EQ(store.limits.front(), 77U);
   }
   EXPECT_TRUE(sharing.stats().healthy);
@@ -185,8 +194,8 @@ TEST(FleetSharingTest, WritesOwnChangesReadsOthersAndPausesThroughAnOutage) {
       io, [&] { return sharing.stats().healthy; }, 10s, "a round succeeds again"));
   {
     std::lock_guard lock(store.mutex);
-    ASSERT_EQ(store.written.size(), 2U);
-    EXPECT_EQ(store.written[1].published, 5U) << "the newest own count, once";
+    ASSERT_EQ(store.written.size(), 3U);
+    EXPECT_EQ(store.written[2].published, 5U) << "the newest own count, once";
   }
   EXPECT_EQ(sharing.stats().pending, 0U);
 
@@ -196,9 +205,27 @@ TEST(FleetSharingTest, WritesOwnChangesReadsOthersAndPausesThroughAnOutage) {
   ASSERT_TRUE(test::wait_until(
       [&] {
         std::lock_guard lock(store.mutex);
-        return store.written.size() == 3 && store.written[2].published == 6;
+        return store.written.size() == 4 && store.written[3].published == 6;
       },
       10s, "the last counts written at stop"));
+}
+
+TEST(FleetSharingMerge, OwnCountsAreRaisedToWhatWasSharedBeforeARestart) {
+  FleetState fleet;
+  fleet.on_counts("S07", "T1", counts(10));
+  fleet.apply_shared({{"S07", "T1", 100, 0, 0, 0, 0}});
+  (void)fleet.take_own_counts(10);
+  fleet.raise_own({{"S07", "T1", 14, 2, 0, 0, t0}, {"S07", "T2", 5, 0, 0, 0, t0}});
+  fleet.raise_own({{"S07", "T1", 12, 0, 0, 0, 0}});  // lower: nothing lowered
+  EXPECT_EQ(fleet.find("S07", "T1")->published_total, 114U);
+  EXPECT_EQ(fleet.find("S07", "T1")->duplicates_total, 2U);
+  EXPECT_EQ(fleet.find("S07", "T2")->published_total, 5U);
+  const auto own = fleet.take_own_counts(10);
+  ASSERT_EQ(own.size(), 2U);
+  const auto t1 = std::find_if(own.begin(), own.end(),
+                               [](const SharedTillCounts& row) { return row.till_id == "T1"; });
+  ASSERT_NE(t1, own.end());
+  EXPECT_EQ(*t1, (SharedTillCounts{"S07", "T1", 14, 2, 0, 0, t0}));
 }
 
 TEST(FleetSharingMerge, RestoredTillsWithOwnCountsAreSharedAgain) {

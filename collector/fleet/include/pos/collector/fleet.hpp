@@ -147,6 +147,9 @@ class FleetState final : public PipelineObserver {
   std::size_t own_counts_pending() const noexcept { return m_own_changed.size(); }
   /// Marks the tills of `rows` pending again (their write failed).
   void retake_own_counts(const std::vector<SharedTillCounts>& rows);
+  /// Raises this collector's own counts of each till in `own` to at least those (what it shared
+  /// before a restart that lost some of fleet.db, or all of it); raised tills are pending.
+  void raise_own(const std::vector<SharedTillCounts>& own);
   /// Sets the other collectors' counts of each till in `others` (tills not listed keep theirs);
   /// the fleet-wide totals follow. Unknown tills are added while fewer than max_tills are tracked.
   void apply_shared(const std::vector<SharedTillCounts>& others);

@@ -41,10 +41,12 @@ struct FleetSharingStats {
 void append_fleet_sharing_metrics(common::PrometheusWriter& metrics,
                                   const FleetSharingStats& stats);
 
-/// Every interval: takes the own counts that changed (FleetState::take_own_counts), and on a
-/// worker thread writes them and reads the others' back; the result is applied on the io
-/// executor. One round at a time; a failed round puts its rows back and is logged once until a
-/// round succeeds again (nothing else waits on it). Every public member runs on the io executor.
+/// The first round reads this collector's own rows back and raises its own counts to them
+/// (FleetState::raise_own: a restart that lost part of fleet.db does not lower its row). Then every
+/// interval: takes the own counts that changed (FleetState::take_own_counts), and on a worker
+/// thread writes them and reads the others' back; the result is applied on the io executor. One
+/// round at a time; a failed round puts its rows back and is logged once until a round succeeds
+/// again (nothing else waits on it). Every public member runs on the io executor.
 class FleetSharing {
  public:
   /// `fleet` must outlive this.
@@ -68,6 +70,7 @@ class FleetSharing {
     Result<std::vector<SharedTillCounts>> others;
   };
   void run_round();
+  void on_own_read(Result<std::vector<SharedTillCounts>> own);
   void on_round(const std::vector<SharedTillCounts>& rows, Outcome outcome);
 
   boost::asio::any_io_executor m_executor;
@@ -76,6 +79,7 @@ class FleetSharing {
   FleetSharingOptions m_options;
   FleetSharingStats m_stats;
   bool m_in_flight = false;
+  bool m_own_restored = false;  ///< the first round read our own rows back (raise_own)
   bool m_stopped = false;
   std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);
   common::PeriodicTask m_rounds;

@@ -34,6 +34,8 @@ class SharedCounterStore {
   /// Upserts this collector's rows (one transaction). Fails naming the database; nothing changed
   /// then.
   virtual Status write(const std::vector<SharedTillCounts>& rows) = 0;
+  /// This collector's own rows, at most `limit` (what it shared before a restart).
+  virtual Result<std::vector<SharedTillCounts>> read_own(std::size_t limit) = 0;
   /// The other collectors' rows summed per till (last_ack_ms: the latest), the most recently
   /// updated tills first, at most `limit` tills.
   virtual Result<std::vector<SharedTillCounts>> read_others(std::size_t limit) = 0;
