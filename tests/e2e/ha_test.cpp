@@ -16,6 +16,8 @@
 #include <thread>
 
 #include "e2e_harness.hpp"
+#include "support/metrics.hpp"
+#include "support/wait.hpp"
 
 namespace pos::test {
 namespace {
@@ -141,6 +143,44 @@ void wait_for_partitions_spread(E2eSystem& system) {
   ADD_FAILURE() << "the partitions did not spread over the collectors\n" << system.diagnostics();
 }
 
+/// published_total of GET /v1/fleet/summary on `port`; -1 when it does not answer.
+std::int64_t summary_published(std::uint16_t port) {
+  const auto reply = http_request(port, "GET", "/v1/fleet/summary", "", "", 2s);
+  if (reply.status != 200) {
+    return -1;
+  }
+  return boost::json::parse(reply.body).as_object().at("published_total").as_int64();
+}
+
+/// Once idle, every collector shows the same fleet-wide totals (the per-till counts are shared
+/// in PostgreSQL, docs/collector.md "Fleet counts shared between collectors"), and sharing
+/// recovered from whatever PostgreSQL went through.
+void expect_same_fleet_totals(E2eSystem& system) {
+  std::vector<std::int64_t> totals;
+  const bool same = wait_until(
+      [&] {
+        totals.clear();
+        for (std::size_t i = 0; i < system.collector_count(); ++i) {
+          totals.push_back(summary_published(system.collector(i).port()));
+        }
+        return totals.front() > 0 && std::all_of(totals.begin(), totals.end(),
+                                                 [&](std::int64_t t) { return t == totals[0]; });
+      },
+      15s, "the same published_total on every collector");
+  std::string shown;
+  for (std::size_t i = 0; i < totals.size(); ++i) {
+    const auto metrics = system.collector_metrics(i);
+    shown += " collector-" + std::to_string(i + 1) + " " + std::to_string(totals[i]) +
+             " (share failures " +
+             std::to_string(static_cast<std::int64_t>(
+                 metric_value(metrics, "poscollector_fleet_share_failures_total").value_or(-1))) +
+             ")";
+    EXPECT_EQ(metric_value(metrics, "poscollector_fleet_share_healthy"), 1.0) << i;
+  }
+  std::cout << "[ ha       ] fleet published_total:" << shown << '\n';
+  EXPECT_TRUE(same) << shown;
+}
+
 // Each collector in turn is killed with SIGKILL and started again once its tills have moved;
 // then one is frozen for 60 s (its leases run out, the others take its tills; when it wakes it
 // must not publish them) and resumed.
@@ -186,6 +226,7 @@ TEST(E2eHa, CollectorKillsAndAFrozenCollectorLoseNothing) {
             << " (allowed: batches published by a collector that died or froze before its "
                "commit)\n";
   expect_promise_kept(system, result, true);
+  expect_same_fleet_totals(system);
 }
 
 // A broker is killed with SIGKILL: its tills fail over to the other broker, where every
@@ -217,6 +258,7 @@ TEST(E2eHa, BrokerKillAndPostgresRestartLoseNothing) {
   report_failover("PostgreSQL stop (4 s down)", pg_stop, times);
   std::cout << "[ ha       ] duplicates: " << result.report.duplicates << '\n';
   expect_promise_kept(system, result, true);
+  expect_same_fleet_totals(system);
 }
 
 }  // namespace

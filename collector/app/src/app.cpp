@@ -22,6 +22,7 @@
 #include "pos/collector/config_reload.hpp"
 #include "pos/collector/file_sink.hpp"
 #include "pos/collector/fleet.hpp"
+#include "pos/collector/fleet_sharing.hpp"
 #include "pos/collector/fleet_store.hpp"
 #include "pos/collector/health_messages.hpp"
 #include "pos/collector/http_api.hpp"
@@ -250,6 +251,7 @@ class Collector {
         m_marks(open_marks()),
         m_fleet_store(open_fleet_store()),
         m_fleet(FleetOptions{config.fleet.stale_after, config.fleet.max_tills}),
+        m_fleet_sharing(open_fleet_sharing()),
         m_alerts(config.alerts),
         m_sink(make_sink(m_io.get_executor(), config)),
         m_live(m_io.get_executor(), m_clock, live_view_options(config)),
@@ -282,6 +284,9 @@ class Collector {
                                    "health_message_failures_total",
                                    "Alert transitions the health topic refused (not retried).",
                                    m_health_failed);
+                               if (m_fleet_sharing) {
+                                 append_fleet_sharing_metrics(metrics, m_fleet_sharing->stats());
+                               }
                              },
 
                          .reloads = [this] { return m_reloader.stats(); },
@@ -358,6 +363,9 @@ class Collector {
     if (m_leases) {
       m_leases->start();
     }
+    if (m_fleet_sharing) {
+      m_fleet_sharing->start();
+    }
     m_brokers.connect();
     m_systemd.ready("http on " + m_config.http.listen + ", broker " + broker_list(m_config));
     m_io.run();
@@ -391,6 +399,20 @@ class Collector {
         "marks.dsn");
     return std::make_unique<LeaseManager>(m_io.get_executor(), std::move(store), m_clock,
                                           lease_options(m_config));
+  }
+
+  /// Several collectors: the per-till counts shared in the database of the marks. Needs
+  /// m_fleet.
+  std::unique_ptr<FleetSharing> open_fleet_sharing() {
+    if (m_config.marks.type != "postgres") {
+      return nullptr;
+    }
+    auto store = startup(open_postgres_shared_counters(m_config.marks.dsn, m_config.collector_id),
+                         "marks.dsn");
+    FleetSharingOptions options;
+    options.interval = m_config.fleet.share_interval;
+    options.max_tills_read = m_config.fleet.max_tills;
+    return std::make_unique<FleetSharing>(m_io.get_executor(), std::move(store), m_fleet, options);
   }
 
   /// Asks each till of newly taken partitions to resend what is past its mark now, rather than
@@ -567,6 +589,9 @@ class Collector {
     m_fleet_saves.stop();
     m_alert_rounds.stop();
     m_epoch_pruning.stop();
+    if (m_fleet_sharing) {
+      m_fleet_sharing->stop();
+    }
     if (!drained) {
       spdlog::warn(
           "drain timeout: {} batch(es) still in flight are not acknowledged; the agents "
@@ -606,6 +631,7 @@ class Collector {
   std::unique_ptr<MarkStore> m_marks;
   std::unique_ptr<FleetStore> m_fleet_store;
   FleetState m_fleet;
+  std::unique_ptr<FleetSharing> m_fleet_sharing;  ///< several collectors only
   AlertTracker m_alerts;
   std::unique_ptr<Sink> m_sink;
   LiveView m_live;

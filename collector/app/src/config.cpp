@@ -138,6 +138,8 @@ CollectorConfig read(common::ConfigReader& r) {
       r.get_int("fleet.stale_after_s", c.fleet.stale_after.count(), 1, 86'400));
   c.fleet.max_tills = static_cast<std::size_t>(
       r.get_int("fleet.max_tills", static_cast<std::int64_t>(c.fleet.max_tills), 1, 1'000'000));
+  c.fleet.share_interval = std::chrono::milliseconds(
+      r.get_int("fleet.share_interval_ms", c.fleet.share_interval.count(), 100, 600'000));
 
   c.http.listen = r.get_string("http.listen", c.http.listen);
   if (auto endpoint = common::parse_listen_endpoint(c.http.listen); !endpoint) {

@@ -57,6 +57,7 @@ constexpr std::array collector_reload_key_table{
     RESTART("marks.epoch_retention_days", marks.epoch_retention),
     RESTART("fleet.stale_after_s", fleet.stale_after),
     RESTART("fleet.max_tills", fleet.max_tills),
+    RESTART("fleet.share_interval_ms", fleet.share_interval),
     RESTART("http.listen", http.listen),
     RESTART("http.allowed_hosts", http.allowed_hosts),
     RESTART("http.allowed_origins", http.allowed_origins),

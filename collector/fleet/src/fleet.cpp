@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <optional>
 #include <string>
@@ -69,6 +70,11 @@ const PersistedField persisted_fields[] = {
     {"duplicates_total", &TillView::duplicates_total},
     {"rejected_total", &TillView::rejected_total},
     {"gaps_total", &TillView::gaps_total},
+    {"shared_published", &TillView::shared_published},
+    {"shared_duplicates", &TillView::shared_duplicates},
+    {"shared_rejected", &TillView::shared_rejected},
+    {"shared_gaps", &TillView::shared_gaps},
+    {"own_last_ack_ms", &TillView::own_last_ack_ms},
     {"epoch_renewals", &TillView::epoch_renewals},
     {"epoch_renewed_ms", &TillView::epoch_renewed_ms},
     {"cert_not_after_ms", &TillView::cert_not_after_ms},
@@ -238,6 +244,7 @@ void FleetState::on_counts(const std::string& store_id, const std::string& till_
     till->duplicates_total += counts.duplicates;
     till->rejected_total += counts.rejected;
     till->gaps_total += counts.gaps;
+    m_own_changed.emplace(store_id, till_id);
     if (counts.rejected > 0) {
       record_rejected(*till, counts.rejected);
     }
@@ -262,7 +269,88 @@ void FleetState::on_epoch_refused(const std::string& store_id, const std::string
 void FleetState::on_ack(const std::string& store_id, const std::string& till_id,
                         std::int64_t now_ms) {
   if (TillView* till = entry(store_id, till_id)) {
-    till->last_ack_ms = now_ms;
+    till->last_ack_ms = std::max(till->last_ack_ms, now_ms);
+    till->own_last_ack_ms = now_ms;
+    m_own_changed.emplace(store_id, till_id);
+  }
+}
+
+std::vector<SharedTillCounts> FleetState::take_own_counts(std::size_t limit) {
+  std::vector<SharedTillCounts> rows;
+  rows.reserve(std::min(limit, m_own_changed.size()));
+  // Round robin: on from the last till taken, so that tills changing every round cannot keep
+  // the others waiting when more than `limit` change.
+  auto it = m_own_changed.upper_bound(m_own_cursor);
+  while (!m_own_changed.empty() && rows.size() < limit) {
+    if (it == m_own_changed.end()) {
+      it = m_own_changed.begin();
+    }
+    m_own_cursor = *it;
+    const auto till = m_tills.find(*it);
+    if (till != m_tills.end()) {
+      const TillView& t = till->second;
+      rows.push_back(SharedTillCounts{t.store_id, t.till_id, t.published_total - t.shared_published,
+                                      t.duplicates_total - t.shared_duplicates,
+                                      t.rejected_total - t.shared_rejected,
+                                      t.gaps_total - t.shared_gaps, t.own_last_ack_ms});
+    }
+    it = m_own_changed.erase(it);
+  }
+  return rows;
+}
+
+void FleetState::raise_own(const std::vector<SharedTillCounts>& own) {
+  const auto raise = [](std::uint64_t& total, std::uint64_t shared, std::uint64_t value) {
+    total = std::max(total, shared + value);
+  };
+  for (const auto& row : own) {
+    TillView* till = entry(row.store_id, row.till_id);
+    if (till == nullptr) {
+      continue;
+    }
+    raise(till->published_total, till->shared_published, row.published);
+    raise(till->duplicates_total, till->shared_duplicates, row.duplicates);
+    raise(till->rejected_total, till->shared_rejected, row.rejected);
+    raise(till->gaps_total, till->shared_gaps, row.gaps);
+    till->own_last_ack_ms = std::max(till->own_last_ack_ms, row.last_ack_ms);
+    till->last_ack_ms = std::max(till->last_ack_ms, row.last_ack_ms);
+    m_own_changed.emplace(row.store_id, row.till_id);
+  }
+}
+
+void FleetState::retake_own_counts(const std::vector<SharedTillCounts>& rows) {
+  for (const auto& row : rows) {
+    m_own_changed.emplace(row.store_id, row.till_id);
+  }
+}
+
+void FleetState::apply_shared(const std::vector<SharedTillCounts>& others) {
+  // total = own + shared: replacing shared moves the total by the difference.
+  const auto replace = [](std::uint64_t& total, std::uint64_t& shared, std::uint64_t value) {
+    total = total - shared + value;
+    shared = value;
+  };
+  for (const auto& row : others) {
+    const auto known = m_tills.find(std::make_pair(row.store_id, row.till_id));
+    if (known != m_tills.end()) {
+      const TillView& t = known->second;
+      if (t.shared_published == row.published && t.shared_duplicates == row.duplicates &&
+          t.shared_rejected == row.rejected && t.shared_gaps == row.gaps &&
+          t.last_ack_ms >= row.last_ack_ms) {
+        continue;  // unchanged: not rewritten to fleet.db
+      }
+    } else if (m_tills.size() >= m_options.max_tills) {
+      continue;  // not tracked; not counted in untracked_total either (it would grow every round)
+    }
+    TillView* till = entry(row.store_id, row.till_id);
+    if (till == nullptr) {
+      continue;
+    }
+    replace(till->published_total, till->shared_published, row.published);
+    replace(till->duplicates_total, till->shared_duplicates, row.duplicates);
+    replace(till->rejected_total, till->shared_rejected, row.rejected);
+    replace(till->gaps_total, till->shared_gaps, row.gaps);
+    till->last_ack_ms = std::max(till->last_ack_ms, row.last_ack_ms);
   }
 }
 
@@ -379,6 +467,12 @@ void FleetState::load(const std::vector<FleetRecord>& rows) {
     t.store_id = row.store_id;
     t.till_id = row.till_id;
     load_till(parsed.as_object(), t);
+    if (t.published_total != t.shared_published || t.duplicates_total != t.shared_duplicates ||
+        t.rejected_total != t.shared_rejected || t.gaps_total != t.shared_gaps ||
+        t.own_last_ack_ms != 0) {
+      // Shared again at the next round: the shared row may be behind (a stop before its round).
+      m_own_changed.emplace(row.store_id, row.till_id);
+    }
     m_tills[std::make_pair(row.store_id, row.till_id)] = std::move(t);
   }
 }

@@ -8,6 +8,9 @@
 //   pos_partitions(partition, owner, token, expires_at): one row per partition (partition_count
 //             rows, made at creation); owner NULL when free; token grows at each change of owner.
 //   pos_collectors(collector_id, expires_at): heartbeats, to count the live collectors.
+//   pos_fleet_counters(store_id, till_id, collector_id, published, duplicates, rejected, gaps,
+//             last_ack_ms, updated_at): each collector's cumulative per-till counts, primary key
+//             (store_id, till_id, collector_id) ("fleet_counters" 1, shared_counters.hpp).
 
 #include <cstddef>
 #include <string>
@@ -20,7 +23,7 @@
 
 namespace pos::collector::pg {
 
-/// Creates or checks both components of the schema.
+/// Creates or checks every component of the schema.
 inline Status migrate_schema(Session& session) {
   if (auto marks = session.migrate(
           "marks", 1,
@@ -30,14 +33,23 @@ inline Status migrate_schema(Session& session) {
       !marks) {
     return marks;
   }
+  if (auto leases = session.migrate(
+          "leases", 1,
+          {"CREATE TABLE IF NOT EXISTS pos_partitions(partition integer PRIMARY KEY, owner text, "
+           "token bigint NOT NULL DEFAULT 0, expires_at timestamptz NOT NULL DEFAULT 'epoch')",
+           "INSERT INTO pos_partitions(partition) SELECT generate_series(0, " +
+               std::to_string(partition_count - 1) + ") ON CONFLICT DO NOTHING",
+           "CREATE TABLE IF NOT EXISTS pos_collectors(collector_id text PRIMARY KEY, expires_at "
+           "timestamptz NOT NULL)"});
+      !leases) {
+    return leases;
+  }
   return session.migrate(
-      "leases", 1,
-      {"CREATE TABLE IF NOT EXISTS pos_partitions(partition integer PRIMARY KEY, owner text, "
-       "token bigint NOT NULL DEFAULT 0, expires_at timestamptz NOT NULL DEFAULT 'epoch')",
-       "INSERT INTO pos_partitions(partition) SELECT generate_series(0, " +
-           std::to_string(partition_count - 1) + ") ON CONFLICT DO NOTHING",
-       "CREATE TABLE IF NOT EXISTS pos_collectors(collector_id text PRIMARY KEY, expires_at "
-       "timestamptz NOT NULL)"});
+      "fleet_counters", 1,
+      {"CREATE TABLE IF NOT EXISTS pos_fleet_counters(store_id text NOT NULL, till_id text NOT "
+       "NULL, collector_id text NOT NULL, published bigint NOT NULL, duplicates bigint NOT NULL, "
+       "rejected bigint NOT NULL, gaps bigint NOT NULL, last_ack_ms bigint NOT NULL, updated_at "
+       "timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (store_id, till_id, collector_id))"});
 }
 
 /// The rows of `SELECT store_id, till_id, epoch, through_seq, updated_ms FROM pos_marks ...`.

@@ -76,6 +76,8 @@ struct CollectorConfig {
   struct Fleet {
     std::chrono::seconds stale_after{90};
     std::size_t max_tills = 10'000;
+    /// Several collectors: how often the per-till counts are shared (FleetSharing).
+    std::chrono::milliseconds share_interval{2000};
     bool operator==(const Fleet&) const = default;
   } fleet;
 

@@ -14,6 +14,7 @@
 
 #include "pos/collector/fleet_store.hpp"
 #include "pos/collector/pipeline_observer.hpp"
+#include "pos/collector/shared_counters.hpp"
 #include "pos/protocol/messages.hpp"
 
 namespace pos::collector {
@@ -44,7 +45,7 @@ struct TillView {
   std::int64_t status_ms = 0;     ///< when the last status arrived
   std::int64_t last_seen_ms = 0;  ///< last status or batch, 0: never
   std::int64_t last_batch_ms = 0;
-  std::int64_t last_ack_ms = 0;  ///< when the collector last acked this till, 0: never
+  std::int64_t last_ack_ms = 0;  ///< when a collector last acked this till, 0: never
   std::string agent_version;
   std::uint64_t backlog_events = 0;
   std::optional<std::int64_t> oldest_unacked_ms;  ///< from the status' oldest_unacked_at
@@ -52,6 +53,14 @@ struct TillView {
   std::uint64_t duplicates_total = 0;
   std::uint64_t rejected_total = 0;  ///< events dead-lettered
   std::uint64_t gaps_total = 0;      ///< batches refused for a gap
+  /// The four totals above are fleet-wide: this collector's own counts plus the other
+  /// collectors' as last read from PostgreSQL (fleet_sharing.hpp; 0 with one collector), which
+  /// are these. Own count = total - shared.
+  std::uint64_t shared_published = 0;
+  std::uint64_t shared_duplicates = 0;
+  std::uint64_t shared_rejected = 0;
+  std::uint64_t shared_gaps = 0;
+  std::int64_t own_last_ack_ms = 0;  ///< when this collector last acked the till, 0: never
   /// The epoch the till started last (as the collector saw it: a batch of an epoch without a
   /// mark), 0: none seen; when, and how many epochs it started in all. A new epoch is a new
   /// database on the till: a reinstall, or a restored disk the agent detected.
@@ -126,8 +135,24 @@ class FleetState final : public PipelineObserver {
 
   /// Rows changed since the last call, for FleetStore::save; clears the changed set.
   std::vector<FleetRecord> take_dirty(std::int64_t now_ms);
-  /// Restores rows saved earlier (bad rows are skipped). Call before anything else.
+  /// Restores rows saved earlier (bad rows are skipped); tills with own counts are pending for
+  /// sharing (take_own_counts). Call before anything else.
   void load(const std::vector<FleetRecord>& rows);
+
+  /// This collector's own cumulative counts of at most `limit` tills whose counts changed since
+  /// they were last taken (the others stay pending; the next call goes on after the last till
+  /// taken, round robin), for sharing.
+  std::vector<SharedTillCounts> take_own_counts(std::size_t limit);
+  /// Tills whose own counts changed and were not taken yet.
+  std::size_t own_counts_pending() const noexcept { return m_own_changed.size(); }
+  /// Marks the tills of `rows` pending again (their write failed).
+  void retake_own_counts(const std::vector<SharedTillCounts>& rows);
+  /// Raises this collector's own counts of each till in `own` to at least those (what it shared
+  /// before a restart that lost some of fleet.db, or all of it); raised tills are pending.
+  void raise_own(const std::vector<SharedTillCounts>& own);
+  /// Sets the other collectors' counts of each till in `others` (tills not listed keep theirs);
+  /// the fleet-wide totals follow. Unknown tills are added while fewer than max_tills are tracked.
+  void apply_shared(const std::vector<SharedTillCounts>& others);
 
   std::size_t size() const noexcept { return m_tills.size(); }
   std::uint64_t untracked_total() const noexcept { return m_untracked; }
@@ -146,6 +171,8 @@ class FleetState final : public PipelineObserver {
   FleetOptions m_options;
   std::map<std::pair<std::string, std::string>, TillView> m_tills;
   std::set<std::pair<std::string, std::string>> m_dirty;
+  std::set<std::pair<std::string, std::string>> m_own_changed;  ///< counts not yet shared
+  std::pair<std::string, std::string> m_own_cursor;  ///< the last till take_own_counts took
   std::uint64_t m_untracked = 0;
 };
 
